@@ -1,0 +1,117 @@
+/**
+ * The lab's command line: `npm run lab -- <command> -i <inventory> [options]`.
+ * Commands: up, down, status, ssh HOST [cmd], kill HOST, stop HOST, start HOST,
+ * freeze HOST, thaw HOST, partition HOST [--from H1,H2], heal [HOST],
+ * slow HOST --delay MS | --rate KBIT, base (build the shared base root only).
+ */
+import { spawnSync } from 'node:child_process'
+import { parseArgs } from 'node:util'
+import { ensureBase } from './base.ts'
+import { Lab } from './lab.ts'
+
+const USAGE = `usage: npm run lab -- <command> -i INVENTORY [--name NAME] [args]
+  up                          boot every host of the inventory (fresh disks), wait for SSH
+  down                        stop every host, remove all the lab made
+  status                      host, state, address, pid, memory, faults
+  ssh HOST [CMD...]           SSH as hastack (--user root for root)
+  kill HOST                   power cut (SIGKILL to the host's PID 1); the disk stays
+  stop HOST                   clean poweroff
+  start HOST                  boot a stopped or killed host again, disk kept
+  freeze HOST | thaw HOST     pause / resume every process of the host
+  partition HOST [--from H1,H2]  drop traffic between HOST and the others (or only H1,H2)
+  heal [HOST]                 undo partitions and slow links (of HOST, or all)
+  slow HOST --delay MS [--jitter MS] | --rate KBIT   slow the host's link
+  base                        build the shared base root only (no inventory needed)`
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  strict: true,
+  options: {
+    inventory: { type: 'string', short: 'i' },
+    name: { type: 'string' },
+    from: { type: 'string' },
+    delay: { type: 'string' },
+    jitter: { type: 'string' },
+    rate: { type: 'string' },
+    user: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  },
+})
+
+const [command, ...rest] = positionals
+const log = (m: string) => console.error(`[lab ${new Date().toISOString().slice(11, 19)}] ${m}`)
+
+function fail(message: string): never {
+  console.error(`lab: ${message}`)
+  process.exit(1)
+}
+
+if (!command || values.help) {
+  console.log(USAGE)
+  process.exit(command ? 0 : 2)
+}
+
+try {
+  if (command === 'base') {
+    const b = await ensureBase(log)
+    log(b.built ? `base built at ${b.path} in ${(b.ms / 1000).toFixed(1)}s` : `base ${b.path} is current`)
+    process.exit(0)
+  }
+  if (!values.inventory) fail(`${command}: -i INVENTORY is required\n${USAGE}`)
+  const lab = new Lab({ inventory: values.inventory, name: values.name, log })
+  const host = rest[0]
+  const needHost = () => host ?? fail(`${command}: HOST is required`)
+  switch (command) {
+    case 'up':
+      await lab.up()
+      break
+    case 'down':
+      await lab.down()
+      break
+    case 'status': {
+      const rows = lab.status()
+      console.log(['HOST', 'STATE', 'ADDRESS', 'PID', 'MEM(MiB)', 'FAULTS'].join('\t'))
+      for (const r of rows) console.log([r.host, r.state, r.address || '-', r.pid ?? '-', r.memoryMiB ?? '-', r.faults.join('; ') || '-'].join('\t'))
+      break
+    }
+    case 'ssh': {
+      const args = lab.sshArgs(needHost(), values.user)
+      const cmd = rest.slice(1)
+      const tty = cmd.length === 0 && process.stdin.isTTY ? ['-t'] : []
+      const r = spawnSync('ssh', [...tty, ...args.filter((a) => a !== 'BatchMode=yes' || cmd.length > 0), ...(cmd.length ? ['--', cmd.join(' ')] : [])], { stdio: 'inherit' })
+      process.exit(r.status ?? 1)
+    }
+    case 'kill':
+      await lab.kill(needHost())
+      break
+    case 'stop':
+      await lab.stop(needHost())
+      break
+    case 'start':
+      await lab.start(needHost())
+      break
+    case 'freeze':
+      await lab.freeze(needHost())
+      break
+    case 'thaw':
+      await lab.thaw(needHost())
+      break
+    case 'partition':
+      await lab.partition(needHost(), values.from?.split(',').filter(Boolean))
+      break
+    case 'heal':
+      await lab.heal(host)
+      break
+    case 'slow':
+      await lab.slow(needHost(), {
+        delayMs: values.delay ? Number(values.delay) : undefined,
+        jitterMs: values.jitter ? Number(values.jitter) : undefined,
+        rateKbit: values.rate ? Number(values.rate) : undefined,
+      })
+      break
+    default:
+      fail(`unknown command "${command}"\n${USAGE}`)
+  }
+} catch (e: any) {
+  fail(e.message ?? String(e))
+}
