@@ -1,0 +1,66 @@
+/**
+ * Engine overhead benchmark (`npm run bench`): the wall time of 200 no-op tasks
+ * on 1 and on 5 hosts (real sshd servers on loopback), in milliseconds per task
+ * per host. Two kinds of no-op: a task whose check needs no round trip (pure
+ * engine cost) and a task whose check runs one remote command (engine plus one
+ * SSH round trip, the cost of a typical "already correct" task). Prints a
+ * Markdown table for the README.
+ */
+import { loopbackHosts } from '../test/engine/harness.ts'
+import { defineTask, noChange } from '../lib/tasks/common.ts'
+import type { Play, Task } from '../lib/types.ts'
+
+const TASKS = Number(process.env.BENCH_TASKS ?? 200)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+
+const pure = (i: number): Task => defineTask(`No-op ${i}`, {}, async () => noChange())
+const roundTrip = (i: number): Task =>
+  defineTask(`Remote no-op ${i}`, {}, async (ctx) => {
+    await ctx.conn.run('true', { sudo: false, check: true })
+    return noChange()
+  })
+
+function play(make: (i: number) => Task, hosts: string): Play {
+  return {
+    name: 'bench',
+    hosts,
+    gatherFacts: false,
+    tasks: async (h) => {
+      for (let i = 0; i < TASKS; i++) await h.do(make(i))
+    },
+  }
+}
+
+const lab = await loopbackHosts(5)
+const rows: string[] = []
+try {
+  // Warm up: connect once so the first measurement is not a cold SSH handshake only.
+  await lab.run([play(pure, 'all')])
+  for (const [label, make] of [
+    ['no round trip', pure],
+    ['one round trip', roundTrip],
+  ] as const) {
+    for (const hosts of ['h1', 'all']) {
+      const count = hosts === 'h1' ? 1 : 5
+      const times: number[] = []
+      for (let r = 0; r < ROUNDS; r++) {
+        const started = performance.now()
+        const result = await lab.run([play(make, hosts)])
+        if (result.exitCode !== 0) throw new Error(`bench run failed: ${result.lines.join('\n')}`)
+        times.push(performance.now() - started)
+      }
+      const best = Math.min(...times)
+      const median = times.sort((a, b) => a - b)[Math.floor(times.length / 2)]!
+      rows.push(
+        `| ${label} | ${count} | ${TASKS} | ${(median / 1000).toFixed(2)} s | ${(median / TASKS / count).toFixed(2)} ms | ${(best / TASKS / count).toFixed(2)} ms |`,
+      )
+      console.error(`${label}, ${count} host(s): median ${median.toFixed(0)} ms`)
+    }
+  }
+} finally {
+  await lab.stop()
+}
+console.log(`Each run includes the SSH login to every host (one per host) and the recap. ${ROUNDS} rounds, median and best.\n`)
+console.log('| task kind | hosts | tasks | wall time (median) | per task per host (median) | per task per host (best) |')
+console.log('|---|---|---|---|---|---|')
+for (const row of rows) console.log(row)

@@ -1,0 +1,47 @@
+/**
+ * File facts: what a path is on the host (absent, file, directory, link), its
+ * mode, owner, group and checksum, read in one round trip. Always read fresh:
+ * files change during a run.
+ */
+import type { Connection } from '../types.ts'
+import { sh } from '../connection/quote.ts'
+
+export interface PathState {
+  type: 'absent' | 'file' | 'directory' | 'link' | 'other'
+  /** Octal mode without leading zeros stripped, e.g. "0640". */
+  mode?: string
+  owner?: string
+  group?: string
+  sha256?: string
+  size?: number
+  linkTarget?: string
+}
+
+/** Read the state of one path. */
+export async function pathState(conn: Connection, path: string): Promise<PathState> {
+  const script = sh`p=${path}; if [ -L "$p" ]; then echo link; readlink -- "$p"; elif [ -e "$p" ]; then stat -c '%F|%a|%U|%G|%s' -- "$p"; if [ -f "$p" ]; then sha256sum -- "$p" | cut -d' ' -f1; fi; else echo absent; fi`
+  const { stdout } = await conn.run(script, { check: true })
+  return parsePathState(stdout)
+}
+
+export function parsePathState(stdout: string): PathState {
+  const [first = '', second = ''] = stdout.split('\n')
+  if (first === 'absent') return { type: 'absent' }
+  if (first === 'link') return { type: 'link', linkTarget: second }
+  const [kind = '', mode = '', owner, group, size] = first.split('|')
+  const type = kind.startsWith('regular') ? 'file' : kind === 'directory' ? 'directory' : 'other'
+  return {
+    type,
+    mode: normalizeMode(mode),
+    owner,
+    group,
+    size: Number(size),
+    sha256: type === 'file' ? second.trim() : undefined,
+  }
+}
+
+/** "640" → "0640", "0640" → "0640", "2750" → "2750". */
+export function normalizeMode(mode: string): string {
+  const digits = mode.replace(/^0+(?=\d{4})/, '')
+  return digits.padStart(4, '0')
+}

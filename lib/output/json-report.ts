@@ -1,0 +1,37 @@
+/**
+ * The machine-readable report written by --json FILE: per host its counts and
+ * per task its status, duration and reason, plus totals. CI and the lab tests
+ * read it (a second converge must show changed: 0 everywhere).
+ */
+import { mkdir, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import type { HostStats } from './reporter.ts'
+import { mask } from './mask.ts'
+
+export interface JsonReport {
+  playbook: string
+  check: boolean
+  success: boolean
+  durationMs: number
+  totals: { ok: number; changed: number; failed: number; skipped: number; unreachable: number }
+  hosts: Record<string, Omit<HostStats, 'tasks'> & { tasks: { play: string; task: string; status: string; durationMs: number; reason?: string; error?: string }[] }>
+}
+
+export function buildReport(playbook: string, check: boolean, success: boolean, durationMs: number, stats: Map<string, HostStats>): JsonReport {
+  const totals = { ok: 0, changed: 0, failed: 0, skipped: 0, unreachable: 0 }
+  const hosts: JsonReport['hosts'] = {}
+  for (const [host, s] of stats) {
+    for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += s[k]
+    hosts[host] = {
+      ...s,
+      tasks: s.tasks.map((t) => ({ play: t.play, task: t.task, status: t.status, durationMs: t.durationMs, reason: t.reason, error: t.error })),
+    }
+  }
+  return { playbook, check, success, durationMs, totals, hosts }
+}
+
+/** Write the report (masked) to a file, creating its directory. */
+export async function writeReport(file: string, report: JsonReport): Promise<void> {
+  await mkdir(dirname(file), { recursive: true })
+  await writeFile(file, mask(JSON.stringify(report, null, 2)) + '\n')
+}

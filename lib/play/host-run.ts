@@ -1,0 +1,177 @@
+/**
+ * HostRun: the handle a role's code receives for one host during one play. It
+ * runs tasks (check, then apply on change), filters them by tag, records each
+ * outcome, collects notified handlers and shares run-once results across the
+ * hosts of a batch.
+ */
+import type { Connection, Facts, Handler, HostRun, Inventory, RunOptions, RunResult, Task, TaskOutcome, Vars } from '../types.ts'
+import { TaskFailed, UnreachableError } from '../types.ts'
+import { mask } from '../output/mask.ts'
+import type { HostStats, Reporter } from '../output/reporter.ts'
+
+/** What is shared by every host of one play batch. */
+export interface BatchContext {
+  play: string
+  check: boolean
+  diff: boolean
+  tags: string[]
+  skipTags: string[]
+  inventory: Inventory
+  reporter: Reporter
+  /** Run-once results, by key. */
+  once: Map<string, Promise<unknown>>
+  /** Set when any-errors-fatal tripped: every host stops at its next task. */
+  abort: { reason?: string }
+  /** Handlers of the play's roles and the play itself, in definition order. */
+  handlers: [string, Handler][]
+}
+
+export class HostRunner implements HostRun {
+  readonly name: string
+  readonly vars: Vars
+  readonly groups: string[]
+  readonly inventory: Inventory
+  /** Tags that apply to every task run now (the current role's name). */
+  roleTags: string[] = []
+  private readonly notified = new Set<string>()
+
+  constructor(
+    private readonly batch: BatchContext,
+    readonly conn: Connection,
+    readonly facts: Facts,
+    private readonly stats: HostStats,
+    private readonly hostvarsOf: (name: string) => Vars,
+  ) {
+    this.name = conn.host
+    const host = batch.inventory.hosts.get(conn.host)!
+    this.vars = host.vars
+    this.groups = host.groups
+    this.inventory = batch.inventory
+  }
+
+  get check(): boolean {
+    return this.batch.check
+  }
+
+  get diff(): boolean {
+    return this.batch.diff
+  }
+
+  hostvars(name: string): Vars {
+    return this.hostvarsOf(name)
+  }
+
+  /** Whether the tag filters select a task with these tags. `always` runs unless skipped by name. */
+  private selected(task: Task): boolean {
+    const tags = [...(task.tags ?? []), ...this.roleTags]
+    if (this.batch.skipTags.some((t) => tags.includes(t))) return false
+    if (this.batch.tags.length === 0 || tags.includes('always')) return true
+    return this.batch.tags.some((t) => tags.includes(t))
+  }
+
+  async do(task: Task): Promise<TaskOutcome> {
+    if (this.batch.abort.reason) throw new TaskFailed(this.name, task.name, this.batch.abort.reason)
+    if (!this.selected(task)) return { task: task.name, status: 'skipped', changed: false, reason: 'not selected by tags', durationMs: 0 }
+    if (task.runOnce) return this.doOnce(task)
+    const outcome = await this.execute(task)
+    return this.record(task, outcome)
+  }
+
+  /** The first host to reach a run-once task runs it; the others record its outcome as theirs, unchanged. */
+  private async doOnce(task: Task): Promise<TaskOutcome> {
+    const key = `task:${task.name}`
+    let first = false
+    if (!this.batch.once.has(key)) {
+      first = true
+      this.batch.once.set(key, this.execute(task))
+    }
+    const outcome = (await this.batch.once.get(key)) as TaskOutcome & { host?: string }
+    if (first) return this.record(task, outcome)
+    const shared: TaskOutcome = { ...outcome, changed: false, status: outcome.status === 'changed' ? 'ok' : outcome.status, reason: `ran once for the batch` }
+    return this.record(task, shared, false)
+  }
+
+  /** Check, then apply on change; never throws (failures become a failed outcome). */
+  private async execute(task: Task): Promise<TaskOutcome> {
+    const started = Date.now()
+    const ctx = { conn: this.conn, host: this, check: this.check, diff: this.diff }
+    try {
+      const plan = await task.check(ctx)
+      if (!plan.change) {
+        return { task: task.name, status: plan.skip ? 'skipped' : 'ok', changed: false, reason: plan.reason, data: plan.data, durationMs: Date.now() - started }
+      }
+      if (this.check) {
+        return { task: task.name, status: 'changed', changed: true, reason: plan.reason, diff: plan.diff, durationMs: Date.now() - started }
+      }
+      const result = (await plan.apply()) ?? {}
+      const changed = result.changed ?? true
+      return {
+        task: task.name,
+        status: changed ? 'changed' : 'ok',
+        changed,
+        reason: changed ? plan.reason : 'ran; nothing changed',
+        diff: changed ? plan.diff : undefined,
+        data: result.data,
+        stdout: result.stdout,
+        stderr: result.stderr,
+        durationMs: Date.now() - started,
+      }
+    } catch (error) {
+      if (error instanceof UnreachableError) throw error
+      const message = mask(error instanceof Error ? error.message : String(error))
+      return { task: task.name, status: 'failed', changed: false, error: message, durationMs: Date.now() - started }
+    }
+  }
+
+  /** Count, print and act on an outcome: notify handlers on change, throw on failure. */
+  private record(task: Task, outcome: TaskOutcome, notify = true): TaskOutcome {
+    const masked = { ...outcome, diff: outcome.diff && mask(outcome.diff), reason: outcome.reason && mask(outcome.reason) }
+    this.stats.tasks.push({ ...masked, stdout: undefined, stderr: undefined, play: this.batch.play })
+    if (masked.status === 'ok' || masked.status === 'changed') this.stats.ok++
+    if (masked.status === 'changed') this.stats.changed++
+    if (masked.status === 'skipped') this.stats.skipped++
+    if (masked.status === 'failed') this.stats[task.ignoreErrors ? 'ignored' : 'failed']++
+    this.batch.reporter.taskDone(this.name, masked)
+    if (notify && outcome.changed && task.notify) this.notify(task.notify)
+    if (outcome.status === 'failed' && !task.ignoreErrors) throw new TaskFailed(this.name, task.name, outcome.error ?? 'failed')
+    return outcome
+  }
+
+  async query(command: string | string[], options?: RunOptions): Promise<RunResult> {
+    return this.conn.run(command, options)
+  }
+
+  notify(handler: string | string[]): void {
+    for (const name of Array.isArray(handler) ? handler : [handler]) {
+      if (!this.batch.handlers.some(([n]) => n === name)) throw new Error(`no handler named "${name}" in play ${this.batch.play}`)
+      this.notified.add(name)
+    }
+  }
+
+  /** Handlers notified and not yet run, in definition order. */
+  pendingHandlers(): string[] {
+    return this.batch.handlers.map(([n]) => n).filter((n) => this.notified.has(n))
+  }
+
+  async flushHandlers(): Promise<void> {
+    // A handler may notify another: loop until none is pending (bounded by the handler count).
+    for (let round = 0; round <= this.batch.handlers.length && this.notified.size > 0; round++) {
+      const due = this.pendingHandlers()
+      this.batch.reporter.handlersStart(this.name, due)
+      for (const name of due) {
+        const handler = this.batch.handlers.find(([n]) => n === name)![1]
+        await handler(this)
+        this.notified.delete(name)
+      }
+    }
+  }
+
+  once<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    if (!this.batch.once.has(key)) this.batch.once.set(key, fn())
+    return this.batch.once.get(key) as Promise<T>
+  }
+
+  log(message: string): void {
+    this.batch.reporter.log(this.name, message)
+  }
+}

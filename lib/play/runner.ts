@@ -1,0 +1,233 @@
+/**
+ * Runs plays against an inventory: hosts in parallel up to `forks`, rolling
+ * batches with `serial`, one connection and one fact gathering per host for
+ * the whole run, handlers at the end of each play, an unreachable host set
+ * aside while the others go on, and per-host statistics for the recap.
+ */
+import type { Connection, Facts, Handler, Inventory, Play, Vars } from '../types.ts'
+import { TaskFailed, UnreachableError } from '../types.ts'
+import { gatherFacts } from '../facts/system.ts'
+import { mask } from '../output/mask.ts'
+import { emptyStats, type HostStats, type Reporter } from '../output/reporter.ts'
+import { HostRunner, type BatchContext } from './host-run.ts'
+
+export interface RunSettings {
+  inventory: Inventory
+  reporter: Reporter
+  /** Opens the one connection of a host (SSH in real runs). */
+  connect(host: string): Promise<Connection>
+  limit?: string
+  check?: boolean
+  diff?: boolean
+  tags?: string[]
+  skipTags?: string[]
+  forks?: number
+  forceHandlers?: boolean
+}
+
+export interface RunReport {
+  stats: Map<string, HostStats>
+  /** True when every host ran without failure and was reachable. */
+  success: boolean
+  durationMs: number
+}
+
+/** Run at most `limit` promises at once, in order. */
+export async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!)
+  })
+  await Promise.all(workers)
+}
+
+/** Split hosts into rolling batches: a count, or a percentage of the hosts ("30%"). */
+export function batches(hosts: string[], serial?: number | string): string[][] {
+  if (serial === undefined) return [hosts]
+  const size =
+    typeof serial === 'string' && serial.endsWith('%')
+      ? Math.max(1, Math.floor((hosts.length * Number(serial.slice(0, -1))) / 100))
+      : Math.max(1, Number(serial))
+  const out: string[][] = []
+  for (let i = 0; i < hosts.length; i += size) out.push(hosts.slice(i, i + size))
+  return out
+}
+
+export class PlayRunner {
+  readonly stats = new Map<string, HostStats>()
+  private readonly connections = new Map<string, Promise<Connection>>()
+  private readonly facts = new Map<string, Promise<Facts>>()
+  /** Hosts set aside for the rest of the run: unreachable or failed. */
+  private readonly down = new Set<string>()
+  private stopped?: string
+
+  constructor(private readonly settings: RunSettings) {}
+
+  private statsOf(host: string): HostStats {
+    let s = this.stats.get(host)
+    if (!s) this.stats.set(host, (s = emptyStats()))
+    return s
+  }
+
+  /** The host's one connection; opened on first use, reused after. */
+  connection(host: string): Promise<Connection> {
+    let conn = this.connections.get(host)
+    if (!conn) {
+      conn = this.settings.connect(host)
+      conn.catch(() => undefined)
+      this.connections.set(host, conn)
+    }
+    return conn
+  }
+
+  private hostFacts(host: string, conn: Connection): Promise<Facts> {
+    let f = this.facts.get(host)
+    if (!f) this.facts.set(host, (f = gatherFacts(conn)))
+    return f
+  }
+
+  /** Variables of any host, for templates that list their peers. */
+  private hostvars = (name: string): Vars => {
+    const host = this.settings.inventory.hosts.get(name)
+    if (!host) throw new Error(`no host named ${name} in the inventory`)
+    return host.vars
+  }
+
+  /** The hosts a play runs on: its pattern, narrowed by --limit, minus hosts already down. */
+  playHosts(play: Play): string[] {
+    const { inventory, limit } = this.settings
+    let hosts = inventory.select(play.hosts)
+    if (limit) {
+      const allowed = new Set(inventory.select(limit))
+      hosts = hosts.filter((h) => allowed.has(h))
+    }
+    return hosts
+  }
+
+  async runPlay(play: Play): Promise<void> {
+    const { reporter } = this.settings
+    const hosts = this.playHosts(play)
+    reporter.playStart(play.name, hosts, Boolean(this.settings.check))
+    if (this.stopped) {
+      reporter.line(`skipped: ${this.stopped}`)
+      return
+    }
+    const handlers: [string, Handler][] = [
+      ...(play.roles ?? []).flatMap((r) => Object.entries(r.handlers ?? {})),
+      ...Object.entries(play.handlers ?? {}),
+    ]
+    const rolling = play.serial !== undefined
+    const maxFail = play.maxFailPercentage ?? (rolling ? 0 : 100)
+    for (const batch of batches(hosts, play.serial)) {
+      const live = batch.filter((h) => !this.down.has(h))
+      const ctx: BatchContext = {
+        play: play.name,
+        check: Boolean(this.settings.check),
+        diff: Boolean(this.settings.diff),
+        tags: this.settings.tags ?? [],
+        skipTags: this.settings.skipTags ?? [],
+        inventory: this.settings.inventory,
+        reporter,
+        once: new Map(),
+        abort: {},
+        handlers,
+      }
+      let failures = 0
+      await mapLimit(live, this.settings.forks ?? 10, async (host) => {
+        const ok = await this.runHost(play, host, ctx)
+        if (!ok) {
+          failures++
+          if (play.anyErrorsFatal) ctx.abort.reason = `stopped: another host failed and the play "${play.name}" treats any error as fatal`
+        }
+      })
+      const tooMany = failures > 0 && (failures * 100) / Math.max(1, live.length) > maxFail
+      if (tooMany && (rolling || play.anyErrorsFatal)) {
+        this.stopped = rolling
+          ? `play "${play.name}" stopped after a batch with ${failures} failed host(s): rolling work halts at the first unhealthy member`
+          : `play "${play.name}" failed on ${failures} host(s) and treats any error as fatal`
+        reporter.line(`STOPPED: ${this.stopped}`)
+        return
+      }
+    }
+  }
+
+  /** Run one play on one host; false when it failed or was unreachable. */
+  private async runHost(play: Play, host: string, ctx: BatchContext): Promise<boolean> {
+    const stats = this.statsOf(host)
+    const { reporter } = this.settings
+    let runner: HostRunner | undefined
+    try {
+      const conn = await this.connection(host)
+      const facts = play.gatherFacts === false ? ({} as Facts) : await this.hostFacts(host, conn)
+      runner = new HostRunner(ctx, conn, facts, stats, this.hostvars)
+      for (const role of play.roles ?? []) {
+        runner.roleTags = [role.name]
+        await role.tasks(runner)
+      }
+      runner.roleTags = []
+      if (play.tasks) await play.tasks(runner)
+      await runner.flushHandlers()
+      return true
+    } catch (error) {
+      if (error instanceof UnreachableError) {
+        stats.unreachable = 1
+        stats.error = mask(error.message)
+        reporter.hostUnreachable(host, stats.error)
+      } else if (!(error instanceof TaskFailed)) {
+        // An error outside a task (a role's own logic or a query): record it as a failed step.
+        const message = mask(error instanceof Error ? error.message : String(error))
+        stats.failed++
+        stats.error = message
+        stats.tasks.push({ task: 'role logic', status: 'failed', changed: false, error: message, durationMs: 0, play: play.name })
+        reporter.taskDone(host, { task: 'role logic', status: 'failed', changed: false, error: message, durationMs: 0 })
+      } else {
+        stats.error = mask(error.message)
+      }
+      this.down.add(host)
+      await this.settleHandlers(runner, host, play, stats)
+      return false
+    }
+  }
+
+  /** After a failure: run the notified handlers when forced, or report them pending. */
+  private async settleHandlers(runner: HostRunner | undefined, host: string, play: Play, stats: HostStats): Promise<void> {
+    if (!runner) return
+    const pending = runner.pendingHandlers()
+    if (pending.length === 0) return
+    if (this.settings.forceHandlers || play.forceHandlers) {
+      try {
+        await runner.flushHandlers()
+        return
+      } catch {
+        // fall through: whatever did not run stays pending
+      }
+    }
+    stats.pendingHandlers.push(...runner.pendingHandlers())
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all(
+      [...this.connections.values()].map(async (c) => {
+        try {
+          await (await c).close()
+        } catch {
+          // unreachable hosts have nothing to close
+        }
+      }),
+    )
+  }
+}
+
+/** Run plays in order on the inventory; always closes every connection. */
+export async function runPlays(plays: Play[], settings: RunSettings): Promise<RunReport> {
+  const started = Date.now()
+  const runner = new PlayRunner(settings)
+  try {
+    for (const play of plays) await runner.runPlay(play)
+  } finally {
+    await runner.closeAll()
+  }
+  settings.reporter.recap(runner.stats)
+  const success = [...runner.stats.values()].every((s) => s.failed === 0 && s.unreachable === 0)
+  return { stats: runner.stats, success, durationMs: Date.now() - started }
+}

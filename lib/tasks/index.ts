@@ -1,0 +1,9 @@
+/** Every task a role may use, from one import. */
+export { packages } from './apt.ts'
+export { file, template, directory, link, absent, lineInFile, editLines } from './files.ts'
+export { user, group } from './users.ts'
+export { systemdUnit, service } from './systemd.ts'
+export { command } from './command.ts'
+export { waitFor } from './wait.ts'
+export { fetchFile } from './fetch.ts'
+export { defineTask, noChange, type TaskOptions } from './common.ts'

@@ -1,0 +1,70 @@
+/**
+ * System users and groups: created when missing, with the wanted home,
+ * shell and supplementary groups; existing accounts are adjusted, never
+ * recreated.
+ */
+import { sh } from '../connection/quote.ts'
+import { defineTask, noChange, type TaskOptions } from './common.ts'
+
+export interface GroupArgs extends TaskOptions {
+  group: string
+  system?: boolean
+}
+
+/** Ensure a group exists. */
+export function group(args: GroupArgs) {
+  return defineTask(`Ensure group ${args.group} exists`, args, async (ctx) => {
+    const found = await ctx.conn.run(sh`getent group ${args.group}`)
+    if (found.code === 0) return noChange()
+    return {
+      change: true,
+      reason: 'group is missing',
+      apply: async () => void (await ctx.conn.run(sh`groupadd ${args.system ? ['--system'] : []} ${args.group}`, { check: true })),
+    }
+  })
+}
+
+export interface UserArgs extends TaskOptions {
+  user: string
+  system?: boolean
+  home?: string
+  shell?: string
+  /** Supplementary groups the user must belong to (others are kept). */
+  groups?: string[]
+}
+
+/** Parse `getent passwd` and `id -nG` output into home, shell and groups. */
+export function parseUser(passwd: string, groups: string): { home: string; shell: string; groups: string[] } {
+  const fields = passwd.trim().split(':')
+  return { home: fields[5] ?? '', shell: fields[6] ?? '', groups: groups.trim().split(/\s+/).filter(Boolean) }
+}
+
+/** Ensure a user exists with the given home, shell and supplementary groups. */
+export function user(args: UserArgs) {
+  return defineTask(`Ensure user ${args.user} exists`, args, async (ctx) => {
+    const found = await ctx.conn.run(sh`getent passwd ${args.user} && id -nG ${args.user}`)
+    if (found.code !== 0) {
+      const opts = [
+        ...(args.system ? ['--system'] : []),
+        ...(args.home ? ['--home-dir', args.home, '--create-home'] : []),
+        ...(args.shell ? ['--shell', args.shell] : []),
+        ...(args.groups?.length ? ['--groups', args.groups.join(',')] : []),
+      ]
+      return {
+        change: true,
+        reason: 'user is missing',
+        apply: async () => void (await ctx.conn.run(sh`useradd ${opts} ${args.user}`, { check: true })),
+      }
+    }
+    const [passwd = '', ids = ''] = found.stdout.split('\n')
+    const current = parseUser(passwd, ids)
+    const mod: string[] = []
+    const why: string[] = []
+    if (args.home && current.home !== args.home) (mod.push('--home', args.home), why.push(`home ${current.home} → ${args.home}`))
+    if (args.shell && current.shell !== args.shell) (mod.push('--shell', args.shell), why.push(`shell ${current.shell} → ${args.shell}`))
+    const missing = (args.groups ?? []).filter((g) => !current.groups.includes(g))
+    if (missing.length) (mod.push('--append', '--groups', missing.join(',')), why.push(`add to ${missing.join(', ')}`))
+    if (mod.length === 0) return noChange()
+    return { change: true, reason: why.join(', '), apply: async () => void (await ctx.conn.run(sh`usermod ${mod} ${args.user}`, { check: true })) }
+  })
+}

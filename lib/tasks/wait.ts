@@ -1,0 +1,50 @@
+/**
+ * Waiting for readiness on the host: a TCP port, an HTTP URL or a command,
+ * polled on the host itself in one round trip, bounded in time. Waiting
+ * changes nothing, and is skipped in check mode.
+ */
+import type { Plan } from '../types.ts'
+import { quote } from '../connection/quote.ts'
+import { defineTask, type TaskOptions } from './common.ts'
+
+export interface WaitArgs extends TaskOptions {
+  /** TCP port to accept connections (on `address`, default 127.0.0.1). */
+  port?: number
+  address?: string
+  /** URL answering 2xx (fetched with python3 on the host). */
+  url?: string
+  /** A command that must exit 0. */
+  until?: string
+  /** Give up after this long (default 60 s). */
+  timeoutMs?: number
+  intervalMs?: number
+}
+
+/** The probe, as a shell command that exits 0 when ready. */
+export function probeCommand(args: WaitArgs): string {
+  if (args.port !== undefined) {
+    const addr = args.address ?? '127.0.0.1'
+    return `timeout 2 bash -c ${quote(`exec 3<>/dev/tcp/${addr}/${args.port}`)} 2>/dev/null`
+  }
+  if (args.url) {
+    const py = `import sys,urllib.request\ntry:\n  r=urllib.request.urlopen(${JSON.stringify(args.url)}, timeout=2)\n  sys.exit(0 if 200<=r.status<300 else 1)\nexcept Exception:\n  sys.exit(1)`
+    return `python3 -c ${quote(py)}`
+  }
+  if (args.until) return args.until
+  throw new Error('waitFor needs port, url or until')
+}
+
+/** Wait until the port, URL or command is ready; fail with the last probe output after the timeout. */
+export function waitFor(args: WaitArgs) {
+  const target = args.port !== undefined ? `port ${args.port}` : args.url ? args.url : 'the condition'
+  return defineTask(`Wait for ${target}`, args, async (ctx): Promise<Plan> => {
+    if (ctx.check) return { change: false, skip: true, reason: 'not waited for in check mode' }
+    const timeout = args.timeoutMs ?? 60_000
+    const interval = Math.max(100, args.intervalMs ?? 1000)
+    const tries = Math.max(1, Math.ceil(timeout / interval))
+    const script = `i=0; while [ $i -lt ${tries} ]; do if ${probeCommand(args)}; then exit 0; fi; i=$((i+1)); sleep ${interval / 1000}; done; exit 1`
+    const result = await ctx.conn.run(`sh -c ${quote(script)}`, { timeoutMs: timeout + 30_000 })
+    if (result.code !== 0) throw new Error(`${target} not ready after ${Math.round(timeout / 1000)}s${result.stderr ? `: ${result.stderr.trim()}` : ''}`)
+    return { change: false, reason: 'ready' }
+  })
+}

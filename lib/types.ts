@@ -1,0 +1,315 @@
+/**
+ * The typed contracts between the engine's parts: inventory, connection, tasks,
+ * roles, plays and reporting. Every module of lib/, roles/ and playbooks/ talks
+ * through these interfaces and nothing else.
+ */
+
+// ───────────────────────────── inventory ─────────────────────────────
+
+/** Where a value came from: a file and a 1-based line, for error messages. */
+export interface Origin {
+  file: string
+  line: number
+  column?: number
+  /** The key path inside that file, for example `all.children.db.vars.patroni_ttl`. */
+  key?: string
+}
+
+/** Variables of one host after every layer of precedence is merged. */
+export type Vars = Record<string, unknown>
+
+/**
+ * How to reach a host. Read from the host's variables:
+ * `address` (required), `ssh_user` (default `root`), `ssh_port` (default 22),
+ * `ssh_key` (private key path; the SSH agent when absent), `ssh_jump`
+ * (`user@host:port` of a jump host), `become` (sudo; default true when
+ * `ssh_user` is not root), `ssh_connect_timeout` (seconds, default 10).
+ */
+export interface ConnectionSpec {
+  host: string
+  address: string
+  user: string
+  port: number
+  key?: string
+  jump?: { host: string; port: number; user: string; key?: string }
+  become: boolean
+  connectTimeoutMs: number
+}
+
+export interface InventoryHost {
+  name: string
+  /** Every group the host belongs to, `all` first, parents before children. */
+  groups: string[]
+  /** Merged variables (inventory layers and extra vars; role defaults are added per play). */
+  vars: Vars
+  /** Where each variable's winning value was set. */
+  origins: Record<string, Origin>
+  connection: ConnectionSpec
+}
+
+export interface InventoryGroup {
+  name: string
+  /** Hosts directly in this group. */
+  hosts: string[]
+  children: string[]
+  parents: string[]
+  vars: Vars
+}
+
+export interface Inventory {
+  /** Absolute path of the inventory file. */
+  file: string
+  /** Hosts in the order the inventory first names them. */
+  hosts: Map<string, InventoryHost>
+  groups: Map<string, InventoryGroup>
+  /** Generated and stored secrets, by variable name. */
+  secrets: Record<string, string>
+  /** All hosts of a group, recursively, in inventory order. */
+  groupHosts(group: string): string[]
+  /** Hosts matching an Ansible-style pattern (`a:b`, `a:&b`, `a:!b`, `*`, `all`). */
+  select(pattern: string): string[]
+}
+
+// ───────────────────────────── connection ─────────────────────────────
+
+export interface RunOptions {
+  /** Run as root through `sudo -n` (default: the host's `become`). */
+  sudo?: boolean
+  /** Run as this user instead of root when escalating. */
+  user?: string
+  env?: Record<string, string>
+  cwd?: string
+  /** Kill the command after this many milliseconds (default 300 000). */
+  timeoutMs?: number
+  /** Data written to the command's standard input. */
+  stdin?: string | Buffer
+  /** Throw a CommandError on a non-zero exit (default false: the caller looks at `code`). */
+  check?: boolean
+}
+
+export interface RunResult {
+  code: number
+  stdout: string
+  stderr: string
+  durationMs: number
+}
+
+export interface PutOptions {
+  /** Octal string such as `0640`. */
+  mode?: string
+  owner?: string
+  group?: string
+}
+
+/** One open connection to a host, reused for every command of a run. */
+export interface Connection {
+  readonly host: string
+  /** A string is passed to `sh -c` as is; an array is quoted word by word. */
+  run(command: string | string[], options?: RunOptions): Promise<RunResult>
+  /** Write a file atomically (temp file in the same directory, then rename). */
+  put(remotePath: string, content: string | Buffer, options?: PutOptions): Promise<void>
+  /** Read a remote file (as root when becoming). Throws when absent. */
+  get(remotePath: string): Promise<Buffer>
+  close(): Promise<void>
+  /** Number of commands sent so far (for benchmarks and tests). */
+  readonly commandCount: number
+}
+
+// ───────────────────────────── facts ─────────────────────────────
+
+export interface Facts {
+  hostname: string
+  fqdn: string
+  os: { id: string; versionId: string; codename: string; prettyName: string }
+  arch: string
+  cpus: number
+  memoryMb: number
+  /** Global IPv4 addresses by interface. */
+  ipv4: Record<string, string[]>
+  /** The address used to reach the host. */
+  defaultIpv4?: string
+  kernel: string
+  /** Whether systemd runs as PID 1. */
+  systemd: boolean
+}
+
+// ───────────────────────────── tasks ─────────────────────────────
+
+export type TaskStatus = 'ok' | 'changed' | 'failed' | 'skipped'
+
+/** What a task's check found: nothing to do, or a change with its reason and an apply step. */
+export type Plan =
+  | { change: false; reason?: string; data?: unknown; /** Nothing to check here (for example waiting in check mode). */ skip?: boolean }
+  | {
+      change: true
+      /** Why the host differs from the wanted state, one short sentence. */
+      reason: string
+      /** Unified diff shown under --diff (secrets are masked by the engine). */
+      diff?: string
+      /** Make the change. Never called in check mode. */
+      apply(): Promise<ApplyResult | void>
+    }
+
+export interface ApplyResult {
+  /** Data for the caller, for example a command's output. */
+  data?: unknown
+  /** A task may decide after the fact that nothing changed (a command's changed rule). */
+  changed?: boolean
+  stdout?: string
+  stderr?: string
+}
+
+export interface TaskContext {
+  conn: Connection
+  host: HostView
+  check: boolean
+  diff: boolean
+}
+
+export interface Task {
+  /** A sentence: "Ensure the Patroni configuration is current". */
+  name: string
+  tags?: string[]
+  /** Handler names to notify when the task changed something. */
+  notify?: string | string[]
+  /** Run on the first host of the batch only; the others receive its outcome. */
+  runOnce?: boolean
+  /** A failure is reported but does not stop the host. */
+  ignoreErrors?: boolean
+  /** Read the host (read-only!) and say what would change. */
+  check(ctx: TaskContext): Promise<Plan>
+}
+
+export interface TaskOutcome {
+  task: string
+  status: TaskStatus
+  changed: boolean
+  reason?: string
+  durationMs: number
+  diff?: string
+  data?: unknown
+  stdout?: string
+  stderr?: string
+  error?: string
+}
+
+// ───────────────────────────── hosts during a play ─────────────────────────────
+
+/** What templates and tasks may read about the host they run on. */
+export interface HostView {
+  name: string
+  vars: Vars
+  facts: Facts
+  groups: string[]
+  inventory: Inventory
+  /** Variables of another host (with role defaults applied), for templates that list peers. */
+  hostvars(name: string): Vars
+}
+
+/** The handle a role's tasks receive: run tasks, read state, notify handlers. */
+export interface HostRun extends HostView {
+  readonly check: boolean
+  readonly diff: boolean
+  readonly conn: Connection
+  /** Run one task: check, then apply on change (not in check mode). Throws TaskFailed on failure. */
+  do(task: Task): Promise<TaskOutcome>
+  /** Run a read-only command now, also in check mode (facts a role needs). */
+  query(command: string | string[], options?: RunOptions): Promise<RunResult>
+  notify(handler: string | string[]): void
+  /** Run the handlers notified so far, now. */
+  flushHandlers(): Promise<void>
+  /** Run fn once for all hosts of the batch; every host gets the same result. */
+  once<T>(key: string, fn: () => Promise<T>): Promise<T>
+  log(message: string): void
+}
+
+export type Handler = (h: HostRun) => Promise<unknown>
+
+// ───────────────────────────── roles and plays ─────────────────────────────
+
+/** JSON Schema of one variable, with hastack's `secret` marker and documentation. */
+export interface VarSchema {
+  type?: string | string[]
+  description: string
+  secret?: boolean
+  [keyword: string]: unknown
+}
+
+export interface Role<V extends Vars = Vars> {
+  name: string
+  /** One line: what the role sets up. */
+  description: string
+  /** User-facing defaults, each documented in `schema`. */
+  defaults: V
+  /** JSON Schema of each variable the role reads, by name. */
+  schema: Record<string, VarSchema>
+  /** Checks across hosts (for example an odd etcd member count). Returns error messages. */
+  validate?(inventory: Inventory): string[]
+  handlers?: Record<string, Handler>
+  tasks(h: HostRun & { vars: V & Vars }): Promise<void>
+}
+
+export interface Play {
+  name: string
+  /** Host pattern, as for --limit. */
+  hosts: string
+  roles?: Role<any>[]
+  /** Extra tasks after the roles, as an async function. */
+  tasks?: (h: HostRun) => Promise<void>
+  handlers?: Record<string, Handler>
+  /** Rolling batches: a count or a percentage ("30%"). */
+  serial?: number | string
+  /** Stop every host of the play at the first failure anywhere. */
+  anyErrorsFatal?: boolean
+  /** Stop the rolling work when a batch has any failure (default true when serial is set). */
+  maxFailPercentage?: number
+  gatherFacts?: boolean
+  /** Run handlers even when a later task failed. */
+  forceHandlers?: boolean
+}
+
+// ───────────────────────────── errors ─────────────────────────────
+
+/** An error in the user's input, with where it comes from. */
+export class InputError extends Error {
+  constructor(
+    message: string,
+    public readonly origin?: Origin,
+  ) {
+    super(origin ? `${origin.file}:${origin.line}${origin.key ? ` (${origin.key})` : ''}: ${message}` : message)
+    this.name = 'InputError'
+  }
+}
+
+export class CommandError extends Error {
+  constructor(
+    public readonly host: string,
+    public readonly command: string,
+    public readonly result: RunResult,
+  ) {
+    const detail = (result.stderr || result.stdout).trim().split('\n').slice(-5).join('\n')
+    super(`command failed with exit code ${result.code}: ${command}${detail ? `\n${detail}` : ''}`)
+    this.name = 'CommandError'
+  }
+}
+
+export class UnreachableError extends Error {
+  constructor(
+    public readonly host: string,
+    message: string,
+  ) {
+    super(message)
+    this.name = 'UnreachableError'
+  }
+}
+
+export class TaskFailed extends Error {
+  constructor(
+    public readonly host: string,
+    public readonly task: string,
+    message: string,
+  ) {
+    super(message)
+    this.name = 'TaskFailed'
+  }
+}
