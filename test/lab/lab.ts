@@ -18,6 +18,7 @@ import {
 } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { gunzipSync } from 'node:zlib'
+import { connect } from 'node:net'
 import { $ } from 'zx'
 import { LAB_ROOT, basePath, ensureBase } from './base.ts'
 import { ACNG_PORT, ownProcess, syncAcng, tcpOpen } from './acng.ts'
@@ -325,7 +326,8 @@ export class Lab {
     const failed = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected')
     if (failed.length) throw new Error(failed.map((f) => f.reason?.message ?? String(f.reason)).join('\n'))
     log(`lab "${this.name}" up in ${elapsed(t0)} (boot ${elapsed(tBoot)})`)
-    return { baseMs: base.ms, bootMs: Date.now() - tBoot, hosts: results }
+    const ordered = Object.fromEntries(hosts.map((h) => [h.name, results[h.name]]))
+    return { baseMs: base.ms, bootMs: Date.now() - tBoot, hosts: ordered }
   }
 
   /** Stop every host and remove everything of this instance; leaves nothing behind. */
@@ -392,7 +394,10 @@ export class Lab {
     }
     await q`nft delete table inet hastack_lab_${this.sid.replace(/-/g, '_')}`
     await q`nft delete table bridge hastack_lab_${this.sid.replace(/-/g, '_')}`
-    for (const root of cgroupRoots) rmCgroupTree(root)
+    for (const root of cgroupRoots) {
+      rmCgroupTree(root)
+      try { rmdirSync(dirname(root)) } catch {} // the shared `hastack-lab` level, once empty
+    }
     for (const f of inst?.createdFiles ?? []) rmSync(f, { force: true })
     for (const d of [...(inst?.createdDirs ?? [])].reverse()) try { rmdirSync(d) } catch {}
     rmSync(this.stateDir, { recursive: true, force: true })
@@ -826,6 +831,25 @@ export function listInstances(): LabInstance[] {
   return readdirSync(LAB_ROOT)
     .map((e) => readJson<LabInstance>(join(LAB_ROOT, e, 'instance.json')))
     .filter((x): x is LabInstance => !!x)
+}
+
+/** Resolves the SSH identification line the server sends first, or null after timeoutMs. */
+export function sshBanner(address: string, timeoutMs: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const s = connect({ host: address, port: 22 })
+    let buf = ''
+    const done = (v: string | null) => {
+      s.destroy()
+      resolve(v)
+    }
+    s.setTimeout(timeoutMs, () => done(null))
+    s.on('data', (d) => {
+      buf += d.toString('latin1')
+      if (buf.includes('\n')) done(buf.split('\n')[0].trim())
+    })
+    s.once('error', () => done(null))
+    s.once('close', () => done(buf ? buf.trim() : null))
+  })
 }
 
 export { basePath, LAB_ROOT }
