@@ -1,0 +1,71 @@
+/**
+ * Talking to Redis and Sentinel from a role: `redis-cli` runs on the host, the
+ * password travels on standard input (never on a command line, so neither `ps`
+ * nor a failed task's message shows it), and replies come back as plain lines.
+ * Pure builders and parsers are exported for the unit tests.
+ */
+import type { HostRun } from '../../lib/types.ts'
+import { quote } from '../../lib/connection/quote.ts'
+
+export interface Endpoint {
+  host: string
+  port: number
+  password: string
+}
+
+/** One word for redis-cli's own line parser (sdssplitargs): double-quoted, escaped. */
+export function cliWord(word: string | number): string {
+  return `"${String(word).replace(/[\\"]/g, (c) => `\\${c}`)}"`
+}
+
+/** A `sh` script that runs each command in its own redis-cli, replies separated by a marker line. */
+export function cliScript(ep: Endpoint, commands: (string | number)[][]): string {
+  const lines = [`REDISCLI_AUTH=${quote(ep.password)}`, 'export REDISCLI_AUTH']
+  for (const [i, cmd] of commands.entries()) {
+    if (i > 0) lines.push(`echo ${MARKER}`)
+    lines.push(`redis-cli --no-auth-warning --raw -h ${quote(ep.host)} -p ${ep.port} <<'HASTACK_EOF' 2>&1`, cmd.map(cliWord).join(' '), 'HASTACK_EOF')
+  }
+  return lines.join('\n') + '\n'
+}
+
+const MARKER = '---hastack-next---'
+
+/** Split the script's output into one reply (list of lines) per command. */
+export function splitReplies(stdout: string): string[][] {
+  return stdout.split(`${MARKER}\n`).map((part) => part.replace(/\n$/, '').split('\n').filter((l, i, a) => !(a.length === 1 && l === '')))
+}
+
+/** Whether a reply is an error or a failed connection. */
+export function isError(reply: string[]): boolean {
+  const first = reply[0] ?? ''
+  return /^(ERR|NOAUTH|WRONGPASS|WRONGTYPE|LOADING|MASTERDOWN|READONLY|NOPERM|Could not connect|Error:)/.test(first) || first.startsWith('(error)')
+}
+
+/**
+ * Run commands against Redis or Sentinel through redis-cli on the host (read-only
+ * use runs in check mode too: the caller decides). Returns one reply per command;
+ * `undefined` when redis-cli is not installed yet.
+ */
+export async function redisCli(h: HostRun, ep: Endpoint, commands: (string | number)[][], timeoutMs = 15_000): Promise<string[][] | undefined> {
+  const script = `command -v redis-cli >/dev/null 2>&1 || { echo HASTACK_NO_CLI; exit 0; }\n${cliScript(ep, commands)}`
+  const result = await h.query(['sh', '-s'], { stdin: script, timeoutMs, sudo: false })
+  if (result.stdout.startsWith('HASTACK_NO_CLI')) return undefined
+  return splitReplies(result.stdout)
+}
+
+/** `CONFIG GET a b ...` replies (name, value, name, value) as a map. */
+export function pairs(reply: string[]): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (let i = 0; i + 1 < reply.length; i += 2) out[reply[i]!] = reply[i + 1]!
+  return out
+}
+
+/** `INFO` text as a map of its key:value lines. */
+export function parseInfo(lines: string[]): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const line of lines) {
+    const at = line.indexOf(':')
+    if (at > 0 && !line.startsWith('#')) out[line.slice(0, at)] = line.slice(at + 1).trim()
+  }
+  return out
+}

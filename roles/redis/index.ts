@@ -1,0 +1,113 @@
+/**
+ * redis: Debian's redis-server as one primary and its replicas. hastack owns
+ * /etc/redis/hastack.conf (bind, auth, persistence, memory, write safety) and
+ * applies its changes at run time; redis.conf, which includes it, is written
+ * once on the first deploy and belongs to Redis and Sentinel from then on, so a
+ * failover is never undone. The first deploy makes `redis_initial_primary` (or
+ * the first host of `redis`) the primary; a host deployed later follows the
+ * primary the Sentinels name. The HAProxy endpoint's variables live here too
+ * (templates/haproxy/redis.cfg.ejs).
+ */
+import type { Inventory, Role, Vars } from '../../lib/types.ts'
+import { defineTask, noChange, service, template, waitFor } from '../../lib/tasks/index.ts'
+import { sh } from '../../lib/connection/quote.ts'
+import { installWithoutStarting } from '../common/apt.ts'
+import { isError, pairs, redisCli } from './cli.ts'
+import { currentPrimary, initialPrimaryHost } from './primary.ts'
+import { differing, memoryBytes, runtimeSettings } from './settings.ts'
+import { schema, defaults, type RedisVars } from './vars.ts'
+
+const CONF = '/etc/redis/redis.conf'
+const INCLUDE = 'include /etc/redis/hastack.conf'
+
+/** Cross-host checks of the Redis variables (nothing to check without a `redis` group). */
+export function validateRedis(inventory: Inventory): string[] {
+  const hosts = inventory.groups.has('redis') ? inventory.groupHosts('redis') : []
+  if (hosts.length === 0) return []
+  const errors: string[] = []
+  const v = inventory.hosts.get(hosts[0]!)!.vars as Vars
+  const chosen = v.redis_initial_primary
+  if (typeof chosen === 'string' && chosen !== '' && !hosts.includes(chosen)) errors.push(`redis_initial_primary names ${chosen}, which is not in the redis group (${hosts.join(', ')})`)
+  try {
+    if (v.redis_maxmemory !== undefined) memoryBytes(v.redis_maxmemory as string)
+  } catch (e) {
+    errors.push((e as Error).message)
+  }
+  if (Number(v.redis_min_replicas_to_write) > hosts.length - 1)
+    errors.push(`redis_min_replicas_to_write is ${v.redis_min_replicas_to_write} but the redis group has only ${hosts.length - 1} replica(s): the primary would refuse every write`)
+  // The endpoint's check timing must let an old primary's entries fall before a new primary's rise.
+  const inter = Number(v.redis_haproxy_check_interval_ms)
+  const rise = Number(v.redis_haproxy_rise)
+  const fall = Number(v.redis_haproxy_fall)
+  const timeout = Number(v.redis_haproxy_check_timeout_ms)
+  if (rise && inter && (rise - 1) * inter <= fall * inter + timeout)
+    errors.push(`redis_haproxy_rise (${rise}) is too small for fall ${fall}, interval ${inter} ms and check timeout ${timeout} ms: (rise - 1) × interval must exceed fall × interval + timeout, or two backends could be up at once during a failover`)
+  return errors
+}
+
+/** Ensure the running server has the inventory's settings (CONFIG SET + CONFIG REWRITE on a difference). */
+function runtimeSettingsTask(h: Parameters<Role['tasks']>[0]) {
+  const wanted = runtimeSettings(h.vars)
+  const ep = { host: '127.0.0.1', port: Number(h.vars.redis_port), password: String(h.vars.redis_password) }
+  return defineTask('Ensure the running Redis has the inventory settings', {}, async () => {
+    const replies = await redisCli(h, ep, [['CONFIG', 'GET', ...Object.keys(wanted)]])
+    if (!replies) return { change: false, skip: true, reason: 'redis-cli is not installed yet' }
+    const reply = replies[0] ?? []
+    if (isError(reply)) {
+      if (h.check) return { change: false, skip: true, reason: `Redis does not answer yet: ${reply[0]}` }
+      throw new Error(`CONFIG GET failed: ${reply[0]}`)
+    }
+    const diff = differing(wanted, pairs(reply))
+    if (diff.length === 0) return noChange()
+    return {
+      change: true,
+      reason: `running values differ: ${diff.join(', ')}`,
+      apply: async () => {
+        const set = ['CONFIG', 'SET', ...diff.flatMap((k) => [k, wanted[k]!])]
+        const out = await redisCli(h, ep, [set, ['CONFIG', 'REWRITE']])
+        const failed = (out ?? [['no redis-cli']]).find((r) => isError(r) || r[0] !== 'OK')
+        if (failed) throw new Error(`applying ${diff.join(', ')} failed: ${failed.join(' ')}`)
+      },
+    }
+  })
+}
+
+export const redisRole: Role<RedisVars> = {
+  name: 'redis',
+  description: 'Redis primary and replicas: bound to the cluster address, authenticated, AOF + RDB, bounded writes when cut off.',
+  defaults,
+  schema,
+  validate: validateRedis,
+  handlers: {
+    'Restart Redis': (h) => h.do(service({ service: 'redis-server', state: 'restarted', name: 'Restart Redis' })),
+  },
+  async tasks(h) {
+    const v = h.vars
+    await installWithoutStarting(h, ['redis-server', 'redis-tools'], 'Redis')
+    await h.do(
+      template({ src: 'redis/hastack.conf.ejs', dest: '/etc/redis/hastack.conf', owner: 'redis', group: 'redis', mode: '0640', name: 'Ensure the hastack Redis settings file is current' }),
+    )
+    const bootstrapped = (await h.query(sh`grep -qxF ${INCLUDE} ${CONF}`)).code === 0
+    if (!bootstrapped) {
+      const primary = await currentPrimary(h)
+      const self = primary.address === v.address
+      h.log(`first deploy: ${self ? 'primary' : `replica of ${primary.address}`} (primary from ${primary.source}; initial primary ${initialPrimaryHost(h)})`)
+      await h.do(
+        template({
+          src: 'redis/redis.conf.ejs',
+          dest: CONF,
+          owner: 'redis',
+          group: 'redis',
+          mode: '0640',
+          vars: { redis_replicaof: self ? '' : primary.address },
+          notify: 'Restart Redis',
+          name: 'Ensure redis.conf includes the hastack settings (first deploy only)',
+        }),
+      )
+    }
+    await h.flushHandlers()
+    await h.do(service({ service: 'redis-server', enabled: true, state: 'started', name: 'Ensure Redis is enabled and running' }))
+    await h.do(waitFor({ port: v.redis_port, address: String(v.address), timeoutMs: 60_000, name: 'Wait for Redis to accept connections' }))
+    await h.do(runtimeSettingsTask(h))
+  },
+}

@@ -1,0 +1,60 @@
+/**
+ * Who is the Redis primary: the address most Sentinels name now, or, before any
+ * Sentinel runs (the first deploy), the inventory's initial primary. Later runs
+ * follow the Sentinels, so a promoted replica is never turned back.
+ */
+import type { HostRun, HostView } from '../../lib/types.ts'
+import { isError, redisCli } from './cli.ts'
+
+export interface PrimaryAnswer {
+  /** The primary's address. */
+  address: string
+  /** Where the answer came from. */
+  source: 'sentinel' | 'inventory'
+  /** Each Sentinel's answer (undefined: no answer). */
+  answers: Record<string, string | undefined>
+}
+
+/** The inventory host chosen as the first primary: `redis_initial_primary`, else the first host of `redis`. */
+export function initialPrimaryHost(h: HostView): string {
+  const chosen = h.vars.redis_initial_primary
+  if (typeof chosen === 'string' && chosen !== '') return chosen
+  const first = h.inventory.groupHosts('redis')[0]
+  if (!first) throw new Error('the redis group has no hosts')
+  return first
+}
+
+/** The answer most Sentinels gave, when at least one answered (ties: the first Sentinel's answer in inventory order). */
+export function majority(answers: Record<string, string | undefined>): string | undefined {
+  const counts = new Map<string, number>()
+  for (const a of Object.values(answers)) if (a) counts.set(a, (counts.get(a) ?? 0) + 1)
+  let best: string | undefined
+  let most = 0
+  for (const [addr, n] of counts) if (n > most) (best = addr), (most = n)
+  return best
+}
+
+/** Ask every Sentinel of the inventory which address it names as the primary. */
+export async function askSentinels(h: HostRun): Promise<Record<string, string | undefined>> {
+  const answers: Record<string, string | undefined> = {}
+  const name = String(h.vars.redis_master_name)
+  await Promise.all(
+    h.inventory.groupHosts('sentinel').map(async (s) => {
+      const ep = { host: String(h.hostvars(s).address), port: Number(h.vars.sentinel_port), password: String(h.vars.sentinel_password) }
+      const replies = await redisCli(h, ep, [['SENTINEL', 'get-master-addr-by-name', name]], 10_000).catch(() => undefined)
+      const reply = replies?.[0]
+      answers[s] = reply && !isError(reply) && /^\d+\.\d+\.\d+\.\d+$/.test(reply[0] ?? '') ? reply[0] : undefined
+    }),
+  )
+  return answers
+}
+
+/** The current primary, asked once per play batch (every host of the batch gets the same answer). */
+export function currentPrimary(h: HostRun): Promise<PrimaryAnswer> {
+  return h.once('redis:primary', async () => {
+    const answers = await askSentinels(h)
+    const fromSentinels = majority(answers)
+    if (fromSentinels) return { address: fromSentinels, source: 'sentinel', answers }
+    return { address: String(h.hostvars(initialPrimaryHost(h)).address), source: 'inventory', answers }
+  })
+}

@@ -1,0 +1,143 @@
+/**
+ * sentinel: one Redis Sentinel per host of the `sentinel` group, watching the
+ * Redis primary under `redis_master_name`, authenticated towards Redis
+ * (`auth-pass`) and itself (`requirepass`, `sentinel-pass`). Sentinel rewrites
+ * its own file, so hastack writes sentinel.conf only on the first deploy and
+ * afterwards reconciles the settings it owns at run time with SENTINEL SET
+ * (which Sentinel persists itself): re-runs never fight the rewrites.
+ */
+import type { Inventory, Role, VarSchema, Vars } from '../../lib/types.ts'
+import { defineTask, noChange, service, template, waitFor } from '../../lib/tasks/index.ts'
+import { sh } from '../../lib/connection/quote.ts'
+import { installWithoutStarting } from '../common/apt.ts'
+import { isError, pairs, redisCli } from '../redis/cli.ts'
+import { currentPrimary } from '../redis/primary.ts'
+
+const CONF = '/etc/redis/sentinel.conf'
+const MARKER = '# hastack: sentinel bootstrap'
+
+export interface SentinelVars extends Vars {
+  sentinel_port: number
+  sentinel_quorum: number
+  sentinel_down_after_milliseconds: number
+  sentinel_failover_timeout: number
+  sentinel_parallel_syncs: number
+}
+
+const schema: Record<string, VarSchema> = {
+  sentinel_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Port each Sentinel listens on (cluster address and loopback).' },
+  sentinel_password: { type: 'string', minLength: 16, pattern: '^[^\\s"\\\\]+$', secret: true, description: 'Password clients and the other Sentinels use with a Sentinel (`requirepass`, `sentinel-pass`). Generated once.' },
+  sentinel_quorum: { type: 'integer', minimum: 1, description: 'Sentinels that must agree the primary is down before a failover (a majority must still authorize it).' },
+  sentinel_down_after_milliseconds: { type: 'integer', minimum: 100, description: 'Time without a valid reply after which a Sentinel considers the primary down.' },
+  sentinel_failover_timeout: { type: 'integer', minimum: 1000, description: 'Failover timeout (ms): retry delay and bound on reconfiguring the replicas.' },
+  sentinel_parallel_syncs: { type: 'integer', minimum: 1, description: 'Replicas re-synchronising with a new primary at the same time.' },
+}
+
+/** The settings hastack owns, as SENTINEL MASTER reports them. */
+export function sentinelSettings(v: Vars): Record<string, string> {
+  return {
+    quorum: String(v.sentinel_quorum),
+    'down-after-milliseconds': String(v.sentinel_down_after_milliseconds),
+    'failover-timeout': String(v.sentinel_failover_timeout),
+    'parallel-syncs': String(v.sentinel_parallel_syncs),
+  }
+}
+
+export function validateSentinel(inventory: Inventory): string[] {
+  const hosts = inventory.groups.has('sentinel') ? inventory.groupHosts('sentinel') : []
+  if (hosts.length === 0) return []
+  const v = inventory.hosts.get(hosts[0]!)!.vars
+  const errors: string[] = []
+  const q = Number(v.sentinel_quorum)
+  if (hosts.length < 3) errors.push(`the sentinel group has ${hosts.length} host(s): at least 3 are needed to survive the loss of one`)
+  if (q > hosts.length) errors.push(`sentinel_quorum is ${q} but there are only ${hosts.length} Sentinels`)
+  if (q <= hosts.length / 2) errors.push(`sentinel_quorum ${q} is not a majority of ${hosts.length} Sentinels: the endpoint could route to two primaries`)
+  return errors
+}
+
+type H = Parameters<Role['tasks']>[0]
+
+/** Ensure this Sentinel monitors the primary with the inventory's settings (SENTINEL MONITOR / SET). */
+function monitorTask(h: H) {
+  const v = h.vars
+  const name = String(v.redis_master_name)
+  const ep = { host: '127.0.0.1', port: Number(v.sentinel_port), password: String(v.sentinel_password) }
+  const wanted = sentinelSettings(v)
+  const authLine = `sentinel auth-pass ${name} ${v.redis_password}`
+  return defineTask(`Ensure this Sentinel monitors ${name} with the inventory settings`, {}, async () => {
+    const replies = await redisCli(h, ep, [['SENTINEL', 'MASTER', name]])
+    if (!replies) return { change: false, skip: true, reason: 'redis-cli is not installed yet' }
+    const reply = replies[0] ?? []
+    const unknown = isError(reply) && /No such master/i.test(reply.join(' '))
+    if (isError(reply) && !unknown) {
+      if (h.check) return { change: false, skip: true, reason: `Sentinel does not answer yet: ${reply[0]}` }
+      throw new Error(`SENTINEL MASTER failed: ${reply[0]}`)
+    }
+    const running = unknown ? {} : pairs(reply)
+    const diff = Object.keys(wanted).filter((k) => running[k] !== wanted[k])
+    // auth-pass is not reported by SENTINEL MASTER: look for it in the file Sentinel keeps current (password on stdin).
+    const authOk = (await h.query(sh`grep -qxF -f - ${CONF}`, { stdin: `${authLine}\n` })).code === 0
+    if (!unknown && diff.length === 0 && authOk) return noChange()
+    const reason = unknown ? `not monitoring ${name}` : [...diff, ...(authOk ? [] : ['auth-pass'])].join(', ') + ' differ'
+    return {
+      change: true,
+      reason,
+      apply: async () => {
+        const cmds: (string | number)[][] = []
+        if (unknown) {
+          const primary = await currentPrimary(h)
+          cmds.push(['SENTINEL', 'MONITOR', name, primary.address, Number(v.redis_port), wanted.quorum!])
+        }
+        const keys = unknown ? Object.keys(wanted).filter((k) => k !== 'quorum') : diff
+        const set = keys.flatMap((k) => [k, wanted[k]!])
+        if (unknown || !authOk) set.push('auth-pass', String(v.redis_password))
+        if (set.length) cmds.push(['SENTINEL', 'SET', name, ...set])
+        const out = (await redisCli(h, ep, cmds)) ?? [['no redis-cli']]
+        const failed = out.find((r) => isError(r) || r[0] !== 'OK')
+        if (failed) throw new Error(`Sentinel refused the change: ${failed.join(' ')}`)
+      },
+    }
+  })
+}
+
+export const sentinelRole: Role<SentinelVars> = {
+  name: 'sentinel',
+  description: 'Three or more Redis Sentinels: quorum, failure detection and failover of the Redis primary, authenticated.',
+  defaults: {
+    sentinel_port: 26379,
+    sentinel_quorum: 2,
+    sentinel_down_after_milliseconds: 5000,
+    sentinel_failover_timeout: 60000,
+    sentinel_parallel_syncs: 1,
+  },
+  schema,
+  validate: validateSentinel,
+  handlers: {
+    'Restart Sentinel': (h) => h.do(service({ service: 'redis-sentinel', state: 'restarted', name: 'Restart Sentinel' })),
+  },
+  async tasks(h) {
+    const v = h.vars
+    await installWithoutStarting(h, ['redis-sentinel'], 'Redis Sentinel')
+    const bootstrapped = (await h.query(sh`grep -qxF ${MARKER} ${CONF}`)).code === 0
+    if (!bootstrapped) {
+      const primary = await currentPrimary(h)
+      h.log(`first deploy: monitoring ${primary.address} (from ${primary.source})`)
+      await h.do(
+        template({
+          src: 'sentinel/sentinel.conf.ejs',
+          dest: CONF,
+          owner: 'redis',
+          group: 'redis',
+          mode: '0640',
+          vars: { sentinel_primary: primary.address },
+          notify: 'Restart Sentinel',
+          name: 'Ensure sentinel.conf is written (first deploy only)',
+        }),
+      )
+    }
+    await h.flushHandlers()
+    await h.do(service({ service: 'redis-sentinel', enabled: true, state: 'started', name: 'Ensure Sentinel is enabled and running' }))
+    await h.do(waitFor({ port: v.sentinel_port, address: String(v.address), timeoutMs: 60_000, name: 'Wait for Sentinel to accept connections' }))
+    await h.do(monitorTask(h))
+  },
+}
