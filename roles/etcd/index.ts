@@ -1,0 +1,104 @@
+/**
+ * etcd: a static cluster of the `etcd` group's hosts, v3 API only, peer and
+ * client URLs on the host's cluster address (clients also on loopback), the
+ * Debian package's /etc/default/etcd as the configuration. The members of a new
+ * cluster start in parallel with `initial-cluster-state new`; a member that has
+ * data, or whose peers already answer, is written `existing`, so a re-run never
+ * bootstraps a second cluster. Health is checked with etcdctl after start.
+ */
+import type { HostRun, Inventory, Role, Vars } from '../../lib/types.ts'
+import { command, directory, service, template, waitFor } from '../../lib/tasks/index.ts'
+import { sh } from '../../lib/connection/quote.ts'
+import { installWithoutStarting } from '../common/apt.ts'
+
+export interface EtcdVars extends Vars {
+  etcd_group: string
+  etcd_client_port: number
+  etcd_peer_port: number
+  etcd_data_dir: string
+  etcd_cluster_token: string
+  etcd_heartbeat_interval: number
+  etcd_election_timeout: number
+  etcd_quota_backend_bytes: number
+}
+
+/** The etcd members of the inventory with their cluster addresses, in inventory order. */
+export function etcdMembers(inventory: Inventory, group = 'etcd'): { name: string; address: string }[] {
+  if (!inventory.groups.has(group)) return []
+  return inventory.groupHosts(group).map((name) => ({ name, address: String(inventory.hosts.get(name)!.vars.address ?? '') }))
+}
+
+/** The client endpoints (`ADDR:PORT`) of every member, for etcdctl and Patroni. */
+export function etcdEndpoints(h: HostRun): string[] {
+  const port = Number(h.vars.etcd_client_port ?? 2379)
+  return etcdMembers(h.inventory, String(h.vars.etcd_group ?? 'etcd')).map((m) => `${m.address}:${port}`)
+}
+
+export const etcdRole: Role<EtcdVars> = {
+  name: 'etcd',
+  description: 'A static etcd v3 cluster on the etcd group, on the cluster network.',
+  defaults: {
+    etcd_group: 'etcd',
+    etcd_client_port: 2379,
+    etcd_peer_port: 2380,
+    etcd_data_dir: '/var/lib/etcd/hastack',
+    etcd_cluster_token: 'hastack-etcd',
+    etcd_heartbeat_interval: 100,
+    etcd_election_timeout: 1000,
+    etcd_quota_backend_bytes: 2147483648,
+  },
+  schema: {
+    etcd_group: { type: 'string', minLength: 1, description: 'Inventory group whose hosts are the etcd members.' },
+    etcd_client_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Client port (on the cluster address and loopback).' },
+    etcd_peer_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Peer port (cluster address only).' },
+    etcd_data_dir: { type: 'string', pattern: '^/', description: 'Data directory of the member.' },
+    etcd_cluster_token: { type: 'string', minLength: 1, description: 'Initial cluster token: distinguishes clusters at bootstrap.' },
+    etcd_heartbeat_interval: { type: 'integer', minimum: 10, description: 'Raft heartbeat interval, ms.' },
+    etcd_election_timeout: { type: 'integer', minimum: 100, description: 'Raft election timeout, ms (≥ 5 × heartbeat).' },
+    etcd_quota_backend_bytes: { type: 'integer', minimum: 16777216, description: 'Backend size quota, bytes.' },
+  },
+  validate(inventory) {
+    const errors: string[] = []
+    const groups = new Set([...inventory.hosts.values()].map((h) => String(h.vars.etcd_group ?? 'etcd')))
+    for (const group of groups) {
+      const members = etcdMembers(inventory, group)
+      if (members.length === 0) continue
+      if (members.length % 2 === 0) errors.push(`group ${group} has ${members.length} etcd members: use an odd count (3 or 5) so a majority survives a split`)
+      for (const m of members) if (!/^\d+\.\d+\.\d+\.\d+$/.test(m.address)) errors.push(`etcd member ${m.address ? `${m.name} has address ${m.address}` : `${m.name} has no address`}: an IPv4 address is needed to bind the cluster URLs`)
+    }
+    for (const host of inventory.hosts.values()) {
+      const hb = Number(host.vars.etcd_heartbeat_interval ?? 100)
+      const et = Number(host.vars.etcd_election_timeout ?? 1000)
+      if (et < 5 * hb) errors.push(`host ${host.name}: etcd_election_timeout (${et}) must be at least 5 × etcd_heartbeat_interval (${hb})`)
+    }
+    return [...new Set(errors)]
+  },
+  async tasks(h) {
+    const v = h.vars
+    const dataDir = v.etcd_data_dir
+    const endpoints = etcdEndpoints(h).map((e) => `http://${e}`).join(',')
+    // Bootstrap state: `new` only when this member has no data and no peer answers.
+    const hasData = (await h.query(sh`test -d ${`${dataDir}/member`}`)).code === 0
+    const peersUp = hasData ? true : (await h.query(sh`ETCDCTL_API=3 etcdctl --dial-timeout=1s --command-timeout=2s --endpoints=${endpoints} endpoint health 2>&1 | grep -q 'is healthy'`)).code === 0
+    const state = hasData || peersUp ? 'existing' : 'new'
+    if (state === 'existing' && !hasData) h.log('etcd peers already run a cluster: writing initial-cluster-state existing (add this member with `etcdctl member add` first)')
+
+    const running = (await h.query('systemctl is-active -q etcd')).code === 0
+    const config = (initialState: string, name: string, notify?: string) =>
+      template({ src: 'etcd/etcd.default.ejs', dest: '/etc/default/etcd', mode: '0644', vars: { etcd_initial_cluster_state: initialState, etcd_members: etcdMembers(h.inventory, v.etcd_group) }, notify, name })
+    // A running member restarts on a change; a member not started yet simply starts with it below.
+    await h.do(config(state, 'Ensure the etcd configuration is current', running ? 'Restart etcd' : undefined))
+    await installWithoutStarting(h, ['etcd-server', 'etcd-client'], 'etcd')
+    await h.do(directory({ path: dataDir, owner: 'etcd', group: 'etcd', mode: '0700', name: 'Ensure the etcd data directory exists' }))
+    // Every member starts now, in parallel with the others: a new cluster forms once a majority runs.
+    await h.do(command({ cmd: 'systemctl enable etcd && systemctl start --no-block etcd', unless: 'systemctl is-enabled -q etcd && systemctl is-active -q etcd', name: 'Ensure etcd is enabled and started' }))
+    await h.flushHandlers()
+    await h.do(waitFor({ until: sh`ETCDCTL_API=3 etcdctl --dial-timeout=2s --command-timeout=3s --endpoints=${`http://${v.address}:${v.etcd_client_port}`} endpoint health`, timeoutMs: 120_000, intervalMs: 1000, name: 'Wait for this etcd member to be healthy' }))
+    await h.do(waitFor({ until: sh`ETCDCTL_API=3 etcdctl --dial-timeout=2s --command-timeout=3s --endpoints=${endpoints} endpoint health`, timeoutMs: 120_000, intervalMs: 1000, name: 'Wait for every etcd member to be healthy' }))
+    // Bootstrapped: from now on the member joins the existing cluster (etcd ignores the flag once it has data).
+    if (state === 'new') await h.do(config('existing', 'Record that the etcd cluster is bootstrapped'))
+  },
+  handlers: {
+    'Restart etcd': (h) => h.do(service({ service: 'etcd', state: 'restarted', name: 'Restart etcd' })),
+  },
+}

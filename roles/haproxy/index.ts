@@ -1,0 +1,70 @@
+/**
+ * haproxy: the clients' entry to PostgreSQL. Port 5000 goes to the Patroni
+ * primary (health check GET /primary), port 5001 round-robins over replicas
+ * within the lag limit (GET /replica?lag=), with fast checks and
+ * `on-marked-down shutdown-sessions` so clients of a lost primary are cut at
+ * once. A stats page and the Prometheus endpoint sit behind a password. The
+ * configuration is checked before every reload; reloads are seamless (Debian's
+ * master-worker unit, listeners passed to the new worker), so established
+ * connections stay. When the inventory has Redis hosts, their section comes
+ * from templates/haproxy/redis.cfg.ejs (the Redis roles' part).
+ */
+import type { Role, Vars } from '../../lib/types.ts'
+import { command, service, template } from '../../lib/tasks/index.ts'
+import { installWithoutStarting } from '../common/apt.ts'
+
+export interface HaproxyVars extends Vars {
+  haproxy_pg_rw_port: number
+  haproxy_pg_ro_port: number
+  haproxy_stats_port: number
+  haproxy_stats_user: string
+  haproxy_stats_password: string
+  haproxy_replica_max_lag: string
+  haproxy_check_interval_ms: number
+  haproxy_check_fall: number
+  haproxy_check_rise: number
+  haproxy_maxconn: number
+  haproxy_client_timeout: string
+}
+
+export const haproxyRole: Role<HaproxyVars> = {
+  name: 'haproxy',
+  description: 'HAProxy routing PostgreSQL clients to the Patroni primary (5000) and healthy replicas (5001).',
+  defaults: {
+    haproxy_pg_rw_port: 5000,
+    haproxy_pg_ro_port: 5001,
+    haproxy_stats_port: 7000,
+    haproxy_stats_user: 'admin',
+    haproxy_stats_password: '',
+    haproxy_replica_max_lag: '1MB',
+    haproxy_check_interval_ms: 1000,
+    haproxy_check_fall: 2,
+    haproxy_check_rise: 2,
+    haproxy_maxconn: 2000,
+    haproxy_client_timeout: '30m',
+  },
+  schema: {
+    haproxy_pg_rw_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Read-write port: follows the Patroni primary.' },
+    haproxy_pg_ro_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Read-only port: healthy replicas, round robin.' },
+    haproxy_stats_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Stats page (`/stats`) and Prometheus endpoint (`/metrics`), password protected.' },
+    haproxy_stats_user: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', description: 'User of the stats page and metrics.' },
+    haproxy_stats_password: { type: 'string', secret: true, description: 'Password of the stats page and metrics (generated).' },
+    haproxy_replica_max_lag: { type: 'string', pattern: '^\\d+(B|kB|MB|GB)?$', description: 'Replicas lagging more than this leave the read-only pool (Patroni `/replica?lag=`).' },
+    haproxy_check_interval_ms: { type: 'integer', minimum: 100, description: 'Health check interval, ms.' },
+    haproxy_check_fall: { type: 'integer', minimum: 1, description: 'Failed checks before a server is marked down.' },
+    haproxy_check_rise: { type: 'integer', minimum: 1, description: 'Passed checks before a server is marked up.' },
+    haproxy_maxconn: { type: 'integer', minimum: 1, description: 'Maximum concurrent connections.' },
+    haproxy_client_timeout: { type: 'string', pattern: '^\\d+(ms|s|m|h)?$', description: 'Idle timeout of client and server connections.' },
+  },
+  handlers: {
+    'Reload HAProxy': async (h) => {
+      await h.do(command({ cmd: 'haproxy -c -q -f /etc/haproxy/haproxy.cfg', changedWhen: () => false, name: 'Check the HAProxy configuration before reloading' }))
+      await h.do(service({ service: 'haproxy', state: 'reloaded', name: 'Reload HAProxy' }))
+    },
+  },
+  async tasks(h) {
+    await installWithoutStarting(h, ['haproxy'], 'HAProxy')
+    await h.do(template({ src: 'haproxy/haproxy.cfg.ejs', dest: '/etc/haproxy/haproxy.cfg', owner: 'root', group: 'haproxy', mode: '0640', notify: 'Reload HAProxy', name: 'Ensure the HAProxy configuration is current' }))
+    await h.do(service({ service: 'haproxy', enabled: true, state: 'started', name: 'Ensure HAProxy is enabled and started' }))
+  },
+}

@@ -1,0 +1,146 @@
+/**
+ * Patroni's dynamic configuration, the cluster-wide settings kept in etcd: what
+ * the inventory wants, what differs from GET /config, and the tasks that PATCH
+ * the difference and then restart the members that need it one at a time
+ * (replicas first; the leader only after a switchover moved its role away).
+ */
+import type { HostRun, Plan, Task, Vars } from '../../lib/types.ts'
+import { defineTask, noChange } from '../../lib/tasks/index.ts'
+import { clusterMembers, isLeader, rest, restJson, type PatroniMember, type RestAuth } from './rest.ts'
+
+export type Dynamic = Record<string, unknown> & { postgresql: { parameters: Record<string, unknown>; use_pg_rewind: boolean; use_slots: boolean } }
+
+/** The dynamic configuration the inventory asks for. */
+export function desiredDynamic(v: Vars): Dynamic {
+  return {
+    ttl: v.patroni_ttl,
+    loop_wait: v.patroni_loop_wait,
+    retry_timeout: v.patroni_retry_timeout,
+    maximum_lag_on_failover: v.patroni_maximum_lag_on_failover,
+    synchronous_mode: v.patroni_synchronous_mode,
+    synchronous_mode_strict: v.patroni_synchronous_mode_strict,
+    failsafe_mode: v.patroni_failsafe_mode,
+    postgresql: {
+      use_pg_rewind: Boolean(v.patroni_use_pg_rewind),
+      use_slots: Boolean(v.patroni_use_slots),
+      parameters: { ...(v.postgresql_parameters as Record<string, unknown>) },
+    },
+  }
+}
+
+/** PostgreSQL's spelling of a value: booleans as on/off, everything else as text. */
+function normal(value: unknown): string {
+  if (value === true || value === 'true' || value === 'on') return 'on'
+  if (value === false || value === 'false' || value === 'off') return 'off'
+  return value === undefined || value === null ? '' : String(value)
+}
+
+/** The PATCH body that turns `current` into `desired` (only differing keys), or undefined when equal. */
+export function dynamicPatch(current: Record<string, any>, desired: Dynamic): Record<string, any> | undefined {
+  const patch: Record<string, any> = {}
+  for (const [key, want] of Object.entries(desired)) {
+    if (key === 'postgresql') continue
+    if (normal(current[key] ?? (typeof want === 'boolean' ? false : undefined)) !== normal(want)) patch[key] = want
+  }
+  const pg: Record<string, any> = {}
+  const curPg = current.postgresql ?? {}
+  for (const key of ['use_pg_rewind', 'use_slots'] as const) if (normal(curPg[key] ?? false) !== normal(desired.postgresql[key])) pg[key] = desired.postgresql[key]
+  const params: Record<string, unknown> = {}
+  for (const [name, want] of Object.entries(desired.postgresql.parameters)) if (normal(curPg.parameters?.[name]) !== normal(want)) params[name] = want
+  if (Object.keys(params).length) pg.parameters = params
+  if (Object.keys(pg).length) patch.postgresql = pg
+  return Object.keys(patch).length ? patch : undefined
+}
+
+function describePatch(patch: Record<string, any>): string {
+  const names = Object.keys(patch).filter((k) => k !== 'postgresql')
+  const pg = patch.postgresql ?? {}
+  names.push(...Object.keys(pg).filter((k) => k !== 'parameters'), ...Object.keys(pg.parameters ?? {}))
+  return `dynamic settings differ: ${names.join(', ')}`
+}
+
+export interface ApiContext {
+  /** `http://ADDR:PORT` of this host's API. */
+  base: string
+  auth: RestAuth
+  port: number
+}
+
+/** Ensure the dynamic configuration in etcd matches the inventory (PATCH /config, once per cluster). */
+export function dynamicConfigTask(h: HostRun, api: ApiContext): Task {
+  return defineTask('Ensure the Patroni dynamic configuration matches the inventory', {}, async (): Promise<Plan> => {
+    const current = await restJson<Record<string, any>>(h, `${api.base}/config`)
+    if (!current) {
+      if (h.check) return { change: false, skip: true, reason: 'Patroni is not running yet' }
+      throw new Error(`GET ${api.base}/config did not answer`)
+    }
+    const patch = dynamicPatch(current, desiredDynamic(h.vars))
+    if (!patch) return noChange()
+    return {
+      change: true,
+      reason: describePatch(patch),
+      apply: async () => {
+        const r = await rest(h, 'PATCH', `${api.base}/config`, { auth: api.auth, body: patch })
+        if (r.status !== 200) throw new Error(`PATCH /config answered ${r.status}: ${r.body.slice(0, 300)}`)
+      },
+    }
+  })
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Poll /cluster until `ok` holds, bounded. */
+async function until(h: HostRun, base: string, what: string, ok: (m: PatroniMember[]) => boolean, timeoutMs = 180_000): Promise<PatroniMember[]> {
+  const end = Date.now() + timeoutMs
+  while (Date.now() < end) {
+    const members = await clusterMembers(h, base).catch(() => undefined)
+    if (members && ok(members)) return members
+    await sleep(1000)
+  }
+  throw new Error(`timed out after ${Math.round(timeoutMs / 1000)}s waiting for ${what}`)
+}
+
+const apiOf = (m: PatroniMember, port: number) => (m.api_url ? m.api_url.replace(/\/patroni$/, '') : `http://${m.host}:${port}`)
+const healthy = (m: PatroniMember) => m.state === 'running' || m.state === 'streaming'
+
+/**
+ * Restart the members whose PostgreSQL has a pending restart, one at a time:
+ * replicas first, each back to running before the next; then a switchover moves
+ * the leader role to a healthy replica, and the old leader restarts as a replica.
+ */
+export function rollingRestartTask(h: HostRun, api: ApiContext, afterPatch: boolean): Task {
+  return defineTask('Ensure members with pending PostgreSQL settings are restarted one at a time', {}, async (): Promise<Plan> => {
+    // A PATCH is seen by the members within one loop_wait: give them that long to flag a pending restart.
+    if (afterPatch && !h.check) await sleep((Number(h.vars.patroni_loop_wait) + 2) * 1000)
+    const members = await clusterMembers(h, api.base)
+    if (!members) return h.check ? { change: false, skip: true, reason: 'Patroni is not running yet' } : noChange('no cluster view')
+    const pending = members.filter((m) => m.pending_restart)
+    if (pending.length === 0) return noChange()
+    return {
+      change: true,
+      reason: `pending restart on ${pending.map((m) => m.name).join(', ')}`,
+      apply: async () => {
+        const restart = async (m: PatroniMember) => {
+          h.log(`restarting ${m.name} (${isLeader(m) ? 'leader' : 'replica'})`)
+          const r = await rest(h, 'POST', `${apiOf(m, api.port)}/restart`, { auth: api.auth, body: {}, timeoutS: 120 })
+          if (r.status !== 200) throw new Error(`POST /restart on ${m.name} answered ${r.status}: ${r.body.slice(0, 300)}`)
+          await until(h, api.base, `${m.name} to run again`, (ms) => ms.some((x) => x.name === m.name && healthy(x) && !x.pending_restart))
+        }
+        for (const m of pending.filter((x) => !isLeader(x))) await restart(m)
+        const leader = pending.find(isLeader)
+        if (!leader) return
+        const now = await until(h, api.base, 'a healthy replica', (ms) => ms.some((x) => !isLeader(x) && healthy(x)))
+        if (!now.some((x) => !isLeader(x) && healthy(x))) throw new Error('no healthy replica to switch over to')
+        h.log(`switching over from ${leader.name} before restarting it`)
+        const s = await rest(h, 'POST', `${apiOf(leader, api.port)}/switchover`, { auth: api.auth, body: { leader: leader.name }, timeoutS: 120 })
+        if (s.status !== 200) throw new Error(`POST /switchover answered ${s.status}: ${s.body.slice(0, 300)}`)
+        const after = await until(h, api.base, 'a new leader and the old one back as a replica', (ms) =>
+          ms.some((x) => isLeader(x) && x.name !== leader.name && x.state === 'running') && ms.some((x) => x.name === leader.name && healthy(x)),
+        )
+        const old = after.find((x) => x.name === leader.name)!
+        // The demotion restarted it already; restart only when still pending.
+        if (old.pending_restart) await restart(old)
+      },
+    }
+  })
+}

@@ -1,0 +1,168 @@
+/**
+ * patroni: Debian's patroni package run by our own systemd unit with one
+ * configuration file (/etc/patroni/config.yml), etcd3 as the DCS, the REST API
+ * and PostgreSQL on the cluster address (PostgreSQL also on loopback), pg_hba
+ * limited to the stack's hosts with scram-sha-256, generated passwords. The
+ * first member to take the DCS lock bootstraps the cluster; the others clone it.
+ * The application database and user are ensured on the leader only. Changed
+ * cluster-wide settings go through the dynamic configuration (PATCH /config),
+ * followed by a rolling restart where PostgreSQL asks for one.
+ */
+import type { HostRun, Inventory, Role, Vars } from '../../lib/types.ts'
+import { directory, service, systemdUnit, template, waitFor } from '../../lib/tasks/index.ts'
+import { sh } from '../../lib/connection/quote.ts'
+import { installWithoutStarting } from '../common/apt.ts'
+import { etcdEndpoints } from '../etcd/index.ts'
+import { dynamicConfigTask, rollingRestartTask, type ApiContext } from './dynamic.ts'
+import { pgDatabase, pgRole } from './users.ts'
+import { rest } from './rest.ts'
+
+export interface PatroniVars extends Vars {
+  patroni_group: string
+  patroni_scope: string
+  patroni_namespace: string
+  patroni_ttl: number
+  patroni_loop_wait: number
+  patroni_retry_timeout: number
+  patroni_maximum_lag_on_failover: number
+  patroni_synchronous_mode: boolean
+  patroni_synchronous_mode_strict: boolean
+  patroni_failsafe_mode: boolean
+  patroni_use_pg_rewind: boolean
+  patroni_use_slots: boolean
+  patroni_restapi_port: number
+  patroni_restapi_user: string
+  patroni_restapi_password: string
+  patroni_superuser_password: string
+  patroni_replication_user: string
+  patroni_replication_password: string
+  patroni_rewind_user: string
+  patroni_rewind_password: string
+}
+
+const NAME = '^[a-z_][a-z0-9_]*$'
+
+/** Addresses of the hosts that may reach PostgreSQL: the members, the HAProxy hosts and the app hosts. */
+export function stackAddresses(inventory: Inventory, groups: string[]): string[] {
+  const out: string[] = []
+  for (const g of groups) if (inventory.groups.has(g)) for (const name of inventory.groupHosts(g)) out.push(String(inventory.hosts.get(name)!.vars.address))
+  return [...new Set(out)]
+}
+
+export const patroniRole: Role<PatroniVars> = {
+  name: 'patroni',
+  description: 'A Patroni-managed PostgreSQL cluster on the postgres group with etcd3 as its DCS.',
+  defaults: {
+    patroni_group: 'postgres',
+    patroni_scope: 'hastack',
+    patroni_namespace: '/service/',
+    patroni_ttl: 30,
+    patroni_loop_wait: 10,
+    patroni_retry_timeout: 10,
+    patroni_maximum_lag_on_failover: 1048576,
+    patroni_synchronous_mode: false,
+    patroni_synchronous_mode_strict: false,
+    patroni_failsafe_mode: false,
+    patroni_use_pg_rewind: true,
+    patroni_use_slots: true,
+    patroni_restapi_port: 8008,
+    patroni_restapi_user: 'patroni',
+    patroni_restapi_password: '',
+    patroni_superuser_password: '',
+    patroni_replication_user: 'replicator',
+    patroni_replication_password: '',
+    patroni_rewind_user: 'rewinder',
+    patroni_rewind_password: '',
+  },
+  schema: {
+    patroni_group: { type: 'string', minLength: 1, description: 'Inventory group whose hosts are the cluster members.' },
+    patroni_scope: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', description: 'Cluster name (Patroni `scope`).' },
+    patroni_namespace: { type: 'string', pattern: '^/([A-Za-z0-9_-]+/)*$', description: 'Key prefix in etcd (Patroni `namespace`).' },
+    patroni_ttl: { type: 'integer', minimum: 10, description: 'Leader lock TTL, s: a dead primary is replaced after at most this long.' },
+    patroni_loop_wait: { type: 'integer', minimum: 1, description: 'Seconds between HA loop runs.' },
+    patroni_retry_timeout: { type: 'integer', minimum: 1, description: 'Timeout for DCS and PostgreSQL operation retries, s.' },
+    patroni_maximum_lag_on_failover: { type: 'integer', minimum: 0, description: 'Replicas further behind than this (bytes) are not promoted.' },
+    patroni_synchronous_mode: { type: 'boolean', description: 'Commit waits for one synchronous replica; a failover loses no acknowledged write.' },
+    patroni_synchronous_mode_strict: { type: 'boolean', description: 'Refuse writes when no synchronous replica is available.' },
+    patroni_failsafe_mode: { type: 'boolean', description: 'Keep the primary while etcd is down if every member still answers it.' },
+    patroni_use_pg_rewind: { type: 'boolean', description: 'Rewind a failed primary to rejoin as a replica.' },
+    patroni_use_slots: { type: 'boolean', description: 'Use replication slots for the replicas.' },
+    patroni_restapi_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'REST API port on the cluster address.' },
+    patroni_restapi_user: { type: 'string', pattern: NAME, description: 'Basic-auth user for the API\'s unsafe endpoints.' },
+    patroni_restapi_password: { type: 'string', secret: true, description: 'Password of the REST API user (generated).' },
+    patroni_superuser_password: { type: 'string', secret: true, description: 'Password of the `postgres` superuser (generated).' },
+    patroni_replication_user: { type: 'string', pattern: NAME, description: 'Replication user.' },
+    patroni_replication_password: { type: 'string', secret: true, description: 'Password of the replication user (generated).' },
+    patroni_rewind_user: { type: 'string', pattern: NAME, description: 'pg_rewind user.' },
+    patroni_rewind_password: { type: 'string', secret: true, description: 'Password of the pg_rewind user (generated).' },
+  },
+  validate(inventory) {
+    const errors: string[] = []
+    for (const host of inventory.hosts.values()) {
+      const v = host.vars
+      if (!host.groups.includes(String(v.patroni_group ?? 'postgres'))) continue
+      const ttl = Number(v.patroni_ttl ?? 30)
+      const loop = Number(v.patroni_loop_wait ?? 10)
+      const retry = Number(v.patroni_retry_timeout ?? 10)
+      if (loop + 2 * retry > ttl) errors.push(`host ${host.name}: patroni_loop_wait + 2 × patroni_retry_timeout (${loop + 2 * retry}) must not exceed patroni_ttl (${ttl})`)
+      if (v.patroni_synchronous_mode_strict && !v.patroni_synchronous_mode) errors.push(`host ${host.name}: patroni_synchronous_mode_strict needs patroni_synchronous_mode`)
+      if (!/^\d+\.\d+\.\d+\.\d+$/.test(String(v.address ?? ''))) errors.push(`host ${host.name}: a Patroni member needs an IPv4 address to bind to`)
+      if (!inventory.groups.has(String(v.etcd_group ?? 'etcd')) || inventory.groupHosts(String(v.etcd_group ?? 'etcd')).length === 0) errors.push(`host ${host.name}: Patroni needs etcd members (group ${String(v.etcd_group ?? 'etcd')} is empty)`)
+    }
+    return [...new Set(errors)]
+  },
+  handlers: {
+    'Reload Patroni': (h) => h.do(service({ service: 'patroni', state: 'reloaded', name: 'Reload Patroni' })),
+  },
+  async tasks(h) {
+    const v = h.vars
+    const port = v.patroni_restapi_port
+    const api: ApiContext = { base: `http://${v.address}:${port}`, auth: { user: v.patroni_restapi_user, password: v.patroni_restapi_password }, port }
+    await installWithoutStarting(h, ['patroni', 'python3-etcd'], 'Patroni')
+    const running = (await h.query('systemctl is-active -q patroni')).code === 0
+    const dataParent = String(v.postgresql_data_dir).replace(/\/[^/]+\/?$/, '') || '/'
+    await h.do(directory({ path: dataParent, owner: 'postgres', group: 'postgres', mode: '0755', name: 'Ensure the parent of the data directory belongs to postgres' }))
+    await h.do(directory({ path: '/etc/patroni', owner: 'root', group: 'postgres', mode: '0750', name: 'Ensure /etc/patroni exists' }))
+    await h.do(template({
+      src: 'patroni/config.yml.ejs',
+      dest: '/etc/patroni/config.yml',
+      owner: 'postgres',
+      group: 'postgres',
+      mode: '0600',
+      vars: {
+        patroni_etcd_hosts: etcdEndpoints(h),
+        patroni_member_addresses: stackAddresses(h.inventory, [v.patroni_group]),
+        patroni_client_addresses: stackAddresses(h.inventory, [v.patroni_group, 'haproxy', 'app']),
+      },
+      notify: running ? 'Reload Patroni' : undefined,
+      name: 'Ensure the Patroni configuration is current',
+    }))
+    await h.do(systemdUnit({ unit: 'patroni.service', src: 'patroni/patroni.service.ejs', name: 'Ensure the Patroni systemd unit is current' }))
+    await h.do(service({ service: 'patroni', enabled: true, state: 'started', name: 'Ensure Patroni is enabled and started' }))
+    await h.flushHandlers()
+
+    await h.do(waitFor({ url: `${api.base}/health`, timeoutMs: 300_000, intervalMs: 1000, name: 'Wait for this member\'s PostgreSQL to run' }))
+    await h.do(waitFor({
+      until: sh`curl -sf --max-time 3 ${`${api.base}/cluster`} | grep -Eq '"role": "(leader|master)"'`,
+      timeoutMs: 120_000,
+      intervalMs: 1000,
+      name: 'Wait for the cluster to have a leader',
+    }))
+
+    // Roles and the application database: on the leader only (the only writable member).
+    const leader = (await rest(h, 'GET', `${api.base}/primary`)).status === 200
+    if (leader) {
+      await h.do(pgRole({ role: 'postgres', password: v.patroni_superuser_password, attrs: 'SUPERUSER LOGIN', name: 'Ensure the superuser password is current' }))
+      await h.do(pgRole({ role: v.patroni_replication_user, password: v.patroni_replication_password, attrs: 'REPLICATION LOGIN', name: 'Ensure the replication user is current' }))
+      await h.do(pgRole({ role: v.patroni_rewind_user, password: v.patroni_rewind_password, attrs: 'LOGIN', name: 'Ensure the pg_rewind user is current' }))
+      await h.do(pgRole({ role: String(v.postgresql_app_user), password: String(v.postgresql_app_password), attrs: 'LOGIN', name: 'Ensure the application user is current' }))
+      await h.do(pgDatabase({ database: String(v.postgresql_app_database), owner: String(v.postgresql_app_user), name: 'Ensure the application database exists' }))
+    }
+
+    // Cluster-wide settings, once per run, then the restarts they need.
+    const patched = await h.once('patroni:dynamic', async () => (await h.do(dynamicConfigTask(h, api))).changed)
+    await h.once('patroni:rolling-restart', () => h.do(rollingRestartTask(h, api, patched)))
+  },
+}
+
+export type { HostRun }

@@ -1,0 +1,66 @@
+/**
+ * Patroni's REST API, called with curl on a cluster host: reads without
+ * credentials, unsafe calls (PATCH /config, POST /restart, /switchover) with
+ * the API's basic-auth user. Credentials and bodies travel in a curl config
+ * read from standard input, never on a command line.
+ */
+import type { Connection, HostRun } from '../../lib/types.ts'
+
+export interface PatroniMember {
+  name: string
+  role: string
+  state: string
+  host: string
+  api_url?: string
+  lag?: number | string
+  pending_restart?: boolean
+  timeline?: number
+}
+
+/** A curl config string value: quotes and backslashes escaped. */
+function curlString(value: string): string {
+  return `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n')}"`
+}
+
+export interface RestAuth {
+  user: string
+  password: string
+}
+
+export interface RestResponse {
+  status: number
+  body: string
+}
+
+/** Call the API from the host. Status 0 means no answer. */
+export async function rest(conn: Connection | HostRun, method: string, url: string, opts: { auth?: RestAuth; body?: unknown; timeoutS?: number } = {}): Promise<RestResponse> {
+  const lines = [`url = ${curlString(url)}`, `request = ${curlString(method)}`, `max-time = ${opts.timeoutS ?? 10}`, 'silent', 'show-error', 'write-out = "\\n%{http_code}"']
+  if (opts.auth) lines.push(`user = ${curlString(`${opts.auth.user}:${opts.auth.password}`)}`)
+  if (opts.body !== undefined) lines.push('header = "Content-Type: application/json"', `data = ${curlString(JSON.stringify(opts.body))}`)
+  const run = 'run' in conn ? conn.run.bind(conn) : (conn as HostRun).query.bind(conn)
+  const result = await run('curl -K -', { stdin: lines.join('\n') + '\n', sudo: false, timeoutMs: ((opts.timeoutS ?? 10) + 10) * 1000 })
+  const cut = result.stdout.lastIndexOf('\n')
+  const status = Number(result.stdout.slice(cut + 1).trim()) || 0
+  return { status, body: cut >= 0 ? result.stdout.slice(0, cut) : '' }
+}
+
+/** GET a JSON document; undefined when the API does not answer with 2xx. */
+export async function restJson<T>(conn: Connection | HostRun, url: string): Promise<T | undefined> {
+  const r = await rest(conn, 'GET', url)
+  if (r.status < 200 || r.status >= 300) return undefined
+  try {
+    return JSON.parse(r.body) as T
+  } catch {
+    return undefined
+  }
+}
+
+/** The members of the cluster as Patroni sees them (GET /cluster on one member). */
+export async function clusterMembers(conn: Connection | HostRun, apiBase: string): Promise<PatroniMember[] | undefined> {
+  const c = await restJson<{ members: PatroniMember[] }>(conn, `${apiBase}/cluster`)
+  return c?.members
+}
+
+export function isLeader(m: PatroniMember): boolean {
+  return m.role === 'leader' || m.role === 'master' || m.role === 'standby_leader'
+}
