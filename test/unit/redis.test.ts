@@ -1,0 +1,127 @@
+/**
+ * The Redis and Sentinel roles without a lab: rendered configuration files,
+ * the HAProxy endpoint partial, runtime settings, redis-cli plumbing, the
+ * primary vote and the cross-host validation.
+ */
+import t from 'tap'
+import type { HostView, Inventory, Vars } from '../../lib/types.ts'
+import { renderTemplate } from '../../lib/template.ts'
+import { defaults as redisDefaults } from '../../roles/redis/vars.ts'
+import { sentinelRole, sentinelSettings, validateSentinel } from '../../roles/sentinel/index.ts'
+import { validateRedis } from '../../roles/redis/index.ts'
+import { differing, memoryBytes, runtimeSettings } from '../../roles/redis/settings.ts'
+import { cliScript, cliWord, isError, pairs, splitReplies } from '../../roles/redis/cli.ts'
+import { majority } from '../../roles/redis/primary.ts'
+
+const ADDR: Record<string, string> = { redis1: '10.0.0.10', redis2: '10.0.0.11', redis3: '10.0.0.12', lb1: '10.0.0.13' }
+const GROUPS: Record<string, string[]> = { redis: ['redis1', 'redis2', 'redis3'], sentinel: ['redis1', 'redis2', 'redis3'], haproxy: ['lb1'] }
+
+function fakeInventory(extra: Vars = {}): Inventory {
+  const vars = (name: string): Vars => ({ ...redisDefaults, ...sentinelRole.defaults, redis_password: 'rpw-0123456789abcdef', sentinel_password: 'spw-0123456789abcdef', address: ADDR[name], ...extra })
+  const hosts = new Map(Object.keys(ADDR).map((name) => [name, { name, groups: ['all'], vars: vars(name), origins: {}, connection: {} as any }]))
+  const groups = new Map(Object.entries(GROUPS).map(([name, hs]) => [name, { name, hosts: hs, children: [], parents: ['all'], vars: {} }]))
+  return { file: 'x.yml', hosts, groups, secrets: {}, groupHosts: (g) => GROUPS[g] ?? [], select: () => [] } as Inventory
+}
+
+function view(name: string, inventory = fakeInventory()): HostView {
+  return { name, vars: inventory.hosts.get(name)!.vars, facts: {} as any, groups: ['all'], inventory, hostvars: (n) => inventory.hosts.get(n)!.vars }
+}
+
+t.test('hastack.conf binds the cluster address and loopback, with auth, AOF, RDB and write bounds', async (t) => {
+  const text = renderTemplate('redis/hastack.conf.ejs', view('redis2'))
+  t.match(text, /^bind 10\.0\.0\.11 127\.0\.0\.1$/m)
+  t.match(text, /^requirepass rpw-0123456789abcdef$/m)
+  t.match(text, /^masterauth rpw-0123456789abcdef$/m)
+  t.match(text, /^appendonly yes$/m)
+  t.match(text, /^appendfsync everysec$/m)
+  t.match(text, /^save 3600 1 300 100 60 10000$/m)
+  t.match(text, /^maxmemory 256mb$/m)
+  t.match(text, /^min-replicas-to-write 1$/m)
+  t.match(text, /^min-replicas-max-lag 10$/m)
+  t.match(text, /^supervised systemd$/m)
+  t.match(text, /^replica-announce-ip 10\.0\.0\.11$/m)
+  t.notMatch(text, /replicaof/, 'replication is not in the managed file')
+})
+
+t.test('redis.conf (first deploy) includes the managed file and names the primary only on replicas', async (t) => {
+  const replica = renderTemplate('redis/redis.conf.ejs', view('redis2'), { redis_replicaof: '10.0.0.10' })
+  t.match(replica, /^include \/etc\/redis\/hastack\.conf$/m)
+  t.match(replica, /^replicaof 10\.0\.0\.10 6379$/m)
+  const primary = renderTemplate('redis/redis.conf.ejs', view('redis1'), { redis_replicaof: '' })
+  t.notMatch(primary, /replicaof/)
+})
+
+t.test('sentinel.conf (first deploy) monitors the primary with auth both ways', async (t) => {
+  const text = renderTemplate('sentinel/sentinel.conf.ejs', view('redis3'), { sentinel_primary: '10.0.0.10' })
+  t.match(text, /^# hastack: sentinel bootstrap$/m)
+  t.match(text, /^bind 10\.0\.0\.12 127\.0\.0\.1$/m)
+  t.match(text, /^requirepass spw-0123456789abcdef$/m)
+  t.match(text, /^sentinel sentinel-pass spw-0123456789abcdef$/m)
+  t.match(text, /^sentinel monitor hastack-redis 10\.0\.0\.10 6379 2$/m)
+  t.match(text, /^sentinel auth-pass hastack-redis rpw-0123456789abcdef$/m)
+  t.match(text, /^sentinel down-after-milliseconds hastack-redis 5000$/m)
+  t.match(text, /^sentinel resolve-hostnames no$/m)
+})
+
+t.test('the endpoint has one backend per host, one entry per Sentinel, routed on a quorum', async (t) => {
+  const text = renderTemplate('haproxy/redis.cfg.ejs', view('lb1'))
+  t.match(text, /bind 10\.0\.0\.13:6379/)
+  t.match(text, /bind 127\.0\.0\.1:6379/)
+  for (const h of ['redis1', 'redis2', 'redis3']) {
+    t.match(text, new RegExp(`use_backend redis_${h} if \\{ nbsrv\\(redis_${h}\\) ge 2 \\}`))
+    for (const s of ['redis1', 'redis2', 'redis3']) {
+      t.match(text, new RegExp(`server ${h}_via_${s} ${ADDR[h]!.replace(/\./g, '\\.')}:6379 check .* addr ${ADDR[s]!.replace(/\./g, '\\.')} port 26379`))
+    }
+  }
+  const hexes = [...text.matchAll(/tcp-check expect binary ([0-9a-f]+)/g)].map((m) => Buffer.from(m[1]!, 'hex').toString())
+  t.same(hexes, ['*2\r\n$9\r\n10.0.0.10\r\n$4\r\n6379\r\n', '*2\r\n$9\r\n10.0.0.11\r\n$4\r\n6379\r\n', '*2\r\n$9\r\n10.0.0.12\r\n$4\r\n6379\r\n'])
+  t.match(text, /tcp-check send "AUTH spw-0123456789abcdef\\r\\n"/)
+  t.match(text, /tcp-check expect string role:master/)
+  t.match(text, /default_backend redis_no_primary/)
+})
+
+t.test('memory sizes and runtime settings read as CONFIG GET prints them', async (t) => {
+  t.equal(memoryBytes('256mb'), 268435456)
+  t.equal(memoryBytes('1gb'), 1073741824)
+  t.equal(memoryBytes('1k'), 1000)
+  t.equal(memoryBytes(4096), 4096)
+  t.throws(() => memoryBytes('lots'))
+  const wanted = runtimeSettings(view('redis1').vars)
+  t.equal(wanted.maxmemory, '268435456')
+  t.equal(wanted.bind, '10.0.0.10 127.0.0.1')
+  t.same(differing(wanted, { ...wanted }), [])
+  t.same(differing(wanted, { ...wanted, maxmemory: '0' }), ['maxmemory'])
+  t.same(sentinelSettings(view('redis1').vars), { quorum: '2', 'down-after-milliseconds': '5000', 'failover-timeout': '60000', 'parallel-syncs': '1' })
+})
+
+t.test('redis-cli plumbing keeps the password off the command line and splits replies', async (t) => {
+  const script = cliScript({ host: '127.0.0.1', port: 6379, password: "p'w" }, [['CONFIG', 'GET', 'maxmemory'], ['CONFIG', 'SET', 'a b', 'x"y']])
+  t.match(script, /^REDISCLI_AUTH='p'\\''w'$/m)
+  t.match(script, /"CONFIG" "SET" "a b" "x\\"y"/)
+  t.notMatch(script.split('\n').filter((l) => l.startsWith('redis-cli')).join('\n'), /p'w/)
+  t.equal(cliWord('a\\b'), '"a\\\\b"')
+  t.same(splitReplies('maxmemory\n0\n---hastack-next---\nOK\n'), [['maxmemory', '0'], ['OK']])
+  t.same(pairs(['a', '1', 'b', '2']), { a: '1', b: '2' })
+  t.ok(isError(['ERR No such master with that name']))
+  t.ok(isError(['Could not connect to Redis at 127.0.0.1:6379: Connection refused']))
+  t.notOk(isError(['OK']))
+})
+
+t.test('the primary is the address most Sentinels name', async (t) => {
+  t.equal(majority({ a: '10.0.0.1', b: '10.0.0.2', c: '10.0.0.2' }), '10.0.0.2')
+  t.equal(majority({ a: undefined, b: undefined }), undefined)
+  t.equal(majority({ a: '10.0.0.1', b: undefined }), '10.0.0.1')
+})
+
+t.test('validation catches unsafe Redis and Sentinel settings', async (t) => {
+  t.same(validateRedis(fakeInventory()), [])
+  t.same(validateSentinel(fakeInventory()), [])
+  t.match(validateRedis(fakeInventory({ redis_initial_primary: 'lb1' })).join('\n'), /not in the redis group/)
+  t.match(validateRedis(fakeInventory({ redis_min_replicas_to_write: 3 })).join('\n'), /only 2 replica/)
+  t.match(validateRedis(fakeInventory({ redis_haproxy_rise: 2 })).join('\n'), /too small/)
+  t.match(validateSentinel(fakeInventory({ sentinel_quorum: 1 })).join('\n'), /not a majority/)
+  t.match(validateSentinel(fakeInventory({ sentinel_quorum: 4 })).join('\n'), /only 3 Sentinels/)
+  const empty = { ...fakeInventory(), groups: new Map(), groupHosts: () => [] } as Inventory
+  t.same(validateRedis(empty), [], 'inventories without Redis are not checked')
+  t.same(validateSentinel(empty), [])
+})
