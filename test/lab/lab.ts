@@ -21,7 +21,7 @@ import { gunzipSync } from 'node:zlib'
 import { connect } from 'node:net'
 import { $ } from 'zx'
 import { LAB_ROOT, basePath, ensureBase } from './base.ts'
-import { ACNG_PORT, ownProcess, syncAcng, tcpOpen } from './acng.ts'
+import { ACNG_LINK, ACNG_PORT, ownProcess, syncAcng, tcpOpen } from './acng.ts'
 import { loadTopology, type LabTopology } from './topology.ts'
 
 export { tcpOpen } from './acng.ts'
@@ -179,7 +179,7 @@ export class Lab {
   constructor(opts: LabOptions) {
     this.topology = loadTopology(opts.inventory)
     this.name = opts.name ?? this.topology.defaultName
-    if (!NAME_RE.test(this.name)) throw new Error(`lab name "${this.name}" must match ${NAME_RE}`)
+    if (!NAME_RE.test(this.name) || this.name === 'cache') throw new Error(`lab name "${this.name}" must match ${NAME_RE} and not be "cache"`)
     this.stateDir = join(LAB_ROOT, this.name)
     this.sid = short(this.name)
     this.bridge = `hs-${this.sid}`
@@ -390,7 +390,7 @@ export class Lab {
     for (const ns of this.leftoverNetns()) await q`ip netns del ${ns}`
     const links = JSON.parse((await $({ quiet: true })`ip -j link`).stdout) as { ifname: string }[]
     for (const l of links) {
-      if (l.ifname.startsWith(`hs${this.sid}-`) || l.ifname === this.bridge) await q`ip link del ${l.ifname}`
+      if ((l.ifname.startsWith(`hs${this.sid}-`) || l.ifname === this.bridge) && l.ifname !== ACNG_LINK) await q`ip link del ${l.ifname}`
     }
     await q`nft delete table inet hastack_lab_${this.sid.replace(/-/g, '_')}`
     await q`nft delete table bridge hastack_lab_${this.sid.replace(/-/g, '_')}`
