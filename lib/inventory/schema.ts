@@ -1,0 +1,94 @@
+/**
+ * Schemas: the inventory file's structure (inventory.schema.json), the engine-wide
+ * variables every host may set, the union of the roles' variable schemas, and the
+ * translation of ajv errors into plain sentences ("must be integer, got "thirty"").
+ */
+import { readFileSync } from 'node:fs'
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+import type { Role, VarSchema } from '../types.ts'
+import { CONNECTION_VARS } from './connection-spec.ts'
+
+/** Structure of an inventory file, shipped beside this module. */
+export const INVENTORY_SCHEMA = JSON.parse(readFileSync(new URL('./inventory.schema.json', import.meta.url), 'utf8'))
+
+/** Variables known to the engine itself, whatever the roles: connection and host-wide settings. */
+export const ENGINE_VARS: Record<string, VarSchema> = {
+  ...CONNECTION_VARS,
+  apt_proxy: {
+    type: 'string',
+    pattern: '^https?://',
+    expected: 'an http:// or https:// URL',
+    description: 'HTTP proxy for apt (for example an apt-cacher-ng of the lab); none when absent.',
+  },
+  timezone: { type: 'string', minLength: 1, description: 'Host timezone, for example `Etc/UTC`.' },
+}
+
+export const ajv = new Ajv({ strict: false, allErrors: true })
+ajv.addKeyword({ keyword: 'secret', schemaType: 'boolean' })
+ajv.addKeyword({ keyword: 'expected', schemaType: 'string' })
+
+export const validateStructure: ValidateFunction = ajv.compile(INVENTORY_SCHEMA)
+
+const compiled = new WeakMap<object, ValidateFunction>()
+/** A compiled validator for one variable's schema (cached per schema object). */
+export function varValidator(schema: VarSchema): ValidateFunction {
+  let fn = compiled.get(schema)
+  if (!fn) compiled.set(schema, (fn = ajv.compile(schema)))
+  return fn
+}
+
+/** Every known variable: engine variables, then each role's schema (first declaration wins). */
+export function knownVars(roles: Role[] = []): Map<string, VarSchema> {
+  const known = new Map<string, VarSchema>(Object.entries(ENGINE_VARS))
+  for (const role of roles) for (const [name, schema] of Object.entries(role.schema ?? {})) if (!known.has(name)) known.set(name, schema)
+  return known
+}
+
+/** A value as shown in an error message; secrets print as `***`. */
+export function describe(value: unknown, secret = false): string {
+  if (secret) return '***'
+  if (value === null || value === undefined) return 'null'
+  if (Array.isArray(value)) return 'a list'
+  if (typeof value === 'object') return 'a map'
+  const text = JSON.stringify(value)
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text
+}
+
+const typeWords: Record<string, string> = { object: 'a map', array: 'a list', null: 'null' }
+
+/** What an ajv error says was expected, in the user's words. */
+export function expectation(error: ErrorObject, rootSchema?: VarSchema): string {
+  const p = error.params as Record<string, any>
+  switch (error.keyword) {
+    case 'type': {
+      const types: string[] = Array.isArray(p.type) ? p.type : String(p.type).split(',')
+      return `must be ${types.map((t) => typeWords[t] ?? t).join(' or ')}`
+    }
+    case 'enum':
+      return `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`
+    case 'const':
+      return `must be ${JSON.stringify(p.allowedValue)}`
+    case 'pattern':
+    case 'format':
+      return error.instancePath === '' && rootSchema?.expected ? `must be ${rootSchema.expected}` : error.message ?? 'is invalid'
+    default:
+      return error.message ?? 'is invalid'
+  }
+}
+
+/** Read the value at an ajv instancePath (`/a/0/b`). */
+export function valueAt(root: unknown, instancePath: string): unknown {
+  let value: any = root
+  for (const seg of pointerKeys(instancePath)) value = value?.[seg]
+  return value
+}
+
+/** Split an ajv instancePath into keys (numbers for sequence indexes). */
+export function pointerKeys(instancePath: string): (string | number)[] {
+  if (!instancePath) return []
+  return instancePath
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s))
+}
