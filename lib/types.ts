@@ -20,7 +20,8 @@ export type Vars = Record<string, unknown>
 
 /**
  * How to reach a host. Read from the host's variables:
- * `address` (required), `ssh_user` (default `root`), `ssh_port` (default 22),
+ * `address` (required; the cluster address), `ssh_host` (where SSH connects, default
+ * `address`), `ssh_user` (default `root`), `ssh_port` (default 22),
  * `ssh_key` (private key path; the SSH agent when absent), `ssh_jump`
  * (`user@host:port` of a jump host), `become` (sudo; default true when
  * `ssh_user` is not root), `ssh_connect_timeout` (seconds, default 10).

@@ -1,7 +1,10 @@
 /**
  * How to reach a host, read from its merged variables. The connection variables:
  *
- * - `address`             required; an IPv4 address or a hostname.
+ * - `address`             required; the host's address on the cluster network, where its
+ *                         services listen and peers reach it (IPv4 or hostname).
+ * - `ssh_host`            where SSH connects, when it differs from `address` (a NAT port
+ *                         forward such as Vagrant's 127.0.0.1:2222); default `address`.
  * - `ssh_user`            login user; default `root`.
  * - `ssh_port`            default 22.
  * - `ssh_key`             private key path; `~` is expanded and a relative path is
@@ -28,7 +31,13 @@ export const CONNECTION_VARS: Record<string, VarSchema> = {
     type: 'string',
     pattern: ADDRESS_PATTERN,
     expected: 'an IPv4 address or a hostname',
-    description: 'Address used to reach the host over SSH (required).',
+    description: "The host's address on the cluster network: services listen there and peers use it (required).",
+  },
+  ssh_host: {
+    type: 'string',
+    pattern: ADDRESS_PATTERN,
+    expected: 'an IPv4 address or a hostname',
+    description: 'Where SSH connects when it differs from `address` (for example a NAT port forward); default `address`.',
   },
   ssh_user: { type: 'string', minLength: 1, description: 'SSH login user (default root).' },
   ssh_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'SSH port (default 22).' },
@@ -74,7 +83,7 @@ export function buildConnectionSpec(host: string, vars: Vars, inventoryDir: stri
   const key = typeof vars.ssh_key === 'string' ? resolveKeyPath(vars.ssh_key, inventoryDir) : undefined
   const spec: ConnectionSpec = {
     host,
-    address: typeof vars.address === 'string' ? vars.address : '',
+    address: typeof vars.ssh_host === 'string' ? vars.ssh_host : typeof vars.address === 'string' ? vars.address : '',
     user,
     port: typeof vars.ssh_port === 'number' ? vars.ssh_port : 22,
     become: typeof vars.become === 'boolean' ? vars.become : user !== 'root',

@@ -27,8 +27,8 @@ export async function loopbackHosts(count: number, options: { vars?: Record<stri
   const sshds = await startSshds(count)
   const dir = await mkdtemp(join(tmpdir(), 'hastack-engine-'))
   const hosts: Record<string, unknown> = {}
-  sshds.forEach((s, i) => (hosts[`h${i + 1}`] = { address: s.address, ssh_port: s.port, ssh_key: s.keyFile }))
-  if (options.unreachable) hosts.ghost = { address: '127.0.0.1', ssh_port: 1, ssh_key: sshds[0]!.keyFile, ssh_connect_timeout: 2 }
+  sshds.forEach((s, i) => (hosts[`h${i + 1}`] = { address: `127.0.1.${i + 1}`, ssh_host: s.address, ssh_port: s.port, ssh_key: s.keyFile }))
+  if (options.unreachable) hosts.ghost = { address: '127.0.1.99', ssh_host: '127.0.0.1', ssh_port: 1, ssh_key: sshds[0]!.keyFile, ssh_connect_timeout: 2 }
   const inventory = join(dir, 'hosts.yml')
   await writeFile(
     inventory,

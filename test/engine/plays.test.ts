@@ -13,7 +13,7 @@ import { clearSecrets } from '../../lib/output/mask.ts'
 let lab: Lab
 let work: string
 t.before(async () => {
-  lab = await loopbackHosts(3, { unreachable: true, vars: { greeting: 'hello-s3cr3t-value' } })
+  lab = await loopbackHosts(3, { unreachable: true })
   work = mkdtempSync('/tmp/hastack-plays-')
 })
 t.teardown(async () => {
@@ -145,27 +145,32 @@ t.test('--check runs nothing that changes a host', async (t) => {
   }
 })
 
-t.test('secrets are masked in output, diffs, errors and the JSON report', async (t) => {
+t.test('a generated secret is stored 0600 and masked in output, diffs, errors and the JSON report', async (t) => {
   const report = `${work}/report.json`
   const path = `${work}/secretfile`
-  const play: Play = {
-    name: 'secrets',
-    hosts: 'h1',
+  const role: Role = {
+    name: 'secretive',
+    description: 'a role with a generated secret',
+    defaults: {},
+    schema: { secretive_password: { type: 'string', secret: true, description: 'generated once' } },
     tasks: async (h) => {
-      // `greeting` is registered as secret through the test inventory's secrets handling below.
-      await h.do(file({ path, content: `password=${h.vars.greeting}\n` }))
-      await h.do(command({ name: 'Leak on failure', cmd: `echo ${h.vars.greeting} >&2; exit 1` }))
+      await h.do(file({ path, content: `password=${h.vars.secretive_password}\n` }))
+      await h.do(command({ name: 'Leak on failure', cmd: `echo ${h.vars.secretive_password} >&2; exit 1` }))
     },
   }
-  const { registerSecrets } = await import('../../lib/output/mask.ts')
-  registerSecrets(['hello-s3cr3t-value'])
-  const result = await lab.run([play], ['--diff', '--json', report])
+  const result = await lab.run([{ name: 'secrets', hosts: 'h1', roles: [role] }], ['--diff', '--json', report])
   t.equal(result.exitCode, 2)
+  const secretsFile = lab.inventory.replace(/\.yml$/, '.secrets.yml')
+  t.equal((statSync(secretsFile).mode & 0o777).toString(8), '600')
+  const secret = /secretive_password: (\S+)/.exec(readFileSync(secretsFile, 'utf8'))![1]!
+  t.ok(secret.length >= 20, 'a strong generated value')
+  t.equal(readFileSync(path, 'utf8'), `password=${secret}\n`, 'the host gets the real value')
   const all = result.lines.join('\n') + readFileSync(report, 'utf8')
-  t.notMatch(all, /hello-s3cr3t-value/)
+  t.notOk(all.includes(secret), 'the secret is printed nowhere')
   t.match(all, /password=\*\*\*/)
   t.match(result.stats.get('h1')?.error, /\*\*\*/)
-  t.equal(readFileSync(path, 'utf8'), 'password=hello-s3cr3t-value\n', 'the host still gets the real value')
+  const again = await lab.run([{ name: 'secrets', hosts: 'h1', roles: [role] }])
+  t.equal(again.stats.get('h1')!.tasks[0]!.status, 'ok', 'the stored secret is reused: the file does not change')
 })
 
 t.test('--json writes per-host counts and per-task status, duration and reason', async (t) => {
