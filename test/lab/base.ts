@@ -52,7 +52,7 @@ for u in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.
          fstrim.timer systemd-journald-audit.socket dpkg-db-backup.timer \
          systemd-networkd-wait-online.service getty@tty1.service \
          sys-kernel-debug.mount sys-kernel-tracing.mount sys-kernel-config.mount \
-         systemd-sysusers.service; do
+         systemd-sysusers.service nvmf-autoconnect.service nvmefc-boot-connections.service; do
   ln -sf /dev/null "/etc/systemd/system/$u"
 done
 apt-get clean

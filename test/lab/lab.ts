@@ -13,7 +13,7 @@
 import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import {
-  chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync,
+  chmodSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync,
   rmdirSync, rmSync, writeFileSync,
 } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
@@ -88,6 +88,8 @@ export interface SshResult {
 }
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]{0,30}$/
+/** Names taken by the lab's shared directories and links. */
+const RESERVED = /^(cache|acng|hostkeys|base-.*)$/
 /** Controllers each host gets its own cgroup in; `freezer` is required, the others are best effort. */
 const CONTROLLERS = ['freezer', 'memory', 'pids', 'systemd']
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -179,7 +181,7 @@ export class Lab {
   constructor(opts: LabOptions) {
     this.topology = loadTopology(opts.inventory)
     this.name = opts.name ?? this.topology.defaultName
-    if (!NAME_RE.test(this.name) || this.name === 'cache') throw new Error(`lab name "${this.name}" must match ${NAME_RE} and not be "cache"`)
+    if (!NAME_RE.test(this.name) || RESERVED.test(this.name)) throw new Error(`lab name "${this.name}" must match ${NAME_RE} and not be cache, acng, hostkeys or base-*`)
     this.stateDir = join(LAB_ROOT, this.name)
     this.sid = short(this.name)
     this.bridge = `hs-${this.sid}`
@@ -483,7 +485,20 @@ export class Lab {
     w('home/hastack/.ssh/authorized_keys', pub, 0o600)
     chownSync(join(root, 'home/hastack/.ssh/authorized_keys'), uid, gid)
     chownSync(join(root, 'home/hastack/.ssh'), uid, gid)
-    await $({ quiet: true })`ssh-keygen -A -f ${root}`
+    // SSH host keys: kept per lab name and host across runs, like a VM's identity
+    // (and RSA key generation is the slowest part of preparing a host).
+    const keys = join(LAB_ROOT, 'hostkeys', this.name, h.name)
+    const names = ['rsa', 'ecdsa', 'ed25519'].flatMap((t) => [`ssh_host_${t}_key`, `ssh_host_${t}_key.pub`])
+    if (names.every((n) => existsSync(join(keys, n)))) {
+      for (const n of names) {
+        copyFileSync(join(keys, n), join(root, 'etc/ssh', n))
+        chmodSync(join(root, 'etc/ssh', n), n.endsWith('.pub') ? 0o644 : 0o600)
+      }
+    } else {
+      await $({ quiet: true })`ssh-keygen -A -f ${root}`
+      mkdirSync(keys, { recursive: true, mode: 0o700 })
+      for (const n of names) copyFileSync(join(root, 'etc/ssh', n), join(keys, n))
+    }
     const hostKey = readFileSync(join(root, 'etc/ssh/ssh_host_ed25519_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ')
     writeFileSync(join(this.stateDir, 'known_hosts'), `${h.address},${h.name} ${hostKey}\n`, { flag: 'a' })
   }
