@@ -1,0 +1,395 @@
+/**
+ * The SSH connector: one SSH connection per host for the whole run, every
+ * command on its own exec channel over it (node-ssh/ssh2 multiplex channels;
+ * a per-connection limit keeps us under sshd's MaxSessions, default 10).
+ *
+ * Authentication: the key file of the spec (`~` expanded), else the SSH agent
+ * (SSH_AUTH_SOCK), else the first of ~/.ssh/id_ed25519, id_ecdsa, id_rsa.
+ * An optional jump host is reached first and the target is tunnelled through
+ * it (`forwardOut`).
+ *
+ * Host keys: "accept-new" for the life of the process. The first key seen for
+ * an address:port is remembered in memory and a different key later is refused;
+ * nothing is read from or written to known_hosts.
+ *
+ * node-ssh is used to connect; commands go straight to the underlying ssh2
+ * client because node-ssh's execCommand decodes each chunk on its own (breaking
+ * multi-byte UTF-8 and binary data), trims output, takes no Buffer stdin and
+ * adds an 'error' listener per call.
+ */
+import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { constants as osConstants, homedir } from 'node:os'
+import { NodeSSH } from 'node-ssh'
+import type { Connection, ConnectionSpec, PutOptions, RunOptions, RunResult } from '../types.ts'
+import { CommandError, UnreachableError } from '../types.ts'
+import { DEFAULT_TIMEOUT_MS, commandText, getScript, putScript, wrapCommand } from './wrap.ts'
+
+export interface ConnectOptions {
+  /** Further attempts after a failed one (refused, timed out, reset). Default 2. Auth failures are not retried. */
+  retries?: number
+  /** Delay before the first retry, doubled each time (capped at 10 s). Default 500. */
+  retryDelayMs?: number
+  /** Exec channels open at once on this connection. Default 8 (sshd's MaxSessions defaults to 10). */
+  maxSessions?: number
+}
+
+/** The parts of ssh2's Client and Channel that we use (ssh2 ships no types here). */
+interface Ssh2Channel {
+  on(event: 'data', cb: (chunk: Buffer) => void): this
+  on(event: 'exit', cb: (code: number | null, signal?: string) => void): this
+  on(event: 'close', cb: () => void): this
+  stderr: { on(event: 'data', cb: (chunk: Buffer) => void): void }
+  write(data: string | Buffer): boolean
+  end(): void
+  close(): void
+  signal(name: string): void
+}
+interface Ssh2Client {
+  exec(command: string, cb: (err: Error | undefined, channel: Ssh2Channel) => void): void
+  on(event: 'error' | 'close', cb: (err?: Error) => void): this
+  once(event: 'close', cb: () => void): this
+  end(): void
+  setNoDelay(noDelay: boolean): void
+}
+
+/** Extra time after the remote `timeout` before we close the channel ourselves. */
+const LOCAL_GRACE_MS = 2_000
+/** First host key seen per address:port (accept-new, in memory). */
+const knownHostKeys = new Map<string, string>()
+
+export class SshConnection implements Connection {
+  readonly host: string
+  private count = 0
+  private active = 0
+  private readonly waiting: (() => void)[] = []
+  private readonly pending = new Set<(err: Error) => void>()
+  private lost: string | undefined
+
+  private constructor(
+    readonly spec: ConnectionSpec,
+    private readonly ssh: NodeSSH,
+    private readonly jump: NodeSSH | undefined,
+    private readonly maxSessions: number,
+  ) {
+    this.host = spec.host
+    const onGone = (why: string) => {
+      this.lost ??= why
+      for (const reject of this.pending) reject(new UnreachableError(this.host, `connection to ${describe(spec)} lost: ${why}`))
+    }
+    // Without TCP_NODELAY every exec pays Nagle + delayed-ACK latency (~70 ms instead of ~25 ms).
+    this.client.setNoDelay(true)
+    if (jump) (jump.connection as Ssh2Client).setNoDelay(true)
+    // node-ssh drops its 'error' listener once connected: without ours a late error would crash the process.
+    this.client.on('error', (err) => onGone(err?.message ?? 'error'))
+    this.client.on('close', () => onGone('closed'))
+    if (jump) (jump.connection as Ssh2Client).on('error', (err) => onGone(`jump host: ${err?.message}`))
+  }
+
+  get commandCount(): number {
+    return this.count
+  }
+
+  private get client(): Ssh2Client {
+    return this.ssh.connection as Ssh2Client
+  }
+
+  /** Connect, retrying transient failures with backoff. Throws UnreachableError. */
+  static async connect(spec: ConnectionSpec, opts: ConnectOptions = {}): Promise<SshConnection> {
+    const retries = opts.retries ?? 2
+    const delay = opts.retryDelayMs ?? 500
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const { ssh, jump } = await connectOnce(spec)
+        return new SshConnection(spec, ssh, jump, opts.maxSessions ?? 8)
+      } catch (err) {
+        const failure = classify(err, spec)
+        if (!failure.retry || attempt >= retries) {
+          const tries = attempt > 0 ? ` (after ${attempt + 1} attempts)` : ''
+          throw new UnreachableError(spec.host, `cannot connect to ${spec.host} at ${describe(spec)}: ${failure.cause}${tries}`)
+        }
+        await new Promise((r) => setTimeout(r, Math.min(delay * 2 ** attempt, 10_000)))
+      }
+    }
+  }
+
+  async run(command: string | string[], options: RunOptions = {}): Promise<RunResult> {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+    const line = wrapCommand(command, options, this.spec.become)
+    const r = await this.exec(line, options.stdin, timeoutMs)
+    const result: RunResult = { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8'), durationMs: r.durationMs }
+    if (options.check && result.code !== 0) throw new CommandError(this.host, commandText(command), result)
+    return result
+  }
+
+  async put(remotePath: string, content: string | Buffer, options: PutOptions = {}): Promise<void> {
+    const line = wrapCommand(putScript(remotePath, options), {}, this.spec.become)
+    const r = await this.exec(line, content, DEFAULT_TIMEOUT_MS)
+    if (r.code !== 0) throw this.fail(`put ${remotePath}`, r)
+  }
+
+  async get(remotePath: string): Promise<Buffer> {
+    const r = await this.exec(wrapCommand(getScript(remotePath), {}, this.spec.become), undefined, DEFAULT_TIMEOUT_MS)
+    if (r.code !== 0) throw this.fail(`get ${remotePath}`, r)
+    return r.stdout
+  }
+
+  async close(): Promise<void> {
+    this.lost ??= 'closed by us'
+    const closed = new Promise<void>((resolve) => {
+      this.client.once('close', resolve)
+      setTimeout(resolve, 1_000).unref()
+    })
+    this.ssh.dispose()
+    await closed
+    this.jump?.dispose()
+  }
+
+  /** Whether run/put/get would still work (false after close or a lost connection). */
+  get connected(): boolean {
+    return this.lost === undefined
+  }
+
+  private fail(what: string, r: ExecResult): CommandError {
+    return new CommandError(this.host, what, { code: r.code, stdout: '', stderr: r.stderr.toString('utf8'), durationMs: r.durationMs })
+  }
+
+  /** Run one command line on its own channel, bounded by maxSessions. Timed-out commands get code 124. */
+  private async exec(line: string, stdin: string | Buffer | undefined, timeoutMs: number): Promise<ExecResult> {
+    if (this.lost) throw new UnreachableError(this.host, `connection to ${describe(this.spec)} is ${this.lost}`)
+    await this.acquire()
+    this.count++
+    const started = performance.now()
+    try {
+      const raw = await this.channelWithRetry(line, stdin, timeoutMs)
+      const durationMs = Math.round(performance.now() - started)
+      const timedOut = raw.killedLocally || (durationMs >= timeoutMs && (raw.code === 124 || raw.code === 137))
+      if (!timedOut) return { ...raw, durationMs }
+      const note = Buffer.from(`hastack: command timed out after ${timeoutMs / 1000}s and was killed\n`)
+      return { code: 124, stdout: raw.stdout, stderr: Buffer.concat([raw.stderr, note]), durationMs }
+    } finally {
+      this.release()
+    }
+  }
+
+  /** sshd refuses channels beyond its MaxSessions ("open failed"): wait and retry a few times. */
+  private async channelWithRetry(line: string, stdin: string | Buffer | undefined, timeoutMs: number) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.channel(line, stdin, timeoutMs)
+      } catch (err) {
+        if (!(err instanceof ChannelRefused) || attempt >= 5) {
+          throw err instanceof ChannelRefused
+            ? new UnreachableError(this.host, `${err.message} (more channels than sshd's MaxSessions? lower maxSessions)`)
+            : err
+        }
+        await new Promise((r) => setTimeout(r, 50 * 2 ** attempt))
+      }
+    }
+  }
+
+  private channel(line: string, stdin: string | Buffer | undefined, timeoutMs: number) {
+    return new Promise<{ code: number; stdout: Buffer; stderr: Buffer; killedLocally: boolean }>((resolve, reject) => {
+      let settled = false
+      const fail = (err: Error) => {
+        if (settled) return
+        settled = true
+        this.pending.delete(fail)
+        reject(err)
+      }
+      this.pending.add(fail)
+      this.client.exec(line, (err, ch) => {
+        if (err) return fail(new ChannelRefused(`cannot open a channel to ${describe(this.spec)}: ${err.message}`))
+        const out: Buffer[] = []
+        const errs: Buffer[] = []
+        let code: number | null = null
+        let signal: string | undefined
+        let killedLocally = false
+        // Fallback when the remote `timeout` did not end the command: close the channel ourselves.
+        const timer = setTimeout(() => {
+          killedLocally = true
+          try {
+            ch.signal('KILL')
+          } catch {}
+          ch.close()
+        }, timeoutMs + LOCAL_GRACE_MS)
+        ch.on('data', (c) => out.push(c))
+        ch.stderr.on('data', (c) => errs.push(c))
+        ch.on('exit', (c, s) => {
+          code = c
+          signal = s
+        })
+        ch.on('close', () => {
+          clearTimeout(timer)
+          if (settled) return
+          settled = true
+          this.pending.delete(fail)
+          resolve({ code: code ?? signalCode(signal), stdout: Buffer.concat(out), stderr: Buffer.concat(errs), killedLocally })
+        })
+        if (stdin !== undefined) ch.write(stdin)
+        ch.end()
+      })
+    })
+  }
+
+  private async acquire(): Promise<void> {
+    if (this.active < this.maxSessions) {
+      this.active++
+      return
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve))
+  }
+
+  private release(): void {
+    const next = this.waiting.shift()
+    if (next) next()
+    else this.active--
+  }
+}
+
+class ChannelRefused extends Error {}
+
+interface ExecResult {
+  code: number
+  stdout: Buffer
+  stderr: Buffer
+  durationMs: number
+}
+
+/** A process killed by a signal reports 128 + its number, like a shell does. */
+function signalCode(signal: string | undefined): number {
+  // ssh2 reports signals as 'SIGKILL'; accept the bare name too.
+  const name = signal && !signal.startsWith('SIG') ? `SIG${signal}` : signal
+  const n = name ? (osConstants.signals as Record<string, number>)[name] : undefined
+  return n ? 128 + n : 255
+}
+
+/** `user@address:port`, with the jump host when there is one. */
+function describe(spec: ConnectionSpec): string {
+  const j = spec.jump
+  return `${spec.user}@${spec.address}:${spec.port}${j ? ` via ${j.user}@${j.host}:${j.port}` : ''}`
+}
+
+function expandHome(path: string): string {
+  return path === '~' || path.startsWith('~/') ? homedir() + path.slice(1) : path
+}
+
+/** Marks an error with which side failed and how we authenticated, for classify(). */
+class AttemptError extends Error {
+  constructor(
+    readonly inner: unknown,
+    readonly side: 'target' | 'jump',
+    readonly auth: string,
+    readonly user: string,
+    readonly timeoutMs: number,
+  ) {
+    super(inner instanceof Error ? inner.message : String(inner))
+  }
+}
+
+/** Key material or agent for a user, and a description of it for error messages. */
+async function credentials(key: string | undefined): Promise<{ config: Record<string, unknown>; auth: string }> {
+  if (key) {
+    const path = expandHome(key)
+    try {
+      return { config: { privateKey: await readFile(path, 'utf8') }, auth: `key ${key}` }
+    } catch (err) {
+      throw Object.assign(new Error(`cannot read key file ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`), { fatal: true })
+    }
+  }
+  if (process.env.SSH_AUTH_SOCK) return { config: { agent: process.env.SSH_AUTH_SOCK }, auth: 'the SSH agent' }
+  for (const name of ['id_ed25519', 'id_ecdsa', 'id_rsa']) {
+    const path = `${homedir()}/.ssh/${name}`
+    if (existsSync(path)) return { config: { privateKey: await readFile(path, 'utf8') }, auth: `key ${path}` }
+  }
+  throw Object.assign(new Error('no key file given, no SSH agent (SSH_AUTH_SOCK) and no ~/.ssh/id_* key'), { fatal: true })
+}
+
+function hostVerifier(address: string, port: number) {
+  return (key: Buffer): boolean => {
+    const id = `${address}:${port}`
+    const fingerprint = createHash('sha256').update(key).digest('base64')
+    const known = knownHostKeys.get(id)
+    if (known === undefined) knownHostKeys.set(id, fingerprint)
+    return known === undefined || known === fingerprint
+  }
+}
+
+const SSH_DEFAULTS = { keepaliveInterval: 15_000, keepaliveCountMax: 4 }
+
+async function connectOnce(spec: ConnectionSpec): Promise<{ ssh: NodeSSH; jump?: NodeSSH }> {
+  let jump: NodeSSH | undefined
+  let sock: unknown
+  if (spec.jump) {
+    const j = spec.jump
+    const cred = await credentials(j.key ?? spec.key)
+    jump = new NodeSSH()
+    try {
+      await jump.connect({
+        ...SSH_DEFAULTS,
+        ...cred.config,
+        host: j.host,
+        port: j.port,
+        username: j.user,
+        readyTimeout: spec.connectTimeoutMs,
+        hostVerifier: hostVerifier(j.host, j.port),
+      } as never)
+      sock = await jump.forwardOut('127.0.0.1', 0, spec.address, spec.port)
+    } catch (err) {
+      jump.dispose()
+      throw new AttemptError(err, 'jump', cred.auth, j.user, spec.connectTimeoutMs)
+    }
+  }
+  const cred = await credentials(spec.key)
+  const ssh = new NodeSSH()
+  try {
+    await ssh.connect({
+      ...SSH_DEFAULTS,
+      ...cred.config,
+      ...(sock ? { sock } : { host: spec.address, port: spec.port }),
+      username: spec.user,
+      readyTimeout: spec.connectTimeoutMs,
+      hostVerifier: hostVerifier(spec.address, spec.port),
+    } as never)
+  } catch (err) {
+    ssh.dispose()
+    jump?.dispose()
+    throw new AttemptError(err, 'target', cred.auth, spec.user, spec.connectTimeoutMs)
+  }
+  return { ssh, jump }
+}
+
+/** Turn a connection failure into a short cause and whether retrying may help. */
+function classify(err: unknown, spec: ConnectionSpec): { cause: string; retry: boolean } {
+  const e = err instanceof AttemptError ? err : undefined
+  const inner = (e ? e.inner : err) as (Error & { code?: string; level?: string; fatal?: boolean }) | undefined
+  const where = e?.side === 'jump' ? 'jump host: ' : ''
+  const msg = inner?.message ?? String(err)
+  if (inner?.fatal) return { cause: msg, retry: false }
+  if (inner?.level === 'client-authentication') {
+    return { cause: `${where}authentication failed for user ${e?.user} with ${e?.auth}`, retry: false }
+  }
+  if (/verification failed/i.test(msg)) {
+    return { cause: `${where}host key verification failed: the host key changed since this run first connected`, retry: false }
+  }
+  if (msg === 'No response from server') {
+    return { cause: `${where}the server closed the connection during the handshake`, retry: true }
+  }
+  if (inner?.level === 'client-timeout' || inner?.code === 'ETIMEDOUT') {
+    return { cause: `${where}timed out after ${(e?.timeoutMs ?? spec.connectTimeoutMs) / 1000}s`, retry: true }
+  }
+  const byCode: Record<string, [string, boolean]> = {
+    ECONNREFUSED: ['connection refused', true],
+    ECONNRESET: ['connection reset by peer', true],
+    EHOSTUNREACH: ['host unreachable', true],
+    ENETUNREACH: ['network unreachable', true],
+    ENOTFOUND: ['address not found (DNS)', false],
+    EAI_AGAIN: ['address lookup failed (DNS, temporary)', true],
+  }
+  const known = inner?.code ? byCode[inner.code] : undefined
+  if (known) return { cause: where + known[0], retry: known[1] }
+  if (/open failure|connection refused/i.test(msg)) return { cause: `${where}cannot reach the target from the jump host: ${msg}`, retry: true }
+  if (/cannot parse privatekey|passphrase/i.test(msg)) return { cause: `${where}unusable key (${e?.auth}): ${msg}`, retry: false }
+  return { cause: where + msg, retry: true }
+}

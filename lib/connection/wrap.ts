@@ -1,0 +1,94 @@
+/**
+ * The one place where cwd, env, sudo and the remote timeout are applied to a
+ * command, plus the scripts behind `put` and `get`. Pure functions: they only
+ * build POSIX `sh` text, so they can be unit-tested without a host.
+ *
+ * A wrapped command looks like
+ *   sudo -n -H -u postgres -- timeout --signal=KILL 300.000 sh -c 'cd -- /tmp || exit
+ *   export PGDATA=/var/lib/x
+ *   psql -c ...'
+ * `sudo -n` fails at once instead of waiting for a password, and `timeout`
+ * runs inside sudo so it can kill the whole command (its process group) as root.
+ */
+import type { PutOptions, RunOptions } from '../types.ts'
+import { quote, quoteArgs } from './quote.ts'
+
+/** Used when RunOptions.timeoutMs is absent. */
+export const DEFAULT_TIMEOUT_MS = 300_000
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+const MODE = /^[0-7]{3,4}$/
+
+/** The command as the user wrote it: a string as is, an array quoted word by word. */
+export function commandText(command: string | string[]): string {
+  return typeof command === 'string' ? command : quoteArgs(command)
+}
+
+/** Whether the command runs through sudo: explicit option, else `user` implies it, else the host's become. */
+export function usesSudo(options: RunOptions, become: boolean): boolean {
+  if (options.sudo === false && options.user) {
+    throw new TypeError(`RunOptions.user (${options.user}) needs sudo, but sudo is false`)
+  }
+  return options.sudo ?? (options.user ? true : become)
+}
+
+/** Build the full command line sent over SSH (read by the login shell, so POSIX only). */
+export function wrapCommand(command: string | string[], options: RunOptions, become: boolean): string {
+  const lines: string[] = []
+  if (options.cwd) lines.push(`cd -- ${quote(options.cwd)} || exit`)
+  for (const [name, value] of Object.entries(options.env ?? {})) {
+    if (!ENV_NAME.test(name)) throw new TypeError(`invalid environment variable name: ${JSON.stringify(name)}`)
+    lines.push(`export ${name}=${quote(value)}`)
+  }
+  lines.push(commandText(command))
+
+  const argv: string[] = []
+  if (usesSudo(options, become)) {
+    argv.push('sudo', '-n', '-H')
+    if (options.user) argv.push('-u', options.user)
+    argv.push('--')
+  }
+  const seconds = ((options.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000).toFixed(3)
+  argv.push('timeout', '--signal=KILL', seconds, 'sh', '-c', lines.join('\n'))
+  return quoteArgs(argv)
+}
+
+/**
+ * The script behind `put`: reads the content on stdin into a temp file next to
+ * the target, sets mode and owner, then renames it over the target (atomic).
+ * Without `mode`, an existing file keeps its mode and a new one gets 0644;
+ * without owner/group, an existing file keeps its owner (when root) and a new
+ * one belongs to the user running the script (root when becoming).
+ */
+export function putScript(path: string, options: PutOptions = {}): string {
+  const p = quote(path)
+  const lines = [
+    'set -e',
+    'umask 077',
+    `d=$(dirname -- ${p})`,
+    `[ -d "$d" ] || { printf 'hastack put: directory %s does not exist\\n' "$d" >&2; exit 1; }`,
+    `t=$(mktemp "$d/.hastack.XXXXXX")`,
+    `trap 'rm -f -- "$t"' EXIT`,
+    'cat > "$t"',
+  ]
+  if (options.mode !== undefined) {
+    if (!MODE.test(options.mode)) throw new TypeError(`invalid file mode: ${JSON.stringify(options.mode)} (want octal like 0644)`)
+    lines.push(`chmod ${options.mode} "$t"`)
+  } else {
+    lines.push(`if [ -e ${p} ]; then chmod --reference=${p} "$t"; else chmod 0644 "$t"; fi`)
+  }
+  if (options.owner !== undefined || options.group !== undefined) {
+    const spec = (options.owner ?? '') + (options.group !== undefined ? `:${options.group}` : '')
+    lines.push(`chown -- ${quote(spec)} "$t"`)
+  } else {
+    lines.push(`if [ -e ${p} ] && [ "$(id -u)" = 0 ]; then chown --reference=${p} "$t"; fi`)
+  }
+  lines.push(`mv -f -- "$t" ${p}`)
+  return lines.join('\n')
+}
+
+/** The script behind `get`: the file's bytes on stdout, a clear message when absent. */
+export function getScript(path: string): string {
+  const p = quote(path)
+  return `if [ ! -e ${p} ]; then printf 'hastack get: %s does not exist\\n' ${p} >&2; exit 1; fi\ncat -- ${p}`
+}
