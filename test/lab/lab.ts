@@ -90,8 +90,13 @@ export interface SshResult {
 const NAME_RE = /^[a-z0-9][a-z0-9-]{0,30}$/
 /** Names taken by the lab's shared directories and links. */
 const RESERVED = /^(cache|acng|hostkeys|base-.*)$/
-/** Controllers each host gets its own cgroup in; `freezer` is required, the others are best effort. */
-const CONTROLLERS = ['freezer', 'memory', 'pids', 'systemd']
+/**
+ * Hierarchies each host gets its own cgroup in; `freezer` is required, the others are
+ * best effort. `systemd` (name=systemd) and `unified` (cgroup2) matter most: nspawn
+ * and the host's systemd build their trees there, and hosts sharing one cgroup race
+ * each other ("Failed to attach to cgroup /system.slice/…").
+ */
+const CONTROLLERS = ['freezer', 'memory', 'pids', 'systemd', 'unified']
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const q = $({ quiet: true, nothrow: true, timeout: 60_000 })
 
@@ -122,10 +127,11 @@ function elapsed(t0: number): string {
 }
 
 function ownCgroup(controller: string): string {
-  const key = controller === 'systemd' ? 'name=systemd' : controller
+  const key = controller === 'systemd' ? 'name=systemd' : controller === 'unified' ? '' : controller
   for (const line of readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
-    const [, ctl, path] = line.split(':')
-    if (ctl !== undefined && ctl.split(',').includes(key)) return path
+    const [id, ctl, path] = line.split(':')
+    if (ctl === undefined) continue
+    if (key === '' ? id === '0' && ctl === '' : ctl.split(',').includes(key)) return path
   }
   return '/'
 }
@@ -158,6 +164,16 @@ function children(pid: number): number[] {
     )
   } catch {
     return []
+  }
+}
+
+/** Whether pid exists and is not a zombie. */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+  } catch {
+    return false
   }
 }
 
@@ -319,8 +335,8 @@ export class Lab {
         await step(h.name, 'network setup', () => this.createNetwork(inst, h))
         await step(h.name, 'root file system', () => this.createRoot(inst, h))
         const tr = Date.now()
-        await step(h.name, 'boot', () => this.launch(inst, h))
-        const state = await step(h.name, 'waiting for SSH', () => this.waitReady(h, timeout))
+        const pid = (await step(h.name, 'boot', () => this.launch(inst, h))) as number
+        const state = await step(h.name, 'waiting for SSH', () => this.waitReady(h, pid, timeout))
         results[h.name] = String(state)
         log(`${h.name.padEnd(10)} ${h.address.padEnd(14)} ${String(state).padEnd(9)} prepared ${((tr - th) / 1000).toFixed(1)}s, booted and answering SSH ${elapsed(tr)}`)
       }),
@@ -385,15 +401,18 @@ export class Lab {
       .map((l) => l.split(' ')[4])
       .filter((m) => m && (m === this.stateDir || m.startsWith(`${this.stateDir}/`)))
       .sort((a, b) => b.length - a.length)
-    for (const m of mounts) {
-      const r = await q`umount ${m}`
-      if (r.exitCode !== 0) await q`umount -l ${m}`
-    }
-    for (const ns of this.leftoverNetns()) await q`ip netns del ${ns}`
+    // Overlay mounts are independent of each other (no nesting): unmount in parallel.
+    await Promise.all(
+      mounts.map(async (m) => {
+        const r = await q`umount ${m}`
+        if (r.exitCode !== 0) await q`umount -l ${m}`
+      }),
+    )
+    await Promise.all(this.leftoverNetns().map((ns) => q`ip netns del ${ns}`))
     const links = JSON.parse((await $({ quiet: true })`ip -j link`).stdout) as { ifname: string }[]
-    for (const l of links) {
-      if ((l.ifname.startsWith(`hs${this.sid}-`) || l.ifname === this.bridge) && l.ifname !== ACNG_LINK) await q`ip link del ${l.ifname}`
-    }
+    const ours = links.map((l) => l.ifname).filter((n) => (n.startsWith(`hs${this.sid}-`) || n === this.bridge) && n !== ACNG_LINK)
+    await Promise.all(ours.filter((n) => n !== this.bridge).map((n) => q`ip link del ${n}`))
+    if (ours.includes(this.bridge)) await q`ip link del ${this.bridge}`
     await q`nft delete table inet hastack_lab_${this.sid.replace(/-/g, '_')}`
     await q`nft delete table bridge hastack_lab_${this.sid.replace(/-/g, '_')}`
     for (const root of cgroupRoots) {
@@ -534,13 +553,13 @@ export class Lab {
   }
 
   /** Poll (bounded) until sshd answers and systemd finished booting; returns its state. */
-  private async waitReady(h: LabHost, timeoutMs: number): Promise<string> {
+  private async waitReady(h: LabHost, nspawnPid: number, timeoutMs: number): Promise<string> {
     const deadline = Date.now() + timeoutMs
-    const nspawnPid = this.nspawnPid(h.name)
     let delay = 50
     for (let i = 0; ; i++) {
       if (await tcpOpen(h.address, 22, 1000)) break
-      if (!nspawnPid || !ownProcess(nspawnPid, h.machine)) {
+      // Not ownProcess(): right after spawn the child may not have exec'd yet.
+      if (!alive(nspawnPid)) {
         throw new Error(`systemd-nspawn exited; console: ${this.consoleTail(h.name)}`)
       }
       if (Date.now() > deadline || i > 2000) throw new Error(`port 22 not open after ${timeoutMs} ms; console: ${this.consoleTail(h.name)}`)
@@ -659,8 +678,8 @@ export class Lab {
     if (this.nspawnPid(host)) throw new Error(`${host}: already running`)
     if (this.hostPids(host).length) await this.waitGone(host, 10_000)
     const t0 = Date.now()
-    await this.launch(inst, h)
-    const state = await this.waitReady(h, timeoutMs)
+    const pid = await this.launch(inst, h)
+    const state = await this.waitReady(h, pid, timeoutMs)
     this.log(`${host}: started, ${state}, in ${elapsed(t0)}`)
     return state
   }
