@@ -70,7 +70,7 @@ try {
       break
     case 'status': {
       const rows = lab.status()
-      console.log(['HOST', 'STATE', 'ADDRESS', 'PID', 'MEM(MiB)', 'FAULTS'].join('\t'))
+      console.log(['HOST', 'STATE', 'ADDRESS', 'PID', 'RSS(MiB)', 'FAULTS'].join('\t'))
       for (const r of rows) console.log([r.host, r.state, r.address || '-', r.pid ?? '-', r.memoryMiB ?? '-', r.faults.join('; ') || '-'].join('\t'))
       break
     }
