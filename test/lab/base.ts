@@ -131,13 +131,20 @@ export async function ensureBase(log: (m: string) => void = () => {}): Promise<{
     writeFileSync(join(tmp, '.hastack-base-ok'), `${new Date().toISOString()}\n`)
     rmSync(path, { recursive: true, force: true })
     await $({ quiet: true })`mv ${tmp} ${path}`
-    // Old bases: remove those no instance's state still names.
-    for (const entry of readdirSync(LAB_ROOT)) {
-      if (!entry.startsWith('base-') || join(LAB_ROOT, entry) === path) continue
-      if (!baseInUse(join(LAB_ROOT, entry))) rmSync(join(LAB_ROOT, entry), { recursive: true, force: true })
-    }
+    removeOldBases()
     return { path, built: true, ms: Date.now() - t0 }
   })
+}
+
+/** Remove bases of older recipes that no lab instance's state still names. */
+export function removeOldBases(): void {
+  if (!existsSync(LAB_ROOT)) return
+  const current = basePath()
+  for (const entry of readdirSync(LAB_ROOT)) {
+    const dir = join(LAB_ROOT, entry)
+    if (!/^base-[0-9a-f]{12}$/.test(entry) || dir === current) continue
+    if (!baseInUse(dir)) rmSync(dir, { recursive: true, force: true })
+  }
 }
 
 function baseInUse(base: string): boolean {

@@ -20,7 +20,7 @@ import { dirname, join, resolve } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { connect } from 'node:net'
 import { $ } from 'zx'
-import { LAB_ROOT, basePath, ensureBase } from './base.ts'
+import { LAB_ROOT, basePath, ensureBase, removeOldBases } from './base.ts'
 import { ACNG_LINK, ACNG_PORT, ownProcess, syncAcng, tcpOpen } from './acng.ts'
 import { loadTopology, type LabTopology } from './topology.ts'
 
@@ -422,7 +422,10 @@ export class Lab {
     for (const f of inst?.createdFiles ?? []) rmSync(f, { force: true })
     for (const d of [...(inst?.createdDirs ?? [])].reverse()) try { rmdirSync(d) } catch {}
     rmSync(this.stateDir, { recursive: true, force: true })
-    if (syncCache) await syncAcng(this.log)
+    if (syncCache) {
+      await syncAcng(this.log)
+      removeOldBases()
+    }
   }
 
   private async ensureKey(key: string): Promise<void> {
