@@ -78,7 +78,7 @@ try {
       const args = lab.sshArgs(needHost(), values.user)
       const cmd = rest.slice(1)
       const tty = cmd.length === 0 && process.stdin.isTTY ? ['-t'] : []
-      const r = spawnSync('ssh', [...tty, ...args.filter((a) => a !== 'BatchMode=yes' || cmd.length > 0), ...(cmd.length ? ['--', cmd.join(' ')] : [])], { stdio: 'inherit' })
+      const r = spawnSync('ssh', [...tty, ...args.map((a) => (a === 'BatchMode=yes' && cmd.length === 0 ? 'BatchMode=no' : a)), ...(cmd.length ? ['--', cmd.join(' ')] : [])], { stdio: 'inherit' })
       process.exit(r.status ?? 1)
     }
     case 'kill':
