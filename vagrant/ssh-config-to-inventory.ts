@@ -93,7 +93,6 @@ export function toInventory(opts: {
       ssh_port: 22,
       ssh_user: c.user || 'vagrant',
       ...(key ? { ssh_key: isAbsolute(key) && key.startsWith(resolve(opts.outputDir, '..')) ? relative(opts.outputDir, key) : key } : {}),
-      vagrant_ssh_host: `${c.hostName}:${c.port}`,
     }
   }
   const children: Record<string, { hosts: Record<string, null> }> = {}

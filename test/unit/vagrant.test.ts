@@ -3,11 +3,11 @@
  * `vagrant ssh-config` turns into an inventory with lab.yml's groups.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import t from 'tap'
-import { parse } from 'yaml'
+import { parse, stringify } from 'yaml'
 import { loadTopology } from '../lab/topology.ts'
 import { parseSshConfig, parseVagrantHosts, toInventory } from '../../vagrant/ssh-config-to-inventory.ts'
 
@@ -53,7 +53,6 @@ t.test('the sample becomes an inventory with lab.yml groups and private addresse
     ssh_port: 22,
     ssh_user: 'vagrant',
     ssh_key: '/home/dev/hastack/vagrant/.vagrant/machines/db1/libvirt/private_key',
-    vagrant_ssh_host: '192.168.121.61:22',
   })
   t.equal(doc.all.vars.become, true)
   t.same(Object.keys(doc.all.children.postgres.hosts), ['db1', 'db2', 'db3'])
@@ -61,6 +60,18 @@ t.test('the sample becomes an inventory with lab.yml groups and private addresse
   t.same(Object.keys(doc.all.children.backup_repo.hosts), ['mon1'])
   t.same(Object.keys(doc.all.children.app.hosts), ['app1', 'app2'])
   t.same(Object.keys(doc.all.children).sort(), ['app', 'backup_repo', 'etcd', 'haproxy', 'logging', 'monitoring', 'postgres', 'redis', 'sentinel'])
+})
+
+t.test('the generated inventory passes the engine\'s validation with every role', async (t) => {
+  const { loadInventory } = await import('../../lib/inventory/index.ts')
+  const { allRoles } = await import('../../roles/index.ts')
+  const dir = mkdtempSync(join(tmpdir(), 'hastack-vagrant-inv-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const doc = toInventory({ sshConfig: parseSshConfig(sample), vagrantHosts, labInventory: join(repo, 'inventory/lab.yml'), outputDir: dir })
+  writeFileSync(join(dir, 'vagrant.yml'), stringify(doc, { nullStr: '' }))
+  const inv = await loadInventory(join(dir, 'vagrant.yml'), { roles: allRoles, secretsFile: join(dir, 'vagrant.secrets.yml') })
+  t.equal(inv.hosts.size, lab.hosts.length)
+  t.equal(inv.hosts.get('db1')!.connection.user, 'vagrant')
 })
 
 t.test('a key inside the repository is written relative to the inventory', async (t) => {
