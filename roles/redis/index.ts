@@ -42,6 +42,12 @@ export function validateRedis(inventory: Inventory): string[] {
   const timeout = Number(v.redis_haproxy_check_timeout_ms)
   if (rise && inter && (rise - 1) * inter <= fall * inter + timeout)
     errors.push(`redis_haproxy_rise (${rise}) is too small for fall ${fall}, interval ${inter} ms and check timeout ${timeout} ms: (rise - 1) × interval must exceed fall × interval + timeout, or two backends could be up at once during a failover`)
+  // HAProxy's endpoint and Redis cannot share a port on a host that runs both.
+  for (const lb of inventory.groups.has('haproxy') ? inventory.groupHosts('haproxy') : []) {
+    const lv = inventory.hosts.get(lb)!.vars
+    if (hosts.includes(lb) && Number(lv.redis_haproxy_port) === Number(lv.redis_port))
+      errors.push(`${lb} runs both Redis and the HAProxy endpoint on port ${lv.redis_port}: set redis_haproxy_port to another port for it`)
+  }
   return errors
 }
 
