@@ -107,6 +107,10 @@ const healthy = (m: PatroniMember) => m.state === 'running' || m.state === 'stre
  * Restart the members whose PostgreSQL has a pending restart, one at a time:
  * replicas first, each back to running before the next; then a switchover moves
  * the leader role to a healthy replica, and the old leader restarts as a replica.
+ * A lowered max_connections-like setting cannot take effect on a replica before
+ * the primary runs with it (a replica keeps the primary's value from its control
+ * file): when restarted replicas stay pending, the leader restarts in place
+ * first, then the replicas again. Bounded to three rounds.
  */
 export function rollingRestartTask(h: HostRun, api: ApiContext, afterPatch: boolean): Task {
   return defineTask('Ensure members with pending PostgreSQL settings are restarted one at a time', {}, async (): Promise<Plan> => {
@@ -120,26 +124,44 @@ export function rollingRestartTask(h: HostRun, api: ApiContext, afterPatch: bool
       change: true,
       reason: `pending restart on ${pending.map((m) => m.name).join(', ')}`,
       apply: async () => {
+        const view = async () => (await clusterMembers(h, api.base)) ?? []
+        // Members refresh their pending_restart flag once per HA loop: read it only after one has passed.
+        const settle = () => sleep((Number(h.vars.patroni_loop_wait) + 1) * 1000)
         const restart = async (m: PatroniMember) => {
-          h.log(`restarting ${m.name} (${isLeader(m) ? 'leader' : 'replica'})`)
+          h.log(`restarting ${m.name} (${isLeader(m) ? 'leader, in place' : 'replica'})`)
           const r = await rest(h, 'POST', `${apiOf(m, api.port)}/restart`, { auth: api.auth, body: {}, timeoutS: 120 })
           if (r.status !== 200) throw new Error(`POST /restart on ${m.name} answered ${r.status}: ${r.body.slice(0, 300)}`)
-          await until(h, api.base, `${m.name} to run again`, (ms) => ms.some((x) => x.name === m.name && healthy(x) && !x.pending_restart))
+          await until(h, api.base, `${m.name} to run again`, (ms) => ms.some((x) => x.name === m.name && healthy(x)) && ms.some((x) => isLeader(x) && x.state === 'running'))
         }
-        for (const m of pending.filter((x) => !isLeader(x))) await restart(m)
-        const leader = pending.find(isLeader)
-        if (!leader) return
-        const now = await until(h, api.base, 'a healthy replica', (ms) => ms.some((x) => !isLeader(x) && healthy(x)))
-        if (!now.some((x) => !isLeader(x) && healthy(x))) throw new Error('no healthy replica to switch over to')
-        h.log(`switching over from ${leader.name} before restarting it`)
-        const s = await rest(h, 'POST', `${apiOf(leader, api.port)}/switchover`, { auth: api.auth, body: { leader: leader.name }, timeoutS: 120 })
-        if (s.status !== 200) throw new Error(`POST /switchover answered ${s.status}: ${s.body.slice(0, 300)}`)
-        const after = await until(h, api.base, 'a new leader and the old one back as a replica', (ms) =>
-          ms.some((x) => isLeader(x) && x.name !== leader.name && x.state === 'running') && ms.some((x) => x.name === leader.name && healthy(x)),
-        )
-        const old = after.find((x) => x.name === leader.name)!
-        // The demotion restarted it already; restart only when still pending.
-        if (old.pending_restart) await restart(old)
+        for (let round = 0; round < 3; round++) {
+          let ms = await view()
+          if (!ms.some((m) => m.pending_restart)) return
+          const replicas = ms.filter((x) => x.pending_restart && !isLeader(x))
+          for (const m of replicas) await restart(m)
+          if (replicas.length) await settle()
+          ms = await view()
+          const leader = ms.find(isLeader)
+          if (!leader?.pending_restart) continue
+          if (ms.some((x) => !isLeader(x) && x.pending_restart)) {
+            // The replicas wait for the primary's lower value: only an in-place restart of the leader applies it.
+            await restart(leader)
+            await settle()
+            continue
+          }
+          if (!ms.some((x) => !isLeader(x) && healthy(x))) throw new Error('no healthy replica to switch over to')
+          h.log(`switching over from ${leader.name} before restarting it`)
+          const s = await rest(h, 'POST', `${apiOf(leader, api.port)}/switchover`, { auth: api.auth, body: { leader: leader.name }, timeoutS: 120 })
+          if (s.status !== 200) throw new Error(`POST /switchover answered ${s.status}: ${s.body.slice(0, 300)}`)
+          const after = await until(h, api.base, 'a new leader and the old one back as a replica', (xs) =>
+            xs.some((x) => isLeader(x) && x.name !== leader.name && x.state === 'running') && xs.some((x) => x.name === leader.name && healthy(x)),
+          )
+          const old = after.find((x) => x.name === leader.name)!
+          // The demotion restarted it already; restart only when still pending.
+          if (old.pending_restart) await restart(old)
+          await settle()
+        }
+        const left = (await view()).filter((m) => m.pending_restart)
+        if (left.length) throw new Error(`still pending a restart after three rounds: ${left.map((m) => m.name).join(', ')}`)
       },
     }
   })

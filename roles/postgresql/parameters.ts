@@ -9,7 +9,7 @@ import type { VarSchema } from '../../lib/types.ts'
 const integer = { type: 'integer' }
 const bool = { type: 'boolean' }
 /** A memory or time size: a number (the setting's unit) or a number with a unit ("256MB", "5min"). */
-const size = { anyOf: [{ type: 'integer' }, { type: 'string', pattern: '^\\d+\\s*(B|kB|MB|GB|TB|us|ms|s|min|h|d)?$' }] }
+const size = { type: ['integer', 'string'], pattern: '^\\d+\\s*(B|kB|MB|GB|TB|us|ms|s|min|h|d)?$' }
 const text = { type: 'string' }
 
 export const PG_PARAMETER_TYPES: Record<string, object> = {
@@ -39,7 +39,7 @@ export const PG_PARAMETER_TYPES: Record<string, object> = {
   lock_timeout: size,
   wal_sender_timeout: size,
   wal_receiver_timeout: size,
-  log_min_duration_statement: { anyOf: [{ type: 'integer', minimum: -1 }, size] },
+  log_min_duration_statement: { ...size, minimum: -1 },
   checkpoint_completion_target: { type: 'number', minimum: 0, maximum: 1 },
   random_page_cost: { type: 'number', minimum: 0 },
   hot_standby: bool,
@@ -52,14 +52,14 @@ export const PG_PARAMETER_TYPES: Record<string, object> = {
   log_connections: bool,
   log_disconnections: bool,
   track_io_timing: bool,
-  wal_compression: { anyOf: [bool, { enum: ['off', 'on', 'pglz', 'lz4', 'zstd'] }] },
+  wal_compression: { enum: [true, false, 'off', 'on', 'pglz', 'lz4', 'zstd'] },
   wal_level: { enum: ['replica', 'logical'] },
   synchronous_commit: { enum: ['on', 'off', 'local', 'remote_write', 'remote_apply'] },
   password_encryption: { enum: ['scram-sha-256'] },
   log_line_prefix: text,
   shared_preload_libraries: text,
   timezone: text,
-  archive_mode: { anyOf: [bool, { enum: ['on', 'off', 'always'] }] },
+  archive_mode: { enum: [true, false, 'on', 'off', 'always'] },
   archive_command: text,
 }
 

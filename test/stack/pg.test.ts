@@ -1,0 +1,303 @@
+/**
+ * PostgreSQL HA in the lab, end to end: boot db1..3 + lb1, converge from bare
+ * hosts, check Patroni (one leader, two streaming replicas) and etcd (three
+ * healthy members), converge again (changed 0), write through lb1:5000 and read
+ * it back through lb1:5001 from a replica; power-cut the primary under a 100 ms
+ * write loop and measure the write outage and the acknowledged writes lost; boot
+ * the old primary and see it rejoin as a replica; partition the primary with a
+ * client on every member and check that it stops accepting writes before the
+ * ttl and that two members never accept writes at once; stop two etcd members
+ * and check the primary follows `failsafe_mode`; then flip failsafe_mode and a
+ * restart-requiring parameter in the inventory and check they are applied
+ * through the dynamic configuration with a rolling restart.
+ * Needs root (the lab). HASTACK_LAB_REUSE=1 reuses a running `pg` lab and leaves it up.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import { parse } from 'yaml'
+import { Lab } from '../lab/lab.ts'
+import {
+  INVENTORY, REPORTS, cluster, connect, converge, isLeader, longestGap, secrets, sleep, waitCluster, writeLoop,
+  type Member, type PgTarget, type Write,
+} from './pg/cluster.ts'
+
+const reuse = process.env.HASTACK_LAB_REUSE === '1'
+const lab = new Lab({ inventory: INVENTORY, name: 'pg', log: (m) => t.comment(`lab: ${m}`) })
+const inv = parse(readFileSync(INVENTORY, 'utf8')).all.vars
+const TTL = inv.patroni_ttl as number
+const LOOP_WAIT = inv.patroni_loop_wait as number
+const RETRY = inv.patroni_retry_timeout as number
+const SYNC = Boolean(inv.patroni_synchronous_mode)
+/** HAProxy notices a new primary after `rise` checks of 1 s; plus promotion and reconnect slack. */
+const HAPROXY_S = 3
+const SLACK_S = 5
+const DB = ['db1', 'db2', 'db3']
+const figures: Record<string, unknown> = {}
+
+let addr: Record<string, string> = {}
+let appCreds: { user: string; password: string; database: string } | undefined
+/** The application user's credentials (the secrets file exists after the first converge). */
+const app = () => (appCreds ??= { user: 'app', password: secrets().postgresql_app_password!, database: 'app' })
+const dbAddrs = () => DB.map((h) => addr[h]!)
+const lb = (port: number): PgTarget => ({ host: addr.lb1!, port, ...app() })
+const direct = (h: string): PgTarget => ({ host: addr[h]!, port: 5432, ...app() })
+
+/** Keep a loop's raw writes for later reading (reports/pg/<name>.json). */
+const keep = (name: string, data: unknown) => writeFileSync(join(REPORTS, `${name}.json`), JSON.stringify(data))
+
+t.teardown(async () => {
+  t.comment(`figures: ${JSON.stringify(figures)}`)
+  writeFileSync(join(REPORTS, 'figures.json'), JSON.stringify(figures, null, 2) + '\n')
+  if (!reuse) await lab.down().catch((e) => t.comment(`lab down failed: ${e}`))
+})
+
+async function leaderName(): Promise<string> {
+  const ms = await waitCluster(dbAddrs(), (ms) => ms.filter(isLeader).length === 1, 120_000)
+  return ms.find(isLeader)!.name
+}
+
+/** Every member back: one leader, two running replicas on the leader's timeline. */
+const healthy = (ms: Member[]) => {
+  const leader = ms.find(isLeader)
+  return ms.length === 3 && Boolean(leader) && ms.every((m) => m.state === 'running' || m.state === 'streaming') && ms.every((m) => m.timeline === leader!.timeline)
+}
+
+async function streamingReplicas(leader: string): Promise<number> {
+  const r = await lab.ssh(leader, `sudo -u postgres psql -XAtc "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"`)
+  return Number(r.stdout.trim())
+}
+
+t.before(async () => {
+  mkdirSync(REPORTS, { recursive: true })
+  const running = lab.instance && lab.status().every((s) => s.state === 'running')
+  if (!(reuse && running)) {
+    const up = await lab.up({ bootTimeoutMs: 150_000 })
+    figures.labUpSeconds = Math.round((up.baseMs + up.bootMs) / 100) / 10
+  }
+  addr = Object.fromEntries(lab.instance!.hosts.map((h) => [h.name, h.address]))
+})
+
+t.test('a first converge from bare hosts', async (t) => {
+  const r = await converge('converge-1')
+  figures.convergeFirstSeconds = Math.round(r.seconds)
+  t.equal(r.code, 0, `converge succeeded (log: ${r.log})`)
+  t.equal(r.report.totals.failed, 0, 'no task failed')
+})
+
+t.test('one leader, two streaming replicas, three healthy etcd members', async (t) => {
+  const ms = await waitCluster(dbAddrs(), healthy, 120_000)
+  t.equal(ms.filter(isLeader).length, 1, 'one leader')
+  t.equal(ms.filter((m) => !isLeader(m)).length, 2, 'two replicas')
+  const leader = ms.find(isLeader)!.name
+  t.equal(await streamingReplicas(leader), 2, 'the leader streams to two replicas')
+  if (SYNC) t.equal(ms.filter((m) => m.role === 'sync_standby').length, 1, 'one synchronous standby')
+  const list = await lab.ssh('db1', 'sudo patronictl -c /etc/patroni/config.yml list')
+  t.comment(list.stdout)
+  const etcd = await lab.ssh('db1', 'ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379 endpoint health --cluster 2>&1')
+  t.equal((etcd.stdout.match(/is healthy/g) ?? []).length, 3, `three healthy etcd members\n${etcd.stdout}`)
+  // Services listen on the cluster address (and loopback where needed), nowhere else.
+  const ss = await lab.ssh('db1', 'ss -Hltn')
+  for (const port of [2379, 2380, 5432, 8008]) {
+    const binds = [...ss.stdout.matchAll(new RegExp(`\\s(\\S+):${port}\\s`, 'g'))].map((m) => m[1])
+    t.ok(binds.length > 0 && binds.every((b) => b === addr.db1 || b === '127.0.0.1'), `port ${port} bound to ${binds.join(', ')}`)
+  }
+})
+
+t.test('a second converge changes nothing', async (t) => {
+  const r = await converge('converge-2')
+  figures.convergeSecondSeconds = Math.round(r.seconds)
+  t.equal(r.code, 0, 'converge succeeded')
+  t.equal(r.report.totals.changed, 0, 'changed: 0 in total')
+  for (const [host, s] of Object.entries(r.report.hosts)) {
+    t.equal(s.changed, 0, `${host}: changed 0${s.changed ? `: ${s.tasks.filter((x) => x.status === 'changed').map((x) => x.task).join('; ')}` : ''}`)
+  }
+})
+
+t.test('a write through lb1:5000 is read back through lb1:5001 from a replica', async (t) => {
+  const rw = await connect(lb(5000))
+  await rw.query('CREATE TABLE IF NOT EXISTS hastack_writes (id bigserial PRIMARY KEY, label text NOT NULL, seq int NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())')
+  const marker = `rw-${Date.now()}`
+  await rw.query('INSERT INTO hastack_writes (label, seq) VALUES ($1, 0)', [marker])
+  t.equal((await rw.query('SELECT pg_is_in_recovery() AS r')).rows[0].r, false, ':5000 reaches the primary')
+  await rw.end()
+  let found = false
+  let replica = false
+  for (let i = 0; i < 20 && !found; i++) {
+    const ro = await connect(lb(5001))
+    replica = (await ro.query('SELECT pg_is_in_recovery() AS r')).rows[0].r
+    found = (await ro.query('SELECT count(*)::int AS n FROM hastack_writes WHERE label = $1', [marker])).rows[0].n === 1
+    await ro.end()
+    if (!found) await sleep(250)
+  }
+  t.ok(replica, ':5001 reaches a replica')
+  t.ok(found, 'the row written through :5000 is read through :5001')
+  const ro = await connect(lb(5001)).catch((e) => e as Error)
+  if (!(ro instanceof Error)) {
+    const denied = await ro.query('INSERT INTO hastack_writes (label, seq) VALUES ($1, 0)', ['ro']).catch((e) => e as Error)
+    t.match(String(denied), /read-only transaction/, ':5001 refuses writes')
+    await ro.end()
+  }
+})
+
+/** Acknowledged writes of a label that are not in the table (read through the primary). */
+async function missing(label: string, writes: Write[]): Promise<number[]> {
+  const c = await connect(lb(5000), 5000)
+  const rows = (await c.query('SELECT seq FROM hastack_writes WHERE label = $1', [label])).rows as { seq: number }[]
+  await c.end()
+  const have = new Set(rows.map((r) => r.seq))
+  return writes.filter((w) => w.acked && !have.has(w.seq)).map((w) => w.seq)
+}
+
+let killed = ''
+
+t.test('a power cut of the primary under writes every 100 ms: failover through the same address', async (t) => {
+  const primary = await leaderName()
+  killed = primary
+  const label = `kill-${Date.now()}`
+  let cutAt = 0
+  const bound = (TTL + LOOP_WAIT + HAPROXY_S + SLACK_S) * 1000
+  const loop = writeLoop({
+    target: lb(5000),
+    label,
+    maxMs: 3000 + bound + 20_000,
+    // Stop 5 s after writes have resumed following the cut.
+    stop: (ws) => cutAt > 0 && ws.filter((w) => w.acked && w.sent > cutAt).length >= 50,
+  })
+  await sleep(3000)
+  cutAt = Date.now()
+  await lab.kill(primary)
+  const writes = await loop
+  keep('kill-writes', { cutAt, primary, writes })
+  const before = writes.filter((w) => w.acked && w.acked < cutAt).length
+  const after = writes.filter((w) => w.acked && w.sent >= cutAt)
+  const gap = longestGap(writes)
+  const lost = await missing(label, writes)
+  figures.kill = { primary, writeUnavailableSeconds: gap.seconds, ackedWrites: writes.filter((w) => w.acked).length, lostAckedWrites: lost.length, ttl: TTL, loopWait: LOOP_WAIT, synchronousMode: SYNC }
+  t.comment(`power cut of ${primary}: writes unavailable for ${gap.seconds.toFixed(1)} s, ${lost.length} acknowledged writes missing (${writes.filter((w) => w.acked).length} acknowledged)`)
+  t.ok(before > 10, `writes went through before the cut (${before})`)
+  t.ok(after.length > 0, 'writes resumed through lb1:5000')
+  t.ok(gap.seconds <= bound / 1000, `write outage ${gap.seconds.toFixed(1)} s ≤ ttl ${TTL} + loop_wait ${LOOP_WAIT} + HAProxy ${HAPROXY_S} + ${SLACK_S} s`)
+  if (SYNC) t.same(lost, [], 'synchronous mode: no acknowledged write is lost')
+  else t.ok(lost.length <= 10 * (LOOP_WAIT + 1), `asynchronous: ${lost.length} lost writes within ~loop_wait of writes`)
+  const newLeader = await leaderName()
+  t.not(newLeader, primary, `a replica (${newLeader}) was promoted`)
+})
+
+t.test('the old primary boots and rejoins as a replica without a hand step', async (t) => {
+  t.ok(killed, 'a host was killed')
+  const t0 = Date.now()
+  await lab.start(killed)
+  const ms = await waitCluster(dbAddrs(), (ms) => healthy(ms) && ms.some((m) => m.name === killed && !isLeader(m)), 180_000)
+  figures.rejoinSeconds = Math.round((Date.now() - t0) / 1000)
+  t.ok(ms.some((m) => m.name === killed && !isLeader(m)), `${killed} is a replica again after ${figures.rejoinSeconds} s`)
+  t.equal(await streamingReplicas(ms.find(isLeader)!.name), 2, 'the leader streams to two replicas again')
+  const log = await lab.ssh(killed, 'journalctl -u patroni --no-pager -o cat | grep -ciE "rewind" || true')
+  t.comment(`${killed}: ${log.stdout.trim()} journal lines mention pg_rewind`)
+})
+
+t.test('a partitioned primary stops accepting writes before the ttl; never two writable members', async (t) => {
+  const primary = await leaderName()
+  const stamp = Date.now()
+  let cutAt = 0
+  const loops = new Map<string, Promise<Write[]>>()
+  const acksAfterCut = new Map<string, number>()
+  const maxMs = 2000 + (TTL + LOOP_WAIT + 25) * 1000
+  for (const h of DB) {
+    loops.set(
+      h,
+      writeLoop({
+        target: direct(h),
+        label: `part-${stamp}-${h}`,
+        maxMs,
+        stop: (ws) => {
+          const n = ws.filter((w) => w.acked && cutAt && w.sent > cutAt).length
+          acksAfterCut.set(h, n)
+          // Every loop stops once a new primary has taken 30 writes after the cut.
+          return [...acksAfterCut.entries()].some(([m, c]) => m !== primary && c >= 30) && Date.now() - cutAt > (TTL + 2) * 1000
+        },
+      }),
+    )
+  }
+  await sleep(2000)
+  cutAt = Date.now()
+  await lab.partition(primary)
+  const results = new Map<string, Write[]>()
+  for (const [h, p] of loops) results.set(h, await p)
+  await lab.heal()
+  keep('partition-writes', { cutAt, primary, writes: Object.fromEntries(results) })
+  const acked = (h: string) => results.get(h)!.filter((w) => w.acked)
+  const lastOld = Math.max(0, ...acked(primary).map((w) => w.acked!))
+  const stoppedAfter = (lastOld - cutAt) / 1000
+  const writers = DB.filter((h) => h !== primary && acked(h).length > 0)
+  const firstNew = Math.min(...writers.flatMap((h) => acked(h).map((w) => w.sent)))
+  figures.partition = { primary, oldPrimaryLastAckAfterCutSeconds: Math.round(stoppedAfter * 10) / 10, newPrimary: writers, newPrimaryFirstWriteAfterCutSeconds: Math.round(((firstNew - cutAt) / 1000) * 10) / 10 }
+  t.comment(`partition of ${primary}: its last acknowledged write ${stoppedAfter.toFixed(1)} s after the cut; ${writers.join(',')} took writes ${((firstNew - cutAt) / 1000).toFixed(1)} s after the cut`)
+  t.ok(acked(primary).some((w) => w.acked! < cutAt), `${primary} accepted writes before the cut`)
+  t.ok(stoppedAfter < TTL, `${primary} stopped accepting writes ${stoppedAfter.toFixed(1)} s after the cut, before the ttl (${TTL} s)`)
+  t.equal(writers.length, 1, `exactly one other member accepted writes (${writers.join(', ')})`)
+  t.ok(firstNew > lastOld, 'the new primary took its first write after the old one acknowledged its last: never two writable members')
+  const ms = await waitCluster(dbAddrs(), (ms) => healthy(ms) && ms.some((m) => m.name === primary && !isLeader(m)), 180_000)
+  t.ok(ms.some((m) => m.name === primary && !isLeader(m)), `after healing, ${primary} rejoined as a replica`)
+})
+
+/** Stop etcd on the two members other than the primary; write through lb1:5000 for ttl + 10 s; start them again. */
+async function etcdQuorumLoss(label: string): Promise<{ primary: string; writes: Write[]; stopAt: number }> {
+  const primary = await leaderName()
+  const others = DB.filter((h) => h !== primary)
+  let stopAt = 0
+  const loop = writeLoop({ target: lb(5000), label, maxMs: 2000 + (TTL + 10) * 1000 })
+  await sleep(2000)
+  stopAt = Date.now()
+  await Promise.all(others.map((h) => lab.ssh(h, 'sudo systemctl stop etcd')))
+  const writes = await loop
+  keep(label.replace(/-\d+$/, '-writes'), { stopAt, primary, writes })
+  await Promise.all(others.map((h) => lab.ssh(h, 'sudo systemctl start etcd', { timeoutMs: 60_000 })))
+  await waitCluster(dbAddrs(), healthy, 120_000)
+  return { primary, writes, stopAt }
+}
+
+function checkFailsafe(t: Test, failsafe: boolean, r: { primary: string; writes: Write[]; stopAt: number }, key: string): void {
+  const afterStop = r.writes.filter((w) => w.sent > r.stopAt)
+  const lastAck = Math.max(0, ...afterStop.filter((w) => w.acked).map((w) => w.acked!))
+  const gap = longestGap(r.writes.filter((w) => w.sent > r.stopAt - 1000))
+  const lateAcks = afterStop.filter((w) => w.acked && w.sent > r.stopAt + (LOOP_WAIT + 2 * RETRY + SLACK_S) * 1000).length
+  figures[key] = { failsafeMode: failsafe, primary: r.primary, lastAckAfterStopSeconds: lastAck ? Math.round(((lastAck - r.stopAt) / 1000) * 10) / 10 : null, longestGapSeconds: gap.seconds, lateAcks }
+  t.comment(`${key}: ${JSON.stringify(figures[key])}`)
+  if (failsafe) {
+    t.ok(gap.seconds < 3, `failsafe_mode on: the primary kept write service (longest gap ${gap.seconds.toFixed(1)} s)`)
+  } else {
+    t.equal(lateAcks, 0, `failsafe_mode off: the primary dropped write service within loop_wait + 2 × retry_timeout (last ack ${lastAck ? ((lastAck - r.stopAt) / 1000).toFixed(1) : '-'} s after etcd lost its quorum)`)
+  }
+}
+
+t.test('two of three etcd members stopped: the primary follows the configured failsafe_mode', async (t) => {
+  const failsafe = Boolean(inv.patroni_failsafe_mode)
+  const r = await etcdQuorumLoss(`etcd-${Date.now()}`)
+  checkFailsafe(t, failsafe, r, 'etcdQuorumLoss')
+})
+
+t.test('changed settings are applied through the dynamic configuration, restarts rolling', async (t) => {
+  const leaderBefore = await leaderName()
+  const extra = join(REPORTS, 'dynamic-vars.yml')
+  const params = { ...inv.postgresql_parameters, max_connections: inv.postgresql_parameters.max_connections + 20 }
+  writeFileSync(extra, `patroni_failsafe_mode: ${!inv.patroni_failsafe_mode}\npostgresql_parameters: ${JSON.stringify(params)}\n`)
+  const r = await converge('converge-dynamic', ['-e', `@${extra}`])
+  figures.convergeDynamicSeconds = Math.round(r.seconds)
+  t.equal(r.code, 0, `converge with changed settings succeeded (log: ${r.log})`)
+  const tasks = Object.values(r.report.hosts).flatMap((h) => h.tasks.filter((x) => x.status === 'changed').map((x) => `${x.task}: ${x.reason}`))
+  t.ok(tasks.some((x) => /dynamic configuration/.test(x) && /failsafe_mode/.test(x) && /max_connections/.test(x)), 'the dynamic configuration was patched')
+  t.ok(tasks.some((x) => /restarted one at a time/.test(x)), 'the members were restarted')
+  const ms = await waitCluster(dbAddrs(), healthy, 120_000)
+  t.notOk(ms.some((m) => m.pending_restart), 'no member has a pending restart')
+  for (const h of DB) {
+    const v = await lab.ssh(h, `sudo -u postgres psql -XAtc 'SHOW max_connections'`)
+    t.equal(Number(v.stdout.trim()), params.max_connections, `${h}: max_connections is ${params.max_connections}`)
+  }
+  const leaderAfter = ms.find(isLeader)!.name
+  t.not(leaderAfter, leaderBefore, `the leader restarted only after a switchover (${leaderBefore} → ${leaderAfter})`)
+  const again = await converge('converge-dynamic-2', ['-e', `@${extra}`])
+  t.equal(again.report.totals.changed, 0, 'converging the same settings again changes nothing')
+  const r2 = await etcdQuorumLoss(`etcd-flipped-${Date.now()}`)
+  checkFailsafe(t, !inv.patroni_failsafe_mode, r2, 'etcdQuorumLossFlipped')
+})
