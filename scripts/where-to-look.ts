@@ -14,7 +14,7 @@ const lines: string[] = ['', 'Where to look:']
 for (const lb of inv.groupHosts('haproxy')) {
   const v = inv.hosts.get(lb)!.vars
   const a = v.address
-  lines.push(`  HAProxy stats      http://${a}:${v.haproxy_stats_port}/  (user ${v.haproxy_stats_user}, password: haproxy_stats_password)`)
+  lines.push(`  HAProxy stats      http://${a}:${v.haproxy_stats_port}/stats  (user ${v.haproxy_stats_user}, password: haproxy_stats_password)`)
   lines.push(`  HAProxy metrics    http://${a}:${v.haproxy_stats_port}/metrics`)
   if (inv.groupHosts('postgres').length) {
     lines.push(`  PostgreSQL writes  postgresql://${v.postgresql_app_user}@${a}:${v.haproxy_pg_rw_port}/${v.postgresql_app_database}`)
