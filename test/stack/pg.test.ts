@@ -36,6 +36,8 @@ const DB = ['db1', 'db2', 'db3']
 const figures: Record<string, unknown> = {}
 
 let addr: Record<string, string> = {}
+/** The hosts were booted from fresh disks by this run (not reused). */
+let fresh = false
 let appCreds: { user: string; password: string; database: string } | undefined
 /** The application user's credentials (the secrets file exists after the first converge). */
 const app = () => (appCreds ??= { user: 'app', password: secrets().postgresql_app_password!, database: 'app' })
@@ -48,7 +50,7 @@ const keep = (name: string, data: unknown) => writeFileSync(join(REPORTS, `${nam
 
 t.teardown(async () => {
   t.comment(`figures: ${JSON.stringify(figures)}`)
-  writeFileSync(join(REPORTS, 'figures.json'), JSON.stringify(figures, null, 2) + '\n')
+  if (Object.keys(figures).length) writeFileSync(join(REPORTS, 'figures.json'), JSON.stringify(figures, null, 2) + '\n')
   if (!reuse) await lab.down().catch((e) => t.comment(`lab down failed: ${e}`))
 })
 
@@ -72,10 +74,20 @@ t.before(async () => {
   mkdirSync(REPORTS, { recursive: true })
   const running = lab.instance && lab.status().every((s) => s.state === 'running')
   if (!(reuse && running)) {
+    fresh = true
     const up = await lab.up({ bootTimeoutMs: 150_000 })
     figures.labUpSeconds = Math.round((up.baseMs + up.bootMs) / 100) / 10
   }
   addr = Object.fromEntries(lab.instance!.hosts.map((h) => [h.name, h.address]))
+})
+
+t.test('check mode on the hosts changes nothing', async (t) => {
+  const r = await converge('check-1', ['--check'])
+  t.equal(r.code, 0, `check run succeeded (log: ${r.log})`)
+  if (!fresh) return
+  t.ok(r.report.totals.changed > 0, `bare hosts: check mode reports ${r.report.totals.changed} changes to make`)
+  const probe = await lab.ssh('db1', 'dpkg-query -W -f "${db:Status-Status}" etcd-server patroni postgresql-15 2>/dev/null; ls /etc/patroni /etc/default/etcd /usr/sbin/policy-rc.d /etc/sysctl.d/60-hastack.conf 2>&1 | grep -c "No such file"')
+  t.equal(probe.stdout.trim(), '4', `bare hosts: nothing installed nor written by check mode (${probe.stdout.trim()})`)
 })
 
 t.test('a first converge from bare hosts', async (t) => {
@@ -139,6 +151,22 @@ t.test('a write through lb1:5000 is read back through lb1:5001 from a replica', 
     t.match(String(denied), /read-only transaction/, ':5001 refuses writes')
     await ro.end()
   }
+})
+
+t.test('a HAProxy reload keeps established connections; stats and metrics need the password', async (t) => {
+  const c = await connect(lb(5000))
+  t.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1, 'a session through :5000')
+  const reload = await lab.ssh('lb1', 'sudo systemctl reload haproxy')
+  t.equal(reload.code, 0, 'haproxy reloaded')
+  await sleep(500)
+  t.equal((await c.query('SELECT 2 AS two')).rows[0].two, 2, 'the same session still works after the reload')
+  await c.end()
+  const stats = `http://${addr.lb1}:7000`
+  t.equal((await fetch(`${stats}/stats`)).status, 401, 'the stats page asks for a password')
+  const auth = { Authorization: `Basic ${Buffer.from(`admin:${secrets().haproxy_stats_password}`).toString('base64')}` }
+  t.equal((await fetch(`${stats}/stats`, { headers: auth })).status, 200, 'the stats page answers with the password')
+  const metrics = await fetch(`${stats}/metrics`, { headers: auth })
+  t.match(await metrics.text(), /haproxy_backend_active_servers\{proxy="postgres_rw"\} 1/, 'Prometheus metrics: postgres_rw has one active server')
 })
 
 /** Acknowledged writes of a label that are not in the table (read through the primary). */
