@@ -2,21 +2,13 @@
  * Inventory loading: precedence across every layer, origins of winning values,
  * extra vars, group membership and connection specs.
  */
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { tree } from '../fixtures/tree.ts'
 import t from 'tap'
 import { loadInventory } from '../../lib/inventory/index.ts'
 import type { Role } from '../../lib/types.ts'
 
-async function tree(files: Record<string, string>): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'hastack-inv-'))
-  for (const [rel, text] of Object.entries(files)) {
-    await mkdir(path.dirname(path.join(dir, rel)), { recursive: true })
-    await writeFile(path.join(dir, rel), text)
-  }
-  return dir
-}
 
 const names = ['v0', 'v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7', 'v8', 'v9', 'v10', 'v11', 'v12', 'sib', 'n', 'b', 's']
 const testRole: Role = {

@@ -1,19 +1,11 @@
 /** Generated secrets: created once with mode 0600, reused, overridable, never leaked in errors. */
-import { chmod, mkdir, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises'
-import os from 'node:os'
+import { chmod, mkdir, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
+import { tree } from '../fixtures/tree.ts'
 import t from 'tap'
 import { InventoryErrors, loadInventory, secretValues } from '../../lib/inventory/index.ts'
 import type { Role } from '../../lib/types.ts'
 
-async function tree(files: Record<string, string>): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'hastack-inv-'))
-  for (const [rel, text] of Object.entries(files)) {
-    await mkdir(path.dirname(path.join(dir, rel)), { recursive: true })
-    await writeFile(path.join(dir, rel), text)
-  }
-  return dir
-}
 
 const role: Role = {
   name: 'pg',

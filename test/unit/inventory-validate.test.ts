@@ -2,21 +2,12 @@
  * Inventory validation: every problem reported with its exact file, line and key,
  * all problems together, before anything else happens.
  */
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
-import os from 'node:os'
 import path from 'node:path'
+import { tree } from '../fixtures/tree.ts'
 import t, { type Test } from 'tap'
 import { InventoryErrors, loadInventory } from '../../lib/inventory/index.ts'
 import { InputError, type Role } from '../../lib/types.ts'
 
-async function tree(files: Record<string, string>): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'hastack-inv-'))
-  for (const [rel, text] of Object.entries(files)) {
-    await mkdir(path.dirname(path.join(dir, rel)), { recursive: true })
-    await writeFile(path.join(dir, rel), text)
-  }
-  return dir
-}
 
 const patroni: Role = {
   name: 'patroni',
