@@ -54,6 +54,8 @@ export async function playbook(spec: PlaybookSpec): Promise<PlaybookResult> {
       roles: await knownRoles(staticPlays),
     })
     registerSecrets(secretValues(inventory))
+    // A --limit that matches nothing is bad input: say so before any connection.
+    if (options.limit) inventory.select(options.limit)
     const plays = Array.isArray(spec.plays) ? spec.plays : await spec.plays(inventory, options)
     const reporter = spec.reporter ?? Reporter.forTerminal(options.verbosity, options.diff)
     if (options.listHosts) {

@@ -205,3 +205,13 @@ t.test('one SSH connection per host serves the whole run', async (t) => {
   t.equal(after - before, 1, 'one login for two plays and 40 tasks')
   t.ok(counts[1]! > counts[0]!, 'the same connection counted on across plays')
 })
+
+t.test('a --limit that matches no host is refused before any connection', async (t) => {
+  const log = `${lab.sshds[0]!.dir}/sshd.log`
+  const before = readFileSync(log, 'utf8').split('Accepted publickey').length
+  let ran = false
+  const result = await lab.run([{ name: 'never', hosts: 'all', tasks: async () => void (ran = true) }], ['--limit', 'nosuchhost'])
+  t.equal(result.exitCode, 1)
+  t.notOk(ran)
+  t.equal(readFileSync(log, 'utf8').split('Accepted publickey').length, before, 'no SSH login happened')
+})
