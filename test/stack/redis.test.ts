@@ -11,10 +11,10 @@
 import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import t from 'tap'
-import { $ } from 'zx'
 import { parse } from 'yaml'
 import { Redis } from 'ioredis'
 import { Lab } from '../lab/lab.ts'
+import { runPlaybook } from './playbook-run.ts'
 import { longestGap, pollHaproxy, routable, writeLoop, type HaproxySample } from './redis/probes.ts'
 
 const repo = resolve(import.meta.dirname, '../..')
@@ -43,16 +43,10 @@ t.teardown(async () => {
 
 async function converge(label: string, extra: string[] = []): Promise<{ changed: number; failed: number; unreachable: number; seconds: number }> {
   const json = join(repo, `reports/redis-${label}.json`)
-  const t0 = Date.now()
-  const r = await $({ cwd: repo, nothrow: true, quiet: true, timeout: 900_000 })`npx tsx playbooks/redis.ts -i ${inventory} --json ${json} ${extra}`
-  const seconds = (Date.now() - t0) / 1000
-  if (r.exitCode !== 0) t.comment(r.stdout.split('\n').slice(-40).join('\n') + r.stderr)
-  const report = JSON.parse(readFileSync(json, 'utf8'))
-  const changedTasks = Object.entries(report.hosts as Record<string, { tasks: { task: string; status: string; reason?: string }[] }>).flatMap(([h, s]) =>
-    s.tasks.filter((x) => x.status === 'changed').map((x) => `${h}: ${x.task} (${x.reason})`),
-  )
-  if (label !== 'first' && changedTasks.length) t.comment(`changed tasks:\n${changedTasks.join('\n')}`)
-  return { ...report.totals, seconds }
+  const r = await runPlaybook({ cwd: repo, launcher: 'tsx', playbook: 'playbooks/redis.ts', inventory, json, extra })
+  if (r.exitCode !== 0) t.comment(r.tail)
+  if (label !== 'first' && r.changed.length) t.comment(`changed tasks:\n${r.changed.join('\n')}`)
+  return { ...r.totals, seconds: r.seconds }
 }
 
 function redisTo(host: string, port = 6379, extra: object = {}): Redis {

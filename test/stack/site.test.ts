@@ -9,11 +9,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import t from 'tap'
-import { $ } from 'zx'
 import pg from 'pg'
 import { Redis } from 'ioredis'
 import { parse } from 'yaml'
 import { Lab } from '../lab/lab.ts'
+import { runPlaybook } from './playbook-run.ts'
 
 const repo = resolve(import.meta.dirname, '../..')
 // A copy of inventory/lab-small.yml in a directory of its own, so the lab's host_vars and the
@@ -29,17 +29,10 @@ t.teardown(async () => {
 })
 
 async function site(label: string, extra: string[] = []) {
-  const json = join(repo, `reports/site-${label}.json`)
-  const started = Date.now()
-  const r = await $({ cwd: repo, nothrow: true, quiet: true, timeout: 1_500_000 })`npx zx playbooks/site.ts -i ${inventory} --json ${json} ${extra}`
-  const seconds = (Date.now() - started) / 1000
-  if (r.exitCode !== 0) t.comment(r.stdout.split('\n').slice(-40).join('\n') + r.stderr)
-  const report = JSON.parse(readFileSync(json, 'utf8'))
-  const changed = Object.entries(report.hosts as Record<string, { tasks: { task: string; status: string; reason?: string }[] }>).flatMap(([h, s]) =>
-    s.tasks.filter((x) => x.status === 'changed').map((x) => `${h}: ${x.task} (${x.reason})`),
-  )
-  t.comment(`site ${label}: ${seconds.toFixed(0)} s, totals ${JSON.stringify(report.totals)}`)
-  return { exitCode: r.exitCode, totals: report.totals, changed, seconds, output: r.stdout }
+  const r = await runPlaybook({ cwd: repo, launcher: 'zx', playbook: 'playbooks/site.ts', inventory, json: join(repo, `reports/site-${label}.json`), extra, timeoutMs: 1_500_000 })
+  if (r.exitCode !== 0) t.comment(r.tail)
+  t.comment(`site ${label}: ${r.seconds.toFixed(0)} s, totals ${JSON.stringify(r.totals)}`)
+  return { exitCode: r.exitCode, totals: r.totals, changed: r.changed, seconds: r.seconds, output: r.stdout }
 }
 
 t.test('site.ts converges bare lab-small hosts, then changes nothing', async (t) => {

@@ -1,0 +1,31 @@
+/**
+ * Runs a playbook the way a user does (a child process with --json), bounded
+ * in time, and reads its report back: totals, every changed task with its
+ * reason, the exit code, the last lines of output and how long it took.
+ */
+import { readFileSync } from 'node:fs'
+import { $ } from 'zx'
+
+export interface PlaybookRun {
+  exitCode: number
+  totals: { ok: number; changed: number; failed: number; skipped: number; unreachable: number }
+  /** "host: task (reason)" for every task reported changed. */
+  changed: string[]
+  seconds: number
+  stdout: string
+  /** The last 40 lines of stdout plus stderr, for a failure's comment. */
+  tail: string
+}
+
+/** Run `launcher playbook -i inventory --json json ...extra` in `cwd`. */
+export async function runPlaybook(opts: { cwd: string; launcher: 'zx' | 'tsx'; playbook: string; inventory: string; json: string; extra?: string[]; timeoutMs?: number }): Promise<PlaybookRun> {
+  const started = Date.now()
+  const r = await $({ cwd: opts.cwd, nothrow: true, quiet: true, timeout: opts.timeoutMs ?? 900_000 })`npx ${opts.launcher} ${opts.playbook} -i ${opts.inventory} --json ${opts.json} ${opts.extra ?? []}`
+  const seconds = (Date.now() - started) / 1000
+  const report = JSON.parse(readFileSync(opts.json, 'utf8'))
+  const changed = Object.entries(report.hosts as Record<string, { tasks: { task: string; status: string; reason?: string }[] }>).flatMap(([h, s]) =>
+    s.tasks.filter((x) => x.status === 'changed').map((x) => `${h}: ${x.task} (${x.reason})`),
+  )
+  const exitCode = r.exitCode ?? 1
+  return { exitCode, totals: report.totals, changed, seconds, stdout: r.stdout, tail: r.stdout.split('\n').slice(-40).join('\n') + r.stderr }
+}
