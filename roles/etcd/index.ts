@@ -20,6 +20,7 @@ export interface EtcdVars extends Vars {
   etcd_heartbeat_interval: number
   etcd_election_timeout: number
   etcd_quota_backend_bytes: number
+  etcd_pre_vote: boolean
 }
 
 /** The etcd members of the inventory with their cluster addresses, in inventory order. */
@@ -46,6 +47,7 @@ export const etcdRole: Role<EtcdVars> = {
     etcd_heartbeat_interval: 100,
     etcd_election_timeout: 1000,
     etcd_quota_backend_bytes: 2147483648,
+    etcd_pre_vote: true,
   },
   schema: {
     etcd_group: { type: 'string', minLength: 1, description: 'Inventory group whose hosts are the etcd members.' },
@@ -56,6 +58,7 @@ export const etcdRole: Role<EtcdVars> = {
     etcd_heartbeat_interval: { type: 'integer', minimum: 10, description: 'Raft heartbeat interval, ms.' },
     etcd_election_timeout: { type: 'integer', minimum: 100, description: 'Raft election timeout, ms (≥ 5 × heartbeat).' },
     etcd_quota_backend_bytes: { type: 'integer', minimum: 16777216, description: 'Backend size quota, bytes.' },
+    etcd_pre_vote: { type: 'boolean', description: 'Raft pre-vote: a member cut off from the others does not raise its term, so it rejoins without forcing an election (off by default in etcd 3.4).' },
   },
   validate(inventory) {
     const errors: string[] = []

@@ -54,8 +54,35 @@ t.teardown(async () => {
   if (!reuse) await lab.down().catch((e) => t.comment(`lab down failed: ${e}`))
 })
 
+/**
+ * Poll the cluster until `ok` holds; when it gives up, leave what an engineer would
+ * look at first: each member's own view of the cluster and its last Patroni and etcd
+ * log lines, as comments and in reports/pg/diagnosis-<time>.log.
+ */
+async function waitMembers(ok: (ms: Member[]) => boolean, timeoutMs: number): Promise<Member[]> {
+  try {
+    return await waitCluster(dbAddrs(), ok, timeoutMs)
+  } catch (e) {
+    const lines: string[] = []
+    for (const h of DB) {
+      const view = await cluster([addr[h]!])
+      lines.push(`${h} sees: ${view ? view.map((m) => `${m.name}=${m.role}/${m.state}/tl${m.timeline ?? '?'}`).join(' ') : 'no answer'}`)
+    }
+    for (const h of DB) {
+      const log = await lab.ssh(h, 'sudo journalctl -u patroni -u etcd --no-pager -o short-precise -n 40', { timeoutMs: 15_000 }).catch((err) => ({ stdout: String(err) }))
+      lines.push(`--- ${h}: last Patroni and etcd lines`, log.stdout.trimEnd())
+    }
+    const file = join(REPORTS, `diagnosis-${Date.now()}.log`)
+    writeFileSync(file, lines.join('\n') + '\n')
+    // The CI log keeps only this comment: the views and each member's last Patroni lines.
+    const patroniTail = (text: string) => text.split('\n').filter((l) => / patroni\[/.test(l)).slice(-12).join('\n')
+    t.comment([...lines.slice(0, DB.length), ...lines.slice(DB.length).map((l) => (l.startsWith('---') ? l : patroniTail(l))), `(full logs: ${file})`].join('\n'))
+    throw e
+  }
+}
+
 async function leaderName(): Promise<string> {
-  const ms = await waitCluster(dbAddrs(), (ms) => ms.filter(isLeader).length === 1, 120_000)
+  const ms = await waitMembers((ms) => ms.filter(isLeader).length === 1, 120_000)
   return ms.find(isLeader)!.name
 }
 
@@ -99,7 +126,7 @@ t.test('a first converge from bare hosts', async (t) => {
 
 t.test('one leader, two streaming replicas, three healthy etcd members', async (t) => {
   // Patroni names the synchronous standby in the HA loop after the replicas stream: allow it a few loops.
-  const ms = await waitCluster(dbAddrs(), (ms) => healthy(ms) && (!SYNC || ms.some((m) => m.role === 'sync_standby')), 120_000)
+  const ms = await waitMembers((ms) => healthy(ms) && (!SYNC || ms.some((m) => m.role === 'sync_standby')), 120_000)
   t.equal(ms.filter(isLeader).length, 1, 'one leader')
   t.equal(ms.filter((m) => !isLeader(m)).length, 2, 'two replicas')
   const leader = ms.find(isLeader)!.name
@@ -217,7 +244,7 @@ t.test('the old primary boots and rejoins as a replica without a hand step', asy
   t.ok(killed, 'a host was killed')
   const t0 = Date.now()
   await lab.start(killed)
-  const ms = await waitCluster(dbAddrs(), (ms) => healthy(ms) && ms.some((m) => m.name === killed && !isLeader(m)), 180_000)
+  const ms = await waitMembers((ms) => healthy(ms) && ms.some((m) => m.name === killed && !isLeader(m)), 180_000)
   figures.rejoinSeconds = Math.round((Date.now() - t0) / 1000)
   t.ok(ms.some((m) => m.name === killed && !isLeader(m)), `${killed} is a replica again after ${figures.rejoinSeconds} s`)
   t.equal(await streamingReplicas(ms.find(isLeader)!.name), 2, 'the leader streams to two replicas again')
@@ -270,7 +297,7 @@ t.test('a partitioned primary stops accepting writes before the ttl; never two w
   t.ok(stoppedAfter < TTL, `${primary} stopped accepting writes ${stoppedAfter.toFixed(1)} s after the cut, before the ttl (${TTL} s)`)
   t.equal(writers.length, 1, `exactly one other member accepted writes (${writers.join(', ')})`)
   t.ok(firstNew > lastOld, 'the new primary took its first write after the old one acknowledged its last: never two writable members')
-  const ms = await waitCluster(dbAddrs(), (ms) => healthy(ms) && ms.some((m) => m.name === primary && !isLeader(m)), 180_000)
+  const ms = await waitMembers((ms) => healthy(ms) && ms.some((m) => m.name === primary && !isLeader(m)), 180_000)
   t.ok(ms.some((m) => m.name === primary && !isLeader(m)), `after healing, ${primary} rejoined as a replica`)
 })
 
@@ -286,7 +313,7 @@ async function etcdQuorumLoss(label: string): Promise<{ primary: string; writes:
   const writes = await loop
   keep(label.replace(/-\d+$/, '-writes'), { stopAt, primary, writes })
   await Promise.all(others.map((h) => lab.ssh(h, 'sudo systemctl start etcd', { timeoutMs: 60_000 })))
-  await waitCluster(dbAddrs(), healthy, 120_000)
+  await waitMembers(healthy, 120_000)
   return { primary, writes, stopAt }
 }
 
@@ -321,7 +348,7 @@ t.test('changed settings are applied through the dynamic configuration, restarts
   const tasks = Object.values(r.report.hosts).flatMap((h) => h.tasks.filter((x) => x.status === 'changed').map((x) => `${x.task}: ${x.reason}`))
   t.ok(tasks.some((x) => /dynamic configuration/.test(x) && /failsafe_mode/.test(x) && /max_connections/.test(x)), 'the dynamic configuration was patched')
   t.ok(tasks.some((x) => /restarted one at a time/.test(x)), 'the members were restarted')
-  const ms = await waitCluster(dbAddrs(), healthy, 120_000)
+  const ms = await waitMembers(healthy, 120_000)
   t.notOk(ms.some((m) => m.pending_restart), 'no member has a pending restart')
   for (const h of DB) {
     const v = await lab.ssh(h, `sudo -u postgres psql -XAtc 'SHOW max_connections'`)
