@@ -5,6 +5,9 @@
  * cluster start in parallel with `initial-cluster-state new`; a member that has
  * data, or whose peers already answer, is written `existing`, so a re-run never
  * bootstraps a second cluster. Health is checked with etcdctl after start.
+ * Authentication (on by default): a `root` user and a `patroni` user limited to
+ * Patroni's key prefix, then `auth enable`, once; root's credentials live in a
+ * root-only env file read by the `hastack-etcdctl` wrapper, never on a command line.
  */
 import type { HostRun, Inventory, Role, Vars } from '../../lib/types.ts'
 import { command, directory, service, template, waitFor } from '../../lib/tasks/index.ts'
@@ -21,7 +24,15 @@ export interface EtcdVars extends Vars {
   etcd_election_timeout: number
   etcd_quota_backend_bytes: number
   etcd_pre_vote: boolean
+  etcd_auth: boolean
+  etcd_root_password: string
+  etcd_patroni_user: string
+  etcd_patroni_password: string
 }
+
+/** Root's etcdctl settings on every member (0600) and the wrapper that reads them. */
+export const ETCDCTL_ENV = '/etc/etcd/etcdctl.env'
+export const ETCDCTL = '/usr/local/sbin/hastack-etcdctl'
 
 /** The etcd members of the inventory with their cluster addresses, in inventory order. */
 export function etcdMembers(inventory: Inventory, group = 'etcd'): { name: string; address: string }[] {
@@ -48,6 +59,10 @@ export const etcdRole: Role<EtcdVars> = {
     etcd_election_timeout: 1000,
     etcd_quota_backend_bytes: 2147483648,
     etcd_pre_vote: true,
+    etcd_auth: true,
+    etcd_root_password: '',
+    etcd_patroni_user: 'patroni',
+    etcd_patroni_password: '',
   },
   schema: {
     etcd_group: { type: 'string', minLength: 1, description: 'Inventory group whose hosts are the etcd members.' },
@@ -58,6 +73,10 @@ export const etcdRole: Role<EtcdVars> = {
     etcd_heartbeat_interval: { type: 'integer', minimum: 10, description: 'Raft heartbeat interval, ms.' },
     etcd_election_timeout: { type: 'integer', minimum: 100, description: 'Raft election timeout, ms (≥ 5 × heartbeat).' },
     etcd_quota_backend_bytes: { type: 'integer', minimum: 16777216, description: 'Backend size quota, bytes.' },
+    etcd_auth: { type: 'boolean', description: 'Require authentication from every etcd client (root for operators, a prefix-limited user for Patroni). Turning it off later is not automated.' },
+    etcd_root_password: { type: 'string', minLength: 16, pattern: '^[A-Za-z0-9_.~+/=-]+$', secret: true, description: 'Password of the etcd `root` user (generated); in /etc/etcd/etcdctl.env, mode 0600.' },
+    etcd_patroni_user: { type: 'string', pattern: '^[a-z_][a-z0-9_-]*$', description: 'etcd user of Patroni: read-write on `patroni_namespace` only.' },
+    etcd_patroni_password: { type: 'string', minLength: 16, pattern: '^[A-Za-z0-9_.~+/=-]+$', secret: true, description: 'Password of the Patroni etcd user (generated).' },
     etcd_pre_vote: { type: 'boolean', description: 'Raft pre-vote: a member cut off from the others does not raise its term, so it rejoins without forcing an election (off by default in etcd 3.4).' },
   },
   validate(inventory) {
@@ -82,7 +101,7 @@ export const etcdRole: Role<EtcdVars> = {
     const endpoints = etcdEndpoints(h).map((e) => `http://${e}`).join(',')
     // Bootstrap state: `new` only when this member has no data and no peer answers.
     const hasData = (await h.query(sh`test -d ${`${dataDir}/member`}`)).code === 0
-    const peersUp = hasData ? true : (await h.query(sh`ETCDCTL_API=3 etcdctl --dial-timeout=1s --command-timeout=2s --endpoints=${endpoints} endpoint health 2>&1 | grep -q 'is healthy'`)).code === 0
+    const peersUp = hasData ? true : (await h.query(sh`ETCDCTL_API=3 etcdctl --dial-timeout=1s --command-timeout=2s --endpoints=${endpoints} endpoint health 2>&1 | grep -Eq 'is healthy|user name is empty'`)).code === 0
     const state = hasData || peersUp ? 'existing' : 'new'
     if (state === 'existing' && !hasData) h.log('etcd peers already run a cluster: writing initial-cluster-state existing (add this member with `etcdctl member add` first)')
 
@@ -92,16 +111,52 @@ export const etcdRole: Role<EtcdVars> = {
     // A running member restarts on a change; a member not started yet simply starts with it below.
     await h.do(config(state, 'Ensure the etcd configuration is current', running ? 'Restart etcd' : undefined))
     await installWithoutStarting(h, ['etcd-server', 'etcd-client'], 'etcd')
+    await h.do(directory({ path: '/etc/etcd', owner: 'root', group: 'root', mode: '0755', name: 'Ensure /etc/etcd exists' }))
+    await h.do(template({ src: 'etcd/etcdctl.env.ejs', dest: ETCDCTL_ENV, owner: 'root', group: 'root', mode: '0600', vars: { endpoints }, name: 'Ensure root\'s etcdctl settings are current' }))
+    await h.do(template({ src: 'etcd/hastack-etcdctl.ejs', dest: ETCDCTL, owner: 'root', group: 'root', mode: '0755', name: 'Ensure the hastack-etcdctl wrapper is current' }))
     await h.do(directory({ path: dataDir, owner: 'etcd', group: 'etcd', mode: '0700', name: 'Ensure the etcd data directory exists' }))
     // Every member starts now, in parallel with the others: a new cluster forms once a majority runs.
     await h.do(command({ cmd: 'systemctl enable etcd && systemctl start --no-block etcd', unless: 'systemctl is-enabled -q etcd && systemctl is-active -q etcd', name: 'Ensure etcd is enabled and started' }))
     await h.flushHandlers()
-    await h.do(waitFor({ until: sh`ETCDCTL_API=3 etcdctl --dial-timeout=2s --command-timeout=3s --endpoints=${`http://${v.address}:${v.etcd_client_port}`} endpoint health`, timeoutMs: 120_000, intervalMs: 1000, name: 'Wait for this etcd member to be healthy' }))
-    await h.do(waitFor({ until: sh`ETCDCTL_API=3 etcdctl --dial-timeout=2s --command-timeout=3s --endpoints=${endpoints} endpoint health`, timeoutMs: 120_000, intervalMs: 1000, name: 'Wait for every etcd member to be healthy' }))
+    await h.do(waitFor({ until: sh`${ETCDCTL} --command-timeout=3s --endpoints=${`http://${v.address}:${v.etcd_client_port}`} endpoint health`, timeoutMs: 120_000, intervalMs: 1000, name: 'Wait for this etcd member to be healthy' }))
+    await h.do(waitFor({ until: sh`${ETCDCTL} --command-timeout=3s endpoint health`, timeoutMs: 120_000, intervalMs: 1000, name: 'Wait for every etcd member to be healthy' }))
+    if (v.etcd_auth) await h.once('etcd:auth', () => h.do(enableAuth(h)))
     // Bootstrapped: from now on the member joins the existing cluster (etcd ignores the flag once it has data).
     if (state === 'new') await h.do(config('existing', 'Record that the etcd cluster is bootstrapped'))
   },
   handlers: {
     'Restart etcd': (h) => h.do(service({ service: 'etcd', state: 'restarted', name: 'Restart etcd' })),
   },
+}
+
+/**
+ * Users, roles and `auth enable`, once for the cluster. Skipped when etcd already
+ * refuses an anonymous request. Passwords go to etcdctl on stdin, one per line.
+ * Every step checks first, so a run cut short half-way is completed by the next.
+ */
+function enableAuth(h: HostRun) {
+  const v = h.vars as EtcdVars
+  const prefix = String(h.vars.patroni_namespace ?? '/service/')
+  const user = v.etcd_patroni_user
+  const script = [
+    'set -e',
+    'read -r ROOT_PW',
+    'read -r CLIENT_PW',
+    `E=${ETCDCTL}`,
+    sh`$E role get root >/dev/null 2>&1 || $E role add root`,
+    sh`$E user get root >/dev/null 2>&1 || printf '%s\\n' "$ROOT_PW" | $E user add root --interactive=false`,
+    sh`$E user grant-role root root >/dev/null`,
+    sh`$E role get ${user} >/dev/null 2>&1 || $E role add ${user}`,
+    sh`$E role grant-permission --prefix=true ${user} readwrite ${prefix} >/dev/null`,
+    sh`$E user get ${user} >/dev/null 2>&1 || printf '%s\\n' "$CLIENT_PW" | $E user add ${user} --interactive=false`,
+    sh`$E user grant-role ${user} ${user} >/dev/null`,
+    '$E auth enable',
+  ].join('\n')
+  return command({
+    cmd: script,
+    stdin: `${v.etcd_root_password}\n${v.etcd_patroni_password}\n`,
+    // Anonymous requests are refused once auth is on ("user name is empty").
+    unless: sh`ETCDCTL_API=3 etcdctl --endpoints=${`http://127.0.0.1:${v.etcd_client_port}`} user list 2>&1 | grep -q 'user name is empty'`,
+    name: 'Ensure etcd requires authentication (root and a Patroni user on its prefix)',
+  })
 }

@@ -837,8 +837,8 @@ export class Lab {
   }
 
   /** Run a command on the host over SSH (bounded by timeoutMs). */
-  async ssh(host: string, command: string, opts: { timeoutMs?: number; user?: string } = {}): Promise<SshResult> {
-    const r = await $({ quiet: true, nothrow: true, timeout: opts.timeoutMs ?? 30_000 })`ssh ${this.sshArgs(host, opts.user)} -- ${command}`
+  async ssh(host: string, command: string, opts: { timeoutMs?: number; user?: string; stdin?: string } = {}): Promise<SshResult> {
+    const r = await $({ quiet: true, nothrow: true, timeout: opts.timeoutMs ?? 30_000, ...(opts.stdin === undefined ? {} : { input: opts.stdin }) })`ssh ${this.sshArgs(host, opts.user)} -- ${command}`
     return { code: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr }
   }
 }

@@ -134,8 +134,23 @@ t.test('one leader, two streaming replicas, three healthy etcd members', async (
   if (SYNC) t.equal(ms.filter((m) => m.role === 'sync_standby').length, 1, 'one synchronous standby')
   const list = await lab.ssh('db1', 'sudo patronictl -c /etc/patroni/config.yml list')
   t.comment(list.stdout)
-  const etcd = await lab.ssh('db1', 'ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379 endpoint health --cluster 2>&1')
+  const etcd = await lab.ssh('db1', 'sudo hastack-etcdctl endpoint health --cluster 2>&1')
   t.equal((etcd.stdout.match(/is healthy/g) ?? []).length, 3, `three healthy etcd members\n${etcd.stdout}`)
+})
+
+t.test('etcd asks every client to authenticate; Patroni\'s user reaches its own prefix only', async (t) => {
+  const anonymous = await lab.ssh('db2', `ETCDCTL_API=3 etcdctl --endpoints=http://${addr.db1}:2379 get --prefix /service/ 2>&1`)
+  t.match(anonymous.stdout, /user name is empty/, 'an anonymous read is refused')
+  t.not(anonymous.code, 0, 'etcdctl fails without credentials')
+  const env = await lab.ssh('db1', 'stat -c "%a %U" /etc/etcd/etcdctl.env; cat /etc/etcd/etcdctl.env 2>&1 | head -1')
+  t.match(env.stdout, /^600 root\n.*Permission denied/, 'root\'s etcdctl settings are readable by root only')
+  const password = secrets().etcd_patroni_password!
+  // The password travels on stdin, as the role passes it, never on a command line.
+  const asPatroni = (cmd: string) => lab.ssh('db2', `read -r P; ETCDCTL_API=3 ETCDCTL_PASSWORD="$P" etcdctl --endpoints=http://${addr.db1}:2379 --user patroni ${cmd} 2>&1`, { stdin: `${password}\n` })
+  const own = await asPatroni('get --prefix --keys-only /service/pglab/leader')
+  t.match(own.stdout, /\/service\/pglab\/leader/, 'the Patroni user reads the leader key')
+  const other = await asPatroni('put /elsewhere x')
+  t.match(other.stdout, /permission denied/, 'the Patroni user may not write outside its prefix')
   // Services listen on the cluster address (and loopback where needed), nowhere else.
   const ss = await lab.ssh('db1', 'ss -Hltn')
   for (const port of [2379, 2380, 5432, 8008]) {
