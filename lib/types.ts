@@ -221,6 +221,12 @@ export interface HostRun extends HostView {
   flushHandlers(): Promise<void>
   /** Run fn once for all hosts of the batch; every host gets the same result. */
   once<T>(key: string, fn: () => Promise<T>): Promise<T>
+  /**
+   * Run fn while no other host of the batch runs a section with the same key (one host
+   * at a time, in arrival order): rolling restarts. Once fn has failed on a host, the
+   * hosts still waiting fail without running it: a roll stops at the first failure.
+   */
+  oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T>
   log(message: string): void
 }
 

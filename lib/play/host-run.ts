@@ -20,6 +20,8 @@ export interface BatchContext {
   reporter: Reporter
   /** Run-once results, by key. */
   once: Map<string, Promise<unknown>>
+  /** One-at-a-time sections, by key: the end of the queue and the first host whose turn failed. */
+  turns: Map<string, { tail: Promise<void>; failedOn?: string }>
   /** Set when any-errors-fatal tripped: every host stops at its next task. */
   abort: { reason?: string }
   /** Handlers of the play's roles and the play itself, in definition order. */
@@ -169,6 +171,24 @@ export class HostRunner implements HostRun {
   once<T>(key: string, fn: () => Promise<T>): Promise<T> {
     if (!this.batch.once.has(key)) this.batch.once.set(key, fn())
     return this.batch.once.get(key) as Promise<T>
+  }
+
+  async oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    let turn = this.batch.turns.get(key)
+    if (!turn) this.batch.turns.set(key, (turn = { tail: Promise.resolve() }))
+    const previous = turn.tail
+    let release!: () => void
+    turn.tail = new Promise<void>((resolve) => (release = resolve))
+    await previous
+    try {
+      if (turn.failedOn) throw new Error(`not started: "${key}" failed on ${turn.failedOn}, and a one-at-a-time operation stops at the first failure`)
+      return await fn()
+    } catch (error) {
+      turn.failedOn ??= this.name
+      throw error
+    } finally {
+      release()
+    }
   }
 
   log(message: string): void {

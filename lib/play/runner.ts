@@ -129,6 +129,7 @@ export class PlayRunner {
         inventory: this.settings.inventory,
         reporter,
         once: new Map(),
+        turns: new Map(),
         abort: {},
         handlers,
       }

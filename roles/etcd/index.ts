@@ -4,7 +4,8 @@
  * Debian package's /etc/default/etcd as the configuration. The members of a new
  * cluster start in parallel with `initial-cluster-state new`; a member that has
  * data, or whose peers already answer, is written `existing`, so a re-run never
- * bootstraps a second cluster. Health is checked with etcdctl after start.
+ * bootstraps a second cluster. Health is checked with etcdctl after start. A
+ * changed configuration restarts the members one at a time, health-gated.
  * Authentication (on by default): a `root` user and a `patroni` user limited to
  * Patroni's key prefix, then `auth enable`, once; root's credentials live in a
  * root-only env file read by the `hastack-etcdctl` wrapper, never on a command line.
@@ -125,7 +126,13 @@ export const etcdRole: Role<EtcdVars> = {
     if (state === 'new') await h.do(config('existing', 'Record that the etcd cluster is bootstrapped'))
   },
   handlers: {
-    'Restart etcd': (h) => h.do(service({ service: 'etcd', state: 'restarted', name: 'Restart etcd' })),
+    // One member at a time, each healthy again (with every other member) before the next
+    // restarts: the cluster keeps its quorum, and a member that does not come back stops the roll.
+    'Restart etcd': (h) =>
+      h.oneAtATime('etcd:restart', async () => {
+        await h.do(service({ service: 'etcd', state: 'restarted', name: 'Restart etcd' }))
+        await h.do(waitFor({ until: sh`${ETCDCTL} --command-timeout=3s endpoint health`, timeoutMs: 120_000, intervalMs: 500, name: 'Wait for every etcd member to be healthy before the next one restarts' }))
+      }),
   },
 }
 

@@ -128,6 +128,34 @@ t.test('a run-once task runs on one host and every host gets its outcome', async
   t.same(changed.sort(), [0, 0, 1])
 })
 
+t.test('one-at-a-time sections never overlap, and stop at the first host that fails', async (t) => {
+  const log = `${work}/turns-${Date.now()}`
+  // Each turn appends "start NAME", sleeps, appends "end NAME" on the host: overlapping turns would interleave.
+  // With failFirst, the host that finds the log empty (the first turn) fails.
+  const section = (failFirst: boolean): Play => ({
+    name: 'turns',
+    hosts: 'web:!ghost',
+    tasks: async (h) => {
+      await h.oneAtATime('restart', async () => {
+        const fail = failFirst ? `test -s ${log} && ` : ''
+        await h.do(command({ name: `Turn of ${h.name}`, cmd: `${fail}true; code=$?; echo start ${h.name} >> ${log}; sleep 0.3; echo end ${h.name} >> ${log}; exit $code` }))
+      })
+    },
+  })
+  const ok = await lab.run([section(false)])
+  t.equal(ok.exitCode, 0)
+  const lines = readFileSync(log, 'utf8').trim().split('\n')
+  t.equal(lines.length, 6, 'every host took its turn')
+  for (let i = 0; i < lines.length; i += 2) t.equal(lines[i]!.replace('start', 'end'), lines[i + 1], `turn ${i / 2 + 1} ended before the next began`)
+
+  rmSync(log)
+  const stopped = await lab.run([section(true)])
+  t.equal(stopped.exitCode, 2)
+  const after = readFileSync(log, 'utf8').trim().split('\n')
+  t.equal(after.length, 2, `only the first turn ran (${after.join(', ')}); after it failed no other host started`)
+  t.equal(stopped.lines.filter((l) => /not started: "restart" failed on h\d/.test(l)).length, 2, 'the two hosts that did not start say why')
+})
+
 t.test('--check runs nothing that changes a host', async (t) => {
   const path = `${work}/check-${Date.now()}`
   const result = await lab.run(

@@ -376,3 +376,33 @@ t.test('changed settings are applied through the dynamic configuration, restarts
   const r2 = await etcdQuorumLoss(`etcd-flipped-${Date.now()}`)
   checkFailsafe(t, !inv.patroni_failsafe_mode, r2, 'etcdQuorumLossFlipped')
 })
+
+t.test('a changed etcd setting restarts the members one at a time, each healthy before the next', async (t) => {
+  const extra = join(REPORTS, 'dynamic-vars.yml')
+  let done = false
+  const label = `etcd-roll-${Date.now()}`
+  const loop = writeLoop({ target: lb(5000), label, maxMs: 240_000, stop: () => done })
+  const r = await converge('converge-etcd-roll', ['-e', `@${extra}`, '-e', 'etcd_election_timeout=1200'])
+  done = true
+  const writes = await loop
+  t.equal(r.code, 0, `converge succeeded (log: ${r.log})`)
+  const restarted = Object.entries(r.report.hosts).filter(([, s]) => s.tasks.some((x) => x.task === 'Restart etcd' && x.status === 'changed')).map(([h]) => h)
+  t.same(restarted.sort(), DB, 'every member restarted')
+  // The lab hosts share this kernel's monotonic clock: compare when each member stopped and was active again.
+  const times = await Promise.all(DB.map(async (h) => {
+    const out = (await lab.ssh(h, 'systemctl show etcd -p InactiveEnterTimestampMonotonic -p ActiveEnterTimestampMonotonic')).stdout
+    const get = (k: string) => Number(new RegExp(`${k}=(\\d+)`).exec(out)?.[1] ?? 0) / 1000
+    return { h, stopped: get('InactiveEnterTimestampMonotonic'), active: get('ActiveEnterTimestampMonotonic') }
+  }))
+  times.sort((a, b) => a.stopped - b.stopped)
+  for (let i = 1; i < times.length; i++) {
+    const [prev, next] = [times[i - 1]!, times[i]!]
+    t.ok(next.stopped > prev.active, `${next.h} stopped ${((next.stopped - prev.active) / 1000).toFixed(1)} s after ${prev.h} was active again`)
+  }
+  const gap = longestGap(writes)
+  figures.etcdRollingRestart = { seconds: Math.round(r.seconds), longestWriteGapSeconds: gap.seconds, order: times.map((x) => x.h) }
+  t.comment(`etcd rolling restart: ${JSON.stringify(figures.etcdRollingRestart)}`)
+  t.ok(gap.seconds < 3, `writes through lb1:5000 went on (longest gap ${gap.seconds.toFixed(1)} s)`)
+  const again = await converge('converge-etcd-roll-2', ['-e', `@${extra}`, '-e', 'etcd_election_timeout=1200'])
+  t.equal(again.report.totals.changed, 0, 'the same settings again change nothing')
+})
