@@ -35,6 +35,14 @@ export interface EtcdVars extends Vars {
 export const ETCDCTL_ENV = '/etc/etcd/etcdctl.env'
 export const ETCDCTL = '/usr/local/sbin/hastack-etcdctl'
 
+/** A generated etcd password: from the secrets alphabet, passed to etcdctl as one stdin line. */
+const PASSWORD = { type: 'string', minLength: 16, pattern: '^[A-Za-z0-9_.~+/=-]+$', secret: true } as const
+
+/** Every member of the cluster answers `endpoint health` (through the wrapper: endpoints and credentials). */
+function waitClusterHealthy(name: string, intervalMs: number) {
+  return waitFor({ until: sh`${ETCDCTL} --command-timeout=3s endpoint health`, timeoutMs: 120_000, intervalMs, name })
+}
+
 /** The etcd members of the inventory with their cluster addresses, in inventory order. */
 export function etcdMembers(inventory: Inventory, group = 'etcd'): { name: string; address: string }[] {
   if (!inventory.groups.has(group)) return []
@@ -75,9 +83,9 @@ export const etcdRole: Role<EtcdVars> = {
     etcd_election_timeout: { type: 'integer', minimum: 100, description: 'Raft election timeout, ms (≥ 5 × heartbeat).' },
     etcd_quota_backend_bytes: { type: 'integer', minimum: 16777216, description: 'Backend size quota, bytes.' },
     etcd_auth: { type: 'boolean', description: 'Require authentication from every etcd client (root for operators, a prefix-limited user for Patroni). Turning it off later is not automated.' },
-    etcd_root_password: { type: 'string', minLength: 16, pattern: '^[A-Za-z0-9_.~+/=-]+$', secret: true, description: 'Password of the etcd `root` user (generated); in /etc/etcd/etcdctl.env, mode 0600.' },
+    etcd_root_password: { ...PASSWORD, description: 'Password of the etcd `root` user (generated); in /etc/etcd/etcdctl.env, mode 0600.' },
     etcd_patroni_user: { type: 'string', pattern: '^[a-z_][a-z0-9_-]*$', description: 'etcd user of Patroni: read-write on `patroni_namespace` only.' },
-    etcd_patroni_password: { type: 'string', minLength: 16, pattern: '^[A-Za-z0-9_.~+/=-]+$', secret: true, description: 'Password of the Patroni etcd user (generated).' },
+    etcd_patroni_password: { ...PASSWORD, description: 'Password of the Patroni etcd user (generated).' },
     etcd_pre_vote: { type: 'boolean', description: 'Raft pre-vote: a member cut off from the others does not raise its term, so it rejoins without forcing an election (off by default in etcd 3.4).' },
   },
   validate(inventory) {
@@ -120,8 +128,8 @@ export const etcdRole: Role<EtcdVars> = {
     await h.do(command({ cmd: 'systemctl enable etcd && systemctl start --no-block etcd', unless: 'systemctl is-enabled -q etcd && systemctl is-active -q etcd', name: 'Ensure etcd is enabled and started' }))
     await h.flushHandlers()
     await h.do(waitFor({ until: sh`${ETCDCTL} --command-timeout=3s --endpoints=${`http://${v.address}:${v.etcd_client_port}`} endpoint health`, timeoutMs: 120_000, intervalMs: 1000, name: 'Wait for this etcd member to be healthy' }))
-    await h.do(waitFor({ until: sh`${ETCDCTL} --command-timeout=3s endpoint health`, timeoutMs: 120_000, intervalMs: 1000, name: 'Wait for every etcd member to be healthy' }))
-    if (v.etcd_auth) await h.once('etcd:auth', () => h.do(enableAuth(h)))
+    await h.do(waitClusterHealthy('Wait for every etcd member to be healthy', 1000))
+    if (v.etcd_auth) await h.do(enableAuth(h))
     // Bootstrapped: from now on the member joins the existing cluster (etcd ignores the flag once it has data).
     if (state === 'new') await h.do(config('existing', 'Record that the etcd cluster is bootstrapped'))
   },
@@ -131,13 +139,13 @@ export const etcdRole: Role<EtcdVars> = {
     'Restart etcd': (h) =>
       h.oneAtATime('etcd:restart', async () => {
         await h.do(service({ service: 'etcd', state: 'restarted', name: 'Restart etcd' }))
-        await h.do(waitFor({ until: sh`${ETCDCTL} --command-timeout=3s endpoint health`, timeoutMs: 120_000, intervalMs: 500, name: 'Wait for every etcd member to be healthy before the next one restarts' }))
+        await h.do(waitClusterHealthy('Wait for every etcd member to be healthy before the next one restarts', 500))
       }),
   },
 }
 
 /**
- * Users, roles and `auth enable`, once for the cluster. Skipped when etcd already
+ * Users, roles and `auth enable`, once for the cluster (a run-once task). Skipped when etcd already
  * refuses an anonymous request. Passwords go to etcdctl on stdin, one per line.
  * Every step checks first, so a run cut short half-way is completed by the next.
  */
@@ -164,6 +172,7 @@ function enableAuth(h: HostRun) {
     stdin: `${v.etcd_root_password}\n${v.etcd_patroni_password}\n`,
     // Anonymous requests are refused once auth is on ("user name is empty").
     unless: sh`ETCDCTL_API=3 etcdctl --endpoints=${`http://127.0.0.1:${v.etcd_client_port}`} user list 2>&1 | grep -q 'user name is empty'`,
+    runOnce: true,
     name: 'Ensure etcd requires authentication (root and a Patroni user on its prefix)',
   })
 }

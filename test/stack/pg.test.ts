@@ -63,20 +63,19 @@ async function waitMembers(ok: (ms: Member[]) => boolean, timeoutMs: number): Pr
   try {
     return await waitCluster(dbAddrs(), ok, timeoutMs)
   } catch (e) {
-    const lines: string[] = []
-    for (const h of DB) {
+    const views = await Promise.all(DB.map(async (h) => {
       const view = await cluster([addr[h]!])
-      lines.push(`${h} sees: ${view ? view.map((m) => `${m.name}=${m.role}/${m.state}/tl${m.timeline ?? '?'}`).join(' ') : 'no answer'}`)
-    }
-    for (const h of DB) {
-      const log = await lab.ssh(h, 'sudo journalctl -u patroni -u etcd --no-pager -o short-precise -n 40', { timeoutMs: 15_000 }).catch((err) => ({ stdout: String(err) }))
-      lines.push(`--- ${h}: last Patroni and etcd lines`, log.stdout.trimEnd())
-    }
+      return `${h} sees: ${view ? view.map((m) => `${m.name}=${m.role}/${m.state}/tl${m.timeline ?? '?'}`).join(' ') : 'no answer'}`
+    }))
+    const logs = await Promise.all(DB.map(async (h) => {
+      const r = await lab.ssh(h, 'sudo journalctl -u patroni -u etcd --no-pager -o short-precise -n 40', { timeoutMs: 15_000 }).catch((err) => ({ stdout: String(err) }))
+      return r.stdout.trimEnd()
+    }))
     const file = join(REPORTS, `diagnosis-${Date.now()}.log`)
-    writeFileSync(file, lines.join('\n') + '\n')
+    writeFileSync(file, [...views, ...DB.flatMap((h, i) => [`--- ${h}: last Patroni and etcd lines`, logs[i]!])].join('\n') + '\n')
     // The CI log keeps only this comment: the views and each member's last Patroni lines.
     const patroniTail = (text: string) => text.split('\n').filter((l) => / patroni\[/.test(l)).slice(-12).join('\n')
-    t.comment([...lines.slice(0, DB.length), ...lines.slice(DB.length).map((l) => (l.startsWith('---') ? l : patroniTail(l))), `(full logs: ${file})`].join('\n'))
+    t.comment([...views, ...DB.flatMap((h, i) => [`--- ${h}: last Patroni lines`, patroniTail(logs[i]!)]), `(full logs: ${file})`].join('\n'))
     throw e
   }
 }
