@@ -1,0 +1,22 @@
+// ESLint for hastack: typescript-eslint's recommended rules over every TypeScript file, with the
+// few exceptions this codebase chooses on purpose (explained beside each).
+import js from '@eslint/js'
+import tseslint from 'typescript-eslint'
+
+export default tseslint.config(
+  { ignores: ['node_modules/', '.lab/', 'reports/', 'dashboards/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    rules: {
+      // Roles are typed per role; a play holds roles of different variable types (Role<any>).
+      '@typescript-eslint/no-explicit-any': 'off',
+      // `_`-prefixed names mark deliberately unused parameters.
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      // Control characters are what the value validators look for.
+      'no-control-regex': 'off',
+      'max-len': ['error', { code: 120, ignoreUrls: true, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreRegExpLiterals: true }],
+    },
+  },
+)
