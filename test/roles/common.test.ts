@@ -60,7 +60,11 @@ t.test('a drifted file is the only change, with its handler when it has one', as
   const drifts = [
     { what: 'kernel settings', path: '/etc/sysctl.d/60-hastack.conf', changed: [SYSCTL, HANDLER] },
     { what: 'host list', path: '/etc/hosts', changed: ['Ensure /etc/hosts names every host of the inventory'] },
-    { what: 'open-file limits', path: '/etc/security/limits.d/60-hastack.conf', changed: ['Ensure the open-file limits are current'] },
+    {
+      what: 'open-file limits',
+      path: '/etc/security/limits.d/60-hastack.conf',
+      changed: ['Ensure the open-file limits are current'],
+    },
   ]
   for (const drift of drifts) {
     const lab = await freshLab()

@@ -25,7 +25,10 @@ function etcdCluster(lab: ScriptedLab): { auth: boolean } {
   const members = MEMBERS.map((m) => lab.host(m))
   for (const conn of members) {
     conn.on(/endpoint health/, () => ({ code: members.some((m) => m.service('etcd').active) ? 0 : 1 }))
-    conn.on(/user list/, () => ({ code: cluster.auth ? 0 : 1, stdout: cluster.auth ? 'Error: etcdserver: user name is empty' : '' }))
+    conn.on(/user list/, () => ({
+      code: cluster.auth ? 0 : 1,
+      stdout: cluster.auth ? 'Error: etcdserver: user name is empty' : '',
+    }))
     conn.on(/auth enable/, (_cmd, _opts, c) => {
       cluster.auth = true
       c.mutated('etcdctl auth enable')
@@ -45,7 +48,8 @@ async function lab(): Promise<{ lab: ScriptedLab; cluster: { auth: boolean } }> 
   return { lab: l, cluster: etcdCluster(l) }
 }
 
-const initialState = (conn: ScriptedConnection) => conn.written(CONFIG).map((c) => /ETCD_INITIAL_CLUSTER_STATE="(\w+)"/.exec(c)?.[1])
+const initialState = (conn: ScriptedConnection) =>
+  conn.written(CONFIG).map((c) => /ETCD_INITIAL_CLUSTER_STATE="(\w+)"/.exec(c)?.[1])
 
 t.test('fresh members bootstrap a new cluster, then record it as existing, and enable auth once', async (t) => {
   const { lab: l, cluster } = await lab()
@@ -55,11 +59,18 @@ t.test('fresh members bootstrap a new cluster, then record it as existing, and e
   for (const m of MEMBERS) {
     t.same(initialState(l.host(m)), ['new', 'existing'], `${m} starts with new, then records existing`)
     t.ok(run.named(m, 'changed').includes('Ensure etcd is enabled and started'), `${m} started`)
-    t.notOk(run.named(m, 'changed').includes('Restart etcd'), `${m} is not restarted: it started with its configuration`)
+    t.notOk(
+      run.named(m, 'changed').includes('Restart etcd'),
+      `${m} is not restarted: it started with its configuration`,
+    )
     t.same(l.host(m).unmatched, [], `${m} sent only expected commands`)
   }
   t.ok(cluster.auth)
-  t.same(MEMBERS.map((m) => run.tasks(m).find((x) => x.name === AUTH_TASK)?.status).sort(), ['changed', 'ok', 'ok'], 'auth enabled by one member')
+  t.same(
+    MEMBERS.map((m) => run.tasks(m).find((x) => x.name === AUTH_TASK)?.status).sort(),
+    ['changed', 'ok', 'ok'],
+    'auth enabled by one member',
+  )
 })
 
 t.test('a converged cluster changes nothing', async (t) => {
@@ -76,8 +87,15 @@ t.test('a converged cluster changes nothing', async (t) => {
 
 t.test('a member writes initial-cluster-state existing when it has data or a peer answers', async (t) => {
   const cases = [
-    { state: 'peers run, this member has no data', setup: (l: ScriptedLab) => ['db1', 'db2'].forEach((m) => l.host(m).setService('etcd', { enabled: true, active: true })) },
-    { state: 'no peer answers, this member has data', setup: (l: ScriptedLab) => void l.host('db3').mkdir(DATA, { owner: 'etcd', mode: '0700' }) },
+    {
+      state: 'peers run, this member has no data',
+      setup: (l: ScriptedLab) =>
+        ['db1', 'db2'].forEach((m) => l.host(m).setService('etcd', { enabled: true, active: true })),
+    },
+    {
+      state: 'no peer answers, this member has data',
+      setup: (l: ScriptedLab) => void l.host('db3').mkdir(DATA, { owner: 'etcd', mode: '0700' }),
+    },
   ]
   for (const c of cases) {
     const { lab: l } = await lab()
@@ -85,7 +103,10 @@ t.test('a member writes initial-cluster-state existing when it has data or a pee
     const run = await l.run(play, { limit: 'db3' })
     t.ok(run.success, c.state)
     t.same(initialState(l.host('db3')), ['existing'], `${c.state}: existing, and no second bootstrap`)
-    t.notOk(run.tasks('db3').some((x) => x.name === 'Record that the etcd cluster is bootstrapped'), `${c.state}: nothing to record`)
+    t.notOk(
+      run.tasks('db3').some((x) => x.name === 'Record that the etcd cluster is bootstrapped'),
+      `${c.state}: nothing to record`,
+    )
     await l.cleanup()
   }
 })
@@ -98,7 +119,11 @@ t.test('a changed setting restarts the members one at a time, each healthy befor
   const run = await l.run(play)
   t.ok(run.success)
   for (const m of MEMBERS) {
-    t.same(run.named(m, 'changed'), ['Ensure the etcd configuration is current', 'Restart etcd'], `${m}: config and its restart only`)
+    t.same(
+      run.named(m, 'changed'),
+      ['Ensure the etcd configuration is current', 'Restart etcd'],
+      `${m}: config and its restart only`,
+    )
     t.equal(l.host(m).service('etcd').restarts, 1)
   }
   // Every call of the three members in order: a restart follows a health check by the member restarted before it.
@@ -107,7 +132,10 @@ t.test('a changed setting restarts the members one at a time, each healthy befor
   t.equal(new Set(restarts.map((r) => r.host)).size, 3, 'each member restarted once')
   for (let i = 1; i < restarts.length; i++) {
     const before = restarts[i - 1]!
-    const checked = calls.some((c) => c.host === before.host && c.seq > before.seq && c.seq < restarts[i]!.seq && /endpoint health/.test(c.target))
+    const checked = calls.some(
+      (c) =>
+        c.host === before.host && c.seq > before.seq && c.seq < restarts[i]!.seq && /endpoint health/.test(c.target),
+    )
     t.ok(checked, `${restarts[i]!.host} restarts only after ${before.host} was checked healthy`)
   }
 })

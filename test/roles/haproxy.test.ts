@@ -39,7 +39,11 @@ t.test('a fresh host installs, configures and starts HAProxy, then reloads the c
   ])
   t.same(run.named('lb1', 'ok'), [VALIDATE], 'the check before the reload changes nothing')
   t.ok(lb1.packages.has('haproxy'))
-  t.match(lb1.readFile(CFG), /listen postgres_rw[\s\S]*server db1 10\.0\.0\.11:5432/, 'the primary port lists the Patroni members')
+  t.match(
+    lb1.readFile(CFG),
+    /listen postgres_rw[\s\S]*server db1 10\.0\.0\.11:5432/,
+    'the primary port lists the Patroni members',
+  )
   t.match(lb1.readFile(CFG), /redis/, 'the Redis endpoint is included when the inventory has Redis hosts')
   t.same(lb1.service('haproxy'), { enabled: true, active: true, restarts: 0, reloads: 1 })
   t.same(lb1.unmatched, [])
@@ -88,5 +92,8 @@ t.test('check mode on a fresh host reports the plan and writes nothing', async (
   t.ok(run.named('lb1', 'changed').includes(CONFIG_TASK))
   t.same(lab.host('lb1').writes, [])
   t.same(lab.host('lb1').mutations, [])
-  t.notOk(lab.host('lb1').commands.some((c) => /^haproxy -c/.test(c)), 'the handler\'s check command is not run either')
+  t.notOk(
+    lab.host('lb1').commands.some((c) => /^haproxy -c/.test(c)),
+    "the handler's check command is not run either",
+  )
 })

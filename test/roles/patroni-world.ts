@@ -13,7 +13,13 @@ import { scramVerifier } from '../../roles/patroni/scram.ts'
 import type { ScriptedConnection, ScriptedLab } from '../fixtures/scripted.ts'
 
 /** Parameters PostgreSQL applies only after a restart (those the tests change). */
-const RESTART_PARAMETERS = new Set(['max_connections', 'shared_buffers', 'max_wal_senders', 'max_replication_slots', 'wal_level'])
+const RESTART_PARAMETERS = new Set([
+  'max_connections',
+  'shared_buffers',
+  'max_wal_senders',
+  'max_replication_slots',
+  'wal_level',
+])
 
 type Json = Record<string, any>
 
@@ -58,8 +64,13 @@ export class PatroniCluster {
   constructor(private readonly lab: ScriptedLab) {
     for (const name of this.memberNames()) {
       const conn = lab.host(name)
-      conn.on((command) => command === 'curl -K -', (_c, options: RunOptions) => this.rest(String(options.stdin ?? '')))
-      conn.on(/http:\/\/[\d.]+:\d+\/health/, (command) => ({ code: this.running(this.memberAt(/http:\/\/([\d.]+):/.exec(command)![1]!)) ? 0 : 1 }))
+      conn.on(
+        (command) => command === 'curl -K -',
+        (_c, options: RunOptions) => this.rest(String(options.stdin ?? '')),
+      )
+      conn.on(/http:\/\/[\d.]+:\d+\/health/, (command) => ({
+        code: this.running(this.memberAt(/http:\/\/([\d.]+):/.exec(command)![1]!)) ? 0 : 1,
+      }))
       conn.on(/curl -sf .*\/cluster/, () => ({ code: this.bootstrap() ? 0 : 1 }))
       conn.on(/^psql /, (_c, options: RunOptions, c) => this.psql(c, String(options.stdin ?? '')))
     }
@@ -85,7 +96,9 @@ export class PatroniCluster {
     const config = parse(this.lab.host(first).readFile('/etc/patroni/config.yml') ?? '') as Json
     this.leader = first
     this.dynamic = structuredClone(config.bootstrap.dcs)
-    for (const user of Object.values(config.postgresql.authentication as Record<string, { username: string; password: string }>))
+    for (const user of Object.values(
+      config.postgresql.authentication as Record<string, { username: string; password: string }>,
+    ))
       this.roles.set(user.username, scramVerifier(user.password))
     return first
   }
@@ -107,7 +120,10 @@ export class PatroniCluster {
     const cfg = curlConfig(stdin)
     const url = new URL(cfg.url!)
     const member = this.memberAt(url.hostname)
-    const reply = (status: number, body: unknown = '') => ({ code: 0, stdout: `${typeof body === 'string' ? body : JSON.stringify(body)}\n${status}` })
+    const reply = (status: number, body: unknown = '') => ({
+      code: 0,
+      stdout: `${typeof body === 'string' ? body : JSON.stringify(body)}\n${status}`,
+    })
     if (!this.running(member) || !this.bootstrap()) return { code: 7, stdout: '\n000' }
     const route = `${cfg.request ?? 'GET'} ${url.pathname}`
     const vars = this.lab.inventory.hosts.get(member!)!.vars
@@ -156,14 +172,17 @@ export class PatroniCluster {
     if (conn.host !== this.bootstrap()) return { code: 2, stderr: 'psql: error: not the leader' }
     this.sql.push(sql)
     let m: RegExpExecArray | null
-    if ((m = /FROM pg_authid WHERE rolname = '([^']*)'/.exec(sql))) return { code: 0, stdout: `${this.roles.get(m[1]!) ?? ''}\n` }
-    if ((m = /FROM pg_roles WHERE rolname = '([^']*)'/.exec(sql))) return { code: 0, stdout: this.roles.has(m[1]!) ? '1\n' : '' }
+    if ((m = /FROM pg_authid WHERE rolname = '([^']*)'/.exec(sql)))
+      return { code: 0, stdout: `${this.roles.get(m[1]!) ?? ''}\n` }
+    if ((m = /FROM pg_roles WHERE rolname = '([^']*)'/.exec(sql)))
+      return { code: 0, stdout: this.roles.has(m[1]!) ? '1\n' : '' }
     if ((m = /^(?:CREATE|ALTER) ROLE "([^"]+)".* PASSWORD '([^']+)';$/.exec(sql))) {
       this.roles.set(m[1]!, m[2]!)
       conn.mutated(`${sql.split(' ')[0]} ROLE ${m[1]}`)
       return { code: 0 }
     }
-    if ((m = /FROM pg_database WHERE datname = '([^']*)'/.exec(sql))) return { code: 0, stdout: `${this.databases.get(m[1]!) ?? ''}\n` }
+    if ((m = /FROM pg_database WHERE datname = '([^']*)'/.exec(sql)))
+      return { code: 0, stdout: `${this.databases.get(m[1]!) ?? ''}\n` }
     if ((m = /^(?:CREATE DATABASE "([^"]+)" OWNER|ALTER DATABASE "([^"]+)" OWNER TO) "([^"]+)";$/.exec(sql))) {
       this.databases.set(m[1] ?? m[2]!, m[3]!)
       conn.mutated(`${sql.split(' ')[0]} DATABASE ${m[1] ?? m[2]}`)

@@ -36,8 +36,13 @@ t.test('a fresh host gets create_main_cluster = false before the server package 
   const db1 = lab.host('db1')
   t.match(db1.readFile(CREATECLUSTER), /^create_main_cluster = false$/m)
   const written = db1.calls.find((c) => c.kind === 'put' && c.target === CREATECLUSTER)
-  const install = db1.calls.find((c) => c.kind === 'run' && /apt-get install/.test(c.target) && /postgresql-15/.test(c.target))
-  t.ok(written && install && written.seq < install.seq, 'createcluster.conf is written before apt-get installs postgresql-15')
+  const install = db1.calls.find(
+    (c) => c.kind === 'run' && /apt-get install/.test(c.target) && /postgresql-15/.test(c.target),
+  )
+  t.ok(
+    written && install && written.seq < install.seq,
+    'createcluster.conf is written before apt-get installs postgresql-15',
+  )
   t.ok(db1.packages.has('postgresql-15') && db1.packages.has('postgresql-client-15'))
   t.same(run.tasks('db1').find((x) => x.name === DROP)?.status, 'ok', 'no main cluster to drop')
   t.same(run.named('db1', 'changed').includes(DISABLE), true)

@@ -51,7 +51,8 @@ export class RedisWorld {
     const hosts = new Set([...lab.inventory.groupHosts('redis'), ...lab.inventory.groupHosts('sentinel')])
     for (const name of hosts) {
       lab.host(name).on(
-        (command: string, options: RunOptions) => command === 'sh -s' && String(options.stdin ?? '').includes('redis-cli'),
+        (command: string, options: RunOptions) =>
+          command === 'sh -s' && String(options.stdin ?? '').includes('redis-cli'),
         (_command, options, conn) => ({ code: 0, stdout: this.script(conn, String(options.stdin)) }),
       )
       // The roles' waits for a port: open while the process behind it runs.
@@ -80,7 +81,8 @@ export class RedisWorld {
     let s = this.servers.get(address)
     if (!s || s.restarts !== svc.restarts) {
       const config: Record<string, string> = {}
-      for (const [k, v] of directives(conn.readFile('/etc/redis/hastack.conf') ?? '')) config[k] = k === 'maxmemory' ? String(memoryBytes(v)) : v
+      for (const [k, v] of directives(conn.readFile('/etc/redis/hastack.conf') ?? ''))
+        config[k] = k === 'maxmemory' ? String(memoryBytes(v)) : v
       let replicaof: string | undefined
       for (const [k, v] of directives(conn.readFile('/etc/redis/redis.conf') ?? '')) {
         if (k === 'save') config.save = v === '""' ? '' : v
@@ -103,7 +105,8 @@ export class RedisWorld {
         if (k !== 'sentinel') continue
         const [what, name = '', ...rest] = v.split(' ')
         if (what === 'monitor') s.masters.set(name, { ip: rest[0]!, port: rest[1]!, settings: { quorum: rest[2]! } })
-        else if (['down-after-milliseconds', 'failover-timeout', 'parallel-syncs'].includes(what!)) s.masters.get(name)!.settings[what!] = rest[0]!
+        else if (['down-after-milliseconds', 'failover-timeout', 'parallel-syncs'].includes(what!))
+          s.masters.get(name)!.settings[what!] = rest[0]!
       }
       this.sentinels.set(address, s)
     }
@@ -146,7 +149,8 @@ export class RedisWorld {
     if (port === REDIS_PORT) {
       const server = this.server(address)
       if (!server) return [`Could not connect to Redis at ${address}:${port}: Connection refused`]
-      if (cmd === 'CONFIG' && sub === 'GET') return args.flatMap((k) => (k in server.config ? [k, server.config[k]!] : []))
+      if (cmd === 'CONFIG' && sub === 'GET')
+        return args.flatMap((k) => (k in server.config ? [k, server.config[k]!] : []))
       if (cmd === 'CONFIG' && sub === 'SET') {
         for (let i = 0; i + 1 < args.length; i += 2) server.config[args[i]!] = args[i + 1]!
         conn.mutated(`CONFIG SET ${args.filter((_, i) => i % 2 === 0).join(' ')}`)
@@ -193,7 +197,9 @@ export class RedisWorld {
   /** Sentinel rewrites its own file after SENTINEL SET auth-pass. */
   private persistAuthPass(conn: ScriptedConnection, name: string, password: string): void {
     const path = '/etc/redis/sentinel.conf'
-    const kept = (conn.readFile(path) ?? '').split('\n').filter((l) => l && !l.startsWith(`sentinel auth-pass ${name} `))
+    const kept = (conn.readFile(path) ?? '')
+      .split('\n')
+      .filter((l) => l && !l.startsWith(`sentinel auth-pass ${name} `))
     const entry = conn.fs.get(path)
     const own = entry && entry.type === 'file' ? { mode: entry.mode, owner: entry.owner, group: entry.group } : {}
     conn.writeFile(path, [...kept, `sentinel auth-pass ${name} ${password}`].join('\n') + '\n', own)

@@ -36,7 +36,10 @@ t.test('the first deploy makes the initial primary and points the others at it',
   t.equal(replicaof(lab, 'redis3'), '10.0.0.31')
   for (const h of HOSTS) {
     const changed = run.named(h, 'changed')
-    t.ok(changed.includes(FIRST_DEPLOY) && changed.includes('Restart Redis'), `${h}: redis.conf written, Redis restarted with it`)
+    t.ok(
+      changed.includes(FIRST_DEPLOY) && changed.includes('Restart Redis'),
+      `${h}: redis.conf written, Redis restarted with it`,
+    )
     t.equal(run.tasks(h).find((x) => x.name === RUNTIME)?.status, 'ok', `${h}: the files already carry the settings`)
     t.same(lab.host(h).unmatched, [], `${h}: only expected commands`)
   }
@@ -46,7 +49,10 @@ t.test('redis_initial_primary chooses another first primary', async (t) => {
   const { lab } = await world({ redis_initial_primary: 'redis3' })
   t.teardown(() => lab.cleanup())
   await lab.run(redisPlay)
-  t.same(HOSTS.map((h) => replicaof(lab, h)), ['10.0.0.33', '10.0.0.33', undefined])
+  t.same(
+    HOSTS.map((h) => replicaof(lab, h)),
+    ['10.0.0.33', '10.0.0.33', undefined],
+  )
 })
 
 t.test('a converged deployment changes nothing', async (t) => {
@@ -88,7 +94,7 @@ t.test('a changed redis_maxmemory is written and applied live on every host, nev
   t.equal(redis.server('10.0.0.31')!.config.maxmemory, String(512 * 1024 * 1024))
 })
 
-t.test('after a failover a reinstalled old primary rejoins as a replica of the Sentinels\' primary', async (t) => {
+t.test("after a failover a reinstalled old primary rejoins as a replica of the Sentinels' primary", async (t) => {
   const { lab, redis } = await world()
   t.teardown(() => lab.cleanup())
   await lab.run(redisPlay)

@@ -38,7 +38,12 @@ t.test('shell lines split into words and operators, quotes honoured', async (t) 
 
 t.test('facts describe a Debian 12 host with systemd at its cluster address', async (t) => {
   const facts = await gatherFacts(new ScriptedConnection('db1', { address: '10.0.0.11' }))
-  t.match(facts, { hostname: 'db1', os: { id: 'debian', versionId: '12', codename: 'bookworm' }, systemd: true, defaultIpv4: '10.0.0.11' })
+  t.match(facts, {
+    hostname: 'db1',
+    os: { id: 'debian', versionId: '12', codename: 'bookworm' },
+    systemd: true,
+    defaultIpv4: '10.0.0.11',
+  })
 })
 
 t.test('path state follows what put, chown, chmod, mkdir, ln and rm did', async (t) => {

@@ -36,7 +36,10 @@ t.test('the first deploy writes sentinel.conf watching the primary and starts ev
   t.ok(run.success)
   for (const h of HOSTS) {
     t.match(lab.host(h).readFile(CONF), /^sentinel monitor hastack-redis 10\.0\.0\.31 6379 2$/m, `${h} watches redis1`)
-    t.ok(run.named(h, 'changed').includes(FIRST_DEPLOY) && run.named(h, 'changed').includes('Restart Sentinel'), `${h}: file written, Sentinel restarted`)
+    t.ok(
+      run.named(h, 'changed').includes(FIRST_DEPLOY) && run.named(h, 'changed').includes('Restart Sentinel'),
+      `${h}: file written, Sentinel restarted`,
+    )
     t.equal(run.tasks(h).find((x) => x.name === MONITOR)?.status, 'ok', `${h}: the file already carries the settings`)
     t.same(lab.host(h).unmatched, [], `${h}: only expected commands`)
   }
@@ -66,7 +69,7 @@ t.test('a drifted running setting is set back with SENTINEL SET, without a resta
   t.same(run.named('redis2', 'changed'), [MONITOR])
   t.same(lab.host('redis2').mutations, ['SENTINEL SET hastack-redis down-after-milliseconds'])
   t.same(lab.host('redis2').writes, [])
-  t.equal(lab.host('redis2').service('redis-sentinel').restarts, 1, 'only the first deploy\'s restart')
+  t.equal(lab.host('redis2').service('redis-sentinel').restarts, 1, "only the first deploy's restart")
   t.equal(run.stats.get('redis1')?.changed, 0)
 })
 
@@ -94,7 +97,11 @@ t.test('a lost auth-pass is set again; a forgotten monitor follows the primary t
   t.same(lab.host('redis1').mutations, ['SENTINEL SET hastack-redis auth-pass'])
   t.match(lab.host('redis1').readFile(CONF), /^sentinel auth-pass hastack-redis /m)
   t.same(run.named('redis3', 'changed'), [MONITOR])
-  t.equal(redis.sentinel('10.0.0.33')?.masters.get('hastack-redis')?.ip, '10.0.0.32', 'monitors redis2, not the initial primary')
+  t.equal(
+    redis.sentinel('10.0.0.33')?.masters.get('hastack-redis')?.ip,
+    '10.0.0.32',
+    'monitors redis2, not the initial primary',
+  )
   t.equal(run.stats.get('redis2')?.changed, 0)
 })
 

@@ -4,7 +4,8 @@
  * that the role's own waits stay well under a second in a test.
  */
 export function stackInventory(vars: Record<string, unknown> = {}): Record<string, unknown> {
-  const hosts = (names: string[], first: number) => Object.fromEntries(names.map((n, i) => [n, { address: `10.0.0.${first + i}` }]))
+  const hosts = (names: string[], first: number) =>
+    Object.fromEntries(names.map((n, i) => [n, { address: `10.0.0.${first + i}` }]))
   const db = hosts(['db1', 'db2', 'db3'], 11)
   const redis = hosts(['redis1', 'redis2', 'redis3'], 31)
   return {
