@@ -95,5 +95,6 @@ t.test('check mode on a fresh host reports the changes and writes nothing', asyn
   const db1 = lab.host('db1')
   t.same(db1.writes, [], 'no put')
   t.same(db1.mutations, [], 'no apply command')
+  t.same(db1.unmatched, [], 'every command sent was a known read')
   t.equal(db1.runningHostname, 'debian')
 })

@@ -151,6 +151,7 @@ t.test('check mode on fresh members reports the plan and writes nothing', async 
     t.ok(run.named(m, 'skipped').includes('Wait for every etcd member to be healthy'), `${m}: no waiting in check mode`)
     t.same(conn.writes, [], `${m}: no put`)
     t.same(conn.mutations, [], `${m}: no apply command`)
+    t.same(conn.unmatched, [], `${m}: every command sent was a known read`)
   }
   t.notOk(cluster.auth)
 })

@@ -92,6 +92,7 @@ t.test('check mode on a fresh host reports the plan and writes nothing', async (
   t.ok(run.named('lb1', 'changed').includes(CONFIG_TASK))
   t.same(lab.host('lb1').writes, [])
   t.same(lab.host('lb1').mutations, [])
+  t.same(lab.host('lb1').unmatched, [], 'every command sent was a known read')
   t.notOk(
     lab.host('lb1').commands.some((c) => /^haproxy -c/.test(c)),
     "the handler's check command is not run either",

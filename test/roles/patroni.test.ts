@@ -181,6 +181,7 @@ t.test('check mode on fresh members reports the plan and writes nothing', async 
     t.ok(run.named(m, 'changed').includes(CONFIG), `${m}: config.yml would be written`)
     t.same(lab.host(m).writes, [], `${m}: no put`)
     t.same(lab.host(m).mutations, [], `${m}: no apply command`)
+    t.same(lab.host(m).unmatched, [], `${m}: every command sent was a known read`)
   }
   t.equal(cluster.leader, undefined, 'nothing started')
   t.same(

@@ -71,6 +71,16 @@ t.test('a main cluster left by an earlier install is dropped, and nothing else c
   t.notOk(lab.host('db1').fs.has(MAIN))
 })
 
+t.test('a createcluster.conf edited back to create clusters is rewritten, and nothing else changes', async (t) => {
+  const lab = await freshLab()
+  t.teardown(() => lab.cleanup())
+  await lab.run(play)
+  lab.host('db1').writeFile(CREATECLUSTER, 'create_main_cluster = true\n')
+  const run = await lab.run(play)
+  t.same(run.named('db1', 'changed'), ['Ensure Debian creates no cluster on install'])
+  t.match(lab.host('db1').readFile(CREATECLUSTER), /^create_main_cluster = false$/m)
+})
+
 t.test('no main cluster is dropped when postgresql_drop_default_cluster is false', async (t) => {
   const lab = await scriptedLab(stackInventory({ postgresql_drop_default_cluster: false }))
   t.teardown(() => lab.cleanup())
@@ -90,4 +100,5 @@ t.test('check mode on a fresh host reports the plan and writes nothing', async (
   t.ok(run.named('db1', 'changed').includes('Ensure PostgreSQL is installed'))
   t.same(lab.host('db1').writes, [])
   t.same(lab.host('db1').mutations, [])
+  t.same(lab.host('db1').unmatched, [], 'every command sent was a known read')
 })

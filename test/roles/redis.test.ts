@@ -121,6 +121,7 @@ t.test('check mode on fresh hosts reports the plan and writes nothing', async (t
     t.equal(run.tasks(h).find((x) => x.name === RUNTIME)?.status, 'skipped', `${h}: no Redis to ask yet`)
     t.same(lab.host(h).writes, [], `${h}: no put`)
     t.same(lab.host(h).mutations, [], `${h}: no apply command`)
+    t.same(lab.host(h).unmatched, [], `${h}: every command sent was a known read`)
   }
   t.same(redis.received, [])
 })

@@ -114,5 +114,6 @@ t.test('check mode on fresh Sentinels reports the plan and writes nothing', asyn
     t.ok(run.named(h, 'changed').includes(FIRST_DEPLOY), `${h}: sentinel.conf would be written`)
     t.same(lab.host(h).writes, [], `${h}: no put`)
     t.same(lab.host(h).mutations, [], `${h}: no apply command`)
+    t.same(lab.host(h).unmatched, [], `${h}: every command sent was a known read`)
   }
 })
