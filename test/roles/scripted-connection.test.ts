@@ -85,5 +85,5 @@ t.test('rules answer before the host, the most recent first, as often as allowed
   t.equal((await conn.run('true')).code, 1, 'a rule overrides a built-in answer')
   t.equal((await conn.run(['some', 'thing else'])).code, 9)
   t.same(conn.unmatched, [`some 'thing else'`])
-  await t.rejects(conn.run('unknown', { check: true }), /exit 9/)
+  await t.rejects(conn.run('unknown', { check: true }), { name: 'CommandError', message: /exit code 9/ })
 })
