@@ -1,0 +1,104 @@
+/**
+ * The postgresql role on a scripted host: Debian's automatic cluster is
+ * switched off before the server package installs, a `main` cluster left by an
+ * earlier install is dropped, the packaged umbrella service is disabled, a
+ * converged host changes nothing and check mode writes nothing.
+ */
+import t from 'tap'
+import { postgresqlRole } from '../../roles/postgresql/index.ts'
+import { scriptedLab, type ScriptedLab } from '../fixtures/scripted.ts'
+import { stackInventory } from './stack.ts'
+
+const play = [{ name: 'postgresql', hosts: 'db1', roles: [postgresqlRole] }]
+const CREATECLUSTER = '/etc/postgresql-common/createcluster.conf'
+const MAIN = '/etc/postgresql/15/main'
+const DROP = 'Ensure no Debian main cluster runs beside Patroni'
+const DISABLE = 'Ensure the packaged postgresql.service is disabled'
+
+/** A host where installing postgresql-15 enables the packaged umbrella service, as Debian's package does. */
+async function freshLab(): Promise<ScriptedLab> {
+  const lab = await scriptedLab(stackInventory())
+  const db1 = lab.host('db1')
+  db1.onInstall('postgresql-15', (c) => void c.setService('postgresql', { enabled: true, active: false }))
+  db1.on(/pg_dropcluster/, (_cmd, _opts, c) => {
+    c.fs.delete(MAIN)
+    c.mutated('pg_dropcluster 15 main')
+    return { code: 0 }
+  })
+  return lab
+}
+
+t.test('a fresh host gets create_main_cluster = false before the server package installs', async (t) => {
+  const lab = await freshLab()
+  t.teardown(() => lab.cleanup())
+  const run = await lab.run(play)
+  t.ok(run.success)
+  const db1 = lab.host('db1')
+  t.match(db1.readFile(CREATECLUSTER), /^create_main_cluster = false$/m)
+  const written = db1.calls.find((c) => c.kind === 'put' && c.target === CREATECLUSTER)
+  const install = db1.calls.find(
+    (c) => c.kind === 'run' && /apt-get install/.test(c.target) && /postgresql-15/.test(c.target),
+  )
+  t.ok(
+    written && install && written.seq < install.seq,
+    'createcluster.conf is written before apt-get installs postgresql-15',
+  )
+  t.ok(db1.packages.has('postgresql-15') && db1.packages.has('postgresql-client-15'))
+  t.same(run.tasks('db1').find((x) => x.name === DROP)?.status, 'ok', 'no main cluster to drop')
+  t.same(run.named('db1', 'changed').includes(DISABLE), true)
+  t.equal(db1.service('postgresql').enabled, false)
+  t.equal(db1.readFile('/usr/sbin/policy-rc.d'), undefined, 'no deny-all start policy left behind')
+  t.same(db1.unmatched, [])
+})
+
+t.test('a converged host changes nothing', async (t) => {
+  const lab = await freshLab()
+  t.teardown(() => lab.cleanup())
+  await lab.run(play)
+  lab.host('db1').resetCalls()
+  const run = await lab.run(play)
+  t.equal(run.stats.get('db1')?.changed, 0)
+  t.same(lab.host('db1').mutations, [])
+})
+
+t.test('a main cluster left by an earlier install is dropped, and nothing else changes', async (t) => {
+  const lab = await freshLab()
+  t.teardown(() => lab.cleanup())
+  await lab.run(play)
+  lab.host('db1').mkdir(MAIN, { owner: 'postgres' })
+  const run = await lab.run(play)
+  t.same(run.named('db1', 'changed'), [DROP])
+  t.notOk(lab.host('db1').fs.has(MAIN))
+})
+
+t.test('a createcluster.conf edited back to create clusters is rewritten, and nothing else changes', async (t) => {
+  const lab = await freshLab()
+  t.teardown(() => lab.cleanup())
+  await lab.run(play)
+  lab.host('db1').writeFile(CREATECLUSTER, 'create_main_cluster = true\n')
+  const run = await lab.run(play)
+  t.same(run.named('db1', 'changed'), ['Ensure Debian creates no cluster on install'])
+  t.match(lab.host('db1').readFile(CREATECLUSTER), /^create_main_cluster = false$/m)
+})
+
+t.test('no main cluster is dropped when postgresql_drop_default_cluster is false', async (t) => {
+  const lab = await scriptedLab(stackInventory({ postgresql_drop_default_cluster: false }))
+  t.teardown(() => lab.cleanup())
+  lab.host('db1').mkdir(MAIN, { owner: 'postgres' })
+  const run = await lab.run(play)
+  t.ok(run.success)
+  t.notOk(run.tasks('db1').some((x) => x.name === DROP))
+  t.ok(lab.host('db1').fs.has(MAIN))
+})
+
+t.test('check mode on a fresh host reports the plan and writes nothing', async (t) => {
+  const lab = await freshLab()
+  t.teardown(() => lab.cleanup())
+  const run = await lab.run(play, { check: true })
+  t.ok(run.success)
+  t.ok(run.named('db1', 'changed').includes('Ensure Debian creates no cluster on install'))
+  t.ok(run.named('db1', 'changed').includes('Ensure PostgreSQL is installed'))
+  t.same(lab.host('db1').writes, [])
+  t.same(lab.host('db1').mutations, [])
+  t.same(lab.host('db1').unmatched, [], 'every command sent was a known read')
+})

@@ -1,0 +1,89 @@
+/**
+ * The scripted connection itself: its in-memory host answers the engine's own
+ * fact, path, package and service commands the way a Debian host would, so the
+ * real tasks converge on it; rules answer first, most recent first; commands
+ * nothing answers are listed.
+ */
+import t from 'tap'
+import type { TaskContext } from '../../lib/types.ts'
+import { pathState } from '../../lib/facts/files.ts'
+import { gatherFacts } from '../../lib/facts/system.ts'
+import { directory, file, link, packages, service } from '../../lib/tasks/index.ts'
+import { ScriptedConnection, shellTokens } from '../fixtures/scripted.ts'
+
+/** Check a task against the connection and apply it when it would change: the status it reports. */
+async function converge(conn: ScriptedConnection, task: ReturnType<typeof file>): Promise<'changed' | 'ok'> {
+  const ctx = { conn, host: {} as TaskContext['host'], check: false, diff: false }
+  const plan = await task.check(ctx)
+  if (!plan.change) return 'ok'
+  await plan.apply()
+  return 'changed'
+}
+
+t.test('shell lines split into words and operators, quotes honoured', async (t) => {
+  t.same(shellTokens(`a 'b c'"d" && e\\ f; g || h | i`), [
+    { word: 'a' },
+    { word: 'b cd' },
+    { op: '&&' },
+    { word: 'e f' },
+    { op: ';' },
+    { word: 'g' },
+    { op: '||' },
+    { word: 'h' },
+    { op: '|' },
+    { word: 'i' },
+  ])
+  t.same(shellTokens(`x 'it'\\''s' 2>&1`), [{ word: 'x' }, { word: "it's" }, { word: '2>&1' }])
+})
+
+t.test('facts describe a Debian 12 host with systemd at its cluster address', async (t) => {
+  const facts = await gatherFacts(new ScriptedConnection('db1', { address: '10.0.0.11' }))
+  t.match(facts, {
+    hostname: 'db1',
+    os: { id: 'debian', versionId: '12', codename: 'bookworm' },
+    systemd: true,
+    defaultIpv4: '10.0.0.11',
+  })
+})
+
+t.test('path state follows what put, chown, chmod, mkdir, ln and rm did', async (t) => {
+  const conn = new ScriptedConnection('h')
+  t.same(await pathState(conn, '/etc/x'), { type: 'absent' })
+  await conn.put('/etc/x', 'hello\n', { mode: '0600', owner: 'redis' })
+  t.match(await pathState(conn, '/etc/x'), { type: 'file', mode: '0600', owner: 'redis', group: 'redis', size: 6 })
+  t.equal(await converge(conn, file({ path: '/etc/x', content: 'hello\n', mode: '0640', owner: 'root' })), 'changed')
+  t.match(await pathState(conn, '/etc/x'), { mode: '0640', owner: 'root', group: 'root' })
+  t.equal(await converge(conn, file({ path: '/etc/x', content: 'hello\n', mode: '0640', owner: 'root' })), 'ok')
+  t.equal(await converge(conn, directory({ path: '/srv/d', owner: 'etcd', mode: '0700' })), 'changed')
+  t.equal(await converge(conn, directory({ path: '/srv/d', owner: 'etcd', mode: '0700' })), 'ok')
+  t.equal(await converge(conn, link({ path: '/etc/l', target: '/etc/x' })), 'changed')
+  t.same(await pathState(conn, '/etc/l'), { type: 'link', linkTarget: '/etc/x' })
+  t.equal((await conn.run(`rm -rf -- /srv/d`)).code, 0)
+  t.same(await pathState(conn, '/srv/d'), { type: 'absent' })
+  t.same(conn.unmatched, [])
+})
+
+t.test('packages and services converge once, then report nothing to do', async (t) => {
+  const conn = new ScriptedConnection('h')
+  t.equal(await converge(conn, packages({ install: ['redis-server', 'redis-tools'] })), 'changed')
+  t.ok(conn.packages.has('redis-tools'))
+  t.equal(await converge(conn, packages({ install: ['redis-server', 'redis-tools'] })), 'ok')
+  t.equal(await converge(conn, service({ service: 'redis-server', enabled: true, state: 'started' })), 'changed')
+  t.same(conn.service('redis-server'), { enabled: true, active: true, restarts: 0, reloads: 0 })
+  t.equal(await converge(conn, service({ service: 'redis-server', enabled: true, state: 'started' })), 'ok')
+  t.same(conn.unmatched, [])
+  t.same(conn.mutations.length, 3, 'apt-get install, systemctl enable, systemctl start')
+})
+
+t.test('rules answer before the host, the most recent first, as often as allowed; the rest is listed', async (t) => {
+  const conn = new ScriptedConnection('h', { defaultAnswer: { code: 9 } })
+  conn.on(/^probe/, { stdout: 'old\n' })
+  conn.on((command) => command.startsWith('probe'), { stdout: 'new\n' }, 1)
+  t.equal((await conn.run('probe')).stdout, 'new\n')
+  t.equal((await conn.run('probe')).stdout, 'old\n', 'the one-time rule is spent')
+  conn.on(/^true$/, { code: 1 })
+  t.equal((await conn.run('true')).code, 1, 'a rule overrides a built-in answer')
+  t.equal((await conn.run(['some', 'thing else'])).code, 9)
+  t.same(conn.unmatched, [`some 'thing else'`])
+  await t.rejects(conn.run('unknown', { check: true }), { name: 'CommandError', message: /exit code 9/ })
+})
