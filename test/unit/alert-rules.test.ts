@@ -41,14 +41,24 @@ t.test('promtool test rules passes every unit test file', async (t) => {
 t.test('there are about thirty alerts, each named once', async (t) => {
   t.ok(alerts.length >= 30, `${alerts.length} alerts`)
   const names = alerts.map((a) => a.rule.alert)
-  t.same(names.filter((n, i) => names.indexOf(n) !== i), [], 'no alert name is used twice')
+  t.same(
+    names.filter((n, i) => names.indexOf(n) !== i),
+    [],
+    'no alert name is used twice',
+  )
 })
 
 t.test('every alert has a test where it fires and one where it does not', async (t) => {
   for (const { rule } of alerts) {
     const mine = cases.filter((c) => c.alertname === rule.alert)
-    t.ok(mine.some((c) => (c.exp_alerts ?? []).length > 0), `${rule.alert} has a firing case`)
-    t.ok(mine.some((c) => (c.exp_alerts ?? []).length === 0), `${rule.alert} has a silent case`)
+    t.ok(
+      mine.some((c) => (c.exp_alerts ?? []).length > 0),
+      `${rule.alert} has a firing case`,
+    )
+    t.ok(
+      mine.some((c) => (c.exp_alerts ?? []).length === 0),
+      `${rule.alert} has a silent case`,
+    )
   }
 })
 
@@ -60,6 +70,7 @@ t.test('every test case names an alert that exists', async (t) => {
 t.test('every alert has a severity, a summary, a description and a runbook line', async (t) => {
   for (const { rule } of alerts) {
     t.match(rule.labels?.severity, /^(critical|warning|info)$/, `${rule.alert} severity`)
-    for (const key of ['summary', 'description', 'runbook']) t.ok(rule.annotations?.[key]?.trim(), `${rule.alert} ${key}`)
+    for (const key of ['summary', 'description', 'runbook'])
+      t.ok(rule.annotations?.[key]?.trim(), `${rule.alert} ${key}`)
   }
 })
