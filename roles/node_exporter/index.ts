@@ -31,7 +31,7 @@ export const nodeExporterRole: Role<NodeExporterVars> = {
     const v = h.vars
     // The systemd collector asks systemd over D-Bus: a minimal Debian has no bus until dbus is installed.
     await installWithoutStarting(h, ['prometheus-node-exporter', 'dbus'], 'node_exporter')
-    await h.do(service({ service: 'dbus', state: 'started', name: 'Ensure the system bus runs for the systemd collector' }))
+    await h.do(service({ service: 'dbus', state: 'started', name: 'Ensure the system bus runs for the collector' }))
     await h.do(
       template({
         src: 'node_exporter/default.ejs',
