@@ -4,11 +4,7 @@
  * up and the alerts firing. The first screen an operator opens.
  */
 import type { DashboardSpec } from './builder.ts'
-
-/** Replay lag of each Patroni replica behind its leader, in bytes (as in the PatroniReplicaLagHigh alert). */
-const PG_REPLICA_LAG = `max by (scope) (patroni_xlog_location and on (instance) patroni_primary == 1)
-  - on (scope) group_right ()
-  (patroni_xlog_replayed_location and on (instance) patroni_replica == 1)`
+import { PG_REPLICA_LAG } from './queries.ts'
 
 /** How many other primary addresses the Sentinels named in the last hour (0: no failover). */
 const SENTINEL_ADDRESS_CHANGES = `count by (master_name) (

@@ -8,10 +8,14 @@ import { fileURLToPath } from 'node:url'
 import { buildDashboard, type DashboardSpec } from './builder.ts'
 import { haOverview } from './ha-overview.ts'
 import { hosts } from './hosts.ts'
+import { postgres } from './postgres.ts'
+import { redis } from './redis.ts'
+import { etcd } from './etcd.ts'
+import { haproxy } from './haproxy.ts'
 
 export const DASHBOARDS_DIR = fileURLToPath(new URL('../../dashboards/', import.meta.url))
 
-export const dashboards: DashboardSpec[] = [haOverview, hosts]
+export const dashboards: DashboardSpec[] = [haOverview, postgres, redis, etcd, haproxy, hosts]
 
 /** File name of a dashboard's JSON in dashboards/. */
 export function dashboardFile(spec: DashboardSpec): string {
