@@ -9,12 +9,12 @@ import { readFileSync } from 'node:fs'
 import { basename } from 'node:path'
 import { stringify } from 'yaml'
 import type { Inventory, Role, Vars } from '../../lib/types.ts'
-import { directory, file, service, template, waitFor } from '../../lib/tasks/index.ts'
+import { absent, directory, file, service, template, waitFor } from '../../lib/tasks/index.ts'
 import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { checkedFile } from '../monitoring/checked-file.ts'
 import { durationErrors } from '../monitoring/duration.ts'
-import { ruleFiles } from './rule-files.ts'
+import { RULES_DIR, ruleFiles } from './rule-files.ts'
 import { HAPROXY_PASSWORD_FILE, prometheusConfig, RULES_REMOTE_DIR } from './scrape.ts'
 
 export interface PrometheusVars extends Vars {
@@ -79,14 +79,25 @@ export const prometheusRole: Role<PrometheusVars> = {
     const v = h.vars
     await installWithoutStarting(h, ['prometheus'], 'Prometheus')
     await h.do(directory({ path: RULES_REMOTE_DIR, mode: '0755', name: 'Ensure the hastack rules directory exists' }))
-    for (const rules of ruleFiles()) {
-      const dest = `${RULES_REMOTE_DIR}/${basename(rules)}`
+    const wanted = ruleFiles().map((rules) => basename(rules))
+    for (const name of wanted) {
       await h.do(
         file({
-          path: dest,
-          content: readFileSync(rules, 'utf8'),
+          path: `${RULES_REMOTE_DIR}/${name}`,
+          content: readFileSync(`${RULES_DIR}${name}`, 'utf8'),
           notify: 'Reload Prometheus',
-          name: `Ensure the alert rules ${basename(rules)} are current`,
+          name: `Ensure the alert rules ${name} are current`,
+        }),
+      )
+    }
+    // A rule file hastack no longer ships would keep its alerts: remove it.
+    const deployed = (await h.query(sh`ls -1 ${RULES_REMOTE_DIR}`)).stdout.split('\n').filter((f) => f.endsWith('.yml'))
+    for (const name of deployed.filter((f) => !wanted.includes(f))) {
+      await h.do(
+        absent({
+          path: `${RULES_REMOTE_DIR}/${name}`,
+          notify: 'Reload Prometheus',
+          name: `Remove the old rule file ${name}`,
         }),
       )
     }
