@@ -10,7 +10,26 @@ import { patroniRole } from './patroni/index.ts'
 import { haproxyRole } from './haproxy/index.ts'
 import { redisRole } from './redis/index.ts'
 import { sentinelRole } from './sentinel/index.ts'
+import { nodeExporterRole } from './node_exporter/index.ts'
+import { postgresExporterRole } from './postgres_exporter/index.ts'
+import { redisExporterRole } from './redis_exporter/index.ts'
+import { prometheusRole } from './prometheus/index.ts'
+import { alertmanagerRole } from './alertmanager/index.ts'
 
 export { commonRole, etcdRole, postgresqlRole, patroniRole, haproxyRole, redisRole, sentinelRole }
+export { nodeExporterRole, postgresExporterRole, redisExporterRole, prometheusRole, alertmanagerRole }
 
-export const allRoles: Role<any>[] = [commonRole, etcdRole, postgresqlRole, patroniRole, haproxyRole, redisRole, sentinelRole]
+export const allRoles: Role<any>[] = [
+  commonRole,
+  etcdRole,
+  postgresqlRole,
+  patroniRole,
+  haproxyRole,
+  redisRole,
+  sentinelRole,
+  nodeExporterRole,
+  postgresExporterRole,
+  redisExporterRole,
+  prometheusRole,
+  alertmanagerRole,
+]

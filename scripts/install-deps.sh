@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs every system package hastack's tests and lab need on a Debian 12
 # machine (idempotent, non-interactive): an OpenSSH server for the engine
-# tests, and the lab's own tools (test/lab/install-deps.sh).
+# tests, promtool (from Debian's prometheus package) for the alert rule tests,
+# and the lab's own tools (test/lab/install-deps.sh).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in openssh-server openssh-client sudo iproute2 procps; do
+for pkg in openssh-server openssh-client sudo iproute2 procps prometheus; do
   dpkg-query -W -f '${db:Status-Status}' "$pkg" 2>/dev/null | grep -qx installed || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

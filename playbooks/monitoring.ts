@@ -1,0 +1,12 @@
+#!/usr/bin/env -S npx zx
+/**
+ * Monitoring: node_exporter on every host, postgres_exporter and redis_exporter beside
+ * their services, Alertmanager and Prometheus (scrape jobs from the inventory, hastack's
+ * tested alert rules) on the monitoring group. Run after site.ts (the exporters read the
+ * services' passwords and ports; postgres_exporter's role is created on the Patroni leader).
+ * `npx zx playbooks/monitoring.ts -i inventory/lab-small.yml [--check --diff]`
+ */
+import { playbook } from '../lib/index.ts'
+import { monitoringPlays } from './plays/monitoring.ts'
+
+await playbook({ name: 'monitoring', script: import.meta.url, plays: monitoringPlays })

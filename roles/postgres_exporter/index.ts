@@ -1,0 +1,122 @@
+/**
+ * postgres_exporter: Debian's prometheus-postgres-exporter on each PostgreSQL host,
+ * connecting over loopback as a read-only monitoring role (member of pg_monitor, a
+ * generated password). The role is created on the Patroni leader, the only writable
+ * member, the way the patroni role creates its users; replicas receive it by replication.
+ * Run after the patroni role.
+ */
+import type { Role, Vars } from '../../lib/types.ts'
+import { defineTask, file, noChange, service, template, waitFor } from '../../lib/tasks/index.ts'
+import { installWithoutStarting } from '../common/apt.ts'
+import { pgRole, psql } from '../patroni/users.ts'
+import { rest } from '../patroni/rest.ts'
+
+export interface PostgresExporterVars extends Vars {
+  postgres_exporter_port: number
+  postgres_exporter_user: string
+  postgres_exporter_password: string
+}
+
+const PASSWORD_FILE = '/etc/prometheus/postgres-exporter.pass'
+
+/** Ensure the monitoring role is a member of pg_monitor (read-only access to statistics). */
+function pgMonitorMember(role: string) {
+  return defineTask(`Ensure ${role} is a member of pg_monitor`, {}, async (ctx) => {
+    const sql = `SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member JOIN pg_roles g ON g.oid = m.roleid
+      WHERE r.rolname = '${role}' AND g.rolname = 'pg_monitor';`
+    if ((await psql(ctx, sql)) === '1') return noChange()
+    return {
+      change: true,
+      reason: 'not a member of pg_monitor',
+      apply: async () => void (await psql(ctx, `GRANT pg_monitor TO "${role}";`)),
+    }
+  })
+}
+
+export const postgresExporterRole: Role<PostgresExporterVars> = {
+  name: 'postgres_exporter',
+  description:
+    'PostgreSQL metrics (prometheus-postgres-exporter) as a read-only pg_monitor role, on the cluster address.',
+  defaults: {
+    postgres_exporter_port: 9187,
+    postgres_exporter_user: 'hastack_monitor',
+    postgres_exporter_password: '',
+  },
+  schema: {
+    postgres_exporter_port: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 65535,
+      description: 'postgres_exporter port on the cluster address.',
+    },
+    postgres_exporter_user: {
+      type: 'string',
+      pattern: '^[a-z_][a-z0-9_]*$',
+      description: 'Read-only PostgreSQL role of the exporter (member of pg_monitor).',
+    },
+    postgres_exporter_password: {
+      type: 'string',
+      secret: true,
+      pattern: '^[A-Za-z0-9_.~+-]*$',
+      description: "Password of the exporter's role (generated).",
+    },
+  },
+  handlers: {
+    'Restart postgres_exporter': (h) =>
+      h.do(service({ service: 'prometheus-postgres-exporter', state: 'restarted', name: 'Restart postgres_exporter' })),
+  },
+  async tasks(h) {
+    const v = h.vars
+    const primary = await rest(h, 'GET', `http://${v.address}:${v.patroni_restapi_port}/primary`)
+    if (primary.status === 200) {
+      const role = v.postgres_exporter_user
+      await h.do(
+        pgRole({
+          role,
+          password: v.postgres_exporter_password,
+          attrs: 'LOGIN IN ROLE pg_monitor',
+          name: 'Ensure the monitoring role is current',
+        }),
+      )
+      await h.do(pgMonitorMember(role))
+    }
+    await installWithoutStarting(h, ['prometheus-postgres-exporter'], 'postgres_exporter')
+    await h.do(
+      file({
+        path: PASSWORD_FILE,
+        content: v.postgres_exporter_password,
+        owner: 'root',
+        group: 'prometheus',
+        mode: '0640',
+        notify: 'Restart postgres_exporter',
+        name: 'Ensure postgres_exporter has its password',
+      }),
+    )
+    await h.do(
+      template({
+        src: 'postgres_exporter/default.ejs',
+        dest: '/etc/default/prometheus-postgres-exporter',
+        vars: { postgres_exporter_password_file: PASSWORD_FILE },
+        notify: 'Restart postgres_exporter',
+        name: 'Ensure the postgres_exporter settings are current',
+      }),
+    )
+    await h.do(
+      service({
+        service: 'prometheus-postgres-exporter',
+        enabled: true,
+        state: 'started',
+        name: 'Ensure postgres_exporter is enabled and started',
+      }),
+    )
+    await h.flushHandlers()
+    await h.do(
+      waitFor({
+        port: v.postgres_exporter_port,
+        address: String(v.address),
+        timeoutMs: 60_000,
+        name: 'Wait for postgres_exporter to listen',
+      }),
+    )
+  },
+}
