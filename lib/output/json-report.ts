@@ -1,6 +1,6 @@
 /**
  * The machine-readable report written by --json FILE: per host its counts and
- * per task its status, duration and reason, plus totals. CI and the lab tests
+ * per task its status, start and end (ISO timestamps), duration and reason, plus totals. CI and the lab tests
  * read it (a second converge must show changed: 0 everywhere).
  */
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -14,7 +14,18 @@ export interface JsonReport {
   success: boolean
   durationMs: number
   totals: { ok: number; changed: number; failed: number; skipped: number; unreachable: number }
-  hosts: Record<string, Omit<HostStats, 'tasks'> & { tasks: { play: string; task: string; status: string; durationMs: number; reason?: string; error?: string }[] }>
+  hosts: Record<string, Omit<HostStats, 'tasks'> & { tasks: JsonTask[] }>
+}
+
+export interface JsonTask {
+  play: string
+  task: string
+  status: string
+  startedAt?: string
+  endedAt?: string
+  durationMs: number
+  reason?: string
+  error?: string
 }
 
 export function buildReport(playbook: string, check: boolean, success: boolean, durationMs: number, stats: Map<string, HostStats>): JsonReport {
@@ -24,7 +35,16 @@ export function buildReport(playbook: string, check: boolean, success: boolean, 
     for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += s[k]
     hosts[host] = {
       ...s,
-      tasks: s.tasks.map((t) => ({ play: t.play, task: t.task, status: t.status, durationMs: t.durationMs, reason: t.reason, error: t.error })),
+      tasks: s.tasks.map((t) => ({
+        play: t.play,
+        task: t.task,
+        status: t.status,
+        startedAt: t.startedAt,
+        endedAt: t.endedAt,
+        durationMs: t.durationMs,
+        reason: t.reason,
+        error: t.error,
+      })),
     }
   }
   return { playbook, check, success, durationMs, totals, hosts }
