@@ -137,3 +137,17 @@ export function parseCommandLine(argv: string[], specs: OptionSpecs, usageHead: 
   }
   return { values, positionals: parsed.positionals }
 }
+
+/** For small scripts: parse, or print the usage and exit 0 on --help, or print the problem and exit 1. */
+export function parseCommandLineOrExit(argv: string[], specs: OptionSpecs, usageHead: string, allowPositionals = false) {
+  try {
+    return parseCommandLine(argv, specs, usageHead, allowPositionals)
+  } catch (error) {
+    if (error instanceof HelpRequested) {
+      process.stdout.write(error.usage + '\n')
+      process.exit(0)
+    }
+    process.stderr.write(`ERROR: ${error instanceof Error ? error.message : String(error)}\n`)
+    process.exit(1)
+  }
+}
