@@ -99,7 +99,8 @@ export async function playbook(spec: PlaybookSpec): Promise<PlaybookResult> {
       stopWatchingSignals = watchSignals(
         control,
         (signal) => {
-          reporter.line(`\n${signal}: no new task starts; running tasks finish, then the recap. Signal again to exit at once.`)
+          reporter.line(`\n${signal}: no new task starts; running tasks finish, then the recap.`)
+          reporter.line('Signal again to exit at once.')
           step?.close()
         },
         (code) => {
@@ -108,7 +109,8 @@ export async function playbook(spec: PlaybookSpec): Promise<PlaybookResult> {
         },
       )
     }
-    const holder = { runId: randomUUID(), description: `pid ${process.pid} on ${hostname()} since ${new Date().toISOString()}: ${command}` }
+    const description = `pid ${process.pid} on ${hostname()} since ${new Date().toISOString()}: ${command}`
+    const holder = { runId: randomUUID(), description }
     const report = await runPlays(plays, {
       inventory,
       reporter,

@@ -10,7 +10,9 @@ import { allRoles } from '../roles/index.ts'
 
 const { values } = parseCommandLineOrExit(
   process.argv.slice(2),
-  { inventory: { type: 'string', short: 'i', valueName: 'FILE', description: 'inventory (default inventory/lab-small.yml)' } },
+  {
+    inventory: { type: 'string', short: 'i', valueName: 'FILE', description: 'default inventory/lab-small.yml' },
+  },
   'usage: npx tsx scripts/where-to-look.ts [-i INVENTORY]',
 )
 const given = (values.inventory as string | undefined) ?? 'inventory/lab-small.yml'
@@ -31,6 +33,7 @@ for (const lb of inv.groupHosts('haproxy')) {
 const sentinels = inv.groupHosts('sentinel').map((h) => `${inv.hosts.get(h)!.vars.address}:${inv.hosts.get(h)!.vars.sentinel_port}`)
 if (sentinels.length) lines.push(`  Redis Sentinels    ${sentinels.join(', ')}`)
 const db = inv.groupHosts('postgres')[0]
-if (db) lines.push(`  Patroni            npm run lab -- ssh ${db} -i ${given} 'sudo patronictl -c /etc/patroni/config.yml list'`)
+const patronictl = `'sudo patronictl -c /etc/patroni/config.yml list'`
+if (db) lines.push(`  Patroni            npm run lab -- ssh ${db} -i ${given} ${patronictl}`)
 lines.push(`  Passwords          ${secretsFilePath(file)} (mode 0600)`)
 console.log(lines.join('\n'))

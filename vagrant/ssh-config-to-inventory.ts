@@ -113,9 +113,17 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const { values: given } = parseCommandLineOrExit(
     process.argv.slice(2),
     {
-      input: { type: 'string', valueName: 'FILE', description: '`vagrant ssh-config` output (- for stdin; default: run it)' },
+      input: {
+        type: 'string',
+        valueName: 'FILE',
+        description: '`vagrant ssh-config` output (- for stdin; default: run it)',
+      },
       output: { type: 'string', valueName: 'FILE', description: 'inventory to write (default inventory/vagrant.yml)' },
-      lab: { type: 'string', valueName: 'FILE', description: 'inventory whose hosts and groups to follow (default inventory/lab.yml)' },
+      lab: {
+        type: 'string',
+        valueName: 'FILE',
+        description: 'inventory whose hosts and groups to follow (default inventory/lab.yml)',
+      },
       vagrantfile: { type: 'string', valueName: 'FILE', description: 'the Vagrantfile (default vagrant/Vagrantfile)' },
     },
     'usage: npx tsx vagrant/ssh-config-to-inventory.ts [options]',

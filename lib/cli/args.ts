@@ -35,7 +35,12 @@ export interface CliOptions {
 
 export const ENGINE_OPTIONS: OptionSpecs = {
   inventory: { type: 'string', short: 'i', valueName: 'FILE', description: 'inventory YAML file (required)' },
-  limit: { type: 'string', short: 'l', valueName: 'PATTERN', description: 'only hosts matching the pattern (a, a:b, a:&b, a:!b)' },
+  limit: {
+    type: 'string',
+    short: 'l',
+    valueName: 'PATTERN',
+    description: 'only hosts matching the pattern (a, a:b, a:&b, a:!b)',
+  },
   'extra-vars': {
     type: 'string',
     short: 'e',
@@ -45,7 +50,13 @@ export const ENGINE_OPTIONS: OptionSpecs = {
   },
   check: { type: 'boolean', short: 'C', description: 'touch nothing; report what would change' },
   diff: { type: 'boolean', short: 'D', description: 'show file differences' },
-  tags: { type: 'string', short: 't', multiple: true, valueName: 'T1,T2', description: 'only tasks with these tags (role names are tags)' },
+  tags: {
+    type: 'string',
+    short: 't',
+    multiple: true,
+    valueName: 'T1,T2',
+    description: 'only tasks with these tags (role names are tags)',
+  },
   'skip-tags': { type: 'string', multiple: true, valueName: 'T1,T2', description: 'skip tasks with these tags' },
   forks: { type: 'number', short: 'f', valueName: 'N', description: 'hosts in parallel (default 10)' },
   verbose: { type: 'boolean', short: 'v', multiple: true, description: 'more output (-vv, -vvv: more still)' },
@@ -54,7 +65,11 @@ export const ENGINE_OPTIONS: OptionSpecs = {
   'list-hosts': { type: 'boolean', description: 'list the hosts of each play and stop (connects to nothing)' },
   'list-tasks': { type: 'boolean', description: 'list the tasks of each play, as on a fresh host, and stop' },
   'list-tags': { type: 'boolean', description: 'list the tags of each play and stop' },
-  'start-at-task': { type: 'string', valueName: 'NAME', description: 'skip the tasks before the first one named NAME (* globs)' },
+  'start-at-task': {
+    type: 'string',
+    valueName: 'NAME',
+    description: 'skip the tasks before the first one named NAME (* globs)',
+  },
   step: { type: 'boolean', description: 'ask before each task: (y)es, (n)o, (c)ontinue' },
   'wait-lock': { type: 'number', valueName: 'SECONDS', description: 'wait for another run on this inventory to end' },
 }
@@ -64,7 +79,8 @@ export const USAGE_HEAD = 'usage: npx zx playbooks/<name>.ts -i INVENTORY [optio
 /** The usage text of a playbook: the engine's options, then the playbook's own. */
 export function playbookOptionSpecs(own: OptionSpecs = {}): OptionSpecs {
   for (const name of Object.keys(own)) {
-    if (name in ENGINE_OPTIONS || name === 'help') throw new Error(`playbook option --${name} clashes with an engine option`)
+    if (name in ENGINE_OPTIONS || name === 'help')
+      throw new Error(`playbook option --${name} clashes with an engine option`)
   }
   return { ...ENGINE_OPTIONS, ...own }
 }
@@ -79,7 +95,8 @@ export function parseArgs(argv: string[], own: OptionSpecs = {}): CliOptions {
   const forks = (v.forks as number | undefined) ?? 10
   if (!Number.isInteger(forks) || forks < 1) throw new InputError('--forks must be a positive whole number')
   const waitLockSeconds = (v['wait-lock'] as number | undefined) ?? 0
-  if (waitLockSeconds < 0 || waitLockSeconds > 86_400) throw new InputError('--wait-lock must be between 0 and 86400 seconds')
+  if (waitLockSeconds < 0 || waitLockSeconds > 86_400)
+    throw new InputError('--wait-lock must be between 0 and 86400 seconds')
   if (!v.inventory) throw new InputError(`an inventory is required (-i FILE)\nrun with --help for the options`)
   const listing = [v['list-hosts'], v['list-tasks'], v['list-tags']].filter(Boolean).length
   if (listing > 1) throw new InputError('use one of --list-hosts, --list-tasks and --list-tags at a time')

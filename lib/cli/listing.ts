@@ -19,16 +19,29 @@ export function listKind(options: CliOptions): ListKind | undefined {
 
 const tagList = (tags: Iterable<string>) => `[${[...tags].sort().join(', ')}]`
 
-export async function printListing(kind: ListKind, name: string, plays: Play[], inventory: Inventory, options: CliOptions, reporter: Reporter) {
+export async function printListing(
+  kind: ListKind,
+  name: string,
+  plays: Play[],
+  inventory: Inventory,
+  options: CliOptions,
+  reporter: Reporter,
+) {
   reporter.line(`playbook: ${name}`)
   if (kind === 'hosts') {
     plays.forEach((play, i) => {
       const hosts = playHosts(inventory, play, options.limit)
-      reporter.line(`\n  play #${i + 1} (${play.hosts}): ${play.name}\n    hosts (${hosts.length}): ${hosts.join(', ')}`)
+      reporter.line(
+        `\n  play #${i + 1} (${play.hosts}): ${play.name}\n    hosts (${hosts.length}): ${hosts.join(', ')}`,
+      )
     })
     return
   }
-  const listed = await listPlays(plays, inventory, { limit: options.limit, tags: options.tags, skipTags: options.skipTags })
+  const listed = await listPlays(plays, inventory, {
+    limit: options.limit,
+    tags: options.tags,
+    skipTags: options.skipTags,
+  })
   listed.forEach((play, i) => {
     reporter.line(`\n  play #${i + 1} (${plays[i]!.hosts}): ${play.name}`)
     if (kind === 'tasks') {
@@ -40,5 +53,6 @@ export async function printListing(kind: ListKind, name: string, plays: Play[], 
     }
     for (const problem of play.problems) reporter.line(`    (${problem})`)
   })
-  if (kind === 'tags') reporter.line(`\n  ALL TAGS: ${tagList(new Set(listed.flatMap((p) => p.tasks.flatMap((t) => t.tags))))}`)
+  if (kind === 'tags')
+    reporter.line(`\n  ALL TAGS: ${tagList(new Set(listed.flatMap((p) => p.tasks.flatMap((t) => t.tags))))}`)
 }

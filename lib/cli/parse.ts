@@ -44,9 +44,11 @@ export function usageText(head: string, specs: OptionSpecs): string {
     return [`  ${short}--${name}${value}`, s.description] as const
   })
   const width = Math.max(...rows.map(([left]) => left.length)) + 2
-  return [head, ...rows.map(([left, text]) => left.padEnd(width) + text), '  -h, --help'.padEnd(width) + 'print this help and exit'].join(
-    '\n',
-  )
+  return [
+    head,
+    ...rows.map(([left, text]) => left.padEnd(width) + text),
+    '  -h, --help'.padEnd(width) + 'print this help and exit',
+  ].join('\n')
 }
 
 /** Edit distance, for did-you-mean (option names are short: the quadratic table is fine). */
@@ -82,17 +84,21 @@ function explain(error: Error & { code?: string }, names: string[], usage: strin
     const guess = quoted.startsWith('--') ? closestOption(quoted, names) : undefined
     return new InputError(`unknown option ${quoted}${guess ? ` (did you mean ${guess}?)` : ''}\n${usage}`)
   }
-  if (error.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return new InputError(`unexpected argument ${quoted}\n${usage}`)
+  if (error.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL')
+    return new InputError(`unexpected argument ${quoted}\n${usage}`)
   const option = /--[a-z0-9-]+/.exec(quoted)?.[0] ?? quoted
   if (/argument missing/.test(error.message)) return new InputError(`option ${option} needs a value\n${usage}`)
-  if (/ambiguous/.test(error.message)) return new InputError(`option ${option} needs a value (got another option)\n${usage}`)
-  if (/does not take an argument/.test(error.message)) return new InputError(`option ${option} takes no value\n${usage}`)
+  if (/ambiguous/.test(error.message))
+    return new InputError(`option ${option} needs a value (got another option)\n${usage}`)
+  if (/does not take an argument/.test(error.message))
+    return new InputError(`option ${option} takes no value\n${usage}`)
   return new InputError(`${error.message}\n${usage}`)
 }
 
 function toNumber(name: string, raw: string): number {
   const n = Number(raw)
-  if (raw.trim() === '' || !Number.isFinite(n)) throw new InputError(`option --${name} must be a number, got ${JSON.stringify(raw)}`)
+  if (raw.trim() === '' || !Number.isFinite(n))
+    throw new InputError(`option --${name} must be a number, got ${JSON.stringify(raw)}`)
   return n
 }
 
@@ -100,7 +106,12 @@ function toNumber(name: string, raw: string): number {
  * Parse argv strictly against the specs. Throws HelpRequested for --help/-h and InputError
  * for anything unknown or malformed. Repeated booleans come back as a count.
  */
-export function parseCommandLine(argv: string[], specs: OptionSpecs, usageHead: string, allowPositionals = false): ParsedCommandLine {
+export function parseCommandLine(
+  argv: string[],
+  specs: OptionSpecs,
+  usageHead: string,
+  allowPositionals = false,
+): ParsedCommandLine {
   const usage = usageText(usageHead, specs)
   const names = Object.keys(specs)
   if (argv.includes('--help') || (argv.includes('-h') && !Object.values(specs).some((s) => s.short === 'h'))) {
@@ -139,7 +150,12 @@ export function parseCommandLine(argv: string[], specs: OptionSpecs, usageHead: 
 }
 
 /** For small scripts: parse, or print the usage and exit 0 on --help, or print the problem and exit 1. */
-export function parseCommandLineOrExit(argv: string[], specs: OptionSpecs, usageHead: string, allowPositionals = false) {
+export function parseCommandLineOrExit(
+  argv: string[],
+  specs: OptionSpecs,
+  usageHead: string,
+  allowPositionals = false,
+) {
   try {
     return parseCommandLine(argv, specs, usageHead, allowPositionals)
   } catch (error) {

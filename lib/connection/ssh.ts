@@ -260,7 +260,8 @@ export class SshConnection implements Connection {
       this.client.exec(line, (err, ch) => {
         if (err) {
           this.release()
-          return reject(new UnreachableError(this.host, `cannot open a channel to ${describe(this.spec)}: ${err.message}`))
+          const why = `cannot open a channel to ${describe(this.spec)}: ${err.message}`
+          return reject(new UnreachableError(this.host, why))
         }
         let out = ''
         let errs = ''
@@ -270,7 +271,8 @@ export class SshConnection implements Connection {
           ch.on('close', () => {
             this.release()
             done()
-            if (!started) reject(new CommandError(this.host, commandText(command), { code: code ?? 255, stdout: out, stderr: errs, durationMs: 0 }))
+            const result = { code: code ?? 255, stdout: out, stderr: errs, durationMs: 0 }
+            if (!started) reject(new CommandError(this.host, commandText(command), result))
           }),
         )
         const release = async () => {

@@ -131,7 +131,7 @@ function jsonExtraVars(arg: string, at: Origin, problems: Problems): VarLayer | 
   return layer
 }
 
-/** Turn the raw `-e` arguments into layers (`key=value`, a JSON object, or `@file.yml` relative to the working directory). */
+/** Turn the raw `-e` arguments into layers: `key=value`, a JSON object, or `@file.yml` (relative to the cwd). */
 export async function readExtraVars(args: string[], problems: Problems): Promise<VarLayer[]> {
   const layers: VarLayer[] = []
   for (const [i, arg] of args.entries()) {

@@ -114,9 +114,10 @@ export class Reporter {
     for (const [host, s] of stats) {
       const failed = s.failed > 0 || s.unreachable > 0
       const name = this.paint(failed ? 'failed' : s.changed ? 'changed' : 'ok', host.padEnd(width))
+      const pending = s.pendingHandlers.length ? `pending handlers: ${s.pendingHandlers.join(', ')}` : ''
       this.line(
         `${name} : ok=${s.ok}  changed=${s.changed}  unreachable=${s.unreachable}  failed=${s.failed}  skipped=${s.skipped}  ignored=${s.ignored}` +
-          (s.pendingHandlers.length ? `  ${this.paint('pending', `pending handlers: ${s.pendingHandlers.join(', ')}`)}` : '') +
+          (pending ? `  ${this.paint('pending', pending)}` : '') +
           (s.interrupted ? `  ${this.paint('failed', `interrupted: ${s.interrupted}`)}` : ''),
       )
     }

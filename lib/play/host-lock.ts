@@ -30,7 +30,8 @@ export function hostLockScript(holder: LockHolder): string {
   const lock = quote(HOST_LOCK_FILE)
   const who = quote(HOST_LOCK_HOLDER_FILE)
   return [
-    `flock -n -E ${HELD} ${lock} sh -c 'printf "%s\\n" "$1" > "$2" && echo locked && exec cat > /dev/null' sh ${line} ${who}`,
+    `flock -n -E ${HELD} ${lock} sh -c ` +
+      `'printf "%s\\n" "$1" > "$2" && echo locked && exec cat > /dev/null' sh ${line} ${who}`,
     'rc=$?',
     // The winner writes its name just after taking the lock: give it that moment.
     `if [ $rc -eq ${HELD} ]; then sleep 0.3; printf 'held %s\\n' "$(cat ${who} 2>/dev/null)"; fi`,

@@ -114,9 +114,11 @@ export class HostRunner implements HostRun {
   /** Check, then apply on change; never throws (failures become a failed outcome). */
   private async execute(task: Task): Promise<TaskOutcome> {
     const started = Date.now()
-    const onInterrupt = (label: string, cleanup: () => Promise<void>) => this.batch.control.onInterrupt(`${this.name}: ${label}`, cleanup)
+    const { control, progress, reporter } = this.batch
+    const onInterrupt = (label: string, cleanup: () => Promise<void>) =>
+      control.onInterrupt(`${this.name}: ${label}`, cleanup)
     const ctx = { conn: this.conn, host: this, check: this.check, diff: this.diff, onInterrupt }
-    const stopWatch = watchSlowTask(this.batch.progress, (seconds) => this.batch.reporter.stillRunning(this.name, task.name, seconds))
+    const stopWatch = watchSlowTask(progress, (seconds) => reporter.stillRunning(this.name, task.name, seconds))
     try {
       const plan = await task.check(ctx)
       if (!plan.change) {

@@ -53,7 +53,10 @@ export class RunControl {
     for (const { label, run } of due) {
       let timer: NodeJS.Timeout | undefined
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${CLEANUP_TIMEOUT_MS / 1000} s`)), CLEANUP_TIMEOUT_MS)
+        timer = setTimeout(
+          () => reject(new Error(`timed out after ${CLEANUP_TIMEOUT_MS / 1000} s`)),
+          CLEANUP_TIMEOUT_MS,
+        )
       })
       try {
         await Promise.race([run(), timeout])
@@ -72,7 +75,11 @@ export class RunControl {
  * (and calls `onFirst` to tell the operator), the second calls `exitNow` with 130/143.
  * Returns a function that removes the listeners.
  */
-export function watchSignals(control: RunControl, onFirst: (signal: StopSignal) => void, exitNow: (code: number) => void): () => void {
+export function watchSignals(
+  control: RunControl,
+  onFirst: (signal: StopSignal) => void,
+  exitNow: (code: number) => void,
+): () => void {
   const listeners = (['SIGINT', 'SIGTERM'] as const).map((signal) => {
     const listener = () => {
       if (control.stopping) return exitNow(SIGNAL_EXIT_CODES[signal])

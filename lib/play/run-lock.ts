@@ -68,7 +68,12 @@ export interface LockOptions {
 /** Take the lock of an inventory, or throw InputError naming the run that holds it. */
 export async function acquireRunLock(inventoryFile: string, options: LockOptions): Promise<RunLock> {
   const file = runLockPath(inventoryFile)
-  const mine: LockInfo = { pid: process.pid, hostname: hostname(), startedAt: new Date().toISOString(), command: options.command }
+  const mine: LockInfo = {
+    pid: process.pid,
+    hostname: hostname(),
+    startedAt: new Date().toISOString(),
+    command: options.command,
+  }
   const text = JSON.stringify(mine) + '\n'
   const deadline = Date.now() + (options.waitSeconds ?? 0) * 1000
   let announced = false

@@ -259,8 +259,9 @@ export class PlayRunner {
         const step = error instanceof HostSetupFailed ? error.step : 'role logic'
         stats.failed++
         stats.error = message
-        stats.tasks.push({ task: step, status: 'failed', changed: false, error: message, durationMs: 0, play: play.name })
-        reporter.taskDone(host, { task: step, status: 'failed', changed: false, error: message, durationMs: 0 })
+        const outcome = { task: step, status: 'failed' as const, changed: false, error: message, durationMs: 0 }
+        stats.tasks.push({ ...outcome, play: play.name })
+        reporter.taskDone(host, outcome)
       } else {
         stats.error = mask(error.message)
       }
@@ -315,7 +316,9 @@ export async function runPlays(plays: Play[], settings: RunSettings): Promise<Ru
   const durationMs = Date.now() - started
   settings.reporter.recap(runner.stats, durationMs)
   const interrupted = runner.control.signal
-  if (interrupted) settings.reporter.line(`\nInterrupted by ${interrupted}: running tasks were let finish, no new task was started.`)
+  if (interrupted) {
+    settings.reporter.line(`\nInterrupted by ${interrupted}: running tasks were let finish, no new task was started.`)
+  }
   const success = !interrupted && [...runner.stats.values()].every((s) => s.failed === 0 && s.unreachable === 0)
   return { stats: runner.stats, success, durationMs, interrupted, startAtTaskFound: runner.startAtTaskFound }
 }

@@ -4,7 +4,18 @@
  * queries answer empty and whose facts are placeholders, so the list shows the
  * tasks as on a fresh host. Nothing is connected to and nothing is written.
  */
-import type { Connection, Facts, HeldCommand, HostRun, Inventory, Play, RunResult, Task, TaskOutcome, Vars } from '../types.ts'
+import type {
+  Connection,
+  Facts,
+  HeldCommand,
+  HostRun,
+  Inventory,
+  Play,
+  RunResult,
+  Task,
+  TaskOutcome,
+  Vars,
+} from '../types.ts'
 import { selectedByTags } from './host-run.ts'
 
 export interface ListedTask {
@@ -136,13 +147,18 @@ export async function listPlays(plays: Play[], inventory: Inventory, options: Li
       const h = new RecordingHostRun(host, inventory)
       for (const role of play.roles ?? []) {
         h.roleTags = [role.name]
-        await role.tasks(h).catch((error: Error) => problems.add(`role ${role.name}: listing stopped (${error.message})`))
+        await role
+          .tasks(h)
+          .catch((error: Error) => problems.add(`role ${role.name}: listing stopped (${error.message})`))
       }
       h.roleTags = []
-      if (play.tasks) await play.tasks(h).catch((error: Error) => problems.add(`play tasks: listing stopped (${error.message})`))
+      if (play.tasks)
+        await play.tasks(h).catch((error: Error) => problems.add(`play tasks: listing stopped (${error.message})`))
       for (const task of h.recorded) if (!tasks.has(task.name)) tasks.set(task.name, task)
     }
-    const selected = [...tasks.values()].filter((t) => selectedByTags(t.tags, options.tags ?? [], options.skipTags ?? []))
+    const selected = [...tasks.values()].filter((t) =>
+      selectedByTags(t.tags, options.tags ?? [], options.skipTags ?? []),
+    )
     listed.push({ name: play.name, hosts, tasks: selected, problems: [...problems] })
   }
   return listed

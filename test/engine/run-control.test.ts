@@ -37,18 +37,33 @@ t.teardown(async () => {
 async function run(plays: Play[], args: string[] = [], spec: Partial<PlaybookSpec> = {}) {
   const lines: string[] = []
   const reporter = new Reporter({ verbosity: 0, diff: false, color: false, write: (l) => lines.push(l) })
-  const result = await playbook({ name: 'test', plays, argv: ['-i', lab.inventory, ...args], embedded: true, reporter, ...spec })
+  const result = await playbook({
+    name: 'test',
+    plays,
+    argv: ['-i', lab.inventory, ...args],
+    embedded: true,
+    reporter,
+    ...spec,
+  })
   return { ...result, lines, text: lines.join('\n') }
 }
 
 const marks = (name: string) => {
   const dir = path.join(work, name)
-  return { dir, touch: (mark: string) => command({ name: `Mark ${mark}`, cmd: sh`mkdir -p ${dir} && touch ${dir}/${mark}` }) }
+  return {
+    dir,
+    touch: (mark: string) => command({ name: `Mark ${mark}`, cmd: sh`mkdir -p ${dir} && touch ${dir}/${mark}` }),
+  }
 }
 
 t.test('a slow task prints "still running" notices; the recap has the total time and the slowest tasks', async (t) => {
   const report = path.join(work, 'slow.json')
-  const slow: Play = { name: 'slow', hosts: 'h1', gatherFacts: false, tasks: async (h) => void (await h.do(command({ name: 'Sleep a while', cmd: 'sleep 1.3' }))) }
+  const slow: Play = {
+    name: 'slow',
+    hosts: 'h1',
+    gatherFacts: false,
+    tasks: async (h) => void (await h.do(command({ name: 'Sleep a while', cmd: 'sleep 1.3' }))),
+  }
   const result = await run([slow], ['--json', report], { progress: { firstMs: 400, everyMs: 300 } })
   t.equal(result.exitCode, 0)
   const notices = result.lines.filter((l) => /^h1 \| Sleep a while: still running \(\d+ s\)$/.test(l))
@@ -75,7 +90,10 @@ t.test('--start-at-task skips the tasks before the first match on every host, th
   t.equal(result.exitCode, 0, result.text)
   for (const host of lab.hosts) {
     t.notOk(existsSync(`${m.dir}/a-${host}`), `${host}: the task before was skipped`)
-    t.ok(existsSync(`${m.dir}/b-${host}`) && existsSync(`${m.dir}/c-${host}`), `${host}: the matching task and the rest ran`)
+    t.ok(
+      existsSync(`${m.dir}/b-${host}`) && existsSync(`${m.dir}/c-${host}`),
+      `${host}: the matching task and the rest ran`,
+    )
   }
   const missing = await run([play], ['--start-at-task', 'No such task'])
   t.equal(missing.exitCode, 1, 'a name that matches no task is bad input')
@@ -107,11 +125,19 @@ t.test('--step asks once per task for all hosts and runs only the tasks answered
 t.test('a host locked by another run fails with the holder named; check mode takes no host lock', async (t) => {
   const conn = await SshConnection.connect(lab.sshds[0]!.userSpec())
   const other = await takeHostLock(conn, { runId: 'other-run', description: 'pid 4242 on control2' })
-  const play: Play = { name: 'touch', hosts: 'h1', gatherFacts: false, tasks: async (h) => void (await h.do(file({ path: `${work}/locked-${h.name}`, content: 'x' }))) }
+  const play: Play = {
+    name: 'touch',
+    hosts: 'h1',
+    gatherFacts: false,
+    tasks: async (h) => void (await h.do(file({ path: `${work}/locked-${h.name}`, content: 'x' }))),
+  }
   try {
     const refused = await run([play])
     t.equal(refused.exitCode, 2)
-    t.match(refused.stats.get('h1')?.error, /h1 is being converged by another run \(run other-run: pid 4242 on control2\)/)
+    t.match(
+      refused.stats.get('h1')?.error,
+      /h1 is being converged by another run \(run other-run: pid 4242 on control2\)/,
+    )
     t.notOk(existsSync(`${work}/locked-h1`), 'nothing ran on the locked host')
     const checked = await run([play], ['--check'])
     t.equal(checked.exitCode, 0, 'check mode changes nothing and does not wait for the host lock')
@@ -126,9 +152,17 @@ t.test('a host locked by another run fails with the holder named; check mode tak
 
 t.test('a run holding the inventory lock refuses a second run with exit 1; list modes take no lock', async (t) => {
   const lock = lab.inventory.replace(/\.yml$/, '.lock')
-  writeFileSync(lock, JSON.stringify({ pid: process.pid, hostname: hostname(), startedAt: 'now', command: 'playbook site' }))
+  writeFileSync(
+    lock,
+    JSON.stringify({ pid: process.pid, hostname: hostname(), startedAt: 'now', command: 'playbook site' }),
+  )
   try {
-    const play: Play = { name: 'touch', hosts: 'h1', gatherFacts: false, tasks: async (h) => void (await h.do(file({ path: `${work}/second-run`, content: 'x' }))) }
+    const play: Play = {
+      name: 'touch',
+      hosts: 'h1',
+      gatherFacts: false,
+      tasks: async (h) => void (await h.do(file({ path: `${work}/second-run`, content: 'x' }))),
+    }
     const refused = await run([play])
     t.equal(refused.exitCode, 1)
     t.notOk(existsSync(`${work}/second-run`))
@@ -139,34 +173,41 @@ t.test('a run holding the inventory lock refuses a second run with exit 1; list 
   }
 })
 
-t.test('an interrupted embedded run starts no new task, runs the cleanups and reports what was interrupted', async (t) => {
-  const control = new RunControl()
-  const order: string[] = []
-  const play: Play = {
-    name: 'interrupted',
-    hosts: 'all',
-    gatherFacts: false,
-    tasks: async (h) => {
-      control.onInterrupt(`${h.name}: undo`, async () => void order.push(`cleanup ${h.name}`))
-      await h.do(command({ name: 'First', cmd: 'sleep 0.3' }))
-      control.interrupt('SIGTERM')
-      await h.do(command({ name: 'Second', cmd: 'true' }))
-      order.push(`second ran on ${h.name}`)
-    },
-  }
-  const result = await run([play, { ...play, name: 'next play' }], [], { control })
-  t.equal(result.exitCode, 143)
-  t.same(order.sort(), ['cleanup h1', 'cleanup h2'])
-  t.match(result.stats.get('h1')?.interrupted, /stopped before "Second"/)
-  t.match(result.text, /h1 +: ok=1 .*interrupted: stopped before "Second"/)
-  t.match(result.text, /Interrupted by SIGTERM/)
-})
+t.test(
+  'an interrupted embedded run starts no new task, runs the cleanups and reports what was interrupted',
+  async (t) => {
+    const control = new RunControl()
+    const order: string[] = []
+    const play: Play = {
+      name: 'interrupted',
+      hosts: 'all',
+      gatherFacts: false,
+      tasks: async (h) => {
+        control.onInterrupt(`${h.name}: undo`, async () => void order.push(`cleanup ${h.name}`))
+        await h.do(command({ name: 'First', cmd: 'sleep 0.3' }))
+        control.interrupt('SIGTERM')
+        await h.do(command({ name: 'Second', cmd: 'true' }))
+        order.push(`second ran on ${h.name}`)
+      },
+    }
+    const result = await run([play, { ...play, name: 'next play' }], [], { control })
+    t.equal(result.exitCode, 143)
+    t.same(order.sort(), ['cleanup h1', 'cleanup h2'])
+    t.match(result.stats.get('h1')?.interrupted, /stopped before "Second"/)
+    t.match(result.text, /h1 +: ok=1 .*interrupted: stopped before "Second"/)
+    t.match(result.text, /Interrupted by SIGTERM/)
+  },
+)
 
 /** Start the fixture playbook as a child process; resolves its exit code and output. */
 function startChild(dir: string, sleepSeconds: number) {
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture, '-i', lab.inventory, '--marks', dir, '--sleep', String(sleepSeconds)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fixture, '-i', lab.inventory, '--marks', dir, '--sleep', String(sleepSeconds)],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   let output = ''
   child.stdout.on('data', (c) => (output += c))
   child.stderr.on('data', (c) => (output += c))
@@ -182,27 +223,33 @@ function startChild(dir: string, sleepSeconds: number) {
 
 /** Wait (bounded) until a file exists. */
 async function waitFor(file: string, timeoutMs = 30_000): Promise<boolean> {
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
     if (existsSync(file)) return true
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
   return false
 }
 
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-  t.test(`${signal} lets the running task finish, runs the cleanups, starts nothing more and exits ${code}`, async (t) => {
-    const dir = mkdtempSync(path.join(work, `${signal}-`))
-    const { child, exited } = startChild(dir, 2)
-    t.ok(await waitFor(`${dir}/started`), 'the first task started')
-    child.kill(signal)
-    const { code: exit, output } = await exited
-    t.equal(exit, code, output)
-    t.match(output, /PLAY RECAP/)
-    t.match(output, /h1 +: ok=1 .*interrupted: stopped before "Leave the second mark"/)
-    t.notOk(existsSync(`${dir}/second`), 'the next task did not start')
-    t.notOk(existsSync(`${dir}/started`), 'the registered cleanup ran')
-    t.notOk(existsSync(lab.inventory.replace(/\.yml$/, '.lock')), 'the run lock is released')
-  })
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
+  t.test(
+    `${signal} lets the running task finish, runs the cleanups, starts nothing more and exits ${code}`,
+    async (t) => {
+      const dir = mkdtempSync(path.join(work, `${signal}-`))
+      const { child, exited } = startChild(dir, 2)
+      t.ok(await waitFor(`${dir}/started`), 'the first task started')
+      child.kill(signal)
+      const { code: exit, output } = await exited
+      t.equal(exit, code, output)
+      t.match(output, /PLAY RECAP/)
+      t.match(output, /h1 +: ok=1 .*interrupted: stopped before "Leave the second mark"/)
+      t.notOk(existsSync(`${dir}/second`), 'the next task did not start')
+      t.notOk(existsSync(`${dir}/started`), 'the registered cleanup ran')
+      t.notOk(existsSync(lab.inventory.replace(/\.yml$/, '.lock')), 'the run lock is released')
+    },
+  )
 }
 
 t.test('a second signal exits at once; the host lock of the vanished run is gone with its connection', async (t) => {
@@ -217,7 +264,12 @@ t.test('a second signal exits at once; the host lock of the vanished run is gone
   t.equal(code, 130, output)
   t.ok(at - sent < 10_000, `exited without waiting for the 20 s task (${at - sent} ms)`)
   t.notOk(existsSync(lab.inventory.replace(/\.yml$/, '.lock')), 'the run lock is released')
-  const play: Play = { name: 'after', hosts: 'h1', gatherFacts: false, tasks: async (h) => void (await h.do(command({ name: 'True', cmd: 'true' }))) }
+  const play: Play = {
+    name: 'after',
+    hosts: 'h1',
+    gatherFacts: false,
+    tasks: async (h) => void (await h.do(command({ name: 'True', cmd: 'true' }))),
+  }
   let next = await run([play])
   // The server notices the dropped connection on its own time: give it a few seconds.
   for (let attempt = 0; next.exitCode !== 0 && attempt < 10; attempt++) {

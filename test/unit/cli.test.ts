@@ -52,7 +52,13 @@ t.test('refuses an unknown option with exit 1, naming it and the closest option'
   t.equal(closestOption('--zzzzzz', ['check', 'diff']), undefined, 'no guess when nothing is close')
   const dir = await tree({ 'hosts.yml': labLike })
   const { reporter } = capture()
-  const result = await playbook({ name: 't', plays, argv: ['-i', path.join(dir, 'hosts.yml'), '--chek'], embedded: true, reporter })
+  const result = await playbook({
+    name: 't',
+    plays,
+    argv: ['-i', path.join(dir, 'hosts.yml'), '--chek'],
+    embedded: true,
+    reporter,
+  })
   t.equal(result.exitCode, 1)
   t.same(readdirSync(dir), ['hosts.yml'], 'nothing was written')
 })
@@ -72,7 +78,14 @@ t.test('--help and -h ask for the usage, which lists every option, and the playb
     parseArgs(['-h'], { duration: { type: 'number', valueName: 'SECONDS', description: 'how long the drill lasts' } })
   } catch (error) {
     const usage = (error as HelpRequested).usage
-    for (const option of ['--check', '--list-tasks', '--start-at-task NAME', '--step', '--wait-lock SECONDS', '--duration SECONDS'])
+    for (const option of [
+      '--check',
+      '--list-tasks',
+      '--start-at-task NAME',
+      '--step',
+      '--wait-lock SECONDS',
+      '--duration SECONDS',
+    ])
       t.ok(usage.includes(option), `usage names ${option}`)
   }
   const result = await playbook({ name: 't', plays, argv: ['--help'], embedded: true })
@@ -80,12 +93,18 @@ t.test('--help and -h ask for the usage, which lists every option, and the playb
 })
 
 t.test('a playbook declares its own typed options instead of receiving unknown arguments', async (t) => {
-  const own = { duration: { type: 'number' as const, description: 'seconds' }, dry: { type: 'boolean' as const, description: 'x' } }
+  const own = {
+    duration: { type: 'number' as const, description: 'seconds' },
+    dry: { type: 'boolean' as const, description: 'x' },
+  }
   const o = parseArgs(['-i', 'x.yml', '--duration', '30', '--dry'], own)
   t.same(o.playbookOptions, { duration: 30, dry: true })
   t.throws(() => parseArgs(['-i', 'x.yml', '--duration', 'soon'], own), /--duration must be a number/)
   t.throws(() => parseArgs(['-i', 'x.yml', '--duration', '30']), /unknown option --duration/)
-  t.throws(() => parseArgs(['-i', 'x.yml'], { check: { type: 'boolean', description: 'x' } }), /clashes with an engine option/)
+  t.throws(
+    () => parseArgs(['-i', 'x.yml'], { check: { type: 'boolean', description: 'x' } }),
+    /clashes with an engine option/,
+  )
 })
 
 t.test('one parser serves every CLI: positionals where a tool wants them, the same refusals', async (t) => {
@@ -97,7 +116,10 @@ t.test('one parser serves every CLI: positionals where a tool wants them, the sa
 })
 
 t.test('-e accepts a JSON object as well as k=v and @file.yml', async (t) => {
-  const dir = await tree({ 'hosts.yml': 'all:\n  hosts:\n    web1: { address: 10.0.0.1 }\n', 'more.yml': 'from_file: true\n' })
+  const dir = await tree({
+    'hosts.yml': 'all:\n  hosts:\n    web1: { address: 10.0.0.1 }\n',
+    'more.yml': 'from_file: true\n',
+  })
   const inv = await loadInventory(path.join(dir, 'hosts.yml'), {
     extraVars: ['{"k": [1, 2], "nested": {"a": "b"}}', 'plain=3', `@${path.join(dir, 'more.yml')}`],
   })
@@ -107,33 +129,70 @@ t.test('-e accepts a JSON object as well as k=v and @file.yml', async (t) => {
   t.equal(vars.plain, 3)
   t.equal(vars.from_file, true)
   await t.rejects(loadInventory(path.join(dir, 'hosts.yml'), { extraVars: ['{"k": '] }), /-e: invalid JSON/)
-  await t.rejects(loadInventory(path.join(dir, 'hosts.yml'), { extraVars: ['{"bad-name": 1}'] }), /invalid variable name "bad-name"/)
+  await t.rejects(
+    loadInventory(path.join(dir, 'hosts.yml'), { extraVars: ['{"bad-name": 1}'] }),
+    /invalid variable name "bad-name"/,
+  )
 })
 
 t.test('--list-hosts works on an inventory without addresses, exits 0 and writes nothing', async (t) => {
   const dir = await tree({ 'hosts.yml': labLike })
   const { reporter, lines } = capture()
-  const result = await playbook({ name: 'demo', plays, argv: ['-i', path.join(dir, 'hosts.yml'), '--list-hosts'], embedded: true, reporter })
+  const result = await playbook({
+    name: 'demo',
+    plays,
+    argv: ['-i', path.join(dir, 'hosts.yml'), '--list-hosts'],
+    embedded: true,
+    reporter,
+  })
   t.equal(result.exitCode, 0)
-  t.ok(lines.some((l) => l.includes('hosts (2): web1, web2')), lines.join('\n'))
+  t.ok(
+    lines.some((l) => l.includes('hosts (2): web1, web2')),
+    lines.join('\n'),
+  )
   t.same(readdirSync(dir), ['hosts.yml'], 'no secrets file, no lock file')
 })
 
 t.test('--list-tasks shows the tasks as on a fresh host, without connecting; --list-tags their tags', async (t) => {
   const dir = await tree({ 'hosts.yml': labLike })
   const tasks = capture()
-  const listed = await playbook({ name: 'demo', plays, argv: ['-i', path.join(dir, 'hosts.yml'), '--list-tasks'], embedded: true, reporter: tasks.reporter })
+  const listed = await playbook({
+    name: 'demo',
+    plays,
+    argv: ['-i', path.join(dir, 'hosts.yml'), '--list-tasks'],
+    embedded: true,
+    reporter: tasks.reporter,
+  })
   t.equal(listed.exitCode, 0)
   const text = tasks.lines.join('\n')
   t.match(text, /Ensure the demo package is installed\s+TAGS: \[demo, packages\]/)
-  t.match(text, /Write the first demo configuration\s+TAGS: \[demo\]/, 'queries answer empty: the fresh-host branch is listed')
+  t.match(
+    text,
+    /Write the first demo configuration\s+TAGS: \[demo\]/,
+    'queries answer empty: the fresh-host branch is listed',
+  )
   t.match(text, /Ensure demo is running\s+TAGS: \[demo, service\]/)
   const filtered = capture()
-  await playbook({ name: 'demo', plays, argv: ['-i', path.join(dir, 'hosts.yml'), '--list-tasks', '-t', 'service'], embedded: true, reporter: filtered.reporter })
+  await playbook({
+    name: 'demo',
+    plays,
+    argv: ['-i', path.join(dir, 'hosts.yml'), '--list-tasks', '-t', 'service'],
+    embedded: true,
+    reporter: filtered.reporter,
+  })
   t.notMatch(filtered.lines.join('\n'), /package/, 'tag filters apply to the list')
   const tags = capture()
-  await playbook({ name: 'demo', plays, argv: ['-i', path.join(dir, 'hosts.yml'), '--list-tags'], embedded: true, reporter: tags.reporter })
-  t.ok(tags.lines.some((l) => l.includes('TASK TAGS: [demo, packages, service]')), tags.lines.join('\n'))
+  await playbook({
+    name: 'demo',
+    plays,
+    argv: ['-i', path.join(dir, 'hosts.yml'), '--list-tags'],
+    embedded: true,
+    reporter: tags.reporter,
+  })
+  t.ok(
+    tags.lines.some((l) => l.includes('TASK TAGS: [demo, packages, service]')),
+    tags.lines.join('\n'),
+  )
   t.same(readdirSync(dir), ['hosts.yml'], 'nothing was written')
 })
 
@@ -179,7 +238,12 @@ t.test('--step reads end of input as no', async (t) => {
 t.test('--step without a terminal is bad input (exit 1)', async (t) => {
   const dir = await tree({ 'hosts.yml': 'all:\n  hosts:\n    web1: { address: 127.0.0.1, ssh_port: 1 }\n' })
   if (process.stdin.isTTY) return t.pass('standard input is a terminal here: nothing to check')
-  const result = await playbook({ name: 't', plays: [], argv: ['-i', path.join(dir, 'hosts.yml'), '--step'], embedded: true })
+  const result = await playbook({
+    name: 't',
+    plays: [],
+    argv: ['-i', path.join(dir, 'hosts.yml'), '--step'],
+    embedded: true,
+  })
   t.equal(result.exitCode, 1)
 })
 
@@ -191,16 +255,25 @@ t.test('the run lock: a second run is refused naming the holder; a dead holder i
   const lock = await acquireRunLock(inventory, { command: 'playbook site -i lab.yml', warn: (m) => warnings.push(m) })
   const refused = acquireRunLock(inventory, { command: 'second', warn: () => {} })
   await t.rejects(refused, InputError)
-  await t.rejects(acquireRunLock(inventory, { command: 'x', warn: () => {} }), new RegExp(`pid ${process.pid} on .*playbook site -i lab.yml`))
+  await t.rejects(
+    acquireRunLock(inventory, { command: 'x', warn: () => {} }),
+    new RegExp(`pid ${process.pid} on .*playbook site -i lab.yml`),
+  )
   lock.release()
   t.notOk(existsSync(path.join(dir, 'lab.lock')), 'released')
 
   const dead = spawn(process.execPath, ['-e', ''])
   await new Promise((resolve) => dead.on('exit', resolve))
   const { hostname } = await import('node:os')
-  writeFileSync(path.join(dir, 'lab.lock'), JSON.stringify({ pid: dead.pid, hostname: hostname(), startedAt: 'then', command: 'crashed' }))
+  writeFileSync(
+    path.join(dir, 'lab.lock'),
+    JSON.stringify({ pid: dead.pid, hostname: hostname(), startedAt: 'then', command: 'crashed' }),
+  )
   const taken = await acquireRunLock(inventory, { command: 'next', warn: (m) => warnings.push(m) })
-  t.ok(warnings.some((w) => /taking over the stale lock .* pid \d+ .*crashed/.test(w)), warnings.join('\n'))
+  t.ok(
+    warnings.some((w) => /taking over the stale lock .* pid \d+ .*crashed/.test(w)),
+    warnings.join('\n'),
+  )
   taken.release()
 })
 
@@ -220,10 +293,15 @@ t.test('--wait-lock waits for the holder to finish', async (t) => {
 
 t.test('the recap ends with the total time and the five slowest tasks', async (t) => {
   const { reporter, lines } = capture()
-  const stats = new Map<string, HostStats>([['db1', emptyStats()], ['db2', emptyStats()]])
+  const stats = new Map<string, HostStats>([
+    ['db1', emptyStats()],
+    ['db2', emptyStats()],
+  ])
   const durations = [100, 9000, 300, 125_000, 50, 700, 2500]
   durations.forEach((ms, i) =>
-    stats.get(i % 2 ? 'db2' : 'db1')!.tasks.push({ task: `Task ${i}`, status: 'ok', changed: false, durationMs: ms, play: 'p' }),
+    stats
+      .get(i % 2 ? 'db2' : 'db1')!
+      .tasks.push({ task: `Task ${i}`, status: 'ok', changed: false, durationMs: ms, play: 'p' }),
   )
   reporter.recap(stats, 151_000)
   const text = lines.join('\n')

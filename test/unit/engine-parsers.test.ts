@@ -62,7 +62,10 @@ t.test('service, package and user parsers', async (t) => {
 })
 
 t.test('parseArgs understands Ansible-style options and rejects bad ones', async (t) => {
-  const o = parseArgs(['-i', 'inv.yml', '-l', 'db:&prod', '-e', 'a=1', '-e', '@x.yml', '--check', '--diff', '-t', 'a,b', '--skip-tags=c', '-f', '3', '-vv', '--json', 'r.json'])
+  const o = parseArgs([
+    ...['-i', 'inv.yml', '-l', 'db:&prod', '-e', 'a=1', '-e', '@x.yml', '--check', '--diff'],
+    ...['-t', 'a,b', '--skip-tags=c', '-f', '3', '-vv', '--json', 'r.json'],
+  ])
   t.equal(o.inventory, 'inv.yml')
   t.equal(o.limit, 'db:&prod')
   t.same(o.extraVars, ['a=1', '@x.yml'])
