@@ -41,7 +41,7 @@ export function hostLockScript(holder: LockHolder): string {
 
 /** Take the host's lock for this run; throws naming the holder when another run has it. */
 export async function takeHostLock(conn: Connection, holder: LockHolder): Promise<HeldCommand> {
-  const held = await conn.hold(hostLockScript(holder), { sudo: true })
+  const held = await conn.hold(hostLockScript(holder))
   if (held.firstLine === 'locked') return held
   await held.release()
   const other = held.firstLine.replace(/^held /, '')

@@ -206,10 +206,13 @@ export class HostRunner implements HostRun {
     turn.tail = new Promise<void>((resolve) => (release = resolve))
     await previous
     try {
+      // An interrupted run starts no new turn; an interruption is no failure of the operation.
+      const { signal } = this.batch.control
+      if (signal) throw new Interrupted(this.name, `${key} (one host at a time)`, signal)
       if (turn.failedOn) throw new Error(`not started: "${key}" failed on ${turn.failedOn}, and a one-at-a-time operation stops at the first failure`)
       return await fn()
     } catch (error) {
-      turn.failedOn ??= this.name
+      if (!(error instanceof Interrupted)) turn.failedOn ??= this.name
       throw error
     } finally {
       release()

@@ -173,6 +173,29 @@ t.test('a run holding the inventory lock refuses a second run with exit 1; list 
   }
 })
 
+t.test('hosts waiting for a one-at-a-time turn are interrupted, not failed', async (t) => {
+  const control = new RunControl()
+  const turns: string[] = []
+  const play: Play = {
+    name: 'rolling',
+    hosts: 'all',
+    gatherFacts: false,
+    tasks: async (h) => {
+      await h.oneAtATime('restart', async () => {
+        turns.push(h.name)
+        await h.do(command({ name: 'Restart slowly', cmd: 'sleep 0.3' }))
+        control.interrupt('SIGINT')
+      })
+    },
+  }
+  const result = await run([play], [], { control })
+  t.equal(result.exitCode, 130)
+  t.equal(turns.length, 1, 'the second host did not take its turn')
+  const waiting = lab.hosts.find((h) => h !== turns[0])!
+  t.equal(result.stats.get(waiting)?.failed, 0)
+  t.match(result.stats.get(waiting)?.interrupted, /stopped before "restart \(one host at a time\)"/)
+})
+
 t.test(
   'an interrupted embedded run starts no new task, runs the cleanups and reports what was interrupted',
   async (t) => {
