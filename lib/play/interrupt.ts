@@ -71,8 +71,14 @@ export class RunControl {
 }
 
 /**
+ * One Ctrl-C can arrive twice: from the terminal to the whole process group, and relayed by a
+ * launcher such as tsx. A second signal this soon after the first is that same keypress.
+ */
+export const DUPLICATE_SIGNAL_MS = 500
+
+/**
  * Route SIGINT and SIGTERM to the control while a run is going: the first asks it to stop
- * (and calls `onFirst` to tell the operator), the second calls `exitNow` with 130/143.
+ * (and calls `onFirst` to tell the operator), a later one calls `exitNow` with 130/143.
  * Returns a function that removes the listeners.
  */
 export function watchSignals(
@@ -80,9 +86,14 @@ export function watchSignals(
   onFirst: (signal: StopSignal) => void,
   exitNow: (code: number) => void,
 ): () => void {
+  let firstAt = 0
   const listeners = (['SIGINT', 'SIGTERM'] as const).map((signal) => {
     const listener = () => {
-      if (control.stopping) return exitNow(SIGNAL_EXIT_CODES[signal])
+      if (control.stopping) {
+        if (Date.now() - firstAt >= DUPLICATE_SIGNAL_MS) exitNow(SIGNAL_EXIT_CODES[signal])
+        return
+      }
+      firstAt = Date.now()
       control.interrupt(signal)
       onFirst(signal)
     }

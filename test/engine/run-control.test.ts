@@ -281,7 +281,7 @@ t.test('a second signal exits at once; the host lock of the vanished run is gone
   t.ok(await waitFor(`${dir}/started`), 'the first task started')
   const sent = Date.now()
   child.kill('SIGINT')
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await new Promise((resolve) => setTimeout(resolve, 1000))
   child.kill('SIGINT')
   const { code, at, output } = await exited
   t.equal(code, 130, output)

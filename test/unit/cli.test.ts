@@ -18,6 +18,7 @@ import { emptyStats, Reporter, type HostStats } from '../../lib/output/reporter.
 import { taskNameMatcher } from '../../lib/play/runner.ts'
 import { StepPrompter } from '../../lib/play/step.ts'
 import { watchSlowTask } from '../../lib/play/progress.ts'
+import { DUPLICATE_SIGNAL_MS, RunControl, watchSignals } from '../../lib/play/interrupt.ts'
 import { acquireRunLock, runLockPath } from '../../lib/play/run-lock.ts'
 import { InputError, type Play, type Role } from '../../lib/types.ts'
 import { defineTask, noChange } from '../../lib/tasks/common.ts'
@@ -325,4 +326,23 @@ t.test('a slow task gets a first notice after firstMs, then one every everyMs, u
   const { reporter, lines } = capture()
   reporter.stillRunning('db1', 'Ensure PostgreSQL is installed', 25)
   t.same(lines, ['db1 | Ensure PostgreSQL is installed: still running (25 s)'])
+})
+
+t.test('the first signal asks the run to stop; a second one exits, unless it is the same keypress delivered twice', async (t) => {
+  const control = new RunControl()
+  const told: string[] = []
+  const exits: number[] = []
+  const stop = watchSignals(control, (s) => told.push(s), (code) => exits.push(code))
+  try {
+    process.emit('SIGINT', 'SIGINT')
+    process.emit('SIGINT', 'SIGINT')
+    t.same(told, ['SIGINT'])
+    t.same(exits, [], 'a duplicate right after the first is ignored')
+    t.ok(control.stopping)
+    await new Promise((resolve) => setTimeout(resolve, DUPLICATE_SIGNAL_MS + 50))
+    process.emit('SIGTERM', 'SIGTERM')
+    t.same(exits, [143], 'a later signal exits at once')
+  } finally {
+    stop()
+  }
 })
