@@ -134,7 +134,8 @@ export async function playbook(spec: PlaybookSpec): Promise<PlaybookResult> {
       process.stderr.write(`ERROR: no task matched --start-at-task ${JSON.stringify(options.startAtTask)}\n`)
     }
     if (options.json) {
-      const json = buildReport(spec.name, options.check, report.success, report.durationMs, report.stats)
+      const { success, durationMs, stats, interrupted } = report
+      const json = buildReport(spec.name, options.check, success, durationMs, stats, interrupted)
       await writeReport(options.json, json)
     }
     result = { ...report, inventory, exitCode }

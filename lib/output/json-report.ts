@@ -13,6 +13,8 @@ export interface JsonReport {
   check: boolean
   success: boolean
   durationMs: number
+  /** The signal that stopped the run early (each host's `interrupted` says where). */
+  interrupted?: string
   totals: { ok: number; changed: number; failed: number; skipped: number; unreachable: number }
   hosts: Record<string, Omit<HostStats, 'tasks'> & { tasks: JsonTask[] }>
 }
@@ -28,7 +30,14 @@ export interface JsonTask {
   error?: string
 }
 
-export function buildReport(playbook: string, check: boolean, success: boolean, durationMs: number, stats: Map<string, HostStats>): JsonReport {
+export function buildReport(
+  playbook: string,
+  check: boolean,
+  success: boolean,
+  durationMs: number,
+  stats: Map<string, HostStats>,
+  interrupted?: string,
+): JsonReport {
   const totals = { ok: 0, changed: 0, failed: 0, skipped: 0, unreachable: 0 }
   const hosts: JsonReport['hosts'] = {}
   for (const [host, s] of stats) {
@@ -47,7 +56,7 @@ export function buildReport(playbook: string, check: boolean, success: boolean, 
       })),
     }
   }
-  return { playbook, check, success, durationMs, totals, hosts }
+  return { playbook, check, success, durationMs, interrupted, totals, hosts }
 }
 
 /** Write the report (masked) to a file, creating its directory. */

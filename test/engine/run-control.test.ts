@@ -213,8 +213,12 @@ t.test(
         order.push(`second ran on ${h.name}`)
       },
     }
-    const result = await run([play, { ...play, name: 'next play' }], [], { control })
+    const report = path.join(work, 'interrupted.json')
+    const result = await run([play, { ...play, name: 'next play' }], ['--json', report], { control })
     t.equal(result.exitCode, 143)
+    const json = JSON.parse(readFileSync(report, 'utf8'))
+    t.equal(json.interrupted, 'SIGTERM')
+    t.match(json.hosts.h2.interrupted, /stopped before "Second"/)
     t.same(order.sort(), ['cleanup h1', 'cleanup h2'])
     t.match(result.stats.get('h1')?.interrupted, /stopped before "Second"/)
     t.match(result.text, /h1 +: ok=1 .*interrupted: stopped before "Second"/)
