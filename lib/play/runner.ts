@@ -175,7 +175,8 @@ export class PlayRunner {
     reporter.playStart(play.name, hosts, Boolean(this.settings.check))
     if (this.stopped || this.control.signal) {
       reporter.line(`skipped: ${this.stopped ?? `interrupted (${this.control.signal})`}`)
-      if (this.control.signal) for (const host of hosts) this.statsOf(host).interrupted ??= `play "${play.name}" not started`
+      const note = `play "${play.name}" not started`
+      if (this.control.signal) for (const host of hosts) this.statsOf(host).interrupted ??= note
       return
     }
     const handlers: [string, Handler][] = [

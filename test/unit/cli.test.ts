@@ -9,6 +9,7 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs'
 import { spawn } from 'node:child_process'
 import path from 'node:path'
 import { PassThrough } from 'node:stream'
+import { fileURLToPath } from 'node:url'
 import { tree } from '../fixtures/tree.ts'
 import { parseArgs } from '../../lib/cli/args.ts'
 import { closestOption, HelpRequested, parseCommandLine } from '../../lib/cli/parse.ts'
@@ -328,21 +329,50 @@ t.test('a slow task gets a first notice after firstMs, then one every everyMs, u
   t.same(lines, ['db1 | Ensure PostgreSQL is installed: still running (25 s)'])
 })
 
-t.test('the first signal asks the run to stop; a second one exits, unless it is the same keypress delivered twice', async (t) => {
-  const control = new RunControl()
-  const told: string[] = []
-  const exits: number[] = []
-  const stop = watchSignals(control, (s) => told.push(s), (code) => exits.push(code))
-  try {
-    process.emit('SIGINT', 'SIGINT')
-    process.emit('SIGINT', 'SIGINT')
-    t.same(told, ['SIGINT'])
-    t.same(exits, [], 'a duplicate right after the first is ignored')
-    t.ok(control.stopping)
-    await new Promise((resolve) => setTimeout(resolve, DUPLICATE_SIGNAL_MS + 50))
-    process.emit('SIGTERM', 'SIGTERM')
-    t.same(exits, [143], 'a later signal exits at once')
-  } finally {
-    stop()
-  }
+t.test(
+  'the first signal asks the run to stop; a second one exits, unless it is the same keypress delivered twice',
+  async (t) => {
+    const control = new RunControl()
+    const told: string[] = []
+    const exits: number[] = []
+    const stop = watchSignals(
+      control,
+      (s) => told.push(s),
+      (code) => exits.push(code),
+    )
+    try {
+      process.emit('SIGINT', 'SIGINT')
+      process.emit('SIGINT', 'SIGINT')
+      t.same(told, ['SIGINT'])
+      t.same(exits, [], 'a duplicate right after the first is ignored')
+      t.ok(control.stopping)
+      await new Promise((resolve) => setTimeout(resolve, DUPLICATE_SIGNAL_MS + 50))
+      process.emit('SIGTERM', 'SIGTERM')
+      t.same(exits, [143], 'a later signal exits at once')
+    } finally {
+      stop()
+    }
+  },
+)
+
+t.test('--list-hosts on inventory/lab.yml needs no running lab, exits 0 and creates no file', async (t) => {
+  const repo = fileURLToPath(new URL('../..', import.meta.url))
+  const inventoryDir = path.join(repo, 'inventory')
+  const files = () => readdirSync(inventoryDir, { recursive: true }).map(String).sort()
+  const before = files()
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'playbooks/site.ts', '-i', 'inventory/lab.yml', '--list-hosts'],
+    {
+      cwd: repo,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
+  let output = ''
+  child.stdout.on('data', (c) => (output += c))
+  child.stderr.on('data', (c) => (output += c))
+  const code = await new Promise((resolve) => child.on('exit', resolve))
+  t.equal(code, 0, output)
+  t.match(output, /play #1 \(all\): Prepare every host\n\s+hosts \(\d+\): db1, db2, db3/)
+  t.same(files(), before, 'no secrets file, no lock file')
 })
