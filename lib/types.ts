@@ -114,6 +114,19 @@ export interface Connection {
   close(): Promise<void>
   /** Number of commands sent so far (for benchmarks and tests). */
   readonly commandCount: number
+  /**
+   * Start a command that keeps running until released or the connection closes (a lock held for the
+   * whole run), and wait for its first line of output. Rejects with a CommandError when it exits first.
+   */
+  hold(command: string | string[], options?: RunOptions): Promise<HeldCommand>
+}
+
+/** A long-lived command started by Connection.hold. */
+export interface HeldCommand {
+  /** The first line the command printed. */
+  firstLine: string
+  /** Close the command's input and wait (bounded) for it to exit. */
+  release(): Promise<void>
 }
 
 // ───────────────────────────── facts ─────────────────────────────
@@ -165,6 +178,11 @@ export interface TaskContext {
   host: HostView
   check: boolean
   diff: boolean
+  /**
+   * Register work that undoes a half-done step if the run is interrupted (SIGINT, SIGTERM), for
+   * example removing a policy-rc.d placed for an install. Call the returned function once the step is done.
+   */
+  onInterrupt?(label: string, cleanup: () => Promise<void>): () => void
 }
 
 export interface Task {

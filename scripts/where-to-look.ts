@@ -4,11 +4,19 @@
  * `npx tsx scripts/where-to-look.ts -i inventory/lab-small.yml`
  */
 import { resolve } from 'node:path'
+import { parseCommandLineOrExit } from '../lib/cli/parse.ts'
 import { loadInventory, secretsFilePath } from '../lib/inventory/index.ts'
 import { allRoles } from '../roles/index.ts'
 
-const at = process.argv.indexOf('-i')
-const file = resolve(at > 0 ? process.argv[at + 1]! : 'inventory/lab-small.yml')
+const { values } = parseCommandLineOrExit(
+  process.argv.slice(2),
+  {
+    inventory: { type: 'string', short: 'i', valueName: 'FILE', description: 'default inventory/lab-small.yml' },
+  },
+  'usage: npx tsx scripts/where-to-look.ts [-i INVENTORY]',
+)
+const given = (values.inventory as string | undefined) ?? 'inventory/lab-small.yml'
+const file = resolve(given)
 const inv = await loadInventory(file, { roles: allRoles })
 const lines: string[] = ['', 'Where to look:']
 for (const lb of inv.groupHosts('haproxy')) {
@@ -25,6 +33,7 @@ for (const lb of inv.groupHosts('haproxy')) {
 const sentinels = inv.groupHosts('sentinel').map((h) => `${inv.hosts.get(h)!.vars.address}:${inv.hosts.get(h)!.vars.sentinel_port}`)
 if (sentinels.length) lines.push(`  Redis Sentinels    ${sentinels.join(', ')}`)
 const db = inv.groupHosts('postgres')[0]
-if (db) lines.push(`  Patroni            npm run lab -- ssh ${db} -i ${process.argv[at + 1]} 'sudo patronictl -c /etc/patroni/config.yml list'`)
+const patronictl = `'sudo patronictl -c /etc/patroni/config.yml list'`
+if (db) lines.push(`  Patroni            npm run lab -- ssh ${db} -i ${given} ${patronictl}`)
 lines.push(`  Passwords          ${secretsFilePath(file)} (mode 0600)`)
 console.log(lines.join('\n'))

@@ -22,7 +22,7 @@ import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { constants as osConstants, homedir } from 'node:os'
 import { NodeSSH } from 'node-ssh'
-import type { Connection, ConnectionSpec, PutOptions, RunOptions, RunResult } from '../types.ts'
+import type { Connection, ConnectionSpec, HeldCommand, PutOptions, RunOptions, RunResult } from '../types.ts'
 import { CommandError, UnreachableError } from '../types.ts'
 import { DEFAULT_TIMEOUT_MS, commandText, getScript, putScript, wrapCommand } from './wrap.ts'
 
@@ -246,7 +246,60 @@ export class SshConnection implements Connection {
     if (next) next()
     else this.active--
   }
+
+  /**
+   * A command kept running on its own channel (one of maxSessions) until released: its input stays
+   * open, and closing the channel, or losing the connection, ends it. Resolves at its first output line.
+   */
+  async hold(command: string | string[], options: RunOptions = {}): Promise<HeldCommand> {
+    if (this.lost) throw new UnreachableError(this.host, `connection to ${describe(this.spec)} is ${this.lost}`)
+    const line = wrapCommand(command, { ...options, timeoutMs: options.timeoutMs ?? HOLD_TIMEOUT_MS }, this.spec.become)
+    await this.acquire()
+    this.count++
+    return new Promise<HeldCommand>((resolve, reject) => {
+      this.client.exec(line, (err, ch) => {
+        if (err) {
+          this.release()
+          const why = `cannot open a channel to ${describe(this.spec)}: ${err.message}`
+          return reject(new UnreachableError(this.host, why))
+        }
+        let out = ''
+        let errs = ''
+        let code: number | null = null
+        let started = false
+        const closed = new Promise<void>((done) =>
+          ch.on('close', () => {
+            this.release()
+            done()
+            const result = { code: code ?? 255, stdout: out, stderr: errs, durationMs: 0 }
+            if (!started) reject(new CommandError(this.host, commandText(command), result))
+          }),
+        )
+        const release = async () => {
+          ch.end()
+          const bounded = new Promise<void>((done) => setTimeout(done, HOLD_RELEASE_WAIT_MS).unref())
+          await Promise.race([closed, bounded])
+          ch.close()
+        }
+        ch.on('exit', (c) => void (code = c))
+        ch.stderr.on('data', (c) => void (errs += c.toString('utf8')))
+        ch.on('data', (c) => {
+          out += c.toString('utf8')
+          const end = out.indexOf('\n')
+          if (!started && end >= 0) {
+            started = true
+            resolve({ firstLine: out.slice(0, end), release })
+          }
+        })
+      })
+    })
+  }
 }
+
+/** A held command is killed by the remote `timeout` after a week at the latest. */
+const HOLD_TIMEOUT_MS = 7 * 86_400_000
+/** How long release() waits for a held command to exit before closing its channel anyway. */
+const HOLD_RELEASE_WAIT_MS = 5_000
 
 class ChannelRefused extends Error {}
 

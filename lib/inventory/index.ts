@@ -35,6 +35,13 @@ export interface LoadOptions {
   roles?: Role[]
   /** Where generated secrets are kept (default `<inventory dir>/<inventory name>.secrets.yml`). */
   secretsFile?: string
+  /** False: missing secrets are generated in memory only and the secrets file is never written (check mode). */
+  writeSecrets?: boolean
+  /**
+   * For --list-*: nothing is written, and the checks that only matter to a run that connects (every host
+   * has an address, the roles' cross-host checks) are left out, so a lab that is not up can be listed.
+   */
+  listing?: boolean
 }
 
 /** Order problems by file and line (those without a place last), hide every known secret, throw them all at once. */
@@ -96,7 +103,7 @@ export async function loadInventory(file: string, options: LoadOptions = {}): Pr
   const hosts = new Map<string, InventoryHost>()
   for (const name of graph.hostOrder) {
     const merged = mergeLayers([defaults, secretsLayer, ...hostUserLayers.get(name)!])
-    if (merged.vars.address === undefined || merged.vars.address === null)
+    if (!options.listing && (merged.vars.address === undefined || merged.vars.address === null))
       errors.push(new InputError(`host ${name} has no address (set address in its entry or in host_vars/${name}.yml)`, graph.hostOrigins.get(name)))
     hosts.set(name, {
       name,
@@ -124,9 +131,9 @@ export async function loadInventory(file: string, options: LoadOptions = {}): Pr
     select: (pattern) => selectHosts(inventory, pattern),
   }
   registerSecretNames(inventory, secretVarNames)
-  errors.push(...runRoleValidators(roles, inventory))
+  if (!options.listing) errors.push(...runRoleValidators(roles, inventory))
 
   if (errors.length) fail(errors, [...Object.values(secrets), ...userSecrets])
-  if (generated) await writeSecrets(secretsFile, secretsText)
+  if (generated && options.writeSecrets !== false && !options.listing) await writeSecrets(secretsFile, secretsText)
   return inventory
 }

@@ -106,7 +106,32 @@ export function parseScalar(raw: string): unknown {
   }
 }
 
-/** Turn the raw `-e` arguments into layers (`key=value` or `@file.yml`, relative to the working directory). */
+/** A `-e '{"k": [1, 2]}'` argument: a JSON object of variables. */
+function jsonExtraVars(arg: string, at: Origin, problems: Problems): VarLayer | undefined {
+  let value: unknown
+  try {
+    value = JSON.parse(arg)
+  } catch (err) {
+    problems.errors.push(new InputError(`-e: invalid JSON: ${(err as Error).message}`, at))
+    return undefined
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    problems.errors.push(new InputError('-e: JSON extra vars must be an object of variables', at))
+    return undefined
+  }
+  const layer: VarLayer = { label: COMMAND_LINE, values: {}, origins: {} }
+  for (const [key, v] of Object.entries(value)) {
+    if (!VAR_NAME.test(key)) {
+      problems.errors.push(new InputError(`-e: invalid variable name "${key}": must match [A-Za-z_][A-Za-z0-9_]*`, at))
+      continue
+    }
+    layer.values[key] = v
+    layer.origins[key] = { ...at, key }
+  }
+  return layer
+}
+
+/** Turn the raw `-e` arguments into layers: `key=value`, a JSON object, or `@file.yml` (relative to the cwd). */
 export async function readExtraVars(args: string[], problems: Problems): Promise<VarLayer[]> {
   const layers: VarLayer[] = []
   for (const [i, arg] of args.entries()) {
@@ -114,6 +139,11 @@ export async function readExtraVars(args: string[], problems: Problems): Promise
     if (arg.startsWith('@')) {
       const source = await tryRead(path.resolve(arg.slice(1)), problems)
       const layer = source && varsFileLayer(source, problems)
+      if (layer) layers.push(layer)
+      continue
+    }
+    if (arg.trimStart().startsWith('{')) {
+      const layer = jsonExtraVars(arg, at, problems)
       if (layer) layers.push(layer)
       continue
     }

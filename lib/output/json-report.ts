@@ -1,6 +1,6 @@
 /**
  * The machine-readable report written by --json FILE: per host its counts and
- * per task its status, duration and reason, plus totals. CI and the lab tests
+ * per task its status, start and end (ISO timestamps), duration and reason, plus totals. CI and the lab tests
  * read it (a second converge must show changed: 0 everywhere).
  */
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -13,21 +13,50 @@ export interface JsonReport {
   check: boolean
   success: boolean
   durationMs: number
+  /** The signal that stopped the run early (each host's `interrupted` says where). */
+  interrupted?: string
   totals: { ok: number; changed: number; failed: number; skipped: number; unreachable: number }
-  hosts: Record<string, Omit<HostStats, 'tasks'> & { tasks: { play: string; task: string; status: string; durationMs: number; reason?: string; error?: string }[] }>
+  hosts: Record<string, Omit<HostStats, 'tasks'> & { tasks: JsonTask[] }>
 }
 
-export function buildReport(playbook: string, check: boolean, success: boolean, durationMs: number, stats: Map<string, HostStats>): JsonReport {
+export interface JsonTask {
+  play: string
+  task: string
+  status: string
+  startedAt?: string
+  endedAt?: string
+  durationMs: number
+  reason?: string
+  error?: string
+}
+
+export function buildReport(
+  playbook: string,
+  check: boolean,
+  success: boolean,
+  durationMs: number,
+  stats: Map<string, HostStats>,
+  interrupted?: string,
+): JsonReport {
   const totals = { ok: 0, changed: 0, failed: 0, skipped: 0, unreachable: 0 }
   const hosts: JsonReport['hosts'] = {}
   for (const [host, s] of stats) {
     for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += s[k]
     hosts[host] = {
       ...s,
-      tasks: s.tasks.map((t) => ({ play: t.play, task: t.task, status: t.status, durationMs: t.durationMs, reason: t.reason, error: t.error })),
+      tasks: s.tasks.map((t) => ({
+        play: t.play,
+        task: t.task,
+        status: t.status,
+        startedAt: t.startedAt,
+        endedAt: t.endedAt,
+        durationMs: t.durationMs,
+        reason: t.reason,
+        error: t.error,
+      })),
     }
   }
-  return { playbook, check, success, durationMs, totals, hosts }
+  return { playbook, check, success, durationMs, interrupted, totals, hosts }
 }
 
 /** Write the report (masked) to a file, creating its directory. */

@@ -1,8 +1,9 @@
 /**
  * Run output: a header per play, one line per host and task as results come
  * in (colours on a terminal, plain lines in CI or a pipe), diffs under --diff,
- * and a PLAY RECAP per host at the end, like Ansible's. Everything printed
- * passes through the secret masker.
+ * "still running" notices for slow tasks, and a PLAY RECAP per host at the end,
+ * like Ansible's, with the total time and the slowest tasks (like profile_tasks).
+ * Everything printed passes through the secret masker.
  */
 import type { TaskOutcome } from '../types.ts'
 import { mask } from './mask.ts'
@@ -17,9 +18,17 @@ export interface HostStats {
   ignored: number
   /** Handlers notified but not run because the host failed first. */
   pendingHandlers: string[]
-  tasks: (TaskOutcome & { play: string })[]
+  tasks: RecordedTask[]
   error?: string
+  /** Set when the run was interrupted (SIGINT, SIGTERM) before this host was done: what did not run. */
+  interrupted?: string
 }
+
+/** A task as recorded for the recap and the JSON report: its outcome, its play, when it started and ended (ISO). */
+export type RecordedTask = TaskOutcome & { play: string; startedAt?: string; endedAt?: string }
+
+/** How many of the slowest tasks the recap lists. */
+const SLOWEST_SHOWN = 5
 
 export function emptyStats(): HostStats {
   return { ok: 0, changed: 0, failed: 0, skipped: 0, unreachable: 0, ignored: 0, pendingHandlers: [], tasks: [] }
@@ -54,6 +63,12 @@ export class Reporter {
     this.write(mask(text))
   }
 
+  /** A question waiting for an answer on the same line (--step). */
+  prompt(text: string): void {
+    if (this.options.write) this.options.write(mask(text))
+    else process.stdout.write(mask(text))
+  }
+
   playStart(name: string, hosts: string[], check: boolean): void {
     const title = `PLAY [${name}]${check ? ' (check mode)' : ''} `
     this.line(`\n${title}${'*'.repeat(Math.max(3, 72 - title.length))}`)
@@ -85,22 +100,49 @@ export class Reporter {
     this.line(`${this.paint('unreachable', 'unreachable:')} [${host}] ${message}`)
   }
 
+  stillRunning(host: string, task: string, seconds: number): void {
+    this.line(`${host} | ${task}: still running (${seconds} s)`)
+  }
+
   log(host: string, message: string): void {
     this.line(`  [${host}] ${message}`)
   }
 
-  recap(stats: Map<string, HostStats>): void {
+  recap(stats: Map<string, HostStats>, durationMs: number): void {
     this.line(`\nPLAY RECAP ${'*'.repeat(62)}`)
     const width = Math.max(...[...stats.keys()].map((h) => h.length), 4)
     for (const [host, s] of stats) {
       const failed = s.failed > 0 || s.unreachable > 0
       const name = this.paint(failed ? 'failed' : s.changed ? 'changed' : 'ok', host.padEnd(width))
+      const pending = s.pendingHandlers.length ? `pending handlers: ${s.pendingHandlers.join(', ')}` : ''
       this.line(
         `${name} : ok=${s.ok}  changed=${s.changed}  unreachable=${s.unreachable}  failed=${s.failed}  skipped=${s.skipped}  ignored=${s.ignored}` +
-          (s.pendingHandlers.length ? `  ${this.paint('pending', `pending handlers: ${s.pendingHandlers.join(', ')}`)}` : ''),
+          (pending ? `  ${this.paint('pending', pending)}` : '') +
+          (s.interrupted ? `  ${this.paint('failed', `interrupted: ${s.interrupted}`)}` : ''),
       )
     }
+    this.timing(stats, durationMs)
   }
+
+  /** The total run time and the slowest tasks of every host. */
+  private timing(stats: Map<string, HostStats>, durationMs: number): void {
+    this.line(`\nTotal time: ${formatDuration(durationMs)}`)
+    const slowest = [...stats]
+      .flatMap(([host, s]) => s.tasks.map((t) => ({ host, task: t.task, ms: t.durationMs })))
+      .filter((t) => t.ms > 0)
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, SLOWEST_SHOWN)
+    if (slowest.length === 0) return
+    this.line('Slowest tasks:')
+    for (const t of slowest) this.line(`  ${formatDuration(t.ms).padStart(8)}  ${t.host} | ${t.task}`)
+  }
+}
+
+/** 0.4 s, 12.3 s, 2 min 05 s. */
+export function formatDuration(ms: number): string {
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`
+  const seconds = Math.round(ms / 1000)
+  return `${Math.floor(seconds / 60)} min ${String(seconds % 60).padStart(2, '0')} s`
 }
 
 function indent(text: string): string {

@@ -8,6 +8,9 @@ import type { Connection, Facts, Handler, HostRun, Inventory, RunOptions, RunRes
 import { TaskFailed, UnreachableError } from '../types.ts'
 import { mask } from '../output/mask.ts'
 import type { HostStats, Reporter } from '../output/reporter.ts'
+import { Interrupted, type RunControl } from './interrupt.ts'
+import { watchSlowTask, type ProgressIntervals } from './progress.ts'
+import type { StepPrompter } from './step.ts'
 
 /** What is shared by every host of one play batch. */
 export interface BatchContext {
@@ -26,6 +29,14 @@ export interface BatchContext {
   abort: { reason?: string }
   /** Handlers of the play's roles and the play itself, in definition order. */
   handlers: [string, Handler][]
+  /** The run's stop switch (signals) and its cleanups. */
+  control: RunControl
+  /** When to print "still running" for a slow task. */
+  progress: ProgressIntervals
+  /** --start-at-task: which task to start at, and the hosts that have reached it (shared by every play). */
+  startAt?: { matches(task: string): boolean; reached: Set<string> }
+  /** --step: asks before each task. */
+  step?: StepPrompter
 }
 
 export class HostRunner implements HostRun {
@@ -63,24 +74,31 @@ export class HostRunner implements HostRun {
     return this.hostvarsOf(name)
   }
 
-  /** Whether the tag filters select a task with these tags. `always` runs unless skipped by name. */
   private selected(task: Task): boolean {
-    const tags = [...(task.tags ?? []), ...this.roleTags]
-    if (this.batch.skipTags.some((t) => tags.includes(t))) return false
-    if (this.batch.tags.length === 0 || tags.includes('always')) return true
-    return this.batch.tags.some((t) => tags.includes(t))
+    return selectedByTags([...(task.tags ?? []), ...this.roleTags], this.batch.tags, this.batch.skipTags)
   }
 
   async do(task: Task): Promise<TaskOutcome> {
     if (this.batch.abort.reason) throw new TaskFailed(this.name, task.name, this.batch.abort.reason)
-    if (!this.selected(task)) return { task: task.name, status: 'skipped', changed: false, reason: 'not selected by tags', durationMs: 0 }
-    if (task.runOnce) return this.doOnce(task)
+    const { control, startAt, step } = this.batch
+    if (control.signal) throw new Interrupted(this.name, task.name, control.signal)
+    if (startAt && !startAt.reached.has(this.name)) {
+      if (!startAt.matches(task.name)) return skipped(task, 'before --start-at-task')
+      startAt.reached.add(this.name)
+    }
+    if (!this.selected(task)) return skipped(task, 'not selected by tags')
+    const started = Date.now()
+    if (step && !(await step.perform(`${this.batch.play}\u0000${task.name}`, task.name))) {
+      return this.record(task, skipped(task, 'skipped at --step'), started)
+    }
+    if (control.signal) throw new Interrupted(this.name, task.name, control.signal)
+    if (task.runOnce) return this.doOnce(task, started)
     const outcome = await this.execute(task)
-    return this.record(task, outcome)
+    return this.record(task, outcome, started)
   }
 
   /** The first host to reach a run-once task runs it; the others record its outcome as theirs, unchanged. */
-  private async doOnce(task: Task): Promise<TaskOutcome> {
+  private async doOnce(task: Task, started: number): Promise<TaskOutcome> {
     const key = `task:${task.name}`
     let first = false
     if (!this.batch.once.has(key)) {
@@ -88,15 +106,19 @@ export class HostRunner implements HostRun {
       this.batch.once.set(key, this.execute(task))
     }
     const outcome = (await this.batch.once.get(key)) as TaskOutcome & { host?: string }
-    if (first) return this.record(task, outcome)
+    if (first) return this.record(task, outcome, started)
     const shared: TaskOutcome = { ...outcome, changed: false, status: outcome.status === 'changed' ? 'ok' : outcome.status, reason: `ran once for the batch` }
-    return this.record(task, shared, false)
+    return this.record(task, shared, started, false)
   }
 
   /** Check, then apply on change; never throws (failures become a failed outcome). */
   private async execute(task: Task): Promise<TaskOutcome> {
     const started = Date.now()
-    const ctx = { conn: this.conn, host: this, check: this.check, diff: this.diff }
+    const { control, progress, reporter } = this.batch
+    const onInterrupt = (label: string, cleanup: () => Promise<void>) =>
+      control.onInterrupt(`${this.name}: ${label}`, cleanup)
+    const ctx = { conn: this.conn, host: this, check: this.check, diff: this.diff, onInterrupt }
+    const stopWatch = watchSlowTask(progress, (seconds) => reporter.stillRunning(this.name, task.name, seconds))
     try {
       const plan = await task.check(ctx)
       if (!plan.change) {
@@ -122,13 +144,16 @@ export class HostRunner implements HostRun {
       if (error instanceof UnreachableError) throw error
       const message = mask(error instanceof Error ? error.message : String(error))
       return { task: task.name, status: 'failed', changed: false, error: message, durationMs: Date.now() - started }
+    } finally {
+      stopWatch()
     }
   }
 
   /** Count, print and act on an outcome: notify handlers on change, throw on failure. */
-  private record(task: Task, outcome: TaskOutcome, notify = true): TaskOutcome {
+  private record(task: Task, outcome: TaskOutcome, started: number, notify = true): TaskOutcome {
     const masked = { ...outcome, diff: outcome.diff && mask(outcome.diff), reason: outcome.reason && mask(outcome.reason) }
-    this.stats.tasks.push({ ...masked, stdout: undefined, stderr: undefined, play: this.batch.play })
+    const times = { startedAt: new Date(started).toISOString(), endedAt: new Date().toISOString() }
+    this.stats.tasks.push({ ...masked, stdout: undefined, stderr: undefined, play: this.batch.play, ...times })
     if (masked.status === 'ok' || masked.status === 'changed') this.stats.ok++
     if (masked.status === 'changed') this.stats.changed++
     if (masked.status === 'skipped') this.stats.skipped++
@@ -181,10 +206,13 @@ export class HostRunner implements HostRun {
     turn.tail = new Promise<void>((resolve) => (release = resolve))
     await previous
     try {
+      // An interrupted run starts no new turn; an interruption is no failure of the operation.
+      const { signal } = this.batch.control
+      if (signal) throw new Interrupted(this.name, `${key} (one host at a time)`, signal)
       if (turn.failedOn) throw new Error(`not started: "${key}" failed on ${turn.failedOn}, and a one-at-a-time operation stops at the first failure`)
       return await fn()
     } catch (error) {
-      turn.failedOn ??= this.name
+      if (!(error instanceof Interrupted)) turn.failedOn ??= this.name
       throw error
     } finally {
       release()
@@ -194,4 +222,16 @@ export class HostRunner implements HostRun {
   log(message: string): void {
     this.batch.reporter.log(this.name, message)
   }
+}
+
+/** Whether the tag filters select a task with these tags. `always` runs unless skipped by name. */
+export function selectedByTags(taskTags: string[], tags: string[], skipTags: string[]): boolean {
+  if (skipTags.some((t) => taskTags.includes(t))) return false
+  if (tags.length === 0 || taskTags.includes('always')) return true
+  return tags.some((t) => taskTags.includes(t))
+}
+
+/** The outcome of a task that was not run. */
+function skipped(task: Task, reason: string): TaskOutcome {
+  return { task: task.name, status: 'skipped', changed: false, reason, durationMs: 0 }
 }

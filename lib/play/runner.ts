@@ -3,6 +3,8 @@
  * batches with `serial`, one connection and one fact gathering per host for
  * the whole run, handlers at the end of each play, an unreachable host set
  * aside while the others go on, and per-host statistics for the recap.
+ * Stops starting tasks once interrupted (see interrupt.ts), honours
+ * --start-at-task and --step, and takes each host's lock right after connecting.
  */
 import type { Connection, Facts, Handler, Inventory, Play, Vars } from '../types.ts'
 import { TaskFailed, UnreachableError } from '../types.ts'
@@ -10,6 +12,9 @@ import { gatherFacts } from '../facts/system.ts'
 import { mask } from '../output/mask.ts'
 import { emptyStats, type HostStats, type Reporter } from '../output/reporter.ts'
 import { HostRunner, type BatchContext } from './host-run.ts'
+import { Interrupted, RunControl, type StopSignal } from './interrupt.ts'
+import { DEFAULT_PROGRESS, type ProgressIntervals } from './progress.ts'
+import type { StepPrompter } from './step.ts'
 
 export interface RunSettings {
   inventory: Inventory
@@ -23,6 +28,19 @@ export interface RunSettings {
   skipTags?: string[]
   forks?: number
   forceHandlers?: boolean
+  /** The stop switch SIGINT/SIGTERM pull (default: a switch nothing pulls). */
+  control?: RunControl
+  /** When slow tasks print "still running" (default 10 s, then every 15 s). */
+  progress?: ProgressIntervals
+  /** Skip the tasks before the first whose name matches (exact, or a glob with `*`), on every host. */
+  startAtTask?: string
+  /** Ask before each task (--step). */
+  step?: StepPrompter
+  /**
+   * Runs once per host right after connecting (the host lock); a throw fails that host. May return
+   * a function undoing it, called before the connection closes.
+   */
+  onConnect?(conn: Connection): Promise<(() => Promise<void>) | void>
 }
 
 export interface RunReport {
@@ -30,6 +48,31 @@ export interface RunReport {
   /** True when every host ran without failure and was reachable. */
   success: boolean
   durationMs: number
+  /** The signal that interrupted the run, if one did. */
+  interrupted?: StopSignal
+  /** With a start-at-task: false when no task of the run matched it. */
+  startAtTaskFound?: boolean
+}
+
+/** Set on a host that connected but could not be prepared (its lock is held by another run). */
+export class HostSetupFailed extends Error {
+  constructor(
+    readonly step: string,
+    message: string,
+  ) {
+    super(message)
+    this.name = 'HostSetupFailed'
+  }
+}
+
+/** `Install *` → a regular expression matching the whole name; a name without `*` matches itself only. */
+export function taskNameMatcher(pattern: string): (name: string) => boolean {
+  const source = pattern
+    .split('*')
+    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+    .join('.*')
+  const regexp = new RegExp(`^${source}$`)
+  return (name) => regexp.test(name)
 }
 
 /** Run at most `limit` promises at once, in order. */
@@ -56,12 +99,25 @@ export function batches(hosts: string[], serial?: number | string): string[][] {
 export class PlayRunner {
   readonly stats = new Map<string, HostStats>()
   private readonly connections = new Map<string, Promise<Connection>>()
+  /** What onConnect asked to undo before each connection closes. */
+  private readonly undoOnClose = new Map<string, () => Promise<void>>()
   private readonly facts = new Map<string, Promise<Facts>>()
   /** Hosts set aside for the rest of the run: unreachable or failed. */
   private readonly down = new Set<string>()
   private stopped?: string
+  readonly control: RunControl
+  /** Hosts that have reached the --start-at-task task (kept across plays). */
+  private readonly startAt?: BatchContext['startAt']
 
-  constructor(private readonly settings: RunSettings) {}
+  constructor(private readonly settings: RunSettings) {
+    this.control = settings.control ?? new RunControl()
+    if (settings.startAtTask) this.startAt = { matches: taskNameMatcher(settings.startAtTask), reached: new Set() }
+  }
+
+  /** False when a start-at-task was given and no host ever reached it. */
+  get startAtTaskFound(): boolean | undefined {
+    return this.startAt ? this.startAt.reached.size > 0 : undefined
+  }
 
   private statsOf(host: string): HostStats {
     let s = this.stats.get(host)
@@ -73,7 +129,16 @@ export class PlayRunner {
   connection(host: string): Promise<Connection> {
     let conn = this.connections.get(host)
     if (!conn) {
-      conn = this.settings.connect(host)
+      conn = this.settings.connect(host).then(async (c) => {
+        try {
+          const undo = await this.settings.onConnect?.(c)
+          if (undo) this.undoOnClose.set(host, undo)
+        } catch (error) {
+          await c.close().catch(() => undefined)
+          throw new HostSetupFailed('host lock', error instanceof Error ? error.message : String(error))
+        }
+        return c
+      })
       conn.catch(() => undefined)
       this.connections.set(host, conn)
     }
@@ -108,8 +173,10 @@ export class PlayRunner {
     const { reporter } = this.settings
     const hosts = this.playHosts(play)
     reporter.playStart(play.name, hosts, Boolean(this.settings.check))
-    if (this.stopped) {
-      reporter.line(`skipped: ${this.stopped}`)
+    if (this.stopped || this.control.signal) {
+      reporter.line(`skipped: ${this.stopped ?? `interrupted (${this.control.signal})`}`)
+      const note = `play "${play.name}" not started`
+      if (this.control.signal) for (const host of hosts) this.statsOf(host).interrupted ??= note
       return
     }
     const handlers: [string, Handler][] = [
@@ -132,6 +199,10 @@ export class PlayRunner {
         turns: new Map(),
         abort: {},
         handlers,
+        control: this.control,
+        progress: this.settings.progress ?? DEFAULT_PROGRESS,
+        startAt: this.startAt,
+        step: this.settings.step,
       }
       let failures = 0
       await mapLimit(live, this.settings.forks ?? 10, async (host) => {
@@ -157,6 +228,10 @@ export class PlayRunner {
     const stats = this.statsOf(host)
     const { reporter } = this.settings
     let runner: HostRunner | undefined
+    if (this.control.signal) {
+      stats.interrupted ??= `play "${play.name}" not started`
+      return true
+    }
     try {
       const conn = await this.connection(host)
       const facts = play.gatherFacts === false ? ({} as Facts) : await this.hostFacts(host, conn)
@@ -170,17 +245,24 @@ export class PlayRunner {
       await runner.flushHandlers()
       return true
     } catch (error) {
+      if (error instanceof Interrupted) {
+        stats.interrupted = `stopped before "${error.task}" (play "${play.name}")`
+        if (runner) stats.pendingHandlers.push(...runner.pendingHandlers())
+        return true
+      }
       if (error instanceof UnreachableError) {
         stats.unreachable = 1
         stats.error = mask(error.message)
         reporter.hostUnreachable(host, stats.error)
       } else if (!(error instanceof TaskFailed)) {
-        // An error outside a task (a role's own logic or a query): record it as a failed step.
+        // An error outside a task (a role's own logic, a query, the host lock): record it as a failed step.
         const message = mask(error instanceof Error ? error.message : String(error))
+        const step = error instanceof HostSetupFailed ? error.step : 'role logic'
         stats.failed++
         stats.error = message
-        stats.tasks.push({ task: 'role logic', status: 'failed', changed: false, error: message, durationMs: 0, play: play.name })
-        reporter.taskDone(host, { task: 'role logic', status: 'failed', changed: false, error: message, durationMs: 0 })
+        const outcome = { task: step, status: 'failed' as const, changed: false, error: message, durationMs: 0 }
+        stats.tasks.push({ ...outcome, play: play.name })
+        reporter.taskDone(host, outcome)
       } else {
         stats.error = mask(error.message)
       }
@@ -208,8 +290,9 @@ export class PlayRunner {
 
   async closeAll(): Promise<void> {
     await Promise.all(
-      [...this.connections.values()].map(async (c) => {
+      [...this.connections].map(async ([host, c]) => {
         try {
+          await this.undoOnClose.get(host)?.().catch(() => undefined)
           await (await c).close()
         } catch {
           // unreachable hosts have nothing to close
@@ -225,10 +308,18 @@ export async function runPlays(plays: Play[], settings: RunSettings): Promise<Ru
   const runner = new PlayRunner(settings)
   try {
     for (const play of plays) await runner.runPlay(play)
+    if (runner.control.signal) {
+      for (const problem of await runner.control.runCleanups()) settings.reporter.line(`cleanup failed: ${problem}`)
+    }
   } finally {
     await runner.closeAll()
   }
-  settings.reporter.recap(runner.stats)
-  const success = [...runner.stats.values()].every((s) => s.failed === 0 && s.unreachable === 0)
-  return { stats: runner.stats, success, durationMs: Date.now() - started }
+  const durationMs = Date.now() - started
+  settings.reporter.recap(runner.stats, durationMs)
+  const interrupted = runner.control.signal
+  if (interrupted) {
+    settings.reporter.line(`\nInterrupted by ${interrupted}: running tasks were let finish, no new task was started.`)
+  }
+  const success = !interrupted && [...runner.stats.values()].every((s) => s.failed === 0 && s.unreachable === 0)
+  return { stats: runner.stats, success, durationMs, interrupted, startAtTaskFound: runner.startAtTaskFound }
 }
