@@ -22,6 +22,11 @@ export interface PlaybookSpec {
   script?: string
   /** The plays, or a function building them from the loaded inventory and options. */
   plays: Play[] | ((inventory: Inventory, options: CliOptions) => Play[] | Promise<Play[]>)
+  /**
+   * Every role whose variables the inventory is validated against, besides the plays' own roles
+   * (playbooks pass `allRoles` of the roles folder, so a typo is caught whichever playbook runs).
+   */
+  roles?: Role[]
   /** Arguments instead of process.argv (tests). */
   argv?: string[]
   /** Do not set process.exitCode (tests). */
@@ -34,10 +39,10 @@ export interface PlaybookResult extends RunReport {
   exitCode: number
 }
 
-async function knownRoles(plays: Play[]): Promise<Role[]> {
-  const { allRoles } = await import('../roles/index.ts')
+/** The roles the inventory is checked against: the spec's and the plays', each once. */
+function knownRoles(roles: Role[], plays: Play[]): Role[] {
   const seen = new Map<string, Role>()
-  for (const role of [...allRoles, ...plays.flatMap((p) => p.roles ?? [])]) seen.set(role.name, role)
+  for (const role of [...roles, ...plays.flatMap((p) => p.roles ?? [])]) seen.set(role.name, role)
   return [...seen.values()]
 }
 
@@ -51,7 +56,7 @@ export async function playbook(spec: PlaybookSpec): Promise<PlaybookResult> {
     const staticPlays = Array.isArray(spec.plays) ? spec.plays : []
     const inventory = await loadInventory(resolve(options.inventory), {
       extraVars: options.extraVars,
-      roles: await knownRoles(staticPlays),
+      roles: knownRoles(spec.roles ?? [], staticPlays),
     })
     registerSecrets(secretValues(inventory))
     // A --limit that matches nothing is bad input: say so before any connection.

@@ -74,23 +74,8 @@ export class HostRunner implements HostRun {
   async do(task: Task): Promise<TaskOutcome> {
     if (this.batch.abort.reason) throw new TaskFailed(this.name, task.name, this.batch.abort.reason)
     if (!this.selected(task)) return { task: task.name, status: 'skipped', changed: false, reason: 'not selected by tags', durationMs: 0 }
-    if (task.runOnce) return this.doOnce(task)
     const outcome = await this.execute(task)
     return this.record(task, outcome)
-  }
-
-  /** The first host to reach a run-once task runs it; the others record its outcome as theirs, unchanged. */
-  private async doOnce(task: Task): Promise<TaskOutcome> {
-    const key = `task:${task.name}`
-    let first = false
-    if (!this.batch.once.has(key)) {
-      first = true
-      this.batch.once.set(key, this.execute(task))
-    }
-    const outcome = (await this.batch.once.get(key)) as TaskOutcome & { host?: string }
-    if (first) return this.record(task, outcome)
-    const shared: TaskOutcome = { ...outcome, changed: false, status: outcome.status === 'changed' ? 'ok' : outcome.status, reason: `ran once for the batch` }
-    return this.record(task, shared, false)
   }
 
   /** Check, then apply on change; never throws (failures become a failed outcome). */
@@ -169,8 +154,15 @@ export class HostRunner implements HostRun {
   }
 
   once<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    if (!this.batch.once.has(key)) this.batch.once.set(key, fn())
-    return this.batch.once.get(key) as Promise<T>
+    const first = !this.batch.once.has(key)
+    if (first) this.batch.once.set(key, fn())
+    const shared = this.batch.once.get(key) as Promise<T>
+    if (first) return shared
+    // The first host reported its own failure; each other host fails with a step of its own.
+    return shared.catch((error: unknown) => {
+      const message = error instanceof Error ? error.message : String(error)
+      throw new Error(`"${key}" ran once for the batch and failed: ${message}`)
+    })
   }
 
   async oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {

@@ -12,8 +12,28 @@
 import type { Role, Vars } from '../../lib/types.ts'
 import { command, service, template } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
+import { sharedVars, type StackVars } from '../stack.ts'
 
-export interface HaproxyVars extends Vars {
+/** What HAProxy routes to: Patroni's members and their ports, the Redis hosts as their Sentinels name them. */
+const shared = sharedVars(
+  'patroni_group',
+  'patroni_restapi_port',
+  'postgresql_port',
+  'redis_port',
+  'redis_master_name',
+  'redis_password',
+  'redis_haproxy_port',
+  'redis_haproxy_check_interval_ms',
+  'redis_haproxy_check_timeout_ms',
+  'redis_haproxy_rise',
+  'redis_haproxy_fall',
+  'redis_haproxy_idle_timeout',
+  'sentinel_port',
+  'sentinel_password',
+  'sentinel_quorum',
+)
+
+export interface HaproxyVars extends Vars, Pick<StackVars, keyof typeof shared.schema> {
   haproxy_pg_rw_port: number
   haproxy_pg_ro_port: number
   haproxy_stats_port: number
@@ -31,6 +51,7 @@ export const haproxyRole: Role<HaproxyVars> = {
   name: 'haproxy',
   description: 'HAProxy routing PostgreSQL clients to the Patroni primary (5000) and healthy replicas (5001).',
   defaults: {
+    ...shared.defaults,
     haproxy_pg_rw_port: 5000,
     haproxy_pg_ro_port: 5001,
     haproxy_stats_port: 7000,
@@ -44,6 +65,7 @@ export const haproxyRole: Role<HaproxyVars> = {
     haproxy_client_timeout: '30m',
   },
   schema: {
+    ...shared.schema,
     haproxy_pg_rw_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Read-write port: follows the Patroni primary.' },
     haproxy_pg_ro_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Read-only port: healthy replicas, round robin.' },
     haproxy_stats_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Stats page (`/stats`) and Prometheus endpoint (`/metrics`), password protected.' },

@@ -111,13 +111,14 @@ t.test('serial batches stop the rolling work at the first failing member', async
   t.ok(result.lines.some((l) => /rolling work halts at the first unhealthy member/.test(l)))
 })
 
-t.test('a run-once task runs on one host and every host gets its outcome', async (t) => {
+t.test('a task run through h.once runs on one host and every host gets its outcome', async (t) => {
   const marker = `${work}/once-count`
   const play: Play = {
     name: 'once',
     hosts: 'web:!ghost',
     tasks: async (h) => {
-      const out = await h.do(command({ name: 'Count once', cmd: `echo x >> ${marker}; echo done`, runOnce: true }))
+      const count = command({ name: 'Count once', cmd: `echo x >> ${marker}; echo done` })
+      const out = await h.once('count', () => h.do(count))
       if (out.stdout?.trim() !== 'done') throw new Error(`no shared stdout on ${h.name}`)
     },
   }
