@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs every system package hastack's tests and lab need on a Debian 12
 # machine (idempotent, non-interactive): an OpenSSH server for the engine
-# tests, and the lab's own tools (test/lab/install-deps.sh).
+# tests, and the lab's own tools (lab/install-deps.sh).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 need=()
@@ -15,4 +15,4 @@ fi
 # sshd's privilege separation directory (no systemd on the machine creates it).
 mkdir -p /run/sshd && chmod 0755 /run/sshd
 here=$(cd "$(dirname "$0")/.." && pwd)
-if [ -f "$here/test/lab/install-deps.sh" ]; then bash "$here/test/lab/install-deps.sh"; fi
+if [ -f "$here/lab/install-deps.sh" ]; then bash "$here/lab/install-deps.sh"; fi

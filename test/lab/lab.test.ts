@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import t from 'tap'
-import { Lab, sshBanner, tcpOpen, netemAvailable } from './lab.ts'
+import { Lab, sshBanner, tcpOpen, netemAvailable } from '../../lab/lab.ts'
 
 const repo = resolve(import.meta.dirname, '../..')
 const dir = mkdtempSync(join(tmpdir(), 'hastack-lab-test-'))

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what test/lab needs on a Debian 12 machine (run as root). Idempotent and
+# Install what the lab (lab/) needs on a Debian 12 machine (run as root). Idempotent and
 # non-interactive: packages already present are left alone; apt-get runs only for
 # the missing ones. Services of the installed packages are NOT started (the lab
 # starts its own apt-cacher-ng, bound to its bridges only).
@@ -29,11 +29,11 @@ for p in "${packages[@]}"; do
 done
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "test/lab: every dependency is installed"
+  echo "lab: every dependency is installed"
   exit 0
 fi
 
-echo "test/lab: installing ${missing[*]}"
+echo "lab: installing ${missing[*]}"
 # Keep package scripts from starting daemons (apt-cacher-ng would listen on every
 # address): a temporary policy-rc.d, removed afterwards unless one was there.
 policy=/usr/sbin/policy-rc.d
@@ -50,4 +50,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}"
-echo "test/lab: dependencies installed"
+echo "lab: dependencies installed"
