@@ -44,6 +44,49 @@ export interface StackVars extends Vars {
   sentinel_quorum: number
 }
 
+/** How a client reaches etcd: its members' group and port, and Patroni's user there. */
+export const ETCD_CLIENT_VARS = [
+  'etcd_group',
+  'etcd_client_port',
+  'etcd_auth',
+  'etcd_patroni_user',
+  'etcd_patroni_password',
+] as const
+
+/** PostgreSQL's server settings: installed by the postgresql role, run by Patroni. */
+export const POSTGRESQL_VARS = [
+  'postgresql_version',
+  'postgresql_port',
+  'postgresql_data_dir',
+  'postgresql_parameters',
+  'postgresql_client_networks',
+  'postgresql_app_database',
+  'postgresql_app_user',
+  'postgresql_app_password',
+] as const
+
+/** How a client reaches Redis and its Sentinels. */
+export const REDIS_CLIENT_VARS = [
+  'redis_port',
+  'redis_master_name',
+  'redis_password',
+  'sentinel_port',
+  'sentinel_password',
+] as const
+
+/** The Redis endpoint on the haproxy hosts: rendered by the haproxy role, validated by the redis role. */
+export const REDIS_ENDPOINT_VARS = [
+  'redis_haproxy_port',
+  'redis_haproxy_check_interval_ms',
+  'redis_haproxy_check_timeout_ms',
+  'redis_haproxy_rise',
+  'redis_haproxy_fall',
+  'redis_haproxy_idle_timeout',
+] as const
+
+/** A generated Redis or Sentinel password: no blanks, quotes or backslashes (it is written into config lines). */
+const REDIS_SECRET = { type: 'string', minLength: 16, pattern: '^[^\\s"\\\\]+$', secret: true } as const
+
 /** Every shared variable: its default (none for generated secrets without one) and its schema. */
 const SHARED: { [K in keyof StackVars]-?: { default?: StackVars[K]; schema: VarSchema } } = {
   etcd_group: {
@@ -177,10 +220,7 @@ const SHARED: { [K in keyof StackVars]-?: { default?: StackVars[K]; schema: VarS
   },
   redis_password: {
     schema: {
-      type: 'string',
-      minLength: 16,
-      pattern: '^[^\\s"\\\\]+$',
-      secret: true,
+      ...REDIS_SECRET,
       description:
         'Password of Redis clients and replicas (`requirepass`, `masterauth`, Sentinel `auth-pass`). Generated once.',
     },
@@ -233,10 +273,7 @@ const SHARED: { [K in keyof StackVars]-?: { default?: StackVars[K]; schema: VarS
   },
   sentinel_password: {
     schema: {
-      type: 'string',
-      minLength: 16,
-      pattern: '^[^\\s"\\\\]+$',
-      secret: true,
+      ...REDIS_SECRET,
       description:
         'Password clients and the other Sentinels use with a Sentinel (`requirepass`, `sentinel-pass`). ' +
         'Generated once.',

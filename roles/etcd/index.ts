@@ -14,16 +14,9 @@ import type { HostRun, Inventory, Role, Vars } from '../../lib/types.ts'
 import { command, directory, service, template, waitFor } from '../../lib/tasks/index.ts'
 import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
-import { ETCD_PASSWORD, settingsOf, sharedVars, type StackVars } from '../stack.ts'
+import { ETCD_CLIENT_VARS, ETCD_PASSWORD, settingsOf, sharedVars, type StackVars } from '../stack.ts'
 
-const shared = sharedVars(
-  'etcd_group',
-  'etcd_client_port',
-  'etcd_auth',
-  'etcd_patroni_user',
-  'etcd_patroni_password',
-  'patroni_namespace',
-)
+const shared = sharedVars(...ETCD_CLIENT_VARS, 'patroni_namespace')
 
 export interface EtcdVars extends Vars, Pick<StackVars, keyof typeof shared.defaults> {
   etcd_peer_port: number

@@ -12,24 +12,15 @@
 import type { Role, Vars } from '../../lib/types.ts'
 import { command, service, template } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
-import { sharedVars, type StackVars } from '../stack.ts'
+import { REDIS_CLIENT_VARS, REDIS_ENDPOINT_VARS, sharedVars, type StackVars } from '../stack.ts'
 
 /** What HAProxy routes to: Patroni's members and their ports, the Redis hosts as their Sentinels name them. */
 const shared = sharedVars(
   'patroni_group',
   'patroni_restapi_port',
   'postgresql_port',
-  'redis_port',
-  'redis_master_name',
-  'redis_password',
-  'redis_haproxy_port',
-  'redis_haproxy_check_interval_ms',
-  'redis_haproxy_check_timeout_ms',
-  'redis_haproxy_rise',
-  'redis_haproxy_fall',
-  'redis_haproxy_idle_timeout',
-  'sentinel_port',
-  'sentinel_password',
+  ...REDIS_CLIENT_VARS,
+  ...REDIS_ENDPOINT_VARS,
   'sentinel_quorum',
 )
 

@@ -13,7 +13,7 @@ import { directory, service, systemdUnit, template, waitFor } from '../../lib/ta
 import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { etcdEndpoints } from '../etcd/index.ts'
-import { groupMembers, settingsOf, sharedVars, type StackVars } from '../stack.ts'
+import { ETCD_CLIENT_VARS, POSTGRESQL_VARS, groupMembers, settingsOf, sharedVars, type StackVars } from '../stack.ts'
 import { dynamicConfigTask, rollingRestartTask, type ApiContext } from './dynamic.ts'
 import { pgDatabase, pgRole } from './users.ts'
 import { rest } from './rest.ts'
@@ -22,19 +22,8 @@ const shared = sharedVars(
   'patroni_group',
   'patroni_namespace',
   'patroni_restapi_port',
-  'etcd_group',
-  'etcd_client_port',
-  'etcd_auth',
-  'etcd_patroni_user',
-  'etcd_patroni_password',
-  'postgresql_version',
-  'postgresql_port',
-  'postgresql_data_dir',
-  'postgresql_parameters',
-  'postgresql_client_networks',
-  'postgresql_app_database',
-  'postgresql_app_user',
-  'postgresql_app_password',
+  ...ETCD_CLIENT_VARS,
+  ...POSTGRESQL_VARS,
 )
 
 export interface PatroniVars extends Vars, Pick<StackVars, keyof typeof shared.defaults> {

@@ -9,18 +9,9 @@ import type { Role, Vars } from '../../lib/types.ts'
 import { command, directory, template } from '../../lib/tasks/index.ts'
 import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
-import { sharedVars, type StackVars } from '../stack.ts'
+import { POSTGRESQL_VARS, sharedVars, type StackVars } from '../stack.ts'
 
-const shared = sharedVars(
-  'postgresql_version',
-  'postgresql_port',
-  'postgresql_data_dir',
-  'postgresql_parameters',
-  'postgresql_client_networks',
-  'postgresql_app_database',
-  'postgresql_app_user',
-  'postgresql_app_password',
-)
+const shared = sharedVars(...POSTGRESQL_VARS)
 
 export interface PostgresqlVars extends Vars, Pick<StackVars, keyof typeof shared.defaults> {
   postgresql_drop_default_cluster: boolean

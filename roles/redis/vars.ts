@@ -4,21 +4,9 @@
  * endpoint rendered by templates/haproxy/redis.cfg.ejs on the haproxy hosts.
  */
 import type { VarSchema, Vars } from '../../lib/types.ts'
-import { sharedVars, type StackVars } from '../stack.ts'
+import { REDIS_CLIENT_VARS, REDIS_ENDPOINT_VARS, sharedVars, type StackVars } from '../stack.ts'
 
-const shared = sharedVars(
-  'redis_port',
-  'redis_master_name',
-  'redis_password',
-  'redis_haproxy_port',
-  'redis_haproxy_check_interval_ms',
-  'redis_haproxy_check_timeout_ms',
-  'redis_haproxy_rise',
-  'redis_haproxy_fall',
-  'redis_haproxy_idle_timeout',
-  'sentinel_port',
-  'sentinel_password',
-)
+const shared = sharedVars(...REDIS_CLIENT_VARS, ...REDIS_ENDPOINT_VARS)
 
 export interface RedisVars extends Vars, Pick<StackVars, keyof typeof shared.schema> {
   redis_initial_primary: string

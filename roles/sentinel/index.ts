@@ -12,19 +12,12 @@ import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { isError, pairs, redisCli } from '../redis/cli.ts'
 import { currentPrimary } from '../redis/primary.ts'
-import { groupMembers, settingsOf, sharedVars, type StackVars } from '../stack.ts'
+import { REDIS_CLIENT_VARS, groupMembers, settingsOf, sharedVars, type StackVars } from '../stack.ts'
 
 const CONF = '/etc/redis/sentinel.conf'
 const MARKER = '# hastack: sentinel bootstrap'
 
-const shared = sharedVars(
-  'sentinel_port',
-  'sentinel_password',
-  'sentinel_quorum',
-  'redis_port',
-  'redis_master_name',
-  'redis_password',
-)
+const shared = sharedVars(...REDIS_CLIENT_VARS, 'sentinel_quorum')
 
 export interface SentinelVars extends Vars, Pick<StackVars, keyof typeof shared.schema> {
   sentinel_down_after_milliseconds: number
