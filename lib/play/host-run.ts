@@ -111,7 +111,7 @@ export class HostRunner implements HostRun {
   }
 
   /** Count, print and act on an outcome: notify handlers on change, throw on failure. */
-  private record(task: Task, outcome: TaskOutcome, notify = true): TaskOutcome {
+  private record(task: Task, outcome: TaskOutcome): TaskOutcome {
     const masked = { ...outcome, diff: outcome.diff && mask(outcome.diff), reason: outcome.reason && mask(outcome.reason) }
     this.stats.tasks.push({ ...masked, stdout: undefined, stderr: undefined, play: this.batch.play })
     if (masked.status === 'ok' || masked.status === 'changed') this.stats.ok++
@@ -119,7 +119,7 @@ export class HostRunner implements HostRun {
     if (masked.status === 'skipped') this.stats.skipped++
     if (masked.status === 'failed') this.stats[task.ignoreErrors ? 'ignored' : 'failed']++
     this.batch.reporter.taskDone(this.name, masked)
-    if (notify && outcome.changed && task.notify) this.notify(task.notify)
+    if (outcome.changed && task.notify) this.notify(task.notify)
     if (outcome.status === 'failed' && !task.ignoreErrors) throw new TaskFailed(this.name, task.name, outcome.error ?? 'failed')
     return outcome
   }

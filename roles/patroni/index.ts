@@ -10,13 +10,12 @@
  */
 import type { HostRun, Inventory, Role, Vars } from '../../lib/types.ts'
 import { directory, service, systemdUnit, template, waitFor } from '../../lib/tasks/index.ts'
-import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { etcdEndpoints } from '../etcd/index.ts'
 import { ETCD_CLIENT_VARS, POSTGRESQL_VARS, groupMembers, settingsOf, sharedVars, type StackVars } from '../stack.ts'
 import { dynamicConfigTask, rollingRestartTask, type ApiContext } from './dynamic.ts'
 import { pgDatabase, pgRole } from './users.ts'
-import { rest } from './rest.ts'
+import { rest, waitForLeader } from './rest.ts'
 
 const shared = sharedVars(
   'patroni_group',
@@ -145,12 +144,7 @@ export const patroniRole: Role<PatroniVars> = {
     await h.flushHandlers()
 
     await h.do(waitFor({ url: `${api.base}/health`, timeoutMs: 300_000, intervalMs: 1000, name: 'Wait for this member\'s PostgreSQL to run' }))
-    await h.do(waitFor({
-      until: sh`curl -sf --max-time 3 ${`${api.base}/cluster`} | grep -Eq '"role": "(leader|master)"'`,
-      timeoutMs: 120_000,
-      intervalMs: 1000,
-      name: 'Wait for the cluster to have a leader',
-    }))
+    await h.do(waitForLeader(h, api.base))
 
     // Roles and the application database: on the leader only (the only writable member).
     const leader = (await rest(h, 'GET', `${api.base}/primary`)).status === 200
