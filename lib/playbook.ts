@@ -39,11 +39,14 @@ export interface PlaybookResult extends RunReport {
   exitCode: number
 }
 
-/** The roles the inventory is checked against: the spec's and the plays', each once. */
-function knownRoles(roles: Role[], plays: Play[]): Role[] {
+/**
+ * The roles the inventory is checked against: the spec's and the plays', each once; none known
+ * (no vocabulary to judge a variable by) leaves unknown variables unreported.
+ */
+function knownRoles(roles: Role[], plays: Play[]): Role[] | undefined {
   const seen = new Map<string, Role>()
   for (const role of [...roles, ...plays.flatMap((p) => p.roles ?? [])]) seen.set(role.name, role)
-  return [...seen.values()]
+  return seen.size ? [...seen.values()] : undefined
 }
 
 export async function playbook(spec: PlaybookSpec): Promise<PlaybookResult> {

@@ -1,7 +1,7 @@
 /**
  * The lab's own end-to-end test: two real hosts booted with systemd-nspawn, then
  * every fault the lab offers, checked from outside as a test of a role would see it.
- * Needs root and the lab's dependencies (test/lab/install-deps.sh).
+ * Needs root and the lab's dependencies (lab/install-deps.sh).
  */
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'

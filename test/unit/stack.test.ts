@@ -1,13 +1,17 @@
 /**
  * The roles' shared variables and the engine's independence from the roles: every shared variable
  * has one default and one schema whichever role declares it, the cross-host validators look at every
- * host of a group (not the first one), and nothing under lib/ imports from roles/.
+ * host of a group (not the first one), nothing under lib/ imports from roles/, and a playbook checks
+ * the inventory against the roles it is given.
  */
 import t from 'tap'
-import { readFileSync, readdirSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Inventory, Vars } from '../../lib/types.ts'
 import { checkRoleDefaults } from '../../lib/inventory/validate.ts'
+import { playbook } from '../../lib/playbook.ts'
+import { Reporter } from '../../lib/output/reporter.ts'
 import { allRoles, etcdRole, patroniRole, redisRole, sentinelRole } from '../../roles/index.ts'
 import { STACK_DEFAULTS, STACK_SCHEMA } from '../../roles/stack.ts'
 
@@ -77,4 +81,27 @@ t.test('nothing in lib/ imports from roles/', async (t) => {
   const files = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'))
   t.ok(files.length > 20)
   for (const file of files) t.notMatch(readFileSync(join(root, file), 'utf8'), /roles\//, `lib/${file}`)
+})
+
+t.test('a playbook checks the inventory against the roles it passes, before any connection', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hastack-roles-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const inventory = join(dir, 'typo.yml')
+  writeFileSync(inventory, 'all:\n  hosts:\n    db1: { address: 10.0.0.11, patroni_tll: 30 }\n')
+  const lines: string[] = []
+  const reporter = new Reporter({ verbosity: 0, diff: false, color: false, write: (l) => lines.push(l) })
+  const plays = [{ name: 'nothing', hosts: 'all', tasks: async () => {} }]
+  const argv = ['-i', inventory, '--list-hosts']
+  const run = (roles?: typeof allRoles) => playbook({ name: 'typo', plays, roles, argv, embedded: true, reporter })
+  const stderr = process.stderr.write.bind(process.stderr)
+  let errors = ''
+  process.stderr.write = ((chunk: string) => ((errors += chunk), true)) as typeof process.stderr.write
+  try {
+    t.equal((await run(allRoles)).exitCode, 1, 'refused with every role\'s vocabulary')
+    t.match(errors, /unknown variable patroni_tll — did you mean patroni_ttl\?/)
+    t.equal((await run()).exitCode, 0, 'without roles there is no vocabulary to judge it by')
+    t.match(lines.join('\n'), /play "nothing": db1/)
+  } finally {
+    process.stderr.write = stderr
+  }
 })
