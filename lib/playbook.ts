@@ -36,6 +36,11 @@ export interface PlaybookSpec {
   plays: Play[] | ((inventory: Inventory, options: CliOptions) => Play[] | Promise<Play[]>)
   /** The playbook's own command-line options, typed; their values arrive in `options.playbookOptions`. */
   options?: OptionSpecs
+  /**
+   * Every role whose variables the inventory is validated against, besides the plays' own roles
+   * (playbooks pass `allRoles` of the roles folder, so a typo is caught whichever playbook runs).
+   */
+  roles?: Role[]
   /** Arguments instead of process.argv (tests). */
   argv?: string[]
   /** Do not set process.exitCode and do not listen for SIGINT/SIGTERM (tests, code running plays). */
@@ -54,11 +59,14 @@ export interface PlaybookResult extends RunReport {
   exitCode: number
 }
 
-async function knownRoles(plays: Play[]): Promise<Role[]> {
-  const { allRoles } = await import('../roles/index.ts')
+/**
+ * The roles the inventory is checked against: the spec's and the plays', each once; none known
+ * (no vocabulary to judge a variable by) leaves unknown variables unreported.
+ */
+function knownRoles(roles: Role[], plays: Play[]): Role[] | undefined {
   const seen = new Map<string, Role>()
-  for (const role of [...allRoles, ...plays.flatMap((p) => p.roles ?? [])]) seen.set(role.name, role)
-  return [...seen.values()]
+  for (const role of [...roles, ...plays.flatMap((p) => p.roles ?? [])]) seen.set(role.name, role)
+  return seen.size ? [...seen.values()] : undefined
 }
 
 export async function playbook(spec: PlaybookSpec): Promise<PlaybookResult> {
@@ -76,7 +84,7 @@ export async function playbook(spec: PlaybookSpec): Promise<PlaybookResult> {
     const staticPlays = Array.isArray(spec.plays) ? spec.plays : []
     const inventory = await loadInventory(resolve(options.inventory), {
       extraVars: options.extraVars,
-      roles: await knownRoles(staticPlays),
+      roles: knownRoles(spec.roles ?? [], staticPlays),
       // Lists and check mode touch nothing, not even the secrets file.
       writeSecrets: !options.check,
       listing: listing !== undefined,

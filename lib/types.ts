@@ -1,6 +1,6 @@
 /**
  * The typed contracts between the engine's parts: inventory, connection, tasks,
- * roles, plays and reporting. Every module of lib/, roles/ and playbooks/ talks
+ * roles, plays and reporting. Every module of the engine, the roles and the playbooks talks
  * through these interfaces and nothing else.
  */
 
@@ -191,8 +191,6 @@ export interface Task {
   tags?: string[]
   /** Handler names to notify when the task changed something. */
   notify?: string | string[]
-  /** Run on the first host of the batch only; the others receive its outcome. */
-  runOnce?: boolean
   /** A failure is reported but does not stop the host. */
   ignoreErrors?: boolean
   /** Read the host (read-only!) and say what would change. */
@@ -237,7 +235,10 @@ export interface HostRun extends HostView {
   notify(handler: string | string[]): void
   /** Run the handlers notified so far, now. */
   flushHandlers(): Promise<void>
-  /** Run fn once for all hosts of the batch; every host gets the same result. */
+  /**
+   * Run fn once for all hosts of the batch (the one way to run something once: wrap `h.do(task)`
+   * in it for a run-once task); every host gets the same result, and fails when it failed.
+   */
   once<T>(key: string, fn: () => Promise<T>): Promise<T>
   /**
    * Run fn while no other host of the batch runs a section with the same key (one host

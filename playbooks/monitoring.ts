@@ -7,6 +7,7 @@
  * `npx zx playbooks/monitoring.ts -i inventory/lab-small.yml [--check --diff]`
  */
 import { playbook } from '../lib/index.ts'
+import { allRoles } from '../roles/index.ts'
 import { monitoringPlays } from './plays/monitoring.ts'
 
-await playbook({ name: 'monitoring', script: import.meta.url, plays: monitoringPlays })
+await playbook({ name: 'monitoring', script: import.meta.url, roles: allRoles, plays: monitoringPlays })

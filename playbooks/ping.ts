@@ -4,10 +4,12 @@
  * one line about it and the recap. `npx zx playbooks/ping.ts -i inventory/lab.yml`
  */
 import { playbook } from '../lib/index.ts'
+import { allRoles } from '../roles/index.ts'
 
 await playbook({
   name: 'ping',
   script: import.meta.url,
+  roles: allRoles,
   plays: [
     {
       name: 'Reach every host and gather its facts',

@@ -7,18 +7,13 @@
  * Sentinels elected and change nothing, also after a failover.
  */
 import { playbook } from '../lib/index.ts'
-import { commonRole } from '../roles/common/index.ts'
-import { haproxyRole } from '../roles/haproxy/index.ts'
-import { redisRole } from '../roles/redis/index.ts'
-import { sentinelRole } from '../roles/sentinel/index.ts'
+import { allRoles } from '../roles/index.ts'
+import { REDIS_HOSTS, redisPlays } from './plays/redis.ts'
+import { preparePlay, routeClientsPlay } from './plays/shared.ts'
 
 await playbook({
   name: 'redis',
   script: import.meta.url,
-  plays: [
-    { name: 'Prepare the Redis and endpoint hosts', hosts: 'redis:sentinel:haproxy', roles: [commonRole] },
-    { name: 'Converge Redis primary and replicas', hosts: 'redis', roles: [redisRole] },
-    { name: 'Converge the Sentinels', hosts: 'sentinel', roles: [sentinelRole] },
-    { name: 'Converge the client endpoint', hosts: 'haproxy', roles: [haproxyRole] },
-  ],
+  roles: allRoles,
+  plays: [preparePlay(REDIS_HOSTS, 'Prepare the Redis and endpoint hosts'), ...redisPlays, routeClientsPlay],
 })

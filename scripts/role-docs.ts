@@ -7,6 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { allRoles } from '../roles/index.ts'
+import { STACK_DEFAULTS, STACK_SCHEMA } from '../roles/stack.ts'
 import { ENGINE_VARS } from '../lib/inventory/index.ts'
 import type { VarSchema } from '../lib/types.ts'
 
@@ -39,7 +40,14 @@ function table(schema: Record<string, VarSchema>, defaults: Record<string, unkno
 
 export function roleDocs(): string {
   const parts = [`#### Engine and connection variables\n\n${table(ENGINE_VARS, {})}`]
-  for (const role of allRoles) parts.push(`#### \`${role.name}\`: ${role.description}\n\n${table(role.schema, role.defaults)}`)
+  parts.push(`#### Shared by several roles (roles/stack.ts)\n\n${table(STACK_SCHEMA, STACK_DEFAULTS)}`)
+  for (const role of allRoles) {
+    const own = Object.fromEntries(Object.entries(role.schema).filter(([name]) => !(name in STACK_SCHEMA)))
+    const reads = Object.keys(role.schema).filter((name) => name in STACK_SCHEMA)
+    const also = reads.length ? `\n\nAlso reads the shared ${reads.map((n) => `\`${n}\``).join(', ')}.` : ''
+    const ownTable = Object.keys(own).length ? `\n\n${table(own, role.defaults)}` : ''
+    parts.push(`#### \`${role.name}\`: ${role.description}${ownTable}${also}`)
+  }
   return `${BEGIN}\n\n${parts.join('\n\n')}\n\n${END}`
 }
 

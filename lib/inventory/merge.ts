@@ -41,7 +41,7 @@ export function roleDefaultsLayer(roles: Role[]): VarLayer {
     for (const [name, value] of Object.entries(role.defaults ?? {})) {
       if (name in layer.values) continue
       layer.values[name] = value
-      layer.origins[name] = { file: `roles/${role.name}`, line: 0, key: `defaults.${name}` }
+      layer.origins[name] = { file: `role ${role.name}`, line: 0, key: `defaults.${name}` }
     }
   }
   return layer

@@ -92,23 +92,8 @@ export class HostRunner implements HostRun {
       return this.record(task, skipped(task, 'skipped at --step'), started)
     }
     if (control.signal) throw new Interrupted(this.name, task.name, control.signal)
-    if (task.runOnce) return this.doOnce(task, started)
     const outcome = await this.execute(task)
     return this.record(task, outcome, started)
-  }
-
-  /** The first host to reach a run-once task runs it; the others record its outcome as theirs, unchanged. */
-  private async doOnce(task: Task, started: number): Promise<TaskOutcome> {
-    const key = `task:${task.name}`
-    let first = false
-    if (!this.batch.once.has(key)) {
-      first = true
-      this.batch.once.set(key, this.execute(task))
-    }
-    const outcome = (await this.batch.once.get(key)) as TaskOutcome & { host?: string }
-    if (first) return this.record(task, outcome, started)
-    const shared: TaskOutcome = { ...outcome, changed: false, status: outcome.status === 'changed' ? 'ok' : outcome.status, reason: `ran once for the batch` }
-    return this.record(task, shared, started, false)
   }
 
   /** Check, then apply on change; never throws (failures become a failed outcome). */
@@ -159,7 +144,7 @@ export class HostRunner implements HostRun {
     if (masked.status === 'skipped') this.stats.skipped++
     if (masked.status === 'failed') this.stats[task.ignoreErrors ? 'ignored' : 'failed']++
     this.batch.reporter.taskDone(this.name, masked)
-    if (notify && outcome.changed && task.notify) this.notify(task.notify)
+    if (outcome.changed && task.notify) this.notify(task.notify)
     if (outcome.status === 'failed' && !task.ignoreErrors) throw new TaskFailed(this.name, task.name, outcome.error ?? 'failed')
     return outcome
   }
@@ -194,8 +179,15 @@ export class HostRunner implements HostRun {
   }
 
   once<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    if (!this.batch.once.has(key)) this.batch.once.set(key, fn())
-    return this.batch.once.get(key) as Promise<T>
+    const first = !this.batch.once.has(key)
+    if (first) this.batch.once.set(key, fn())
+    const shared = this.batch.once.get(key) as Promise<T>
+    if (first) return shared
+    // The first host reported its own failure; each other host fails with a step of its own.
+    return shared.catch((error: unknown) => {
+      const message = error instanceof Error ? error.message : String(error)
+      throw new Error(`"${key}" ran once for the batch and failed: ${message}`)
+    })
   }
 
   async oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {

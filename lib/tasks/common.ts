@@ -1,6 +1,6 @@
 /**
  * What every task shares: the options a caller may add to any task (tags,
- * handlers to notify, run-once, ignore errors) and a helper that builds the
+ * handlers to notify, ignore errors; run-once is `h.once`) and a helper that builds the
  * Task object from a default name and a check function.
  */
 import type { Plan, Task, TaskContext } from '../types.ts'
@@ -10,7 +10,6 @@ export interface TaskOptions {
   name?: string
   tags?: string[]
   notify?: string | string[]
-  runOnce?: boolean
   ignoreErrors?: boolean
 }
 
@@ -23,7 +22,6 @@ export function defineTask(
     name: options.name ?? defaultName,
     tags: options.tags,
     notify: options.notify,
-    runOnce: options.runOnce,
     ignoreErrors: options.ignoreErrors,
     check,
   }

@@ -1,7 +1,9 @@
 /**
- * Waiting for readiness on the host: a TCP port, an HTTP URL or a command,
- * polled on the host itself in one round trip, bounded in time. Waiting
- * changes nothing, and is skipped in check mode.
+ * Waiting, the one way: `waitFor` is a task that polls a TCP port, an HTTP URL
+ * or a command on the host itself in one round trip, bounded in time (it
+ * changes nothing, and is skipped in check mode); `waitUntil` polls a condition
+ * from this machine (an API read through the connection), bounded in tries and
+ * time; `delay` is the only plain pause, for a wait that has no condition.
  */
 import type { Plan } from '../types.ts'
 import { quote } from '../connection/quote.ts'
@@ -47,4 +49,45 @@ export function waitFor(args: WaitArgs) {
     if (result.code !== 0) throw new Error(`${target} not ready after ${Math.round(timeout / 1000)}s${result.stderr ? `: ${result.stderr.trim()}` : ''}`)
     return { change: false, reason: 'ready' }
   })
+}
+
+export interface PollOptions {
+  /** Give up after this long. */
+  timeoutMs: number
+  /** Between two probes (default 1 s). */
+  intervalMs?: number
+}
+
+/** A plain pause, for waits with no condition to poll (for example one HA loop of a cluster manager). */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/**
+ * Call `probe` until it returns a value (not undefined) and return that value; a probe that throws
+ * counts as not ready. Bounded: at most timeout / interval + 1 probes, and never past the timeout.
+ * Fails naming `what` and the last error.
+ */
+export async function waitUntil<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  options: PollOptions,
+): Promise<T> {
+  const interval = Math.max(10, options.intervalMs ?? 1000)
+  const end = Date.now() + options.timeoutMs
+  const tries = Math.ceil(options.timeoutMs / interval) + 1
+  let lastError = ''
+  for (let attempt = 0; attempt < tries; attempt++) {
+    try {
+      const value = await probe()
+      if (value !== undefined) return value
+    } catch (error) {
+      lastError = error instanceof Error ? error.message : String(error)
+    }
+    const left = end - Date.now()
+    if (left <= 0) break
+    await delay(Math.min(interval, left))
+  }
+  const seconds = Math.round(options.timeoutMs / 1000)
+  throw new Error(`timed out after ${seconds}s waiting for ${what}${lastError ? `: ${lastError}` : ''}`)
 }

@@ -1,14 +1,14 @@
 /**
- * The plays of the PostgreSQL HA part, for playbooks/postgres.ts and site.ts:
- * base settings, the etcd cluster, PostgreSQL under Patroni, HAProxy in front.
+ * The service plays of the PostgreSQL HA part, for playbooks/postgres.ts and site.ts: the etcd
+ * cluster, then PostgreSQL under Patroni. `POSTGRES_HOSTS` are the hosts the part prepares.
  */
 import type { Play } from '../../lib/types.ts'
-import { commonRole, etcdRole, haproxyRole, patroniRole, postgresqlRole } from '../../roles/index.ts'
+import { etcdRole, patroniRole, postgresqlRole } from '../../roles/index.ts'
+
+export const POSTGRES_HOSTS = 'etcd:postgres:haproxy'
 
 export const postgresPlays: Play[] = [
-  { name: 'Prepare the hosts of the PostgreSQL stack', hosts: 'etcd:postgres:haproxy', roles: [commonRole] },
   // etcd members bootstrap together: one failing member must stop the others from waiting for it.
   { name: 'Form the etcd cluster', hosts: 'etcd', roles: [etcdRole], anyErrorsFatal: true },
   { name: 'Run PostgreSQL under Patroni', hosts: 'postgres', roles: [postgresqlRole, patroniRole] },
-  { name: 'Route clients through HAProxy', hosts: 'haproxy', roles: [haproxyRole] },
 ]

@@ -14,10 +14,11 @@ import type { HostRun, Inventory, Role, Vars } from '../../lib/types.ts'
 import { command, directory, service, template, waitFor } from '../../lib/tasks/index.ts'
 import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
+import { ETCD_CLIENT_VARS, ETCD_PASSWORD, settingsOf, sharedVars, type StackVars } from '../stack.ts'
 
-export interface EtcdVars extends Vars {
-  etcd_group: string
-  etcd_client_port: number
+const shared = sharedVars(...ETCD_CLIENT_VARS, 'patroni_namespace')
+
+export interface EtcdVars extends Vars, Pick<StackVars, keyof typeof shared.defaults> {
   etcd_peer_port: number
   etcd_data_dir: string
   etcd_cluster_token: string
@@ -25,18 +26,12 @@ export interface EtcdVars extends Vars {
   etcd_election_timeout: number
   etcd_quota_backend_bytes: number
   etcd_pre_vote: boolean
-  etcd_auth: boolean
   etcd_root_password: string
-  etcd_patroni_user: string
-  etcd_patroni_password: string
 }
 
 /** Root's etcdctl settings on every member (0600) and the wrapper that reads them. */
 export const ETCDCTL_ENV = '/etc/etcd/etcdctl.env'
 export const ETCDCTL = '/usr/local/sbin/hastack-etcdctl'
-
-/** A generated etcd password: from the secrets alphabet, passed to etcdctl as one stdin line. */
-const PASSWORD = { type: 'string', minLength: 16, pattern: '^[A-Za-z0-9_.~+/=-]+$', secret: true } as const
 
 /** Every member of the cluster answers `endpoint health` (through the wrapper: endpoints and credentials). */
 function waitClusterHealthy(name: string, intervalMs: number) {
@@ -51,16 +46,15 @@ export function etcdMembers(inventory: Inventory, group = 'etcd'): { name: strin
 
 /** The client endpoints (`ADDR:PORT`) of every member, for etcdctl and Patroni. */
 export function etcdEndpoints(h: HostRun): string[] {
-  const port = Number(h.vars.etcd_client_port ?? 2379)
-  return etcdMembers(h.inventory, String(h.vars.etcd_group ?? 'etcd')).map((m) => `${m.address}:${port}`)
+  const v = h.vars as StackVars
+  return etcdMembers(h.inventory, v.etcd_group).map((m) => `${m.address}:${v.etcd_client_port}`)
 }
 
 export const etcdRole: Role<EtcdVars> = {
   name: 'etcd',
   description: 'A static etcd v3 cluster on the etcd group, on the cluster network.',
   defaults: {
-    etcd_group: 'etcd',
-    etcd_client_port: 2379,
+    ...shared.defaults,
     etcd_peer_port: 2380,
     etcd_data_dir: '/var/lib/etcd/hastack',
     etcd_cluster_token: 'hastack-etcd',
@@ -68,38 +62,35 @@ export const etcdRole: Role<EtcdVars> = {
     etcd_election_timeout: 1000,
     etcd_quota_backend_bytes: 2147483648,
     etcd_pre_vote: true,
-    etcd_auth: true,
     etcd_root_password: '',
-    etcd_patroni_user: 'patroni',
-    etcd_patroni_password: '',
   },
   schema: {
-    etcd_group: { type: 'string', minLength: 1, description: 'Inventory group whose hosts are the etcd members.' },
-    etcd_client_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Client port (on the cluster address and loopback).' },
+    ...shared.schema,
     etcd_peer_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Peer port (cluster address only).' },
     etcd_data_dir: { type: 'string', pattern: '^/', description: 'Data directory of the member.' },
     etcd_cluster_token: { type: 'string', minLength: 1, description: 'Initial cluster token: distinguishes clusters at bootstrap.' },
     etcd_heartbeat_interval: { type: 'integer', minimum: 10, description: 'Raft heartbeat interval, ms.' },
     etcd_election_timeout: { type: 'integer', minimum: 100, description: 'Raft election timeout, ms (≥ 5 × heartbeat).' },
     etcd_quota_backend_bytes: { type: 'integer', minimum: 16777216, description: 'Backend size quota, bytes.' },
-    etcd_auth: { type: 'boolean', description: 'Require authentication from every etcd client (root for operators, a prefix-limited user for Patroni). Turning it off later is not automated.' },
-    etcd_root_password: { ...PASSWORD, description: 'Password of the etcd `root` user (generated); in /etc/etcd/etcdctl.env, mode 0600.' },
-    etcd_patroni_user: { type: 'string', pattern: '^[a-z_][a-z0-9_-]*$', description: 'etcd user of Patroni: read-write on `patroni_namespace` only.' },
-    etcd_patroni_password: { ...PASSWORD, description: 'Password of the Patroni etcd user (generated).' },
+    etcd_root_password: {
+      ...ETCD_PASSWORD,
+      description: 'Password of the etcd `root` user (generated); in /etc/etcd/etcdctl.env, mode 0600.',
+    },
     etcd_pre_vote: { type: 'boolean', description: 'Raft pre-vote: a member cut off from the others does not raise its term, so it rejoins without forcing an election (off by default in etcd 3.4).' },
   },
   validate(inventory) {
     const errors: string[] = []
-    const groups = new Set([...inventory.hosts.values()].map((h) => String(h.vars.etcd_group ?? 'etcd')))
+    const settings = [...inventory.hosts.values()].map((host) => ({ host, v: settingsOf(host, etcdRole.defaults) }))
+    const groups = new Set(settings.map(({ v }) => v.etcd_group))
     for (const group of groups) {
       const members = etcdMembers(inventory, group)
       if (members.length === 0) continue
       if (members.length % 2 === 0) errors.push(`group ${group} has ${members.length} etcd members: use an odd count (3 or 5) so a majority survives a split`)
       for (const m of members) if (!/^\d+\.\d+\.\d+\.\d+$/.test(m.address)) errors.push(`etcd member ${m.address ? `${m.name} has address ${m.address}` : `${m.name} has no address`}: an IPv4 address is needed to bind the cluster URLs`)
     }
-    for (const host of inventory.hosts.values()) {
-      const hb = Number(host.vars.etcd_heartbeat_interval ?? 100)
-      const et = Number(host.vars.etcd_election_timeout ?? 1000)
+    for (const { host, v } of settings) {
+      const hb = v.etcd_heartbeat_interval
+      const et = v.etcd_election_timeout
       if (et < 5 * hb) errors.push(`host ${host.name}: etcd_election_timeout (${et}) must be at least 5 × etcd_heartbeat_interval (${hb})`)
     }
     return [...new Set(errors)]
@@ -129,7 +120,7 @@ export const etcdRole: Role<EtcdVars> = {
     await h.flushHandlers()
     await h.do(waitFor({ until: sh`${ETCDCTL} --command-timeout=3s --endpoints=${`http://${v.address}:${v.etcd_client_port}`} endpoint health`, timeoutMs: 120_000, intervalMs: 1000, name: 'Wait for this etcd member to be healthy' }))
     await h.do(waitClusterHealthy('Wait for every etcd member to be healthy', 1000))
-    if (v.etcd_auth) await h.do(enableAuth(h))
+    if (v.etcd_auth) await h.once('etcd:auth', () => h.do(enableAuth(h)))
     // Bootstrapped: from now on the member joins the existing cluster (etcd ignores the flag once it has data).
     if (state === 'new') await h.do(config('existing', 'Record that the etcd cluster is bootstrapped'))
   },
@@ -145,13 +136,13 @@ export const etcdRole: Role<EtcdVars> = {
 }
 
 /**
- * Users, roles and `auth enable`, once for the cluster (a run-once task). Skipped when etcd already
+ * Users, roles and `auth enable`, once for the cluster (run through `h.once`). Skipped when etcd already
  * refuses an anonymous request. Passwords go to etcdctl on stdin, one per line.
  * Every step checks first, so a run cut short half-way is completed by the next.
  */
 function enableAuth(h: HostRun) {
   const v = h.vars as EtcdVars
-  const prefix = String(h.vars.patroni_namespace ?? '/service/')
+  const prefix = v.patroni_namespace
   const user = v.etcd_patroni_user
   const script = [
     'set -e',
@@ -172,7 +163,6 @@ function enableAuth(h: HostRun) {
     stdin: `${v.etcd_root_password}\n${v.etcd_patroni_password}\n`,
     // Anonymous requests are refused once auth is on ("user name is empty").
     unless: sh`ETCDCTL_API=3 etcdctl --endpoints=${`http://127.0.0.1:${v.etcd_client_port}`} user list 2>&1 | grep -q 'user name is empty'`,
-    runOnce: true,
     name: 'Ensure etcd requires authentication (root and a Patroni user on its prefix)',
   })
 }

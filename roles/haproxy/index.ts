@@ -12,8 +12,19 @@
 import type { Role, Vars } from '../../lib/types.ts'
 import { command, service, template } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
+import { REDIS_CLIENT_VARS, REDIS_ENDPOINT_VARS, sharedVars, type StackVars } from '../stack.ts'
 
-export interface HaproxyVars extends Vars {
+/** What HAProxy routes to: Patroni's members and their ports, the Redis hosts as their Sentinels name them. */
+const shared = sharedVars(
+  'patroni_group',
+  'patroni_restapi_port',
+  'postgresql_port',
+  ...REDIS_CLIENT_VARS,
+  ...REDIS_ENDPOINT_VARS,
+  'sentinel_quorum',
+)
+
+export interface HaproxyVars extends Vars, Pick<StackVars, keyof typeof shared.schema> {
   haproxy_pg_rw_port: number
   haproxy_pg_ro_port: number
   haproxy_stats_port: number
@@ -31,6 +42,7 @@ export const haproxyRole: Role<HaproxyVars> = {
   name: 'haproxy',
   description: 'HAProxy routing PostgreSQL clients to the Patroni primary (5000) and healthy replicas (5001).',
   defaults: {
+    ...shared.defaults,
     haproxy_pg_rw_port: 5000,
     haproxy_pg_ro_port: 5001,
     haproxy_stats_port: 7000,
@@ -44,6 +56,7 @@ export const haproxyRole: Role<HaproxyVars> = {
     haproxy_client_timeout: '30m',
   },
   schema: {
+    ...shared.schema,
     haproxy_pg_rw_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Read-write port: follows the Patroni primary.' },
     haproxy_pg_ro_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Read-only port: healthy replicas, round robin.' },
     haproxy_stats_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Stats page (`/stats`) and Prometheus endpoint (`/metrics`), password protected.' },

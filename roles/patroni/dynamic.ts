@@ -5,7 +5,7 @@
  * (replicas first; the leader only after a switchover moved its role away).
  */
 import type { HostRun, Plan, Task, Vars } from '../../lib/types.ts'
-import { defineTask, noChange } from '../../lib/tasks/index.ts'
+import { defineTask, delay, noChange, waitUntil } from '../../lib/tasks/index.ts'
 import { clusterMembers, isLeader, rest, restJson, type PatroniMember, type RestAuth } from './rest.ts'
 
 export type Dynamic = Record<string, unknown> & { postgresql: { parameters: Record<string, unknown>; use_pg_rewind: boolean; use_slots: boolean } }
@@ -87,17 +87,19 @@ export function dynamicConfigTask(h: HostRun, api: ApiContext): Task {
   })
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
 /** Poll /cluster until `ok` holds, bounded. */
-async function until(h: HostRun, base: string, what: string, ok: (m: PatroniMember[]) => boolean, timeoutMs = 180_000): Promise<PatroniMember[]> {
-  const end = Date.now() + timeoutMs
-  while (Date.now() < end) {
-    const members = await clusterMembers(h, base).catch(() => undefined)
-    if (members && ok(members)) return members
-    await sleep(1000)
+function until(
+  h: HostRun,
+  base: string,
+  what: string,
+  ok: (m: PatroniMember[]) => boolean,
+  timeoutMs = 180_000,
+): Promise<PatroniMember[]> {
+  const probe = async () => {
+    const members = await clusterMembers(h, base)
+    return members && ok(members) ? members : undefined
   }
-  throw new Error(`timed out after ${Math.round(timeoutMs / 1000)}s waiting for ${what}`)
+  return waitUntil(what, probe, { timeoutMs, intervalMs: 1000 })
 }
 
 const apiOf = (m: PatroniMember, port: number) => (m.api_url ? m.api_url.replace(/\/patroni$/, '') : `http://${m.host}:${port}`)
@@ -115,7 +117,7 @@ const healthy = (m: PatroniMember) => m.state === 'running' || m.state === 'stre
 export function rollingRestartTask(h: HostRun, api: ApiContext, afterPatch: boolean): Task {
   return defineTask('Ensure members with pending PostgreSQL settings are restarted one at a time', {}, async (): Promise<Plan> => {
     // A PATCH is seen by the members within one loop_wait: give them that long to flag a pending restart.
-    if (afterPatch && !h.check) await sleep((Number(h.vars.patroni_loop_wait) + 2) * 1000)
+    if (afterPatch && !h.check) await delay((Number(h.vars.patroni_loop_wait) + 2) * 1000)
     const members = await clusterMembers(h, api.base)
     if (!members) return h.check ? { change: false, skip: true, reason: 'Patroni is not running yet' } : noChange('no cluster view')
     const pending = members.filter((m) => m.pending_restart)
@@ -126,7 +128,7 @@ export function rollingRestartTask(h: HostRun, api: ApiContext, afterPatch: bool
       apply: async () => {
         const view = async () => (await clusterMembers(h, api.base)) ?? []
         // Members refresh their pending_restart flag once per HA loop: read it only after one has passed.
-        const settle = () => sleep((Number(h.vars.patroni_loop_wait) + 1) * 1000)
+        const settle = () => delay((Number(h.vars.patroni_loop_wait) + 1) * 1000)
         const restart = async (m: PatroniMember) => {
           h.log(`restarting ${m.name} (${isLeader(m) ? 'leader, in place' : 'replica'})`)
           const r = await rest(h, 'POST', `${apiOf(m, api.port)}/restart`, { auth: api.auth, body: {}, timeoutS: 120 })

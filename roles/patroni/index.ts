@@ -10,17 +10,23 @@
  */
 import type { HostRun, Inventory, Role, Vars } from '../../lib/types.ts'
 import { directory, service, systemdUnit, template, waitFor } from '../../lib/tasks/index.ts'
-import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { etcdEndpoints } from '../etcd/index.ts'
+import { ETCD_CLIENT_VARS, POSTGRESQL_VARS, groupMembers, settingsOf, sharedVars, type StackVars } from '../stack.ts'
 import { dynamicConfigTask, rollingRestartTask, type ApiContext } from './dynamic.ts'
 import { pgDatabase, pgRole } from './users.ts'
-import { rest } from './rest.ts'
+import { rest, waitForLeader } from './rest.ts'
 
-export interface PatroniVars extends Vars {
-  patroni_group: string
+const shared = sharedVars(
+  'patroni_group',
+  'patroni_namespace',
+  'patroni_restapi_port',
+  ...ETCD_CLIENT_VARS,
+  ...POSTGRESQL_VARS,
+)
+
+export interface PatroniVars extends Vars, Pick<StackVars, keyof typeof shared.defaults> {
   patroni_scope: string
-  patroni_namespace: string
   patroni_ttl: number
   patroni_loop_wait: number
   patroni_retry_timeout: number
@@ -30,7 +36,6 @@ export interface PatroniVars extends Vars {
   patroni_failsafe_mode: boolean
   patroni_use_pg_rewind: boolean
   patroni_use_slots: boolean
-  patroni_restapi_port: number
   patroni_restapi_user: string
   patroni_restapi_password: string
   patroni_superuser_password: string
@@ -53,9 +58,8 @@ export const patroniRole: Role<PatroniVars> = {
   name: 'patroni',
   description: 'A Patroni-managed PostgreSQL cluster on the postgres group with etcd3 as its DCS.',
   defaults: {
-    patroni_group: 'postgres',
+    ...shared.defaults,
     patroni_scope: 'hastack',
-    patroni_namespace: '/service/',
     patroni_ttl: 30,
     patroni_loop_wait: 10,
     patroni_retry_timeout: 10,
@@ -65,7 +69,6 @@ export const patroniRole: Role<PatroniVars> = {
     patroni_failsafe_mode: false,
     patroni_use_pg_rewind: true,
     patroni_use_slots: true,
-    patroni_restapi_port: 8008,
     patroni_restapi_user: 'patroni',
     patroni_restapi_password: '',
     patroni_superuser_password: '',
@@ -75,9 +78,8 @@ export const patroniRole: Role<PatroniVars> = {
     patroni_rewind_password: '',
   },
   schema: {
-    patroni_group: { type: 'string', minLength: 1, description: 'Inventory group whose hosts are the cluster members.' },
+    ...shared.schema,
     patroni_scope: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', description: 'Cluster name (Patroni `scope`).' },
-    patroni_namespace: { type: 'string', pattern: '^/([A-Za-z0-9_-]+/)*$', description: 'Key prefix in etcd (Patroni `namespace`).' },
     patroni_ttl: { type: 'integer', minimum: 10, description: 'Leader lock TTL, s: a dead primary is replaced after at most this long.' },
     patroni_loop_wait: { type: 'integer', minimum: 1, description: 'Seconds between HA loop runs.' },
     patroni_retry_timeout: { type: 'integer', minimum: 1, description: 'Timeout for DCS and PostgreSQL operation retries, s.' },
@@ -87,7 +89,6 @@ export const patroniRole: Role<PatroniVars> = {
     patroni_failsafe_mode: { type: 'boolean', description: 'Keep the primary while etcd is down if every member still answers it.' },
     patroni_use_pg_rewind: { type: 'boolean', description: 'Rewind a failed primary to rejoin as a replica.' },
     patroni_use_slots: { type: 'boolean', description: 'Use replication slots for the replicas.' },
-    patroni_restapi_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'REST API port on the cluster address.' },
     patroni_restapi_user: { type: 'string', pattern: NAME, description: 'Basic-auth user for the API\'s unsafe endpoints.' },
     patroni_restapi_password: { type: 'string', secret: true, description: 'Password of the REST API user (generated).' },
     patroni_superuser_password: { type: 'string', secret: true, description: 'Password of the `postgres` superuser (generated).' },
@@ -99,15 +100,16 @@ export const patroniRole: Role<PatroniVars> = {
   validate(inventory) {
     const errors: string[] = []
     for (const host of inventory.hosts.values()) {
-      const v = host.vars
-      if (!host.groups.includes(String(v.patroni_group ?? 'postgres'))) continue
-      const ttl = Number(v.patroni_ttl ?? 30)
-      const loop = Number(v.patroni_loop_wait ?? 10)
-      const retry = Number(v.patroni_retry_timeout ?? 10)
+      const v = settingsOf(host, patroniRole.defaults)
+      if (!host.groups.includes(v.patroni_group)) continue
+      const ttl = v.patroni_ttl
+      const loop = v.patroni_loop_wait
+      const retry = v.patroni_retry_timeout
       if (loop + 2 * retry > ttl) errors.push(`host ${host.name}: patroni_loop_wait + 2 × patroni_retry_timeout (${loop + 2 * retry}) must not exceed patroni_ttl (${ttl})`)
       if (v.patroni_synchronous_mode_strict && !v.patroni_synchronous_mode) errors.push(`host ${host.name}: patroni_synchronous_mode_strict needs patroni_synchronous_mode`)
       if (!/^\d+\.\d+\.\d+\.\d+$/.test(String(v.address ?? ''))) errors.push(`host ${host.name}: a Patroni member needs an IPv4 address to bind to`)
-      if (!inventory.groups.has(String(v.etcd_group ?? 'etcd')) || inventory.groupHosts(String(v.etcd_group ?? 'etcd')).length === 0) errors.push(`host ${host.name}: Patroni needs etcd members (group ${String(v.etcd_group ?? 'etcd')} is empty)`)
+      if (groupMembers(inventory, v.etcd_group).length === 0)
+        errors.push(`host ${host.name}: Patroni needs etcd members (group ${v.etcd_group} is empty)`)
     }
     return [...new Set(errors)]
   },
@@ -120,7 +122,7 @@ export const patroniRole: Role<PatroniVars> = {
     const api: ApiContext = { base: `http://${v.address}:${port}`, auth: { user: v.patroni_restapi_user, password: v.patroni_restapi_password }, port }
     await installWithoutStarting(h, ['patroni', 'python3-etcd'], 'Patroni')
     const running = (await h.query('systemctl is-active -q patroni')).code === 0
-    const dataParent = String(v.postgresql_data_dir).replace(/\/[^/]+\/?$/, '') || '/'
+    const dataParent = v.postgresql_data_dir.replace(/\/[^/]+\/?$/, '') || '/'
     await h.do(directory({ path: dataParent, owner: 'postgres', group: 'postgres', mode: '0755', name: 'Ensure the parent of the data directory belongs to postgres' }))
     await h.do(directory({ path: '/etc/patroni', owner: 'root', group: 'postgres', mode: '0750', name: 'Ensure /etc/patroni exists' }))
     await h.do(template({
@@ -142,12 +144,7 @@ export const patroniRole: Role<PatroniVars> = {
     await h.flushHandlers()
 
     await h.do(waitFor({ url: `${api.base}/health`, timeoutMs: 300_000, intervalMs: 1000, name: 'Wait for this member\'s PostgreSQL to run' }))
-    await h.do(waitFor({
-      until: sh`curl -sf --max-time 3 ${`${api.base}/cluster`} | grep -Eq '"role": "(leader|master)"'`,
-      timeoutMs: 120_000,
-      intervalMs: 1000,
-      name: 'Wait for the cluster to have a leader',
-    }))
+    await h.do(waitForLeader(h, api.base))
 
     // Roles and the application database: on the leader only (the only writable member).
     const leader = (await rest(h, 'GET', `${api.base}/primary`)).status === 200

@@ -2,9 +2,11 @@
  * Patroni's REST API, called with curl on a cluster host: reads without
  * credentials, unsafe calls (PATCH /config, POST /restart, /switchover) with
  * the API's basic-auth user. Credentials and bodies travel in a curl config
- * read from standard input, never on a command line.
+ * read from standard input, never on a command line. Also the one `isLeader`
+ * (the tests import it too) and the wait for a leader built on it.
  */
-import type { Connection, HostRun } from '../../lib/types.ts'
+import type { Connection, HostRun, Plan, Task } from '../../lib/types.ts'
+import { defineTask, waitUntil } from '../../lib/tasks/index.ts'
 
 export interface PatroniMember {
   name: string
@@ -63,4 +65,14 @@ export async function clusterMembers(conn: Connection | HostRun, apiBase: string
 
 export function isLeader(m: PatroniMember): boolean {
   return m.role === 'leader' || m.role === 'master' || m.role === 'standby_leader'
+}
+
+/** Wait (bounded) until the cluster names a leader, read through `GET /cluster`; skipped in check mode. */
+export function waitForLeader(h: HostRun, apiBase: string, timeoutMs = 120_000): Task {
+  return defineTask('Wait for the cluster to have a leader', {}, async (ctx): Promise<Plan> => {
+    if (ctx.check) return { change: false, skip: true, reason: 'not waited for in check mode' }
+    const leader = async () => (await clusterMembers(h, apiBase))?.find(isLeader)?.name
+    const name = await waitUntil('the cluster to have a leader', leader, { timeoutMs, intervalMs: 1000 })
+    return { change: false, reason: `${name} leads` }
+  })
 }

@@ -8,7 +8,7 @@
  * primary the Sentinels name. The HAProxy endpoint's variables live here too
  * (templates/haproxy/redis.cfg.ejs).
  */
-import type { Inventory, Role, Vars } from '../../lib/types.ts'
+import type { Inventory, Role } from '../../lib/types.ts'
 import { defineTask, noChange, service, template, waitFor } from '../../lib/tasks/index.ts'
 import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
@@ -16,39 +16,50 @@ import { isError, pairs, redisCli } from './cli.ts'
 import { currentPrimary, initialPrimaryHost } from './primary.ts'
 import { differing, memoryBytes, runtimeSettings } from './settings.ts'
 import { schema, defaults, type RedisVars } from './vars.ts'
+import { groupMembers, settingsOf } from '../stack.ts'
 
 const CONF = '/etc/redis/redis.conf'
 const INCLUDE = 'include /etc/redis/hastack.conf'
 
-/** Cross-host checks of the Redis variables (nothing to check without a `redis` group). */
+/** Cross-host checks of the Redis variables, on every host of the `redis` group (none without one). */
 export function validateRedis(inventory: Inventory): string[] {
-  const hosts = inventory.groups.has('redis') ? inventory.groupHosts('redis') : []
-  if (hosts.length === 0) return []
+  const hosts = groupMembers(inventory, 'redis')
   const errors: string[] = []
-  const v = inventory.hosts.get(hosts[0]!)!.vars as Vars
-  const chosen = v.redis_initial_primary
-  if (typeof chosen === 'string' && chosen !== '' && !hosts.includes(chosen)) errors.push(`redis_initial_primary names ${chosen}, which is not in the redis group (${hosts.join(', ')})`)
-  try {
-    if (v.redis_maxmemory !== undefined) memoryBytes(v.redis_maxmemory as string)
-  } catch (e) {
-    errors.push((e as Error).message)
+  for (const host of hosts) {
+    const v = settingsOf(inventory.hosts.get(host)!, defaults)
+    const chosen = v.redis_initial_primary
+    if (chosen !== '' && !hosts.includes(chosen))
+      errors.push(`redis_initial_primary names ${chosen}, which is not in the redis group (${hosts.join(', ')})`)
+    try {
+      memoryBytes(v.redis_maxmemory)
+    } catch (e) {
+      errors.push(`host ${host}: ${(e as Error).message}`)
+    }
+    if (v.redis_min_replicas_to_write > hosts.length - 1)
+      errors.push(
+        `redis_min_replicas_to_write is ${v.redis_min_replicas_to_write} but the redis group has only ` +
+          `${hosts.length - 1} replica(s): the primary would refuse every write`,
+      )
   }
-  if (Number(v.redis_min_replicas_to_write) > hosts.length - 1)
-    errors.push(`redis_min_replicas_to_write is ${v.redis_min_replicas_to_write} but the redis group has only ${hosts.length - 1} replica(s): the primary would refuse every write`)
   // The endpoint's check timing must let an old primary's entries fall before a new primary's rise.
-  const inter = Number(v.redis_haproxy_check_interval_ms)
-  const rise = Number(v.redis_haproxy_rise)
-  const fall = Number(v.redis_haproxy_fall)
-  const timeout = Number(v.redis_haproxy_check_timeout_ms)
-  if (rise && inter && (rise - 1) * inter <= fall * inter + timeout)
-    errors.push(`redis_haproxy_rise (${rise}) is too small for fall ${fall}, interval ${inter} ms and check timeout ${timeout} ms: (rise - 1) × interval must exceed fall × interval + timeout, or two backends could be up at once during a failover`)
-  // HAProxy's endpoint and Redis cannot share a port on a host that runs both.
-  for (const lb of inventory.groups.has('haproxy') ? inventory.groupHosts('haproxy') : []) {
-    const lv = inventory.hosts.get(lb)!.vars
-    if (hosts.includes(lb) && Number(lv.redis_haproxy_port) === Number(lv.redis_port))
-      errors.push(`${lb} runs both Redis and the HAProxy endpoint on port ${lv.redis_port}: set redis_haproxy_port to another port for it`)
+  for (const lb of hosts.length ? groupMembers(inventory, 'haproxy') : []) {
+    const v = settingsOf(inventory.hosts.get(lb)!, defaults)
+    const { redis_haproxy_check_interval_ms: inter, redis_haproxy_rise: rise, redis_haproxy_fall: fall } = v
+    const timeout = v.redis_haproxy_check_timeout_ms
+    if ((rise - 1) * inter <= fall * inter + timeout)
+      errors.push(
+        `redis_haproxy_rise (${rise}) is too small for fall ${fall}, interval ${inter} ms and check timeout ` +
+          `${timeout} ms: (rise - 1) × interval must exceed fall × interval + timeout, ` +
+          'or two backends could be up at once during a failover',
+      )
+    // HAProxy's endpoint and Redis cannot share a port on a host that runs both.
+    if (hosts.includes(lb) && v.redis_haproxy_port === v.redis_port)
+      errors.push(
+        `${lb} runs both Redis and the HAProxy endpoint on port ${v.redis_port}: ` +
+          'set redis_haproxy_port to another port for it',
+      )
   }
-  return errors
+  return [...new Set(errors)]
 }
 
 /** Ensure the running server has the inventory's settings (CONFIG SET + CONFIG REWRITE on a difference). */

@@ -12,22 +12,21 @@ import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { isError, pairs, redisCli } from '../redis/cli.ts'
 import { currentPrimary } from '../redis/primary.ts'
+import { REDIS_CLIENT_VARS, groupMembers, settingsOf, sharedVars, type StackVars } from '../stack.ts'
 
 const CONF = '/etc/redis/sentinel.conf'
 const MARKER = '# hastack: sentinel bootstrap'
 
-export interface SentinelVars extends Vars {
-  sentinel_port: number
-  sentinel_quorum: number
+const shared = sharedVars(...REDIS_CLIENT_VARS, 'sentinel_quorum')
+
+export interface SentinelVars extends Vars, Pick<StackVars, keyof typeof shared.schema> {
   sentinel_down_after_milliseconds: number
   sentinel_failover_timeout: number
   sentinel_parallel_syncs: number
 }
 
 const schema: Record<string, VarSchema> = {
-  sentinel_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Port each Sentinel listens on (cluster address and loopback).' },
-  sentinel_password: { type: 'string', minLength: 16, pattern: '^[^\\s"\\\\]+$', secret: true, description: 'Password clients and the other Sentinels use with a Sentinel (`requirepass`, `sentinel-pass`). Generated once.' },
-  sentinel_quorum: { type: 'integer', minimum: 1, description: 'Sentinels that must agree the primary is down before a failover (a majority must still authorize it).' },
+  ...shared.schema,
   sentinel_down_after_milliseconds: { type: 'integer', minimum: 100, description: 'Time without a valid reply after which a Sentinel considers the primary down.' },
   sentinel_failover_timeout: { type: 'integer', minimum: 1000, description: 'Failover timeout (ms): retry delay and bound on reconfiguring the replicas.' },
   sentinel_parallel_syncs: { type: 'integer', minimum: 1, description: 'Replicas re-synchronising with a new primary at the same time.' },
@@ -43,16 +42,22 @@ export function sentinelSettings(v: Vars): Record<string, string> {
   }
 }
 
+/** The Sentinel count and quorum, checked with every Sentinel host's settings. */
 export function validateSentinel(inventory: Inventory): string[] {
-  const hosts = inventory.groups.has('sentinel') ? inventory.groupHosts('sentinel') : []
+  const hosts = groupMembers(inventory, 'sentinel')
   if (hosts.length === 0) return []
-  const v = inventory.hosts.get(hosts[0]!)!.vars
   const errors: string[] = []
-  const q = Number(v.sentinel_quorum)
   if (hosts.length < 3) errors.push(`the sentinel group has ${hosts.length} host(s): at least 3 are needed to survive the loss of one`)
-  if (q > hosts.length) errors.push(`sentinel_quorum is ${q} but there are only ${hosts.length} Sentinels`)
-  if (q <= hosts.length / 2) errors.push(`sentinel_quorum ${q} is not a majority of ${hosts.length} Sentinels: the endpoint could route to two primaries`)
-  return errors
+  for (const host of hosts) {
+    const q = settingsOf(inventory.hosts.get(host)!, sentinelRole.defaults).sentinel_quorum
+    if (q > hosts.length) errors.push(`sentinel_quorum is ${q} but there are only ${hosts.length} Sentinels`)
+    if (q <= hosts.length / 2)
+      errors.push(
+        `sentinel_quorum ${q} is not a majority of ${hosts.length} Sentinels: ` +
+          'the endpoint could route to two primaries',
+      )
+  }
+  return [...new Set(errors)]
 }
 
 type H = Parameters<Role['tasks']>[0]
@@ -104,8 +109,7 @@ export const sentinelRole: Role<SentinelVars> = {
   name: 'sentinel',
   description: 'Three or more Redis Sentinels: quorum, failure detection and failover of the Redis primary, authenticated.',
   defaults: {
-    sentinel_port: 26379,
-    sentinel_quorum: 2,
+    ...shared.defaults,
     sentinel_down_after_milliseconds: 5000,
     sentinel_failover_timeout: 60000,
     sentinel_parallel_syncs: 1,

@@ -111,13 +111,14 @@ t.test('serial batches stop the rolling work at the first failing member', async
   t.ok(result.lines.some((l) => /rolling work halts at the first unhealthy member/.test(l)))
 })
 
-t.test('a run-once task runs on one host and every host gets its outcome', async (t) => {
+t.test('a task run through h.once runs on one host and every host gets its outcome', async (t) => {
   const marker = `${work}/once-count`
   const play: Play = {
     name: 'once',
     hosts: 'web:!ghost',
     tasks: async (h) => {
-      const out = await h.do(command({ name: 'Count once', cmd: `echo x >> ${marker}; echo done`, runOnce: true }))
+      const count = command({ name: 'Count once', cmd: `echo x >> ${marker}; echo done` })
+      const out = await h.once('count', () => h.do(count))
       if (out.stdout?.trim() !== 'done') throw new Error(`no shared stdout on ${h.name}`)
     },
   }
@@ -126,6 +127,21 @@ t.test('a run-once task runs on one host and every host gets its outcome', async
   t.equal(readFileSync(marker, 'utf8'), 'x\n')
   const changed = ['h1', 'h2', 'h3'].map((h) => result.stats.get(h)!.changed)
   t.same(changed.sort(), [0, 0, 1])
+})
+
+t.test('when the step run through h.once fails, every host of the batch fails with it', async (t) => {
+  const play: Play = {
+    name: 'once-fails',
+    hosts: 'web:!ghost',
+    tasks: async (h) => void (await h.once('broken', () => h.do(command({ name: 'Fail once', cmd: 'exit 3' })))),
+  }
+  const result = await lab.run([play])
+  t.equal(result.exitCode, 2)
+  const failed = ['h1', 'h2', 'h3'].map((h) => result.stats.get(h)!.failed)
+  t.same(failed, [1, 1, 1], 'the host that ran it and the hosts that waited for it')
+  const shared = ['h1', 'h2', 'h3'].flatMap((h) => result.stats.get(h)!.tasks.filter((x) => x.task === 'role logic'))
+  t.equal(shared.length, 2)
+  for (const x of shared) t.match(x.error, /"broken" ran once for the batch and failed/)
 })
 
 t.test('one-at-a-time sections never overlap, and stop at the first host that fails', async (t) => {

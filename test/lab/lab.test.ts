@@ -1,13 +1,13 @@
 /**
  * The lab's own end-to-end test: two real hosts booted with systemd-nspawn, then
  * every fault the lab offers, checked from outside as a test of a role would see it.
- * Needs root and the lab's dependencies (test/lab/install-deps.sh).
+ * Needs root and the lab's dependencies (lab/install-deps.sh).
  */
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import t from 'tap'
-import { Lab, sshBanner, tcpOpen, netemAvailable } from './lab.ts'
+import { Lab, sshBanner, tcpOpen, netemAvailable } from '../../lab/lab.ts'
 
 const repo = resolve(import.meta.dirname, '../..')
 const dir = mkdtempSync(join(tmpdir(), 'hastack-lab-test-'))

@@ -16,7 +16,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { parse } from 'yaml'
-import { Lab } from '../lab/lab.ts'
+import { Lab } from '../../lab/lab.ts'
 import {
   INVENTORY, REPORTS, cluster, connect, converge, isLeader, longestGap, secrets, sleep, waitCluster, writeLoop,
   type Member, type PgTarget, type Write,

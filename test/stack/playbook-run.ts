@@ -1,31 +1,92 @@
 /**
- * Runs a playbook the way a user does (a child process with --json), bounded
- * in time, and reads its report back: totals, every changed task with its
- * reason, the exit code, the last lines of output and how long it took.
+ * The one way tests run a playbook: as a child process the way a user does, with --json, bounded in
+ * time, its output kept (and written to a log file when asked), its report read back. The report
+ * of an earlier run is deleted first, so a run that writes none is never judged by a stale one.
  */
-import { readFileSync } from 'node:fs'
-import { $ } from 'zx'
+import { spawn } from 'node:child_process'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+
+export interface ReportTask {
+  task: string
+  status: string
+  reason?: string
+}
+
+/** The parts of a --json report the tests read. */
+export interface PlaybookReport {
+  totals: { ok: number; changed: number; failed: number; skipped: number; unreachable: number }
+  hosts: Record<string, { changed: number; failed: number; unreachable: number; tasks: ReportTask[] }>
+}
+
+export interface PlaybookRunOptions {
+  /** The playbook, relative to `cwd` (for example `playbooks/postgres.ts`). */
+  playbook: string
+  inventory: string
+  /** Where the --json report goes (deleted before the run). */
+  json: string
+  extra?: string[]
+  /** The repository to run in (default: this repository). */
+  cwd?: string
+  /** `tsx` (default): node with tsx's loader; `zx`: `npx zx`, as the README shows. */
+  launcher?: 'zx' | 'tsx'
+  /** Also write stdout and stderr to this file. */
+  log?: string
+  /** Kill the run after this long (default 15 minutes). */
+  timeoutMs?: number
+}
 
 export interface PlaybookRun {
   exitCode: number
-  totals: { ok: number; changed: number; failed: number; skipped: number; unreachable: number }
+  seconds: number
+  /** The --json report; empty totals and hosts when the run wrote none. */
+  report: PlaybookReport
+  /** The report's totals (shorthand). */
+  totals: PlaybookReport['totals']
   /** "host: task (reason)" for every task reported changed. */
   changed: string[]
-  seconds: number
   stdout: string
   /** The last 40 lines of stdout plus stderr, for a failure's comment. */
   tail: string
+  log?: string
 }
 
-/** Run `launcher playbook -i inventory --json json ...extra` in `cwd`. */
-export async function runPlaybook(opts: { cwd: string; launcher: 'zx' | 'tsx'; playbook: string; inventory: string; json: string; extra?: string[]; timeoutMs?: number }): Promise<PlaybookRun> {
+const EMPTY_TOTALS = { ok: 0, changed: 0, failed: 0, skipped: 0, unreachable: 0 }
+
+function readReport(json: string): PlaybookReport {
+  try {
+    return JSON.parse(readFileSync(json, 'utf8')) as PlaybookReport
+  } catch {
+    return { totals: { ...EMPTY_TOTALS }, hosts: {} }
+  }
+}
+
+/** Run `playbook -i inventory --json json ...extra`; never throws for a failed run (look at exitCode). */
+export async function runPlaybook(opts: PlaybookRunOptions): Promise<PlaybookRun> {
+  const cwd = opts.cwd ?? ROOT
+  rmSync(opts.json, { force: true })
+  mkdirSync(dirname(opts.json), { recursive: true })
+  const args = [opts.playbook, '-i', opts.inventory, '--json', opts.json, ...(opts.extra ?? [])]
+  const zx = opts.launcher === 'zx'
+  const [command, argv] = zx ? ['npx', ['zx', ...args]] : [process.execPath, ['--import=tsx', ...args]]
   const started = Date.now()
-  const r = await $({ cwd: opts.cwd, nothrow: true, quiet: true, timeout: opts.timeoutMs ?? 900_000 })`npx ${opts.launcher} ${opts.playbook} -i ${opts.inventory} --json ${opts.json} ${opts.extra ?? []}`
+  const child = spawn(command, argv, { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+  const timer = setTimeout(() => child.kill('SIGTERM'), opts.timeoutMs ?? 900_000)
+  const exitCode: number = await new Promise((done) => child.on('close', (code) => done(code ?? 1)))
+  clearTimeout(timer)
   const seconds = (Date.now() - started) / 1000
-  const report = JSON.parse(readFileSync(opts.json, 'utf8'))
-  const changed = Object.entries(report.hosts as Record<string, { tasks: { task: string; status: string; reason?: string }[] }>).flatMap(([h, s]) =>
-    s.tasks.filter((x) => x.status === 'changed').map((x) => `${h}: ${x.task} (${x.reason})`),
+  if (opts.log) writeFileSync(opts.log, stdout + stderr)
+  const report = readReport(opts.json)
+  const changed = Object.entries(report.hosts).flatMap(([host, s]) =>
+    s.tasks.filter((x) => x.status === 'changed').map((x) => `${host}: ${x.task} (${x.reason})`),
   )
-  const exitCode = r.exitCode ?? 1
-  return { exitCode, totals: report.totals, changed, seconds, stdout: r.stdout, tail: r.stdout.split('\n').slice(-40).join('\n') + r.stderr }
+  const tail = stdout.split('\n').slice(-40).join('\n') + stderr
+  return { exitCode, seconds, report, totals: report.totals, changed, stdout, tail, log: opts.log }
 }

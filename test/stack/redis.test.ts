@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path'
 import t from 'tap'
 import { parse } from 'yaml'
 import { Redis } from 'ioredis'
-import { Lab } from '../lab/lab.ts'
+import { Lab } from '../../lab/lab.ts'
 import { runPlaybook } from './playbook-run.ts'
 import { longestGap, pollHaproxy, routable, writeLoop, type HaproxySample } from './redis/probes.ts'
 

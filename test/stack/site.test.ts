@@ -12,7 +12,7 @@ import t from 'tap'
 import pg from 'pg'
 import { Redis } from 'ioredis'
 import { parse } from 'yaml'
-import { Lab } from '../lab/lab.ts'
+import { Lab } from '../../lab/lab.ts'
 import { runPlaybook } from './playbook-run.ts'
 
 const repo = resolve(import.meta.dirname, '../..')

@@ -93,7 +93,7 @@ t.test('origins name the file, line and key of each winning value', async (t) =>
   })
   const o = inv.hosts.get('db1')!.origins
   const pick = (name: string) => ({ file: o[name].file, line: o[name].line, key: o[name].key })
-  t.same(pick('v0'), { file: 'roles/test', line: 0, key: 'defaults.v0' })
+  t.same(pick('v0'), { file: 'role test', line: 0, key: 'defaults.v0' })
   t.same(pick('v1'), { file: path.join(dir, 'inv.yml'), line: 3, key: 'all.vars.v1' })
   t.same(pick('v4'), { file: path.join(dir, 'inv.yml'), line: 21, key: 'all.children.pg.children.db.vars.v4' })
   t.same(pick('v7'), { file: path.join(dir, 'inv.yml'), line: 26, key: 'all.children.pg.children.db.hosts.db1.v7' })

@@ -1,5 +1,5 @@
 /**
- * vagrant/: the Vagrantfile's host table matches inventory/lab.yml, and a recorded
+ * vagrant/: the Vagrantfile's machines (lab/topology.json) match inventory/lab.yml, and a recorded
  * `vagrant ssh-config` turns into an inventory with lab.yml's groups.
  */
 import { execFileSync } from 'node:child_process'
@@ -8,15 +8,17 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import t from 'tap'
 import { parse, stringify } from 'yaml'
-import { loadTopology } from '../lab/topology.ts'
-import { parseSshConfig, parseVagrantHosts, toInventory } from '../../vagrant/ssh-config-to-inventory.ts'
+import { loadMachines, loadTopology } from '../../lab/topology.ts'
+import { parseSshConfig, toInventory } from '../../vagrant/ssh-config-to-inventory.ts'
 
 const repo = resolve(import.meta.dirname, '../..')
-const vagrantHosts = parseVagrantHosts(readFileSync(join(repo, 'vagrant/Vagrantfile'), 'utf8'))
+const vagrantHosts = loadMachines()
 const lab = loadTopology(join(repo, 'inventory/lab.yml'))
 const sample = readFileSync(join(repo, 'vagrant/fixtures/ssh-config.sample'), 'utf8')
 
-t.test('the Vagrantfile defines the hosts and groups of inventory/lab.yml', async (t) => {
+t.test('lab/topology.json, which the Vagrantfile reads, has the hosts and groups of inventory/lab.yml', async (t) => {
+  const vagrantfile = readFileSync(join(repo, 'vagrant/Vagrantfile'), 'utf8')
+  t.match(vagrantfile, /JSON\.parse\(File\.read\(File\.expand_path\("\.\.\/lab\/topology\.json"/)
   t.same(vagrantHosts.map((h) => h.name), lab.hosts.map((h) => h.name), 'same hosts, same order')
   for (const h of lab.hosts) {
     const vm = vagrantHosts.find((v) => v.name === h.name)!

@@ -1,15 +1,17 @@
 /**
- * Helpers of the PostgreSQL HA lab tests: run the playbook as a child process
- * (its output to a log file, its --json report read back), read the cluster
+ * Helpers of the PostgreSQL HA lab tests: run playbooks/postgres.ts on the pg lab
+ * (through test/stack/playbook-run.ts, output to a log file), read the cluster
  * through Patroni's REST API from this machine, and a bounded write loop that
  * records every acknowledged write with its time.
  */
-import { spawn } from 'node:child_process'
-import { createWriteStream, mkdirSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { parse } from 'yaml'
+import { isLeader, type PatroniMember } from '../../../roles/patroni/rest.ts'
+import { waitUntil } from '../../../lib/tasks/wait.ts'
+import { runPlaybook, type PlaybookReport } from '../playbook-run.ts'
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 export const INVENTORY = join(ROOT, 'test/stack/pg/hosts.yml')
@@ -19,31 +21,25 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 export interface ConvergeResult {
   code: number
   seconds: number
-  report: { totals: Record<string, number>; hosts: Record<string, { changed: number; failed: number; unreachable: number; tasks: { task: string; status: string; reason?: string }[] }> }
+  report: PlaybookReport
   log: string
 }
 
-/** Run playbooks/postgres.ts on the pg lab; bounded by `timeoutMs`. */
+/**
+ * runPlaybook for playbooks/postgres.ts on the pg lab, its report and log under reports/pg/NAME.*;
+ * bounded by `timeoutMs`. Kept only for pg.test.ts's calls: new code calls runPlaybook.
+ */
 export async function converge(name: string, extra: string[] = [], timeoutMs = 900_000): Promise<ConvergeResult> {
-  mkdirSync(REPORTS, { recursive: true })
-  const json = join(REPORTS, `${name}.json`)
-  const log = join(REPORTS, `${name}.log`)
-  const out = createWriteStream(log)
-  const started = Date.now()
-  const child = spawn(process.execPath, ['--import=tsx', join(ROOT, 'playbooks/postgres.ts'), '-i', INVENTORY, '--json', json, ...extra], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-  child.stdout.pipe(out)
-  child.stderr.pipe(out)
-  const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs)
-  const code: number = await new Promise((r) => child.on('close', (c) => r(c ?? 1)))
-  clearTimeout(timer)
-  const seconds = (Date.now() - started) / 1000
-  let report: ConvergeResult['report']
-  try {
-    report = JSON.parse(readFileSync(json, 'utf8'))
-  } catch {
-    report = { totals: {}, hosts: {} }
-  }
-  return { code, seconds, report, log }
+  const r = await runPlaybook({
+    cwd: ROOT,
+    playbook: 'playbooks/postgres.ts',
+    inventory: INVENTORY,
+    json: join(REPORTS, `${name}.json`),
+    log: join(REPORTS, `${name}.log`),
+    extra,
+    timeoutMs,
+  })
+  return { code: r.exitCode, seconds: r.seconds, report: r.report, log: r.log! }
 }
 
 /** The stored generated secrets of the pg lab inventory. */
@@ -51,15 +47,9 @@ export function secrets(): Record<string, string> {
   return parse(readFileSync(join(ROOT, 'test/stack/pg/hosts.secrets.yml'), 'utf8'))
 }
 
-export interface Member {
-  name: string
-  role: string
-  state: string
-  host: string
-  timeline?: number
-  lag?: number | string
-  pending_restart?: boolean
-}
+/** A member as GET /cluster reports it (the patroni role's type). */
+export type Member = PatroniMember
+export { isLeader }
 
 /** GET /cluster from the first member that answers. */
 export async function cluster(addresses: string[]): Promise<Member[] | undefined> {
@@ -72,18 +62,16 @@ export async function cluster(addresses: string[]): Promise<Member[] | undefined
   return undefined
 }
 
-export const isLeader = (m: Member) => m.role === 'leader' || m.role === 'master'
-
 /** Poll the cluster until `ok` holds (bounded); the last view. */
 export async function waitCluster(addresses: string[], ok: (m: Member[]) => boolean, timeoutMs: number): Promise<Member[]> {
-  const end = Date.now() + timeoutMs
   let last: Member[] | undefined
-  while (Date.now() < end) {
+  const probe = async () => {
     last = await cluster(addresses)
-    if (last && ok(last)) return last
-    await sleep(1000)
+    return last && ok(last) ? last : undefined
   }
-  throw new Error(`cluster not as expected after ${timeoutMs / 1000}s: ${JSON.stringify(last)}`)
+  return waitUntil('the cluster', probe, { timeoutMs, intervalMs: 1000 }).catch(() => {
+    throw new Error(`cluster not as expected after ${timeoutMs / 1000}s: ${JSON.stringify(last)}`)
+  })
 }
 
 export interface PgTarget {

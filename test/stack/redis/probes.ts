@@ -5,7 +5,7 @@
  */
 import type { Redis } from 'ioredis'
 import { quote } from '../../../lib/connection/quote.ts'
-import type { Lab } from '../../lab/lab.ts'
+import type { Lab } from '../../../lab/lab.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 

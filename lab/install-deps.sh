@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what test/lab needs on a Debian 12 machine (run as root). Idempotent and
+# Install what the lab (lab/) needs on a Debian 12 machine (as root). Idempotent and
 # non-interactive: packages already present are left alone; apt-get runs only for
 # the missing ones. Services of the installed packages are NOT started (the lab
 # starts its own apt-cacher-ng, bound to its bridges only).
@@ -16,11 +16,6 @@ packages=(
   procps
 )
 
-if [ "$(id -u)" != 0 ]; then
-  echo "install-deps.sh: must run as root" >&2
-  exit 1
-fi
-
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -28,12 +23,17 @@ for p in "${packages[@]}"; do
   fi
 done
 
+# Silent when everything is there (npm test runs this before every run).
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "test/lab: every dependency is installed"
   exit 0
 fi
+if [ "$(id -u)" != 0 ]; then
+  echo "lab/install-deps.sh: the lab needs ${missing[*]}, and installing them needs root:" >&2
+  echo "  sudo bash lab/install-deps.sh" >&2
+  exit 1
+fi
 
-echo "test/lab: installing ${missing[*]}"
+echo "lab: installing ${missing[*]}"
 # Keep package scripts from starting daemons (apt-cacher-ng would listen on every
 # address): a temporary policy-rc.d, removed afterwards unless one was there.
 policy=/usr/sbin/policy-rc.d
@@ -50,4 +50,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}"
-echo "test/lab: dependencies installed"
+echo "lab: dependencies installed"

@@ -48,7 +48,7 @@ function fail(message: string): never {
 
 if (!command || values.help) {
   console.log(USAGE)
-  process.exit(command ? 0 : 2)
+  process.exit(values.help ? 0 : 2)
 }
 
 try {

@@ -135,7 +135,7 @@ export async function syncAcng(log: (m: string) => void = () => {}): Promise<voi
   mkdirSync(ACNG_CACHE, { recursive: true })
   mkdirSync(join(ACNG_DIR, 'log'), { recursive: true })
   rmSync(conf, { recursive: true, force: true })
-  if (!existsSync('/etc/apt-cacher-ng')) throw new Error('apt-cacher-ng is not installed: run test/lab/install-deps.sh')
+  if (!existsSync('/etc/apt-cacher-ng')) throw new Error('apt-cacher-ng is not installed: run lab/install-deps.sh')
   cpSync('/etc/apt-cacher-ng', conf, { recursive: true, dereference: true })
   writeFileSync(join(conf, 'backends_debian'), `${DEBIAN_BACKEND}\n`)
   const args = [

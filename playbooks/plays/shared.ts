@@ -1,0 +1,14 @@
+/**
+ * The plays every part of the stack begins and ends with: base settings on the part's hosts, and
+ * HAProxy in front of whatever the inventory runs (PostgreSQL's ports, the Redis endpoint).
+ */
+import type { Play } from '../../lib/types.ts'
+import { commonRole, haproxyRole } from '../../roles/index.ts'
+
+/** Base settings (host names, /etc/hosts, time zone, sysctl, packages) on the hosts of `hosts`. */
+export function preparePlay(hosts: string, name = 'Prepare the hosts'): Play {
+  return { name, hosts, roles: [commonRole] }
+}
+
+/** HAProxy on the haproxy group: one configuration with every endpoint the inventory needs. */
+export const routeClientsPlay: Play = { name: 'Route clients through HAProxy', hosts: 'haproxy', roles: [haproxyRole] }

@@ -1,0 +1,325 @@
+/**
+ * The variables several roles share, declared once here with their type, default and schema: ports,
+ * groups and names one role sets up and another connects to (etcd endpoints for Patroni, Patroni's
+ * REST port and PostgreSQL's port for HAProxy, Redis's port, master name and passwords for Sentinel
+ * and HAProxy). A role that reads one lists it with `sharedVars(...)`, so its defaults and schema
+ * come from this one place. `settingsOf` gives a validator a host's variables with defaults applied.
+ */
+import type { Inventory, InventoryHost, VarSchema, Vars } from '../lib/types.ts'
+import { PG_PARAMETER_SCHEMA } from './postgresql/parameters.ts'
+
+/** A generated etcd password: from the secrets alphabet, passed to etcdctl as one stdin line. */
+export const ETCD_PASSWORD = { type: 'string', minLength: 16, pattern: '^[A-Za-z0-9_.~+/=-]+$', secret: true } as const
+
+export interface StackVars extends Vars {
+  etcd_group: string
+  etcd_client_port: number
+  etcd_auth: boolean
+  etcd_patroni_user: string
+  etcd_patroni_password: string
+  patroni_group: string
+  patroni_namespace: string
+  patroni_restapi_port: number
+  postgresql_version: number
+  postgresql_port: number
+  postgresql_data_dir: string
+  postgresql_parameters: Record<string, string | number | boolean>
+  postgresql_client_networks: string[]
+  postgresql_app_database: string
+  postgresql_app_user: string
+  postgresql_app_password: string
+  redis_port: number
+  redis_master_name: string
+  /** A generated secret without a default: always set once the inventory is loaded. */
+  redis_password?: string
+  redis_haproxy_port: number
+  redis_haproxy_check_interval_ms: number
+  redis_haproxy_check_timeout_ms: number
+  redis_haproxy_rise: number
+  redis_haproxy_fall: number
+  redis_haproxy_idle_timeout: string
+  sentinel_port: number
+  /** A generated secret without a default: always set once the inventory is loaded. */
+  sentinel_password?: string
+  sentinel_quorum: number
+}
+
+/** How a client reaches etcd: its members' group and port, and Patroni's user there. */
+export const ETCD_CLIENT_VARS = [
+  'etcd_group',
+  'etcd_client_port',
+  'etcd_auth',
+  'etcd_patroni_user',
+  'etcd_patroni_password',
+] as const
+
+/** PostgreSQL's server settings: installed by the postgresql role, run by Patroni. */
+export const POSTGRESQL_VARS = [
+  'postgresql_version',
+  'postgresql_port',
+  'postgresql_data_dir',
+  'postgresql_parameters',
+  'postgresql_client_networks',
+  'postgresql_app_database',
+  'postgresql_app_user',
+  'postgresql_app_password',
+] as const
+
+/** How a client reaches Redis and its Sentinels. */
+export const REDIS_CLIENT_VARS = [
+  'redis_port',
+  'redis_master_name',
+  'redis_password',
+  'sentinel_port',
+  'sentinel_password',
+] as const
+
+/** The Redis endpoint on the haproxy hosts: rendered by the haproxy role, validated by the redis role. */
+export const REDIS_ENDPOINT_VARS = [
+  'redis_haproxy_port',
+  'redis_haproxy_check_interval_ms',
+  'redis_haproxy_check_timeout_ms',
+  'redis_haproxy_rise',
+  'redis_haproxy_fall',
+  'redis_haproxy_idle_timeout',
+] as const
+
+/** A generated Redis or Sentinel password: no blanks, quotes or backslashes (it is written into config lines). */
+const REDIS_SECRET = { type: 'string', minLength: 16, pattern: '^[^\\s"\\\\]+$', secret: true } as const
+
+/** Every shared variable: its default (none for generated secrets without one) and its schema. */
+const SHARED: { [K in keyof StackVars]-?: { default?: StackVars[K]; schema: VarSchema } } = {
+  etcd_group: {
+    default: 'etcd',
+    schema: { type: 'string', minLength: 1, description: 'Inventory group whose hosts are the etcd members.' },
+  },
+  etcd_client_port: {
+    default: 2379,
+    schema: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 65535,
+      description: 'Client port (on the cluster address and loopback).',
+    },
+  },
+  etcd_auth: {
+    default: true,
+    schema: {
+      type: 'boolean',
+      description:
+        'Require authentication from every etcd client (root for operators, a prefix-limited user for Patroni). ' +
+        'Turning it off later is not automated.',
+    },
+  },
+  etcd_patroni_user: {
+    default: 'patroni',
+    schema: {
+      type: 'string',
+      pattern: '^[a-z_][a-z0-9_-]*$',
+      description: 'etcd user of Patroni: read-write on `patroni_namespace` only.',
+    },
+  },
+  etcd_patroni_password: {
+    default: '',
+    schema: { ...ETCD_PASSWORD, description: 'Password of the Patroni etcd user (generated).' },
+  },
+  patroni_group: {
+    default: 'postgres',
+    schema: { type: 'string', minLength: 1, description: 'Inventory group whose hosts are the cluster members.' },
+  },
+  patroni_namespace: {
+    default: '/service/',
+    schema: {
+      type: 'string',
+      pattern: '^/([A-Za-z0-9_-]+/)*$',
+      description: 'Key prefix in etcd (Patroni `namespace`).',
+    },
+  },
+  patroni_restapi_port: {
+    default: 8008,
+    schema: { type: 'integer', minimum: 1, maximum: 65535, description: 'REST API port on the cluster address.' },
+  },
+  postgresql_version: {
+    default: 15,
+    schema: { type: 'integer', enum: [15], description: 'PostgreSQL major version (Debian bookworm ships 15).' },
+  },
+  postgresql_port: {
+    default: 5432,
+    schema: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 65535,
+      description: 'PostgreSQL port on the cluster address and loopback.',
+    },
+  },
+  postgresql_data_dir: {
+    default: '/var/lib/postgresql/15/patroni',
+    schema: { type: 'string', pattern: '^/', description: 'Data directory Patroni initialises and manages.' },
+  },
+  postgresql_parameters: {
+    default: {
+      max_connections: 200,
+      shared_buffers: '256MB',
+      wal_level: 'replica',
+      hot_standby: true,
+      max_wal_senders: 10,
+      max_replication_slots: 10,
+      wal_keep_size: '256MB',
+      wal_log_hints: true,
+      password_encryption: 'scram-sha-256',
+      log_line_prefix: '%m [%p] %q%u@%d ',
+    },
+    schema: PG_PARAMETER_SCHEMA,
+  },
+  postgresql_client_networks: {
+    default: [],
+    schema: {
+      type: 'array',
+      items: { type: 'string', pattern: '^\\d+\\.\\d+\\.\\d+\\.\\d+/\\d+$' },
+      description:
+        'Extra client networks (CIDR) allowed to log in as the application user; ' +
+        'the stack\'s own hosts are always allowed.',
+    },
+  },
+  postgresql_app_database: {
+    default: 'app',
+    schema: {
+      type: 'string',
+      pattern: '^[a-z_][a-z0-9_]*$',
+      description: 'Application database, created once on the leader.',
+    },
+  },
+  postgresql_app_user: {
+    default: 'app',
+    schema: {
+      type: 'string',
+      pattern: '^[a-z_][a-z0-9_]*$',
+      description: 'Application user, owner of the application database.',
+    },
+  },
+  postgresql_app_password: {
+    default: '',
+    schema: { type: 'string', secret: true, description: 'Password of the application user (generated).' },
+  },
+  redis_port: {
+    default: 6379,
+    schema: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 65535,
+      description: 'Port Redis listens on (cluster address and loopback).',
+    },
+  },
+  redis_master_name: {
+    default: 'hastack-redis',
+    schema: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9._-]+$',
+      description: 'Name the Sentinels monitor the primary under (clients ask for it).',
+    },
+  },
+  redis_password: {
+    schema: {
+      ...REDIS_SECRET,
+      description:
+        'Password of Redis clients and replicas (`requirepass`, `masterauth`, Sentinel `auth-pass`). Generated once.',
+    },
+  },
+  redis_haproxy_port: {
+    default: 6379,
+    schema: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 65535,
+      description: 'Port of the client endpoint on the haproxy hosts.',
+    },
+  },
+  redis_haproxy_check_interval_ms: {
+    default: 1000,
+    schema: { type: 'integer', minimum: 100, description: 'Interval of the endpoint health checks.' },
+  },
+  redis_haproxy_check_timeout_ms: {
+    default: 500,
+    schema: { type: 'integer', minimum: 50, description: 'Time a health check step may take.' },
+  },
+  redis_haproxy_rise: {
+    default: 3,
+    schema: {
+      type: 'integer',
+      minimum: 1,
+      description: 'Successful checks before an entry is up; must outlast the fall of the old primary (validated).',
+    },
+  },
+  redis_haproxy_fall: {
+    default: 1,
+    schema: { type: 'integer', minimum: 1, description: 'Failed checks before an entry is down.' },
+  },
+  redis_haproxy_idle_timeout: {
+    default: '1h',
+    schema: {
+      type: 'string',
+      pattern: '^\\d+(ms|s|m|h|d)?$',
+      description: 'Idle time after which HAProxy closes a client connection to Redis.',
+    },
+  },
+  sentinel_port: {
+    default: 26379,
+    schema: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 65535,
+      description: 'Port each Sentinel listens on (cluster address and loopback).',
+    },
+  },
+  sentinel_password: {
+    schema: {
+      ...REDIS_SECRET,
+      description:
+        'Password clients and the other Sentinels use with a Sentinel (`requirepass`, `sentinel-pass`). ' +
+        'Generated once.',
+    },
+  },
+  sentinel_quorum: {
+    default: 2,
+    schema: {
+      type: 'integer',
+      minimum: 1,
+      description:
+        'Sentinels that must agree the primary is down before a failover (a majority must still authorize it).',
+    },
+  },
+}
+
+/** The default of every shared variable that has one. */
+export const STACK_DEFAULTS: StackVars = Object.fromEntries(
+  Object.entries(SHARED).flatMap(([name, v]) => ('default' in v ? [[name, v.default]] : [])),
+) as StackVars
+
+/** The schema of every shared variable, by name (for the generated documentation). */
+export const STACK_SCHEMA: Record<string, VarSchema> = Object.fromEntries(
+  Object.entries(SHARED).map(([name, v]) => [name, v.schema]),
+)
+
+/** The defaults and schemas of the shared variables a role reads, to spread into its own. */
+export function sharedVars<K extends keyof StackVars & string>(
+  ...names: K[]
+): { defaults: Pick<StackVars, K>; schema: Record<K, VarSchema> } {
+  const defaults = {} as Pick<StackVars, K>
+  const schema = {} as Record<K, VarSchema>
+  for (const name of names) {
+    const entry = SHARED[name]
+    if ('default' in entry) defaults[name] = entry.default as StackVars[K]
+    schema[name] = entry.schema
+  }
+  return { defaults, schema }
+}
+
+/** A host's variables with the given defaults under them: what a validator checks, typed. */
+export function settingsOf<V extends Vars>(host: InventoryHost, defaults: V): V & Vars {
+  return { ...defaults, ...host.vars } as V & Vars
+}
+
+/** The hosts of a group (none when the inventory has no such group), in inventory order. */
+export function groupMembers(inventory: Pick<Inventory, 'groups' | 'groupHosts'>, group: string): string[] {
+  return inventory.groups.has(group) ? inventory.groupHosts(group) : []
+}

@@ -1,0 +1,53 @@
+/**
+ * What the lab reads before it boots anything: each host's address octet from the
+ * topology shared with the Vagrantfile, and the lab CLI's answers to bad input
+ * (run without root and without booting a host).
+ */
+import { spawnSync } from 'node:child_process'
+import { join, resolve } from 'node:path'
+import t from 'tap'
+import { hostOctets, loadMachines, loadTopology } from '../../lab/topology.ts'
+
+const repo = resolve(import.meta.dirname, '../..')
+
+t.test('a host the topology names gets its Vagrant address\'s last octet in the lab', async (t) => {
+  const lab = loadTopology(join(repo, 'inventory/lab.yml'))
+  const machines = loadMachines()
+  const octets = hostOctets(lab.hosts.map((h) => h.name), machines)
+  t.same(octets, lab.hosts.map((h) => Number(machines.find((m) => m.name === h.name)!.ip.split('.')[3])))
+  t.same(octets.slice(0, 4), [11, 12, 13, 21])
+})
+
+t.test('other hosts get free octets from 10 upwards, never one a named host has', async (t) => {
+  const machines = [{ name: 'db1', ip: '192.168.56.11', groups: ['db'] }]
+  t.same(hostOctets(['node1', 'node2', 'node3'], machines), [10, 11, 12], 'lab-small keeps .10, .11, .12')
+  t.same(hostOctets(['node1', 'db1', 'node2', 'node3'], machines), [10, 11, 12, 13])
+  t.same(hostOctets(['node1', 'node2', 'db1'], machines), [10, 12, 11])
+})
+
+t.test('the topology file refuses an address outside the Vagrant network', async (t) => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const dir = mkdtempSync(join(tmpdir(), 'hastack-topology-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'topology.json')
+  writeFileSync(file, JSON.stringify({ hosts: [{ name: 'db1', ip: '10.0.0.1', groups: [] }] }))
+  t.throws(() => loadMachines(file), /db1 has address 10\.0\.0\.1, not a host of 192\.168\.56\.0\/24/)
+})
+
+t.test('the lab CLI prints its usage on --help and refuses bad input with exit 1', async (t) => {
+  const lab = (...args: string[]) =>
+    spawnSync(process.execPath, ['--import=tsx', join(repo, 'lab/cli.ts'), ...args], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    })
+  const help = lab('--help')
+  t.equal(help.status, 0)
+  t.match(help.stdout, /usage: npm run lab -- <command> -i INVENTORY/)
+  const unknown = lab('bogus', '-i', join(repo, 'inventory/lab-small.yml'))
+  t.equal(unknown.status, 1)
+  t.match(unknown.stderr, /unknown command "bogus"/)
+  const noInventory = lab('up')
+  t.equal(noInventory.status, 1)
+  t.match(noInventory.stderr, /up: -i INVENTORY is required/)
+})
