@@ -33,11 +33,11 @@ export const commonRole: Role<CommonVars> = {
     timezone: 'Etc/UTC',
   },
   schema: {
-    common_packages: { type: 'array', items: { type: 'string', pattern: '^[a-z0-9][a-z0-9+.-]*$' }, description: 'Base packages installed on every host.' },
+    common_packages: { type: 'array', items: { type: 'string', format: 'debian-package' }, description: 'Base packages installed on every host.' },
     common_sysctl: {
       type: 'object',
-      additionalProperties: { type: ['string', 'number'] },
-      propertyNames: { pattern: '^[a-z0-9_.]+$' },
+      additionalProperties: { type: ['string', 'number'], format: 'sysctl-value' },
+      propertyNames: { format: 'sysctl-key' },
       description: 'Kernel settings written to /etc/sysctl.d/60-hastack.conf (applied by systemd-sysctl; containers skip them).',
     },
     common_nofile: { type: 'integer', minimum: 1024, description: 'Open-file limit for every user (/etc/security/limits.d).' },

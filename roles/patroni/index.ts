@@ -75,7 +75,7 @@ export const patroniRole: Role<PatroniVars> = {
     patroni_rewind_password: '',
   },
   schema: {
-    patroni_group: { type: 'string', minLength: 1, description: 'Inventory group whose hosts are the cluster members.' },
+    patroni_group: { type: 'string', format: 'word', description: 'Inventory group whose hosts are the cluster members.' },
     patroni_scope: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', description: 'Cluster name (Patroni `scope`).' },
     patroni_namespace: { type: 'string', pattern: '^/([A-Za-z0-9_-]+/)*$', description: 'Key prefix in etcd (Patroni `namespace`).' },
     patroni_ttl: { type: 'integer', minimum: 10, description: 'Leader lock TTL, s: a dead primary is replaced after at most this long.' },
@@ -89,12 +89,12 @@ export const patroniRole: Role<PatroniVars> = {
     patroni_use_slots: { type: 'boolean', description: 'Use replication slots for the replicas.' },
     patroni_restapi_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'REST API port on the cluster address.' },
     patroni_restapi_user: { type: 'string', pattern: NAME, description: 'Basic-auth user for the API\'s unsafe endpoints.' },
-    patroni_restapi_password: { type: 'string', secret: true, description: 'Password of the REST API user (generated).' },
-    patroni_superuser_password: { type: 'string', secret: true, description: 'Password of the `postgres` superuser (generated).' },
+    patroni_restapi_password: { type: 'string', format: 'one-line', secret: true, description: 'Password of the REST API user (generated).' },
+    patroni_superuser_password: { type: 'string', format: 'one-line', secret: true, description: 'Password of the `postgres` superuser (generated).' },
     patroni_replication_user: { type: 'string', pattern: NAME, description: 'Replication user.' },
-    patroni_replication_password: { type: 'string', secret: true, description: 'Password of the replication user (generated).' },
+    patroni_replication_password: { type: 'string', format: 'one-line', secret: true, description: 'Password of the replication user (generated).' },
     patroni_rewind_user: { type: 'string', pattern: NAME, description: 'pg_rewind user.' },
-    patroni_rewind_password: { type: 'string', secret: true, description: 'Password of the pg_rewind user (generated).' },
+    patroni_rewind_password: { type: 'string', format: 'one-line', secret: true, description: 'Password of the pg_rewind user (generated).' },
   },
   validate(inventory) {
     const errors: string[] = []

@@ -53,18 +53,18 @@ export const postgresqlRole: Role<PostgresqlVars> = {
   schema: {
     postgresql_version: { type: 'integer', enum: [15], description: 'PostgreSQL major version (Debian bookworm ships 15).' },
     postgresql_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'PostgreSQL port on the cluster address and loopback.' },
-    postgresql_data_dir: { type: 'string', pattern: '^/', description: 'Data directory Patroni initialises and manages.' },
+    postgresql_data_dir: { type: 'string', format: 'absolute-path', description: 'Data directory Patroni initialises and manages.' },
     postgresql_parameters: PG_PARAMETER_SCHEMA,
     postgresql_client_networks: {
       type: 'array',
-      items: { type: 'string', pattern: '^\\d+\\.\\d+\\.\\d+\\.\\d+/\\d+$' },
+      items: { type: 'string', format: 'cidr' },
       description: 'Extra client networks (CIDR) allowed to log in as the application user; the stack\'s own hosts are always allowed.',
     },
     postgresql_app_database: { type: 'string', pattern: '^[a-z_][a-z0-9_]*$', description: 'Application database, created once on the leader.' },
     postgresql_app_user: { type: 'string', pattern: '^[a-z_][a-z0-9_]*$', description: 'Application user, owner of the application database.' },
-    postgresql_app_password: { type: 'string', secret: true, description: 'Password of the application user (generated).' },
+    postgresql_app_password: { type: 'string', format: 'one-line', secret: true, description: 'Password of the application user (generated).' },
     postgresql_drop_default_cluster: { type: 'boolean', description: 'Stop and drop a Debian `main` cluster found from an earlier install.' },
-    postgresql_packages: { type: 'array', items: { type: 'string' }, description: 'Server packages to install.' },
+    postgresql_packages: { type: 'array', items: { type: 'string', format: 'debian-package' }, description: 'Server packages to install.' },
   },
   async tasks(h) {
     const v = h.vars

@@ -26,7 +26,7 @@ export interface SentinelVars extends Vars {
 
 const schema: Record<string, VarSchema> = {
   sentinel_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Port each Sentinel listens on (cluster address and loopback).' },
-  sentinel_password: { type: 'string', minLength: 16, pattern: '^[^\\s"\\\\]+$', secret: true, description: 'Password clients and the other Sentinels use with a Sentinel (`requirepass`, `sentinel-pass`). Generated once.' },
+  sentinel_password: { type: 'string', minLength: 16, format: 'redis-config-string', secret: true, description: 'Password clients and the other Sentinels use with a Sentinel (`requirepass`, `sentinel-pass`). Generated once.' },
   sentinel_quorum: { type: 'integer', minimum: 1, description: 'Sentinels that must agree the primary is down before a failover (a majority must still authorize it).' },
   sentinel_down_after_milliseconds: { type: 'integer', minimum: 100, description: 'Time without a valid reply after which a Sentinel considers the primary down.' },
   sentinel_failover_timeout: { type: 'integer', minimum: 1000, description: 'Failover timeout (ms): retry delay and bound on reconfiguring the replicas.' },
