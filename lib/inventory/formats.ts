@@ -81,10 +81,8 @@ export const FORMATS: Record<string, ValueFormat> = {
     expected: 'a sysctl value (letters, digits, spaces, `_`, `.`, `:`, `/`, `,`, `-`)',
     test: (v) => /^[A-Za-z0-9_.:\/,-]+(?: [A-Za-z0-9_.:\/,-]+)*$/.test(v),
   },
-  /** Free text on one line, written quoted by the template helper of its format (HAProxy, YAML). */
+  /** Free text on one line: templates write it quoted for their format (yamlString, haproxyWord). */
   'one-line': { expected: 'one line of printable characters', test: (v) => v.length > 0 && controlCharacter(v) === undefined },
-  /** Written quoted ('…') by haproxyQuote: any printable character is safe, `$` and `#` included. */
-  'haproxy-token': { expected: 'one line of printable characters', test: (v) => v.length > 0 && controlCharacter(v) === undefined },
   /**
    * Redis and Sentinel config words. Sentinel rewrites its file with some values
    * unquoted (`sentinel auth-pass`), and HAProxy's check sends them inline, so
@@ -93,11 +91,6 @@ export const FORMATS: Record<string, ValueFormat> = {
   'redis-config-string': {
     expected: 'a Redis config word: no spaces, quotes (\' ") or backslashes',
     test: (v) => /^[^\s'"\\]+$/.test(v) && controlCharacter(v) === undefined,
-  },
-  /** A systemd unit setting's value: systemdValue escapes `%`; backslashes and quotes are refused. */
-  'systemd-value': {
-    expected: 'a systemd value: one line without backslashes or quotes',
-    test: (v) => /^[^\s'"\\](?:[^'"\\]*[^\s'"\\])?$/.test(v) && controlCharacter(v) === undefined,
   },
 }
 

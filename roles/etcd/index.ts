@@ -14,6 +14,7 @@ import type { HostRun, Inventory, Role, Vars } from '../../lib/types.ts'
 import { command, directory, service, template, waitFor } from '../../lib/tasks/index.ts'
 import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
+import { etcdctlEnvView, etcdDefaultView } from './render.ts'
 
 export interface EtcdVars extends Vars {
   etcd_group: string
@@ -50,7 +51,7 @@ export function etcdMembers(inventory: Inventory, group = 'etcd'): { name: strin
 }
 
 /** The client endpoints (`ADDR:PORT`) of every member, for etcdctl and Patroni. */
-export function etcdEndpoints(h: HostRun): string[] {
+export function etcdEndpoints(h: Pick<HostRun, 'vars' | 'inventory'>): string[] {
   const port = Number(h.vars.etcd_client_port ?? 2379)
   return etcdMembers(h.inventory, String(h.vars.etcd_group ?? 'etcd')).map((m) => `${m.address}:${port}`)
 }
@@ -115,13 +116,13 @@ export const etcdRole: Role<EtcdVars> = {
     if (state === 'existing' && !hasData) h.log('etcd peers already run a cluster: writing initial-cluster-state existing (add this member with `etcdctl member add` first)')
 
     const running = (await h.query('systemctl is-active -q etcd')).code === 0
-    const config = (initialState: string, name: string, notify?: string) =>
-      template({ src: 'etcd/etcd.default.ejs', dest: '/etc/default/etcd', mode: '0644', vars: { etcd_initial_cluster_state: initialState, etcd_members: etcdMembers(h.inventory, v.etcd_group) }, notify, name })
+    const config = (initialState: 'new' | 'existing', name: string, notify?: string) =>
+      template({ src: 'etcd/etcd.default.ejs', dest: '/etc/default/etcd', mode: '0644', vars: { etcd: etcdDefaultView(h, initialState) }, notify, name })
     // A running member restarts on a change; a member not started yet simply starts with it below.
     await h.do(config(state, 'Ensure the etcd configuration is current', running ? 'Restart etcd' : undefined))
     await installWithoutStarting(h, ['etcd-server', 'etcd-client'], 'etcd')
     await h.do(directory({ path: '/etc/etcd', owner: 'root', group: 'root', mode: '0755', name: 'Ensure /etc/etcd exists' }))
-    await h.do(template({ src: 'etcd/etcdctl.env.ejs', dest: ETCDCTL_ENV, owner: 'root', group: 'root', mode: '0600', vars: { endpoints }, name: 'Ensure root\'s etcdctl settings are current' }))
+    await h.do(template({ src: 'etcd/etcdctl.env.ejs', dest: ETCDCTL_ENV, owner: 'root', group: 'root', mode: '0600', vars: { etcdctl: etcdctlEnvView(h) }, name: 'Ensure root\'s etcdctl settings are current' }))
     await h.do(template({ src: 'etcd/hastack-etcdctl.ejs', dest: ETCDCTL, owner: 'root', group: 'root', mode: '0755', name: 'Ensure the hastack-etcdctl wrapper is current' }))
     await h.do(directory({ path: dataDir, owner: 'etcd', group: 'etcd', mode: '0700', name: 'Ensure the etcd data directory exists' }))
     // Every member starts now, in parallel with the others: a new cluster forms once a majority runs.

@@ -12,10 +12,10 @@ import type { HostRun, Inventory, Role, Vars } from '../../lib/types.ts'
 import { directory, service, systemdUnit, template, waitFor } from '../../lib/tasks/index.ts'
 import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
-import { etcdEndpoints } from '../etcd/index.ts'
 import { dynamicConfigTask, rollingRestartTask, type ApiContext } from './dynamic.ts'
 import { pgDatabase, pgRole } from './users.ts'
 import { rest } from './rest.ts'
+import { patroniConfigView } from './render.ts'
 
 export interface PatroniVars extends Vars {
   patroni_group: string
@@ -129,11 +129,7 @@ export const patroniRole: Role<PatroniVars> = {
       owner: 'postgres',
       group: 'postgres',
       mode: '0600',
-      vars: {
-        patroni_etcd_hosts: etcdEndpoints(h),
-        patroni_member_addresses: stackAddresses(h.inventory, [v.patroni_group]),
-        patroni_client_addresses: stackAddresses(h.inventory, [v.patroni_group, 'haproxy', 'app']),
-      },
+      vars: { patroni: patroniConfigView(h) },
       notify: running ? 'Reload Patroni' : undefined,
       name: 'Ensure the Patroni configuration is current',
     }))
