@@ -79,7 +79,7 @@ export function mask(text: string): string {
  * holds a registered secret, the removed line it replaces most likely held the
  * previous value (a rotated password no longer registered). Removed and added
  * lines of one change pair up in order; a removed line whose partner holds a
- * secret keeps the text around the partner's masked part and hides the rest, and
+ * secret in the same frame (`password: "…"`) keeps the frame and hides the rest, and
  * an unpaired removed line of such a change hides entirely. Returns masked lines.
  */
 export function maskDiffLines(lines: string[]): string[] {
@@ -114,11 +114,15 @@ export function maskDiffLines(lines: string[]): string[] {
   return out
 }
 
-/** `-<old>` with everything between the new line's text before its first `***` and after its last hidden. */
+/**
+ * `-<old>` with everything between the new line's text before its first `***` and
+ * after its last hidden, when the old line has that same frame (the same setting with
+ * another value); an old line of another shape is some other line and shows (masked).
+ */
 function alignedMask(oldLine: string, maskedNew: string): string {
   const old = oldLine.slice(1)
   const before = maskedNew.slice(0, maskedNew.indexOf('***'))
   const after = maskedNew.slice(maskedNew.lastIndexOf('***') + 3)
   if (old.startsWith(before) && old.endsWith(after) && before.length + after.length <= old.length) return `-${before}***${after}`
-  return '-***'
+  return oldLine
 }
