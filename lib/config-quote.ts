@@ -5,7 +5,8 @@
  */
 
 function oneLine(value: string, where: string): string {
-  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(value)) throw new Error(`${where}: a value holds a control character`)
+  const control = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/
+  if (control.test(value)) throw new Error(`${where}: a value holds a control character`)
   return value
 }
 

@@ -43,7 +43,9 @@ function printed(filename: string) {
   return (value: unknown): string => {
     if (value === undefined || value === null) return ''
     const text = String(value)
-    if (CONTROL.test(text)) throw new Error(`template ${filename}: a printed value holds a line break or control character`)
+    if (CONTROL.test(text)) {
+      throw new Error(`template ${filename}: a printed value holds a line break or control character`)
+    }
     return text
   }
 }

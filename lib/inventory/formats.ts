@@ -30,7 +30,12 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/
 export function controlCharacter(value: string): string | undefined {
   const found = CONTROL.exec(value)?.[0]
   if (found === undefined) return undefined
-  const names: Record<string, string> = { '\n': 'a newline', '\r': 'a carriage return', '\t': 'a tab', '\u0000': 'a NUL byte' }
+  const names: Record<string, string> = {
+    '\n': 'a newline',
+    '\r': 'a carriage return',
+    '\t': 'a tab',
+    '\u0000': 'a NUL byte',
+  }
   return names[found] ?? `the control character U+${found.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`
 }
 
@@ -63,7 +68,10 @@ export const FORMATS: Record<string, ValueFormat> = {
     expected: 'a word of letters, digits, `_`, `.` and `-`, starting with a letter or digit',
     test: (v) => /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(v),
   },
-  hostname: { expected: 'a host name (letters, digits and `-` in dot-separated labels)', test: (v) => HOSTNAME.test(v) },
+  hostname: {
+    expected: 'a host name (letters, digits and `-` in dot-separated labels)',
+    test: (v) => HOSTNAME.test(v),
+  },
   ipv4: { expected: 'an IPv4 address', test: (v) => IPV4.test(v) },
   cidr: { expected: 'an IPv4 network such as 10.0.0.0/24', test: isCidr },
   'absolute-path': {
@@ -75,14 +83,23 @@ export const FORMATS: Record<string, ValueFormat> = {
     expected: 'a Debian package name (lower-case letters, digits, `+`, `-`, `.`; at least 2 characters)',
     test: (v) => /^[a-z0-9][a-z0-9+.-]+$/.test(v),
   },
-  timezone: { expected: 'a time zone under /usr/share/zoneinfo, such as Etc/UTC or Europe/Paris', test: (v) => isTimezone(v) },
-  'sysctl-key': { expected: 'a sysctl name such as net.core.somaxconn', test: (v) => /^[a-z0-9_]+(?:\.[a-z0-9_-]+)+$/.test(v) },
+  timezone: {
+    expected: 'a time zone under /usr/share/zoneinfo, such as Etc/UTC or Europe/Paris',
+    test: (v) => isTimezone(v),
+  },
+  'sysctl-key': {
+    expected: 'a sysctl name such as net.core.somaxconn',
+    test: (v) => /^[a-z0-9_]+(?:\.[a-z0-9_-]+)+$/.test(v),
+  },
   'sysctl-value': {
     expected: 'a sysctl value (letters, digits, spaces, `_`, `.`, `:`, `/`, `,`, `-`)',
     test: (v) => /^[A-Za-z0-9_.:\/,-]+(?: [A-Za-z0-9_.:\/,-]+)*$/.test(v),
   },
   /** Free text on one line: templates write it quoted for their format (yamlString, haproxyWord). */
-  'one-line': { expected: 'one line of printable characters', test: (v) => v.length > 0 && controlCharacter(v) === undefined },
+  'one-line': {
+    expected: 'one line of printable characters',
+    test: (v) => v.length > 0 && controlCharacter(v) === undefined,
+  },
   /**
    * Redis and Sentinel config words. Sentinel rewrites its file with some values
    * unquoted (`sentinel auth-pass`), and HAProxy's check sends them inline, so
@@ -94,8 +111,10 @@ export const FORMATS: Record<string, ValueFormat> = {
   },
 }
 
+type StringFormat = { type: 'string'; validate: (v: string) => boolean }
+
 /** Register every format with an ajv instance. */
-export function addFormats(ajv: { addFormat(name: string, format: { type: 'string'; validate: (v: string) => boolean }): unknown }): void {
+export function addFormats(ajv: { addFormat(name: string, format: StringFormat): unknown }): void {
   for (const [name, format] of Object.entries(FORMATS)) ajv.addFormat(name, { type: 'string', validate: format.test })
 }
 
@@ -115,8 +134,9 @@ export function findControlCharacters(value: unknown, keys: (string | number)[] 
   }
   if (depth > 32 || value === null || typeof value !== 'object') return []
   const found: ControlFinding[] = []
-  if (Array.isArray(value)) value.forEach((item, i) => found.push(...findControlCharacters(item, [...keys, i], depth + 1)))
-  else {
+  if (Array.isArray(value)) {
+    value.forEach((item, i) => found.push(...findControlCharacters(item, [...keys, i], depth + 1)))
+  } else {
     for (const [key, item] of Object.entries(value)) {
       const character = controlCharacter(key)
       if (character) found.push({ keys: [...keys, key], character, inKey: true })

@@ -38,7 +38,7 @@ export interface LoadOptions {
   secretsFile?: string
 }
 
-/** Order problems by file and line (those without a place last), hide every known secret in every form, throw them all. */
+/** Order problems by file and line (those without a place last), hide every secret in every form, throw them all. */
 function fail(errors: InputError[], secrets: Iterable<string>): never {
   const hidden = [...new Set([...secrets].flatMap(secretForms))].sort((a, b) => b.length - a.length)
   for (const err of errors) for (const s of hidden) err.message = err.message.split(s).join('***')

@@ -23,7 +23,7 @@ export const ENGINE_VARS: Record<string, VarSchema> = {
   timezone: {
     type: 'string',
     format: 'timezone',
-    description: 'Host timezone, for example `Etc/UTC`: a file under /usr/share/zoneinfo (checked on this machine when it has one).',
+    description: 'Host timezone, for example `Etc/UTC`: a file under /usr/share/zoneinfo (checked here when it exists).',
   },
 }
 

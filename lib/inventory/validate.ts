@@ -47,7 +47,8 @@ export function checkStructure(source: YamlSource): InputError[] {
       at = [...keys, e.propertyName]
       const kind = nameKinds[String(parentKey)] ?? 'variable name'
       const rule = nameRules[kind]!
-      message = `invalid ${kind} ${JSON.stringify(e.propertyName)}: must ${kind === 'host name' ? 'be' : 'match'} ${rule}`
+      const verb = kind === 'host name' ? 'be' : 'match'
+      message = `invalid ${kind} ${JSON.stringify(e.propertyName)}: must ${verb} ${rule}`
     } else if (e.keyword === 'additionalProperties') {
       at = [...keys, p.additionalProperty]
       message =

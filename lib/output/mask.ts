@@ -123,6 +123,6 @@ function alignedMask(oldLine: string, maskedNew: string): string {
   const old = oldLine.slice(1)
   const before = maskedNew.slice(0, maskedNew.indexOf('***'))
   const after = maskedNew.slice(maskedNew.lastIndexOf('***') + 3)
-  if (old.startsWith(before) && old.endsWith(after) && before.length + after.length <= old.length) return `-${before}***${after}`
-  return oldLine
+  const sameFrame = old.startsWith(before) && old.endsWith(after) && before.length + after.length <= old.length
+  return sameFrame ? `-${before}***${after}` : oldLine
 }

@@ -23,7 +23,9 @@ export function haproxyView(host: HostView): Vars {
   return {
     stats_user: haproxyWord(String(v.haproxy_stats_user)),
     stats_password: haproxyWord(String(v.haproxy_stats_password)),
-    pg_servers: members.map((name) => ({ name, address: String(host.hostvars(name).address), port: v.postgresql_port, checks })),
+    pg_servers: members.map((name) => {
+      return { name, address: String(host.hostvars(name).address), port: v.postgresql_port, checks }
+    }),
     replica_check: `/replica?lag=${v.haproxy_replica_max_lag}`,
     redis_endpoint: hasRedis ? redisEndpointView(host) : undefined,
   }

@@ -31,10 +31,11 @@ export function pgHbaLines(host: HostView): string[] {
 /** Every computed value of the Patroni configuration file. */
 export function patroniConfigView(host: HostView): Vars {
   const v = host.vars
+  const parameters = (v.postgresql_parameters ?? {}) as Record<string, unknown>
   return {
     restapi_address: `${v.address}:${v.patroni_restapi_port}`,
     etcd_hosts: etcdEndpoints(host),
-    pg_parameters: Object.entries((v.postgresql_parameters ?? {}) as Record<string, unknown>).map(([name, value]) => ({ name, value })),
+    pg_parameters: Object.entries(parameters).map(([name, value]) => ({ name, value })),
     pg_listen: `${v.address},127.0.0.1:${v.postgresql_port}`,
     pg_connect_address: `${v.address}:${v.postgresql_port}`,
     pg_bin_dir: `/usr/lib/postgresql/${v.postgresql_version}/bin`,

@@ -43,12 +43,17 @@ export function redisEndpointView(host: HostView): Vars {
       backend: `redis_${name.replace(/[^A-Za-z0-9_]/g, '_')}`,
       address,
       primaryReply: primaryReplyHex(address, port),
-      servers: group('sentinel').map((s) => ({ name: `${name}_via_${s}`, sentinelAddress: String(host.hostvars(s).address) })),
+      servers: group('sentinel').map((s) => {
+        return { name: `${name}_via_${s}`, sentinelAddress: String(host.hostvars(s).address) }
+      }),
     }
   })
   return {
     backends,
-    check: `check inter ${v.redis_haproxy_check_interval_ms} fall ${v.redis_haproxy_fall} rise ${v.redis_haproxy_rise} on-marked-down shutdown-sessions`,
+    check: [
+      `check inter ${v.redis_haproxy_check_interval_ms}`,
+      `fall ${v.redis_haproxy_fall} rise ${v.redis_haproxy_rise} on-marked-down shutdown-sessions`,
+    ].join(' '),
     sentinelAuth: inlineCommand(`AUTH ${v.sentinel_password}`),
     askPrimary: inlineCommand(`SENTINEL get-master-addr-by-name ${v.redis_master_name}`),
     redisAuth: inlineCommand(`AUTH ${v.redis_password}`),

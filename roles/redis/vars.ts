@@ -49,7 +49,7 @@ export const schema: Record<string, VarSchema> = {
   redis_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Port Redis listens on (cluster address and loopback).' },
   redis_password: { type: 'string', minLength: 16, format: 'redis-config-string', secret: true, description: 'Password of Redis clients and replicas (`requirepass`, `masterauth`, Sentinel `auth-pass`). Generated once.' },
   redis_master_name: { type: 'string', format: 'word', description: 'Name the Sentinels monitor the primary under (clients ask for it).' },
-  redis_initial_primary: { type: 'string', anyOf: [{ const: '' }, { format: 'hostname' }], description: 'Host made primary on the first deploy; empty: the first host of the `redis` group. Ignored once Sentinels run.' },
+  redis_initial_primary: { type: 'string', description: 'Host made primary on the first deploy; empty: the first host of the `redis` group. Ignored once Sentinels run.' },
   redis_maxmemory: { type: ['string', 'integer'], pattern: '^\\d+([kKmMgG][bB]?)?$', description: 'Memory limit (`maxmemory`), Redis notation: `256mb`, `1gb`, bytes.' },
   redis_maxmemory_policy: { type: 'string', enum: POLICIES, description: 'What Redis does at the memory limit (`maxmemory-policy`); `noeviction` refuses writes.' },
   redis_appendfsync: { type: 'string', enum: ['always', 'everysec', 'no'], description: 'How often the append-only file is synced to disk.' },

@@ -74,7 +74,8 @@ t.test('a diff hides the previous value of a secret that changed', async (t) => 
   t.match(diff, /^-port: 1$/m, 'a changed line without a secret still shows')
 })
 
-t.test('maskDiffLines: a removed line in the frame of a secret hides, another shape shows, an unpaired one hides', async (t) => {
-  const lines = ['--- a', '+++ b', '@@ -1,3 +1,2 @@', '-old secret value', '-port 1', '-extra old line', `+${SECRET}`, '+bind 2']
+t.test('a removed diff line framed like a secret hides, another shape shows, an unpaired one hides', async (t) => {
+  const change = ['-old secret value', '-port 1', '-extra old line', `+${SECRET}`, '+bind 2']
+  const lines = ['--- a', '+++ b', '@@ -1,3 +1,2 @@', ...change]
   t.same(maskDiffLines(lines), ['--- a', '+++ b', '@@ -1,3 +1,2 @@', '-***', '-port 1', '-***', '+***', '+bind 2'])
 })

@@ -92,7 +92,8 @@ t.test('refuses Redis and Sentinel passwords with spaces or quotes, never showin
 })
 
 t.test('refuses sysctl names and values that would break sysctl.d', async (t) => {
-  const messages = await refused(t, { 'group_vars/all.yml': 'common_sysctl:\n  "kernel": 1\n  vm.swappiness: "1; reboot"\n' })
+  const sysctl = 'common_sysctl:\n  "kernel": 1\n  vm.swappiness: "1; reboot"\n'
+  const messages = await refused(t, { 'group_vars/all.yml': sysctl })
   const text = messages.join('\n')
   t.match(text, /must be a sysctl name/)
   t.match(text, /common_sysctl\.vm\.swappiness\): must be a sysctl value/)
@@ -109,9 +110,11 @@ t.test('refuses data directories with relative parts and client networks that ar
 t.test('accepts awkward but valid values: an HAProxy password with $, quotes, spaces and #', async (t) => {
   const dir = await tree({
     'inv.yml': HOSTS,
-    'group_vars/all.yml': 'haproxy_stats_password: "p&ss\\"word$ x #1"\ntimezone: Etc/UTC\napt_proxy: http://10.0.0.254:3142\n',
+    'group_vars/all.yml':
+      'haproxy_stats_password: "p&ss\\"word$ x #1"\ntimezone: Etc/UTC\napt_proxy: http://10.0.0.254:3142\n',
   })
-  const inventory = await loadInventory(path.join(dir, 'inv.yml'), { roles: allRoles, secretsFile: path.join(dir, 's.yml') })
+  const options = { roles: allRoles, secretsFile: path.join(dir, 's.yml') }
+  const inventory = await loadInventory(path.join(dir, 'inv.yml'), options)
   t.equal(inventory.hosts.get('node1')!.vars.haproxy_stats_password, 'p&ss"word$ x #1')
 })
 
