@@ -3,6 +3,7 @@
  * variable obeys the format its role declares, and a bad value is refused with
  * its file:line (or the command line) and key before anything connects.
  */
+import { existsSync } from 'node:fs'
 import { mkdtemp, mkdir, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -11,6 +12,8 @@ import { tree } from '../fixtures/tree.ts'
 import { InventoryErrors, loadInventory } from '../../lib/inventory/index.ts'
 import { FORMATS, findControlCharacters, isTimezone } from '../../lib/inventory/formats.ts'
 import { allRoles } from '../../roles/index.ts'
+import { playbook } from '../../lib/playbook.ts'
+import { Reporter } from '../../lib/output/reporter.ts'
 
 const HOSTS = 'all:\n  hosts:\n    node1: { address: 10.0.0.1 }\n'
 
@@ -33,7 +36,7 @@ t.test('refuses a newline in a nested list item with its file, line and key path
   t.match(messages[0], /group_vars\/all\.yml:3 \(common_packages\[1\]\): the value contains a newline/)
 })
 
-t.test('refuses a control character in a map key and in an unknown-to-roles nested value', async (t) => {
+t.test('refuses a control character in a map key, naming the key path', async (t) => {
   const messages = await refused(t, { 'group_vars/all.yml': 'common_sysctl:\n  "vm.x\\ty": 1\n' })
   t.ok(messages.some((m) => /common_sysctl\.vm\.x\ty\): a key contains a tab/.test(m)))
 })
@@ -131,4 +134,24 @@ t.test('findControlCharacters walks nested lists and maps', async (t) => {
     { keys: ['a', 1, 'c'], character: 'a carriage return', inKey: false },
     { keys: ['d\u2028'], character: 'the control character U+2028', inKey: true },
   ])
+})
+
+t.test('a playbook given a bad value exits 1 naming the place and key, before any connection or file', async (t) => {
+  // The host's SSH port is closed: had the run gone on, it would end unreachable (exit 4), not 1.
+  const dir = await tree({ 'inv.yml': 'all:\n  hosts:\n    node1: { address: 127.0.0.1, ssh_port: 1 }\n' })
+  const inventory = path.join(dir, 'inv.yml')
+  const errors: string[] = []
+  const write = process.stderr.write.bind(process.stderr)
+  process.stderr.write = ((chunk: string) => (errors.push(String(chunk)), true)) as typeof process.stderr.write
+  const reporter = new Reporter({ verbosity: 0, diff: false, color: false, write: () => {} })
+  const plays = [{ name: 'nothing', hosts: 'all', roles: allRoles.slice(0, 1) }]
+  try {
+    const argv = ['-i', inventory, '-e', 'timezone=../../etc/passwd']
+    const result = await playbook({ name: 'values', plays, argv, embedded: true, reporter })
+    t.equal(result.exitCode, 1)
+  } finally {
+    process.stderr.write = write
+  }
+  t.match(errors.join(''), /<command line>:1 \(timezone\): must be a time zone/)
+  t.notOk(existsSync(path.join(dir, 'inv.secrets.yml')), 'no secrets file was written')
 })
