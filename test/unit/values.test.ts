@@ -9,7 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { tree } from '../fixtures/tree.ts'
-import { InventoryErrors, loadInventory } from '../../lib/inventory/index.ts'
+import { ENGINE_VARS, InventoryErrors, loadInventory } from '../../lib/inventory/index.ts'
 import { FORMATS, findControlCharacters, isTimezone } from '../../lib/inventory/formats.ts'
 import { allRoles } from '../../roles/index.ts'
 import { playbook } from '../../lib/playbook.ts'
@@ -154,4 +154,36 @@ t.test('a playbook given a bad value exits 1 naming the place and key, before an
   }
   t.match(errors.join(''), /<command line>:1 \(timezone\): must be a time zone/)
   t.notOk(existsSync(path.join(dir, 'inv.secrets.yml')), 'no secrets file was written')
+})
+
+/**
+ * Strings that never reach a file or a command as such: the SSH login and key path (used by the
+ * SSH client), a host name checked against the redis group, PostgreSQL settings (any scalar,
+ * written YAML-quoted and checked by PostgreSQL itself).
+ */
+const FREE_STRINGS = new Set(['ssh_user', 'ssh_key', 'redis_initial_primary', 'postgresql_parameters'])
+
+/** Paths inside a schema where a string is allowed without a format, pattern, enum or const. */
+function unconstrainedStrings(schema: Record<string, any>, at: string): string[] {
+  const types = [schema.type].flat()
+  const constrained = ['format', 'pattern', 'enum', 'const', 'anyOf'].some((k) => k in schema)
+  const found = types.includes('string') && !constrained ? [at] : []
+  if (schema.items) found.push(...unconstrainedStrings(schema.items, `${at}[]`))
+  if (schema.additionalProperties && typeof schema.additionalProperties === 'object') {
+    found.push(...unconstrainedStrings(schema.additionalProperties, `${at}.*`))
+  }
+  for (const [key, inner] of Object.entries(schema.properties ?? {})) {
+    found.push(...unconstrainedStrings(inner as Record<string, any>, `${at}.${key}`))
+  }
+  return found
+}
+
+t.test('every string variable of the engine and the roles declares a format, pattern or enum', async (t) => {
+  const sample = unconstrainedStrings({ type: 'array', items: { type: 'string' } }, 'sample')
+  t.same(sample, ['sample[]'], 'the walker finds a loose string')
+  const schemas = { ...ENGINE_VARS, ...Object.assign({}, ...allRoles.map((role) => role.schema)) }
+  const loose = Object.entries(schemas)
+    .filter(([name]) => !FREE_STRINGS.has(name))
+    .flatMap(([name, schema]) => unconstrainedStrings(schema as Record<string, any>, name))
+  t.same(loose, [], 'declare `format:` (lib/inventory/formats.ts) on every string that reaches a file or a command')
 })
