@@ -18,8 +18,7 @@ const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
 const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)'
 const IPV4 = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}$`)
 /** A host name: dot-separated DNS labels, never starting with `-`, never all digits and dots. */
-export const HOSTNAME_PATTERN = `^(?![0-9.]+$)${LABEL}(?:\\.${LABEL})*$`
-const HOSTNAME = new RegExp(HOSTNAME_PATTERN)
+const HOSTNAME = new RegExp(`^(?![0-9.]+$)${LABEL}(?:\\.${LABEL})*$`)
 const ZONEINFO = '/usr/share/zoneinfo'
 const TIMEZONE = /^[A-Za-z0-9_+-]+(?:\/[A-Za-z0-9_+-]+)*$/
 
@@ -72,7 +71,6 @@ export const FORMATS: Record<string, ValueFormat> = {
     expected: 'a host name (letters, digits and `-` in dot-separated labels)',
     test: (v) => HOSTNAME.test(v),
   },
-  ipv4: { expected: 'an IPv4 address', test: (v) => IPV4.test(v) },
   cidr: { expected: 'an IPv4 network such as 10.0.0.0/24', test: isCidr },
   'absolute-path': {
     expected: 'an absolute path of letters, digits, `_`, `.` and `-` (no `..`)',
