@@ -21,19 +21,19 @@ function jsonEscaped(text: string): string {
 }
 
 /**
- * The base64 characters that encode a secret whatever its byte offset inside a
- * longer base64 text: for each alignment, the groups made of the secret's bytes only.
+ * The base64 characters that encode a secret: its whole encoding (padding included)
+ * and, for each byte offset inside a longer base64 text, the groups made of the
+ * secret's bytes only (at most two bytes at each end fall in mixed groups).
  */
 export function base64Cores(secret: string): string[] {
   const bytes = Buffer.from(secret, 'utf8')
-  const cores: string[] = []
+  const cores = [bytes.toString('base64')]
   for (let offset = 0; offset < 3; offset++) {
     const encoded = Buffer.concat([Buffer.alloc(offset), bytes]).toString('base64')
     const fullGroups = Math.floor((offset + bytes.length) / 3)
-    const core = offset === 0 ? encoded.replace(/=+$/, '') : encoded.slice(4, fullGroups * 4)
-    if (core.length >= 8) cores.push(core)
+    cores.push(encoded.slice(offset === 0 ? 0 : 4, fullGroups * 4))
   }
-  return cores
+  return [...new Set(cores)].filter((core) => core.length >= 8)
 }
 
 /** Every form of a secret that the engine could print. */

@@ -47,10 +47,15 @@ t.test('hides the secret in every encoding, and the text around it stays', async
   }
 })
 
-t.test('base64 cores cover the three byte alignments inside a longer text', async (t) => {
-  for (const prefix of ['', 'a', 'ab', 'abc']) {
-    const encoded = Buffer.from(`${prefix}${SECRET}:more`).toString('base64')
-    t.ok(base64Cores(SECRET).some((core) => encoded.includes(core)), `prefix of ${prefix.length} bytes`)
+t.test('base64 cores cover the three byte alignments inside a longer text, whatever the length', async (t) => {
+  for (const secret of [SECRET, `${SECRET}1`, `${SECRET}12`]) {
+    registerSecrets([secret])
+    for (const prefix of ['', 'a', 'ab', 'abc']) {
+      const encoded = Buffer.from(`${prefix}${secret}:more`).toString('base64')
+      t.ok(base64Cores(secret).some((core) => encoded.includes(core)), `prefix of ${prefix.length} bytes`)
+      t.match(mask(encoded), /\*\*\*/)
+    }
+    t.equal(mask(Buffer.from(secret).toString('base64')), '***', 'the whole encoding, padding included')
   }
 })
 
