@@ -49,7 +49,7 @@ export const haproxyRole: Role<HaproxyVars> = {
     haproxy_pg_ro_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Read-only port: healthy replicas, round robin.' },
     haproxy_stats_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Stats page (`/stats`) and Prometheus endpoint (`/metrics`), password protected.' },
     haproxy_stats_user: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', description: 'User of the stats page and metrics.' },
-    haproxy_stats_password: { type: 'string', format: 'one-line', secret: true, description: 'Password of the stats page and metrics (generated).' },
+    haproxy_stats_password: { type: 'string', format: 'one-line', minLength: 16, secret: true, description: 'Password of the stats page and metrics (generated).' },
     haproxy_replica_max_lag: { type: 'string', pattern: '^\\d+(B|kB|MB|GB)?$', description: 'Replicas lagging more than this leave the read-only pool (Patroni `/replica?lag=`).' },
     haproxy_check_interval_ms: { type: 'integer', minimum: 100, description: 'Health check interval, ms.' },
     haproxy_check_fall: { type: 'integer', minimum: 1, description: 'Failed checks before a server is marked down.' },

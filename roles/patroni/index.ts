@@ -89,12 +89,12 @@ export const patroniRole: Role<PatroniVars> = {
     patroni_use_slots: { type: 'boolean', description: 'Use replication slots for the replicas.' },
     patroni_restapi_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'REST API port on the cluster address.' },
     patroni_restapi_user: { type: 'string', pattern: NAME, description: 'Basic-auth user for the API\'s unsafe endpoints.' },
-    patroni_restapi_password: { type: 'string', format: 'one-line', secret: true, description: 'Password of the REST API user (generated).' },
-    patroni_superuser_password: { type: 'string', format: 'one-line', secret: true, description: 'Password of the `postgres` superuser (generated).' },
+    patroni_restapi_password: { type: 'string', format: 'one-line', minLength: 16, secret: true, description: 'Password of the REST API user (generated).' },
+    patroni_superuser_password: { type: 'string', format: 'one-line', minLength: 16, secret: true, description: 'Password of the `postgres` superuser (generated).' },
     patroni_replication_user: { type: 'string', pattern: NAME, description: 'Replication user.' },
-    patroni_replication_password: { type: 'string', format: 'one-line', secret: true, description: 'Password of the replication user (generated).' },
+    patroni_replication_password: { type: 'string', format: 'one-line', minLength: 16, secret: true, description: 'Password of the replication user (generated).' },
     patroni_rewind_user: { type: 'string', pattern: NAME, description: 'pg_rewind user.' },
-    patroni_rewind_password: { type: 'string', format: 'one-line', secret: true, description: 'Password of the pg_rewind user (generated).' },
+    patroni_rewind_password: { type: 'string', format: 'one-line', minLength: 16, secret: true, description: 'Password of the pg_rewind user (generated).' },
   },
   validate(inventory) {
     const errors: string[] = []

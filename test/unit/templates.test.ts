@@ -25,7 +25,7 @@ import { redisConfView } from '../../roles/redis/render.ts'
 const AWKWARD = {
   haproxy_stats_password: `p&ss"word$ x #1 it's`,
   patroni_superuser_password: `p&ss"word$ x: #{y} it's`,
-  patroni_restapi_password: 'p&ss"word$ x',
+  patroni_restapi_password: 'p&ss"word$ x rest api',
   postgresql_app_password: "- [not, a, list] & 'quoted'",
   redis_password: 'r&dis$pass#word0123',
   sentinel_password: 's&ntinel$pass#0123',

@@ -114,11 +114,11 @@ t.test('accepts awkward but valid values: an HAProxy password with $, quotes, sp
   const dir = await tree({
     'inv.yml': HOSTS,
     'group_vars/all.yml':
-      'haproxy_stats_password: "p&ss\\"word$ x #1"\ntimezone: Etc/UTC\napt_proxy: http://10.0.0.254:3142\n',
+      'haproxy_stats_password: "p&ss\\"word$ x #1 long"\ntimezone: Etc/UTC\napt_proxy: http://10.0.0.254:3142\n',
   })
   const options = { roles: allRoles, secretsFile: path.join(dir, 's.yml') }
   const inventory = await loadInventory(path.join(dir, 'inv.yml'), options)
-  t.equal(inventory.hosts.get('node1')!.vars.haproxy_stats_password, 'p&ss"word$ x #1')
+  t.equal(inventory.hosts.get('node1')!.vars.haproxy_stats_password, `p&ss"word$ x #1 long`)
 })
 
 t.test('every declared format refuses the empty string and a newline', async (t) => {
@@ -186,4 +186,10 @@ t.test('every string variable of the engine and the roles declares a format, pat
     .filter(([name]) => !FREE_STRINGS.has(name))
     .flatMap(([name, schema]) => unconstrainedStrings(schema as Record<string, any>, name))
   t.same(loose, [], 'declare `format:` (lib/inventory/formats.ts) on every string that reaches a file or a command')
+})
+
+t.test('refuses a user-supplied secret shorter than 16 characters, never showing it', async (t) => {
+  const messages = await refused(t, { 'group_vars/all.yml': 'patroni_superuser_password: "short&sweet"\n' })
+  t.match(messages.join('\n'), /\(patroni_superuser_password\): must NOT have fewer than 16 characters/)
+  t.notMatch(messages.join('\n'), /short&sweet/)
 })
