@@ -91,8 +91,8 @@ export async function loadInventory(file: string, options: LoadOptions = {}): Pr
   const secretsLayer: VarLayer = { label: 'secrets', values: {}, origins: {} }
   for (const name of secretVarNames)
     if (name in secrets) (secretsLayer.values[name] = secrets[name]), (secretsLayer.origins[name] = secretOrigins[name])
-  // Stored secrets obey their variables' formats like any value (a hand-edited file included).
-  if (!generated) errors.push(...checkLayer(secretsLayer, known, false))
+  // Stored secrets obey their variables' formats like any value (a hand-edited file included), at their lines.
+  errors.push(...checkLayer({ label: 'secrets', values: stored.values, origins: stored.origins }, known, false))
 
   // Merge each host and build how to reach it.
   const defaults = roleDefaultsLayer(roles)

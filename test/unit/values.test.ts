@@ -4,7 +4,7 @@
  * its file:line (or the command line) and key before anything connects.
  */
 import { existsSync } from 'node:fs'
-import { mkdtemp, mkdir, writeFile } from 'node:fs/promises'
+import { chmod, mkdtemp, mkdir, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import t, { type Test } from 'tap'
@@ -192,4 +192,11 @@ t.test('refuses a user-supplied secret shorter than 16 characters, never showing
   const messages = await refused(t, { 'group_vars/all.yml': 'patroni_superuser_password: "short&sweet"\n' })
   t.match(messages.join('\n'), /\(patroni_superuser_password\): must NOT have fewer than 16 characters/)
   t.notMatch(messages.join('\n'), /short&sweet/)
+})
+
+t.test('refuses a hand-edited stored secret that breaks its format, at its line in the secrets file', async (t) => {
+  const dir = await tree({ 'inv.yml': HOSTS, 's.yml': 'redis_password: "two words in a long password"\n' })
+  await chmod(path.join(dir, 's.yml'), 0o600)
+  const options = { roles: allRoles, secretsFile: path.join(dir, 's.yml') }
+  await t.rejects(loadInventory(path.join(dir, 'inv.yml'), options), /s\.yml:1 \(redis_password\): must be a Redis config word/)
 })
