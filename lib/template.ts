@@ -1,13 +1,18 @@
 /**
  * Renders EJS templates from templates/<role>/ locally, with the host's
- * variables, facts and a few helpers. Logic stays in roles; templates loop
- * over structured variables.
+ * variables, facts and the quoting helpers. Templates only print: the roles
+ * prepare every decision (which hosts, which ports, which lines) as plain values.
+ * `<%= x %>` prints x as it is (no HTML escaping: these are config files) and
+ * refuses a value holding a line break or another control character; each
+ * template says in its header how it quotes for its own format.
  */
 import ejs from 'ejs'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { isAbsolute, join, resolve } from 'node:path'
 import type { HostView, Vars } from './types.ts'
+import { haproxyWord, yamlString } from './config-quote.ts'
+import { quote as shellWord } from './connection/quote.ts'
 
 export const TEMPLATES_DIR = fileURLToPath(new URL('../templates/', import.meta.url))
 
@@ -25,6 +30,23 @@ export function templateData(host: HostView, extra: Vars = {}): Vars {
     hostvars: (name: string) => host.hostvars(name),
     /** The first line of every managed file. */
     managed: (comment = '#') => `${comment} Managed by hastack: local changes are overwritten on the next run.`,
+    yamlString,
+    haproxyWord,
+    shellWord,
+  }
+}
+
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/
+
+/** What `<%= %>` does with a value: print it verbatim, unless it would break its line. */
+function printed(filename: string) {
+  return (value: unknown): string => {
+    if (value === undefined || value === null) return ''
+    const text = String(value)
+    if (CONTROL.test(text)) {
+      throw new Error(`template ${filename}: a printed value holds a line break or control character`)
+    }
+    return text
   }
 }
 
@@ -33,5 +55,6 @@ export function renderTemplate(src: string, host: HostView, extra: Vars = {}): s
   const filename = isAbsolute(src) ? src : resolve(TEMPLATES_DIR, src)
   if (!isAbsolute(src) && !filename.startsWith(TEMPLATES_DIR)) throw new Error(`template path escapes templates/: ${src}`)
   const text = readFileSync(filename, 'utf8')
-  return ejs.render(text, templateData(host, extra), { filename, async: false, root: TEMPLATES_DIR, views: [join(TEMPLATES_DIR)] })
+  const options = { filename, root: TEMPLATES_DIR, views: [join(TEMPLATES_DIR)], escape: printed(src) }
+  return ejs.render(text, templateData(host, extra), { ...options, async: false })
 }

@@ -85,13 +85,13 @@ export const REDIS_ENDPOINT_VARS = [
 ] as const
 
 /** A generated Redis or Sentinel password: no blanks, quotes or backslashes (it is written into config lines). */
-const REDIS_SECRET = { type: 'string', minLength: 16, pattern: '^[^\\s"\\\\]+$', secret: true } as const
+const REDIS_SECRET = { type: 'string', minLength: 16, format: 'redis-config-string', secret: true } as const
 
 /** Every shared variable: its default (none for generated secrets without one) and its schema. */
 const SHARED: { [K in keyof StackVars]-?: { default?: StackVars[K]; schema: VarSchema } } = {
   etcd_group: {
     default: 'etcd',
-    schema: { type: 'string', minLength: 1, description: 'Inventory group whose hosts are the etcd members.' },
+    schema: { type: 'string', format: 'word', description: 'Inventory group whose hosts are the etcd members.' },
   },
   etcd_client_port: {
     default: 2379,
@@ -125,7 +125,7 @@ const SHARED: { [K in keyof StackVars]-?: { default?: StackVars[K]; schema: VarS
   },
   patroni_group: {
     default: 'postgres',
-    schema: { type: 'string', minLength: 1, description: 'Inventory group whose hosts are the cluster members.' },
+    schema: { type: 'string', format: 'word', description: 'Inventory group whose hosts are the cluster members.' },
   },
   patroni_namespace: {
     default: '/service/',
@@ -154,7 +154,7 @@ const SHARED: { [K in keyof StackVars]-?: { default?: StackVars[K]; schema: VarS
   },
   postgresql_data_dir: {
     default: '/var/lib/postgresql/15/patroni',
-    schema: { type: 'string', pattern: '^/', description: 'Data directory Patroni initialises and manages.' },
+    schema: { type: 'string', format: 'absolute-path', description: 'Data directory Patroni initialises and manages.' },
   },
   postgresql_parameters: {
     default: {
@@ -175,7 +175,7 @@ const SHARED: { [K in keyof StackVars]-?: { default?: StackVars[K]; schema: VarS
     default: [],
     schema: {
       type: 'array',
-      items: { type: 'string', pattern: '^\\d+\\.\\d+\\.\\d+\\.\\d+/\\d+$' },
+      items: { type: 'string', format: 'cidr' },
       description:
         'Extra client networks (CIDR) allowed to log in as the application user; ' +
         'the stack\'s own hosts are always allowed.',
@@ -199,7 +199,13 @@ const SHARED: { [K in keyof StackVars]-?: { default?: StackVars[K]; schema: VarS
   },
   postgresql_app_password: {
     default: '',
-    schema: { type: 'string', secret: true, description: 'Password of the application user (generated).' },
+    schema: {
+      type: 'string',
+      format: 'one-line',
+      minLength: 16,
+      secret: true,
+      description: 'Password of the application user (generated).',
+    },
   },
   redis_port: {
     default: 6379,
@@ -214,7 +220,7 @@ const SHARED: { [K in keyof StackVars]-?: { default?: StackVars[K]; schema: VarS
     default: 'hastack-redis',
     schema: {
       type: 'string',
-      pattern: '^[A-Za-z0-9._-]+$',
+      format: 'word',
       description: 'Name the Sentinels monitor the primary under (clients ask for it).',
     },
   },

@@ -5,6 +5,7 @@
  * fill in generated secrets; build each host's ConnectionSpec.
  */
 import { InputError, type Inventory, type InventoryGroup, type InventoryHost, type Role } from '../types.ts'
+import { secretForms } from '../output/mask.ts'
 import { buildConnectionSpec } from './connection-spec.ts'
 import { buildGroups, hostsOf } from './groups.ts'
 import type { VarLayer } from './layers.ts'
@@ -44,9 +45,9 @@ export interface LoadOptions {
   listing?: boolean
 }
 
-/** Order problems by file and line (those without a place last), hide every known secret, throw them all at once. */
+/** Order problems by file and line (those without a place last), hide every secret in every form, throw them all. */
 function fail(errors: InputError[], secrets: Iterable<string>): never {
-  const hidden = [...new Set(secrets)].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length)
+  const hidden = [...new Set([...secrets].flatMap(secretForms))].sort((a, b) => b.length - a.length)
   for (const err of errors) for (const s of hidden) err.message = err.message.split(s).join('***')
   const place = (e: InputError) => (e.origin ? [0, e.origin.file, e.origin.line] : [1, '', 0]) as [number, string, number]
   const sorted = errors
@@ -97,6 +98,8 @@ export async function loadInventory(file: string, options: LoadOptions = {}): Pr
   const secretsLayer: VarLayer = { label: 'secrets', values: {}, origins: {} }
   for (const name of secretVarNames)
     if (name in secrets) (secretsLayer.values[name] = secrets[name]), (secretsLayer.origins[name] = secretOrigins[name])
+  // Stored secrets obey their variables' formats like any value (a hand-edited file included), at their lines.
+  errors.push(...checkLayer({ label: 'secrets', values: stored.values, origins: stored.origins }, known, false))
 
   // Merge each host and build how to reach it.
   const defaults = roleDefaultsLayer(roles)

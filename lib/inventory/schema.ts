@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import type { Role, VarSchema } from '../types.ts'
 import { CONNECTION_VARS } from './connection-spec.ts'
+import { addFormats, FORMATS } from './formats.ts'
 
 /** Structure of an inventory file, shipped beside this module. */
 export const INVENTORY_SCHEMA = JSON.parse(readFileSync(new URL('./inventory.schema.json', import.meta.url), 'utf8'))
@@ -16,16 +17,20 @@ export const ENGINE_VARS: Record<string, VarSchema> = {
   ...CONNECTION_VARS,
   apt_proxy: {
     type: 'string',
-    pattern: '^https?://',
-    expected: 'an http:// or https:// URL',
+    format: 'http-url',
     description: 'HTTP proxy for apt (for example an apt-cacher-ng of the lab); none when absent.',
   },
-  timezone: { type: 'string', minLength: 1, description: 'Host timezone, for example `Etc/UTC`.' },
+  timezone: {
+    type: 'string',
+    format: 'timezone',
+    description: 'Host timezone, for example `Etc/UTC`: a file under /usr/share/zoneinfo (checked here when it exists).',
+  },
 }
 
 export const ajv = new Ajv({ strict: false, allErrors: true })
 ajv.addKeyword({ keyword: 'secret', schemaType: 'boolean' })
 ajv.addKeyword({ keyword: 'expected', schemaType: 'string' })
+addFormats(ajv)
 
 export const validateStructure: ValidateFunction = ajv.compile(INVENTORY_SCHEMA)
 
@@ -69,8 +74,12 @@ export function expectation(error: ErrorObject, rootSchema?: VarSchema): string 
     case 'const':
       return `must be ${JSON.stringify(p.allowedValue)}`
     case 'pattern':
-    case 'format':
       return error.instancePath === '' && rootSchema?.expected ? `must be ${rootSchema.expected}` : error.message ?? 'is invalid'
+    case 'format': {
+      const known = FORMATS[String(p.format)]
+      if (error.instancePath === '' && rootSchema?.expected) return `must be ${rootSchema.expected}`
+      return known ? `must be ${known.expected}` : error.message ?? 'is invalid'
+    }
     default:
       return error.message ?? 'is invalid'
   }

@@ -8,6 +8,7 @@
 import type { ErrorObject } from 'ajv'
 import { InputError, type Inventory, type Origin, type Role, type VarSchema } from '../types.ts'
 import { nestedOrigin, type VarLayer } from './layers.ts'
+import { findControlCharacters } from './formats.ts'
 import { describe, expectation, pointerKeys, validateStructure, valueAt, varValidator } from './schema.ts'
 import { originOf, type YamlSource } from './yaml-source.ts'
 
@@ -24,6 +25,11 @@ export class InventoryErrors extends InputError {
 }
 
 const nameKinds: Record<string, string> = { hosts: 'host name', children: 'group name' }
+const nameRules: Record<string, string> = {
+  'variable name': '[A-Za-z_][A-Za-z0-9_]*',
+  'host name': 'a host name (letters, digits and `-` in dot-separated labels, not starting with `-`)',
+  'group name': '[A-Za-z0-9_.-]+',
+}
 
 /** Check the inventory file's structure with inventory.schema.json. */
 export function checkStructure(source: YamlSource): InputError[] {
@@ -40,8 +46,9 @@ export function checkStructure(source: YamlSource): InputError[] {
     if (e.propertyName !== undefined) {
       at = [...keys, e.propertyName]
       const kind = nameKinds[String(parentKey)] ?? 'variable name'
-      const rule = kind === 'variable name' ? '[A-Za-z_][A-Za-z0-9_]*' : '[A-Za-z0-9_.-]+'
-      message = `invalid ${kind} ${JSON.stringify(e.propertyName)}: must match ${rule}`
+      const rule = nameRules[kind]!
+      const verb = kind === 'host name' ? 'be' : 'match'
+      message = `invalid ${kind} ${JSON.stringify(e.propertyName)}: must ${verb} ${rule}`
     } else if (e.keyword === 'additionalProperties') {
       at = [...keys, p.additionalProperty]
       message =
@@ -94,6 +101,9 @@ const showsValue = new Set(['type', 'enum', 'const', 'pattern', 'format', 'minim
 export function checkLayer(layer: VarLayer, known: Map<string, VarSchema>, checkUnknown: boolean): InputError[] {
   const errors: InputError[] = []
   for (const [name, value] of Object.entries(layer.values)) {
+    // A value with a control character gets that one error: its format errors would only repeat it.
+    const multiLine = checkOneLine(layer, name, value)
+    errors.push(...multiLine)
     const schema = known.get(name)
     if (!schema) {
       if (!checkUnknown) continue
@@ -103,7 +113,7 @@ export function checkLayer(layer: VarLayer, known: Map<string, VarSchema>, check
       continue
     }
     const validate = varValidator(schema)
-    if (validate(value)) continue
+    if (multiLine.length || validate(value)) continue
     for (const e of validate.errors ?? ([] as ErrorObject[])) {
       if (e.keyword === 'if') continue
       const inner = pointerKeys(e.instancePath)
@@ -112,6 +122,18 @@ export function checkLayer(layer: VarLayer, known: Map<string, VarSchema>, check
     }
   }
   return errors
+}
+
+/**
+ * Every string of a variable, nested ones and map keys included, must be one line of
+ * printable characters, whatever its schema (and for unknown variables too).
+ */
+export function checkOneLine(layer: VarLayer, name: string, value: unknown): InputError[] {
+  return findControlCharacters(value).map((found) => {
+    const where = found.inKey ? 'a key' : 'the value'
+    const message = `${where} contains ${found.character}: values must be one line of printable characters`
+    return new InputError(message, nestedOrigin(layer, name, found.keys))
+  })
 }
 
 /** Hosts sharing an address: one error per address, at the second host's line, naming every host and its line. */

@@ -1,9 +1,10 @@
 /**
  * Unified diffs for --diff output, built on jsdiff (a well-kept implementation
- * of Myers' algorithm with proper hunks), masked before anyone sees them.
+ * of Myers' algorithm with proper hunks), masked before anyone sees them
+ * (including the previous value of a secret that changed: see maskDiffLines).
  */
 import { createTwoFilesPatch } from 'diff'
-import { mask } from './mask.ts'
+import { maskDiffLines } from './mask.ts'
 
 /** A masked unified diff between the current and the wanted content of a file; '' when equal. */
 export function unifiedDiff(path: string, before: string | undefined, after: string): string {
@@ -19,7 +20,7 @@ export function unifiedDiff(path: string, before: string | undefined, after: str
   )
   // jsdiff starts with an "Index:" line and a separator; keep only the ---/+++ header and hunks.
   const body = patch.split('\n').filter((line, i) => !(i < 2 && (line.startsWith('Index:') || /^=+$/.test(line))))
-  return mask(body.join('\n').trimEnd())
+  return maskDiffLines(body).join('\n').trimEnd()
 }
 
 /** True when the text looks binary (a NUL byte), so no diff should be printed. */

@@ -61,8 +61,16 @@ export const alertmanagerRole: Role<AlertmanagerVars> = {
       items: { type: 'object' },
       description: 'Where alerts go: `{name, type: webhook, url}` or `{name, type: email, to}`, optional `severities`.',
     },
-    alertmanager_smtp_smarthost: { type: 'string', description: 'Mail relay (`host:port`) for e-mail receivers.' },
-    alertmanager_smtp_from: { type: 'string', description: 'Sender address of alert e-mails.' },
+    alertmanager_smtp_smarthost: {
+      type: 'string',
+      pattern: '^$|^[A-Za-z0-9.-]+:[0-9]{1,5}$',
+      description: 'Mail relay (`host:port`) for e-mail receivers.',
+    },
+    alertmanager_smtp_from: {
+      type: 'string',
+      pattern: '^$|^[^\\s@<>"\'`]+@[A-Za-z0-9.-]+$',
+      description: 'Sender address of alert e-mails.',
+    },
   },
   validate: validateAlertmanager,
   handlers: {

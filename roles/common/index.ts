@@ -7,6 +7,7 @@
 import type { Role, Vars } from '../../lib/types.ts'
 import { command, file, link, packages, service, template } from '../../lib/tasks/index.ts'
 import { sh } from '../../lib/connection/quote.ts'
+import { hostsEntries, sysctlLines } from './render.ts'
 
 export interface CommonVars extends Vars {
   common_packages: string[]
@@ -33,11 +34,11 @@ export const commonRole: Role<CommonVars> = {
     timezone: 'Etc/UTC',
   },
   schema: {
-    common_packages: { type: 'array', items: { type: 'string', pattern: '^[a-z0-9][a-z0-9+.-]*$' }, description: 'Base packages installed on every host.' },
+    common_packages: { type: 'array', items: { type: 'string', format: 'debian-package' }, description: 'Base packages installed on every host.' },
     common_sysctl: {
       type: 'object',
-      additionalProperties: { type: ['string', 'number'] },
-      propertyNames: { pattern: '^[a-z0-9_.]+$' },
+      additionalProperties: { type: ['string', 'number'], format: 'sysctl-value' },
+      propertyNames: { format: 'sysctl-key' },
       description: 'Kernel settings written to /etc/sysctl.d/60-hastack.conf (applied by systemd-sysctl; containers skip them).',
     },
     common_nofile: { type: 'integer', minimum: 1024, description: 'Open-file limit for every user (/etc/security/limits.d).' },
@@ -52,7 +53,7 @@ export const commonRole: Role<CommonVars> = {
       await h.do(file({ path: '/etc/hostname', content: `${h.name}\n`, name: 'Ensure /etc/hostname names the host' }))
       await h.do(command({ cmd: sh`hostname ${h.name}`, unless: sh`test "$(hostname)" = ${h.name}`, name: 'Ensure the running host name is the inventory name' }))
     }
-    await h.do(template({ src: 'common/hosts.ejs', dest: '/etc/hosts', name: 'Ensure /etc/hosts names every host of the inventory' }))
+    await h.do(template({ src: 'common/hosts.ejs', dest: '/etc/hosts', vars: { hosts_entries: hostsEntries(h) }, name: 'Ensure /etc/hosts names every host of the inventory' }))
     const proxy = '/etc/apt/apt.conf.d/01hastack-proxy'
     if (typeof v.apt_proxy === 'string') {
       await h.do(file({ path: proxy, content: `// Managed by hastack.\nAcquire::http::Proxy "${v.apt_proxy}";\n`, name: 'Ensure apt uses the inventory proxy' }))
@@ -60,7 +61,7 @@ export const commonRole: Role<CommonVars> = {
     await h.do(packages({ install: v.common_packages, name: 'Ensure the base packages are installed' }))
     await h.do(link({ path: '/etc/localtime', target: `/usr/share/zoneinfo/${v.timezone}`, name: `Ensure the time zone is ${v.timezone}` }))
     await h.do(file({ path: '/etc/timezone', content: `${v.timezone}\n`, name: 'Ensure /etc/timezone names the time zone' }))
-    await h.do(template({ src: 'common/sysctl.conf.ejs', dest: '/etc/sysctl.d/60-hastack.conf', notify: 'Apply sysctl settings', name: 'Ensure the kernel settings are current' }))
+    await h.do(template({ src: 'common/sysctl.conf.ejs', dest: '/etc/sysctl.d/60-hastack.conf', vars: { sysctl_lines: sysctlLines(h) }, notify: 'Apply sysctl settings', name: 'Ensure the kernel settings are current' }))
     await h.do(template({ src: 'common/limits.conf.ejs', dest: '/etc/security/limits.d/60-hastack.conf', name: 'Ensure the open-file limits are current' }))
   },
 }

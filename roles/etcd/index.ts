@@ -15,6 +15,7 @@ import { command, directory, service, template, waitFor } from '../../lib/tasks/
 import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { ETCD_CLIENT_VARS, ETCD_PASSWORD, settingsOf, sharedVars, type StackVars } from '../stack.ts'
+import { etcdctlEnvView, etcdDefaultView } from './render.ts'
 
 const shared = sharedVars(...ETCD_CLIENT_VARS, 'patroni_namespace')
 
@@ -45,7 +46,7 @@ export function etcdMembers(inventory: Inventory, group = 'etcd'): { name: strin
 }
 
 /** The client endpoints (`ADDR:PORT`) of every member, for etcdctl and Patroni. */
-export function etcdEndpoints(h: HostRun): string[] {
+export function etcdEndpoints(h: Pick<HostRun, 'vars' | 'inventory'>): string[] {
   const v = h.vars as StackVars
   return etcdMembers(h.inventory, v.etcd_group).map((m) => `${m.address}:${v.etcd_client_port}`)
 }
@@ -67,8 +68,8 @@ export const etcdRole: Role<EtcdVars> = {
   schema: {
     ...shared.schema,
     etcd_peer_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Peer port (cluster address only).' },
-    etcd_data_dir: { type: 'string', pattern: '^/', description: 'Data directory of the member.' },
-    etcd_cluster_token: { type: 'string', minLength: 1, description: 'Initial cluster token: distinguishes clusters at bootstrap.' },
+    etcd_data_dir: { type: 'string', format: 'absolute-path', description: 'Data directory of the member.' },
+    etcd_cluster_token: { type: 'string', format: 'word', description: 'Initial cluster token: distinguishes clusters at bootstrap.' },
     etcd_heartbeat_interval: { type: 'integer', minimum: 10, description: 'Raft heartbeat interval, ms.' },
     etcd_election_timeout: { type: 'integer', minimum: 100, description: 'Raft election timeout, ms (≥ 5 × heartbeat).' },
     etcd_quota_backend_bytes: { type: 'integer', minimum: 16777216, description: 'Backend size quota, bytes.' },
@@ -106,13 +107,13 @@ export const etcdRole: Role<EtcdVars> = {
     if (state === 'existing' && !hasData) h.log('etcd peers already run a cluster: writing initial-cluster-state existing (add this member with `etcdctl member add` first)')
 
     const running = (await h.query('systemctl is-active -q etcd')).code === 0
-    const config = (initialState: string, name: string, notify?: string) =>
-      template({ src: 'etcd/etcd.default.ejs', dest: '/etc/default/etcd', mode: '0644', vars: { etcd_initial_cluster_state: initialState, etcd_members: etcdMembers(h.inventory, v.etcd_group) }, notify, name })
+    const config = (initialState: 'new' | 'existing', name: string, notify?: string) =>
+      template({ src: 'etcd/etcd.default.ejs', dest: '/etc/default/etcd', mode: '0644', vars: { etcd: etcdDefaultView(h, initialState) }, notify, name })
     // A running member restarts on a change; a member not started yet simply starts with it below.
     await h.do(config(state, 'Ensure the etcd configuration is current', running ? 'Restart etcd' : undefined))
     await installWithoutStarting(h, ['etcd-server', 'etcd-client'], 'etcd')
     await h.do(directory({ path: '/etc/etcd', owner: 'root', group: 'root', mode: '0755', name: 'Ensure /etc/etcd exists' }))
-    await h.do(template({ src: 'etcd/etcdctl.env.ejs', dest: ETCDCTL_ENV, owner: 'root', group: 'root', mode: '0600', vars: { endpoints }, name: 'Ensure root\'s etcdctl settings are current' }))
+    await h.do(template({ src: 'etcd/etcdctl.env.ejs', dest: ETCDCTL_ENV, owner: 'root', group: 'root', mode: '0600', vars: { etcdctl: etcdctlEnvView(h) }, name: 'Ensure root\'s etcdctl settings are current' }))
     await h.do(template({ src: 'etcd/hastack-etcdctl.ejs', dest: ETCDCTL, owner: 'root', group: 'root', mode: '0755', name: 'Ensure the hastack-etcdctl wrapper is current' }))
     await h.do(directory({ path: dataDir, owner: 'etcd', group: 'etcd', mode: '0700', name: 'Ensure the etcd data directory exists' }))
     // Every member starts now, in parallel with the others: a new cluster forms once a majority runs.

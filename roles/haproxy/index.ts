@@ -13,6 +13,7 @@ import type { Role, Vars } from '../../lib/types.ts'
 import { command, service, template } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { REDIS_CLIENT_VARS, REDIS_ENDPOINT_VARS, sharedVars, type StackVars } from '../stack.ts'
+import { haproxyView } from './render.ts'
 
 /** What HAProxy routes to: Patroni's members and their ports, the Redis hosts as their Sentinels name them. */
 const shared = sharedVars(
@@ -61,7 +62,7 @@ export const haproxyRole: Role<HaproxyVars> = {
     haproxy_pg_ro_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Read-only port: healthy replicas, round robin.' },
     haproxy_stats_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Stats page (`/stats`) and Prometheus endpoint (`/metrics`), password protected.' },
     haproxy_stats_user: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', description: 'User of the stats page and metrics.' },
-    haproxy_stats_password: { type: 'string', secret: true, description: 'Password of the stats page and metrics (generated).' },
+    haproxy_stats_password: { type: 'string', format: 'one-line', minLength: 16, secret: true, description: 'Password of the stats page and metrics (generated).' },
     haproxy_replica_max_lag: { type: 'string', pattern: '^\\d+(B|kB|MB|GB)?$', description: 'Replicas lagging more than this leave the read-only pool (Patroni `/replica?lag=`).' },
     haproxy_check_interval_ms: { type: 'integer', minimum: 100, description: 'Health check interval, ms.' },
     haproxy_check_fall: { type: 'integer', minimum: 1, description: 'Failed checks before a server is marked down.' },
@@ -77,7 +78,7 @@ export const haproxyRole: Role<HaproxyVars> = {
   },
   async tasks(h) {
     await installWithoutStarting(h, ['haproxy'], 'HAProxy')
-    await h.do(template({ src: 'haproxy/haproxy.cfg.ejs', dest: '/etc/haproxy/haproxy.cfg', owner: 'root', group: 'haproxy', mode: '0640', notify: 'Reload HAProxy', name: 'Ensure the HAProxy configuration is current' }))
+    await h.do(template({ src: 'haproxy/haproxy.cfg.ejs', dest: '/etc/haproxy/haproxy.cfg', vars: { haproxy: haproxyView(h) }, owner: 'root', group: 'haproxy', mode: '0640', notify: 'Reload HAProxy', name: 'Ensure the HAProxy configuration is current' }))
     await h.do(service({ service: 'haproxy', enabled: true, state: 'started', name: 'Ensure HAProxy is enabled and started' }))
   },
 }

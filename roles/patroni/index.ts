@@ -16,6 +16,7 @@ import { ETCD_CLIENT_VARS, POSTGRESQL_VARS, groupMembers, settingsOf, sharedVars
 import { dynamicConfigTask, rollingRestartTask, type ApiContext } from './dynamic.ts'
 import { pgDatabase, pgRole } from './users.ts'
 import { rest, waitForLeader } from './rest.ts'
+import { patroniConfigView } from './render.ts'
 
 const shared = sharedVars(
   'patroni_group',
@@ -90,12 +91,12 @@ export const patroniRole: Role<PatroniVars> = {
     patroni_use_pg_rewind: { type: 'boolean', description: 'Rewind a failed primary to rejoin as a replica.' },
     patroni_use_slots: { type: 'boolean', description: 'Use replication slots for the replicas.' },
     patroni_restapi_user: { type: 'string', pattern: NAME, description: 'Basic-auth user for the API\'s unsafe endpoints.' },
-    patroni_restapi_password: { type: 'string', secret: true, description: 'Password of the REST API user (generated).' },
-    patroni_superuser_password: { type: 'string', secret: true, description: 'Password of the `postgres` superuser (generated).' },
+    patroni_restapi_password: { type: 'string', format: 'one-line', minLength: 16, secret: true, description: 'Password of the REST API user (generated).' },
+    patroni_superuser_password: { type: 'string', format: 'one-line', minLength: 16, secret: true, description: 'Password of the `postgres` superuser (generated).' },
     patroni_replication_user: { type: 'string', pattern: NAME, description: 'Replication user.' },
-    patroni_replication_password: { type: 'string', secret: true, description: 'Password of the replication user (generated).' },
+    patroni_replication_password: { type: 'string', format: 'one-line', minLength: 16, secret: true, description: 'Password of the replication user (generated).' },
     patroni_rewind_user: { type: 'string', pattern: NAME, description: 'pg_rewind user.' },
-    patroni_rewind_password: { type: 'string', secret: true, description: 'Password of the pg_rewind user (generated).' },
+    patroni_rewind_password: { type: 'string', format: 'one-line', minLength: 16, secret: true, description: 'Password of the pg_rewind user (generated).' },
   },
   validate(inventory) {
     const errors: string[] = []
@@ -131,11 +132,7 @@ export const patroniRole: Role<PatroniVars> = {
       owner: 'postgres',
       group: 'postgres',
       mode: '0600',
-      vars: {
-        patroni_etcd_hosts: etcdEndpoints(h),
-        patroni_member_addresses: stackAddresses(h.inventory, [v.patroni_group]),
-        patroni_client_addresses: stackAddresses(h.inventory, [v.patroni_group, 'haproxy', 'app']),
-      },
+      vars: { patroni: patroniConfigView(h) },
       notify: running ? 'Reload Patroni' : undefined,
       name: 'Ensure the Patroni configuration is current',
     }))

@@ -29,7 +29,7 @@ export const postgresqlRole: Role<PostgresqlVars> = {
   schema: {
     ...shared.schema,
     postgresql_drop_default_cluster: { type: 'boolean', description: 'Stop and drop a Debian `main` cluster found from an earlier install.' },
-    postgresql_packages: { type: 'array', items: { type: 'string' }, description: 'Server packages to install.' },
+    postgresql_packages: { type: 'array', items: { type: 'string', format: 'debian-package' }, description: 'Server packages to install.' },
   },
   async tasks(h) {
     const v = h.vars

@@ -17,6 +17,7 @@ import { currentPrimary, initialPrimaryHost } from './primary.ts'
 import { differing, memoryBytes, runtimeSettings } from './settings.ts'
 import { schema, defaults, type RedisVars } from './vars.ts'
 import { groupMembers, settingsOf } from '../stack.ts'
+import { redisConfView } from './render.ts'
 
 const CONF = '/etc/redis/redis.conf'
 const INCLUDE = 'include /etc/redis/hastack.conf'
@@ -116,7 +117,7 @@ export const redisRole: Role<RedisVars> = {
           owner: 'redis',
           group: 'redis',
           mode: '0640',
-          vars: { redis_replicaof: self ? '' : primary.address },
+          vars: redisConfView(h, self ? '' : primary.address),
           notify: 'Restart Redis',
           name: 'Ensure redis.conf includes the hastack settings (first deploy only)',
         }),

@@ -36,7 +36,7 @@ const POLICIES = ['noeviction', 'allkeys-lru', 'allkeys-lfu', 'allkeys-random', 
 export const schema: Record<string, VarSchema> = {
   ...shared.schema,
   redis_initial_primary: { type: 'string', description: 'Host made primary on the first deploy; empty: the first host of the `redis` group. Ignored once Sentinels run.' },
-  redis_maxmemory: { type: ['string', 'integer'], pattern: '^\\d+\\s*([kKmMgG][bB]?)?$', description: 'Memory limit (`maxmemory`), Redis notation: `256mb`, `1gb`, bytes.' },
+  redis_maxmemory: { type: ['string', 'integer'], pattern: '^\\d+([kKmMgG][bB]?)?$', description: 'Memory limit (`maxmemory`), Redis notation: `256mb`, `1gb`, bytes.' },
   redis_maxmemory_policy: { type: 'string', enum: POLICIES, description: 'What Redis does at the memory limit (`maxmemory-policy`); `noeviction` refuses writes.' },
   redis_appendfsync: { type: 'string', enum: ['always', 'everysec', 'no'], description: 'How often the append-only file is synced to disk.' },
   redis_save: { type: 'string', pattern: '^(\\s*\\d+\\s+\\d+)*\\s*$', description: 'RDB snapshot rules (`save`): pairs of seconds and changes; empty disables snapshots.' },

@@ -67,9 +67,9 @@ t.test('fresh members bootstrap a new cluster, then record it as existing, and e
   }
   t.ok(cluster.auth)
   t.same(
-    MEMBERS.map((m) => run.tasks(m).find((x) => x.name === AUTH_TASK)?.status).sort(),
-    ['changed', 'ok', 'ok'],
-    'auth enabled by one member',
+    MEMBERS.map((m) => run.tasks(m).find((x) => x.name === AUTH_TASK)?.status).filter(Boolean),
+    ['changed'],
+    'auth enabled by one member (run through h.once: the others do not record it)',
   )
 })
 

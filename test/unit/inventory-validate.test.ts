@@ -53,7 +53,7 @@ extra: {}
   const f = path.join(dir, 'inv.yml')
   t.same((await problems(t, dir)).sort(), [
     `${f}:2 (all.hostz): unknown key "hostz": a group holds only hosts, children and vars`,
-    `${f}:7 (all.children.db.hosts.bad host): invalid host name "bad host": must match [A-Za-z0-9_.-]+`,
+    `${f}:7 (all.children.db.hosts.bad host): invalid host name "bad host": must be a host name (letters, digits and \`-\` in dot-separated labels, not starting with \`-\`)`,
     `${f}:8 (all.children.db.hosts.db3): a host entry must be a map or null, got 42`,
     `${f}:9 (extra): unknown top-level key "extra": an inventory holds only the group "all"`,
   ].sort())

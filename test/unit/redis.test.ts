@@ -12,6 +12,7 @@ import { validateRedis } from '../../roles/redis/index.ts'
 import { differing, memoryBytes, runtimeSettings } from '../../roles/redis/settings.ts'
 import { cliScript, cliWord, isError, pairs, splitReplies } from '../../roles/redis/cli.ts'
 import { majority } from '../../roles/redis/primary.ts'
+import { redisConfView, redisEndpointView } from '../../roles/redis/render.ts'
 
 const ADDR: Record<string, string> = { redis1: '10.0.0.10', redis2: '10.0.0.11', redis3: '10.0.0.12', lb1: '10.0.0.13' }
 const GROUPS: Record<string, string[]> = { redis: ['redis1', 'redis2', 'redis3'], sentinel: ['redis1', 'redis2', 'redis3'], haproxy: ['lb1'] }
@@ -44,11 +45,11 @@ t.test('hastack.conf binds the cluster address and loopback, with auth, AOF, RDB
 })
 
 t.test('redis.conf (first deploy) includes the managed file and names the primary only on replicas', async (t) => {
-  const replica = renderTemplate('redis/redis.conf.ejs', view('redis2'), { redis_replicaof: '10.0.0.10' })
+  const replica = renderTemplate('redis/redis.conf.ejs', view('redis2'), redisConfView(view('redis2'), '10.0.0.10'))
   t.match(replica, /^include \/etc\/redis\/hastack\.conf$/m)
   t.match(replica, /^replicaof 10\.0\.0\.10 6379$/m)
   t.match(replica, /^save 3600 1 300 100 60 10000$/m)
-  const primary = renderTemplate('redis/redis.conf.ejs', view('redis1'), { redis_replicaof: '' })
+  const primary = renderTemplate('redis/redis.conf.ejs', view('redis1'), redisConfView(view('redis1'), ''))
   t.notMatch(primary, /replicaof/)
 })
 
@@ -65,7 +66,7 @@ t.test('sentinel.conf (first deploy) monitors the primary with auth both ways', 
 })
 
 t.test('the endpoint has one backend per host, one entry per Sentinel, routed on a quorum', async (t) => {
-  const text = renderTemplate('haproxy/redis.cfg.ejs', view('lb1'))
+  const text = renderTemplate('haproxy/redis.cfg.ejs', view('lb1'), { redis_endpoint: redisEndpointView(view('lb1')) })
   t.match(text, /bind 10\.0\.0\.13:6379/)
   t.match(text, /bind 127\.0\.0\.1:6379/)
   for (const h of ['redis1', 'redis2', 'redis3']) {
@@ -76,7 +77,7 @@ t.test('the endpoint has one backend per host, one entry per Sentinel, routed on
   }
   const hexes = [...text.matchAll(/tcp-check expect binary ([0-9a-f]+)/g)].map((m) => Buffer.from(m[1]!, 'hex').toString())
   t.same(hexes, ['*2\r\n$9\r\n10.0.0.10\r\n$4\r\n6379\r\n', '*2\r\n$9\r\n10.0.0.11\r\n$4\r\n6379\r\n', '*2\r\n$9\r\n10.0.0.12\r\n$4\r\n6379\r\n'])
-  t.match(text, /tcp-check send "AUTH spw-0123456789abcdef\\r\\n"/)
+  t.match(text, /tcp-check send 'AUTH spw-0123456789abcdef'"\\r\\n"/)
   t.match(text, /tcp-check expect string role:master/)
   t.match(text, /default_backend redis_no_primary/)
 })

@@ -1,0 +1,44 @@
+/**
+ * What templates/patroni/config.yml.ejs prints, prepared from the host's
+ * variables: the listen and connect addresses, the etcd hosts, the
+ * PostgreSQL parameters and the pg_hba lines (the members for replication and
+ * rewind, the stack's hosts and the configured networks for the application).
+ */
+import type { HostView, Vars } from '../../lib/types.ts'
+import { etcdEndpoints } from '../etcd/index.ts'
+import { stackAddresses } from './index.ts'
+
+/** pg_hba lines, in order: local peer, loopback, then per member and per client host or network. */
+export function pgHbaLines(host: HostView): string[] {
+  const v = host.vars
+  const members = stackAddresses(host.inventory, [String(v.patroni_group)])
+  const clients = stackAddresses(host.inventory, [String(v.patroni_group), 'haproxy', 'app'])
+  const networks = (v.postgresql_client_networks ?? []) as string[]
+  const app = `host ${v.postgresql_app_database} ${v.postgresql_app_user}`
+  return [
+    'local all all peer',
+    'host all all 127.0.0.1/32 scram-sha-256',
+    ...members.flatMap((a) => [
+      `host replication ${v.patroni_replication_user} ${a}/32 scram-sha-256`,
+      `host all ${v.patroni_rewind_user} ${a}/32 scram-sha-256`,
+      `host all postgres ${a}/32 scram-sha-256`,
+    ]),
+    ...clients.map((a) => `${app} ${a}/32 scram-sha-256`),
+    ...networks.map((n) => `${app} ${n} scram-sha-256`),
+  ]
+}
+
+/** Every computed value of the Patroni configuration file. */
+export function patroniConfigView(host: HostView): Vars {
+  const v = host.vars
+  const parameters = (v.postgresql_parameters ?? {}) as Record<string, unknown>
+  return {
+    restapi_address: `${v.address}:${v.patroni_restapi_port}`,
+    etcd_hosts: etcdEndpoints(host),
+    pg_parameters: Object.entries(parameters).map(([name, value]) => ({ name, value })),
+    pg_listen: `${v.address},127.0.0.1:${v.postgresql_port}`,
+    pg_connect_address: `${v.address}:${v.postgresql_port}`,
+    pg_bin_dir: `/usr/lib/postgresql/${v.postgresql_version}/bin`,
+    pg_hba: pgHbaLines(host),
+  }
+}
