@@ -13,6 +13,7 @@ import { groupVars, mergeLayers, roleDefaultsLayer, userLayers } from './merge.t
 import { selectHosts } from './patterns.ts'
 import { knownVars } from './schema.ts'
 import {
+  checkSecretLengths,
   generateSecret,
   readSecrets,
   registerSecretNames,
@@ -70,6 +71,7 @@ export async function loadInventory(file: string, options: LoadOptions = {}): Pr
   for (const host of graph.hostOrder) layers.push(...(graph.hostLayers.get(host) ?? []), ...(sources.hostVars.get(host) ?? []))
   for (const layer of layers) errors.push(...checkLayer(layer, known, options.roles !== undefined))
   errors.push(...checkRoleDefaults(roles))
+  errors.push(...checkSecretLengths(layers, secretVarNames))
   const userSecrets = layers.flatMap((l) => secretVarNames.filter((n) => n in l.values).map((n) => String(l.values[n])))
 
   // Secrets: stored ones reused, missing ones generated (written only once everything is valid).
