@@ -17,6 +17,7 @@ import {
   generateSecret,
   readSecrets,
   registerSecretNames,
+  registerSecretsOfRun,
   renderedOrigins,
   renderSecrets,
   secretsFilePath,
@@ -26,7 +27,7 @@ import { checkDuplicateAddresses, checkLayer, checkRoleDefaults, checkStructure,
 
 export { InventoryErrors } from './validate.ts'
 export { selectHosts } from './patterns.ts'
-export { secretValues, secretsFilePath } from './secrets.ts'
+export { secretValues, secretsFilePath, secretsOfRun } from './secrets.ts'
 export { ENGINE_VARS } from './schema.ts'
 
 export interface LoadOptions {
@@ -81,12 +82,13 @@ export async function loadInventory(file: string, options: LoadOptions = {}): Pr
   const hostGroups = new Map(graph.hostOrder.map((h) => [h, graph.order.filter((g) => membership.get(g)!.has(h))]))
   const hostUserLayers = new Map(graph.hostOrder.map((h) => [h, userLayers(h, hostGroups.get(h)!, graph, sources)]))
   const secrets = { ...stored.values }
-  let generated = false
+  const generatedNames = new Set<string>()
   for (const name of secretVarNames) {
     if (name in secrets) continue
     const unset = graph.hostOrder.some((h) => !hostUserLayers.get(h)!.some((l) => name in l.values))
-    if (unset) (secrets[name] = generateSecret()), (generated = true)
+    if (unset) (secrets[name] = generateSecret()), generatedNames.add(name)
   }
+  const generated = generatedNames.size > 0
   const secretsText = generated ? renderSecrets(secrets) : ''
   const secretOrigins = generated ? renderedOrigins(secretsFile, secretsText) : stored.origins
   const secretsLayer: VarLayer = { label: 'secrets', values: {}, origins: {} }
@@ -126,6 +128,7 @@ export async function loadInventory(file: string, options: LoadOptions = {}): Pr
     select: (pattern) => selectHosts(inventory, pattern),
   }
   registerSecretNames(inventory, secretVarNames)
+  registerSecretsOfRun(inventory, { file: secretsFile, generated: generatedNames })
   errors.push(...runRoleValidators(roles, inventory))
 
   if (errors.length) fail(errors, [...Object.values(secrets), ...userSecrets])

@@ -21,6 +21,12 @@ export const ENGINE_VARS: Record<string, VarSchema> = {
     description: 'HTTP proxy for apt (for example an apt-cacher-ng of the lab); none when absent.',
   },
   timezone: { type: 'string', minLength: 1, description: 'Host timezone, for example `Etc/UTC`.' },
+  hastack_state_dir: {
+    type: 'string',
+    pattern: '^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$',
+    expected: 'an absolute path',
+    description: "Where the engine keeps its own state on the host: the secrets' fingerprints (default `/var/lib/hastack`).",
+  },
 }
 
 export const ajv = new Ajv({ strict: false, allErrors: true })

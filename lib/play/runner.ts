@@ -10,6 +10,7 @@ import { gatherFacts } from '../facts/system.ts'
 import { mask } from '../output/mask.ts'
 import { emptyStats, type HostStats, type Reporter } from '../output/reporter.ts'
 import { HostRunner, type BatchContext } from './host-run.ts'
+import { fingerprintFile, recordFingerprints, refuseLostSecrets, secretNamesOf, secretsOnHost, stateDir } from './secret-guard.ts'
 
 export interface RunSettings {
   inventory: Inventory
@@ -59,6 +60,8 @@ export class PlayRunner {
   private readonly facts = new Map<string, Promise<Facts>>()
   /** Hosts set aside for the rest of the run: unreachable or failed. */
   private readonly down = new Set<string>()
+  /** Secret variables each host's roles were given in this run (their fingerprints are recorded after it). */
+  private readonly secretsUsed = new Map<string, Set<string>>()
   private stopped?: string
 
   constructor(private readonly settings: RunSettings) {}
@@ -82,8 +85,40 @@ export class PlayRunner {
 
   private hostFacts(host: string, conn: Connection): Promise<Facts> {
     let f = this.facts.get(host)
-    if (!f) this.facts.set(host, (f = gatherFacts(conn)))
+    if (!f) this.facts.set(host, (f = gatherFacts(conn, fingerprintFile(this.settings.inventory, host))))
     return f
+  }
+
+  /**
+   * Before any change: gather the facts of every host whose roles use secrets (the
+   * same round trip every play needs) and refuse the run when their fingerprints show
+   * that the secrets file was lost or swapped. Unreachable hosts are reported by their plays.
+   */
+  async guardSecrets(plays: Play[]): Promise<void> {
+    const hosts = new Set(plays.filter((p) => secretNamesOf(p).length).flatMap((p) => this.playHosts(p)))
+    const facts = new Map<string, Facts>()
+    await mapLimit([...hosts], this.settings.forks ?? 10, async (host) => {
+      const gathered = await this.connection(host).then((conn) => this.hostFacts(host, conn)).catch(() => undefined)
+      if (gathered) facts.set(host, gathered)
+    })
+    refuseLostSecrets(this.settings.inventory, facts)
+  }
+
+  /** After a real run: record on each host the fingerprints of the secrets its roles were given. */
+  async recordSecretFingerprints(): Promise<void> {
+    if (this.settings.check) return
+    const { inventory, reporter } = this.settings
+    await mapLimit([...this.secretsUsed], this.settings.forks ?? 10, async ([host, names]) => {
+      if (this.statsOf(host).unreachable) return
+      const facts = await this.facts.get(host)?.catch(() => undefined)
+      if (!facts?.secretFingerprints) return
+      const values = Object.fromEntries(Object.entries(secretsOnHost(inventory, host, names)).map(([n, v]) => [n, v.value]))
+      try {
+        await recordFingerprints(await this.connection(host), stateDir(inventory, host), facts.secretFingerprints, values)
+      } catch (error) {
+        reporter.line(`WARNING: ${host}: could not record the secret fingerprints: ${mask((error as Error).message)}`)
+      }
+    })
   }
 
   /** Variables of any host, for templates that list their peers. */
@@ -160,6 +195,8 @@ export class PlayRunner {
     try {
       const conn = await this.connection(host)
       const facts = play.gatherFacts === false ? ({} as Facts) : await this.hostFacts(host, conn)
+      const used = this.secretsUsed.get(host) ?? new Set<string>()
+      for (const name of secretNamesOf(play)) this.secretsUsed.set(host, used.add(name))
       runner = new HostRunner(ctx, conn, facts, stats, this.hostvars)
       for (const role of play.roles ?? []) {
         runner.roleTags = [role.name]
@@ -224,7 +261,9 @@ export async function runPlays(plays: Play[], settings: RunSettings): Promise<Ru
   const started = Date.now()
   const runner = new PlayRunner(settings)
   try {
+    await runner.guardSecrets(plays)
     for (const play of plays) await runner.runPlay(play)
+    await runner.recordSecretFingerprints()
   } finally {
     await runner.closeAll()
   }
