@@ -3,18 +3,19 @@
  * /etc/redis/hastack.conf (bind, auth, persistence, memory, write safety) and
  * applies its changes at run time; redis.conf, which includes it, is written
  * once on the first deploy and belongs to Redis and Sentinel from then on, so a
- * failover is never undone. The first deploy makes `redis_initial_primary` (or
+ * failover is never undone (hastack only keeps its `save` lines before the include,
+ * where a restart reads them all). The first deploy makes `redis_initial_primary` (or
  * the first host of `redis`) the primary; a host deployed later follows the
  * primary the Sentinels name. The HAProxy endpoint's variables live here too
  * (templates/haproxy/redis.cfg.ejs).
  */
 import type { Inventory, Role, Vars } from '../../lib/types.ts'
-import { defineTask, noChange, service, template, waitFor } from '../../lib/tasks/index.ts'
+import { defineTask, file, noChange, service, template, waitFor } from '../../lib/tasks/index.ts'
 import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { isError, pairs, redisCli } from './cli.ts'
 import { currentPrimary, initialPrimaryHost } from './primary.ts'
-import { differing, memoryBytes, runtimeSettings } from './settings.ts'
+import { differing, memoryBytes, placeSaveRules, runtimeSettings, saveLines } from './settings.ts'
 import { schema, defaults, type RedisVars } from './vars.ts'
 
 const CONF = '/etc/redis/redis.conf'
@@ -78,6 +79,15 @@ function runtimeSettingsTask(h: Parameters<Role['tasks']>[0]) {
   })
 }
 
+/** Keep redis.conf's `save` lines where a restart reads them all (see placeSaveRules); Redis owns the rest of it. */
+async function saveRulesInFile(h: Parameters<Role['tasks']>[0]) {
+  const current = await h.query(['cat', '--', CONF])
+  if (current.code !== 0) return
+  const content = placeSaveRules(current.stdout, saveLines(String(h.vars.redis_save)), INCLUDE)
+  const name = 'Ensure redis.conf keeps every RDB snapshot rule across restarts'
+  await h.do(file({ path: CONF, content, owner: 'redis', group: 'redis', mode: '0640', name }))
+}
+
 export const redisRole: Role<RedisVars> = {
   name: 'redis',
   description: 'Redis primary and replicas: bound to the cluster address, authenticated, AOF + RDB, bounded writes when cut off.',
@@ -105,7 +115,7 @@ export const redisRole: Role<RedisVars> = {
           owner: 'redis',
           group: 'redis',
           mode: '0640',
-          vars: { redis_replicaof: self ? '' : primary.address },
+          vars: { redis_replicaof: self ? '' : primary.address, redis_save_lines: saveLines(String(v.redis_save)).join('\n') },
           notify: 'Restart Redis',
           name: 'Ensure redis.conf includes the hastack settings (first deploy only)',
         }),
@@ -115,5 +125,6 @@ export const redisRole: Role<RedisVars> = {
     await h.do(service({ service: 'redis-server', enabled: true, state: 'started', name: 'Ensure Redis is enabled and running' }))
     await h.do(waitFor({ port: v.redis_port, address: String(v.address), timeoutMs: 60_000, name: 'Wait for Redis to accept connections' }))
     await h.do(runtimeSettingsTask(h))
+    await saveRulesInFile(h)
   },
 }
