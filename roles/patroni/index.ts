@@ -16,6 +16,7 @@ import { etcdEndpoints } from '../etcd/index.ts'
 import { dynamicConfigTask, rollingRestartTask, type ApiContext } from './dynamic.ts'
 import { pgDatabase, pgRole } from './users.ts'
 import { rest } from './rest.ts'
+import { dataDirTask, validateDataDirs } from './datadir.ts'
 
 export interface PatroniVars extends Vars {
   patroni_group: string
@@ -109,6 +110,8 @@ export const patroniRole: Role<PatroniVars> = {
       if (!/^\d+\.\d+\.\d+\.\d+$/.test(String(v.address ?? ''))) errors.push(`host ${host.name}: a Patroni member needs an IPv4 address to bind to`)
       if (!inventory.groups.has(String(v.etcd_group ?? 'etcd')) || inventory.groupHosts(String(v.etcd_group ?? 'etcd')).length === 0) errors.push(`host ${host.name}: Patroni needs etcd members (group ${String(v.etcd_group ?? 'etcd')} is empty)`)
     }
+    const members = [...inventory.hosts.values()].filter((h) => h.groups.includes(String(h.vars.patroni_group ?? 'postgres')))
+    errors.push(...validateDataDirs(inventory, members.map((h) => h.name)))
     return [...new Set(errors)]
   },
   handlers: {
@@ -120,8 +123,7 @@ export const patroniRole: Role<PatroniVars> = {
     const api: ApiContext = { base: `http://${v.address}:${port}`, auth: { user: v.patroni_restapi_user, password: v.patroni_restapi_password }, port }
     await installWithoutStarting(h, ['patroni', 'python3-etcd'], 'Patroni')
     const running = (await h.query('systemctl is-active -q patroni')).code === 0
-    const dataParent = String(v.postgresql_data_dir).replace(/\/[^/]+\/?$/, '') || '/'
-    await h.do(directory({ path: dataParent, owner: 'postgres', group: 'postgres', mode: '0755', name: 'Ensure the parent of the data directory belongs to postgres' }))
+    await h.do(dataDirTask(String(v.postgresql_data_dir)))
     await h.do(directory({ path: '/etc/patroni', owner: 'root', group: 'postgres', mode: '0750', name: 'Ensure /etc/patroni exists' }))
     await h.do(template({
       src: 'patroni/config.yml.ejs',
