@@ -15,7 +15,7 @@ import { installWithoutStarting } from '../common/apt.ts'
 import { etcdEndpoints } from '../etcd/index.ts'
 import { dynamicConfigTask, rollingRestartTask, type ApiContext } from './dynamic.ts'
 import { pgDatabase, pgRole } from './users.ts'
-import { rest } from './rest.ts'
+import { inventoryApis, rest } from './rest.ts'
 import { dataDirTask, validateDataDirs } from './datadir.ts'
 
 export interface PatroniVars extends Vars {
@@ -120,7 +120,8 @@ export const patroniRole: Role<PatroniVars> = {
   async tasks(h) {
     const v = h.vars
     const port = v.patroni_restapi_port
-    const api: ApiContext = { base: `http://${v.address}:${port}`, auth: { user: v.patroni_restapi_user, password: v.patroni_restapi_password }, port }
+    const auth = { user: v.patroni_restapi_user, password: v.patroni_restapi_password }
+    const api: ApiContext = { base: `http://${v.address}:${port}`, auth, members: inventoryApis(h.inventory, v.patroni_group) }
     await installWithoutStarting(h, ['patroni', 'python3-etcd'], 'Patroni')
     const running = (await h.query('systemctl is-active -q patroni')).code === 0
     await h.do(dataDirTask(String(v.postgresql_data_dir)))

@@ -4,7 +4,7 @@
  * the API's basic-auth user. Credentials and bodies travel in a curl config
  * read from standard input, never on a command line.
  */
-import type { Connection, HostRun } from '../../lib/types.ts'
+import type { Connection, HostRun, Inventory } from '../../lib/types.ts'
 
 export interface PatroniMember {
   name: string
@@ -63,4 +63,25 @@ export async function clusterMembers(conn: Connection | HostRun, apiBase: string
 
 export function isLeader(m: PatroniMember): boolean {
   return m.role === 'leader' || m.role === 'master' || m.role === 'standby_leader'
+}
+
+/** The REST API of each Patroni member of the inventory, by member name (the inventory host name). */
+export function inventoryApis(inventory: Inventory, group: string): Map<string, string> {
+  const apis = new Map<string, string>()
+  for (const name of inventory.groups.has(group) ? inventory.groupHosts(group) : []) {
+    const vars = inventory.hosts.get(name)!.vars
+    apis.set(name, `http://${vars.address}:${vars.patroni_restapi_port}`)
+  }
+  return apis
+}
+
+/**
+ * Where an authenticated call for a member goes: its inventory address, never the
+ * `api_url` the DCS holds (anyone who can write to etcd could point it elsewhere
+ * and collect the REST credentials). A member the inventory does not know is refused.
+ */
+export function memberApi(apis: Map<string, string>, member: PatroniMember): string {
+  const base = apis.get(member.name)
+  if (!base) throw new Error(`Patroni member ${member.name} is not in the inventory: the REST credentials go only to the inventory's members`)
+  return base
 }
