@@ -3,13 +3,13 @@
  * cluster Debian creates on install. `create_main_cluster = false` is written
  * to postgresql-common's createcluster.conf before the packages install (the
  * conffile is kept by dpkg); a `main` cluster left by an earlier install is
- * stopped and dropped when no Patroni data directory uses its place.
+ * stopped and dropped only when it holds no user data (default-cluster.ts).
  */
 import type { Role, Vars } from '../../lib/types.ts'
 import { command, directory, template } from '../../lib/tasks/index.ts'
-import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { PG_PARAMETER_SCHEMA } from './parameters.ts'
+import { dropDefaultClusterTask } from './default-cluster.ts'
 
 export interface PostgresqlVars extends Vars {
   postgresql_version: number
@@ -63,7 +63,7 @@ export const postgresqlRole: Role<PostgresqlVars> = {
     postgresql_app_database: { type: 'string', pattern: '^[a-z_][a-z0-9_]*$', description: 'Application database, created once on the leader.' },
     postgresql_app_user: { type: 'string', pattern: '^[a-z_][a-z0-9_]*$', description: 'Application user, owner of the application database.' },
     postgresql_app_password: { type: 'string', secret: true, description: 'Password of the application user (generated).' },
-    postgresql_drop_default_cluster: { type: 'boolean', description: 'Stop and drop a Debian `main` cluster found from an earlier install.' },
+    postgresql_drop_default_cluster: { type: 'boolean', description: 'Stop and drop a Debian `main` cluster found from an earlier install, only when it holds no user data (else the run stops and says so).' },
     postgresql_packages: { type: 'array', items: { type: 'string' }, description: 'Server packages to install.' },
   },
   async tasks(h) {
@@ -71,14 +71,7 @@ export const postgresqlRole: Role<PostgresqlVars> = {
     await h.do(directory({ path: '/etc/postgresql-common', name: 'Ensure /etc/postgresql-common exists' }))
     await h.do(template({ src: 'postgresql/createcluster.conf.ejs', dest: '/etc/postgresql-common/createcluster.conf', name: 'Ensure Debian creates no cluster on install' }))
     await installWithoutStarting(h, v.postgresql_packages, 'PostgreSQL')
-    if (v.postgresql_drop_default_cluster) {
-      const main = `/etc/postgresql/${v.postgresql_version}/main`
-      await h.do(command({
-        cmd: sh`pg_dropcluster --stop ${String(v.postgresql_version)} main`,
-        onlyIf: sh`test -d ${main}`,
-        name: 'Ensure no Debian main cluster runs beside Patroni',
-      }))
-    }
+    if (v.postgresql_drop_default_cluster) await h.do(dropDefaultClusterTask(v.postgresql_version))
     // The packaged umbrella unit stays harmless without clusters; keep it from starting one anyway.
     await h.do(command({ cmd: 'systemctl disable postgresql', onlyIf: 'systemctl is-enabled -q postgresql', name: 'Ensure the packaged postgresql.service is disabled' }))
   },
