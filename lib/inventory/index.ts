@@ -23,6 +23,7 @@ import {
   secretsFilePath,
   writeSecrets,
 } from './secrets.ts'
+import { keyLayers, secretsKeyOf } from './secrets-key.ts'
 import { checkDuplicateAddresses, checkLayer, checkRoleDefaults, checkStructure, InventoryErrors, runRoleValidators } from './validate.ts'
 
 export { InventoryErrors } from './validate.ts'
@@ -77,7 +78,9 @@ export async function loadInventory(file: string, options: LoadOptions = {}): Pr
 
   // Secrets: stored ones reused, missing ones generated (written only once everything is valid).
   const secretsFile = secretsFilePath(sources.file, options.secretsFile)
-  const stored = await readSecrets(secretsFile, errors)
+  const keyPlaces = keyLayers(sources, graph)
+  const key = await secretsKeyOf(keyPlaces.global, keyPlaces.others, sources.dir, errors)
+  const stored = await readSecrets(secretsFile, errors, key)
   const membership = new Map(graph.order.map((g) => [g, new Set(hostsOf(graph, g))]))
   const hostGroups = new Map(graph.hostOrder.map((h) => [h, graph.order.filter((g) => membership.get(g)!.has(h))]))
   const hostUserLayers = new Map(graph.hostOrder.map((h) => [h, userLayers(h, hostGroups.get(h)!, graph, sources)]))
@@ -132,6 +135,6 @@ export async function loadInventory(file: string, options: LoadOptions = {}): Pr
   errors.push(...runRoleValidators(roles, inventory))
 
   if (errors.length) fail(errors, [...Object.values(secrets), ...userSecrets])
-  if (generated) await writeSecrets(secretsFile, secretsText)
+  if (generated) await writeSecrets(secretsFile, secretsText, key)
   return inventory
 }

@@ -11,6 +11,7 @@ import path from 'node:path'
 import { stringify } from 'yaml'
 import { InputError, type Inventory, type Origin } from '../types.ts'
 import type { VarLayer } from './layers.ts'
+import { decryptBytes, encryptText, isEncrypted, type SecretsKey } from './secrets-key.ts'
 import { displayPath, originOf, parseYaml } from './yaml-source.ts'
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
@@ -51,8 +52,11 @@ export interface StoredSecrets {
   origins: Record<string, Origin>
 }
 
-/** Read the stored secrets (none when the file is absent); problems are pushed to errors, never with a value. */
-export async function readSecrets(file: string, errors: InputError[]): Promise<StoredSecrets> {
+/**
+ * Read the stored secrets (none when the file is absent), decrypting with `key` when the
+ * file is encrypted; problems are pushed to errors, never with a value.
+ */
+export async function readSecrets(file: string, errors: InputError[], key?: SecretsKey): Promise<StoredSecrets> {
   const stored: StoredSecrets = { values: {}, origins: {} }
   const info = await stat(file).catch(() => null)
   if (!info) return stored
@@ -64,7 +68,10 @@ export async function readSecrets(file: string, errors: InputError[]): Promise<S
   }
   let source
   try {
-    source = parseYaml(file, await readFile(file, 'utf8'))
+    const bytes = await readFile(file)
+    if (isEncrypted(bytes) && !key)
+      throw new InputError(`the secrets file ${shown} is encrypted: name its key with secrets_key_file or secrets_key_env (in all.vars, group_vars/all.yml or -e)`)
+    source = parseYaml(file, isEncrypted(bytes) ? await decryptBytes(bytes, key!, file) : bytes.toString('utf8'))
   } catch (err) {
     errors.push(err as InputError)
     return stored
@@ -97,11 +104,12 @@ export function renderedOrigins(file: string, text: string): Record<string, Orig
   return Object.fromEntries(Object.keys((source.value ?? {}) as object).map((name) => [name, originOf(source, [name])]))
 }
 
-/** Write the secrets file atomically with mode 0600 (temp file in the same directory, then rename). */
-export async function writeSecrets(file: string, text: string): Promise<void> {
+/** Write the secrets file atomically with mode 0600 (temp file in the same directory, then rename), encrypted when a key is given. */
+export async function writeSecrets(file: string, text: string, key?: SecretsKey): Promise<void> {
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${generateSecret(8)}.tmp`)
+  const content = key ? await encryptText(text, key) : text
   try {
-    await writeFile(temp, text, { mode: 0o600, flag: 'wx' })
+    await writeFile(temp, content, { mode: 0o600, flag: 'wx' })
     await chmod(temp, 0o600)
     await rename(temp, file)
   } catch (err) {
