@@ -10,9 +10,15 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { InputError } from '../lib/types.ts'
 import { readKeyEnv, readKeyFile } from '../lib/inventory/secrets-key.ts'
-import { decryptSecretsFile, encryptSecretsFile, rekeySecretsFile, vaultTarget } from '../lib/inventory/secrets-vault.ts'
+import {
+  decryptSecretsFile,
+  encryptSecretsFile,
+  rekeySecretsFile,
+  vaultTarget,
+} from '../lib/inventory/secrets-vault.ts'
 
-const USAGE = `usage: npm run secrets -- encrypt|decrypt|rekey -i INVENTORY [-e k=v]... [--new-key-file F | --new-key-env NAME]`
+const USAGE =
+  'usage: npm run secrets -- encrypt|decrypt|rekey -i INVENTORY [-e k=v]... [--new-key-file F | --new-key-env NAME]'
 
 /** Where the command writes: process.stdout / process.stderr, or a capture in tests. */
 export interface Output {
@@ -20,7 +26,11 @@ export interface Output {
 }
 
 /** Run the command; returns the exit code and writes its one line of outcome (or the error) to the given streams. */
-export async function secretsCommand(argv: string[], out: Output = process.stdout, err: Output = process.stderr): Promise<number> {
+export async function secretsCommand(
+  argv: string[],
+  out: Output = process.stdout,
+  err: Output = process.stderr,
+): Promise<number> {
   try {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -38,7 +48,8 @@ export async function secretsCommand(argv: string[], out: Output = process.stdou
     if (!action || rest.length || !['encrypt', 'decrypt', 'rekey'].includes(action)) throw new InputError(USAGE)
     if (!values.inventory) throw new InputError(`-i INVENTORY is required\n${USAGE}`)
     const newKeys = [values['new-key-file'], values['new-key-env']].filter((v) => v !== undefined)
-    if (action === 'rekey' ? newKeys.length !== 1 : newKeys.length) throw new InputError(`rekey, and only rekey, takes one of --new-key-file or --new-key-env\n${USAGE}`)
+    if (action === 'rekey' ? newKeys.length !== 1 : newKeys.length)
+      throw new InputError(`rekey, and only rekey, takes one of --new-key-file or --new-key-env\n${USAGE}`)
     const target = await vaultTarget(path.resolve(values.inventory), values['extra-vars'] ?? [])
     let done: string
     if (action === 'encrypt') done = await encryptSecretsFile(target)

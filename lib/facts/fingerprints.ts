@@ -91,13 +91,18 @@ export interface SecretsOnHost {
   values: Record<string, { value: string; fromFile: boolean }>
 }
 
+export interface LostSecret {
+  name: string
+  why: 'generated' | 'differs'
+}
+
 /**
  * The secrets a host holds a fingerprint for but this run would change without the
  * user asking: generated anew (the file lost them), or read from the secrets file with
  * another value (a wrong or old file). Values the user sets are their choice: not listed.
  */
-export function lostSecrets(on: SecretsOnHost, generated: Set<string>): { name: string; why: 'generated' | 'differs' }[] {
-  const out: { name: string; why: 'generated' | 'differs' }[] = []
+export function lostSecrets(on: SecretsOnHost, generated: Set<string>): LostSecret[] {
+  const out: LostSecret[] = []
   for (const [name, print] of Object.entries(on.held).sort(([a], [b]) => (a < b ? -1 : 1))) {
     const current = on.values[name]
     if (!current || !current.fromFile) continue

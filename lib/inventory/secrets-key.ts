@@ -46,8 +46,8 @@ export function keyMaterial(text: string): string {
 /** Check a key's shape; a message when it cannot be used. */
 function keyProblem(material: string): string | undefined {
   if (IDENTITY.test(material)) return undefined
-  if (material.length < MIN_PASSPHRASE) return `is neither an age identity (AGE-SECRET-KEY-…) nor a passphrase of at least ${MIN_PASSPHRASE} characters`
-  return undefined
+  if (material.length >= MIN_PASSPHRASE) return undefined
+  return `is neither an age identity (AGE-SECRET-KEY-…) nor a passphrase of at least ${MIN_PASSPHRASE} characters`
 }
 
 /** Read a key file: it must exist and be readable by its owner only. */
@@ -57,7 +57,8 @@ export async function readKeyFile(file: string): Promise<SecretsKey> {
   if (!info?.isFile()) throw new InputError(`secrets key file ${shown} does not exist`)
   if (info.mode & 0o077) {
     const mode = (info.mode & 0o777).toString(8).padStart(4, '0')
-    throw new InputError(`secrets key file ${shown} is readable by group or others (mode ${mode}): run chmod 600 ${shown}`)
+    const message = `secrets key file ${shown} is readable by group or others (mode ${mode}): run chmod 600 ${shown}`
+    throw new InputError(message)
   }
   const material = keyMaterial(await readFile(file, 'utf8'))
   const problem = keyProblem(material)
@@ -77,11 +78,16 @@ export function readKeyEnv(name: string, env: NodeJS.ProcessEnv = process.env): 
 
 /** The layers every host sees, lowest first (the `all` group's, then `-e`), and all the others. */
 export function keyLayers(sources: Sources, graph: GroupGraph): { global: VarLayer[]; others: VarLayer[] } {
-  const global = [...(graph.groups.get('all')?.layers ?? []), ...(sources.groupVars.get('all') ?? []), ...sources.extraVars]
+  const global = [
+    ...(graph.groups.get('all')?.layers ?? []),
+    ...(sources.groupVars.get('all') ?? []),
+    ...sources.extraVars,
+  ]
   const others = [...graph.groups.values()]
     .filter((g) => g.name !== 'all')
     .flatMap((g) => [...g.layers, ...(sources.groupVars.get(g.name) ?? [])])
-  for (const host of graph.hostOrder) others.push(...(graph.hostLayers.get(host) ?? []), ...(sources.hostVars.get(host) ?? []))
+  for (const host of graph.hostOrder)
+    others.push(...(graph.hostLayers.get(host) ?? []), ...(sources.hostVars.get(host) ?? []))
   return { global, others }
 }
 
@@ -89,21 +95,29 @@ export function keyLayers(sources: Sources, graph: GroupGraph): { global: VarLay
  * The key the inventory names, if any. Only the layers every host sees may name it
  * (`global`: the `all` group's layers, then `-e`); `others` setting it is an error.
  */
-export async function secretsKeyOf(global: VarLayer[], others: VarLayer[], dir: string, errors: InputError[]): Promise<SecretsKey | undefined> {
+export async function secretsKeyOf(
+  global: VarLayer[],
+  others: VarLayer[],
+  dir: string,
+  errors: InputError[],
+): Promise<SecretsKey | undefined> {
+  const whole = 'must be set for the whole inventory (all.vars, group_vars/all.yml or -e)'
   for (const layer of others)
     for (const name of KEY_VARS)
-      if (name in layer.values)
-        errors.push(new InputError(`${name} must be set for the whole inventory (all.vars, group_vars/all.yml or -e)`, layer.origins[name]))
+      if (name in layer.values) errors.push(new InputError(`${name} ${whole}`, layer.origins[name]))
   let chosen: { name: string; value: unknown; layer: VarLayer } | undefined
-  for (const layer of global) for (const name of KEY_VARS) if (name in layer.values) chosen = { name, value: layer.values[name], layer }
+  for (const layer of global)
+    for (const name of KEY_VARS) if (name in layer.values) chosen = { name, value: layer.values[name], layer }
   const both = KEY_VARS.filter((name) => global.some((l) => name in l.values))
   if (both.length > 1) {
-    errors.push(new InputError('set only one of secrets_key_file and secrets_key_env', chosen!.layer.origins[chosen!.name]))
+    const origin = chosen!.layer.origins[chosen!.name]
+    errors.push(new InputError('set only one of secrets_key_file and secrets_key_env', origin))
     return undefined
   }
   if (!chosen || typeof chosen.value !== 'string' || !chosen.value) return undefined
   try {
-    return chosen.name === 'secrets_key_file' ? await readKeyFile(path.resolve(dir, chosen.value)) : readKeyEnv(chosen.value)
+    if (chosen.name === 'secrets_key_env') return readKeyEnv(chosen.value)
+    return await readKeyFile(path.resolve(dir, chosen.value))
   } catch (err) {
     const origin = chosen.layer.origins[chosen.name]
     errors.push(err instanceof InputError && origin ? new InputError(err.message, origin) : (err as InputError))

@@ -20,7 +20,11 @@ export interface VaultTarget {
 }
 
 /** The secrets file of an inventory and the key it names; only what that needs is read and checked. */
-export async function vaultTarget(inventoryFile: string, extraVars: string[] = [], secretsFile?: string): Promise<VaultTarget> {
+export async function vaultTarget(
+  inventoryFile: string,
+  extraVars: string[] = [],
+  secretsFile?: string,
+): Promise<VaultTarget> {
   const problems: Problems = { errors: [], unreadable: false }
   const sources = await loadSources(inventoryFile, extraVars, problems)
   if (!sources.inventory || problems.unreadable) throw new InventoryErrors(problems.errors)
@@ -44,15 +48,19 @@ async function plainText(target: VaultTarget): Promise<string> {
 }
 
 const needKey = (file: string) =>
-  new InputError(`name the key of ${displayPath(file)} first: secrets_key_file or secrets_key_env in all.vars, group_vars/all.yml or -e`)
+  new InputError(
+    `name the key of ${displayPath(file)} first: ` +
+      'secrets_key_file or secrets_key_env in all.vars, group_vars/all.yml or -e',
+  )
 
 /** Encrypt the secrets file with the inventory's key; returns what was done, in words. */
 export async function encryptSecretsFile(target: VaultTarget): Promise<string> {
   if (!target.key) throw needKey(target.file)
   const text = await plainText(target)
-  if (isEncrypted(await readFile(target.file))) return `${displayPath(target.file)} is already encrypted with the ${target.key.source}`
+  const shown = displayPath(target.file)
+  if (isEncrypted(await readFile(target.file))) return `${shown} is already encrypted with the ${target.key.source}`
   await writeSecrets(target.file, text, target.key)
-  return `${displayPath(target.file)} is now encrypted with the ${target.key.source}`
+  return `${shown} is now encrypted with the ${target.key.source}`
 }
 
 /** Decrypt the secrets file to plain YAML (mode 0600). */
@@ -62,7 +70,9 @@ export async function decryptSecretsFile(target: VaultTarget): Promise<string> {
   if (!isEncrypted(await readFile(target.file))) return `${shown} is not encrypted`
   const text = await plainText(target)
   await writeSecrets(target.file, text)
-  const hint = target.key ? `; remove ${target.key.source.startsWith('key file') ? 'secrets_key_file' : 'secrets_key_env'} from the inventory, or the next run that generates a secret encrypts it again` : ''
+  const named = target.key?.source.startsWith('key file') ? 'secrets_key_file' : 'secrets_key_env'
+  const again = 'from the inventory, or the next run that generates a secret encrypts it again'
+  const hint = target.key ? `; remove ${named} ${again}` : ''
   return `${shown} is now plain YAML (mode 0600)${hint}`
 }
 
@@ -70,5 +80,6 @@ export async function decryptSecretsFile(target: VaultTarget): Promise<string> {
 export async function rekeySecretsFile(target: VaultTarget, newKey: SecretsKey): Promise<string> {
   const text = await plainText(target)
   await writeSecrets(target.file, text, newKey)
-  return `${displayPath(target.file)} is now encrypted with the ${newKey.source}: point secrets_key_file or secrets_key_env at it in the inventory`
+  const next = 'point secrets_key_file or secrets_key_env at it in the inventory'
+  return `${displayPath(target.file)} is now encrypted with the ${newKey.source}: ${next}`
 }

@@ -29,7 +29,9 @@ export function checkSecretLengths(layers: VarLayer[], secretNames: string[]): I
       // A value of the wrong type is already reported by its schema.
       if (typeof value !== 'string' || value.length >= MIN_SECRET_LENGTH) continue
       const length = value.length
-      const message = `secret ${name} is too short (${length} characters): use at least ${MIN_SECRET_LENGTH}, or remove it to have one generated`
+      const message =
+        `secret ${name} is too short (${length} characters): ` +
+        `use at least ${MIN_SECRET_LENGTH}, or remove it to have one generated`
       errors.push(new InputError(message, layer.origins[name]))
     }
   return errors
@@ -70,7 +72,10 @@ export async function readSecrets(file: string, errors: InputError[], key?: Secr
   try {
     const bytes = await readFile(file)
     if (isEncrypted(bytes) && !key)
-      throw new InputError(`the secrets file ${shown} is encrypted: name its key with secrets_key_file or secrets_key_env (in all.vars, group_vars/all.yml or -e)`)
+      throw new InputError(
+        `the secrets file ${shown} is encrypted: name its key with secrets_key_file or secrets_key_env ` +
+          '(in all.vars, group_vars/all.yml or -e)',
+      )
     source = parseYaml(file, isEncrypted(bytes) ? await decryptBytes(bytes, key!, file) : bytes.toString('utf8'))
   } catch (err) {
     errors.push(err as InputError)
@@ -104,7 +109,10 @@ export function renderedOrigins(file: string, text: string): Record<string, Orig
   return Object.fromEntries(Object.keys((source.value ?? {}) as object).map((name) => [name, originOf(source, [name])]))
 }
 
-/** Write the secrets file atomically with mode 0600 (temp file in the same directory, then rename), encrypted when a key is given. */
+/**
+ * Write the secrets file atomically with mode 0600 (temp file in the same directory,
+ * then rename), encrypted when a key is given.
+ */
 export async function writeSecrets(file: string, text: string, key?: SecretsKey): Promise<void> {
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${generateSecret(8)}.tmp`)
   const content = key ? await encryptText(text, key) : text

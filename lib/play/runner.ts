@@ -10,7 +10,14 @@ import { gatherFacts } from '../facts/system.ts'
 import { mask } from '../output/mask.ts'
 import { emptyStats, type HostStats, type Reporter } from '../output/reporter.ts'
 import { HostRunner, type BatchContext } from './host-run.ts'
-import { fingerprintFile, recordFingerprints, refuseLostSecrets, secretNamesOf, secretsOnHost, stateDir } from './secret-guard.ts'
+import {
+  fingerprintFile,
+  recordFingerprints,
+  refuseLostSecrets,
+  secretNamesOf,
+  secretsOnHost,
+  stateDir,
+} from './secret-guard.ts'
 
 export interface RunSettings {
   inventory: Inventory
@@ -112,9 +119,11 @@ export class PlayRunner {
       if (this.statsOf(host).unreachable) return
       const facts = await this.facts.get(host)?.catch(() => undefined)
       if (!facts?.secretFingerprints) return
-      const values = Object.fromEntries(Object.entries(secretsOnHost(inventory, host, names)).map(([n, v]) => [n, v.value]))
+      const given = Object.entries(secretsOnHost(inventory, host, names))
+      const values = Object.fromEntries(given.map(([name, v]) => [name, v.value]))
       try {
-        await recordFingerprints(await this.connection(host), stateDir(inventory, host), facts.secretFingerprints, values)
+        const conn = await this.connection(host)
+        await recordFingerprints(conn, stateDir(inventory, host), facts.secretFingerprints, values)
       } catch (error) {
         reporter.line(`WARNING: ${host}: could not record the secret fingerprints: ${mask((error as Error).message)}`)
       }

@@ -68,7 +68,8 @@ export function refuseLostSecrets(inventory: Inventory, factsByHost: Map<string,
   const file = displayPath(run.file)
   throw new InputError(
     [
-      `the secrets file ${file} does not match what the hosts were given (was it lost, replaced or restored from an old copy?):`,
+      `the secrets file ${file} does not match what the hosts were given ` +
+        '(was it lost, replaced or restored from an old copy?):',
       ...problems.map((p) => `  - ${p}`),
       'Nothing was changed.',
       `To go on with the cluster as it is, restore ${file} from your backup and run again`,
@@ -80,7 +81,12 @@ export function refuseLostSecrets(inventory: Inventory, factsByHost: Map<string,
 }
 
 /** Write a host's fingerprints when they changed (root, 0600); false when nothing needed writing. */
-export async function recordFingerprints(conn: Connection, dir: string, held: Fingerprints, values: Record<string, string>): Promise<boolean> {
+export async function recordFingerprints(
+  conn: Connection,
+  dir: string,
+  held: Fingerprints,
+  values: Record<string, string>,
+): Promise<boolean> {
   const next = updatedFingerprints(held, values)
   if (!next) return false
   await conn.run(['install', '-d', '-m', '0755', '-o', 'root', '-g', 'root', dir], { check: true, timeoutMs: 30_000 })

@@ -129,7 +129,8 @@ export function rollingRestartTask(h: HostRun, api: ApiContext, afterPatch: bool
         const settle = () => sleep((Number(h.vars.patroni_loop_wait) + 1) * 1000)
         const restart = async (m: PatroniMember) => {
           h.log(`restarting ${m.name} (${isLeader(m) ? 'leader, in place' : 'replica'})`)
-          const r = await rest(h, 'POST', `${memberApi(api.members, m)}/restart`, { auth: api.auth, body: {}, timeoutS: 120 })
+          const url = `${memberApi(api.members, m)}/restart`
+          const r = await rest(h, 'POST', url, { auth: api.auth, body: {}, timeoutS: 120 })
           if (r.status !== 200) throw new Error(`POST /restart on ${m.name} answered ${r.status}: ${r.body.slice(0, 300)}`)
           await until(h, api.base, `${m.name} to run again`, (ms) => ms.some((x) => x.name === m.name && healthy(x)) && ms.some((x) => isLeader(x) && x.state === 'running'))
         }
@@ -150,7 +151,8 @@ export function rollingRestartTask(h: HostRun, api: ApiContext, afterPatch: bool
           }
           if (!ms.some((x) => !isLeader(x) && healthy(x))) throw new Error('no healthy replica to switch over to')
           h.log(`switching over from ${leader.name} before restarting it`)
-          const s = await rest(h, 'POST', `${memberApi(api.members, leader)}/switchover`, { auth: api.auth, body: { leader: leader.name }, timeoutS: 120 })
+          const url = `${memberApi(api.members, leader)}/switchover`
+          const s = await rest(h, 'POST', url, { auth: api.auth, body: { leader: leader.name }, timeoutS: 120 })
           if (s.status !== 200) throw new Error(`POST /switchover answered ${s.status}: ${s.body.slice(0, 300)}`)
           const after = await until(h, api.base, 'a new leader and the old one back as a replica', (xs) =>
             xs.some((x) => isLeader(x) && x.name !== leader.name && x.state === 'running') && xs.some((x) => x.name === leader.name && healthy(x)),

@@ -110,8 +110,9 @@ export const patroniRole: Role<PatroniVars> = {
       if (!/^\d+\.\d+\.\d+\.\d+$/.test(String(v.address ?? ''))) errors.push(`host ${host.name}: a Patroni member needs an IPv4 address to bind to`)
       if (!inventory.groups.has(String(v.etcd_group ?? 'etcd')) || inventory.groupHosts(String(v.etcd_group ?? 'etcd')).length === 0) errors.push(`host ${host.name}: Patroni needs etcd members (group ${String(v.etcd_group ?? 'etcd')} is empty)`)
     }
-    const members = [...inventory.hosts.values()].filter((h) => h.groups.includes(String(h.vars.patroni_group ?? 'postgres')))
-    errors.push(...validateDataDirs(inventory, members.map((h) => h.name)))
+    const isMember = (h: { groups: string[]; vars: Vars }) =>
+      h.groups.includes(String(h.vars.patroni_group ?? 'postgres'))
+    errors.push(...validateDataDirs(inventory, [...inventory.hosts.values()].filter(isMember).map((h) => h.name)))
     return [...new Set(errors)]
   },
   handlers: {
@@ -121,7 +122,8 @@ export const patroniRole: Role<PatroniVars> = {
     const v = h.vars
     const port = v.patroni_restapi_port
     const auth = { user: v.patroni_restapi_user, password: v.patroni_restapi_password }
-    const api: ApiContext = { base: `http://${v.address}:${port}`, auth, members: inventoryApis(h.inventory, v.patroni_group) }
+    const members = inventoryApis(h.inventory, v.patroni_group)
+    const api: ApiContext = { base: `http://${v.address}:${port}`, auth, members }
     await installWithoutStarting(h, ['patroni', 'python3-etcd'], 'Patroni')
     const running = (await h.query('systemctl is-active -q patroni')).code === 0
     await h.do(dataDirTask(String(v.postgresql_data_dir)))

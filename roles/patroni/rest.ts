@@ -82,6 +82,9 @@ export function inventoryApis(inventory: Inventory, group: string): Map<string, 
  */
 export function memberApi(apis: Map<string, string>, member: PatroniMember): string {
   const base = apis.get(member.name)
-  if (!base) throw new Error(`Patroni member ${member.name} is not in the inventory: the REST credentials go only to the inventory's members`)
+  if (!base)
+    throw new Error(
+      `Patroni member ${member.name} is not in the inventory: the REST credentials go only to its members`,
+    )
   return base
 }

@@ -30,7 +30,8 @@ export function parseClusterRow(stdout: string): ClusterRow | undefined {
 /** SQL listing what users made: extra databases, then relations in `postgres` outside the system schemas. */
 export const USER_DATA_SQL = [
   "SELECT 'database ' || datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres'",
-  "UNION ALL SELECT 'relation ' || n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace",
+  "UNION ALL SELECT 'relation ' || n.nspname || '.' || c.relname",
+  '  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace',
   "  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')",
   "  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'",
   "  AND n.nspname NOT LIKE 'pg\\_temp%';",
@@ -56,7 +57,8 @@ async function userData(ctx: TaskContext, row: ClusterRow): Promise<string[]> {
   }
   const base = `${row.dataDir}/base`
   // A data directory that was never initialised holds nothing to lose.
-  const listing = sh`if [ -d ${base} ]; then ls -1 -- ${base}; echo ---; ls -1 -- ${`${base}/${POSTGRES_DB_OID}`} 2>/dev/null; fi; true`
+  const postgresDb = `${base}/${POSTGRES_DB_OID}`
+  const listing = sh`if [ -d ${base} ]; then ls -1 -- ${base}; echo ---; ls -1 -- ${postgresDb} 2>/dev/null; fi; true`
   const list = await ctx.conn.run(listing, { check: true })
   const [entries = '', files = ''] = list.stdout.split('---\n')
   return userDataFromFiles(entries.split('\n').filter(Boolean), files.split('\n').filter(Boolean))
@@ -83,7 +85,9 @@ export function dropDefaultClusterTask(version: number) {
     return {
       change: true,
       reason: `Debian's ${version}/main cluster exists and holds no user data`,
-      apply: async () => void (await ctx.conn.run(['pg_dropcluster', '--stop', String(version), 'main'], { check: true })),
+      apply: async () => {
+        await ctx.conn.run(['pg_dropcluster', '--stop', String(version), 'main'], { check: true })
+      },
     }
   })
 }

@@ -63,7 +63,12 @@ export const postgresqlRole: Role<PostgresqlVars> = {
     postgresql_app_database: { type: 'string', pattern: '^[a-z_][a-z0-9_]*$', description: 'Application database, created once on the leader.' },
     postgresql_app_user: { type: 'string', pattern: '^[a-z_][a-z0-9_]*$', description: 'Application user, owner of the application database.' },
     postgresql_app_password: { type: 'string', secret: true, description: 'Password of the application user (generated).' },
-    postgresql_drop_default_cluster: { type: 'boolean', description: 'Stop and drop a Debian `main` cluster found from an earlier install, only when it holds no user data (else the run stops and says so).' },
+    postgresql_drop_default_cluster: {
+      type: 'boolean',
+      description:
+        'Stop and drop a Debian `main` cluster found from an earlier install, only when it holds no user data ' +
+        '(else the run stops and says so).',
+    },
     postgresql_packages: { type: 'array', items: { type: 'string' }, description: 'Server packages to install.' },
   },
   async tasks(h) {

@@ -115,7 +115,10 @@ export const redisRole: Role<RedisVars> = {
           owner: 'redis',
           group: 'redis',
           mode: '0640',
-          vars: { redis_replicaof: self ? '' : primary.address, redis_save_lines: saveLines(String(v.redis_save)).join('\n') },
+          vars: {
+            redis_replicaof: self ? '' : primary.address,
+            redis_save_lines: saveLines(String(v.redis_save)).join('\n'),
+          },
           notify: 'Restart Redis',
           name: 'Ensure redis.conf includes the hastack settings (first deploy only)',
         }),

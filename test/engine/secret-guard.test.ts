@@ -25,7 +25,9 @@ const role: Role = {
   description: 'a role that hands a generated secret to the host',
   defaults: {},
   schema: { guarded_password: { type: 'string', secret: true, description: 'generated once' } },
-  tasks: async (h) => void (await h.do(file({ path: appConf(h.name), content: `password=${h.vars.guarded_password}\n` }))),
+  tasks: async (h) => {
+    await h.do(file({ path: appConf(h.name), content: `password=${h.vars.guarded_password}\n` }))
+  },
 }
 const plays = [{ name: 'guarded', hosts: 'web', roles: [role] }]
 const secretsFile = () => lab.inventory.replace(/\.yml$/, '.secrets.yml')
@@ -57,7 +59,7 @@ t.test('a real run records a salted fingerprint per secret, root-only, never the
   t.equal(readFileSync(printsOf('h1'), 'utf8'), before, 'an unchanged secret leaves the fingerprints as they are')
 })
 
-t.test('a deleted secrets file is refused with exit 1, naming the file, and nothing changes on the hosts', async (t) => {
+t.test('a deleted secrets file is refused with exit 1, naming the file; nothing changes on the hosts', async (t) => {
   const original = readFileSync(secretsFile(), 'utf8')
   const conf = readFileSync(appConf('h1'), 'utf8')
   const mtime = statSync(appConf('h1')).mtimeMs

@@ -92,13 +92,13 @@ t.test('no error message ever shows a secret value', async (t) => {
 
 t.test('a user-supplied secret shorter than 16 characters is refused with its file, line and key', async (t) => {
   const dir = await tree({ 'lab.yml': inventory, 'host_vars/db1.yml': 'pg_port: 5432\npg_password: short-pw\n' })
-  const err = await loadInventory(path.join(dir, 'lab.yml'), { roles: [role], extraVars: ['pg_replication_password=tiny'] }).catch(
-    (e) => e,
-  )
+  const extraVars = ['pg_replication_password=tiny']
+  const err = await loadInventory(path.join(dir, 'lab.yml'), { roles: [role], extraVars }).catch((e) => e)
   t.type(err, InventoryErrors)
   const messages = (err as InventoryErrors).errors.map((e) => e.message)
-  t.ok(messages.some((m) => /host_vars\/db1\.yml:2 \(pg_password\): secret pg_password is too short \(8 characters\)/.test(m)))
-  t.ok(messages.some((m) => /<command line>:1 \(pg_replication_password\): secret pg_replication_password is too short/.test(m)))
+  const said = (pattern: RegExp) => messages.some((m) => pattern.test(m))
+  t.ok(said(/host_vars\/db1\.yml:2 \(pg_password\): secret pg_password is too short \(8 characters\)/))
+  t.ok(said(/<command line>:1 \(pg_replication_password\): secret pg_replication_password is too short/))
   t.notMatch(err.message, /short-pw|tiny/, 'the values are not shown')
   await t.rejects(stat(path.join(dir, 'lab.secrets.yml')), 'nothing is written')
 })

@@ -8,7 +8,8 @@ import { dataDirProblem, dataDirTask, parentOf } from '../../roles/patroni/datad
 import type { Connection, RunOptions, TaskContext } from '../../lib/types.ts'
 
 t.test('the root, system directories and volatile file systems are refused as data directory', async (t) => {
-  for (const dir of ['/', '/etc', '/usr', '/var', '/var/lib', '/var/lib/', '/home', '/root', '/boot', '/bin', '/sbin', '/lib', '/srv'])
+  const system = ['/', '/etc', '/usr', '/var', '/var/lib', '/var/lib/', '/home', '/root', '/boot', '/bin', '/sbin']
+  for (const dir of [...system, '/lib', '/srv'])
     t.ok(dataDirProblem(dir), `${dir} is refused`)
   t.match(dataDirProblem('/var/lib')!, /system directory/)
   t.match(dataDirProblem('/proc/1/pg')!, /lies in \/proc/)
@@ -84,6 +85,9 @@ t.test('a missing parent is created for postgres, then the data directory', asyn
 })
 
 t.test('an initialised data directory changes nothing', async (t) => {
-  const { ctx } = scriptedHost({ '/srv': 'directory|755|root|root|4096', '/srv/pgdata': 'directory|700|postgres|postgres|4096' })
+  const { ctx } = scriptedHost({
+    '/srv': 'directory|755|root|root|4096',
+    '/srv/pgdata': 'directory|700|postgres|postgres|4096',
+  })
   t.same(await dataDirTask('/srv/pgdata').check(ctx), { change: false, reason: undefined })
 })

@@ -6,7 +6,9 @@ import { rollingRestartTask } from '../../roles/patroni/dynamic.ts'
 
 const ADDRESSES: Record<string, string> = { db1: '10.0.0.11', db2: '10.0.0.12' }
 const inventory = {
-  hosts: new Map(Object.entries(ADDRESSES).map(([name, address]) => [name, { vars: { address, patroni_restapi_port: 8008 } }])),
+  hosts: new Map(
+    Object.entries(ADDRESSES).map(([name, address]) => [name, { vars: { address, patroni_restapi_port: 8008 } }]),
+  ),
   groups: new Map([['postgres', {}]]),
   groupHosts: (g: string) => (g === 'postgres' ? Object.keys(ADDRESSES) : []),
 } as unknown as Inventory
@@ -14,9 +16,10 @@ const forged = 'http://203.0.113.9:8008/patroni'
 
 t.test('a member is reached at its inventory address whatever api_url the DCS holds', async (t) => {
   const apis = inventoryApis(inventory, 'postgres')
-  t.equal(memberApi(apis, { name: 'db2', role: 'replica', state: 'streaming', host: '203.0.113.9', api_url: forged }), 'http://10.0.0.12:8008')
+  const published = { role: 'replica', state: 'streaming', host: '203.0.113.9', api_url: forged }
+  t.equal(memberApi(apis, { name: 'db2', ...published }), 'http://10.0.0.12:8008')
   t.throws(
-    () => memberApi(apis, { name: 'intruder', role: 'replica', state: 'streaming', host: '203.0.113.9', api_url: forged }),
+    () => memberApi(apis, { name: 'intruder', ...published }),
     /member intruder is not in the inventory/,
   )
 })
@@ -41,7 +44,8 @@ t.test('the rolling restart posts with credentials to inventory addresses only',
       return { code: 0, stdout: `${body}\n200`, stderr: '', durationMs: 0 }
     },
   } as unknown as HostRun
-  const api = { base: 'http://10.0.0.11:8008', auth: { user: 'patroni', password: 'rest-password-0123456789' }, members: inventoryApis(inventory, 'postgres') }
+  const auth = { user: 'patroni', password: 'rest-password-0123456789' }
+  const api = { base: 'http://10.0.0.11:8008', auth, members: inventoryApis(inventory, 'postgres') }
   const plan = await rollingRestartTask(h, api, false).check({} as never)
   t.equal(plan.change, true)
   if (plan.change) await plan.apply()

@@ -3,13 +3,15 @@ import t from 'tap'
 import type { Connection, RunOptions, TaskContext } from '../../lib/types.ts'
 import { dropDefaultClusterTask, parseClusterRow, userDataFromFiles } from '../../roles/postgresql/default-cluster.ts'
 
-const ONLINE = '15  main    5432 online postgres /var/lib/postgresql/15/main /var/log/postgresql/postgresql-15-main.log\n'
-const DOWN = '15  main    5432 down   postgres /var/lib/postgresql/15/main /var/log/postgresql/postgresql-15-main.log\n'
+const LOG = '/var/log/postgresql/postgresql-15-main.log'
+const ONLINE = `15  main    5432 online postgres /var/lib/postgresql/15/main ${LOG}\n`
+const DOWN = `15  main    5432 down   postgres /var/lib/postgresql/15/main ${LOG}\n`
 
 /** A scripted host: answers pg_lsclusters, psql and the listing; records every other command. */
 function scriptedHost(answers: { lsclusters?: string; psql?: string; listing?: string }) {
   const ran: string[] = []
-  const reply = (stdout: string, code = 0) => ({ code, stdout, stderr: code ? 'Error: specified cluster does not exist' : '', durationMs: 0 })
+  const missing = 'Error: specified cluster does not exist'
+  const reply = (stdout: string, code = 0) => ({ code, stdout, stderr: code ? missing : '', durationMs: 0 })
   const conn = {
     async run(command: string | string[], _options?: RunOptions) {
       const text = Array.isArray(command) ? command.join(' ') : command
@@ -46,7 +48,11 @@ t.test('a running cluster with a database or a table of users is refused, naming
   const { ctx, ran } = scriptedHost({ lsclusters: ONLINE, psql: 'database shop\nrelation public.orders\n' })
   await t.rejects(
     dropDefaultClusterTask(15).check(ctx),
-    /15\/main cluster \(\/var\/lib\/postgresql\/15\/main\) holds user data: database shop, relation public\.orders\..*pg_dumpall.*postgresql_drop_default_cluster: false/,
+    new RegExp(
+      String.raw`15/main cluster \(/var/lib/postgresql/15/main\) holds user data: ` +
+        String.raw`database shop, relation public\.orders\..*pg_dumpall` +
+        '.*postgresql_drop_default_cluster: false',
+    ),
   )
   t.same(ran, [], 'nothing was dropped')
 })

@@ -9,7 +9,14 @@ import { renderTemplate } from '../../lib/template.ts'
 import { defaults as redisDefaults } from '../../roles/redis/vars.ts'
 import { sentinelRole, sentinelSettings, validateSentinel } from '../../roles/sentinel/index.ts'
 import { validateRedis } from '../../roles/redis/index.ts'
-import { differing, memoryBytes, placeSaveRules, runtimeSettings, saveLines, saveValue } from '../../roles/redis/settings.ts'
+import {
+  differing,
+  memoryBytes,
+  placeSaveRules,
+  runtimeSettings,
+  saveLines,
+  saveValue,
+} from '../../roles/redis/settings.ts'
 import { cliScript, cliWord, isError, pairs, splitReplies } from '../../roles/redis/cli.ts'
 import { majority } from '../../roles/redis/primary.ts'
 
@@ -45,11 +52,18 @@ t.test('hastack.conf binds the cluster address and loopback, with auth, AOF, RDB
 
 t.test('redis.conf (first deploy) includes the managed file and names the primary only on replicas', async (t) => {
   const lines = saveLines('3600 1 300 100 60 10000').join('\n')
-  const replica = renderTemplate('redis/redis.conf.ejs', view('redis2'), { redis_replicaof: '10.0.0.10', redis_save_lines: lines })
+  const replica = renderTemplate('redis/redis.conf.ejs', view('redis2'), {
+    redis_replicaof: '10.0.0.10',
+    redis_save_lines: lines,
+  })
   t.match(replica, /^include \/etc\/redis\/hastack\.conf$/m)
   t.match(replica, /^replicaof 10\.0\.0\.10 6379$/m)
-  t.match(replica, /^save 3600 1\nsave 300 100\nsave 60 10000\ninclude \/etc\/redis\/hastack\.conf$/m, 'one line per rule, before the include')
-  const primary = renderTemplate('redis/redis.conf.ejs', view('redis1'), { redis_replicaof: '', redis_save_lines: lines })
+  const rulesThenInclude = /^save 3600 1\nsave 300 100\nsave 60 10000\ninclude \/etc\/redis\/hastack\.conf$/m
+  t.match(replica, rulesThenInclude, 'one line per rule, before the include')
+  const primary = renderTemplate('redis/redis.conf.ejs', view('redis1'), {
+    redis_replicaof: '',
+    redis_save_lines: lines,
+  })
   t.notMatch(primary, /replicaof/)
 })
 
@@ -147,11 +161,12 @@ const REWRITTEN_BY_REDIS_7_0 = [
 ].join('\n')
 const CONFIG_GET_SAVE_AFTER_RESTART = ['save', '60 10000']
 
-t.test('the save rules a restart keeps from a rewritten redis.conf differ from the wanted ones, so the role acts', async (t) => {
+t.test('the save rules a restart keeps from a rewritten redis.conf differ from the wanted ones', async (t) => {
   const wanted = runtimeSettings(view('redis1').vars)
   t.equal(wanted.save, '3600 1 300 100 60 10000')
   t.same(differing({ save: wanted.save }, pairs(CONFIG_GET_SAVE_AFTER_RESTART)), ['save'])
-  t.same(differing({ save: wanted.save }, pairs(['save', '3600 1 300 100 60 10000'])), [], 'the answer of a healthy server')
+  const healthy = pairs(['save', '3600 1 300 100 60 10000'])
+  t.same(differing({ save: wanted.save }, healthy), [], 'the answer of a healthy server')
 })
 
 t.test('save rules are compared as Redis prints them', async (t) => {
@@ -163,7 +178,9 @@ t.test('save rules are compared as Redis prints them', async (t) => {
 })
 
 t.test('every save line goes back before the include, where a restart adds them all up', async (t) => {
-  const fixed = placeSaveRules(REWRITTEN_BY_REDIS_7_0, saveLines('3600 1 300 100 60 10000'), 'include /etc/redis/hastack.conf')
+  const include = 'include /etc/redis/hastack.conf'
+  const rules = saveLines('3600 1 300 100 60 10000')
+  const fixed = placeSaveRules(REWRITTEN_BY_REDIS_7_0, rules, include)
   t.equal(
     fixed,
     [
@@ -180,7 +197,7 @@ t.test('every save line goes back before the include, where a restart adds them 
       '',
     ].join('\n'),
   )
-  t.equal(placeSaveRules(fixed, saveLines('3600 1 300 100 60 10000'), 'include /etc/redis/hastack.conf'), fixed, 'idempotent')
+  t.equal(placeSaveRules(fixed, rules, include), fixed, 'idempotent')
   const debian = 'bind 127.0.0.1\nsave 900 1\n'
-  t.equal(placeSaveRules(debian, ['save 1 1'], 'include /etc/redis/hastack.conf'), debian, 'a file without the include is left alone')
+  t.equal(placeSaveRules(debian, ['save 1 1'], include), debian, 'a file without the include is left alone')
 })

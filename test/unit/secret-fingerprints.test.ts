@@ -50,7 +50,7 @@ t.test('fingerprints are rewritten only when a value is new or changed', async (
   t.ok(matches(changed.pg_password!, 'pg_password', 'rotated-by-the-operator'))
 })
 
-t.test('a lost secret is one generated anew or read from the file with another value; user values are not', async (t) => {
+t.test('a lost secret is generated anew or read from the file with another value; user values are not', async (t) => {
   const held = {
     a_password: newFingerprint('a_password', 'value-of-a-000000'),
     b_password: newFingerprint('b_password', 'value-of-b-000000'),
