@@ -38,8 +38,8 @@ export const ENGINE_VARS: Record<string, VarSchema> = {
   },
   hastack_state_dir: {
     type: 'string',
-    pattern: '^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$',
-    expected: 'an absolute path',
+    pattern: '^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$',
+    expected: 'an absolute path (no //, no . or .. parts)',
     description:
       "Where the engine keeps its own state on the host: the secrets' fingerprints (default `/var/lib/hastack`).",
   },

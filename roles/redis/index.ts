@@ -9,8 +9,9 @@
  * primary the Sentinels name. The HAProxy endpoint's variables live here too
  * (templates/haproxy/redis.cfg.ejs).
  */
-import type { Inventory, Role, Vars } from '../../lib/types.ts'
-import { defineTask, file, noChange, service, template, waitFor } from '../../lib/tasks/index.ts'
+import type { HostRun, Inventory, Role, Vars } from '../../lib/types.ts'
+import { defineTask, noChange, service, template, waitFor } from '../../lib/tasks/index.ts'
+import { unifiedDiff } from '../../lib/output/diff.ts'
 import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { isError, pairs, redisCli } from './cli.ts'
@@ -79,13 +80,23 @@ function runtimeSettingsTask(h: Parameters<Role['tasks']>[0]) {
   })
 }
 
-/** Keep redis.conf's `save` lines where a restart reads them all (see placeSaveRules); Redis owns the rest of it. */
-async function saveRulesInFile(h: Parameters<Role['tasks']>[0]) {
-  const current = await h.query(['cat', '--', CONF])
-  if (current.code !== 0) return
-  const content = placeSaveRules(current.stdout, saveLines(String(h.vars.redis_save)), INCLUDE)
-  const name = 'Ensure redis.conf keeps every RDB snapshot rule across restarts'
-  await h.do(file({ path: CONF, content, owner: 'redis', group: 'redis', mode: '0640', name }))
+/**
+ * Keep redis.conf's `save` lines where a restart reads them all (see placeSaveRules).
+ * Redis owns the rest of the file and its mode and owner: only the content changes.
+ */
+export function saveRulesInFileTask(h: Pick<HostRun, 'vars'>) {
+  return defineTask('Ensure redis.conf keeps every RDB snapshot rule across restarts', {}, async (ctx) => {
+    const current = await ctx.conn.run(['cat', '--', CONF])
+    if (current.code !== 0) return { change: false, skip: true, reason: `${CONF} is not there yet` }
+    const content = placeSaveRules(current.stdout, saveLines(String(h.vars.redis_save)), INCLUDE)
+    if (content === current.stdout) return noChange()
+    return {
+      change: true,
+      reason: 'save rules stand where a restart would drop them (after the include)',
+      diff: ctx.diff ? unifiedDiff(CONF, current.stdout, content) : undefined,
+      apply: () => ctx.conn.put(CONF, content),
+    }
+  })
 }
 
 export const redisRole: Role<RedisVars> = {
@@ -128,6 +139,6 @@ export const redisRole: Role<RedisVars> = {
     await h.do(service({ service: 'redis-server', enabled: true, state: 'started', name: 'Ensure Redis is enabled and running' }))
     await h.do(waitFor({ port: v.redis_port, address: String(v.address), timeoutMs: 60_000, name: 'Wait for Redis to accept connections' }))
     await h.do(runtimeSettingsTask(h))
-    await saveRulesInFile(h)
+    await h.do(saveRulesInFileTask(h))
   },
 }

@@ -4,11 +4,11 @@
  * primary vote and the cross-host validation.
  */
 import t from 'tap'
-import type { HostView, Inventory, Vars } from '../../lib/types.ts'
+import type { Connection, HostView, Inventory, PutOptions, TaskContext, Vars } from '../../lib/types.ts'
 import { renderTemplate } from '../../lib/template.ts'
 import { defaults as redisDefaults } from '../../roles/redis/vars.ts'
 import { sentinelRole, sentinelSettings, validateSentinel } from '../../roles/sentinel/index.ts'
-import { validateRedis } from '../../roles/redis/index.ts'
+import { saveRulesInFileTask, validateRedis } from '../../roles/redis/index.ts'
 import {
   differing,
   memoryBytes,
@@ -200,4 +200,24 @@ t.test('every save line goes back before the include, where a restart adds them 
   t.equal(placeSaveRules(fixed, rules, include), fixed, 'idempotent')
   const debian = 'bind 127.0.0.1\nsave 900 1\n'
   t.equal(placeSaveRules(debian, ['save 1 1'], include), debian, 'a file without the include is left alone')
+})
+
+t.test('the role moves appended save lines back before the include, keeping the owner and mode Redis set', async (t) => {
+  const puts: { path: string; content: string; options?: PutOptions }[] = []
+  let conf = REWRITTEN_BY_REDIS_7_0
+  const conn = {
+    run: async () => ({ code: 0, stdout: conf, stderr: '', durationMs: 0 }),
+    put: async (path: string, content: string, options?: PutOptions) => void puts.push({ path, content, options }),
+  } as unknown as Connection
+  const ctx = { conn, check: false, diff: true, host: {} } as unknown as TaskContext
+  const task = saveRulesInFileTask({ vars: { redis_save: '3600 1 300 100 60 10000' } })
+  const plan = await task.check(ctx)
+  t.equal(plan.change, true)
+  if (plan.change) await plan.apply()
+  t.equal(puts.length, 1)
+  t.equal(puts[0]!.path, '/etc/redis/redis.conf')
+  t.equal(puts[0]!.options, undefined, 'no mode or owner: the file keeps those Redis gave it')
+  t.match(puts[0]!.content, /^save 60 10000\ninclude /m)
+  conf = puts[0]!.content
+  t.equal((await task.check(ctx)).change, false, 'the next run changes nothing')
 })

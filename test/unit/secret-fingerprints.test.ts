@@ -10,6 +10,9 @@ import {
   updatedFingerprints,
 } from '../../lib/facts/fingerprints.ts'
 import { parseFacts } from '../../lib/facts/system.ts'
+import path from 'node:path'
+import { tree } from '../fixtures/tree.ts'
+import { loadInventory } from '../../lib/inventory/index.ts'
 
 const secret = 'Zq3-generated-secret-value-0123456'
 
@@ -67,4 +70,13 @@ t.test('a lost secret is generated anew or read from the file with another value
     { name: 'a_password', why: 'generated' },
     { name: 'b_password', why: 'differs' },
   ])
+})
+
+t.test('hastack_state_dir must be a plain absolute path', async (t) => {
+  for (const [value, ok] of [['/var/lib/hastack', true], ['var/lib', false], ['/var/../etc', false], ['/srv//x', false]] as const) {
+    const dir = await tree({ 'lab.yml': `all:\n  hosts:\n    db1: { address: 10.0.0.1, hastack_state_dir: "${value}" }\n` })
+    const result = await loadInventory(path.join(dir, 'lab.yml'), { roles: [] }).then(() => 'ok', (e: Error) => e.message)
+    if (ok) t.equal(result, 'ok', `${value} is accepted`)
+    else t.match(result, /hastack_state_dir\): must be an absolute path \(no \/\/, no \. or \.\. parts\)/, `${value} is refused`)
+  }
 })
