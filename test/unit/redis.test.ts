@@ -202,7 +202,7 @@ t.test('every save line goes back before the include, where a restart adds them 
   t.equal(placeSaveRules(debian, ['save 1 1'], include), debian, 'a file without the include is left alone')
 })
 
-t.test('the role moves appended save lines back before the include, keeping the owner and mode Redis set', async (t) => {
+t.test('appended save lines move back before the include; the owner and mode stay as Redis set them', async (t) => {
   const puts: { path: string; content: string; options?: PutOptions }[] = []
   let conf = REWRITTEN_BY_REDIS_7_0
   const conn = {
