@@ -4,6 +4,7 @@
  * anything connects); merge each host's variables by precedence (see merge.ts);
  * fill in generated secrets; build each host's ConnectionSpec.
  */
+import { readFile } from 'node:fs/promises'
 import { InputError, type Inventory, type InventoryGroup, type InventoryHost, type Role } from '../types.ts'
 import { buildConnectionSpec } from './connection-spec.ts'
 import { buildGroups, hostsOf } from './groups.ts'
@@ -18,6 +19,7 @@ import {
   readSecrets,
   registerSecretNames,
   registerSecretsOfRun,
+  restoreSecrets,
   renderedOrigins,
   renderSecrets,
   secretsFilePath,
@@ -131,7 +133,9 @@ export async function loadInventory(file: string, options: LoadOptions = {}): Pr
     select: (pattern) => selectHosts(inventory, pattern),
   }
   registerSecretNames(inventory, secretVarNames)
-  registerSecretsOfRun(inventory, { file: secretsFile, generated: generatedNames })
+  const before = generated ? await readFile(secretsFile).catch(() => undefined) : undefined
+  const restore = async () => (generated ? restoreSecrets(secretsFile, before) : undefined)
+  registerSecretsOfRun(inventory, { file: secretsFile, generated: generatedNames, restore })
   errors.push(...runRoleValidators(roles, inventory))
 
   if (errors.length) fail(errors, [...Object.values(secrets), ...userSecrets])

@@ -108,7 +108,7 @@ export class PlayRunner {
       const gathered = await this.connection(host).then((conn) => this.hostFacts(host, conn)).catch(() => undefined)
       if (gathered) facts.set(host, gathered)
     })
-    refuseLostSecrets(this.settings.inventory, facts)
+    await refuseLostSecrets(this.settings.inventory, facts)
   }
 
   /** After a real run: record on each host the fingerprints of the secrets its roles were given. */

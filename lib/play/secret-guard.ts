@@ -48,8 +48,11 @@ export function secretsOnHost(inventory: Inventory, host: string, names: Iterabl
   return out
 }
 
-/** Throw (bad input, exit 1) when some host's fingerprints show that the secrets file was lost or swapped. */
-export function refuseLostSecrets(inventory: Inventory, factsByHost: Map<string, Facts>): void {
+/**
+ * Throw (bad input, exit 1) when some host's fingerprints show that the secrets file was
+ * lost or swapped; the secrets this run generated are taken out of the file again first.
+ */
+export async function refuseLostSecrets(inventory: Inventory, factsByHost: Map<string, Facts>): Promise<void> {
   const run = secretsOfRun(inventory)
   const problems: string[] = []
   const hosts: string[] = []
@@ -65,13 +68,14 @@ export function refuseLostSecrets(inventory: Inventory, factsByHost: Map<string,
       )
   }
   if (!problems.length) return
+  await run.restore()
   const file = displayPath(run.file)
   throw new InputError(
     [
       `the secrets file ${file} does not match what the hosts were given ` +
         '(was it lost, replaced or restored from an old copy?):',
       ...problems.map((p) => `  - ${p}`),
-      'Nothing was changed.',
+      'Nothing was changed (the secrets file is as it was before this run).',
       `To go on with the cluster as it is, restore ${file} from your backup and run again`,
       '(or set these variables to their current values in the inventory or with -e).',
       `To replace these secrets on purpose, remove ${fingerprintFile(inventory, hosts[0]!)} on ${hosts.join(', ')}:`,

@@ -3,7 +3,7 @@ import { chmod, mkdir, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { tree } from '../fixtures/tree.ts'
 import t from 'tap'
-import { InventoryErrors, loadInventory, secretValues } from '../../lib/inventory/index.ts'
+import { InventoryErrors, loadInventory, secretsOfRun, secretValues } from '../../lib/inventory/index.ts'
 import type { Role } from '../../lib/types.ts'
 
 
@@ -107,4 +107,21 @@ t.test('a user-supplied secret of exactly 16 characters is accepted', async (t) 
   const dir = await tree({ 'lab.yml': inventory, 'group_vars/all.yml': 'pg_password: sixteen-chars-ok\n' })
   const inv = await loadInventory(path.join(dir, 'lab.yml'), { roles: [role] })
   t.equal(inv.hosts.get('db1')!.vars.pg_password, 'sixteen-chars-ok')
+})
+
+t.test('a refused run can put the secrets file back as it was before it generated secrets', async (t) => {
+  const dir = await tree({ 'lab.yml': inventory, 'lab.secrets.yml': 'pg_password: kept-from-before-0123\n' })
+  const file = path.join(dir, 'lab.secrets.yml')
+  await chmod(file, 0o600)
+  const inv = await loadInventory(path.join(dir, 'lab.yml'), { roles: [role] })
+  t.same([...secretsOfRun(inv).generated], ['pg_replication_password'])
+  t.match(await readFile(file, 'utf8'), /pg_replication_password: /)
+  await secretsOfRun(inv).restore()
+  t.equal(await readFile(file, 'utf8'), 'pg_password: kept-from-before-0123\n')
+  t.equal((await stat(file)).mode & 0o777, 0o600)
+
+  const fresh = await tree({ 'lab.yml': inventory })
+  const first = await loadInventory(path.join(fresh, 'lab.yml'), { roles: [role] })
+  await secretsOfRun(first).restore()
+  await t.rejects(stat(path.join(fresh, 'lab.secrets.yml')), 'a file this run created is removed')
 })
