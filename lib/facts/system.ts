@@ -1,10 +1,12 @@
 /**
  * System facts, gathered once per host at the start of a run with a single
- * command: OS and release, architecture, CPUs, memory, addresses, hostname.
+ * command: OS and release, architecture, CPUs, memory, addresses, hostname,
+ * and the fingerprints of the secrets the host was given (fingerprints.ts).
  */
 import type { Connection, Facts } from '../types.ts'
+import { FINGERPRINT_FILE, fingerprintFactScript, parseFingerprints } from './fingerprints.ts'
 
-const SCRIPT = [
+const script = (fingerprintFile: string) => [
   'echo "hostname=$(hostname)"',
   'echo "fqdn=$(hostname -f 2>/dev/null || hostname)"',
   'echo "arch=$(uname -m)"',
@@ -15,12 +17,14 @@ const SCRIPT = [
   '. /etc/os-release 2>/dev/null; echo "os_id=$ID"; echo "os_version=$VERSION_ID"; echo "os_codename=$VERSION_CODENAME"; echo "os_pretty=$PRETTY_NAME"',
   `ip -o -4 addr show scope global 2>/dev/null | awk '{print "addr=" $2 " " $4}'`,
   `ip -4 route get 1.1.1.1 2>/dev/null | awk '{for (i=1;i<NF;i++) if ($i=="src") print "default=" $(i+1)}' | head -n1`,
+  fingerprintFactScript(fingerprintFile),
 ].join('; ')
 
 /** Parse the key=value lines printed by the gathering script. */
 export function parseFacts(output: string): Facts {
   const one: Record<string, string> = {}
   const ipv4: Record<string, string[]> = {}
+  const fingerprintLines: string[] = []
   for (const line of output.split('\n')) {
     const eq = line.indexOf('=')
     if (eq < 0) continue
@@ -29,7 +33,8 @@ export function parseFacts(output: string): Facts {
     if (key === 'addr') {
       const [iface, cidr] = value.split(' ')
       if (iface && cidr) (ipv4[iface] ??= []).push(cidr.split('/')[0]!)
-    } else one[key] = value
+    } else if (key === 'fp') fingerprintLines.push(value)
+    else one[key] = value
   }
   return {
     hostname: one.hostname ?? '',
@@ -47,11 +52,12 @@ export function parseFacts(output: string): Facts {
     ipv4,
     defaultIpv4: one.default || undefined,
     systemd: one.pid1 === 'systemd',
+    secretFingerprints: one.fp_unreadable ? undefined : parseFingerprints(fingerprintLines),
   }
 }
 
 /** Gather the facts of one host in one round trip. The route lookup sends no traffic. */
-export async function gatherFacts(conn: Connection): Promise<Facts> {
-  const result = await conn.run(SCRIPT, { sudo: false, check: true, timeoutMs: 30_000 })
+export async function gatherFacts(conn: Connection, fingerprintFile = FINGERPRINT_FILE): Promise<Facts> {
+  const result = await conn.run(script(fingerprintFile), { sudo: false, check: true, timeoutMs: 30_000 })
   return parseFacts(result.stdout)
 }

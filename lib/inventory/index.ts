@@ -4,6 +4,7 @@
  * anything connects); merge each host's variables by precedence (see merge.ts);
  * fill in generated secrets; build each host's ConnectionSpec.
  */
+import { readFile } from 'node:fs/promises'
 import { InputError, type Inventory, type InventoryGroup, type InventoryHost, type Role } from '../types.ts'
 import { secretForms } from '../output/mask.ts'
 import { buildConnectionSpec } from './connection-spec.ts'
@@ -14,19 +15,23 @@ import { groupVars, mergeLayers, roleDefaultsLayer, userLayers } from './merge.t
 import { selectHosts } from './patterns.ts'
 import { knownVars } from './schema.ts'
 import {
+  checkSecretLengths,
   generateSecret,
   readSecrets,
   registerSecretNames,
+  registerSecretsOfRun,
+  restoreSecrets,
   renderedOrigins,
   renderSecrets,
   secretsFilePath,
   writeSecrets,
 } from './secrets.ts'
+import { keyLayers, secretsKeyOf } from './secrets-key.ts'
 import { checkDuplicateAddresses, checkLayer, checkRoleDefaults, checkStructure, InventoryErrors, runRoleValidators } from './validate.ts'
 
 export { InventoryErrors } from './validate.ts'
 export { selectHosts } from './patterns.ts'
-export { secretValues, secretsFilePath } from './secrets.ts'
+export { secretValues, secretsFilePath, secretsOfRun } from './secrets.ts'
 export { ENGINE_VARS } from './schema.ts'
 
 export interface LoadOptions {
@@ -78,21 +83,25 @@ export async function loadInventory(file: string, options: LoadOptions = {}): Pr
   for (const host of graph.hostOrder) layers.push(...(graph.hostLayers.get(host) ?? []), ...(sources.hostVars.get(host) ?? []))
   for (const layer of layers) errors.push(...checkLayer(layer, known, options.roles !== undefined))
   errors.push(...checkRoleDefaults(roles))
+  errors.push(...checkSecretLengths(layers, secretVarNames))
   const userSecrets = layers.flatMap((l) => secretVarNames.filter((n) => n in l.values).map((n) => String(l.values[n])))
 
   // Secrets: stored ones reused, missing ones generated (written only once everything is valid).
   const secretsFile = secretsFilePath(sources.file, options.secretsFile)
-  const stored = await readSecrets(secretsFile, errors)
+  const keyPlaces = keyLayers(sources, graph)
+  const key = await secretsKeyOf(keyPlaces.global, keyPlaces.others, sources.dir, errors)
+  const stored = await readSecrets(secretsFile, errors, key)
   const membership = new Map(graph.order.map((g) => [g, new Set(hostsOf(graph, g))]))
   const hostGroups = new Map(graph.hostOrder.map((h) => [h, graph.order.filter((g) => membership.get(g)!.has(h))]))
   const hostUserLayers = new Map(graph.hostOrder.map((h) => [h, userLayers(h, hostGroups.get(h)!, graph, sources)]))
   const secrets = { ...stored.values }
-  let generated = false
+  const generatedNames = new Set<string>()
   for (const name of secretVarNames) {
     if (name in secrets) continue
     const unset = graph.hostOrder.some((h) => !hostUserLayers.get(h)!.some((l) => name in l.values))
-    if (unset) (secrets[name] = generateSecret()), (generated = true)
+    if (unset) (secrets[name] = generateSecret()), generatedNames.add(name)
   }
+  const generated = generatedNames.size > 0
   const secretsText = generated ? renderSecrets(secrets) : ''
   const secretOrigins = generated ? renderedOrigins(secretsFile, secretsText) : stored.origins
   const secretsLayer: VarLayer = { label: 'secrets', values: {}, origins: {} }
@@ -134,9 +143,12 @@ export async function loadInventory(file: string, options: LoadOptions = {}): Pr
     select: (pattern) => selectHosts(inventory, pattern),
   }
   registerSecretNames(inventory, secretVarNames)
+  const before = generated ? await readFile(secretsFile).catch(() => undefined) : undefined
+  const restore = async () => (generated ? restoreSecrets(secretsFile, before) : undefined)
+  registerSecretsOfRun(inventory, { file: secretsFile, generated: generatedNames, restore })
   if (!options.listing) errors.push(...runRoleValidators(roles, inventory))
 
   if (errors.length) fail(errors, [...Object.values(secrets), ...userSecrets])
-  if (generated && options.writeSecrets !== false && !options.listing) await writeSecrets(secretsFile, secretsText)
+  if (generated && options.writeSecrets !== false && !options.listing) await writeSecrets(secretsFile, secretsText, key)
   return inventory
 }

@@ -25,6 +25,29 @@ export const ENGINE_VARS: Record<string, VarSchema> = {
     format: 'timezone',
     description: 'Host timezone, for example `Etc/UTC`: a file under /usr/share/zoneinfo (checked here when it exists).',
   },
+  secrets_key_file: {
+    type: 'string',
+    pattern: '^[A-Za-z0-9_./~+-]+$',
+    expected: 'a file path (letters, digits, _ . / ~ + -)',
+    description:
+      'Encrypt the secrets file at rest (age) with the key in this file, relative to the inventory (mode 0600): ' +
+      'an age identity or a passphrase. Set it in `all.vars`, `group_vars/all.yml` or with -e.',
+  },
+  secrets_key_env: {
+    type: 'string',
+    pattern: '^[A-Za-z_][A-Za-z0-9_]*$',
+    expected: 'an environment variable name',
+    description:
+      'Encrypt the secrets file at rest (age) with the key in this environment variable: ' +
+      'an age identity or a passphrase.',
+  },
+  hastack_state_dir: {
+    type: 'string',
+    pattern: '^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$',
+    expected: 'an absolute path (no //, no . or .. parts)',
+    description:
+      "Where the engine keeps its own state on the host: the secrets' fingerprints (default `/var/lib/hastack`).",
+  },
 }
 
 export const ajv = new Ajv({ strict: false, allErrors: true })

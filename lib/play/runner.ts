@@ -15,6 +15,14 @@ import { HostRunner, type BatchContext } from './host-run.ts'
 import { Interrupted, RunControl, type StopSignal } from './interrupt.ts'
 import { DEFAULT_PROGRESS, type ProgressIntervals } from './progress.ts'
 import type { StepPrompter } from './step.ts'
+import {
+  fingerprintFile,
+  recordFingerprints,
+  refuseLostSecrets,
+  secretNamesOf,
+  secretsOnHost,
+  stateDir,
+} from './secret-guard.ts'
 
 export interface RunSettings {
   inventory: Inventory
@@ -104,6 +112,8 @@ export class PlayRunner {
   private readonly facts = new Map<string, Promise<Facts>>()
   /** Hosts set aside for the rest of the run: unreachable or failed. */
   private readonly down = new Set<string>()
+  /** Secret variables each host's roles were given in this run (their fingerprints are recorded after it). */
+  private readonly secretsUsed = new Map<string, Set<string>>()
   private stopped?: string
   readonly control: RunControl
   /** Hosts that have reached the --start-at-task task (kept across plays). */
@@ -147,8 +157,42 @@ export class PlayRunner {
 
   private hostFacts(host: string, conn: Connection): Promise<Facts> {
     let f = this.facts.get(host)
-    if (!f) this.facts.set(host, (f = gatherFacts(conn)))
+    if (!f) this.facts.set(host, (f = gatherFacts(conn, fingerprintFile(this.settings.inventory, host))))
     return f
+  }
+
+  /**
+   * Before any change: gather the facts of every host whose roles use secrets (the
+   * same round trip every play needs) and refuse the run when their fingerprints show
+   * that the secrets file was lost or swapped. Unreachable hosts are reported by their plays.
+   */
+  async guardSecrets(plays: Play[]): Promise<void> {
+    const hosts = new Set(plays.filter((p) => secretNamesOf(p).length).flatMap((p) => this.playHosts(p)))
+    const facts = new Map<string, Facts>()
+    await mapLimit([...hosts], this.settings.forks ?? 10, async (host) => {
+      const gathered = await this.connection(host).then((conn) => this.hostFacts(host, conn)).catch(() => undefined)
+      if (gathered) facts.set(host, gathered)
+    })
+    await refuseLostSecrets(this.settings.inventory, facts)
+  }
+
+  /** After a real run: record on each host the fingerprints of the secrets its roles were given. */
+  async recordSecretFingerprints(): Promise<void> {
+    if (this.settings.check) return
+    const { inventory, reporter } = this.settings
+    await mapLimit([...this.secretsUsed], this.settings.forks ?? 10, async ([host, names]) => {
+      if (this.statsOf(host).unreachable) return
+      const facts = await this.facts.get(host)?.catch(() => undefined)
+      if (!facts?.secretFingerprints) return
+      const given = Object.entries(secretsOnHost(inventory, host, names))
+      const values = Object.fromEntries(given.map(([name, v]) => [name, v.value]))
+      try {
+        const conn = await this.connection(host)
+        await recordFingerprints(conn, stateDir(inventory, host), facts.secretFingerprints, values)
+      } catch (error) {
+        reporter.line(`WARNING: ${host}: could not record the secret fingerprints: ${mask((error as Error).message)}`)
+      }
+    })
   }
 
   /** Variables of any host, for templates that list their peers. */
@@ -235,6 +279,8 @@ export class PlayRunner {
     try {
       const conn = await this.connection(host)
       const facts = play.gatherFacts === false ? ({} as Facts) : await this.hostFacts(host, conn)
+      const used = this.secretsUsed.get(host) ?? new Set<string>()
+      for (const name of secretNamesOf(play)) this.secretsUsed.set(host, used.add(name))
       runner = new HostRunner(ctx, conn, facts, stats, this.hostvars)
       for (const role of play.roles ?? []) {
         runner.roleTags = [role.name]
@@ -307,10 +353,12 @@ export async function runPlays(plays: Play[], settings: RunSettings): Promise<Ru
   const started = Date.now()
   const runner = new PlayRunner(settings)
   try {
+    await runner.guardSecrets(plays)
     for (const play of plays) await runner.runPlay(play)
     if (runner.control.signal) {
       for (const problem of await runner.control.runCleanups()) settings.reporter.line(`cleanup failed: ${problem}`)
     }
+    await runner.recordSecretFingerprints()
   } finally {
     await runner.closeAll()
   }

@@ -6,7 +6,7 @@
  */
 import type { HostRun, Plan, Task, Vars } from '../../lib/types.ts'
 import { defineTask, delay, noChange, waitUntil } from '../../lib/tasks/index.ts'
-import { clusterMembers, isLeader, rest, restJson, type PatroniMember, type RestAuth } from './rest.ts'
+import { clusterMembers, isLeader, memberApi, rest, restJson, type PatroniMember, type RestAuth } from './rest.ts'
 
 export type Dynamic = Record<string, unknown> & { postgresql: { parameters: Record<string, unknown>; use_pg_rewind: boolean; use_slots: boolean } }
 
@@ -63,7 +63,8 @@ export interface ApiContext {
   /** `http://ADDR:PORT` of this host's API. */
   base: string
   auth: RestAuth
-  port: number
+  /** Each inventory member's API (`http://ADDR:PORT`) by member name: the only places credentials are sent. */
+  members: Map<string, string>
 }
 
 /** Ensure the dynamic configuration in etcd matches the inventory (PATCH /config, once per cluster). */
@@ -102,7 +103,6 @@ function until(
   return waitUntil(what, probe, { timeoutMs, intervalMs: 1000 })
 }
 
-const apiOf = (m: PatroniMember, port: number) => (m.api_url ? m.api_url.replace(/\/patroni$/, '') : `http://${m.host}:${port}`)
 const healthy = (m: PatroniMember) => m.state === 'running' || m.state === 'streaming'
 
 /**
@@ -131,7 +131,8 @@ export function rollingRestartTask(h: HostRun, api: ApiContext, afterPatch: bool
         const settle = () => delay((Number(h.vars.patroni_loop_wait) + 1) * 1000)
         const restart = async (m: PatroniMember) => {
           h.log(`restarting ${m.name} (${isLeader(m) ? 'leader, in place' : 'replica'})`)
-          const r = await rest(h, 'POST', `${apiOf(m, api.port)}/restart`, { auth: api.auth, body: {}, timeoutS: 120 })
+          const url = `${memberApi(api.members, m)}/restart`
+          const r = await rest(h, 'POST', url, { auth: api.auth, body: {}, timeoutS: 120 })
           if (r.status !== 200) throw new Error(`POST /restart on ${m.name} answered ${r.status}: ${r.body.slice(0, 300)}`)
           await until(h, api.base, `${m.name} to run again`, (ms) => ms.some((x) => x.name === m.name && healthy(x)) && ms.some((x) => isLeader(x) && x.state === 'running'))
         }
@@ -152,7 +153,8 @@ export function rollingRestartTask(h: HostRun, api: ApiContext, afterPatch: bool
           }
           if (!ms.some((x) => !isLeader(x) && healthy(x))) throw new Error('no healthy replica to switch over to')
           h.log(`switching over from ${leader.name} before restarting it`)
-          const s = await rest(h, 'POST', `${apiOf(leader, api.port)}/switchover`, { auth: api.auth, body: { leader: leader.name }, timeoutS: 120 })
+          const url = `${memberApi(api.members, leader)}/switchover`
+          const s = await rest(h, 'POST', url, { auth: api.auth, body: { leader: leader.name }, timeoutS: 120 })
           if (s.status !== 200) throw new Error(`POST /switchover answered ${s.status}: ${s.body.slice(0, 300)}`)
           const after = await until(h, api.base, 'a new leader and the old one back as a replica', (xs) =>
             xs.some((x) => isLeader(x) && x.name !== leader.name && x.state === 'running') && xs.some((x) => x.name === leader.name && healthy(x)),

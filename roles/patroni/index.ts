@@ -8,15 +8,16 @@
  * cluster-wide settings go through the dynamic configuration (PATCH /config),
  * followed by a rolling restart where PostgreSQL asks for one.
  */
-import type { HostRun, Inventory, Role, Vars } from '../../lib/types.ts'
+import type { HostRun, Inventory, InventoryHost, Role, Vars } from '../../lib/types.ts'
 import { directory, service, systemdUnit, template, waitFor } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { etcdEndpoints } from '../etcd/index.ts'
 import { ETCD_CLIENT_VARS, POSTGRESQL_VARS, groupMembers, settingsOf, sharedVars, type StackVars } from '../stack.ts'
 import { dynamicConfigTask, rollingRestartTask, type ApiContext } from './dynamic.ts'
 import { pgDatabase, pgRole } from './users.ts'
-import { rest, waitForLeader } from './rest.ts'
+import { inventoryApis, rest, waitForLeader } from './rest.ts'
 import { patroniConfigView } from './render.ts'
+import { dataDirTask, validateDataDirs } from './datadir.ts'
 
 const shared = sharedVars(
   'patroni_group',
@@ -112,6 +113,8 @@ export const patroniRole: Role<PatroniVars> = {
       if (groupMembers(inventory, v.etcd_group).length === 0)
         errors.push(`host ${host.name}: Patroni needs etcd members (group ${v.etcd_group} is empty)`)
     }
+    const isMember = (h: InventoryHost) => h.groups.includes(settingsOf(h, patroniRole.defaults).patroni_group)
+    errors.push(...validateDataDirs(inventory, [...inventory.hosts.values()].filter(isMember).map((h) => h.name)))
     return [...new Set(errors)]
   },
   handlers: {
@@ -120,11 +123,12 @@ export const patroniRole: Role<PatroniVars> = {
   async tasks(h) {
     const v = h.vars
     const port = v.patroni_restapi_port
-    const api: ApiContext = { base: `http://${v.address}:${port}`, auth: { user: v.patroni_restapi_user, password: v.patroni_restapi_password }, port }
+    const auth = { user: v.patroni_restapi_user, password: v.patroni_restapi_password }
+    const members = inventoryApis(h.inventory, v.patroni_group)
+    const api: ApiContext = { base: `http://${v.address}:${port}`, auth, members }
     await installWithoutStarting(h, ['patroni', 'python3-etcd'], 'Patroni')
     const running = (await h.query('systemctl is-active -q patroni')).code === 0
-    const dataParent = v.postgresql_data_dir.replace(/\/[^/]+\/?$/, '') || '/'
-    await h.do(directory({ path: dataParent, owner: 'postgres', group: 'postgres', mode: '0755', name: 'Ensure the parent of the data directory belongs to postgres' }))
+    await h.do(dataDirTask(String(v.postgresql_data_dir)))
     await h.do(directory({ path: '/etc/patroni', owner: 'root', group: 'postgres', mode: '0750', name: 'Ensure /etc/patroni exists' }))
     await h.do(template({
       src: 'patroni/config.yml.ejs',

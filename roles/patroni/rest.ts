@@ -5,7 +5,7 @@
  * read from standard input, never on a command line. Also the one `isLeader`
  * (the tests import it too) and the wait for a leader built on it.
  */
-import type { Connection, HostRun, Plan, Task } from '../../lib/types.ts'
+import type { Connection, HostRun, Inventory, Plan, Task } from '../../lib/types.ts'
 import { defineTask, waitUntil } from '../../lib/tasks/index.ts'
 
 export interface PatroniMember {
@@ -75,4 +75,28 @@ export function waitForLeader(h: HostRun, apiBase: string, timeoutMs = 120_000):
     const name = await waitUntil('the cluster to have a leader', leader, { timeoutMs, intervalMs: 1000 })
     return { change: false, reason: `${name} leads` }
   })
+}
+
+/** The REST API of each Patroni member of the inventory, by member name (the inventory host name). */
+export function inventoryApis(inventory: Inventory, group: string): Map<string, string> {
+  const apis = new Map<string, string>()
+  for (const name of inventory.groups.has(group) ? inventory.groupHosts(group) : []) {
+    const vars = inventory.hosts.get(name)!.vars
+    apis.set(name, `http://${vars.address}:${vars.patroni_restapi_port}`)
+  }
+  return apis
+}
+
+/**
+ * Where an authenticated call for a member goes: its inventory address, never the
+ * `api_url` the DCS holds (anyone who can write to etcd could point it elsewhere
+ * and collect the REST credentials). A member the inventory does not know is refused.
+ */
+export function memberApi(apis: Map<string, string>, member: PatroniMember): string {
+  const base = apis.get(member.name)
+  if (!base)
+    throw new Error(
+      `Patroni member ${member.name} is not in the inventory: the REST credentials go only to its members`,
+    )
+  return base
 }

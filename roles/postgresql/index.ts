@@ -3,13 +3,13 @@
  * cluster Debian creates on install. `create_main_cluster = false` is written
  * to postgresql-common's createcluster.conf before the packages install (the
  * conffile is kept by dpkg); a `main` cluster left by an earlier install is
- * stopped and dropped when no Patroni data directory uses its place.
+ * stopped and dropped only when it holds no user data (default-cluster.ts).
  */
 import type { Role, Vars } from '../../lib/types.ts'
 import { command, directory, template } from '../../lib/tasks/index.ts'
-import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { POSTGRESQL_VARS, sharedVars, type StackVars } from '../stack.ts'
+import { dropDefaultClusterTask } from './default-cluster.ts'
 
 const shared = sharedVars(...POSTGRESQL_VARS)
 
@@ -28,7 +28,12 @@ export const postgresqlRole: Role<PostgresqlVars> = {
   },
   schema: {
     ...shared.schema,
-    postgresql_drop_default_cluster: { type: 'boolean', description: 'Stop and drop a Debian `main` cluster found from an earlier install.' },
+    postgresql_drop_default_cluster: {
+      type: 'boolean',
+      description:
+        'Stop and drop a Debian `main` cluster found from an earlier install, only when it holds no user data ' +
+        '(else the run stops and says so).',
+    },
     postgresql_packages: { type: 'array', items: { type: 'string', format: 'debian-package' }, description: 'Server packages to install.' },
   },
   async tasks(h) {
@@ -36,14 +41,7 @@ export const postgresqlRole: Role<PostgresqlVars> = {
     await h.do(directory({ path: '/etc/postgresql-common', name: 'Ensure /etc/postgresql-common exists' }))
     await h.do(template({ src: 'postgresql/createcluster.conf.ejs', dest: '/etc/postgresql-common/createcluster.conf', name: 'Ensure Debian creates no cluster on install' }))
     await installWithoutStarting(h, v.postgresql_packages, 'PostgreSQL')
-    if (v.postgresql_drop_default_cluster) {
-      const main = `/etc/postgresql/${v.postgresql_version}/main`
-      await h.do(command({
-        cmd: sh`pg_dropcluster --stop ${String(v.postgresql_version)} main`,
-        onlyIf: sh`test -d ${main}`,
-        name: 'Ensure no Debian main cluster runs beside Patroni',
-      }))
-    }
+    if (v.postgresql_drop_default_cluster) await h.do(dropDefaultClusterTask(v.postgresql_version))
     // The packaged umbrella unit stays harmless without clusters; keep it from starting one anyway.
     await h.do(command({ cmd: 'systemctl disable postgresql', onlyIf: 'systemctl is-enabled -q postgresql', name: 'Ensure the packaged postgresql.service is disabled' }))
   },

@@ -3,18 +3,20 @@
  * /etc/redis/hastack.conf (bind, auth, persistence, memory, write safety) and
  * applies its changes at run time; redis.conf, which includes it, is written
  * once on the first deploy and belongs to Redis and Sentinel from then on, so a
- * failover is never undone. The first deploy makes `redis_initial_primary` (or
+ * failover is never undone (hastack only keeps its `save` lines before the include,
+ * where a restart reads them all). The first deploy makes `redis_initial_primary` (or
  * the first host of `redis`) the primary; a host deployed later follows the
  * primary the Sentinels name. The HAProxy endpoint's variables live here too
  * (templates/haproxy/redis.cfg.ejs).
  */
-import type { Inventory, Role } from '../../lib/types.ts'
+import type { HostRun, Inventory, Role, Vars } from '../../lib/types.ts'
 import { defineTask, noChange, service, template, waitFor } from '../../lib/tasks/index.ts'
+import { unifiedDiff } from '../../lib/output/diff.ts'
 import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { isError, pairs, redisCli } from './cli.ts'
 import { currentPrimary, initialPrimaryHost } from './primary.ts'
-import { differing, memoryBytes, runtimeSettings } from './settings.ts'
+import { differing, memoryBytes, placeSaveRules, runtimeSettings, saveLines } from './settings.ts'
 import { schema, defaults, type RedisVars } from './vars.ts'
 import { groupMembers, settingsOf } from '../stack.ts'
 import { redisConfView } from './render.ts'
@@ -90,6 +92,25 @@ function runtimeSettingsTask(h: Parameters<Role['tasks']>[0]) {
   })
 }
 
+/**
+ * Keep redis.conf's `save` lines where a restart reads them all (see placeSaveRules).
+ * Redis owns the rest of the file and its mode and owner: only the content changes.
+ */
+export function saveRulesInFileTask(h: Pick<HostRun, 'vars'>) {
+  return defineTask('Ensure redis.conf keeps every RDB snapshot rule across restarts', {}, async (ctx) => {
+    const current = await ctx.conn.run(['cat', '--', CONF])
+    if (current.code !== 0) return { change: false, skip: true, reason: `${CONF} is not there yet` }
+    const content = placeSaveRules(current.stdout, saveLines(String(h.vars.redis_save)), INCLUDE)
+    if (content === current.stdout) return noChange()
+    return {
+      change: true,
+      reason: 'save rules stand where a restart would drop them (after the include)',
+      diff: ctx.diff ? unifiedDiff(CONF, current.stdout, content) : undefined,
+      apply: () => ctx.conn.put(CONF, content),
+    }
+  })
+}
+
 export const redisRole: Role<RedisVars> = {
   name: 'redis',
   description: 'Redis primary and replicas: bound to the cluster address, authenticated, AOF + RDB, bounded writes when cut off.',
@@ -127,5 +148,6 @@ export const redisRole: Role<RedisVars> = {
     await h.do(service({ service: 'redis-server', enabled: true, state: 'started', name: 'Ensure Redis is enabled and running' }))
     await h.do(waitFor({ port: v.redis_port, address: String(v.address), timeoutMs: 60_000, name: 'Wait for Redis to accept connections' }))
     await h.do(runtimeSettingsTask(h))
+    await h.do(saveRulesInFileTask(h))
   },
 }

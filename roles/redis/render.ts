@@ -5,12 +5,11 @@
  */
 import type { HostView, Vars } from '../../lib/types.ts'
 import { haproxyWord } from '../../lib/config-quote.ts'
-import { runtimeSettings } from './settings.ts'
+import { saveLines } from './settings.ts'
 
 /** The first-deploy redis.conf: the `save` rules (`""` disables snapshots) and the primary a replica follows. */
 export function redisConfView(host: HostView, replicaof: string): Vars {
-  const save = runtimeSettings(host.vars).save
-  return { redis_save_rules: save || '""', redis_replicaof: replicaof }
+  return { redis_save_lines: saveLines(String(host.vars.redis_save)), redis_replicaof: replicaof }
 }
 
 /** The RESP reply of SENTINEL get-master-addr-by-name naming this address and port, as hex. */

@@ -27,7 +27,17 @@ export async function loopbackHosts(count: number, options: { vars?: Record<stri
   const sshds = await startSshds(count)
   const dir = await mkdtemp(join(tmpdir(), 'hastack-engine-'))
   const hosts: Record<string, unknown> = {}
-  sshds.forEach((s, i) => (hosts[`h${i + 1}`] = { address: `127.0.1.${i + 1}`, ssh_host: s.address, ssh_port: s.port, ssh_key: s.keyFile }))
+  // Every host is this machine: each keeps its engine state (secret fingerprints) in its own directory.
+  sshds.forEach(
+    (s, i) =>
+      (hosts[`h${i + 1}`] = {
+        address: `127.0.1.${i + 1}`,
+        ssh_host: s.address,
+        ssh_port: s.port,
+        ssh_key: s.keyFile,
+        hastack_state_dir: join(dir, `state-h${i + 1}`),
+      }),
+  )
   if (options.unreachable) hosts.ghost = { address: '127.0.1.99', ssh_host: '127.0.0.1', ssh_port: 1, ssh_key: sshds[0]!.keyFile, ssh_connect_timeout: 2 }
   const inventory = join(dir, 'hosts.yml')
   await writeFile(

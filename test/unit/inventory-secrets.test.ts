@@ -3,7 +3,7 @@ import { chmod, mkdir, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { tree } from '../fixtures/tree.ts'
 import t from 'tap'
-import { InventoryErrors, loadInventory, secretValues } from '../../lib/inventory/index.ts'
+import { InventoryErrors, loadInventory, secretsOfRun, secretValues } from '../../lib/inventory/index.ts'
 import type { Role } from '../../lib/types.ts'
 
 
@@ -41,15 +41,15 @@ t.test('missing secrets are generated once into <inventory>.secrets.yml with mod
 })
 
 t.test('a user-set value wins over the stored secret and is masked too', async (t) => {
-  const dir = await tree({ 'lab.yml': inventory, 'host_vars/db1.yml': 'pg_password: chosen-by-user\n' })
+  const dir = await tree({ 'lab.yml': inventory, 'host_vars/db1.yml': 'pg_password: chosen-by-user-0123\n' })
   const inv = await loadInventory(path.join(dir, 'lab.yml'), { roles: [role] })
-  t.equal(inv.hosts.get('db1')!.vars.pg_password, 'chosen-by-user')
+  t.equal(inv.hosts.get('db1')!.vars.pg_password, 'chosen-by-user-0123')
   t.equal(inv.hosts.get('db2')!.vars.pg_password, inv.secrets.pg_password, 'hosts without a value get the generated one')
-  t.ok(secretValues(inv).includes('chosen-by-user'))
+  t.ok(secretValues(inv).includes('chosen-by-user-0123'))
 })
 
 t.test('a secret set for every host is not generated', async (t) => {
-  const dir = await tree({ 'lab.yml': inventory, 'group_vars/all.yml': 'pg_password: everywhere\n' })
+  const dir = await tree({ 'lab.yml': inventory, 'group_vars/all.yml': 'pg_password: everywhere-0123456\n' })
   const inv = await loadInventory(path.join(dir, 'lab.yml'), { roles: [role] })
   t.equal(inv.secrets.pg_password, undefined)
   t.match(inv.secrets.pg_replication_password, /^[A-Za-z0-9_-]{32}$/)
@@ -88,4 +88,40 @@ t.test('no error message ever shows a secret value', async (t) => {
   t.match(error.message, /role leaky: password is \*\*\*/)
   t.equal((await stat(path.join(dir, 'lab.secrets.yml'))).mode & 0o777, 0o600)
   t.equal(await readFile(path.join(dir, 'lab.secrets.yml'), 'utf8'), 'pg_password: stored-secret-value\n', 'nothing written when invalid')
+})
+
+t.test('a user-supplied secret shorter than 16 characters is refused with its file, line and key', async (t) => {
+  const dir = await tree({ 'lab.yml': inventory, 'host_vars/db1.yml': 'pg_port: 5432\npg_password: short-pw\n' })
+  const extraVars = ['pg_replication_password=tiny']
+  const err = await loadInventory(path.join(dir, 'lab.yml'), { roles: [role], extraVars }).catch((e) => e)
+  t.type(err, InventoryErrors)
+  const messages = (err as InventoryErrors).errors.map((e) => e.message)
+  const said = (pattern: RegExp) => messages.some((m) => pattern.test(m))
+  t.ok(said(/host_vars\/db1\.yml:2 \(pg_password\): secret pg_password is too short \(8 characters\)/))
+  t.ok(said(/<command line>:1 \(pg_replication_password\): secret pg_replication_password is too short/))
+  t.notMatch(err.message, /short-pw|tiny/, 'the values are not shown')
+  await t.rejects(stat(path.join(dir, 'lab.secrets.yml')), 'nothing is written')
+})
+
+t.test('a user-supplied secret of exactly 16 characters is accepted', async (t) => {
+  const dir = await tree({ 'lab.yml': inventory, 'group_vars/all.yml': 'pg_password: sixteen-chars-ok\n' })
+  const inv = await loadInventory(path.join(dir, 'lab.yml'), { roles: [role] })
+  t.equal(inv.hosts.get('db1')!.vars.pg_password, 'sixteen-chars-ok')
+})
+
+t.test('a refused run can put the secrets file back as it was before it generated secrets', async (t) => {
+  const dir = await tree({ 'lab.yml': inventory, 'lab.secrets.yml': 'pg_password: kept-from-before-0123\n' })
+  const file = path.join(dir, 'lab.secrets.yml')
+  await chmod(file, 0o600)
+  const inv = await loadInventory(path.join(dir, 'lab.yml'), { roles: [role] })
+  t.same([...secretsOfRun(inv).generated], ['pg_replication_password'])
+  t.match(await readFile(file, 'utf8'), /pg_replication_password: /)
+  await secretsOfRun(inv).restore()
+  t.equal(await readFile(file, 'utf8'), 'pg_password: kept-from-before-0123\n')
+  t.equal((await stat(file)).mode & 0o777, 0o600)
+
+  const fresh = await tree({ 'lab.yml': inventory })
+  const first = await loadInventory(path.join(fresh, 'lab.yml'), { roles: [role] })
+  await secretsOfRun(first).restore()
+  await t.rejects(stat(path.join(fresh, 'lab.secrets.yml')), 'a file this run created is removed')
 })
