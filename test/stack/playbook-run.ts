@@ -3,7 +3,7 @@
  * in time, and reads its report back: totals, every changed task with its
  * reason, the exit code, the last lines of output and how long it took.
  */
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { $ } from 'zx'
 
 export interface PlaybookRun {
@@ -17,12 +17,18 @@ export interface PlaybookRun {
   tail: string
 }
 
-/** Run `launcher playbook -i inventory --json json ...extra` in `cwd`. */
+/**
+ * Run `launcher playbook -i inventory --json json ...extra` in `cwd`. The previous report is deleted
+ * first, so a run that writes none (bad input, --list-hosts) reports zero totals, never a stale file's.
+ */
 export async function runPlaybook(opts: { cwd: string; launcher: 'zx' | 'tsx'; playbook: string; inventory: string; json: string; extra?: string[]; timeoutMs?: number }): Promise<PlaybookRun> {
+  rmSync(opts.json, { force: true })
   const started = Date.now()
   const r = await $({ cwd: opts.cwd, nothrow: true, quiet: true, timeout: opts.timeoutMs ?? 900_000 })`npx ${opts.launcher} ${opts.playbook} -i ${opts.inventory} --json ${opts.json} ${opts.extra ?? []}`
   const seconds = (Date.now() - started) / 1000
-  const report = JSON.parse(readFileSync(opts.json, 'utf8'))
+  const report = existsSync(opts.json)
+    ? JSON.parse(readFileSync(opts.json, 'utf8'))
+    : { totals: { ok: 0, changed: 0, failed: 0, skipped: 0, unreachable: 0 }, hosts: {} }
   const changed = Object.entries(report.hosts as Record<string, { tasks: { task: string; status: string; reason?: string }[] }>).flatMap(([h, s]) =>
     s.tasks.filter((x) => x.status === 'changed').map((x) => `${h}: ${x.task} (${x.reason})`),
   )

@@ -5,7 +5,7 @@
  * records every acknowledged write with its time.
  */
 import { spawn } from 'node:child_process'
-import { createWriteStream, mkdirSync, readFileSync } from 'node:fs'
+import { createWriteStream, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
@@ -28,6 +28,8 @@ export async function converge(name: string, extra: string[] = [], timeoutMs = 9
   mkdirSync(REPORTS, { recursive: true })
   const json = join(REPORTS, `${name}.json`)
   const log = join(REPORTS, `${name}.log`)
+  // A run that writes no report must not be judged by the previous one's.
+  rmSync(json, { force: true })
   const out = createWriteStream(log)
   const started = Date.now()
   const child = spawn(process.execPath, ['--import=tsx', join(ROOT, 'playbooks/postgres.ts'), '-i', INVENTORY, '--json', json, ...extra], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
