@@ -49,9 +49,9 @@ t.teardown(async () => {
   if (!reuse) await lab.down().catch((e) => t.comment(`lab down failed: ${e}`))
 })
 
-async function converge(label: string, extra: string[] = [], playbook = 'playbooks/redis.ts') {
+async function converge(label: string, extra: string[] = []) {
   const json = join(repo, `reports/redis-${label}.json`)
-  const r = await runPlaybook({ cwd: repo, launcher: 'tsx', playbook, inventory, json, extra })
+  const r = await runPlaybook({ cwd: repo, launcher: 'tsx', playbook: 'playbooks/redis.ts', inventory, json, extra })
   if (r.exitCode !== 0) t.comment(r.tail)
   if (label !== 'first' && r.changed.length) t.comment(`changed tasks:\n${r.changed.join('\n')}`)
   return { ...r.totals, exitCode: r.exitCode, changedTasks: r.changed, seconds: r.seconds, stdout: r.stdout, json }
