@@ -60,7 +60,7 @@ t.test('facts carry the secret fingerprints the host keeps where the engine reco
   t.same(conn.unmatched, [])
 })
 
-t.test('path state follows what put, chown, chmod, mkdir, ln and rm did', async (t) => {
+t.test('path state follows what put, chown, chmod, mkdir, install -d, ln and rm did', async (t) => {
   const conn = new ScriptedConnection('h')
   t.same(await pathState(conn, '/etc/x'), { type: 'absent' })
   await conn.put('/etc/x', 'hello\n', { mode: '0600', owner: 'redis' })
@@ -72,6 +72,8 @@ t.test('path state follows what put, chown, chmod, mkdir, ln and rm did', async 
   t.equal(await converge(conn, directory({ path: '/srv/d', owner: 'etcd', mode: '0700' })), 'ok')
   t.equal(await converge(conn, link({ path: '/etc/l', target: '/etc/x' })), 'changed')
   t.same(await pathState(conn, '/etc/l'), { type: 'link', linkTarget: '/etc/x' })
+  t.equal((await conn.run('install -d -o postgres -g postgres -m 0700 -- /srv/pg')).code, 0)
+  t.match(await pathState(conn, '/srv/pg'), { type: 'directory', mode: '0700', owner: 'postgres', group: 'postgres' })
   t.equal((await conn.run(`rm -rf -- /srv/d`)).code, 0)
   t.same(await pathState(conn, '/srv/d'), { type: 'absent' })
   t.same(conn.unmatched, [])
