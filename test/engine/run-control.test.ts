@@ -11,6 +11,7 @@ import { hostname } from 'node:os'
 import path from 'node:path'
 import { PassThrough } from 'node:stream'
 import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { loopbackHosts, type Lab } from './harness.ts'
 import { playbook, type PlaybookSpec } from '../../lib/playbook.ts'
 import { Reporter } from '../../lib/output/reporter.ts'
@@ -201,20 +202,31 @@ t.test(
   async (t) => {
     const control = new RunControl()
     const order: string[] = []
+    // Both "hosts" are this machine, so the second waits a moment for the host lock: the signal
+    // comes once every host's first task is running, and each of those tasks ends only after it.
+    const marks = mkdtempSync(path.join(work, 'embedded-'))
+    const signalled = path.join(marks, 'signalled')
     const play: Play = {
       name: 'interrupted',
       hosts: 'all',
       gatherFacts: false,
       tasks: async (h) => {
         control.onInterrupt(`${h.name}: undo`, async () => void order.push(`cleanup ${h.name}`))
-        await h.do(command({ name: 'First', cmd: 'sleep 0.3' }))
-        control.interrupt('SIGTERM')
+        const waitForSignal = sh`touch ${path.join(marks, h.name)}; for i in $(seq 200); do
+          [ -e ${signalled} ] && exit 0; sleep 0.05; done; exit 1`
+        await h.do(command({ name: 'First', cmd: waitForSignal }))
         await h.do(command({ name: 'Second', cmd: 'true' }))
         order.push(`second ran on ${h.name}`)
       },
     }
+    const signalWhenAllStarted = (async () => {
+      for (let i = 0; i < 200 && !lab.hosts.every((h) => existsSync(path.join(marks, h))); i++) await sleep(50)
+      control.interrupt('SIGTERM')
+      writeFileSync(signalled, '')
+    })()
     const report = path.join(work, 'interrupted.json')
     const result = await run([play, { ...play, name: 'next play' }], ['--json', report], { control })
+    await signalWhenAllStarted
     t.equal(result.exitCode, 143)
     const json = JSON.parse(readFileSync(report, 'utf8'))
     t.equal(json.interrupted, 'SIGTERM')

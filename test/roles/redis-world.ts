@@ -2,7 +2,8 @@
  * A pretend Redis and Sentinel deployment behind the scripted hosts, for the
  * redis and sentinel role tests. It answers the redis-cli scripts the roles
  * send (`sh -s` with the script on standard input): a server loads its
- * settings from the files on its host when its service (re)starts, answers
+ * settings from the files on its host when its service (re)starts (its `save`
+ * lines add up only before the include, as in Redis 7.0), answers
  * CONFIG GET/SET/REWRITE; a Sentinel loads its monitor from sentinel.conf and
  * answers SENTINEL MASTER/MONITOR/SET/get-master-addr-by-name. `failover`
  * moves the primary the way Sentinel would.
@@ -84,10 +85,16 @@ export class RedisWorld {
       for (const [k, v] of directives(conn.readFile('/etc/redis/hastack.conf') ?? ''))
         config[k] = k === 'maxmemory' ? String(memoryBytes(v)) : v
       let replicaof: string | undefined
+      let included = false
+      let save: string[] | undefined
       for (const [k, v] of directives(conn.readFile('/etc/redis/redis.conf') ?? '')) {
-        if (k === 'save') config.save = v === '""' ? '' : v
+        if (k === 'include') included = true
+        // Redis 7.0 adds up the `save` lines read before an include; after one, each line replaces the rules.
+        const rules = v === '""' ? [] : [v]
+        if (k === 'save') save = included || save === undefined || !rules.length ? rules : [...save, ...rules]
         if (k === 'replicaof') replicaof = v.split(' ')[0]
       }
+      if (save) config.save = save.join(' ')
       this.servers.set(address, (s = { restarts: svc.restarts, config, replicaof }))
     }
     return s

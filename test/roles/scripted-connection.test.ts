@@ -8,6 +8,8 @@ import t from 'tap'
 import type { TaskContext } from '../../lib/types.ts'
 import { pathState } from '../../lib/facts/files.ts'
 import { gatherFacts } from '../../lib/facts/system.ts'
+import { matches } from '../../lib/facts/fingerprints.ts'
+import { recordFingerprints } from '../../lib/play/secret-guard.ts'
 import { directory, file, link, packages, service } from '../../lib/tasks/index.ts'
 import { ScriptedConnection, shellTokens } from '../fixtures/scripted.ts'
 
@@ -46,7 +48,19 @@ t.test('facts describe a Debian 12 host with systemd at its cluster address', as
   })
 })
 
-t.test('path state follows what put, chown, chmod, mkdir, ln and rm did', async (t) => {
+t.test('facts carry the secret fingerprints the host keeps where the engine records them', async (t) => {
+  const conn = new ScriptedConnection('db1')
+  t.same((await gatherFacts(conn, '/srv/state/secrets.sha256')).secretFingerprints, {}, 'no file yet: none')
+  t.ok(await recordFingerprints(conn, '/srv/state', {}, { redis_password: 'a-secret-of-sixteen+' }))
+  t.match(conn.fs.get('/srv/state'), { type: 'directory', mode: '0755', owner: 'root', group: 'root' })
+  const facts = await gatherFacts(conn, '/srv/state/secrets.sha256')
+  t.same(Object.keys(facts.secretFingerprints ?? {}), ['redis_password'])
+  t.ok(matches(facts.secretFingerprints!.redis_password!, 'redis_password', 'a-secret-of-sixteen+'))
+  t.same((await gatherFacts(conn)).secretFingerprints, {}, 'another path: none')
+  t.same(conn.unmatched, [])
+})
+
+t.test('path state follows what put, chown, chmod, mkdir, install -d, ln and rm did', async (t) => {
   const conn = new ScriptedConnection('h')
   t.same(await pathState(conn, '/etc/x'), { type: 'absent' })
   await conn.put('/etc/x', 'hello\n', { mode: '0600', owner: 'redis' })
@@ -58,6 +72,8 @@ t.test('path state follows what put, chown, chmod, mkdir, ln and rm did', async 
   t.equal(await converge(conn, directory({ path: '/srv/d', owner: 'etcd', mode: '0700' })), 'ok')
   t.equal(await converge(conn, link({ path: '/etc/l', target: '/etc/x' })), 'changed')
   t.same(await pathState(conn, '/etc/l'), { type: 'link', linkTarget: '/etc/x' })
+  t.equal((await conn.run('install -d -o postgres -g postgres -m 0700 -- /srv/pg')).code, 0)
+  t.match(await pathState(conn, '/srv/pg'), { type: 'directory', mode: '0700', owner: 'postgres', group: 'postgres' })
   t.equal((await conn.run(`rm -rf -- /srv/d`)).code, 0)
   t.same(await pathState(conn, '/srv/d'), { type: 'absent' })
   t.same(conn.unmatched, [])
