@@ -100,6 +100,11 @@ export interface PutOptions {
   mode?: string
   owner?: string
   group?: string
+  /**
+   * A command that checks the new content before it replaces the file, `%s`
+   * standing for the temp file (`haproxy -c -f %s`); failing leaves the file as it was.
+   */
+  validate?: string
 }
 
 /** One open connection to a host, reused for every command of a run. */
@@ -107,7 +112,7 @@ export interface Connection {
   readonly host: string
   /** A string is passed to `sh -c` as is; an array is quoted word by word. */
   run(command: string | string[], options?: RunOptions): Promise<RunResult>
-  /** Write a file atomically (temp file in the same directory, then rename). */
+  /** Write a file atomically (temp file in the same directory, length and sha256 checked, validated, renamed). */
   put(remotePath: string, content: string | Buffer, options?: PutOptions): Promise<void>
   /** Read a remote file (as root when becoming). Throws when absent. */
   get(remotePath: string): Promise<Buffer>

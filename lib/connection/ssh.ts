@@ -124,7 +124,9 @@ export class SshConnection implements Connection {
   }
 
   async put(remotePath: string, content: string | Buffer, options: PutOptions = {}): Promise<void> {
-    const line = wrapCommand(putScript(remotePath, options), {}, this.spec.become)
+    const bytes = Buffer.byteLength(content)
+    const payload = { bytes, sha256: createHash('sha256').update(content).digest('hex') }
+    const line = wrapCommand(putScript(remotePath, payload, options), {}, this.spec.become)
     const r = await this.exec(line, content, DEFAULT_TIMEOUT_MS)
     if (r.code !== 0) throw this.fail(`put ${remotePath}`, r)
   }
