@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url'
 import type { Inventory, Play, Role } from './types.ts'
 import { InputError } from './types.ts'
 import { parseArgs, scriptArgs, type CliOptions } from './cli/args.ts'
-import { loadInventory, secretValues } from './inventory/index.ts'
+import { InventoryErrors, loadInventory, secretValues } from './inventory/index.ts'
+import { checkConnectionFiles } from './inventory/connection-spec.ts'
 import { SshConnection } from './connection/ssh.ts'
 import { registerSecrets, mask } from './output/mask.ts'
 import { Reporter } from './output/reporter.ts'
@@ -62,6 +63,8 @@ export async function playbook(spec: PlaybookSpec): Promise<PlaybookResult> {
       for (const play of plays) reporter.line(`play "${play.name}": ${inventory.select(play.hosts).filter((h) => !options.limit || inventory.select(options.limit).includes(h)).join(', ')}`)
       return { ...result, inventory, success: true, exitCode: 0 }
     }
+    const fileProblems = await checkConnectionFiles(inventory.select(options.limit ?? 'all').map((h) => inventory.hosts.get(h)!))
+    if (fileProblems.length) throw new InventoryErrors(fileProblems)
     const report = await runPlays(plays, {
       inventory,
       reporter,

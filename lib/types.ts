@@ -35,6 +35,12 @@ export interface ConnectionSpec {
   jump?: { host: string; port: number; user: string; key?: string }
   become: boolean
   connectTimeoutMs: number
+  /**
+   * Pinned host keys (OpenSSH known_hosts) for the target and its jump host, and whether an
+   * unknown host's key is recorded (`accept-new`) or refused (`strict`). Absent: keys are
+   * pinned in memory for the life of the process only.
+   */
+  knownHosts?: { file: string; checking: 'accept-new' | 'strict' }
 }
 
 export interface InventoryHost {
