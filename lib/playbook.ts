@@ -63,7 +63,8 @@ export async function playbook(spec: PlaybookSpec): Promise<PlaybookResult> {
       for (const play of plays) reporter.line(`play "${play.name}": ${inventory.select(play.hosts).filter((h) => !options.limit || inventory.select(options.limit).includes(h)).join(', ')}`)
       return { ...result, inventory, success: true, exitCode: 0 }
     }
-    const fileProblems = await checkConnectionFiles(inventory.select(options.limit ?? 'all').map((h) => inventory.hosts.get(h)!))
+    const targets = inventory.select(options.limit ?? 'all').map((h) => inventory.hosts.get(h)!)
+    const fileProblems = await checkConnectionFiles(targets)
     if (fileProblems.length) throw new InventoryErrors(fileProblems)
     const report = await runPlays(plays, {
       inventory,

@@ -34,7 +34,8 @@ export function fingerprint(key: Buffer): string {
 export function keyType(key: Buffer): string {
   if (key.length < 4) return 'unknown'
   const length = key.readUInt32BE(0)
-  return length > 0 && length <= 64 && key.length >= 4 + length ? key.subarray(4, 4 + length).toString('latin1') : 'unknown'
+  if (length === 0 || length > 64 || key.length < 4 + length) return 'unknown'
+  return key.subarray(4, 4 + length).toString('latin1')
 }
 
 export interface KnownKey {
@@ -138,7 +139,10 @@ export class KnownHosts {
     return keysFor(await this.read(), knownHostName(address, port))
   }
 
-  /** Accept, record or refuse a presented key. Never throws for a refusal: the reason names host, fingerprints and fix. */
+  /**
+   * Accept, record or refuse a presented key. A refusal is a verdict, not an error:
+   * its reason names the host, the fingerprints and the fix.
+   */
   verify(presented: PresentedKey): Promise<Verdict> {
     return serialized(this.file, async () => {
       const name = knownHostName(presented.address, presented.port)
@@ -148,7 +152,8 @@ export class KnownHosts {
       const shown = fingerprint(presented.key)
       const forget = `ssh-keygen -R ${quote(name)} -f ${quote(this.file)}`
       if (same.some((k) => k.revoked)) {
-        return { ok: false, reason: `host key ${shown} of ${presented.host} (${name}) is marked @revoked in ${this.file}` }
+        const reason = `host key ${shown} of ${presented.host} (${name}) is marked @revoked in ${this.file}`
+        return { ok: false, reason }
       }
       if (same.length > 0) return { ok: true, recorded: false }
       const trusted = keys.filter((k) => !k.revoked)
@@ -159,7 +164,8 @@ export class KnownHosts {
           reason:
             `HOST KEY CHANGED for ${presented.host} (${name}): ${this.file} holds ${old}, ` +
             `the server presented ${shown} (${keyType(presented.key)}). Nothing was run on it. ` +
-            `If the host was really reinstalled, check the new fingerprint on the host (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), ` +
+            'If the host was really reinstalled, check the new fingerprint on the host ' +
+            '(ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), ' +
             `then forget the old key with: ${forget}`,
         }
       }
@@ -190,7 +196,8 @@ export class KnownHosts {
   /** Replace the file atomically, keeping its mode (0644 for a new file). */
   private async write(text: string): Promise<void> {
     const mode = ((await stat(this.file).catch(() => null))?.mode ?? 0o644) & 0o777
-    const temp = path.join(path.dirname(this.file), `.${path.basename(this.file)}.hastack-${randomBytes(6).toString('hex')}`)
+    const suffix = randomBytes(6).toString('hex')
+    const temp = path.join(path.dirname(this.file), `.${path.basename(this.file)}.hastack-${suffix}`)
     try {
       const handle = await open(temp, 'wx', mode)
       try {

@@ -73,7 +73,9 @@ export interface PutPayload {
  * one belongs to the user running the script (root when becoming).
  */
 export function putScript(path: string, payload: PutPayload, options: PutOptions = {}): string {
-  if (!Number.isSafeInteger(payload.bytes) || payload.bytes < 0) throw new TypeError(`invalid byte count: ${payload.bytes}`)
+  if (!Number.isSafeInteger(payload.bytes) || payload.bytes < 0) {
+    throw new TypeError(`invalid byte count: ${payload.bytes}`)
+  }
   if (!/^[0-9a-f]{64}$/.test(payload.sha256)) throw new TypeError(`invalid sha256: ${JSON.stringify(payload.sha256)}`)
   const p = quote(path)
   const lines = [
@@ -86,9 +88,13 @@ export function putScript(path: string, payload: PutPayload, options: PutOptions
     "trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM",
     'cat > "$t"',
     'n=$(wc -c < "$t")',
-    `[ "$n" -eq ${payload.bytes} ] || { printf 'hastack put: received %s of ${payload.bytes} bytes, %s left unchanged\\n' "$n" ${p} >&2; exit 1; }`,
+    `if [ "$n" -ne ${payload.bytes} ]; then`,
+    `  printf 'hastack put: received %s of ${payload.bytes} bytes, %s left unchanged\\n' "$n" ${p} >&2; exit 1`,
+    'fi',
     's=$(sha256sum < "$t")',
-    `[ "\${s%% *}" = ${payload.sha256} ] || { printf 'hastack put: content checksum mismatch, %s left unchanged\\n' ${p} >&2; exit 1; }`,
+    `if [ "\${s%% *}" != ${payload.sha256} ]; then`,
+    `  printf 'hastack put: content checksum mismatch, %s left unchanged\\n' ${p} >&2; exit 1`,
+    'fi',
   ]
   if (options.mode !== undefined) {
     if (!MODE.test(options.mode)) throw new TypeError(`invalid file mode: ${JSON.stringify(options.mode)} (want octal like 0644)`)
@@ -114,7 +120,9 @@ export function putScript(path: string, payload: PutPayload, options: PutOptions
  * target untouched and the put fails with code 3.
  */
 function validateLines(path: string, validate: string): string[] {
-  if (!validate.includes('%s')) throw new TypeError(`a validate command needs %s for the file to check: ${JSON.stringify(validate)}`)
+  if (!validate.includes('%s')) {
+    throw new TypeError(`a validate command needs %s for the file to check: ${JSON.stringify(validate)}`)
+  }
   if (/[\n\r\0]/.test(validate)) throw new TypeError(`a validate command must be one line: ${JSON.stringify(validate)}`)
   const command = validate.replaceAll('%s', '"$t"')
   const failed = `validation of the new ${path} failed (${validate}), the file is left unchanged`

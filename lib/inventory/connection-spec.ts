@@ -88,7 +88,7 @@ export const CONNECTION_VARS: Record<string, VarSchema> = {
   },
 }
 
-/** `inventory/lab.yml` → `inventory/lab.known_hosts`, unless a file is given (relative to the inventory directory). */
+/** `inventory/lab.yml` → `inventory/lab.known_hosts`, unless a file is given (relative to the inventory dir). */
 export function knownHostsFilePath(inventoryFile: string, explicit?: string): string {
   const abs = path.resolve(inventoryFile)
   if (explicit) return resolveKeyPath(explicit, path.dirname(abs))
@@ -161,9 +161,10 @@ export async function checkConnectionFiles(hosts: InventoryHost[]): Promise<Inpu
     if (once(`dir ${dir}`) && !(await stat(dir).catch(() => null))?.isDirectory()) {
       errors.push(new InputError(`the directory of the known_hosts file ${knownHosts.file} does not exist`, origin))
     }
-    if (knownHosts.checking === 'strict' && once(`strict ${knownHosts.file}`) && !(await stat(knownHosts.file).catch(() => null))) {
-      const where = host.origins.ssh_host_key_checking
-      errors.push(new InputError(`ssh_host_key_checking is strict but the known_hosts file ${knownHosts.file} does not exist`, where))
+    const strict = knownHosts.checking === 'strict' && once(`strict ${knownHosts.file}`)
+    if (strict && !(await stat(knownHosts.file).catch(() => null))) {
+      const problem = `ssh_host_key_checking is strict but the known_hosts file ${knownHosts.file} does not exist`
+      errors.push(new InputError(problem, host.origins.ssh_host_key_checking))
     }
   }
   return errors

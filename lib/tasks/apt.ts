@@ -38,7 +38,8 @@ export interface PackagesArgs extends TaskOptions {
 
 const APT_ENV = { DEBIAN_FRONTEND: 'noninteractive', NEEDRESTART_MODE: 'a' }
 const LOCK_TIMEOUT = ['-o', `DPkg::Lock::Timeout=${APT_LOCK_WAIT_SECONDS}`]
-const APT_OPTS = ['-y', '-q', ...LOCK_TIMEOUT, '-o', 'Dpkg::Options::=--force-confdef', '-o', 'Dpkg::Options::=--force-confold']
+const CONFFILES = ['-o', 'Dpkg::Options::=--force-confdef', '-o', 'Dpkg::Options::=--force-confold']
+const APT_OPTS = ['-y', '-q', ...LOCK_TIMEOUT, ...CONFFILES]
 
 /**
  * Shell text that runs an apt-get command line again, every 5 s, while it fails
@@ -112,11 +113,13 @@ export function packages(args: PackagesArgs) {
         const maxAge = args.cacheValidSeconds ?? 3600
         if (missing.length) {
           // Refresh the index only when it is stale: newest list file older than maxAge, or none at all.
-          const fresh = `find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -newermt "${maxAge} seconds ago" 2>/dev/null`
+          const newer = `-newermt "${maxAge} seconds ago"`
+          const fresh = `find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' ${newer} 2>/dev/null`
           const update = retryWhileLocked(`apt-get ${quoteArgs(['-q', ...LOCK_TIMEOUT, 'update'])}`)
           const refresh = `n=$(${fresh} | head -n1); [ -n "$n" ] || ${update}`
           const recommends = args.installRecommends ? [] : ['--no-install-recommends']
-          const install = `${refresh} && ${retryWhileLocked(`apt-get install ${quoteArgs([...APT_OPTS, ...recommends, ...missing])}`)}`
+          const installCommand = `apt-get install ${quoteArgs([...APT_OPTS, ...recommends, ...missing])}`
+          const install = `${refresh} && ${retryWhileLocked(installCommand)}`
           const line = args.denyServiceStarts ? withServiceStartsDenied(install) : install
           await ctx.conn.run(line, { env, check: true, timeoutMs: 1_200_000 })
         }

@@ -56,13 +56,19 @@ function withDefaults(o: Ownership, mode: string): Required<Ownership> {
 }
 
 /** Check and plan one file's content and ownership; shared by file(), template() and lineInFile(). */
-async function planFile(ctx: TaskContext, path: string, content: string | Buffer, ownership: Ownership & Validated): Promise<Plan> {
-  const want = withDefaults(ownership, '0644')
+async function planFile(
+  ctx: TaskContext,
+  path: string,
+  content: string | Buffer,
+  options: Ownership & Validated,
+): Promise<Plan> {
+  const want = withDefaults(options, '0644')
   const state = await pathState(ctx.conn, path)
   if (state.type === 'directory' || state.type === 'other') {
     throw new Error(`${path} exists and is not a regular file (${state.type})`)
   }
-  const put = async () => ctx.conn.put(path, content, { ...want, ...(ownership.validate ? { validate: ownership.validate } : {}) })
+  const putOptions = options.validate ? { ...want, validate: options.validate } : want
+  const put = async () => ctx.conn.put(path, content, putOptions)
   if (state.type === 'absent' || state.type === 'link') {
     const diff = ctx.diff && !isBinary(content) ? unifiedDiff(path, undefined, content.toString()) : undefined
     return { change: true, reason: state.type === 'absent' ? 'file is missing' : 'a link stands where the file belongs', diff, apply: put }
@@ -165,7 +171,7 @@ export function absent(args: AbsentArgs) {
   })
 }
 
-export interface LineInFileArgs extends TaskOptions, Ownership {
+export interface LineInFileArgs extends TaskOptions, Ownership, Validated {
   path: string
   /** The wanted line (without newline). */
   line: string
@@ -210,6 +216,7 @@ export function lineInFile(args: LineInFileArgs) {
       mode: args.mode ?? state.mode,
       owner: args.owner ?? state.owner,
       group: args.group ?? state.group,
+      validate: args.validate,
     })
   })
 }

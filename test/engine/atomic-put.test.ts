@@ -38,7 +38,8 @@ async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T |
 
 /** The temp file of an upload once it holds at least 1 MiB. */
 function growingTemp(dir: string): () => string | undefined {
-  return () => tempFiles(dir).find((name) => (statSync(`${dir}/${name}`, { throwIfNoEntry: false })?.size ?? 0) >= 1 << 20)
+  const size = (name: string) => statSync(`${dir}/${name}`, { throwIfNoEntry: false })?.size ?? 0
+  return () => tempFiles(dir).find((name) => size(name) >= 1 << 20)
 }
 
 /** Every process below `pid` whose command name is `name`, from /proc. */
@@ -53,7 +54,11 @@ async function descendants(pid: number, name: string): Promise<number[]> {
     comms.set(Number(entry), stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')))
   }
   const below = (p: number): boolean => {
-    for (let hops = 0, q = parents.get(p); q !== undefined && hops < 64; hops++, q = parents.get(q)) if (q === pid) return true
+    let q = parents.get(p)
+    for (let hops = 0; q !== undefined && hops < 64; hops++) {
+      if (q === pid) return true
+      q = parents.get(q)
+    }
     return false
   }
   return [...parents.keys()].filter((p) => comms.get(p) === name && below(p))

@@ -24,7 +24,11 @@ t.teardown(() => lab.stop())
 
 /** A play that leaves a marker file per host, so a test can tell on which hosts it ran. */
 function markerPlay(marker: string): Play {
-  return { name: 'mark', hosts: 'all', tasks: async (h) => void (await h.query(['touch', `${marker}-${h.name}`], { check: true })) }
+  return {
+    name: 'mark',
+    hosts: 'all',
+    tasks: async (h) => void (await h.query(['touch', `${marker}-${h.name}`], { check: true })),
+  }
 }
 
 /** The key a server presents now, as an SSH blob. */
@@ -33,7 +37,8 @@ async function presentedKey(sshd: Sshd): Promise<Buffer> {
   const ssh = new NodeSSH()
   try {
     const hostVerifier = (key: Buffer) => ((seen = key), true)
-    await ssh.connect({ host: sshd.address, port: sshd.port, username: 'root', privateKeyPath: sshd.keyFile, hostVerifier } as never)
+    const login = { host: sshd.address, port: sshd.port, username: 'root', privateKeyPath: sshd.keyFile }
+    await ssh.connect({ ...login, hostVerifier } as never)
   } finally {
     ssh.dispose()
   }
@@ -83,7 +88,8 @@ t.test('the first run records every host key; a changed key then fails only that
 })
 
 t.test('strict checking refuses a host missing from the known_hosts file', async (t) => {
-  const strict = await loopbackHosts(1, { vars: { ssh_host_key_checking: 'strict', ssh_known_hosts_file: 'pinned/keys' } })
+  const vars = { ssh_host_key_checking: 'strict', ssh_known_hosts_file: 'pinned/keys' }
+  const strict = await loopbackHosts(1, { vars })
   t.teardown(() => strict.stop())
   const missing = await strict.run([markerPlay(join(strict.dir, 'never'))])
   t.equal(missing.exitCode, 1, 'a strict inventory without its file is bad input')
@@ -91,10 +97,11 @@ t.test('strict checking refuses a host missing from the known_hosts file', async
   writeFileSync(join(strict.dir, 'pinned/keys'), '# nothing pinned yet\n')
   const unknown = await strict.run([markerPlay(join(strict.dir, 'never'))])
   t.equal(unknown.exitCode, 4)
-  t.match(unknown.lines.join('\n'), /unknown host key SHA256:\S+ \(ssh-ed25519\) for h1 .*ssh_host_key_checking is strict/)
+  t.match(unknown.lines.join('\n'), /unknown host key SHA256:\S+ \(ssh-ed25519\) for h1 .*is strict/)
   t.notOk(existsSync(join(strict.dir, 'never-h1')), 'nothing ran')
   const key = await presentedKey(strict.sshds[0]!)
-  writeFileSync(join(strict.dir, 'pinned/keys'), `[127.0.0.1]:${strict.sshds[0]!.port} ssh-ed25519 ${key.toString('base64')}\n`)
+  const pin = `[127.0.0.1]:${strict.sshds[0]!.port} ssh-ed25519 ${key.toString('base64')}\n`
+  writeFileSync(join(strict.dir, 'pinned/keys'), pin)
   const pinned = await strict.run([markerPlay(join(strict.dir, 'pinned-run'))])
   t.equal(pinned.exitCode, 0, 'a pinned host converges')
 })
@@ -102,8 +109,9 @@ t.test('strict checking refuses a host missing from the known_hosts file', async
 t.test('the jump host key is pinned as well', async (t) => {
   const [jump, target] = [lab.sshds[1]!, lab.sshds[0]!]
   const file = join(lab.dir, 'jump.known_hosts')
+  const via = { host: '127.0.0.1', port: jump.port, user: TEST_USER, key: jump.keyFile }
   const spec = (checking: 'accept-new' | 'strict') =>
-    target.rootSpec({ host: 'behind', jump: { host: '127.0.0.1', port: jump.port, user: TEST_USER, key: jump.keyFile }, knownHosts: { file, checking } })
+    target.rootSpec({ host: 'behind', jump: via, knownHosts: { file, checking } })
   const conn = await SshConnection.connect(spec('accept-new'))
   t.equal((await conn.run('id -un')).stdout, 'root\n')
   await conn.close()

@@ -28,7 +28,8 @@ ${then}
 }
 
 function runSh(script: string, dir: string) {
-  return spawnSync('sh', ['-c', script], { encoding: 'utf8', env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } })
+  const env = { ...process.env, PATH: `${dir}:${process.env.PATH}` }
+  return spawnSync('sh', ['-c', script], { encoding: 'utf8', env })
 }
 
 t.test('an apt-get that fails on a held lock is run again until the lock is free', async (t) => {
@@ -62,12 +63,16 @@ t.test('the policy-rc.d exists during the install and is removed after it, also 
   const policy = path.join(dir, 'policy-rc.d')
   for (const code of [0, 100]) {
     const seen = path.join(dir, `seen-${code}`)
-    const r = spawnSync('sh', ['-c', withServiceStartsDenied('apt-get install x', policy)], {
-      encoding: 'utf8',
-      env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, HASTACK_POLICY: policy, HASTACK_SEEN: seen, HASTACK_CODE: String(code) },
-    })
+    const env = {
+      PATH: `${dir}:${process.env.PATH}`,
+      HASTACK_POLICY: policy,
+      HASTACK_SEEN: seen,
+      HASTACK_CODE: String(code),
+    }
+    const r = spawnSync('sh', ['-c', withServiceStartsDenied('apt-get install x', policy)], { encoding: 'utf8', env })
     t.equal(r.status, code, `the install's exit code ${code} is kept`)
-    t.match(await readFile(seen, 'utf8'), /^#!\/bin\/sh\n# hastack: .*\nexit 101\n$/, 'the install saw the deny-all policy')
+    const seenPolicy = await readFile(seen, 'utf8')
+    t.match(seenPolicy, /^#!\/bin\/sh\n# hastack: .*\nexit 101\n$/, 'the install saw the deny-all policy')
     t.notOk(existsSync(policy), 'the policy is gone afterwards')
   }
 })

@@ -142,13 +142,14 @@ t.test('connection spec: relative ssh_key against the inventory dir, defaults, b
   const a = inv.hosts.get('a')!.connection
   const knownHosts = { file: path.join(dir, 'inventory/lab.known_hosts'), checking: 'accept-new' }
   const key = path.join(dir, '.lab/ssh/id_ed25519')
-  t.same(a, { host: 'a', address: '10.0.0.1', user: 'hastack', port: 22, key, become: true, connectTimeoutMs: 10000, knownHosts })
+  const defaults = { user: 'hastack', port: 22, become: true, connectTimeoutMs: 10_000 }
+  t.same(a, { host: 'a', address: '10.0.0.1', ...defaults, key, knownHosts })
   const b = inv.hosts.get('b')!.connection
   t.equal(b.become, false, 'become defaults to false for root')
   t.equal(b.port, 2222)
   t.equal(b.connectTimeoutMs, 3000)
   t.equal(b.key, path.join(os.homedir(), 'k'), '~ is expanded')
-  t.same(b.knownHosts, { file: path.join(dir, 'pinned/keys'), checking: 'strict' }, 'known_hosts path relative to the inventory')
+  t.same(b.knownHosts, { file: path.join(dir, 'pinned/keys'), checking: 'strict' }, 'relative to the inventory')
   const c = inv.hosts.get('c')!.connection
   t.equal(c.become, false, 'an explicit become wins')
   t.same(c.jump, { user: 'ops', host: 'bastion.example.org', port: 2200, key: path.join(dir, '.lab/ssh/id_ed25519') })
