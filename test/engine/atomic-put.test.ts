@@ -23,7 +23,8 @@ t.teardown(async () => {
   rmSync(work, { recursive: true, force: true })
 })
 
-const tempFiles = (dir: string) => readdirSync(dir).filter((name) => name.includes('.hastack-'))
+/** Hidden files in a test's own directory: the temp file of an upload (`.NAME.hastack-XXXXXX`). */
+const tempFiles = (dir: string) => readdirSync(dir).filter((name) => name.startsWith('.'))
 
 /** Poll (every 20 ms, at most `ms`) until `probe` returns a value. */
 async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, ms = 15_000): Promise<T> {
