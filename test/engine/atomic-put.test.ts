@@ -71,11 +71,14 @@ t.test('a connection dropped mid-upload leaves the old file intact and no temp f
   writeFileSync(target, OLD)
   const conn = await SshConnection.connect(sshd.userSpec())
   t.teardown(() => conn.close())
-  const upload = conn.put(target, BIG, { mode: '0644' }).catch((e) => e)
-  await waitFor('the upload to start', growingTemp(dir))
-  // The server side of the connection dies: sshd's session processes, not the shell receiving the file.
+  // The server side of this connection (sshd's session processes, not the shell receiving the file),
+  // found before the upload so that it dies within milliseconds of the first megabyte arriving;
+  // after a first command, when sshd has forked the post-authentication process that holds the socket.
+  await conn.run('true', { check: true })
   const sessions = await descendants(sshd.pid, 'sshd')
   t.ok(sessions.length > 0, 'found the sshd session processes')
+  const upload = conn.put(target, BIG, { mode: '0644' }).catch((e) => e)
+  await waitFor('the upload to start', growingTemp(dir))
   for (const pid of sessions) process.kill(pid, 'SIGKILL')
   t.type(await upload, UnreachableError, 'the put fails as a lost connection')
   await waitFor('the temp file to be removed', () => (tempFiles(dir).length === 0 ? true : undefined))
@@ -89,8 +92,10 @@ t.test('SIGTERM to the remote write leaves the old file intact and no temp file'
   writeFileSync(target, OLD)
   const conn = await SshConnection.connect(sshd.rootSpec())
   t.teardown(() => conn.close())
-  const upload = conn.put(target, BIG).catch((e) => e)
-  await waitFor('the upload to start', growingTemp(dir))
+  // A slow validator holds the script between the upload and the rename: the signal lands in that window.
+  const upload = conn.put(target, BIG, { validate: 'sleep 2; test -s %s' }).catch((e) => e)
+  const size = (name: string) => statSync(`${dir}/${name}`, { throwIfNoEntry: false })?.size ?? 0
+  await waitFor('the upload to complete', () => tempFiles(dir).find((name) => size(name) === BIG.length))
   const scripts = await descendants(sshd.pid, 'sh')
   t.ok(scripts.length > 0, 'found the remote script')
   for (const pid of scripts) process.kill(pid, 'SIGTERM')
