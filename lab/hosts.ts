@@ -19,10 +19,10 @@ import type { Lab } from './lab.ts'
 import { alive, children, readPids } from './processes.ts'
 
 /**
- * Whether the generated host_vars pin host keys (`ssh_host_key_checking: strict`). Off until the
- * engine knows that variable (helper "ssh"'s branch): the inventory validation would refuse it.
+ * Whether the generated host_vars pin host keys (`ssh_host_key_checking: strict`): lab runs then
+ * refuse any host whose key is not the one `lab up` recorded beside the inventory.
  */
-export const PIN_HOST_KEYS = false
+export const PIN_HOST_KEYS = true
 
 const KEY_TYPES = ['rsa', 'ecdsa', 'ed25519']
 

@@ -16,7 +16,8 @@ import { InputError } from './types.ts'
 import { parseArgs, scriptArgs, type CliOptions } from './cli/args.ts'
 import { listKind, printListing } from './cli/listing.ts'
 import { HelpRequested, type OptionSpecs } from './cli/parse.ts'
-import { loadInventory, secretValues } from './inventory/index.ts'
+import { InventoryErrors, loadInventory, secretValues } from './inventory/index.ts'
+import { checkConnectionFiles } from './inventory/connection-spec.ts'
 import { SshConnection } from './connection/ssh.ts'
 import { registerSecrets, mask } from './output/mask.ts'
 import { Reporter } from './output/reporter.ts'
@@ -98,6 +99,9 @@ export async function playbook(spec: PlaybookSpec): Promise<PlaybookResult> {
       await printListing(listing, spec.name, plays, inventory, options, reporter)
       return { ...result, inventory, success: true, exitCode: 0 }
     }
+    const targets = inventory.select(options.limit ?? 'all').map((h) => inventory.hosts.get(h)!)
+    const fileProblems = await checkConnectionFiles(targets)
+    if (fileProblems.length) throw new InventoryErrors(fileProblems)
     if (options.step) step = new StepPrompter(stepInput(spec), (text) => reporter.prompt(text))
     const command = mask(`playbook ${spec.name} ${argv.join(' ')}`.trim())
     const warn = (message: string) => reporter.line(`WARNING: ${message}`)

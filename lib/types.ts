@@ -35,6 +35,12 @@ export interface ConnectionSpec {
   jump?: { host: string; port: number; user: string; key?: string }
   become: boolean
   connectTimeoutMs: number
+  /**
+   * Pinned host keys (OpenSSH known_hosts) for the target and its jump host, and whether an
+   * unknown host's key is recorded (`accept-new`) or refused (`strict`). Absent: keys are
+   * pinned in memory for the life of the process only.
+   */
+  knownHosts?: { file: string; checking: 'accept-new' | 'strict' }
 }
 
 export interface InventoryHost {
@@ -100,6 +106,11 @@ export interface PutOptions {
   mode?: string
   owner?: string
   group?: string
+  /**
+   * A command that checks the new content before it replaces the file, `%s`
+   * standing for the temp file (`haproxy -c -f %s`); failing leaves the file as it was.
+   */
+  validate?: string
 }
 
 /** One open connection to a host, reused for every command of a run. */
@@ -107,7 +118,7 @@ export interface Connection {
   readonly host: string
   /** A string is passed to `sh -c` as is; an array is quoted word by word. */
   run(command: string | string[], options?: RunOptions): Promise<RunResult>
-  /** Write a file atomically (temp file in the same directory, then rename). */
+  /** Write a file atomically (temp file in the same directory, length and sha256 checked, validated, renamed). */
   put(remotePath: string, content: string | Buffer, options?: PutOptions): Promise<void>
   /** Read a remote file (as root when becoming). Throws when absent. */
   get(remotePath: string): Promise<Buffer>

@@ -8,9 +8,10 @@
  * An optional jump host is reached first and the target is tunnelled through
  * it (`forwardOut`).
  *
- * Host keys: "accept-new" for the life of the process. The first key seen for
- * an address:port is remembered in memory and a different key later is refused;
- * nothing is read from or written to known_hosts.
+ * Host keys: pinned in the spec's known_hosts file (see known-hosts.ts) for the
+ * target and the jump host alike; a changed key fails the connection with both
+ * fingerprints, and it is never retried. A spec without a file pins keys in
+ * memory for the life of the process.
  *
  * node-ssh is used to connect; commands go straight to the underlying ssh2
  * client because node-ssh's execCommand decodes each chunk on its own (breaking
@@ -24,6 +25,7 @@ import { constants as osConstants, homedir } from 'node:os'
 import { NodeSSH } from 'node-ssh'
 import type { Connection, ConnectionSpec, HeldCommand, PutOptions, RunOptions, RunResult } from '../types.ts'
 import { CommandError, UnreachableError } from '../types.ts'
+import { KnownHosts, fingerprint, preferredAlgorithms } from './known-hosts.ts'
 import { DEFAULT_TIMEOUT_MS, commandText, getScript, putScript, wrapCommand } from './wrap.ts'
 
 export interface ConnectOptions {
@@ -56,8 +58,8 @@ interface Ssh2Client {
 
 /** Extra time after the remote `timeout` before we close the channel ourselves. */
 const LOCAL_GRACE_MS = 2_000
-/** First host key seen per address:port (accept-new, in memory). */
-const knownHostKeys = new Map<string, string>()
+/** First host key seen per address:port, for specs without a known_hosts file (accept-new, in memory). */
+const memoryHostKeys = new Map<string, Buffer>()
 
 export class SshConnection implements Connection {
   readonly host: string
@@ -124,7 +126,9 @@ export class SshConnection implements Connection {
   }
 
   async put(remotePath: string, content: string | Buffer, options: PutOptions = {}): Promise<void> {
-    const line = wrapCommand(putScript(remotePath, options), {}, this.spec.become)
+    const bytes = Buffer.byteLength(content)
+    const payload = { bytes, sha256: createHash('sha256').update(content).digest('hex') }
+    const line = wrapCommand(putScript(remotePath, payload, options), {}, this.spec.become)
     const r = await this.exec(line, content, DEFAULT_TIMEOUT_MS)
     if (r.code !== 0) throw this.fail(`put ${remotePath}`, r)
   }
@@ -137,8 +141,11 @@ export class SshConnection implements Connection {
 
   async close(): Promise<void> {
     this.lost ??= 'closed by us'
+    // node-ssh forgets the client once the connection is lost: then there is nothing left to wait for.
+    const client = this.ssh.connection as Ssh2Client | null
     const closed = new Promise<void>((resolve) => {
-      this.client.once('close', resolve)
+      if (!client) return resolve()
+      client.once('close', resolve)
       setTimeout(resolve, 1_000).unref()
     })
     this.ssh.dispose()
@@ -359,14 +366,45 @@ async function credentials(key: string | undefined): Promise<{ config: Record<st
   throw Object.assign(new Error('no key file given, no SSH agent (SSH_AUTH_SOCK) and no ~/.ssh/id_* key'), { fatal: true })
 }
 
-function hostVerifier(address: string, port: number) {
-  return (key: Buffer): boolean => {
-    const id = `${address}:${port}`
-    const fingerprint = createHash('sha256').update(key).digest('base64')
-    const known = knownHostKeys.get(id)
-    if (known === undefined) knownHostKeys.set(id, fingerprint)
-    return known === undefined || known === fingerprint
+/** Raised when a host key is refused; its message is the whole story (host, fingerprints, fix). */
+class HostKeyRefused extends Error {
+  readonly fatal = true
+}
+
+/**
+ * The ssh2 options that check one server's host key (`hostVerifier`, and the key
+ * algorithms that make a server offer the type already pinned), and the refusal, if any.
+ */
+async function hostKeyPolicy(spec: ConnectionSpec, host: string, address: string, port: number) {
+  let refusal: HostKeyRefused | undefined
+  const pinned = spec.knownHosts ? new KnownHosts(spec.knownHosts.file, spec.knownHosts.checking) : undefined
+  const preferred = pinned ? preferredAlgorithms(await pinned.known(address, port)) : []
+  const options = {
+    ...(preferred.length ? { algorithms: { serverHostKey: { remove: preferred, prepend: preferred } } } : {}),
+    hostVerifier: (key: Buffer, verify: (ok: boolean) => void): void => {
+      if (!pinned) {
+        const id = `${address}:${port}`
+        const first = memoryHostKeys.get(id) ?? key
+        memoryHostKeys.set(id, first)
+        if (!first.equals(key)) {
+          const why = `host key of ${host} changed during this run: was ${fingerprint(first)}, now ${fingerprint(key)}`
+          refusal = new HostKeyRefused(why)
+        }
+        return verify(refusal === undefined)
+      }
+      pinned.verify({ host, address, port, key }).then(
+        (verdict) => {
+          if (!verdict.ok) refusal = new HostKeyRefused(verdict.reason)
+          verify(verdict.ok)
+        },
+        (err: Error) => {
+          refusal = new HostKeyRefused(`cannot use ${pinned.file}: ${err.message}`)
+          verify(false)
+        },
+      )
+    },
   }
+  return { options, refusal: () => refusal }
 }
 
 const SSH_DEFAULTS = { keepaliveInterval: 15_000, keepaliveCountMax: 4 }
@@ -377,38 +415,40 @@ async function connectOnce(spec: ConnectionSpec): Promise<{ ssh: NodeSSH; jump?:
   if (spec.jump) {
     const j = spec.jump
     const cred = await credentials(j.key ?? spec.key)
+    const hostKey = await hostKeyPolicy(spec, `the jump host of ${spec.host}`, j.host, j.port)
     jump = new NodeSSH()
     try {
       await jump.connect({
         ...SSH_DEFAULTS,
         ...cred.config,
+        ...hostKey.options,
         host: j.host,
         port: j.port,
         username: j.user,
         readyTimeout: spec.connectTimeoutMs,
-        hostVerifier: hostVerifier(j.host, j.port),
       } as never)
       sock = await jump.forwardOut('127.0.0.1', 0, spec.address, spec.port)
     } catch (err) {
       jump.dispose()
-      throw new AttemptError(err, 'jump', cred.auth, j.user, spec.connectTimeoutMs)
+      throw new AttemptError(hostKey.refusal() ?? err, 'jump', cred.auth, j.user, spec.connectTimeoutMs)
     }
   }
   const cred = await credentials(spec.key)
+  const hostKey = await hostKeyPolicy(spec, spec.host, spec.address, spec.port)
   const ssh = new NodeSSH()
   try {
     await ssh.connect({
       ...SSH_DEFAULTS,
       ...cred.config,
+      ...hostKey.options,
       ...(sock ? { sock } : { host: spec.address, port: spec.port }),
       username: spec.user,
       readyTimeout: spec.connectTimeoutMs,
-      hostVerifier: hostVerifier(spec.address, spec.port),
     } as never)
   } catch (err) {
     ssh.dispose()
     jump?.dispose()
-    throw new AttemptError(err, 'target', cred.auth, spec.user, spec.connectTimeoutMs)
+    throw new AttemptError(hostKey.refusal() ?? err, 'target', cred.auth, spec.user, spec.connectTimeoutMs)
   }
   return { ssh, jump }
 }
@@ -422,9 +462,6 @@ function classify(err: unknown, spec: ConnectionSpec): { cause: string; retry: b
   if (inner?.fatal) return { cause: msg, retry: false }
   if (inner?.level === 'client-authentication') {
     return { cause: `${where}authentication failed for user ${e?.user} with ${e?.auth}`, retry: false }
-  }
-  if (/verification failed/i.test(msg)) {
-    return { cause: `${where}host key verification failed: the host key changed since this run first connected`, retry: false }
   }
   if (msg === 'No response from server') {
     return { cause: `${where}the server closed the connection during the handshake`, retry: true }

@@ -53,23 +53,48 @@ export function wrapCommand(command: string | string[], options: RunOptions, bec
   return quoteArgs(argv)
 }
 
+/** What the host must have received before a put may replace anything. */
+export interface PutPayload {
+  bytes: number
+  /** Lowercase hex sha256 of the content. */
+  sha256: string
+}
+
 /**
- * The script behind `put`: reads the content on stdin into a temp file next to
- * the target, sets mode and owner, then renames it over the target (atomic).
+ * The script behind `put`, atomic on the host: the content arrives on stdin in
+ * a temp file next to the target (`.NAME.hastack-XXXXXX`), its length and
+ * sha256 are checked (a dropped connection ends stdin early: the short file is
+ * never renamed), mode and owner are set on the temp file, it is fsynced, the
+ * optional validator runs on it (`%s` is the temp file), and only then is it
+ * renamed over the target. A trap removes the temp file on every exit path
+ * (failure, SIGHUP/SIGINT/SIGTERM/SIGPIPE); SIGKILL alone can leave it behind.
  * Without `mode`, an existing file keeps its mode and a new one gets 0644;
  * without owner/group, an existing file keeps its owner (when root) and a new
  * one belongs to the user running the script (root when becoming).
  */
-export function putScript(path: string, options: PutOptions = {}): string {
+export function putScript(path: string, payload: PutPayload, options: PutOptions = {}): string {
+  if (!Number.isSafeInteger(payload.bytes) || payload.bytes < 0) {
+    throw new TypeError(`invalid byte count: ${payload.bytes}`)
+  }
+  if (!/^[0-9a-f]{64}$/.test(payload.sha256)) throw new TypeError(`invalid sha256: ${JSON.stringify(payload.sha256)}`)
   const p = quote(path)
   const lines = [
     'set -e',
     'umask 077',
     `d=$(dirname -- ${p})`,
     `[ -d "$d" ] || { printf 'hastack put: directory %s does not exist\\n' "$d" >&2; exit 1; }`,
-    `t=$(mktemp "$d/.hastack.XXXXXX")`,
+    `t=$(mktemp "$d/.$(basename -- ${p}).hastack-XXXXXX")`,
     `trap 'rm -f -- "$t"' EXIT`,
+    "trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM",
     'cat > "$t"',
+    'n=$(wc -c < "$t")',
+    `if [ "$n" -ne ${payload.bytes} ]; then`,
+    `  printf 'hastack put: received %s of ${payload.bytes} bytes, %s left unchanged\\n' "$n" ${p} >&2; exit 1`,
+    'fi',
+    's=$(sha256sum < "$t")',
+    `if [ "\${s%% *}" != ${payload.sha256} ]; then`,
+    `  printf 'hastack put: content checksum mismatch, %s left unchanged\\n' ${p} >&2; exit 1`,
+    'fi',
   ]
   if (options.mode !== undefined) {
     if (!MODE.test(options.mode)) throw new TypeError(`invalid file mode: ${JSON.stringify(options.mode)} (want octal like 0644)`)
@@ -83,8 +108,25 @@ export function putScript(path: string, options: PutOptions = {}): string {
   } else {
     lines.push(`if [ -e ${p} ] && [ "$(id -u)" = 0 ]; then chown --reference=${p} "$t"; fi`)
   }
-  lines.push(`mv -f -- "$t" ${p}`)
+  lines.push('sync -- "$t"')
+  if (options.validate !== undefined) lines.push(...validateLines(path, options.validate))
+  lines.push(`mv -f -- "$t" ${p}`, 'sync -- "$d" || true')
   return lines.join('\n')
+}
+
+/**
+ * Run a validator on the temp file before the rename: `%s` (each occurrence)
+ * becomes the temp file's path. Its output goes to stderr; failing leaves the
+ * target untouched and the put fails with code 3.
+ */
+function validateLines(path: string, validate: string): string[] {
+  if (!validate.includes('%s')) {
+    throw new TypeError(`a validate command needs %s for the file to check: ${JSON.stringify(validate)}`)
+  }
+  if (/[\n\r\0]/.test(validate)) throw new TypeError(`a validate command must be one line: ${JSON.stringify(validate)}`)
+  const command = validate.replaceAll('%s', '"$t"')
+  const failed = `validation of the new ${path} failed (${validate}), the file is left unchanged`
+  return [`if ! { ${command} ; } >&2; then printf '%s\\n' ${quote(`hastack put: ${failed}`)} >&2; exit 3; fi`]
 }
 
 /** The script behind `get`: the file's bytes on stdout, a clear message when absent. */

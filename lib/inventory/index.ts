@@ -122,7 +122,7 @@ export async function loadInventory(file: string, options: LoadOptions = {}): Pr
       groups: hostGroups.get(name)!,
       vars: merged.vars,
       origins: merged.origins,
-      connection: buildConnectionSpec(name, merged.vars, sources.dir),
+      connection: buildConnectionSpec(name, merged.vars, sources.file),
     })
   }
   errors.push(

@@ -1,10 +1,27 @@
 /**
  * Debian packages: install and remove a batch in one apt-get call,
- * non-interactively, waiting for the dpkg lock, and refreshing the package
- * index only when it is older than `cacheValidSeconds` (or absent).
+ * non-interactively, refreshing the package index only when it is older than
+ * `cacheValidSeconds` (or absent).
+ *
+ * apt waits (bounded) for another apt or dpkg, such as unattended-upgrades:
+ * `DPkg::Lock::Timeout` covers dpkg's locks, and since `apt-get update` fails at
+ * once on the lists lock, every apt-get call is retried while it fails on a held
+ * lock, for APT_LOCK_WAIT_SECONDS at most.
+ *
+ * With `denyServiceStarts`, a deny-all `policy-rc.d` is placed and removed within
+ * the same remote command as the install, by a trap that also runs on
+ * HUP/INT/TERM and when the connection drops (the remote command then finishes
+ * on its own), so an interrupted run does not leave it behind.
  */
-import { quoteArgs } from '../connection/quote.ts'
+import { quote, quoteArgs } from '../connection/quote.ts'
 import { defineTask, noChange, type TaskOptions } from './common.ts'
+
+/** Longest wait for locks held by another apt or dpkg, per apt-get call. */
+export const APT_LOCK_WAIT_SECONDS = 300
+/** Debian's hook asked before a package starts a service (exit 101: do not start). */
+export const POLICY_RC_D = '/usr/sbin/policy-rc.d'
+/** Marks a policy-rc.d as hastack's own. */
+const POLICY_MARKER = '# hastack: services do not start while packages install'
 
 export interface PackagesArgs extends TaskOptions {
   install?: string[]
@@ -15,10 +32,53 @@ export interface PackagesArgs extends TaskOptions {
   installRecommends?: boolean
   /** Extra environment for dpkg (for example RUNLEVEL=1 to keep services from starting). */
   env?: Record<string, string>
+  /** Keep installed packages from starting their services (a policy-rc.d for the install only). */
+  denyServiceStarts?: boolean
 }
 
 const APT_ENV = { DEBIAN_FRONTEND: 'noninteractive', NEEDRESTART_MODE: 'a' }
-const APT_OPTS = ['-y', '-q', '-o', 'DPkg::Lock::Timeout=300', '-o', 'Dpkg::Options::=--force-confdef', '-o', 'Dpkg::Options::=--force-confold']
+const LOCK_TIMEOUT = ['-o', `DPkg::Lock::Timeout=${APT_LOCK_WAIT_SECONDS}`]
+const CONFFILES = ['-o', 'Dpkg::Options::=--force-confdef', '-o', 'Dpkg::Options::=--force-confold']
+const APT_OPTS = ['-y', '-q', ...LOCK_TIMEOUT, ...CONFFILES]
+
+/**
+ * Shell text that runs an apt-get command line again, every 5 s, while it fails
+ * because another process holds an apt or dpkg lock, for `seconds` at most; any
+ * other failure ends it at once with apt's output on stderr and its exit code.
+ */
+export function retryWhileLocked(command: string, seconds = APT_LOCK_WAIT_SECONDS): string {
+  if (!Number.isInteger(seconds) || seconds < 0) throw new TypeError(`invalid lock wait: ${seconds}`)
+  return [
+    '(',
+    `end=$(($(date +%s) + ${seconds}))`,
+    'while :; do',
+    `  out=$(${command} 2>&1) && code=0 || code=$?`,
+    '  if [ "$code" -eq 0 ]; then printf \'%s\\n\' "$out"; exit 0; fi',
+    '  case $out in',
+    "    *'Could not get lock'* | *'Unable to lock'* | *'Unable to acquire the dpkg frontend lock'*)",
+    '      if [ "$(date +%s)" -lt "$end" ]; then sleep 5; continue; fi',
+    `      printf 'hastack: apt locks still held after ${seconds} s\\n' >&2 ;;`,
+    '  esac',
+    '  printf \'%s\\n\' "$out" >&2',
+    '  exit "$code"',
+    'done',
+    ')',
+  ].join('\n')
+}
+
+/**
+ * Shell text that runs `command` with service starts denied: places a deny-all
+ * policy-rc.d and removes it on every exit path (a trap), in this one command.
+ */
+export function withServiceStartsDenied(command: string, policy = POLICY_RC_D): string {
+  const p = quote(policy)
+  return [
+    `trap 'rm -f -- ${p.replaceAll("'", `'\\''`)}' EXIT`,
+    "trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM",
+    `printf '#!/bin/sh\\n%s\\nexit 101\\n' ${quote(POLICY_MARKER)} > ${p} && chmod 0755 ${p} || exit`,
+    command,
+  ].join('\n')
+}
 
 /** Parse `dpkg-query -W -f '${Package} ${db:Status-Status}\n'` into the set of installed packages. */
 export function parseInstalled(stdout: string): Set<string> {
@@ -53,12 +113,19 @@ export function packages(args: PackagesArgs) {
         const maxAge = args.cacheValidSeconds ?? 3600
         if (missing.length) {
           // Refresh the index only when it is stale: newest list file older than maxAge, or none at all.
-          const refresh = `n=$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -newermt "${maxAge} seconds ago" 2>/dev/null | head -n1); [ -n "$n" ] || apt-get -q -o DPkg::Lock::Timeout=300 update`
+          const newer = `-newermt "${maxAge} seconds ago"`
+          const fresh = `find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' ${newer} 2>/dev/null`
+          const update = retryWhileLocked(`apt-get ${quoteArgs(['-q', ...LOCK_TIMEOUT, 'update'])}`)
+          const refresh = `n=$(${fresh} | head -n1); [ -n "$n" ] || ${update}`
           const recommends = args.installRecommends ? [] : ['--no-install-recommends']
-          await ctx.conn.run(`${refresh} && apt-get install ${quoteArgs([...APT_OPTS, ...recommends, ...missing])}`, { env, check: true, timeoutMs: 1_200_000 })
+          const installCommand = `apt-get install ${quoteArgs([...APT_OPTS, ...recommends, ...missing])}`
+          const install = `${refresh} && ${retryWhileLocked(installCommand)}`
+          const line = args.denyServiceStarts ? withServiceStartsDenied(install) : install
+          await ctx.conn.run(line, { env, check: true, timeoutMs: 1_200_000 })
         }
         if (present.length) {
-          await ctx.conn.run(`apt-get remove ${quoteArgs([...APT_OPTS, ...present])}`, { env, check: true, timeoutMs: 600_000 })
+          const remove = retryWhileLocked(`apt-get remove ${quoteArgs([...APT_OPTS, ...present])}`)
+          await ctx.conn.run(remove, { env, check: true, timeoutMs: 600_000 })
         }
       },
     }

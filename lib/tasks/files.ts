@@ -2,7 +2,9 @@
  * File tasks: a file with given content, a rendered template, a directory, a
  * symbolic link, a line in a file, a path that must be absent. Each compares
  * the host with the wanted state (checksum, mode, owner) and changes only what
- * differs; under --diff it shows a unified diff of the content.
+ * differs; under --diff it shows a unified diff of the content. Content is
+ * written atomically on the host (see `putScript`) and, with `validate`,
+ * checked by the host's own tool before it replaces the live file.
  */
 import { createHash } from 'node:crypto'
 import type { Plan, TaskContext, Vars } from '../types.ts'
@@ -19,7 +21,17 @@ export interface Ownership {
   group?: string
 }
 
-export interface FileArgs extends TaskOptions, Ownership {
+/** A checker run on the new content before it replaces the file. */
+export interface Validated {
+  /**
+   * Command with `%s` for the new content's temp file, like Ansible's `validate:`
+   * (`haproxy -c -f %s`). A failing check fails the task with the checker's output
+   * and leaves the live file untouched.
+   */
+  validate?: string
+}
+
+export interface FileArgs extends TaskOptions, Ownership, Validated {
   path: string
   content: string | Buffer
 }
@@ -44,13 +56,19 @@ function withDefaults(o: Ownership, mode: string): Required<Ownership> {
 }
 
 /** Check and plan one file's content and ownership; shared by file(), template() and lineInFile(). */
-async function planFile(ctx: TaskContext, path: string, content: string | Buffer, ownership: Ownership): Promise<Plan> {
-  const want = withDefaults(ownership, '0644')
+async function planFile(
+  ctx: TaskContext,
+  path: string,
+  content: string | Buffer,
+  options: Ownership & Validated,
+): Promise<Plan> {
+  const want = withDefaults(options, '0644')
   const state = await pathState(ctx.conn, path)
   if (state.type === 'directory' || state.type === 'other') {
     throw new Error(`${path} exists and is not a regular file (${state.type})`)
   }
-  const put = async () => ctx.conn.put(path, content, want)
+  const putOptions = options.validate ? { ...want, validate: options.validate } : want
+  const put = async () => ctx.conn.put(path, content, putOptions)
   if (state.type === 'absent' || state.type === 'link') {
     const diff = ctx.diff && !isBinary(content) ? unifiedDiff(path, undefined, content.toString()) : undefined
     return { change: true, reason: state.type === 'absent' ? 'file is missing' : 'a link stands where the file belongs', diff, apply: put }
@@ -79,7 +97,7 @@ export function file(args: FileArgs) {
   return defineTask(`Ensure ${args.path} is current`, args, (ctx) => planFile(ctx, args.path, args.content, args))
 }
 
-export interface TemplateArgs extends TaskOptions, Ownership {
+export interface TemplateArgs extends TaskOptions, Ownership, Validated {
   /** Path below templates/, e.g. "patroni/patroni.yml.ejs". */
   src: string
   dest: string
@@ -153,7 +171,7 @@ export function absent(args: AbsentArgs) {
   })
 }
 
-export interface LineInFileArgs extends TaskOptions, Ownership {
+export interface LineInFileArgs extends TaskOptions, Ownership, Validated {
   path: string
   /** The wanted line (without newline). */
   line: string
@@ -198,6 +216,7 @@ export function lineInFile(args: LineInFileArgs) {
       mode: args.mode ?? state.mode,
       owner: args.owner ?? state.owner,
       group: args.group ?? state.group,
+      validate: args.validate,
     })
   })
 }

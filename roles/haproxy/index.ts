@@ -3,14 +3,15 @@
  * primary (health check GET /primary), port 5001 round-robins over replicas
  * within the lag limit (GET /replica?lag=), with fast checks and
  * `on-marked-down shutdown-sessions` so clients of a lost primary are cut at
- * once. A stats page and the Prometheus endpoint sit behind a password. The
- * configuration is checked before every reload; reloads are seamless (Debian's
+ * once. A stats page and the Prometheus endpoint sit behind a password. A new
+ * configuration is checked (`haproxy -c`) before it replaces the live file, so
+ * an invalid one never reaches the reload; reloads are seamless (Debian's
  * master-worker unit, listeners passed to the new worker), so established
  * connections stay. When the inventory has Redis hosts, their section comes
  * from templates/haproxy/redis.cfg.ejs (the Redis roles' part).
  */
 import type { Role, Vars } from '../../lib/types.ts'
-import { command, service, template } from '../../lib/tasks/index.ts'
+import { service, template } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { REDIS_CLIENT_VARS, REDIS_ENDPOINT_VARS, sharedVars, type StackVars } from '../stack.ts'
 import { haproxyView } from './render.ts'
@@ -72,13 +73,24 @@ export const haproxyRole: Role<HaproxyVars> = {
   },
   handlers: {
     'Reload HAProxy': async (h) => {
-      await h.do(command({ cmd: 'haproxy -c -q -f /etc/haproxy/haproxy.cfg', changedWhen: () => false, name: 'Check the HAProxy configuration before reloading' }))
       await h.do(service({ service: 'haproxy', state: 'reloaded', name: 'Reload HAProxy' }))
     },
   },
   async tasks(h) {
     await installWithoutStarting(h, ['haproxy'], 'HAProxy')
-    await h.do(template({ src: 'haproxy/haproxy.cfg.ejs', dest: '/etc/haproxy/haproxy.cfg', vars: { haproxy: haproxyView(h) }, owner: 'root', group: 'haproxy', mode: '0640', notify: 'Reload HAProxy', name: 'Ensure the HAProxy configuration is current' }))
+    await h.do(
+      template({
+        src: 'haproxy/haproxy.cfg.ejs',
+        dest: '/etc/haproxy/haproxy.cfg',
+        vars: { haproxy: haproxyView(h) },
+        owner: 'root',
+        group: 'haproxy',
+        mode: '0640',
+        validate: 'haproxy -c -f %s',
+        notify: 'Reload HAProxy',
+        name: 'Ensure the HAProxy configuration is current',
+      }),
+    )
     await h.do(service({ service: 'haproxy', enabled: true, state: 'started', name: 'Ensure HAProxy is enabled and started' }))
   },
 }

@@ -67,6 +67,21 @@ t.test('template: renders host variables and facts; a second run is ok', async (
   t.equal((await once(task)).status, 'ok')
 })
 
+t.test('template and file: a rejected new content fails the task and keeps the live file', async (t) => {
+  const path = `${work}/haproxy.cfg`
+  writeFileSync(path, 'global\n')
+  const src = fileURLToPath(new URL('./fixtures/sample.conf.ejs', import.meta.url))
+  const rejects = `sh -c 'echo "[ALERT] parsing $1: unknown keyword" >&2; exit 1' check %s`
+  const failed = await once(template({ src, dest: path, vars: { port: 5432 }, validate: rejects, ignoreErrors: true }))
+  t.equal(failed.status, 'failed')
+  t.match(failed.error, /\[ALERT\] parsing .*\/\.haproxy\.cfg\.hastack-\w+: unknown keyword/, "the checker's output is shown")
+  t.equal(readFileSync(path, 'utf8'), 'global\n', 'the live file is untouched')
+  t.same(execFileSync('ls', ['-A', work], { encoding: 'utf8' }).match(/hastack-/g), null, 'no temp file is left')
+  const accepted = await once(file({ path, content: 'global\n  maxconn 10\n', validate: 'grep -q ^global %s' }))
+  t.equal(accepted.status, 'changed')
+  t.equal(readFileSync(path, 'utf8'), 'global\n  maxconn 10\n', 'accepted content replaces the file')
+})
+
 t.test('directory, link and absent converge and then stay ok', async (t) => {
   const dir = `${work}/d/e`
   t.equal((await once(directory({ path: dir, mode: '0750' }))).status, 'changed')

@@ -133,18 +133,23 @@ t.test('connection spec: relative ssh_key against the inventory dir, defaults, b
   vars: { ssh_user: hastack, ssh_key: ../.lab/ssh/id_ed25519 }
   hosts:
     a: { address: 10.0.0.1 }
-    b: { address: b.example.org, ssh_user: root, ssh_port: 2222, ssh_connect_timeout: 3, ssh_key: ~/k }
+    b: { address: b.example.org, ssh_user: root, ssh_port: 2222, ssh_connect_timeout: 3, ssh_key: ~/k,
+         ssh_known_hosts_file: ../pinned/keys, ssh_host_key_checking: strict }
     c: { address: 10.0.0.3, become: false, ssh_jump: "ops@bastion.example.org:2200" }
 `,
   })
   const inv = await loadInventory(path.join(dir, 'inventory/lab.yml'))
   const a = inv.hosts.get('a')!.connection
-  t.same(a, { host: 'a', address: '10.0.0.1', user: 'hastack', port: 22, key: path.join(dir, '.lab/ssh/id_ed25519'), become: true, connectTimeoutMs: 10000 })
+  const knownHosts = { file: path.join(dir, 'inventory/lab.known_hosts'), checking: 'accept-new' }
+  const key = path.join(dir, '.lab/ssh/id_ed25519')
+  const defaults = { user: 'hastack', port: 22, become: true, connectTimeoutMs: 10_000 }
+  t.same(a, { host: 'a', address: '10.0.0.1', ...defaults, key, knownHosts })
   const b = inv.hosts.get('b')!.connection
   t.equal(b.become, false, 'become defaults to false for root')
   t.equal(b.port, 2222)
   t.equal(b.connectTimeoutMs, 3000)
   t.equal(b.key, path.join(os.homedir(), 'k'), '~ is expanded')
+  t.same(b.knownHosts, { file: path.join(dir, 'pinned/keys'), checking: 'strict' }, 'relative to the inventory')
   const c = inv.hosts.get('c')!.connection
   t.equal(c.become, false, 'an explicit become wins')
   t.same(c.jump, { user: 'ops', host: 'bastion.example.org', port: 2200, key: path.join(dir, '.lab/ssh/id_ed25519') })
