@@ -60,7 +60,11 @@ try {
 } finally {
   await lab.stop()
 }
-console.log(`Each run includes the SSH login to every host (one per host) and the recap. ${ROUNDS} rounds, median and best.\n`)
-console.log('| task kind | hosts | tasks | wall time (median) | per task per host (median) | per task per host (best) |')
+console.log(
+  `Each run includes the SSH login to every host (one per host) and the recap. ${ROUNDS} rounds, median and best.\n`,
+)
+console.log(
+  '| task kind | hosts | tasks | wall time (median) | per task per host (median) | per task per host (best) |',
+)
 console.log('|---|---|---|---|---|---|')
 for (const row of rows) console.log(row)

@@ -8,7 +8,17 @@
  * and survives clean clones; Debian's mirror is its only backend.
  */
 import { spawn } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, closeSync } from 'node:fs'
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+  closeSync,
+} from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { $ } from 'zx'
@@ -90,7 +100,10 @@ async function ensureCacheLink(labs: { bridge: string; gateway: string }[]): Pro
     `delete table inet ${GUARD_TABLE}`,
     `table inet ${GUARD_TABLE} {`,
     `  chain prerouting { type nat hook prerouting priority dstnat; policy accept;`,
-    ...labs.map((l) => `    iifname "${l.bridge}" ip daddr ${l.gateway} tcp dport ${ACNG_PORT} dnat ip to ${ACNG_ADDRESS}:${ACNG_PORT}`),
+    ...labs.map(
+      (l) =>
+        `    iifname "${l.bridge}" ip daddr ${l.gateway} tcp dport ${ACNG_PORT} dnat ip to ${ACNG_ADDRESS}:${ACNG_PORT}`,
+    ),
     `  }`,
     `  chain input { type filter hook input priority 0; policy accept;`,
     `    ip daddr ${ACNG_ADDRESS} iifname != "hs-*" iifname != "lo" drop`,
@@ -139,7 +152,8 @@ export async function syncAcng(log: (m: string) => void = () => {}): Promise<voi
   cpSync('/etc/apt-cacher-ng', conf, { recursive: true, dereference: true })
   writeFileSync(join(conf, 'backends_debian'), `${DEBIAN_BACKEND}\n`)
   const args = [
-    '-c', conf,
+    '-c',
+    conf,
     'ForeGround=1',
     `Port=${ACNG_PORT}`,
     `BindAddress=${ACNG_ADDRESS}`,

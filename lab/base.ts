@@ -19,8 +19,18 @@ export const BASE_RECIPE = {
   mirror: 'http://deb.debian.org/debian',
   variant: 'minbase',
   include: [
-    'systemd', 'systemd-sysv', 'dbus', 'openssh-server', 'iproute2', 'python3',
-    'ca-certificates', 'sudo', 'iputils-ping', 'procps', 'less', 'netbase',
+    'systemd',
+    'systemd-sysv',
+    'dbus',
+    'openssh-server',
+    'iproute2',
+    'python3',
+    'ca-certificates',
+    'sudo',
+    'iputils-ping',
+    'procps',
+    'less',
+    'netbase',
   ],
   /** Runs inside the new root with chroot, once, after debootstrap. */
   prepare: String.raw`
@@ -111,7 +121,9 @@ async function withLock<T>(path: string, timeoutMs: number, fn: () => Promise<T>
  * minute and 330 MB). Returns its path and whether it was built now. Bases of older
  * recipes not used by any lab instance are removed.
  */
-export async function ensureBase(log: (m: string) => void = () => {}): Promise<{ path: string; built: boolean; ms: number }> {
+export async function ensureBase(
+  log: (m: string) => void = () => {},
+): Promise<{ path: string; built: boolean; ms: number }> {
   const t0 = Date.now()
   const path = basePath()
   mkdirSync(LAB_ROOT, { recursive: true })
@@ -122,11 +134,22 @@ export async function ensureBase(log: (m: string) => void = () => {}): Promise<{
     rmSync(tmp, { recursive: true, force: true })
     log(`building the base root ${path} (debootstrap ${BASE_RECIPE.suite}, about a minute)`)
     const r = BASE_RECIPE
-    const out = await $({ quiet: true, nothrow: true, timeout: 15 * 60_000 })`debootstrap --variant=${r.variant} --include=${r.include.join(',')} ${r.suite} ${tmp} ${r.mirror}`
+    const out = await $({
+      quiet: true,
+      nothrow: true,
+      timeout: 15 * 60_000,
+    })`debootstrap --variant=${r.variant} --include=${r.include.join(',')} ${r.suite} ${tmp} ${r.mirror}`
     if (out.exitCode !== 0) {
-      throw new Error(`debootstrap failed (exit ${out.exitCode}):\n${(out.stderr + out.stdout).split('\n').slice(-15).join('\n')}`)
+      throw new Error(
+        `debootstrap failed (exit ${out.exitCode}):\n${(out.stderr + out.stdout).split('\n').slice(-15).join('\n')}`,
+      )
     }
-    const prep = await $({ quiet: true, nothrow: true, timeout: 5 * 60_000, input: r.prepare })`chroot ${tmp} /bin/sh -s`
+    const prep = await $({
+      quiet: true,
+      nothrow: true,
+      timeout: 5 * 60_000,
+      input: r.prepare,
+    })`chroot ${tmp} /bin/sh -s`
     if (prep.exitCode !== 0) throw new Error(`preparing the base failed:\n${prep.stderr}`)
     writeFileSync(join(tmp, '.hastack-base-ok'), `${new Date().toISOString()}\n`)
     rmSync(path, { recursive: true, force: true })

@@ -71,14 +71,25 @@ try {
     case 'status': {
       const rows = lab.status()
       console.log(['HOST', 'STATE', 'ADDRESS', 'PID', 'RSS(MiB)', 'FAULTS'].join('\t'))
-      for (const r of rows) console.log([r.host, r.state, r.address || '-', r.pid ?? '-', r.memoryMiB ?? '-', r.faults.join('; ') || '-'].join('\t'))
+      for (const r of rows)
+        console.log(
+          [r.host, r.state, r.address || '-', r.pid ?? '-', r.memoryMiB ?? '-', r.faults.join('; ') || '-'].join('\t'),
+        )
       break
     }
     case 'ssh': {
       const args = lab.sshArgs(needHost(), values.user)
       const cmd = rest.slice(1)
       const tty = cmd.length === 0 && process.stdin.isTTY ? ['-t'] : []
-      const r = spawnSync('ssh', [...tty, ...args.map((a) => (a === 'BatchMode=yes' && cmd.length === 0 ? 'BatchMode=no' : a)), ...(cmd.length ? ['--', cmd.join(' ')] : [])], { stdio: 'inherit' })
+      const r = spawnSync(
+        'ssh',
+        [
+          ...tty,
+          ...args.map((a) => (a === 'BatchMode=yes' && cmd.length === 0 ? 'BatchMode=no' : a)),
+          ...(cmd.length ? ['--', cmd.join(' ')] : []),
+        ],
+        { stdio: 'inherit' },
+      )
       process.exit(r.status ?? 1)
     }
     case 'kill':

@@ -20,8 +20,17 @@ import { LAB_ROOT, basePath, ensureBase } from './base.ts'
 import * as faults from './faults.ts'
 import * as hosts from './hosts.ts'
 import {
-  NAME_RE, RESERVED, elapsed, readJson, short,
-  type HostState, type HostStatus, type LabHost, type LabInstance, type Log, type SshResult,
+  NAME_RE,
+  RESERVED,
+  elapsed,
+  readJson,
+  short,
+  type HostState,
+  type HostStatus,
+  type LabHost,
+  type LabInstance,
+  type Log,
+  type SshResult,
 } from './instance.ts'
 import { chooseSubnet, createBridge, createNetwork } from './network.ts'
 import { CONTROLLERS, children, instanceCgroup, memoryOf } from './processes.ts'
@@ -269,13 +278,20 @@ export class Lab {
     const inst = this.need()
     const h = this.host(host)
     return [
-      '-i', inst.key,
-      '-o', 'BatchMode=yes',
-      '-o', 'IdentitiesOnly=yes',
-      '-o', `UserKnownHostsFile=${join(this.stateDir, 'known_hosts')}`,
-      '-o', 'StrictHostKeyChecking=yes',
-      '-o', 'ConnectTimeout=5',
-      '-o', 'LogLevel=ERROR',
+      '-i',
+      inst.key,
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      `UserKnownHostsFile=${join(this.stateDir, 'known_hosts')}`,
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      'ConnectTimeout=5',
+      '-o',
+      'LogLevel=ERROR',
       `${user}@${h.address}`,
     ]
   }

@@ -32,7 +32,7 @@ function overlaps(a: string, b: string): boolean {
   const len = Math.min(Number(al ?? 32), Number(bl ?? 32))
   if (len === 0) return false // the default route overlaps everything; not a collision
   const mask = len === 32 ? 0xffffffff : ~(0xffffffff >>> len) >>> 0
-  return ((ipToInt(an!) & mask) >>> 0) === ((ipToInt(bn!) & mask) >>> 0)
+  return (ipToInt(an!) & mask) >>> 0 === (ipToInt(bn!) & mask) >>> 0
 }
 
 /** Pick the instance's /24: deterministic per name, clear of every route and other lab. */

@@ -33,21 +33,32 @@ async function endProcesses(lab: Lab, cgroupRoots: Set<string>): Promise<void> {
   for (const root of cgroupRoots) {
     if (!root.includes('/freezer/') || !existsSync(root)) continue
     for (const d of readdirSync(root, { withFileTypes: true })) {
-      if (d.isDirectory()) try { writeFileSync(join(root, d.name, 'freezer.state'), 'THAWED') } catch {}
+      if (d.isDirectory())
+        try {
+          writeFileSync(join(root, d.name, 'freezer.state'), 'THAWED')
+        } catch {}
     }
   }
   const hostsDir = join(lab.stateDir, 'hosts')
   for (const h of existsSync(hostsDir) ? readdirSync(hostsDir) : []) {
     const pid = Number(readFileSync(join(hostsDir, h, 'nspawn.pid'), 'utf8').trim() || 0) || 0
     if (pid && ownProcess(pid, `hs-${lab.name}-${h}`)) {
-      for (const c of children(pid)) try { process.kill(c, 'SIGKILL') } catch {}
-      try { process.kill(pid, 'SIGKILL') } catch {}
+      for (const c of children(pid))
+        try {
+          process.kill(c, 'SIGKILL')
+        } catch {}
+      try {
+        process.kill(pid, 'SIGKILL')
+      } catch {}
     }
   }
   for (let i = 0; i < 100; i++) {
     const pids = [...cgroupRoots].filter((r) => r.includes('/freezer/') || r.includes('/pids/')).flatMap(readPids)
     if (pids.length === 0) break
-    for (const p of pids) try { process.kill(p, 'SIGKILL') } catch {}
+    for (const p of pids)
+      try {
+        process.kill(p, 'SIGKILL')
+      } catch {}
     await delay(100)
     if (i === 99) lab.log(`warning: processes still in the lab's cgroups: ${pids.join(' ')}`)
   }
@@ -83,10 +94,15 @@ export async function teardown(lab: Lab, syncCache: boolean): Promise<void> {
   await q`nft delete table bridge ${nftTable(lab.sid)}`
   for (const root of cgroupRoots) {
     rmCgroupTree(root)
-    try { rmdirSync(dirname(root)) } catch {} // the shared `hastack-lab` level, once empty
+    try {
+      rmdirSync(dirname(root))
+    } catch {} // the shared `hastack-lab` level, once empty
   }
   for (const f of [...(inst?.createdFiles ?? []), inventoryKnownHosts(lab)]) rmSync(f, { force: true })
-  for (const d of [...(inst?.createdDirs ?? [])].reverse()) try { rmdirSync(d) } catch {}
+  for (const d of [...(inst?.createdDirs ?? [])].reverse())
+    try {
+      rmdirSync(d)
+    } catch {}
   rmSync(lab.stateDir, { recursive: true, force: true })
   if (syncCache) {
     await syncAcng(lab.log)

@@ -35,7 +35,8 @@ export function loadTopology(file: string): LabTopology {
   const order: string[] = []
   const groups = new Map<string, string[]>()
   const add = (host: string, group: string) => {
-    if (!HOST_NAME.test(host)) throw new Error(`${abs}: host name "${host}" is not a valid lab host name (lowercase letters, digits, dashes)`)
+    if (!HOST_NAME.test(host))
+      throw new Error(`${abs}: host name "${host}" is not a valid lab host name (lowercase letters, digits, dashes)`)
     if (!groups.has(host)) {
       groups.set(host, ['all'])
       order.push(host)

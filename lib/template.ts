@@ -53,7 +53,8 @@ function printed(filename: string) {
 /** Render templates/<src> (for example `patroni/patroni.yml.ejs`), or an absolute path, for one host. */
 export function renderTemplate(src: string, host: HostView, extra: Vars = {}): string {
   const filename = isAbsolute(src) ? src : resolve(TEMPLATES_DIR, src)
-  if (!isAbsolute(src) && !filename.startsWith(TEMPLATES_DIR)) throw new Error(`template path escapes templates/: ${src}`)
+  if (!isAbsolute(src) && !filename.startsWith(TEMPLATES_DIR))
+    throw new Error(`template path escapes templates/: ${src}`)
   const text = readFileSync(filename, 'utf8')
   const options = { filename, root: TEMPLATES_DIR, views: [join(TEMPLATES_DIR)], escape: printed(src) }
   return ejs.render(text, templateData(host, extra), { ...options, async: false })

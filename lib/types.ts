@@ -166,7 +166,12 @@ export type TaskStatus = 'ok' | 'changed' | 'failed' | 'skipped'
 
 /** What a task's check found: nothing to do, or a change with its reason and an apply step. */
 export type Plan =
-  | { change: false; reason?: string; data?: unknown; /** Nothing to check here (for example waiting in check mode). */ skip?: boolean }
+  | {
+      change: false
+      reason?: string
+      data?: unknown
+      /** Nothing to check here (for example waiting in check mode). */ skip?: boolean
+    }
   | {
       change: true
       /** Why the host differs from the wanted state, one short sentence. */

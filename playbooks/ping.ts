@@ -16,7 +16,9 @@ await playbook({
       hosts: 'all',
       tasks: async (h) => {
         const f = h.facts
-        h.log(`${f.hostname}: ${f.os.prettyName}, ${f.arch}, ${f.cpus} CPU, ${f.memoryMb} MiB, ${Object.values(f.ipv4).flat().join(' ')}`)
+        h.log(
+          `${f.hostname}: ${f.os.prettyName}, ${f.arch}, ${f.cpus} CPU, ${f.memoryMb} MiB, ${Object.values(f.ipv4).flat().join(' ')}`,
+        )
       },
     },
   ],

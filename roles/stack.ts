@@ -178,7 +178,7 @@ const SHARED: { [K in keyof StackVars]-?: { default?: StackVars[K]; schema: VarS
       items: { type: 'string', format: 'cidr' },
       description:
         'Extra client networks (CIDR) allowed to log in as the application user; ' +
-        'the stack\'s own hosts are always allowed.',
+        "the stack's own hosts are always allowed.",
     },
   },
   postgresql_app_database: {

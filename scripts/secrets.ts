@@ -43,7 +43,7 @@ export async function secretsCommand(
         help: { type: 'boolean', short: 'h' },
       },
     })
-    if (values.help) return out.write(`${USAGE}\n`), 0
+    if (values.help) return (out.write(`${USAGE}\n`), 0)
     const [action, ...rest] = positionals
     if (!action || rest.length || !['encrypt', 'decrypt', 'rekey'].includes(action)) throw new InputError(USAGE)
     if (!values.inventory) throw new InputError(`-i INVENTORY is required\n${USAGE}`)

@@ -22,15 +22,23 @@ const lines: string[] = ['', 'Where to look:']
 for (const lb of inv.groupHosts('haproxy')) {
   const v = inv.hosts.get(lb)!.vars
   const a = v.address
-  lines.push(`  HAProxy stats      http://${a}:${v.haproxy_stats_port}/stats  (user ${v.haproxy_stats_user}, password: haproxy_stats_password)`)
+  lines.push(
+    `  HAProxy stats      http://${a}:${v.haproxy_stats_port}/stats  (user ${v.haproxy_stats_user}, password: haproxy_stats_password)`,
+  )
   lines.push(`  HAProxy metrics    http://${a}:${v.haproxy_stats_port}/metrics`)
   if (inv.groupHosts('postgres').length) {
-    lines.push(`  PostgreSQL writes  postgresql://${v.postgresql_app_user}@${a}:${v.haproxy_pg_rw_port}/${v.postgresql_app_database}`)
-    lines.push(`  PostgreSQL reads   postgresql://${v.postgresql_app_user}@${a}:${v.haproxy_pg_ro_port}/${v.postgresql_app_database}`)
+    lines.push(
+      `  PostgreSQL writes  postgresql://${v.postgresql_app_user}@${a}:${v.haproxy_pg_rw_port}/${v.postgresql_app_database}`,
+    )
+    lines.push(
+      `  PostgreSQL reads   postgresql://${v.postgresql_app_user}@${a}:${v.haproxy_pg_ro_port}/${v.postgresql_app_database}`,
+    )
   }
   if (inv.groupHosts('redis').length) lines.push(`  Redis (no Sentinel) redis://${a}:${v.redis_haproxy_port}`)
 }
-const sentinels = inv.groupHosts('sentinel').map((h) => `${inv.hosts.get(h)!.vars.address}:${inv.hosts.get(h)!.vars.sentinel_port}`)
+const sentinels = inv
+  .groupHosts('sentinel')
+  .map((h) => `${inv.hosts.get(h)!.vars.address}:${inv.hosts.get(h)!.vars.sentinel_port}`)
 if (sentinels.length) lines.push(`  Redis Sentinels    ${sentinels.join(', ')}`)
 const db = inv.groupHosts('postgres')[0]
 const patronictl = `'sudo patronictl -c /etc/patroni/config.yml list'`

@@ -73,7 +73,12 @@ export function toInventory(opts: {
       address: vm.ip,
       ssh_port: 22,
       ssh_user: c.user || 'vagrant',
-      ...(key ? { ssh_key: isAbsolute(key) && key.startsWith(resolve(opts.outputDir, '..')) ? relative(opts.outputDir, key) : key } : {}),
+      ...(key
+        ? {
+            ssh_key:
+              isAbsolute(key) && key.startsWith(resolve(opts.outputDir, '..')) ? relative(opts.outputDir, key) : key,
+          }
+        : {}),
     }
   }
   const children: Record<string, { hosts: Record<string, null> }> = {}
@@ -115,11 +120,12 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     lab: (given.lab as string | undefined) ?? resolve(here, '../inventory/lab.yml'),
     topology: (given.topology as string | undefined) ?? TOPOLOGY_FILE,
   }
-  const text = values.input === '-' || (!values.input && !process.stdin.isTTY)
-    ? readFileSync(0, 'utf8')
-    : values.input
-      ? readFileSync(values.input, 'utf8')
-      : execFileSync('vagrant', ['ssh-config'], { cwd: here, encoding: 'utf8' })
+  const text =
+    values.input === '-' || (!values.input && !process.stdin.isTTY)
+      ? readFileSync(0, 'utf8')
+      : values.input
+        ? readFileSync(values.input, 'utf8')
+        : execFileSync('vagrant', ['ssh-config'], { cwd: here, encoding: 'utf8' })
   const output = resolve(values.output!)
   const doc = toInventory({
     sshConfig: parseSshConfig(text),

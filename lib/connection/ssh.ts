@@ -78,7 +78,8 @@ export class SshConnection implements Connection {
     this.host = spec.host
     const onGone = (why: string) => {
       this.lost ??= why
-      for (const reject of this.pending) reject(new UnreachableError(this.host, `connection to ${describe(spec)} lost: ${why}`))
+      for (const reject of this.pending)
+        reject(new UnreachableError(this.host, `connection to ${describe(spec)} lost: ${why}`))
     }
     // Without TCP_NODELAY every exec pays Nagle + delayed-ACK latency (~70 ms instead of ~25 ms).
     this.client.setNoDelay(true)
@@ -109,7 +110,10 @@ export class SshConnection implements Connection {
         const failure = classify(err, spec)
         if (!failure.retry || attempt >= retries) {
           const tries = attempt > 0 ? ` (after ${attempt + 1} attempts)` : ''
-          throw new UnreachableError(spec.host, `cannot connect to ${spec.host} at ${describe(spec)}: ${failure.cause}${tries}`)
+          throw new UnreachableError(
+            spec.host,
+            `cannot connect to ${spec.host} at ${describe(spec)}: ${failure.cause}${tries}`,
+          )
         }
         await new Promise((r) => setTimeout(r, Math.min(delay * 2 ** attempt, 10_000)))
       }
@@ -120,7 +124,12 @@ export class SshConnection implements Connection {
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
     const line = wrapCommand(command, options, this.spec.become)
     const r = await this.exec(line, options.stdin, timeoutMs)
-    const result: RunResult = { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8'), durationMs: r.durationMs }
+    const result: RunResult = {
+      code: r.code,
+      stdout: r.stdout.toString('utf8'),
+      stderr: r.stderr.toString('utf8'),
+      durationMs: r.durationMs,
+    }
     if (options.check && result.code !== 0) throw new CommandError(this.host, commandText(command), result)
     return result
   }
@@ -159,7 +168,12 @@ export class SshConnection implements Connection {
   }
 
   private fail(what: string, r: ExecResult): CommandError {
-    return new CommandError(this.host, what, { code: r.code, stdout: '', stderr: r.stderr.toString('utf8'), durationMs: r.durationMs })
+    return new CommandError(this.host, what, {
+      code: r.code,
+      stdout: '',
+      stderr: r.stderr.toString('utf8'),
+      durationMs: r.durationMs,
+    })
   }
 
   /** Run one command line on its own channel, bounded by maxSessions. Timed-out commands get code 124. */
@@ -188,7 +202,10 @@ export class SshConnection implements Connection {
       } catch (err) {
         if (!(err instanceof ChannelRefused) || attempt >= 5) {
           throw err instanceof ChannelRefused
-            ? new UnreachableError(this.host, `${err.message} (more channels than sshd's MaxSessions? lower maxSessions)`)
+            ? new UnreachableError(
+                this.host,
+                `${err.message} (more channels than sshd's MaxSessions? lower maxSessions)`,
+              )
             : err
         }
         await new Promise((r) => setTimeout(r, 50 * 2 ** attempt))
@@ -232,7 +249,12 @@ export class SshConnection implements Connection {
           if (settled) return
           settled = true
           this.pending.delete(fail)
-          resolve({ code: code ?? signalCode(signal), stdout: Buffer.concat(out), stderr: Buffer.concat(errs), killedLocally })
+          resolve({
+            code: code ?? signalCode(signal),
+            stdout: Buffer.concat(out),
+            stderr: Buffer.concat(errs),
+            killedLocally,
+          })
         })
         if (stdin !== undefined) ch.write(stdin)
         ch.end()
@@ -355,7 +377,9 @@ async function credentials(key: string | undefined): Promise<{ config: Record<st
     try {
       return { config: { privateKey: await readFile(path, 'utf8') }, auth: `key ${key}` }
     } catch (err) {
-      throw Object.assign(new Error(`cannot read key file ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`), { fatal: true })
+      throw Object.assign(new Error(`cannot read key file ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`), {
+        fatal: true,
+      })
     }
   }
   if (process.env.SSH_AUTH_SOCK) return { config: { agent: process.env.SSH_AUTH_SOCK }, auth: 'the SSH agent' }
@@ -363,7 +387,9 @@ async function credentials(key: string | undefined): Promise<{ config: Record<st
     const path = `${homedir()}/.ssh/${name}`
     if (existsSync(path)) return { config: { privateKey: await readFile(path, 'utf8') }, auth: `key ${path}` }
   }
-  throw Object.assign(new Error('no key file given, no SSH agent (SSH_AUTH_SOCK) and no ~/.ssh/id_* key'), { fatal: true })
+  throw Object.assign(new Error('no key file given, no SSH agent (SSH_AUTH_SOCK) and no ~/.ssh/id_* key'), {
+    fatal: true,
+  })
 }
 
 /** Raised when a host key is refused; its message is the whole story (host, fingerprints, fix). */
@@ -479,7 +505,9 @@ function classify(err: unknown, spec: ConnectionSpec): { cause: string; retry: b
   }
   const known = inner?.code ? byCode[inner.code] : undefined
   if (known) return { cause: where + known[0], retry: known[1] }
-  if (/open failure|connection refused/i.test(msg)) return { cause: `${where}cannot reach the target from the jump host: ${msg}`, retry: true }
-  if (/cannot parse privatekey|passphrase/i.test(msg)) return { cause: `${where}unusable key (${e?.auth}): ${msg}`, retry: false }
+  if (/open failure|connection refused/i.test(msg))
+    return { cause: `${where}cannot reach the target from the jump host: ${msg}`, retry: true }
+  if (/cannot parse privatekey|passphrase/i.test(msg))
+    return { cause: `${where}unusable key (${e?.auth}): ${msg}`, retry: false }
   return { cause: where + msg, retry: true }
 }

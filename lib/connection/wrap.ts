@@ -97,7 +97,8 @@ export function putScript(path: string, payload: PutPayload, options: PutOptions
     'fi',
   ]
   if (options.mode !== undefined) {
-    if (!MODE.test(options.mode)) throw new TypeError(`invalid file mode: ${JSON.stringify(options.mode)} (want octal like 0644)`)
+    if (!MODE.test(options.mode))
+      throw new TypeError(`invalid file mode: ${JSON.stringify(options.mode)} (want octal like 0644)`)
     lines.push(`chmod ${options.mode} "$t"`)
   } else {
     lines.push(`if [ -e ${p} ]; then chmod --reference=${p} "$t"; else chmod 0644 "$t"; fi`)

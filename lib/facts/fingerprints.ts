@@ -32,7 +32,7 @@ export const fingerprintFactScript = (file = FINGERPRINT_FILE) =>
     // As another user than root, ask sudo: the directory may not even be searchable. Exit 3: no file.
     'if [ "$(id -u)" = 0 ]; then c=$(cat -- "$f" 2>/dev/null); r=$?; [ -e "$f" ] || r=3',
     `else c=$(sudo -n sh -c '[ -e "$1" ] || exit 3; cat -- "$1"' sh "$f" 2>/dev/null); r=$?; fi`,
-    'if [ $r = 0 ]; then printf \'%s\\n\' "$c" | sed \'s/^/fp=/\'; elif [ $r != 3 ]; then echo fp_unreadable=1; fi',
+    "if [ $r = 0 ]; then printf '%s\\n' \"$c\" | sed 's/^/fp=/'; elif [ $r != 3 ]; then echo fp_unreadable=1; fi",
   ].join('\n')
 
 /** The salted hash of one secret. */

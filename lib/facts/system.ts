@@ -6,19 +6,20 @@
 import type { Connection, Facts } from '../types.ts'
 import { FINGERPRINT_FILE, fingerprintFactScript, parseFingerprints } from './fingerprints.ts'
 
-const script = (fingerprintFile: string) => [
-  'echo "hostname=$(hostname)"',
-  'echo "fqdn=$(hostname -f 2>/dev/null || hostname)"',
-  'echo "arch=$(uname -m)"',
-  'echo "kernel=$(uname -r)"',
-  'echo "cpus=$(nproc)"',
-  `echo "memkb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"`,
-  'echo "pid1=$(cat /proc/1/comm 2>/dev/null)"',
-  '. /etc/os-release 2>/dev/null; echo "os_id=$ID"; echo "os_version=$VERSION_ID"; echo "os_codename=$VERSION_CODENAME"; echo "os_pretty=$PRETTY_NAME"',
-  `ip -o -4 addr show scope global 2>/dev/null | awk '{print "addr=" $2 " " $4}'`,
-  `ip -4 route get 1.1.1.1 2>/dev/null | awk '{for (i=1;i<NF;i++) if ($i=="src") print "default=" $(i+1)}' | head -n1`,
-  fingerprintFactScript(fingerprintFile),
-].join('; ')
+const script = (fingerprintFile: string) =>
+  [
+    'echo "hostname=$(hostname)"',
+    'echo "fqdn=$(hostname -f 2>/dev/null || hostname)"',
+    'echo "arch=$(uname -m)"',
+    'echo "kernel=$(uname -r)"',
+    'echo "cpus=$(nproc)"',
+    `echo "memkb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"`,
+    'echo "pid1=$(cat /proc/1/comm 2>/dev/null)"',
+    '. /etc/os-release 2>/dev/null; echo "os_id=$ID"; echo "os_version=$VERSION_ID"; echo "os_codename=$VERSION_CODENAME"; echo "os_pretty=$PRETTY_NAME"',
+    `ip -o -4 addr show scope global 2>/dev/null | awk '{print "addr=" $2 " " $4}'`,
+    `ip -4 route get 1.1.1.1 2>/dev/null | awk '{for (i=1;i<NF;i++) if ($i=="src") print "default=" $(i+1)}' | head -n1`,
+    fingerprintFactScript(fingerprintFile),
+  ].join('; ')
 
 /** Parse the key=value lines printed by the gathering script. */
 export function parseFacts(output: string): Facts {

@@ -47,7 +47,8 @@ export const CONNECTION_VARS: Record<string, VarSchema> = {
     type: 'string',
     pattern: ADDRESS_PATTERN,
     expected: 'an IPv4 address or a hostname',
-    description: 'Where SSH connects when it differs from `address` (for example a NAT port forward); default `address`.',
+    description:
+      'Where SSH connects when it differs from `address` (for example a NAT port forward); default `address`.',
   },
   ssh_user: { type: 'string', minLength: 1, description: 'SSH login user (default root).' },
   ssh_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'SSH port (default 22).' },
@@ -83,7 +84,7 @@ export const CONNECTION_VARS: Record<string, VarSchema> = {
     type: 'string',
     enum: [...HOST_KEY_CHECKING],
     description:
-      '`accept-new` (default): a new host\'s first key is recorded in the known_hosts file; ' +
+      "`accept-new` (default): a new host's first key is recorded in the known_hosts file; " +
       '`strict`: a host whose key is not there is refused. A changed key is always refused.',
   },
 }

@@ -31,15 +31,29 @@ export interface GroupGraph {
   order: string[]
 }
 
-type RawGroup = { hosts?: Record<string, unknown> | null; children?: Record<string, RawGroup | null> | null; vars?: unknown } | null
+type RawGroup = {
+  hosts?: Record<string, unknown> | null
+  children?: Record<string, RawGroup | null> | null
+  vars?: unknown
+} | null
 
 /** Build the graph from a structurally valid inventory; cycles are pushed to errors. */
 export function buildGroups(source: YamlSource, errors: InputError[]): GroupGraph {
-  const graph: GroupGraph = { groups: new Map(), hostOrder: [], hostLayers: new Map(), hostOrigins: new Map(), order: [] }
+  const graph: GroupGraph = {
+    groups: new Map(),
+    hostOrder: [],
+    hostLayers: new Map(),
+    hostOrigins: new Map(),
+    order: [],
+  }
   const edges = new Map<string, Origin>()
   const node = (name: string, at: KeyPath): GroupNode => {
     let g = graph.groups.get(name)
-    if (!g) graph.groups.set(name, (g = { name, hosts: [], children: [], parents: [], layers: [], origin: originOf(source, at) }))
+    if (!g)
+      graph.groups.set(
+        name,
+        (g = { name, hosts: [], children: [], parents: [], layers: [], origin: originOf(source, at) }),
+      )
     return g
   }
   const walk = (name: string, raw: RawGroup, at: KeyPath) => {
@@ -57,7 +71,8 @@ export function buildGroups(source: YamlSource, errors: InputError[]): GroupGrap
       if (entry) graph.hostLayers.get(host)!.push(layerFromYaml(source, hostAt, entry))
     }
     for (const [child, rawChild] of Object.entries(raw.children ?? {})) {
-      if (!g.children.includes(child)) g.children.push(child), edges.set(`${name}>${child}`, originOf(source, [...at, 'children', child]))
+      if (!g.children.includes(child))
+        (g.children.push(child), edges.set(`${name}>${child}`, originOf(source, [...at, 'children', child])))
       const c = node(child, [...at, 'children', child])
       if (!c.parents.includes(name)) c.parents.push(name)
       walk(child, rawChild, [...at, 'children', child])

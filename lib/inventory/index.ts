@@ -27,7 +27,14 @@ import {
   writeSecrets,
 } from './secrets.ts'
 import { keyLayers, secretsKeyOf } from './secrets-key.ts'
-import { checkDuplicateAddresses, checkLayer, checkRoleDefaults, checkStructure, InventoryErrors, runRoleValidators } from './validate.ts'
+import {
+  checkDuplicateAddresses,
+  checkLayer,
+  checkRoleDefaults,
+  checkStructure,
+  InventoryErrors,
+  runRoleValidators,
+} from './validate.ts'
 
 export { InventoryErrors } from './validate.ts'
 export { selectHosts } from './patterns.ts'
@@ -54,7 +61,8 @@ export interface LoadOptions {
 function fail(errors: InputError[], secrets: Iterable<string>): never {
   const hidden = [...new Set([...secrets].flatMap(secretForms))].sort((a, b) => b.length - a.length)
   for (const err of errors) for (const s of hidden) err.message = err.message.split(s).join('***')
-  const place = (e: InputError) => (e.origin ? [0, e.origin.file, e.origin.line] : [1, '', 0]) as [number, string, number]
+  const place = (e: InputError) =>
+    (e.origin ? [0, e.origin.file, e.origin.line] : [1, '', 0]) as [number, string, number]
   const sorted = errors
     .map((e, i) => ({ e, i, p: place(e) }))
     .sort((a, b) => a.p[0] - b.p[0] || (a.p[1] < b.p[1] ? -1 : a.p[1] > b.p[1] ? 1 : 0) || a.p[2] - b.p[2] || a.i - b.i)
@@ -80,7 +88,8 @@ export async function loadInventory(file: string, options: LoadOptions = {}): Pr
   // Every layer the user wrote, each checked once against the schemas.
   const layers: VarLayer[] = [...sources.extraVars]
   for (const [name, g] of graph.groups) layers.push(...g.layers, ...(sources.groupVars.get(name) ?? []))
-  for (const host of graph.hostOrder) layers.push(...(graph.hostLayers.get(host) ?? []), ...(sources.hostVars.get(host) ?? []))
+  for (const host of graph.hostOrder)
+    layers.push(...(graph.hostLayers.get(host) ?? []), ...(sources.hostVars.get(host) ?? []))
   for (const layer of layers) errors.push(...checkLayer(layer, known, options.roles !== undefined))
   errors.push(...checkRoleDefaults(roles))
   errors.push(...checkSecretLengths(layers, secretVarNames))
@@ -99,14 +108,15 @@ export async function loadInventory(file: string, options: LoadOptions = {}): Pr
   for (const name of secretVarNames) {
     if (name in secrets) continue
     const unset = graph.hostOrder.some((h) => !hostUserLayers.get(h)!.some((l) => name in l.values))
-    if (unset) (secrets[name] = generateSecret()), generatedNames.add(name)
+    if (unset) ((secrets[name] = generateSecret()), generatedNames.add(name))
   }
   const generated = generatedNames.size > 0
   const secretsText = generated ? renderSecrets(secrets) : ''
   const secretOrigins = generated ? renderedOrigins(secretsFile, secretsText) : stored.origins
   const secretsLayer: VarLayer = { label: 'secrets', values: {}, origins: {} }
   for (const name of secretVarNames)
-    if (name in secrets) (secretsLayer.values[name] = secrets[name]), (secretsLayer.origins[name] = secretOrigins[name])
+    if (name in secrets)
+      ((secretsLayer.values[name] = secrets[name]), (secretsLayer.origins[name] = secretOrigins[name]))
   // Stored secrets obey their variables' formats like any value (a hand-edited file included), at their lines.
   errors.push(...checkLayer({ label: 'secrets', values: stored.values, origins: stored.origins }, known, false))
 
@@ -116,7 +126,12 @@ export async function loadInventory(file: string, options: LoadOptions = {}): Pr
   for (const name of graph.hostOrder) {
     const merged = mergeLayers([defaults, secretsLayer, ...hostUserLayers.get(name)!])
     if (!options.listing && (merged.vars.address === undefined || merged.vars.address === null))
-      errors.push(new InputError(`host ${name} has no address (set address in its entry or in host_vars/${name}.yml)`, graph.hostOrigins.get(name)))
+      errors.push(
+        new InputError(
+          `host ${name} has no address (set address in its entry or in host_vars/${name}.yml)`,
+          graph.hostOrigins.get(name),
+        ),
+      )
     hosts.set(name, {
       name,
       groups: hostGroups.get(name)!,
@@ -126,13 +141,21 @@ export async function loadInventory(file: string, options: LoadOptions = {}): Pr
     })
   }
   errors.push(
-    ...checkDuplicateAddresses([...hosts.values()].map((h) => ({ name: h.name, address: h.vars.address, origin: h.origins.address }))),
+    ...checkDuplicateAddresses(
+      [...hosts.values()].map((h) => ({ name: h.name, address: h.vars.address, origin: h.origins.address })),
+    ),
   )
 
   const groups = new Map<string, InventoryGroup>()
   for (const name of graph.order) {
     const g = graph.groups.get(name)!
-    groups.set(name, { name, hosts: [...g.hosts], children: [...g.children], parents: [...g.parents], vars: groupVars(name, graph, sources) })
+    groups.set(name, {
+      name,
+      hosts: [...g.hosts],
+      children: [...g.children],
+      parents: [...g.parents],
+      vars: groupVars(name, graph, sources),
+    })
   }
   const inventory: Inventory = {
     file: sources.file,

@@ -58,7 +58,9 @@ export function varsFileLayer(source: YamlSource, problems: Problems): VarLayer 
   const layer = layerFromYaml(source, [], value)
   for (const name of Object.keys(layer.values)) {
     if (!VAR_NAME.test(name)) {
-      problems.errors.push(new InputError(`invalid variable name "${name}": must match [A-Za-z_][A-Za-z0-9_]*`, layer.origins[name]))
+      problems.errors.push(
+        new InputError(`invalid variable name "${name}": must match [A-Za-z_][A-Za-z0-9_]*`, layer.origins[name]),
+      )
       delete layer.values[name]
     }
   }
@@ -150,7 +152,9 @@ export async function readExtraVars(args: string[], problems: Problems): Promise
     const eq = arg.indexOf('=')
     const key = eq > 0 ? arg.slice(0, eq) : ''
     if (!VAR_NAME.test(key)) {
-      problems.errors.push(new InputError(`-e ${JSON.stringify(arg.split('=')[0])}: expected key=value or @file.yml`, at))
+      problems.errors.push(
+        new InputError(`-e ${JSON.stringify(arg.split('=')[0])}: expected key=value or @file.yml`, at),
+      )
       continue
     }
     layers.push({

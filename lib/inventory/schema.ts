@@ -23,7 +23,8 @@ export const ENGINE_VARS: Record<string, VarSchema> = {
   timezone: {
     type: 'string',
     format: 'timezone',
-    description: 'Host timezone, for example `Etc/UTC`: a file under /usr/share/zoneinfo (checked here when it exists).',
+    description:
+      'Host timezone, for example `Etc/UTC`: a file under /usr/share/zoneinfo (checked here when it exists).',
   },
   secrets_key_file: {
     type: 'string',
@@ -68,7 +69,8 @@ export function varValidator(schema: VarSchema): ValidateFunction {
 /** Every known variable: engine variables, then each role's schema (first declaration wins). */
 export function knownVars(roles: Role[] = []): Map<string, VarSchema> {
   const known = new Map<string, VarSchema>(Object.entries(ENGINE_VARS))
-  for (const role of roles) for (const [name, schema] of Object.entries(role.schema ?? {})) if (!known.has(name)) known.set(name, schema)
+  for (const role of roles)
+    for (const [name, schema] of Object.entries(role.schema ?? {})) if (!known.has(name)) known.set(name, schema)
   return known
 }
 
@@ -97,11 +99,13 @@ export function expectation(error: ErrorObject, rootSchema?: VarSchema): string 
     case 'const':
       return `must be ${JSON.stringify(p.allowedValue)}`
     case 'pattern':
-      return error.instancePath === '' && rootSchema?.expected ? `must be ${rootSchema.expected}` : error.message ?? 'is invalid'
+      return error.instancePath === '' && rootSchema?.expected
+        ? `must be ${rootSchema.expected}`
+        : (error.message ?? 'is invalid')
     case 'format': {
       const known = FORMATS[String(p.format)]
       if (error.instancePath === '' && rootSchema?.expected) return `must be ${rootSchema.expected}`
-      return known ? `must be ${known.expected}` : error.message ?? 'is invalid'
+      return known ? `must be ${known.expected}` : (error.message ?? 'is invalid')
     }
     default:
       return error.message ?? 'is invalid'

@@ -65,7 +65,7 @@ export function checkStructure(source: YamlSource): InputError[] {
     }
     const origin = originOf(source, at)
     const id = `${origin.line}:${message}`
-    if (!seen.has(id)) errors.push(new InputError(message, origin)), seen.add(id)
+    if (!seen.has(id)) (errors.push(new InputError(message, origin)), seen.add(id))
   }
   return errors
 }
@@ -75,7 +75,8 @@ export function distance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, i) => i)
   for (let i = 1; i <= a.length; i++) {
     const cur = [i]
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
     prev = cur
   }
   return prev[b.length]
@@ -87,12 +88,25 @@ export function closest(name: string, known: Iterable<string>): string | undefin
   let bestDistance = Infinity
   for (const candidate of known) {
     const d = distance(name, candidate)
-    if (d < bestDistance) (best = candidate), (bestDistance = d)
+    if (d < bestDistance) ((best = candidate), (bestDistance = d))
   }
   return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined
 }
 
-const showsValue = new Set(['type', 'enum', 'const', 'pattern', 'format', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'minLength', 'maxLength', 'multipleOf'])
+const showsValue = new Set([
+  'type',
+  'enum',
+  'const',
+  'pattern',
+  'format',
+  'minimum',
+  'maximum',
+  'exclusiveMinimum',
+  'exclusiveMaximum',
+  'minLength',
+  'maxLength',
+  'multipleOf',
+])
 
 /**
  * Check one layer's variables against the known schemas. Unknown names are errors
@@ -117,7 +131,9 @@ export function checkLayer(layer: VarLayer, known: Map<string, VarSchema>, check
     for (const e of validate.errors ?? ([] as ErrorObject[])) {
       if (e.keyword === 'if') continue
       const inner = pointerKeys(e.instancePath)
-      const got = showsValue.has(e.keyword) ? `, got ${describe(valueAt(value, e.instancePath), schema.secret === true)}` : ''
+      const got = showsValue.has(e.keyword)
+        ? `, got ${describe(valueAt(value, e.instancePath), schema.secret === true)}`
+        : ''
       errors.push(new InputError(`${expectation(e, schema)}${got}`, nestedOrigin(layer, name, inner)))
     }
   }
@@ -165,7 +181,11 @@ export function checkRoleDefaults(roles: Role[]): InputError[] {
       const previous = seen.get(name)
       if (!previous) seen.set(name, { role: role.name, json })
       else if (previous.json !== json)
-        errors.push(new InputError(`roles ${previous.role} and ${role.name} declare different defaults for ${name} (a bug in the roles)`))
+        errors.push(
+          new InputError(
+            `roles ${previous.role} and ${role.name} declare different defaults for ${name} (a bug in the roles)`,
+          ),
+        )
     }
   }
   return errors

@@ -4,7 +4,18 @@
  * outcome, collects notified handlers and shares run-once results across the
  * hosts of a batch.
  */
-import type { Connection, Facts, Handler, HostRun, Inventory, RunOptions, RunResult, Task, TaskOutcome, Vars } from '../types.ts'
+import type {
+  Connection,
+  Facts,
+  Handler,
+  HostRun,
+  Inventory,
+  RunOptions,
+  RunResult,
+  Task,
+  TaskOutcome,
+  Vars,
+} from '../types.ts'
 import { TaskFailed, UnreachableError } from '../types.ts'
 import { mask } from '../output/mask.ts'
 import type { HostStats, Reporter } from '../output/reporter.ts'
@@ -107,10 +118,24 @@ export class HostRunner implements HostRun {
     try {
       const plan = await task.check(ctx)
       if (!plan.change) {
-        return { task: task.name, status: plan.skip ? 'skipped' : 'ok', changed: false, reason: plan.reason, data: plan.data, durationMs: Date.now() - started }
+        return {
+          task: task.name,
+          status: plan.skip ? 'skipped' : 'ok',
+          changed: false,
+          reason: plan.reason,
+          data: plan.data,
+          durationMs: Date.now() - started,
+        }
       }
       if (this.check) {
-        return { task: task.name, status: 'changed', changed: true, reason: plan.reason, diff: plan.diff, durationMs: Date.now() - started }
+        return {
+          task: task.name,
+          status: 'changed',
+          changed: true,
+          reason: plan.reason,
+          diff: plan.diff,
+          durationMs: Date.now() - started,
+        }
       }
       const result = (await plan.apply()) ?? {}
       const changed = result.changed ?? true
@@ -136,7 +161,11 @@ export class HostRunner implements HostRun {
 
   /** Count, print and act on an outcome: notify handlers on change, throw on failure. */
   private record(task: Task, outcome: TaskOutcome, started: number, notify = true): TaskOutcome {
-    const masked = { ...outcome, diff: outcome.diff && mask(outcome.diff), reason: outcome.reason && mask(outcome.reason) }
+    const masked = {
+      ...outcome,
+      diff: outcome.diff && mask(outcome.diff),
+      reason: outcome.reason && mask(outcome.reason),
+    }
     const times = { startedAt: new Date(started).toISOString(), endedAt: new Date().toISOString() }
     this.stats.tasks.push({ ...masked, stdout: undefined, stderr: undefined, play: this.batch.play, ...times })
     if (masked.status === 'ok' || masked.status === 'changed') this.stats.ok++
@@ -145,7 +174,8 @@ export class HostRunner implements HostRun {
     if (masked.status === 'failed') this.stats[task.ignoreErrors ? 'ignored' : 'failed']++
     this.batch.reporter.taskDone(this.name, masked)
     if (outcome.changed && task.notify) this.notify(task.notify)
-    if (outcome.status === 'failed' && !task.ignoreErrors) throw new TaskFailed(this.name, task.name, outcome.error ?? 'failed')
+    if (outcome.status === 'failed' && !task.ignoreErrors)
+      throw new TaskFailed(this.name, task.name, outcome.error ?? 'failed')
     return outcome
   }
 
@@ -155,7 +185,8 @@ export class HostRunner implements HostRun {
 
   notify(handler: string | string[]): void {
     for (const name of Array.isArray(handler) ? handler : [handler]) {
-      if (!this.batch.handlers.some(([n]) => n === name)) throw new Error(`no handler named "${name}" in play ${this.batch.play}`)
+      if (!this.batch.handlers.some(([n]) => n === name))
+        throw new Error(`no handler named "${name}" in play ${this.batch.play}`)
       this.notified.add(name)
     }
   }
@@ -201,7 +232,10 @@ export class HostRunner implements HostRun {
       // An interrupted run starts no new turn; an interruption is no failure of the operation.
       const { signal } = this.batch.control
       if (signal) throw new Interrupted(this.name, `${key} (one host at a time)`, signal)
-      if (turn.failedOn) throw new Error(`not started: "${key}" failed on ${turn.failedOn}, and a one-at-a-time operation stops at the first failure`)
+      if (turn.failedOn)
+        throw new Error(
+          `not started: "${key}" failed on ${turn.failedOn}, and a one-at-a-time operation stops at the first failure`,
+        )
       return await fn()
     } catch (error) {
       if (!(error instanceof Interrupted)) turn.failedOn ??= this.name

@@ -170,7 +170,9 @@ export class PlayRunner {
     const hosts = new Set(plays.filter((p) => secretNamesOf(p).length).flatMap((p) => this.playHosts(p)))
     const facts = new Map<string, Facts>()
     await mapLimit([...hosts], this.settings.forks ?? 10, async (host) => {
-      const gathered = await this.connection(host).then((conn) => this.hostFacts(host, conn)).catch(() => undefined)
+      const gathered = await this.connection(host)
+        .then((conn) => this.hostFacts(host, conn))
+        .catch(() => undefined)
       if (gathered) facts.set(host, gathered)
     })
     await refuseLostSecrets(this.settings.inventory, facts)
@@ -253,7 +255,8 @@ export class PlayRunner {
         const ok = await this.runHost(play, host, ctx)
         if (!ok) {
           failures++
-          if (play.anyErrorsFatal) ctx.abort.reason = `stopped: another host failed and the play "${play.name}" treats any error as fatal`
+          if (play.anyErrorsFatal)
+            ctx.abort.reason = `stopped: another host failed and the play "${play.name}" treats any error as fatal`
         }
       })
       const tooMany = failures > 0 && (failures * 100) / Math.max(1, live.length) > maxFail
@@ -319,7 +322,12 @@ export class PlayRunner {
   }
 
   /** After a failure: run the notified handlers when forced, or report them pending. */
-  private async settleHandlers(runner: HostRunner | undefined, host: string, play: Play, stats: HostStats): Promise<void> {
+  private async settleHandlers(
+    runner: HostRunner | undefined,
+    host: string,
+    play: Play,
+    stats: HostStats,
+  ): Promise<void> {
     if (!runner) return
     const pending = runner.pendingHandlers()
     if (pending.length === 0) return
@@ -338,7 +346,9 @@ export class PlayRunner {
     await Promise.all(
       [...this.connections].map(async ([host, c]) => {
         try {
-          await this.undoOnClose.get(host)?.().catch(() => undefined)
+          await this.undoOnClose
+            .get(host)?.()
+            .catch(() => undefined)
           await (await c).close()
         } catch {
           // unreachable hosts have nothing to close

@@ -97,12 +97,17 @@ export function packages(args: PackagesArgs) {
   const label = [...install, ...remove.map((p) => `-${p}`)].join(', ')
   return defineTask(`Ensure packages are present: ${label}`, args, async (ctx) => {
     const names = [...install, ...remove]
-    const query = await ctx.conn.run(`dpkg-query -W -f '\${Package} \${db:Status-Status}\\n' ${quoteArgs(names)} 2>/dev/null; true`)
+    const query = await ctx.conn.run(
+      `dpkg-query -W -f '\${Package} \${db:Status-Status}\\n' ${quoteArgs(names)} 2>/dev/null; true`,
+    )
     const installed = parseInstalled(query.stdout)
     const missing = install.filter((p) => !installed.has(p))
     const present = remove.filter((p) => installed.has(p))
     if (missing.length === 0 && present.length === 0) return noChange()
-    const reason = [missing.length ? `to install: ${missing.join(' ')}` : '', present.length ? `to remove: ${present.join(' ')}` : '']
+    const reason = [
+      missing.length ? `to install: ${missing.join(' ')}` : '',
+      present.length ? `to remove: ${present.join(' ')}` : '',
+    ]
       .filter(Boolean)
       .join('; ')
     return {

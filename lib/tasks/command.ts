@@ -36,18 +36,30 @@ export function command(args: CommandArgs) {
   const shown = Array.isArray(args.cmd) ? args.cmd.join(' ') : args.cmd
   return defineTask(`Run ${shown.length > 60 ? `${shown.slice(0, 57)}...` : shown}`, args, async (ctx) => {
     const probeOpts = { sudo: args.sudo, user: args.user, env: args.env, cwd: args.cwd }
-    if (args.creates && (await ctx.conn.run(sh`test -e ${args.creates}`)).code === 0) return noChange(`${args.creates} exists`)
-    if (args.removes && (await ctx.conn.run(sh`test -e ${args.removes}`)).code !== 0) return noChange(`${args.removes} is absent`)
-    if (args.unless && (await ctx.conn.run(args.unless, probeOpts)).code === 0) return noChange('the unless probe passed')
-    if (args.onlyIf && (await ctx.conn.run(args.onlyIf, probeOpts)).code !== 0) return noChange('the onlyIf probe failed')
+    if (args.creates && (await ctx.conn.run(sh`test -e ${args.creates}`)).code === 0)
+      return noChange(`${args.creates} exists`)
+    if (args.removes && (await ctx.conn.run(sh`test -e ${args.removes}`)).code !== 0)
+      return noChange(`${args.removes} is absent`)
+    if (args.unless && (await ctx.conn.run(args.unless, probeOpts)).code === 0)
+      return noChange('the unless probe passed')
+    if (args.onlyIf && (await ctx.conn.run(args.onlyIf, probeOpts)).code !== 0)
+      return noChange('the onlyIf probe failed')
     return {
       change: true,
-      reason: args.creates ? `${args.creates} is missing` : args.unless ? 'the unless probe failed' : 'command runs every time',
+      reason: args.creates
+        ? `${args.creates} is missing`
+        : args.unless
+          ? 'the unless probe failed'
+          : 'command runs every time',
       apply: async (): Promise<ApplyResult> => {
         const result = await ctx.conn.run(args.cmd, { ...probeOpts, stdin: args.stdin, timeoutMs: args.timeoutMs })
         const failed = args.failedWhen ? args.failedWhen(result) : result.code !== 0
         if (failed) throw new CommandError(ctx.host.name, shown, result)
-        return { changed: args.changedWhen ? args.changedWhen(result) : true, stdout: result.stdout, stderr: result.stderr }
+        return {
+          changed: args.changedWhen ? args.changedWhen(result) : true,
+          stdout: result.stdout,
+          stderr: result.stderr,
+        }
       },
     }
   })

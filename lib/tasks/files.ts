@@ -71,7 +71,12 @@ async function planFile(
   const put = async () => ctx.conn.put(path, content, putOptions)
   if (state.type === 'absent' || state.type === 'link') {
     const diff = ctx.diff && !isBinary(content) ? unifiedDiff(path, undefined, content.toString()) : undefined
-    return { change: true, reason: state.type === 'absent' ? 'file is missing' : 'a link stands where the file belongs', diff, apply: put }
+    return {
+      change: true,
+      reason: state.type === 'absent' ? 'file is missing' : 'a link stands where the file belongs',
+      diff,
+      apply: put,
+    }
   }
   if (state.sha256 !== sha256(content)) {
     let diff: string | undefined
@@ -87,7 +92,9 @@ async function planFile(
     change: true,
     reason: changes.join(', '),
     apply: async () => {
-      await ctx.conn.run(sh`chown ${`${want.owner}:${want.group}`} -- ${path} && chmod ${want.mode} -- ${path}`, { check: true })
+      await ctx.conn.run(sh`chown ${`${want.owner}:${want.group}`} -- ${path} && chmod ${want.mode} -- ${path}`, {
+        check: true,
+      })
     },
   }
 }
@@ -135,7 +142,11 @@ export function directory(args: DirectoryArgs) {
     if (state.type !== 'directory') throw new Error(`${args.path} exists and is not a directory (${state.type})`)
     const changes = ownershipChanges(state, want)
     if (changes.length === 0) return noChange()
-    return { change: true, reason: changes.join(', '), apply: async () => void (await ctx.conn.run(fix, { check: true })) }
+    return {
+      change: true,
+      reason: changes.join(', '),
+      apply: async () => void (await ctx.conn.run(fix, { check: true })),
+    }
   })
 }
 
@@ -167,7 +178,11 @@ export function absent(args: AbsentArgs) {
   return defineTask(`Ensure ${args.path} is absent`, args, async (ctx) => {
     const state = await pathState(ctx.conn, args.path)
     if (state.type === 'absent') return noChange()
-    return { change: true, reason: `${state.type} exists`, apply: async () => void (await ctx.conn.run(sh`rm -rf -- ${args.path}`, { check: true })) }
+    return {
+      change: true,
+      reason: `${state.type} exists`,
+      apply: async () => void (await ctx.conn.run(sh`rm -rf -- ${args.path}`, { check: true })),
+    }
   })
 }
 

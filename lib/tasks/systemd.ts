@@ -22,19 +22,23 @@ export interface UnitArgs extends TaskOptions {
 /** Ensure a unit file (or drop-in) is current; daemon-reload follows a change. */
 export function systemdUnit(args: UnitArgs) {
   const path = args.dropIn ? `/etc/systemd/system/${args.unit}.d/${args.dropIn}` : `/etc/systemd/system/${args.unit}`
-  return defineTask(`Ensure the systemd unit ${args.dropIn ? `drop-in ${args.unit}.d/${args.dropIn}` : args.unit} is current`, args, async (ctx): Promise<Plan> => {
-    const content = args.src ? renderTemplate(args.src, ctx.host) : (args.content ?? '')
-    const inner = await file({ path, content, mode: '0644' }).check(ctx)
-    if (!inner.change) return inner
-    return {
-      ...inner,
-      apply: async () => {
-        if (args.dropIn) await ctx.conn.run(sh`mkdir -p -- ${`/etc/systemd/system/${args.unit}.d`}`, { check: true })
-        await inner.apply()
-        await ctx.conn.run('systemctl daemon-reload', { check: true })
-      },
-    }
-  })
+  return defineTask(
+    `Ensure the systemd unit ${args.dropIn ? `drop-in ${args.unit}.d/${args.dropIn}` : args.unit} is current`,
+    args,
+    async (ctx): Promise<Plan> => {
+      const content = args.src ? renderTemplate(args.src, ctx.host) : (args.content ?? '')
+      const inner = await file({ path, content, mode: '0644' }).check(ctx)
+      if (!inner.change) return inner
+      return {
+        ...inner,
+        apply: async () => {
+          if (args.dropIn) await ctx.conn.run(sh`mkdir -p -- ${`/etc/systemd/system/${args.unit}.d`}`, { check: true })
+          await inner.apply()
+          await ctx.conn.run('systemctl daemon-reload', { check: true })
+        },
+      }
+    },
+  )
 }
 
 export interface ServiceArgs extends TaskOptions {
@@ -46,18 +50,26 @@ export interface ServiceArgs extends TaskOptions {
 /** Parse the two lines of `systemctl is-enabled; systemctl is-active`. */
 export function parseServiceState(stdout: string): { enabled: boolean; active: boolean } {
   const [enabled = '', active = ''] = stdout.split('\n').map((s) => s.trim())
-  return { enabled: enabled === 'enabled' || enabled === 'enabled-runtime' || enabled === 'alias', active: active === 'active' || active === 'reloading' || active === 'activating' }
+  return {
+    enabled: enabled === 'enabled' || enabled === 'enabled-runtime' || enabled === 'alias',
+    active: active === 'active' || active === 'reloading' || active === 'activating',
+  }
 }
 
 /** Ensure a service is enabled and in the wanted state. */
 export function service(args: ServiceArgs) {
-  const what = [args.enabled === undefined ? '' : args.enabled ? 'enabled' : 'disabled', args.state ?? ''].filter(Boolean).join(' and ')
+  const what = [args.enabled === undefined ? '' : args.enabled ? 'enabled' : 'disabled', args.state ?? '']
+    .filter(Boolean)
+    .join(' and ')
   return defineTask(`Ensure ${args.service} is ${what}`, args, async (ctx): Promise<Plan> => {
-    const { stdout } = await ctx.conn.run(sh`systemctl is-enabled ${args.service} 2>/dev/null; systemctl is-active ${args.service} 2>/dev/null; true`)
+    const { stdout } = await ctx.conn.run(
+      sh`systemctl is-enabled ${args.service} 2>/dev/null; systemctl is-active ${args.service} 2>/dev/null; true`,
+    )
     const now = parseServiceState(stdout)
     const steps: string[] = []
     const why: string[] = []
-    if (args.enabled === true && !now.enabled) (steps.push(sh`systemctl enable ${args.service}`), why.push('not enabled'))
+    if (args.enabled === true && !now.enabled)
+      (steps.push(sh`systemctl enable ${args.service}`), why.push('not enabled'))
     if (args.enabled === false && now.enabled) (steps.push(sh`systemctl disable ${args.service}`), why.push('enabled'))
     switch (args.state) {
       case 'started':
@@ -67,10 +79,11 @@ export function service(args: ServiceArgs) {
         if (now.active) (steps.push(sh`systemctl stop ${args.service}`), why.push('running'))
         break
       case 'restarted':
-        steps.push(sh`systemctl restart ${args.service}`), why.push('restart requested')
+        ;(steps.push(sh`systemctl restart ${args.service}`), why.push('restart requested'))
         break
       case 'reloaded':
-        steps.push(now.active ? sh`systemctl reload ${args.service}` : sh`systemctl start ${args.service}`), why.push('reload requested')
+        ;(steps.push(now.active ? sh`systemctl reload ${args.service}` : sh`systemctl start ${args.service}`),
+          why.push('reload requested'))
         break
     }
     if (steps.length === 0) return noChange()
@@ -82,7 +95,9 @@ export function service(args: ServiceArgs) {
         if (result.code !== 0) {
           // Say why the unit failed, not only that it did.
           const journal = await ctx.conn.run(sh`journalctl -u ${args.service} -n 15 --no-pager -o cat 2>/dev/null`)
-          throw new Error(`${steps.join(' && ')} failed (exit ${result.code}): ${result.stderr.trim()}\n${journal.stdout.trim()}`)
+          throw new Error(
+            `${steps.join(' && ')} failed (exit ${result.code}): ${result.stderr.trim()}\n${journal.stdout.trim()}`,
+          )
         }
       },
     }

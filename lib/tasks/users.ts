@@ -19,7 +19,8 @@ export function group(args: GroupArgs) {
     return {
       change: true,
       reason: 'group is missing',
-      apply: async () => void (await ctx.conn.run(sh`groupadd ${args.system ? ['--system'] : []} ${args.group}`, { check: true })),
+      apply: async () =>
+        void (await ctx.conn.run(sh`groupadd ${args.system ? ['--system'] : []} ${args.group}`, { check: true })),
     }
   })
 }
@@ -60,11 +61,17 @@ export function user(args: UserArgs) {
     const current = parseUser(passwd, ids)
     const mod: string[] = []
     const why: string[] = []
-    if (args.home && current.home !== args.home) (mod.push('--home', args.home), why.push(`home ${current.home} → ${args.home}`))
-    if (args.shell && current.shell !== args.shell) (mod.push('--shell', args.shell), why.push(`shell ${current.shell} → ${args.shell}`))
+    if (args.home && current.home !== args.home)
+      (mod.push('--home', args.home), why.push(`home ${current.home} → ${args.home}`))
+    if (args.shell && current.shell !== args.shell)
+      (mod.push('--shell', args.shell), why.push(`shell ${current.shell} → ${args.shell}`))
     const missing = (args.groups ?? []).filter((g) => !current.groups.includes(g))
     if (missing.length) (mod.push('--append', '--groups', missing.join(',')), why.push(`add to ${missing.join(', ')}`))
     if (mod.length === 0) return noChange()
-    return { change: true, reason: why.join(', '), apply: async () => void (await ctx.conn.run(sh`usermod ${mod} ${args.user}`, { check: true })) }
+    return {
+      change: true,
+      reason: why.join(', '),
+      apply: async () => void (await ctx.conn.run(sh`usermod ${mod} ${args.user}`, { check: true })),
+    }
   })
 }

@@ -46,7 +46,10 @@ export function waitFor(args: WaitArgs) {
     const tries = Math.max(1, Math.ceil(timeout / interval))
     const script = `i=0; while [ $i -lt ${tries} ]; do if ${probeCommand(args)}; then exit 0; fi; i=$((i+1)); sleep ${interval / 1000}; done; exit 1`
     const result = await ctx.conn.run(`sh -c ${quote(script)}`, { timeoutMs: timeout + 30_000 })
-    if (result.code !== 0) throw new Error(`${target} not ready after ${Math.round(timeout / 1000)}s${result.stderr ? `: ${result.stderr.trim()}` : ''}`)
+    if (result.code !== 0)
+      throw new Error(
+        `${target} not ready after ${Math.round(timeout / 1000)}s${result.stderr ? `: ${result.stderr.trim()}` : ''}`,
+      )
     return { change: false, reason: 'ready' }
   })
 }

@@ -13,7 +13,9 @@ import { quoteArgs } from '../../lib/connection/quote.ts'
 
 /** Install packages with service starts denied; a no-op when they are all present. */
 export async function installWithoutStarting(h: HostRun, names: string[], what: string): Promise<boolean> {
-  const probe = await h.query(`dpkg-query -W -f '\${db:Status-Status}\\n' ${quoteArgs(names)} 2>/dev/null | grep -cx installed; true`)
+  const probe = await h.query(
+    `dpkg-query -W -f '\${db:Status-Status}\\n' ${quoteArgs(names)} 2>/dev/null | grep -cx installed; true`,
+  )
   const missing = Number(probe.stdout.trim() || 0) < names.length
   if (!missing) {
     // A policy killed with its install (SIGKILL, a reboot) must not keep denying starts.

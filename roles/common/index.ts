@@ -34,34 +34,85 @@ export const commonRole: Role<CommonVars> = {
     timezone: 'Etc/UTC',
   },
   schema: {
-    common_packages: { type: 'array', items: { type: 'string', format: 'debian-package' }, description: 'Base packages installed on every host.' },
+    common_packages: {
+      type: 'array',
+      items: { type: 'string', format: 'debian-package' },
+      description: 'Base packages installed on every host.',
+    },
     common_sysctl: {
       type: 'object',
       additionalProperties: { type: ['string', 'number'], format: 'sysctl-value' },
       propertyNames: { format: 'sysctl-key' },
-      description: 'Kernel settings written to /etc/sysctl.d/60-hastack.conf (applied by systemd-sysctl; containers skip them).',
+      description:
+        'Kernel settings written to /etc/sysctl.d/60-hastack.conf (applied by systemd-sysctl; containers skip them).',
     },
-    common_nofile: { type: 'integer', minimum: 1024, description: 'Open-file limit for every user (/etc/security/limits.d).' },
+    common_nofile: {
+      type: 'integer',
+      minimum: 1024,
+      description: 'Open-file limit for every user (/etc/security/limits.d).',
+    },
     common_manage_hostname: { type: 'boolean', description: 'Set the host name to the inventory name.' },
   },
   handlers: {
-    'Apply sysctl settings': (h) => h.do(service({ service: 'systemd-sysctl', state: 'restarted', name: 'Apply the sysctl settings' })),
+    'Apply sysctl settings': (h) =>
+      h.do(service({ service: 'systemd-sysctl', state: 'restarted', name: 'Apply the sysctl settings' })),
   },
   async tasks(h) {
     const v = h.vars
     if (v.common_manage_hostname) {
       await h.do(file({ path: '/etc/hostname', content: `${h.name}\n`, name: 'Ensure /etc/hostname names the host' }))
-      await h.do(command({ cmd: sh`hostname ${h.name}`, unless: sh`test "$(hostname)" = ${h.name}`, name: 'Ensure the running host name is the inventory name' }))
+      await h.do(
+        command({
+          cmd: sh`hostname ${h.name}`,
+          unless: sh`test "$(hostname)" = ${h.name}`,
+          name: 'Ensure the running host name is the inventory name',
+        }),
+      )
     }
-    await h.do(template({ src: 'common/hosts.ejs', dest: '/etc/hosts', vars: { hosts_entries: hostsEntries(h) }, name: 'Ensure /etc/hosts names every host of the inventory' }))
+    await h.do(
+      template({
+        src: 'common/hosts.ejs',
+        dest: '/etc/hosts',
+        vars: { hosts_entries: hostsEntries(h) },
+        name: 'Ensure /etc/hosts names every host of the inventory',
+      }),
+    )
     const proxy = '/etc/apt/apt.conf.d/01hastack-proxy'
     if (typeof v.apt_proxy === 'string') {
-      await h.do(file({ path: proxy, content: `// Managed by hastack.\nAcquire::http::Proxy "${v.apt_proxy}";\n`, name: 'Ensure apt uses the inventory proxy' }))
+      await h.do(
+        file({
+          path: proxy,
+          content: `// Managed by hastack.\nAcquire::http::Proxy "${v.apt_proxy}";\n`,
+          name: 'Ensure apt uses the inventory proxy',
+        }),
+      )
     }
     await h.do(packages({ install: v.common_packages, name: 'Ensure the base packages are installed' }))
-    await h.do(link({ path: '/etc/localtime', target: `/usr/share/zoneinfo/${v.timezone}`, name: `Ensure the time zone is ${v.timezone}` }))
-    await h.do(file({ path: '/etc/timezone', content: `${v.timezone}\n`, name: 'Ensure /etc/timezone names the time zone' }))
-    await h.do(template({ src: 'common/sysctl.conf.ejs', dest: '/etc/sysctl.d/60-hastack.conf', vars: { sysctl_lines: sysctlLines(h) }, notify: 'Apply sysctl settings', name: 'Ensure the kernel settings are current' }))
-    await h.do(template({ src: 'common/limits.conf.ejs', dest: '/etc/security/limits.d/60-hastack.conf', name: 'Ensure the open-file limits are current' }))
+    await h.do(
+      link({
+        path: '/etc/localtime',
+        target: `/usr/share/zoneinfo/${v.timezone}`,
+        name: `Ensure the time zone is ${v.timezone}`,
+      }),
+    )
+    await h.do(
+      file({ path: '/etc/timezone', content: `${v.timezone}\n`, name: 'Ensure /etc/timezone names the time zone' }),
+    )
+    await h.do(
+      template({
+        src: 'common/sysctl.conf.ejs',
+        dest: '/etc/sysctl.d/60-hastack.conf',
+        vars: { sysctl_lines: sysctlLines(h) },
+        notify: 'Apply sysctl settings',
+        name: 'Ensure the kernel settings are current',
+      }),
+    )
+    await h.do(
+      template({
+        src: 'common/limits.conf.ejs',
+        dest: '/etc/security/limits.d/60-hastack.conf',
+        name: 'Ensure the open-file limits are current',
+      }),
+    )
   },
 }

@@ -42,7 +42,9 @@ function waitClusterHealthy(name: string, intervalMs: number) {
 /** The etcd members of the inventory with their cluster addresses, in inventory order. */
 export function etcdMembers(inventory: Inventory, group = 'etcd'): { name: string; address: string }[] {
   if (!inventory.groups.has(group)) return []
-  return inventory.groupHosts(group).map((name) => ({ name, address: String(inventory.hosts.get(name)!.vars.address ?? '') }))
+  return inventory
+    .groupHosts(group)
+    .map((name) => ({ name, address: String(inventory.hosts.get(name)!.vars.address ?? '') }))
 }
 
 /** The client endpoints (`ADDR:PORT`) of every member, for etcdctl and Patroni. */
@@ -69,15 +71,27 @@ export const etcdRole: Role<EtcdVars> = {
     ...shared.schema,
     etcd_peer_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Peer port (cluster address only).' },
     etcd_data_dir: { type: 'string', format: 'absolute-path', description: 'Data directory of the member.' },
-    etcd_cluster_token: { type: 'string', format: 'word', description: 'Initial cluster token: distinguishes clusters at bootstrap.' },
+    etcd_cluster_token: {
+      type: 'string',
+      format: 'word',
+      description: 'Initial cluster token: distinguishes clusters at bootstrap.',
+    },
     etcd_heartbeat_interval: { type: 'integer', minimum: 10, description: 'Raft heartbeat interval, ms.' },
-    etcd_election_timeout: { type: 'integer', minimum: 100, description: 'Raft election timeout, ms (≥ 5 × heartbeat).' },
+    etcd_election_timeout: {
+      type: 'integer',
+      minimum: 100,
+      description: 'Raft election timeout, ms (≥ 5 × heartbeat).',
+    },
     etcd_quota_backend_bytes: { type: 'integer', minimum: 16777216, description: 'Backend size quota, bytes.' },
     etcd_root_password: {
       ...ETCD_PASSWORD,
       description: 'Password of the etcd `root` user (generated); in /etc/etcd/etcdctl.env, mode 0600.',
     },
-    etcd_pre_vote: { type: 'boolean', description: 'Raft pre-vote: a member cut off from the others does not raise its term, so it rejoins without forcing an election (off by default in etcd 3.4).' },
+    etcd_pre_vote: {
+      type: 'boolean',
+      description:
+        'Raft pre-vote: a member cut off from the others does not raise its term, so it rejoins without forcing an election (off by default in etcd 3.4).',
+    },
   },
   validate(inventory) {
     const errors: string[] = []
@@ -86,40 +100,110 @@ export const etcdRole: Role<EtcdVars> = {
     for (const group of groups) {
       const members = etcdMembers(inventory, group)
       if (members.length === 0) continue
-      if (members.length % 2 === 0) errors.push(`group ${group} has ${members.length} etcd members: use an odd count (3 or 5) so a majority survives a split`)
-      for (const m of members) if (!/^\d+\.\d+\.\d+\.\d+$/.test(m.address)) errors.push(`etcd member ${m.address ? `${m.name} has address ${m.address}` : `${m.name} has no address`}: an IPv4 address is needed to bind the cluster URLs`)
+      if (members.length % 2 === 0)
+        errors.push(
+          `group ${group} has ${members.length} etcd members: use an odd count (3 or 5) so a majority survives a split`,
+        )
+      for (const m of members)
+        if (!/^\d+\.\d+\.\d+\.\d+$/.test(m.address))
+          errors.push(
+            `etcd member ${m.address ? `${m.name} has address ${m.address}` : `${m.name} has no address`}: an IPv4 address is needed to bind the cluster URLs`,
+          )
     }
     for (const { host, v } of settings) {
       const hb = v.etcd_heartbeat_interval
       const et = v.etcd_election_timeout
-      if (et < 5 * hb) errors.push(`host ${host.name}: etcd_election_timeout (${et}) must be at least 5 × etcd_heartbeat_interval (${hb})`)
+      if (et < 5 * hb)
+        errors.push(
+          `host ${host.name}: etcd_election_timeout (${et}) must be at least 5 × etcd_heartbeat_interval (${hb})`,
+        )
     }
     return [...new Set(errors)]
   },
   async tasks(h) {
     const v = h.vars
     const dataDir = v.etcd_data_dir
-    const endpoints = etcdEndpoints(h).map((e) => `http://${e}`).join(',')
+    const endpoints = etcdEndpoints(h)
+      .map((e) => `http://${e}`)
+      .join(',')
     // Bootstrap state: `new` only when this member has no data and no peer answers.
     const hasData = (await h.query(sh`test -d ${`${dataDir}/member`}`)).code === 0
-    const peersUp = hasData ? true : (await h.query(sh`ETCDCTL_API=3 etcdctl --dial-timeout=1s --command-timeout=2s --endpoints=${endpoints} endpoint health 2>&1 | grep -Eq 'is healthy|user name is empty'`)).code === 0
+    const peersUp = hasData
+      ? true
+      : (
+          await h.query(
+            sh`ETCDCTL_API=3 etcdctl --dial-timeout=1s --command-timeout=2s --endpoints=${endpoints} endpoint health 2>&1 | grep -Eq 'is healthy|user name is empty'`,
+          )
+        ).code === 0
     const state = hasData || peersUp ? 'existing' : 'new'
-    if (state === 'existing' && !hasData) h.log('etcd peers already run a cluster: writing initial-cluster-state existing (add this member with `etcdctl member add` first)')
+    if (state === 'existing' && !hasData)
+      h.log(
+        'etcd peers already run a cluster: writing initial-cluster-state existing (add this member with `etcdctl member add` first)',
+      )
 
     const running = (await h.query('systemctl is-active -q etcd')).code === 0
     const config = (initialState: 'new' | 'existing', name: string, notify?: string) =>
-      template({ src: 'etcd/etcd.default.ejs', dest: '/etc/default/etcd', mode: '0644', vars: { etcd: etcdDefaultView(h, initialState) }, notify, name })
+      template({
+        src: 'etcd/etcd.default.ejs',
+        dest: '/etc/default/etcd',
+        mode: '0644',
+        vars: { etcd: etcdDefaultView(h, initialState) },
+        notify,
+        name,
+      })
     // A running member restarts on a change; a member not started yet simply starts with it below.
     await h.do(config(state, 'Ensure the etcd configuration is current', running ? 'Restart etcd' : undefined))
     await installWithoutStarting(h, ['etcd-server', 'etcd-client'], 'etcd')
-    await h.do(directory({ path: '/etc/etcd', owner: 'root', group: 'root', mode: '0755', name: 'Ensure /etc/etcd exists' }))
-    await h.do(template({ src: 'etcd/etcdctl.env.ejs', dest: ETCDCTL_ENV, owner: 'root', group: 'root', mode: '0600', vars: { etcdctl: etcdctlEnvView(h) }, name: 'Ensure root\'s etcdctl settings are current' }))
-    await h.do(template({ src: 'etcd/hastack-etcdctl.ejs', dest: ETCDCTL, owner: 'root', group: 'root', mode: '0755', name: 'Ensure the hastack-etcdctl wrapper is current' }))
-    await h.do(directory({ path: dataDir, owner: 'etcd', group: 'etcd', mode: '0700', name: 'Ensure the etcd data directory exists' }))
+    await h.do(
+      directory({ path: '/etc/etcd', owner: 'root', group: 'root', mode: '0755', name: 'Ensure /etc/etcd exists' }),
+    )
+    await h.do(
+      template({
+        src: 'etcd/etcdctl.env.ejs',
+        dest: ETCDCTL_ENV,
+        owner: 'root',
+        group: 'root',
+        mode: '0600',
+        vars: { etcdctl: etcdctlEnvView(h) },
+        name: "Ensure root's etcdctl settings are current",
+      }),
+    )
+    await h.do(
+      template({
+        src: 'etcd/hastack-etcdctl.ejs',
+        dest: ETCDCTL,
+        owner: 'root',
+        group: 'root',
+        mode: '0755',
+        name: 'Ensure the hastack-etcdctl wrapper is current',
+      }),
+    )
+    await h.do(
+      directory({
+        path: dataDir,
+        owner: 'etcd',
+        group: 'etcd',
+        mode: '0700',
+        name: 'Ensure the etcd data directory exists',
+      }),
+    )
     // Every member starts now, in parallel with the others: a new cluster forms once a majority runs.
-    await h.do(command({ cmd: 'systemctl enable etcd && systemctl start --no-block etcd', unless: 'systemctl is-enabled -q etcd && systemctl is-active -q etcd', name: 'Ensure etcd is enabled and started' }))
+    await h.do(
+      command({
+        cmd: 'systemctl enable etcd && systemctl start --no-block etcd',
+        unless: 'systemctl is-enabled -q etcd && systemctl is-active -q etcd',
+        name: 'Ensure etcd is enabled and started',
+      }),
+    )
     await h.flushHandlers()
-    await h.do(waitFor({ until: sh`${ETCDCTL} --command-timeout=3s --endpoints=${`http://${v.address}:${v.etcd_client_port}`} endpoint health`, timeoutMs: 120_000, intervalMs: 1000, name: 'Wait for this etcd member to be healthy' }))
+    await h.do(
+      waitFor({
+        until: sh`${ETCDCTL} --command-timeout=3s --endpoints=${`http://${v.address}:${v.etcd_client_port}`} endpoint health`,
+        timeoutMs: 120_000,
+        intervalMs: 1000,
+        name: 'Wait for this etcd member to be healthy',
+      }),
+    )
     await h.do(waitClusterHealthy('Wait for every etcd member to be healthy', 1000))
     if (v.etcd_auth) await h.once('etcd:auth', () => h.do(enableAuth(h)))
     // Bootstrapped: from now on the member joins the existing cluster (etcd ignores the flag once it has data).

@@ -22,5 +22,9 @@ export function etcdDefaultView(host: HostView, state: 'new' | 'existing'): Vars
 
 /** Root's etcdctl environment: every member's client URL, comma-separated. */
 export function etcdctlEnvView(host: HostView): Vars {
-  return { endpoints: etcdEndpoints(host).map((e) => `http://${e}`).join(',') }
+  return {
+    endpoints: etcdEndpoints(host)
+      .map((e) => `http://${e}`)
+      .join(','),
+  }
 }

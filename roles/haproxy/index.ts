@@ -59,17 +59,50 @@ export const haproxyRole: Role<HaproxyVars> = {
   },
   schema: {
     ...shared.schema,
-    haproxy_pg_rw_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Read-write port: follows the Patroni primary.' },
-    haproxy_pg_ro_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Read-only port: healthy replicas, round robin.' },
-    haproxy_stats_port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Stats page (`/stats`) and Prometheus endpoint (`/metrics`), password protected.' },
-    haproxy_stats_user: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', description: 'User of the stats page and metrics.' },
-    haproxy_stats_password: { type: 'string', format: 'one-line', minLength: 16, secret: true, description: 'Password of the stats page and metrics (generated).' },
-    haproxy_replica_max_lag: { type: 'string', pattern: '^\\d+(B|kB|MB|GB)?$', description: 'Replicas lagging more than this leave the read-only pool (Patroni `/replica?lag=`).' },
+    haproxy_pg_rw_port: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 65535,
+      description: 'Read-write port: follows the Patroni primary.',
+    },
+    haproxy_pg_ro_port: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 65535,
+      description: 'Read-only port: healthy replicas, round robin.',
+    },
+    haproxy_stats_port: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 65535,
+      description: 'Stats page (`/stats`) and Prometheus endpoint (`/metrics`), password protected.',
+    },
+    haproxy_stats_user: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9_-]+$',
+      description: 'User of the stats page and metrics.',
+    },
+    haproxy_stats_password: {
+      type: 'string',
+      format: 'one-line',
+      minLength: 16,
+      secret: true,
+      description: 'Password of the stats page and metrics (generated).',
+    },
+    haproxy_replica_max_lag: {
+      type: 'string',
+      pattern: '^\\d+(B|kB|MB|GB)?$',
+      description: 'Replicas lagging more than this leave the read-only pool (Patroni `/replica?lag=`).',
+    },
     haproxy_check_interval_ms: { type: 'integer', minimum: 100, description: 'Health check interval, ms.' },
     haproxy_check_fall: { type: 'integer', minimum: 1, description: 'Failed checks before a server is marked down.' },
     haproxy_check_rise: { type: 'integer', minimum: 1, description: 'Passed checks before a server is marked up.' },
     haproxy_maxconn: { type: 'integer', minimum: 1, description: 'Maximum concurrent connections.' },
-    haproxy_client_timeout: { type: 'string', pattern: '^\\d+(ms|s|m|h)?$', description: 'Idle timeout of client and server connections.' },
+    haproxy_client_timeout: {
+      type: 'string',
+      pattern: '^\\d+(ms|s|m|h)?$',
+      description: 'Idle timeout of client and server connections.',
+    },
   },
   handlers: {
     'Reload HAProxy': async (h) => {
@@ -91,6 +124,8 @@ export const haproxyRole: Role<HaproxyVars> = {
         name: 'Ensure the HAProxy configuration is current',
       }),
     )
-    await h.do(service({ service: 'haproxy', enabled: true, state: 'started', name: 'Ensure HAProxy is enabled and started' }))
+    await h.do(
+      service({ service: 'haproxy', enabled: true, state: 'started', name: 'Ensure HAProxy is enabled and started' }),
+    )
   },
 }

@@ -8,7 +8,9 @@ import type { HostRun, Plan, Task, Vars } from '../../lib/types.ts'
 import { defineTask, delay, noChange, waitUntil } from '../../lib/tasks/index.ts'
 import { clusterMembers, isLeader, memberApi, rest, restJson, type PatroniMember, type RestAuth } from './rest.ts'
 
-export type Dynamic = Record<string, unknown> & { postgresql: { parameters: Record<string, unknown>; use_pg_rewind: boolean; use_slots: boolean } }
+export type Dynamic = Record<string, unknown> & {
+  postgresql: { parameters: Record<string, unknown>; use_pg_rewind: boolean; use_slots: boolean }
+}
 
 /** The dynamic configuration the inventory asks for. */
 export function desiredDynamic(v: Vars): Dynamic {
@@ -44,9 +46,11 @@ export function dynamicPatch(current: Record<string, any>, desired: Dynamic): Re
   }
   const pg: Record<string, any> = {}
   const curPg = current.postgresql ?? {}
-  for (const key of ['use_pg_rewind', 'use_slots'] as const) if (normal(curPg[key] ?? false) !== normal(desired.postgresql[key])) pg[key] = desired.postgresql[key]
+  for (const key of ['use_pg_rewind', 'use_slots'] as const)
+    if (normal(curPg[key] ?? false) !== normal(desired.postgresql[key])) pg[key] = desired.postgresql[key]
   const params: Record<string, unknown> = {}
-  for (const [name, want] of Object.entries(desired.postgresql.parameters)) if (normal(curPg.parameters?.[name]) !== normal(want)) params[name] = want
+  for (const [name, want] of Object.entries(desired.postgresql.parameters))
+    if (normal(curPg.parameters?.[name]) !== normal(want)) params[name] = want
   if (Object.keys(params).length) pg.parameters = params
   if (Object.keys(pg).length) patch.postgresql = pg
   return Object.keys(patch).length ? patch : undefined
@@ -115,58 +119,78 @@ const healthy = (m: PatroniMember) => m.state === 'running' || m.state === 'stre
  * first, then the replicas again. Bounded to three rounds.
  */
 export function rollingRestartTask(h: HostRun, api: ApiContext, afterPatch: boolean): Task {
-  return defineTask('Ensure members with pending PostgreSQL settings are restarted one at a time', {}, async (): Promise<Plan> => {
-    // A PATCH is seen by the members within one loop_wait: give them that long to flag a pending restart.
-    if (afterPatch && !h.check) await delay((Number(h.vars.patroni_loop_wait) + 2) * 1000)
-    const members = await clusterMembers(h, api.base)
-    if (!members) return h.check ? { change: false, skip: true, reason: 'Patroni is not running yet' } : noChange('no cluster view')
-    const pending = members.filter((m) => m.pending_restart)
-    if (pending.length === 0) return noChange()
-    return {
-      change: true,
-      reason: `pending restart on ${pending.map((m) => m.name).join(', ')}`,
-      apply: async () => {
-        const view = async () => (await clusterMembers(h, api.base)) ?? []
-        // Members refresh their pending_restart flag once per HA loop: read it only after one has passed.
-        const settle = () => delay((Number(h.vars.patroni_loop_wait) + 1) * 1000)
-        const restart = async (m: PatroniMember) => {
-          h.log(`restarting ${m.name} (${isLeader(m) ? 'leader, in place' : 'replica'})`)
-          const url = `${memberApi(api.members, m)}/restart`
-          const r = await rest(h, 'POST', url, { auth: api.auth, body: {}, timeoutS: 120 })
-          if (r.status !== 200) throw new Error(`POST /restart on ${m.name} answered ${r.status}: ${r.body.slice(0, 300)}`)
-          await until(h, api.base, `${m.name} to run again`, (ms) => ms.some((x) => x.name === m.name && healthy(x)) && ms.some((x) => isLeader(x) && x.state === 'running'))
-        }
-        for (let round = 0; round < 3; round++) {
-          let ms = await view()
-          if (!ms.some((m) => m.pending_restart)) return
-          const replicas = ms.filter((x) => x.pending_restart && !isLeader(x))
-          for (const m of replicas) await restart(m)
-          if (replicas.length) await settle()
-          ms = await view()
-          const leader = ms.find(isLeader)
-          if (!leader?.pending_restart) continue
-          if (ms.some((x) => !isLeader(x) && x.pending_restart)) {
-            // The replicas wait for the primary's lower value: only an in-place restart of the leader applies it.
-            await restart(leader)
-            await settle()
-            continue
+  return defineTask(
+    'Ensure members with pending PostgreSQL settings are restarted one at a time',
+    {},
+    async (): Promise<Plan> => {
+      // A PATCH is seen by the members within one loop_wait: give them that long to flag a pending restart.
+      if (afterPatch && !h.check) await delay((Number(h.vars.patroni_loop_wait) + 2) * 1000)
+      const members = await clusterMembers(h, api.base)
+      if (!members)
+        return h.check
+          ? { change: false, skip: true, reason: 'Patroni is not running yet' }
+          : noChange('no cluster view')
+      const pending = members.filter((m) => m.pending_restart)
+      if (pending.length === 0) return noChange()
+      return {
+        change: true,
+        reason: `pending restart on ${pending.map((m) => m.name).join(', ')}`,
+        apply: async () => {
+          const view = async () => (await clusterMembers(h, api.base)) ?? []
+          // Members refresh their pending_restart flag once per HA loop: read it only after one has passed.
+          const settle = () => delay((Number(h.vars.patroni_loop_wait) + 1) * 1000)
+          const restart = async (m: PatroniMember) => {
+            h.log(`restarting ${m.name} (${isLeader(m) ? 'leader, in place' : 'replica'})`)
+            const url = `${memberApi(api.members, m)}/restart`
+            const r = await rest(h, 'POST', url, { auth: api.auth, body: {}, timeoutS: 120 })
+            if (r.status !== 200)
+              throw new Error(`POST /restart on ${m.name} answered ${r.status}: ${r.body.slice(0, 300)}`)
+            await until(
+              h,
+              api.base,
+              `${m.name} to run again`,
+              (ms) =>
+                ms.some((x) => x.name === m.name && healthy(x)) && ms.some((x) => isLeader(x) && x.state === 'running'),
+            )
           }
-          if (!ms.some((x) => !isLeader(x) && healthy(x))) throw new Error('no healthy replica to switch over to')
-          h.log(`switching over from ${leader.name} before restarting it`)
-          const url = `${memberApi(api.members, leader)}/switchover`
-          const s = await rest(h, 'POST', url, { auth: api.auth, body: { leader: leader.name }, timeoutS: 120 })
-          if (s.status !== 200) throw new Error(`POST /switchover answered ${s.status}: ${s.body.slice(0, 300)}`)
-          const after = await until(h, api.base, 'a new leader and the old one back as a replica', (xs) =>
-            xs.some((x) => isLeader(x) && x.name !== leader.name && x.state === 'running') && xs.some((x) => x.name === leader.name && healthy(x)),
-          )
-          const old = after.find((x) => x.name === leader.name)!
-          // The demotion restarted it already; restart only when still pending.
-          if (old.pending_restart) await restart(old)
-          await settle()
-        }
-        const left = (await view()).filter((m) => m.pending_restart)
-        if (left.length) throw new Error(`still pending a restart after three rounds: ${left.map((m) => m.name).join(', ')}`)
-      },
-    }
-  })
+          for (let round = 0; round < 3; round++) {
+            let ms = await view()
+            if (!ms.some((m) => m.pending_restart)) return
+            const replicas = ms.filter((x) => x.pending_restart && !isLeader(x))
+            for (const m of replicas) await restart(m)
+            if (replicas.length) await settle()
+            ms = await view()
+            const leader = ms.find(isLeader)
+            if (!leader?.pending_restart) continue
+            if (ms.some((x) => !isLeader(x) && x.pending_restart)) {
+              // The replicas wait for the primary's lower value: only an in-place restart of the leader applies it.
+              await restart(leader)
+              await settle()
+              continue
+            }
+            if (!ms.some((x) => !isLeader(x) && healthy(x))) throw new Error('no healthy replica to switch over to')
+            h.log(`switching over from ${leader.name} before restarting it`)
+            const url = `${memberApi(api.members, leader)}/switchover`
+            const s = await rest(h, 'POST', url, { auth: api.auth, body: { leader: leader.name }, timeoutS: 120 })
+            if (s.status !== 200) throw new Error(`POST /switchover answered ${s.status}: ${s.body.slice(0, 300)}`)
+            const after = await until(
+              h,
+              api.base,
+              'a new leader and the old one back as a replica',
+              (xs) =>
+                xs.some((x) => isLeader(x) && x.name !== leader.name && x.state === 'running') &&
+                xs.some((x) => x.name === leader.name && healthy(x)),
+            )
+            const old = after.find((x) => x.name === leader.name)!
+            // The demotion restarted it already; restart only when still pending.
+            if (old.pending_restart) await restart(old)
+            await settle()
+          }
+          const left = (await view()).filter((m) => m.pending_restart)
+          if (left.length)
+            throw new Error(`still pending a restart after three rounds: ${left.map((m) => m.name).join(', ')}`)
+        },
+      }
+    },
+  )
 }

@@ -52,7 +52,9 @@ const NAME = '^[a-z_][a-z0-9_]*$'
 /** Addresses of the hosts that may reach PostgreSQL: the members, the HAProxy hosts and the app hosts. */
 export function stackAddresses(inventory: Inventory, groups: string[]): string[] {
   const out: string[] = []
-  for (const g of groups) if (inventory.groups.has(g)) for (const name of inventory.groupHosts(g)) out.push(String(inventory.hosts.get(name)!.vars.address))
+  for (const g of groups)
+    if (inventory.groups.has(g))
+      for (const name of inventory.groupHosts(g)) out.push(String(inventory.hosts.get(name)!.vars.address))
   return [...new Set(out)]
 }
 
@@ -82,22 +84,71 @@ export const patroniRole: Role<PatroniVars> = {
   schema: {
     ...shared.schema,
     patroni_scope: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', description: 'Cluster name (Patroni `scope`).' },
-    patroni_ttl: { type: 'integer', minimum: 10, description: 'Leader lock TTL, s: a dead primary is replaced after at most this long.' },
+    patroni_ttl: {
+      type: 'integer',
+      minimum: 10,
+      description: 'Leader lock TTL, s: a dead primary is replaced after at most this long.',
+    },
     patroni_loop_wait: { type: 'integer', minimum: 1, description: 'Seconds between HA loop runs.' },
-    patroni_retry_timeout: { type: 'integer', minimum: 1, description: 'Timeout for DCS and PostgreSQL operation retries, s.' },
-    patroni_maximum_lag_on_failover: { type: 'integer', minimum: 0, description: 'Replicas further behind than this (bytes) are not promoted.' },
-    patroni_synchronous_mode: { type: 'boolean', description: 'Commit waits for one synchronous replica; a failover loses no acknowledged write.' },
-    patroni_synchronous_mode_strict: { type: 'boolean', description: 'Refuse writes when no synchronous replica is available.' },
-    patroni_failsafe_mode: { type: 'boolean', description: 'Keep the primary while etcd is down if every member still answers it.' },
+    patroni_retry_timeout: {
+      type: 'integer',
+      minimum: 1,
+      description: 'Timeout for DCS and PostgreSQL operation retries, s.',
+    },
+    patroni_maximum_lag_on_failover: {
+      type: 'integer',
+      minimum: 0,
+      description: 'Replicas further behind than this (bytes) are not promoted.',
+    },
+    patroni_synchronous_mode: {
+      type: 'boolean',
+      description: 'Commit waits for one synchronous replica; a failover loses no acknowledged write.',
+    },
+    patroni_synchronous_mode_strict: {
+      type: 'boolean',
+      description: 'Refuse writes when no synchronous replica is available.',
+    },
+    patroni_failsafe_mode: {
+      type: 'boolean',
+      description: 'Keep the primary while etcd is down if every member still answers it.',
+    },
     patroni_use_pg_rewind: { type: 'boolean', description: 'Rewind a failed primary to rejoin as a replica.' },
     patroni_use_slots: { type: 'boolean', description: 'Use replication slots for the replicas.' },
-    patroni_restapi_user: { type: 'string', pattern: NAME, description: 'Basic-auth user for the API\'s unsafe endpoints.' },
-    patroni_restapi_password: { type: 'string', format: 'one-line', minLength: 16, secret: true, description: 'Password of the REST API user (generated).' },
-    patroni_superuser_password: { type: 'string', format: 'one-line', minLength: 16, secret: true, description: 'Password of the `postgres` superuser (generated).' },
+    patroni_restapi_user: {
+      type: 'string',
+      pattern: NAME,
+      description: "Basic-auth user for the API's unsafe endpoints.",
+    },
+    patroni_restapi_password: {
+      type: 'string',
+      format: 'one-line',
+      minLength: 16,
+      secret: true,
+      description: 'Password of the REST API user (generated).',
+    },
+    patroni_superuser_password: {
+      type: 'string',
+      format: 'one-line',
+      minLength: 16,
+      secret: true,
+      description: 'Password of the `postgres` superuser (generated).',
+    },
     patroni_replication_user: { type: 'string', pattern: NAME, description: 'Replication user.' },
-    patroni_replication_password: { type: 'string', format: 'one-line', minLength: 16, secret: true, description: 'Password of the replication user (generated).' },
+    patroni_replication_password: {
+      type: 'string',
+      format: 'one-line',
+      minLength: 16,
+      secret: true,
+      description: 'Password of the replication user (generated).',
+    },
     patroni_rewind_user: { type: 'string', pattern: NAME, description: 'pg_rewind user.' },
-    patroni_rewind_password: { type: 'string', format: 'one-line', minLength: 16, secret: true, description: 'Password of the pg_rewind user (generated).' },
+    patroni_rewind_password: {
+      type: 'string',
+      format: 'one-line',
+      minLength: 16,
+      secret: true,
+      description: 'Password of the pg_rewind user (generated).',
+    },
   },
   validate(inventory) {
     const errors: string[] = []
@@ -107,14 +158,24 @@ export const patroniRole: Role<PatroniVars> = {
       const ttl = v.patroni_ttl
       const loop = v.patroni_loop_wait
       const retry = v.patroni_retry_timeout
-      if (loop + 2 * retry > ttl) errors.push(`host ${host.name}: patroni_loop_wait + 2 × patroni_retry_timeout (${loop + 2 * retry}) must not exceed patroni_ttl (${ttl})`)
-      if (v.patroni_synchronous_mode_strict && !v.patroni_synchronous_mode) errors.push(`host ${host.name}: patroni_synchronous_mode_strict needs patroni_synchronous_mode`)
-      if (!/^\d+\.\d+\.\d+\.\d+$/.test(String(v.address ?? ''))) errors.push(`host ${host.name}: a Patroni member needs an IPv4 address to bind to`)
+      if (loop + 2 * retry > ttl)
+        errors.push(
+          `host ${host.name}: patroni_loop_wait + 2 × patroni_retry_timeout (${loop + 2 * retry}) must not exceed patroni_ttl (${ttl})`,
+        )
+      if (v.patroni_synchronous_mode_strict && !v.patroni_synchronous_mode)
+        errors.push(`host ${host.name}: patroni_synchronous_mode_strict needs patroni_synchronous_mode`)
+      if (!/^\d+\.\d+\.\d+\.\d+$/.test(String(v.address ?? '')))
+        errors.push(`host ${host.name}: a Patroni member needs an IPv4 address to bind to`)
       if (groupMembers(inventory, v.etcd_group).length === 0)
         errors.push(`host ${host.name}: Patroni needs etcd members (group ${v.etcd_group} is empty)`)
     }
     const isMember = (h: InventoryHost) => h.groups.includes(settingsOf(h, patroniRole.defaults).patroni_group)
-    errors.push(...validateDataDirs(inventory, [...inventory.hosts.values()].filter(isMember).map((h) => h.name)))
+    errors.push(
+      ...validateDataDirs(
+        inventory,
+        [...inventory.hosts.values()].filter(isMember).map((h) => h.name),
+      ),
+    )
     return [...new Set(errors)]
   },
   handlers: {
@@ -129,32 +190,91 @@ export const patroniRole: Role<PatroniVars> = {
     await installWithoutStarting(h, ['patroni', 'python3-etcd'], 'Patroni')
     const running = (await h.query('systemctl is-active -q patroni')).code === 0
     await h.do(dataDirTask(String(v.postgresql_data_dir)))
-    await h.do(directory({ path: '/etc/patroni', owner: 'root', group: 'postgres', mode: '0750', name: 'Ensure /etc/patroni exists' }))
-    await h.do(template({
-      src: 'patroni/config.yml.ejs',
-      dest: '/etc/patroni/config.yml',
-      owner: 'postgres',
-      group: 'postgres',
-      mode: '0600',
-      vars: { patroni: patroniConfigView(h) },
-      notify: running ? 'Reload Patroni' : undefined,
-      name: 'Ensure the Patroni configuration is current',
-    }))
-    await h.do(systemdUnit({ unit: 'patroni.service', src: 'patroni/patroni.service.ejs', name: 'Ensure the Patroni systemd unit is current' }))
-    await h.do(service({ service: 'patroni', enabled: true, state: 'started', name: 'Ensure Patroni is enabled and started' }))
+    await h.do(
+      directory({
+        path: '/etc/patroni',
+        owner: 'root',
+        group: 'postgres',
+        mode: '0750',
+        name: 'Ensure /etc/patroni exists',
+      }),
+    )
+    await h.do(
+      template({
+        src: 'patroni/config.yml.ejs',
+        dest: '/etc/patroni/config.yml',
+        owner: 'postgres',
+        group: 'postgres',
+        mode: '0600',
+        vars: { patroni: patroniConfigView(h) },
+        notify: running ? 'Reload Patroni' : undefined,
+        name: 'Ensure the Patroni configuration is current',
+      }),
+    )
+    await h.do(
+      systemdUnit({
+        unit: 'patroni.service',
+        src: 'patroni/patroni.service.ejs',
+        name: 'Ensure the Patroni systemd unit is current',
+      }),
+    )
+    await h.do(
+      service({ service: 'patroni', enabled: true, state: 'started', name: 'Ensure Patroni is enabled and started' }),
+    )
     await h.flushHandlers()
 
-    await h.do(waitFor({ url: `${api.base}/health`, timeoutMs: 300_000, intervalMs: 1000, name: 'Wait for this member\'s PostgreSQL to run' }))
+    await h.do(
+      waitFor({
+        url: `${api.base}/health`,
+        timeoutMs: 300_000,
+        intervalMs: 1000,
+        name: "Wait for this member's PostgreSQL to run",
+      }),
+    )
     await h.do(waitForLeader(h, api.base))
 
     // Roles and the application database: on the leader only (the only writable member).
     const leader = (await rest(h, 'GET', `${api.base}/primary`)).status === 200
     if (leader) {
-      await h.do(pgRole({ role: 'postgres', password: v.patroni_superuser_password, attrs: 'SUPERUSER LOGIN', name: 'Ensure the superuser password is current' }))
-      await h.do(pgRole({ role: v.patroni_replication_user, password: v.patroni_replication_password, attrs: 'REPLICATION LOGIN', name: 'Ensure the replication user is current' }))
-      await h.do(pgRole({ role: v.patroni_rewind_user, password: v.patroni_rewind_password, attrs: 'LOGIN', name: 'Ensure the pg_rewind user is current' }))
-      await h.do(pgRole({ role: String(v.postgresql_app_user), password: String(v.postgresql_app_password), attrs: 'LOGIN', name: 'Ensure the application user is current' }))
-      await h.do(pgDatabase({ database: String(v.postgresql_app_database), owner: String(v.postgresql_app_user), name: 'Ensure the application database exists' }))
+      await h.do(
+        pgRole({
+          role: 'postgres',
+          password: v.patroni_superuser_password,
+          attrs: 'SUPERUSER LOGIN',
+          name: 'Ensure the superuser password is current',
+        }),
+      )
+      await h.do(
+        pgRole({
+          role: v.patroni_replication_user,
+          password: v.patroni_replication_password,
+          attrs: 'REPLICATION LOGIN',
+          name: 'Ensure the replication user is current',
+        }),
+      )
+      await h.do(
+        pgRole({
+          role: v.patroni_rewind_user,
+          password: v.patroni_rewind_password,
+          attrs: 'LOGIN',
+          name: 'Ensure the pg_rewind user is current',
+        }),
+      )
+      await h.do(
+        pgRole({
+          role: String(v.postgresql_app_user),
+          password: String(v.postgresql_app_password),
+          attrs: 'LOGIN',
+          name: 'Ensure the application user is current',
+        }),
+      )
+      await h.do(
+        pgDatabase({
+          database: String(v.postgresql_app_database),
+          owner: String(v.postgresql_app_user),
+          name: 'Ensure the application database exists',
+        }),
+      )
     }
 
     // Cluster-wide settings, once per run, then the restarts they need.

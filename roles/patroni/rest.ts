@@ -35,12 +35,29 @@ export interface RestResponse {
 }
 
 /** Call the API from the host. Status 0 means no answer. */
-export async function rest(conn: Connection | HostRun, method: string, url: string, opts: { auth?: RestAuth; body?: unknown; timeoutS?: number } = {}): Promise<RestResponse> {
-  const lines = [`url = ${curlString(url)}`, `request = ${curlString(method)}`, `max-time = ${opts.timeoutS ?? 10}`, 'silent', 'show-error', 'write-out = "\\n%{http_code}"']
+export async function rest(
+  conn: Connection | HostRun,
+  method: string,
+  url: string,
+  opts: { auth?: RestAuth; body?: unknown; timeoutS?: number } = {},
+): Promise<RestResponse> {
+  const lines = [
+    `url = ${curlString(url)}`,
+    `request = ${curlString(method)}`,
+    `max-time = ${opts.timeoutS ?? 10}`,
+    'silent',
+    'show-error',
+    'write-out = "\\n%{http_code}"',
+  ]
   if (opts.auth) lines.push(`user = ${curlString(`${opts.auth.user}:${opts.auth.password}`)}`)
-  if (opts.body !== undefined) lines.push('header = "Content-Type: application/json"', `data = ${curlString(JSON.stringify(opts.body))}`)
+  if (opts.body !== undefined)
+    lines.push('header = "Content-Type: application/json"', `data = ${curlString(JSON.stringify(opts.body))}`)
   const run = 'run' in conn ? conn.run.bind(conn) : (conn as HostRun).query.bind(conn)
-  const result = await run('curl -K -', { stdin: lines.join('\n') + '\n', sudo: false, timeoutMs: ((opts.timeoutS ?? 10) + 10) * 1000 })
+  const result = await run('curl -K -', {
+    stdin: lines.join('\n') + '\n',
+    sudo: false,
+    timeoutMs: ((opts.timeoutS ?? 10) + 10) * 1000,
+  })
   const cut = result.stdout.lastIndexOf('\n')
   const status = Number(result.stdout.slice(cut + 1).trim()) || 0
   return { status, body: cut >= 0 ? result.stdout.slice(0, cut) : '' }
@@ -58,7 +75,10 @@ export async function restJson<T>(conn: Connection | HostRun, url: string): Prom
 }
 
 /** The members of the cluster as Patroni sees them (GET /cluster on one member). */
-export async function clusterMembers(conn: Connection | HostRun, apiBase: string): Promise<PatroniMember[] | undefined> {
+export async function clusterMembers(
+  conn: Connection | HostRun,
+  apiBase: string,
+): Promise<PatroniMember[] | undefined> {
   const c = await restJson<{ members: PatroniMember[] }>(conn, `${apiBase}/cluster`)
   return c?.members
 }

@@ -10,7 +10,10 @@ const ITERATIONS = 4096
 function keys(password: string, salt: Buffer, iterations: number): { storedKey: Buffer; serverKey: Buffer } {
   const salted = pbkdf2Sync(password.normalize('NFKC'), salt, iterations, 32, 'sha256')
   const clientKey = createHmac('sha256', salted).update('Client Key').digest()
-  return { storedKey: createHash('sha256').update(clientKey).digest(), serverKey: createHmac('sha256', salted).update('Server Key').digest() }
+  return {
+    storedKey: createHash('sha256').update(clientKey).digest(),
+    serverKey: createHmac('sha256', salted).update('Server Key').digest(),
+  }
 }
 
 /** A new verifier in PostgreSQL's format: `SCRAM-SHA-256$iter:salt$StoredKey:ServerKey`. */

@@ -30,15 +30,24 @@ export interface PgRoleArgs extends TaskOptions {
 export function pgRole(args: PgRoleArgs) {
   return defineTask(`Ensure PostgreSQL role ${args.role} is current`, args, async (ctx) => {
     if (!args.password) throw new Error(`no password for role ${args.role}`)
-    const stored = await psql(ctx, `SELECT coalesce(rolpassword, '') FROM pg_authid WHERE rolname = ${literal(args.role)};`)
-    const exists = stored !== '' || (await psql(ctx, `SELECT 1 FROM pg_roles WHERE rolname = ${literal(args.role)};`)) === '1'
+    const stored = await psql(
+      ctx,
+      `SELECT coalesce(rolpassword, '') FROM pg_authid WHERE rolname = ${literal(args.role)};`,
+    )
+    const exists =
+      stored !== '' || (await psql(ctx, `SELECT 1 FROM pg_roles WHERE rolname = ${literal(args.role)};`)) === '1'
     if (exists && scramMatches(stored, args.password)) return noChange()
     return {
       change: true,
       reason: exists ? 'password differs' : 'role is missing',
       apply: async () => {
         const verifier = literal(scramVerifier(args.password))
-        await psql(ctx, exists ? `ALTER ROLE ${ident(args.role)} PASSWORD ${verifier};` : `CREATE ROLE ${ident(args.role)} ${args.attrs} PASSWORD ${verifier};`)
+        await psql(
+          ctx,
+          exists
+            ? `ALTER ROLE ${ident(args.role)} PASSWORD ${verifier};`
+            : `CREATE ROLE ${ident(args.role)} ${args.attrs} PASSWORD ${verifier};`,
+        )
       },
     }
   })
@@ -52,14 +61,25 @@ export interface PgDatabaseArgs extends TaskOptions {
 /** Ensure a database exists and belongs to its owner. */
 export function pgDatabase(args: PgDatabaseArgs) {
   return defineTask(`Ensure PostgreSQL database ${args.database} exists`, args, async (ctx) => {
-    const owner = await psql(ctx, `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = ${literal(args.database)};`)
+    const owner = await psql(
+      ctx,
+      `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = ${literal(args.database)};`,
+    )
     if (owner === args.owner) return noChange()
     return {
       change: true,
       reason: owner ? `owned by ${owner}` : 'database is missing',
       apply: async () => {
-        await psql(ctx, owner ? `ALTER DATABASE ${ident(args.database)} OWNER TO ${ident(args.owner)};` : `CREATE DATABASE ${ident(args.database)} OWNER ${ident(args.owner)};`)
-        await psql(ctx, `REVOKE ALL ON DATABASE ${ident(args.database)} FROM PUBLIC; GRANT ALL ON DATABASE ${ident(args.database)} TO ${ident(args.owner)};`)
+        await psql(
+          ctx,
+          owner
+            ? `ALTER DATABASE ${ident(args.database)} OWNER TO ${ident(args.owner)};`
+            : `CREATE DATABASE ${ident(args.database)} OWNER ${ident(args.owner)};`,
+        )
+        await psql(
+          ctx,
+          `REVOKE ALL ON DATABASE ${ident(args.database)} FROM PUBLIC; GRANT ALL ON DATABASE ${ident(args.database)} TO ${ident(args.owner)};`,
+        )
       },
     }
   })

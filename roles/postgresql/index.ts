@@ -20,7 +20,7 @@ export interface PostgresqlVars extends Vars, Pick<StackVars, keyof typeof share
 
 export const postgresqlRole: Role<PostgresqlVars> = {
   name: 'postgresql',
-  description: 'PostgreSQL server packages without Debian\'s automatically created cluster.',
+  description: "PostgreSQL server packages without Debian's automatically created cluster.",
   defaults: {
     ...shared.defaults,
     postgresql_drop_default_cluster: true,
@@ -34,15 +34,31 @@ export const postgresqlRole: Role<PostgresqlVars> = {
         'Stop and drop a Debian `main` cluster found from an earlier install, only when it holds no user data ' +
         '(else the run stops and says so).',
     },
-    postgresql_packages: { type: 'array', items: { type: 'string', format: 'debian-package' }, description: 'Server packages to install.' },
+    postgresql_packages: {
+      type: 'array',
+      items: { type: 'string', format: 'debian-package' },
+      description: 'Server packages to install.',
+    },
   },
   async tasks(h) {
     const v = h.vars
     await h.do(directory({ path: '/etc/postgresql-common', name: 'Ensure /etc/postgresql-common exists' }))
-    await h.do(template({ src: 'postgresql/createcluster.conf.ejs', dest: '/etc/postgresql-common/createcluster.conf', name: 'Ensure Debian creates no cluster on install' }))
+    await h.do(
+      template({
+        src: 'postgresql/createcluster.conf.ejs',
+        dest: '/etc/postgresql-common/createcluster.conf',
+        name: 'Ensure Debian creates no cluster on install',
+      }),
+    )
     await installWithoutStarting(h, v.postgresql_packages, 'PostgreSQL')
     if (v.postgresql_drop_default_cluster) await h.do(dropDefaultClusterTask(v.postgresql_version))
     // The packaged umbrella unit stays harmless without clusters; keep it from starting one anyway.
-    await h.do(command({ cmd: 'systemctl disable postgresql', onlyIf: 'systemctl is-enabled -q postgresql', name: 'Ensure the packaged postgresql.service is disabled' }))
+    await h.do(
+      command({
+        cmd: 'systemctl disable postgresql',
+        onlyIf: 'systemctl is-enabled -q postgresql',
+        name: 'Ensure the packaged postgresql.service is disabled',
+      }),
+    )
   },
 }

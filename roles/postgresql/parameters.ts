@@ -65,7 +65,8 @@ export const PG_PARAMETER_TYPES: Record<string, object> = {
 
 export const PG_PARAMETER_SCHEMA: VarSchema = {
   type: 'object',
-  description: 'PostgreSQL settings, applied through Patroni\'s dynamic configuration (well-known names are type-checked).',
+  description:
+    "PostgreSQL settings, applied through Patroni's dynamic configuration (well-known names are type-checked).",
   properties: PG_PARAMETER_TYPES,
   propertyNames: { pattern: '^[a-z_][a-z0-9_.]*$' },
   additionalProperties: { type: ['string', 'number', 'boolean'] },

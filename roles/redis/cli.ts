@@ -23,7 +23,11 @@ export function cliScript(ep: Endpoint, commands: (string | number)[][]): string
   const lines = [`REDISCLI_AUTH=${quote(ep.password)}`, 'export REDISCLI_AUTH']
   for (const [i, cmd] of commands.entries()) {
     if (i > 0) lines.push(`echo ${MARKER}`)
-    lines.push(`redis-cli --no-auth-warning --raw -h ${quote(ep.host)} -p ${ep.port} <<'HASTACK_EOF' 2>&1`, cmd.map(cliWord).join(' '), 'HASTACK_EOF')
+    lines.push(
+      `redis-cli --no-auth-warning --raw -h ${quote(ep.host)} -p ${ep.port} <<'HASTACK_EOF' 2>&1`,
+      cmd.map(cliWord).join(' '),
+      'HASTACK_EOF',
+    )
   }
   return lines.join('\n') + '\n'
 }
@@ -32,13 +36,21 @@ const MARKER = '---hastack-next---'
 
 /** Split the script's output into one reply (list of lines) per command. */
 export function splitReplies(stdout: string): string[][] {
-  return stdout.split(`${MARKER}\n`).map((part) => part.replace(/\n$/, '').split('\n').filter((l, i, a) => !(a.length === 1 && l === '')))
+  return stdout.split(`${MARKER}\n`).map((part) =>
+    part
+      .replace(/\n$/, '')
+      .split('\n')
+      .filter((l, i, a) => !(a.length === 1 && l === '')),
+  )
 }
 
 /** Whether a reply is an error or a failed connection. */
 export function isError(reply: string[]): boolean {
   const first = reply[0] ?? ''
-  return /^(ERR|NOAUTH|WRONGPASS|WRONGTYPE|LOADING|MASTERDOWN|READONLY|NOPERM|Could not connect|Error:)/.test(first) || first.startsWith('(error)')
+  return (
+    /^(ERR|NOAUTH|WRONGPASS|WRONGTYPE|LOADING|MASTERDOWN|READONLY|NOPERM|Could not connect|Error:)/.test(first) ||
+    first.startsWith('(error)')
+  )
 }
 
 /**
@@ -46,7 +58,12 @@ export function isError(reply: string[]): boolean {
  * use runs in check mode too: the caller decides). Returns one reply per command;
  * `undefined` when redis-cli is not installed yet.
  */
-export async function redisCli(h: HostRun, ep: Endpoint, commands: (string | number)[][], timeoutMs = 15_000): Promise<string[][] | undefined> {
+export async function redisCli(
+  h: HostRun,
+  ep: Endpoint,
+  commands: (string | number)[][],
+  timeoutMs = 15_000,
+): Promise<string[][] | undefined> {
   const script = `command -v redis-cli >/dev/null 2>&1 || { echo HASTACK_NO_CLI; exit 0; }\n${cliScript(ep, commands)}`
   const result = await h.query(['sh', '-s'], { stdin: script, timeoutMs, sudo: false })
   if (result.stdout.startsWith('HASTACK_NO_CLI')) return undefined

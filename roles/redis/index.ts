@@ -113,7 +113,8 @@ export function saveRulesInFileTask(h: Pick<HostRun, 'vars'>) {
 
 export const redisRole: Role<RedisVars> = {
   name: 'redis',
-  description: 'Redis primary and replicas: bound to the cluster address, authenticated, AOF + RDB, bounded writes when cut off.',
+  description:
+    'Redis primary and replicas: bound to the cluster address, authenticated, AOF + RDB, bounded writes when cut off.',
   defaults,
   schema,
   validate: validateRedis,
@@ -124,13 +125,22 @@ export const redisRole: Role<RedisVars> = {
     const v = h.vars
     await installWithoutStarting(h, ['redis-server', 'redis-tools'], 'Redis')
     await h.do(
-      template({ src: 'redis/hastack.conf.ejs', dest: '/etc/redis/hastack.conf', owner: 'redis', group: 'redis', mode: '0640', name: 'Ensure the hastack Redis settings file is current' }),
+      template({
+        src: 'redis/hastack.conf.ejs',
+        dest: '/etc/redis/hastack.conf',
+        owner: 'redis',
+        group: 'redis',
+        mode: '0640',
+        name: 'Ensure the hastack Redis settings file is current',
+      }),
     )
     const bootstrapped = (await h.query(sh`grep -qxF ${INCLUDE} ${CONF}`)).code === 0
     if (!bootstrapped) {
       const primary = await currentPrimary(h)
       const self = primary.address === v.address
-      h.log(`first deploy: ${self ? 'primary' : `replica of ${primary.address}`} (primary from ${primary.source}; initial primary ${initialPrimaryHost(h)})`)
+      h.log(
+        `first deploy: ${self ? 'primary' : `replica of ${primary.address}`} (primary from ${primary.source}; initial primary ${initialPrimaryHost(h)})`,
+      )
       await h.do(
         template({
           src: 'redis/redis.conf.ejs',
@@ -145,8 +155,22 @@ export const redisRole: Role<RedisVars> = {
       )
     }
     await h.flushHandlers()
-    await h.do(service({ service: 'redis-server', enabled: true, state: 'started', name: 'Ensure Redis is enabled and running' }))
-    await h.do(waitFor({ port: v.redis_port, address: String(v.address), timeoutMs: 60_000, name: 'Wait for Redis to accept connections' }))
+    await h.do(
+      service({
+        service: 'redis-server',
+        enabled: true,
+        state: 'started',
+        name: 'Ensure Redis is enabled and running',
+      }),
+    )
+    await h.do(
+      waitFor({
+        port: v.redis_port,
+        address: String(v.address),
+        timeoutMs: 60_000,
+        name: 'Wait for Redis to accept connections',
+      }),
+    )
     await h.do(runtimeSettingsTask(h))
     await h.do(saveRulesInFileTask(h))
   },

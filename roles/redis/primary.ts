@@ -30,7 +30,7 @@ export function majority(answers: Record<string, string | undefined>): string | 
   for (const a of Object.values(answers)) if (a) counts.set(a, (counts.get(a) ?? 0) + 1)
   let best: string | undefined
   let most = 0
-  for (const [addr, n] of counts) if (n > most) (best = addr), (most = n)
+  for (const [addr, n] of counts) if (n > most) ((best = addr), (most = n))
   return best
 }
 
@@ -40,8 +40,14 @@ export async function askSentinels(h: HostRun): Promise<Record<string, string | 
   const name = String(h.vars.redis_master_name)
   await Promise.all(
     h.inventory.groupHosts('sentinel').map(async (s) => {
-      const ep = { host: String(h.hostvars(s).address), port: Number(h.vars.sentinel_port), password: String(h.vars.sentinel_password) }
-      const replies = await redisCli(h, ep, [['SENTINEL', 'get-master-addr-by-name', name]], 10_000).catch(() => undefined)
+      const ep = {
+        host: String(h.hostvars(s).address),
+        port: Number(h.vars.sentinel_port),
+        password: String(h.vars.sentinel_password),
+      }
+      const replies = await redisCli(h, ep, [['SENTINEL', 'get-master-addr-by-name', name]], 10_000).catch(
+        () => undefined,
+      )
       const reply = replies?.[0]
       answers[s] = reply && !isError(reply) && /^\d+\.\d+\.\d+\.\d+$/.test(reply[0] ?? '') ? reply[0] : undefined
     }),

@@ -7,7 +7,15 @@
  */
 import type { Vars } from '../../lib/types.ts'
 
-const UNITS: Record<string, number> = { '': 1, k: 1000, kb: 1024, m: 1000 ** 2, mb: 1024 ** 2, g: 1000 ** 3, gb: 1024 ** 3 }
+const UNITS: Record<string, number> = {
+  '': 1,
+  k: 1000,
+  kb: 1024,
+  m: 1000 ** 2,
+  mb: 1024 ** 2,
+  g: 1000 ** 3,
+  gb: 1024 ** 3,
+}
 
 /** Redis's memory notation (`256mb`, `1gb`, `100000`) in bytes, as CONFIG GET prints it. */
 export function memoryBytes(value: string | number): number {
@@ -36,7 +44,10 @@ export function runtimeSettings(vars: Vars): Record<string, string> {
 
 /** RDB snapshot rules (`3600 1 300 100`) as pairs of seconds and changes, numbers as Redis prints them. */
 export function saveRules(text: string): [number, number][] {
-  const words = text.trim().split(/\s+/).filter((w) => w !== '' && w !== '""')
+  const words = text
+    .trim()
+    .split(/\s+/)
+    .filter((w) => w !== '' && w !== '""')
   const rules: [number, number][] = []
   for (let i = 0; i + 1 < words.length; i += 2) rules.push([Number(words[i]), Number(words[i + 1])])
   return rules

@@ -31,16 +31,58 @@ export const defaults: RedisVars = {
   redis_replica_priority: 100,
 }
 
-const POLICIES = ['noeviction', 'allkeys-lru', 'allkeys-lfu', 'allkeys-random', 'volatile-lru', 'volatile-lfu', 'volatile-random', 'volatile-ttl']
+const POLICIES = [
+  'noeviction',
+  'allkeys-lru',
+  'allkeys-lfu',
+  'allkeys-random',
+  'volatile-lru',
+  'volatile-lfu',
+  'volatile-random',
+  'volatile-ttl',
+]
 
 export const schema: Record<string, VarSchema> = {
   ...shared.schema,
-  redis_initial_primary: { type: 'string', description: 'Host made primary on the first deploy; empty: the first host of the `redis` group. Ignored once Sentinels run.' },
-  redis_maxmemory: { type: ['string', 'integer'], pattern: '^\\d+([kKmMgG][bB]?)?$', description: 'Memory limit (`maxmemory`), Redis notation: `256mb`, `1gb`, bytes.' },
-  redis_maxmemory_policy: { type: 'string', enum: POLICIES, description: 'What Redis does at the memory limit (`maxmemory-policy`); `noeviction` refuses writes.' },
-  redis_appendfsync: { type: 'string', enum: ['always', 'everysec', 'no'], description: 'How often the append-only file is synced to disk.' },
-  redis_save: { type: 'string', pattern: '^(\\s*\\d+\\s+\\d+)*\\s*$', description: 'RDB snapshot rules (`save`): pairs of seconds and changes; empty disables snapshots.' },
-  redis_min_replicas_to_write: { type: 'integer', minimum: 0, description: 'Replicas that must be connected for the primary to accept writes (0: no bound).' },
-  redis_min_replicas_max_lag: { type: 'integer', minimum: 1, description: 'Seconds after which a silent replica no longer counts: a primary cut off from its replicas stops accepting writes within this time.' },
-  redis_replica_priority: { type: 'integer', minimum: 0, description: 'Promotion priority of this host (lower first; 0: never promoted).' },
+  redis_initial_primary: {
+    type: 'string',
+    description:
+      'Host made primary on the first deploy; empty: the first host of the `redis` group. Ignored once Sentinels run.',
+  },
+  redis_maxmemory: {
+    type: ['string', 'integer'],
+    pattern: '^\\d+([kKmMgG][bB]?)?$',
+    description: 'Memory limit (`maxmemory`), Redis notation: `256mb`, `1gb`, bytes.',
+  },
+  redis_maxmemory_policy: {
+    type: 'string',
+    enum: POLICIES,
+    description: 'What Redis does at the memory limit (`maxmemory-policy`); `noeviction` refuses writes.',
+  },
+  redis_appendfsync: {
+    type: 'string',
+    enum: ['always', 'everysec', 'no'],
+    description: 'How often the append-only file is synced to disk.',
+  },
+  redis_save: {
+    type: 'string',
+    pattern: '^(\\s*\\d+\\s+\\d+)*\\s*$',
+    description: 'RDB snapshot rules (`save`): pairs of seconds and changes; empty disables snapshots.',
+  },
+  redis_min_replicas_to_write: {
+    type: 'integer',
+    minimum: 0,
+    description: 'Replicas that must be connected for the primary to accept writes (0: no bound).',
+  },
+  redis_min_replicas_max_lag: {
+    type: 'integer',
+    minimum: 1,
+    description:
+      'Seconds after which a silent replica no longer counts: a primary cut off from its replicas stops accepting writes within this time.',
+  },
+  redis_replica_priority: {
+    type: 'integer',
+    minimum: 0,
+    description: 'Promotion priority of this host (lower first; 0: never promoted).',
+  },
 }

@@ -27,9 +27,21 @@ export interface SentinelVars extends Vars, Pick<StackVars, keyof typeof shared.
 
 const schema: Record<string, VarSchema> = {
   ...shared.schema,
-  sentinel_down_after_milliseconds: { type: 'integer', minimum: 100, description: 'Time without a valid reply after which a Sentinel considers the primary down.' },
-  sentinel_failover_timeout: { type: 'integer', minimum: 1000, description: 'Failover timeout (ms): retry delay and bound on reconfiguring the replicas.' },
-  sentinel_parallel_syncs: { type: 'integer', minimum: 1, description: 'Replicas re-synchronising with a new primary at the same time.' },
+  sentinel_down_after_milliseconds: {
+    type: 'integer',
+    minimum: 100,
+    description: 'Time without a valid reply after which a Sentinel considers the primary down.',
+  },
+  sentinel_failover_timeout: {
+    type: 'integer',
+    minimum: 1000,
+    description: 'Failover timeout (ms): retry delay and bound on reconfiguring the replicas.',
+  },
+  sentinel_parallel_syncs: {
+    type: 'integer',
+    minimum: 1,
+    description: 'Replicas re-synchronising with a new primary at the same time.',
+  },
 }
 
 /** The settings hastack owns, as SENTINEL MASTER reports them. */
@@ -47,7 +59,8 @@ export function validateSentinel(inventory: Inventory): string[] {
   const hosts = groupMembers(inventory, 'sentinel')
   if (hosts.length === 0) return []
   const errors: string[] = []
-  if (hosts.length < 3) errors.push(`the sentinel group has ${hosts.length} host(s): at least 3 are needed to survive the loss of one`)
+  if (hosts.length < 3)
+    errors.push(`the sentinel group has ${hosts.length} host(s): at least 3 are needed to survive the loss of one`)
   for (const host of hosts) {
     const q = settingsOf(inventory.hosts.get(host)!, sentinelRole.defaults).sentinel_quorum
     if (q > hosts.length) errors.push(`sentinel_quorum is ${q} but there are only ${hosts.length} Sentinels`)
@@ -83,7 +96,9 @@ function monitorTask(h: H) {
     // auth-pass is not reported by SENTINEL MASTER: look for it in the file Sentinel keeps current (password on stdin).
     const authOk = (await h.query(sh`grep -qxF -f - ${CONF}`, { stdin: `${authLine}\n` })).code === 0
     if (!unknown && diff.length === 0 && authOk) return noChange()
-    const reason = unknown ? `not monitoring ${name}` : [...diff, ...(authOk ? [] : ['auth-pass'])].join(', ') + ' differ'
+    const reason = unknown
+      ? `not monitoring ${name}`
+      : [...diff, ...(authOk ? [] : ['auth-pass'])].join(', ') + ' differ'
     return {
       change: true,
       reason,
@@ -107,7 +122,8 @@ function monitorTask(h: H) {
 
 export const sentinelRole: Role<SentinelVars> = {
   name: 'sentinel',
-  description: 'Three or more Redis Sentinels: quorum, failure detection and failover of the Redis primary, authenticated.',
+  description:
+    'Three or more Redis Sentinels: quorum, failure detection and failover of the Redis primary, authenticated.',
   defaults: {
     ...shared.defaults,
     sentinel_down_after_milliseconds: 5000,
@@ -117,7 +133,8 @@ export const sentinelRole: Role<SentinelVars> = {
   schema,
   validate: validateSentinel,
   handlers: {
-    'Restart Sentinel': (h) => h.do(service({ service: 'redis-sentinel', state: 'restarted', name: 'Restart Sentinel' })),
+    'Restart Sentinel': (h) =>
+      h.do(service({ service: 'redis-sentinel', state: 'restarted', name: 'Restart Sentinel' })),
   },
   async tasks(h) {
     const v = h.vars
@@ -140,8 +157,22 @@ export const sentinelRole: Role<SentinelVars> = {
       )
     }
     await h.flushHandlers()
-    await h.do(service({ service: 'redis-sentinel', enabled: true, state: 'started', name: 'Ensure Sentinel is enabled and running' }))
-    await h.do(waitFor({ port: v.sentinel_port, address: String(v.address), timeoutMs: 60_000, name: 'Wait for Sentinel to accept connections' }))
+    await h.do(
+      service({
+        service: 'redis-sentinel',
+        enabled: true,
+        state: 'started',
+        name: 'Ensure Sentinel is enabled and running',
+      }),
+    )
+    await h.do(
+      waitFor({
+        port: v.sentinel_port,
+        address: String(v.address),
+        timeoutMs: 60_000,
+        name: 'Wait for Sentinel to accept connections',
+      }),
+    )
     await h.do(monitorTask(h))
   },
 }

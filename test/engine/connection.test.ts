@@ -33,8 +33,25 @@ function mulberry32(seed: number) {
   }
 }
 
-const ALPHABET = [..."aZ09 '\"\\$`!*?[]{}~#&;|<>()\n\t\r%^=,.-_/é日本🙂\u00a0\u2028"]
-const SPECIAL = ['', "'", "''", "\\'", '-n', '--', '$(id)', '`id`', '*', '~', 'a\nb', '\n\n', '$HOME', '%s%%', "it's", '\\']
+const ALPHABET = [...'aZ09 \'"\\$`!*?[]{}~#&;|<>()\n\t\r%^=,.-_/é日本🙂\u00a0\u2028']
+const SPECIAL = [
+  '',
+  "'",
+  "''",
+  "\\'",
+  '-n',
+  '--',
+  '$(id)',
+  '`id`',
+  '*',
+  '~',
+  'a\nb',
+  '\n\n',
+  '$HOME',
+  '%s%%',
+  "it's",
+  '\\',
+]
 
 function randomStrings(count: number, seed: number): string[] {
   const rnd = mulberry32(seed)
@@ -66,7 +83,11 @@ t.test('200 random strings round-trip through a remote sh, plain and through sud
   const viaArray = await Promise.all(words.map((w) => root.run(['printf', '%s', w])))
   const viaSudo = await Promise.all(words.map((w) => user.run(sh`printf %s ${w}`)))
   const bad = words.filter((w, i) => viaTemplate[i].stdout !== w || viaArray[i].stdout !== w || viaSudo[i].stdout !== w)
-  t.same(bad.map((w) => JSON.stringify(w)), [], `every string survives (seed ${seed})`)
+  t.same(
+    bad.map((w) => JSON.stringify(w)),
+    [],
+    `every string survives (seed ${seed})`,
+  )
   t.ok(viaSudo.every((r) => r.code === 0 && r.stderr === ''))
 })
 
@@ -96,7 +117,10 @@ t.test('sudo escalates the non-root user; sudo: false keeps it', async (t) => {
 })
 
 t.test('a command exceeding timeoutMs is killed on the remote side and reported', async (t) => {
-  for (const [name, conn] of [['root', root], ['sudo', user]] as const) {
+  for (const [name, conn] of [
+    ['root', root],
+    ['sudo', user],
+  ] as const) {
     const marker = `${name === 'root' ? 3001 : 3002}.25`
     const r = await conn.run(`sleep ${marker} & sleep ${marker}; wait`, { timeoutMs: 700 })
     t.equal(r.code, 124, `${name}: exit code 124`)
@@ -152,7 +176,10 @@ t.test('put writes atomically with mode and owner; get returns the exact bytes',
     await root.put(file, i % 2 ? a : b)
   }
   const seen = (await Promise.all(reads)).map((r) => r.stdout.split(' ')[0])
-  t.ok(seen.every((h) => h === sha(a) || h === sha(b)), 'no partial file is ever visible')
+  t.ok(
+    seen.every((h) => h === sha(a) || h === sha(b)),
+    'no partial file is ever visible',
+  )
   t.equal((await root.run(['ls', '-A', dir])).stdout, 'data file.bin\nnew\n', 'no temp file left behind')
 })
 
@@ -171,7 +198,9 @@ t.test('put into a missing directory and get of a missing file fail clearly', as
 })
 
 t.test('50 concurrent runs over one connection all succeed', async (t) => {
-  const results = await Promise.all(Array.from({ length: 50 }, (_, i) => user.run(['sh', '-c', 'sleep 0.05; echo "$1"', 'sh', String(i)])))
+  const results = await Promise.all(
+    Array.from({ length: 50 }, (_, i) => user.run(['sh', '-c', 'sleep 0.05; echo "$1"', 'sh', String(i)])),
+  )
   t.same(
     results.map((r) => r.stdout),
     results.map((_, i) => `${i}\n`),
@@ -198,7 +227,9 @@ t.test('commandCount counts every command sent', async (t) => {
 })
 
 t.test('a jump host tunnels to the target', async (t) => {
-  const conn = await SshConnection.connect(sshd.rootSpec({ jump: { host: '127.0.0.1', port: sshd.port, user: TEST_USER } }))
+  const conn = await SshConnection.connect(
+    sshd.rootSpec({ jump: { host: '127.0.0.1', port: sshd.port, user: TEST_USER } }),
+  )
   t.teardown(() => conn.close())
   t.equal((await conn.run('id -un')).stdout, 'root\n')
 })

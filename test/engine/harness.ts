@@ -23,7 +23,10 @@ export interface Lab {
 }
 
 /** Start `count` sshds and write an inventory (hosts h1..hN in group `web`, plus `extra` YAML merged into all.vars). */
-export async function loopbackHosts(count: number, options: { vars?: Record<string, unknown>; unreachable?: boolean } = {}): Promise<Lab> {
+export async function loopbackHosts(
+  count: number,
+  options: { vars?: Record<string, unknown>; unreachable?: boolean } = {},
+): Promise<Lab> {
   const sshds = await startSshds(count)
   const dir = await mkdtemp(join(tmpdir(), 'hastack-engine-'))
   const hosts: Record<string, unknown> = {}
@@ -38,7 +41,14 @@ export async function loopbackHosts(count: number, options: { vars?: Record<stri
         hastack_state_dir: join(dir, `state-h${i + 1}`),
       }),
   )
-  if (options.unreachable) hosts.ghost = { address: '127.0.1.99', ssh_host: '127.0.0.1', ssh_port: 1, ssh_key: sshds[0]!.keyFile, ssh_connect_timeout: 2 }
+  if (options.unreachable)
+    hosts.ghost = {
+      address: '127.0.1.99',
+      ssh_host: '127.0.0.1',
+      ssh_port: 1,
+      ssh_key: sshds[0]!.keyFile,
+      ssh_connect_timeout: 2,
+    }
   const inventory = join(dir, 'hosts.yml')
   await writeFile(
     inventory,
@@ -51,7 +61,12 @@ export async function loopbackHosts(count: number, options: { vars?: Record<stri
     inventory,
     async run(plays, args = []) {
       const lines: string[] = []
-      const reporter = new Reporter({ verbosity: 1, diff: args.includes('--diff'), color: false, write: (l) => lines.push(l) })
+      const reporter = new Reporter({
+        verbosity: 1,
+        diff: args.includes('--diff'),
+        color: false,
+        write: (l) => lines.push(l),
+      })
       const result = await playbook({ name: 'test', plays, argv: ['-i', inventory, ...args], embedded: true, reporter })
       return { ...result, lines }
     },

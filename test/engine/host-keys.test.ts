@@ -119,7 +119,13 @@ t.test('the jump host key is pinned as well', async (t) => {
   t.equal(keysFor(text, `[127.0.0.1]:${jump.port}`).length, 1, 'the jump host is recorded')
   t.equal(keysFor(text, `[127.0.0.1]:${target.port}`).length, 1, 'the target is recorded')
 
-  writeFileSync(file, text.split('\n').filter((l) => !l.startsWith(`[127.0.0.1]:${jump.port} `)).join('\n'))
+  writeFileSync(
+    file,
+    text
+      .split('\n')
+      .filter((l) => !l.startsWith(`[127.0.0.1]:${jump.port} `))
+      .join('\n'),
+  )
   const err = await SshConnection.connect(spec('strict')).catch((e) => e)
   t.type(err, UnreachableError)
   t.match(err.message, `unknown host key`)

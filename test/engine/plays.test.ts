@@ -23,7 +23,13 @@ t.teardown(async () => {
 })
 
 t.test('an unreachable host is reported and the others go on', async (t) => {
-  const result = await lab.run([{ name: 'touch', hosts: 'all', tasks: async (h) => void (await h.do(file({ path: `${work}/${h.name}-u`, content: 'x' }))) }])
+  const result = await lab.run([
+    {
+      name: 'touch',
+      hosts: 'all',
+      tasks: async (h) => void (await h.do(file({ path: `${work}/${h.name}-u`, content: 'x' }))),
+    },
+  ])
   t.equal(result.exitCode, 4)
   t.equal(result.stats.get('ghost')?.unreachable, 1)
   t.match(result.stats.get('ghost')?.error, /127\.0\.0\.1:1/)
@@ -31,7 +37,10 @@ t.test('an unreachable host is reported and the others go on', async (t) => {
     t.equal(result.stats.get(h)?.changed, 1, `${h} changed`)
     t.ok(existsSync(`${work}/${h}-u`))
   }
-  t.ok(result.lines.some((l) => /^ghost\s+: ok=0 .*unreachable=1/.test(l)), 'recap line for the unreachable host')
+  t.ok(
+    result.lines.some((l) => /^ghost\s+: ok=0 .*unreachable=1/.test(l)),
+    'recap line for the unreachable host',
+  )
 })
 
 t.test('handlers run once per host, at the end, in definition order', async (t) => {
@@ -90,8 +99,14 @@ t.test('tags select tasks; role names are tags; --skip-tags wins', async (t) => 
   }
   const names = (r: Awaited<ReturnType<Lab['run']>>) => r.stats.get('h1')!.tasks.map((x) => x.task)
   t.same(names(await lab.run([{ name: 'p', hosts: 'h1', roles: [role] }], ['--tags', 'config'])), ['config task'])
-  t.same(names(await lab.run([{ name: 'p', hosts: 'h1', roles: [role] }], ['--tags', 'tagged'])), ['config task', 'other task'])
-  t.same(names(await lab.run([{ name: 'p', hosts: 'h1', roles: [role] }], ['--tags', 'tagged', '--skip-tags', 'config'])), ['other task'])
+  t.same(names(await lab.run([{ name: 'p', hosts: 'h1', roles: [role] }], ['--tags', 'tagged'])), [
+    'config task',
+    'other task',
+  ])
+  t.same(
+    names(await lab.run([{ name: 'p', hosts: 'h1', roles: [role] }], ['--tags', 'tagged', '--skip-tags', 'config'])),
+    ['other task'],
+  )
 })
 
 t.test('serial batches stop the rolling work at the first failing member', async (t) => {
@@ -154,7 +169,12 @@ t.test('one-at-a-time sections never overlap, and stop at the first host that fa
     tasks: async (h) => {
       await h.oneAtATime('restart', async () => {
         const fail = failFirst ? `test -s ${log} && ` : ''
-        await h.do(command({ name: `Turn of ${h.name}`, cmd: `${fail}true; code=$?; echo start ${h.name} >> ${log}; sleep 0.3; echo end ${h.name} >> ${log}; exit $code` }))
+        await h.do(
+          command({
+            name: `Turn of ${h.name}`,
+            cmd: `${fail}true; code=$?; echo start ${h.name} >> ${log}; sleep 0.3; echo end ${h.name} >> ${log}; exit $code`,
+          }),
+        )
       })
     },
   })
@@ -162,23 +182,34 @@ t.test('one-at-a-time sections never overlap, and stop at the first host that fa
   t.equal(ok.exitCode, 0)
   const lines = readFileSync(log, 'utf8').trim().split('\n')
   t.equal(lines.length, 6, 'every host took its turn')
-  for (let i = 0; i < lines.length; i += 2) t.equal(lines[i]!.replace('start', 'end'), lines[i + 1], `turn ${i / 2 + 1} ended before the next began`)
+  for (let i = 0; i < lines.length; i += 2)
+    t.equal(lines[i]!.replace('start', 'end'), lines[i + 1], `turn ${i / 2 + 1} ended before the next began`)
 
   rmSync(log)
   const stopped = await lab.run([section(true)])
   t.equal(stopped.exitCode, 2)
   const after = readFileSync(log, 'utf8').trim().split('\n')
   t.equal(after.length, 2, `only the first turn ran (${after.join(', ')}); after it failed no other host started`)
-  t.equal(stopped.lines.filter((l) => /not started: "restart" failed on h\d/.test(l)).length, 2, 'the two hosts that did not start say why')
+  t.equal(
+    stopped.lines.filter((l) => /not started: "restart" failed on h\d/.test(l)).length,
+    2,
+    'the two hosts that did not start say why',
+  )
 })
 
 t.test('--check runs nothing that changes a host', async (t) => {
   const path = `${work}/check-${Date.now()}`
   const result = await lab.run(
-    [{ name: 'c', hosts: 'web:!ghost', tasks: async (h) => {
-      await h.do(file({ path: `${path}-${h.name}`, content: 'x' }))
-      await h.do(command({ cmd: `touch ${path}-cmd-${h.name}` }))
-    } }],
+    [
+      {
+        name: 'c',
+        hosts: 'web:!ghost',
+        tasks: async (h) => {
+          await h.do(file({ path: `${path}-${h.name}`, content: 'x' }))
+          await h.do(command({ cmd: `touch ${path}-cmd-${h.name}` }))
+        },
+      },
+    ],
     ['--check'],
   )
   t.equal(result.exitCode, 0)
@@ -220,7 +251,16 @@ t.test('a generated secret is stored 0600 and masked in output, diffs, errors an
 t.test('--json writes per-host counts and per-task status, duration and reason', async (t) => {
   const report = `${work}/r2.json`
   const path = `${work}/json-${Date.now()}`
-  await lab.run([{ name: 'j', hosts: 'h1:h2', tasks: async (h) => void (await h.do(file({ path: `${path}-${h.name}`, content: 'x' }))) }], ['--json', report])
+  await lab.run(
+    [
+      {
+        name: 'j',
+        hosts: 'h1:h2',
+        tasks: async (h) => void (await h.do(file({ path: `${path}-${h.name}`, content: 'x' }))),
+      },
+    ],
+    ['--json', report],
+  )
   const data = JSON.parse(readFileSync(report, 'utf8'))
   t.equal(data.totals.changed, 2)
   t.equal(data.hosts.h1.changed, 1)
@@ -228,7 +268,16 @@ t.test('--json writes per-host counts and per-task status, duration and reason',
   t.equal(data.hosts.h1.tasks[0].reason, 'file is missing')
   t.type(data.hosts.h1.tasks[0].durationMs, 'number')
   t.equal((statSync(report).mode & 0o777).toString(8).length, 3)
-  await lab.run([{ name: 'j', hosts: 'h1:h2', tasks: async (h) => void (await h.do(file({ path: `${path}-${h.name}`, content: 'x' }))) }], ['--json', report])
+  await lab.run(
+    [
+      {
+        name: 'j',
+        hosts: 'h1:h2',
+        tasks: async (h) => void (await h.do(file({ path: `${path}-${h.name}`, content: 'x' }))),
+      },
+    ],
+    ['--json', report],
+  )
   t.equal(JSON.parse(readFileSync(report, 'utf8')).totals.changed, 0, 'second run changes nothing')
 })
 
@@ -254,7 +303,10 @@ t.test('a --limit that matches no host is refused before any connection', async 
   const log = `${lab.sshds[0]!.dir}/sshd.log`
   const before = readFileSync(log, 'utf8').split('Accepted publickey').length
   let ran = false
-  const result = await lab.run([{ name: 'never', hosts: 'all', tasks: async () => void (ran = true) }], ['--limit', 'nosuchhost'])
+  const result = await lab.run(
+    [{ name: 'never', hosts: 'all', tasks: async () => void (ran = true) }],
+    ['--limit', 'nosuchhost'],
+  )
   t.equal(result.exitCode, 1)
   t.notOk(ran)
   t.equal(readFileSync(log, 'utf8').split('Accepted publickey').length, before, 'no SSH login happened')

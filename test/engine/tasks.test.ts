@@ -4,12 +4,34 @@
  * changes nothing, check mode touches nothing, --diff shows the difference.
  */
 import t from 'tap'
-import { existsSync, lstatSync, readFileSync, readlinkSync, statSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
+import {
+  existsSync,
+  lstatSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  writeFileSync,
+  mkdtempSync,
+  rmSync,
+} from 'node:fs'
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { loopbackHosts, type Lab } from './harness.ts'
 import type { HostRun, Play, Task, TaskOutcome } from '../../lib/types.ts'
-import { absent, command, directory, fetchFile, file, group, lineInFile, link, packages, template, user, waitFor } from '../../lib/tasks/index.ts'
+import {
+  absent,
+  command,
+  directory,
+  fetchFile,
+  file,
+  group,
+  lineInFile,
+  link,
+  packages,
+  template,
+  user,
+  waitFor,
+} from '../../lib/tasks/index.ts'
 
 let lab: Lab
 let work: string
@@ -23,9 +45,16 @@ t.teardown(async () => {
 })
 
 /** Run one task on h1 and return its outcome (and the run's output lines). */
-async function once(task: Task | ((h: HostRun) => Task), args: string[] = []): Promise<TaskOutcome & { lines: string[] }> {
+async function once(
+  task: Task | ((h: HostRun) => Task),
+  args: string[] = [],
+): Promise<TaskOutcome & { lines: string[] }> {
   let outcome: TaskOutcome | undefined
-  const play: Play = { name: 'one task', hosts: 'h1', tasks: async (h) => void (outcome = await h.do(typeof task === 'function' ? task(h) : task)) }
+  const play: Play = {
+    name: 'one task',
+    hosts: 'h1',
+    tasks: async (h) => void (outcome = await h.do(typeof task === 'function' ? task(h) : task)),
+  }
   const result = await lab.run([play], args)
   if (!outcome) throw new Error(`task did not run: ${result.lines.join('\n')}`)
   return { ...outcome, lines: result.lines }
@@ -45,7 +74,10 @@ t.test('file: creates, then reports ok, then fixes mode and content with a diff'
   const content = await once(file({ path, content: 'hello\nworld\n', mode: '0600' }), ['--diff'])
   t.equal(content.reason, 'content differs')
   t.match(content.diff, /\+world/)
-  t.ok(content.lines.some((l) => l.includes('+world')), 'diff printed under --diff')
+  t.ok(
+    content.lines.some((l) => l.includes('+world')),
+    'diff printed under --diff',
+  )
 })
 
 t.test('file: check mode reports the change and touches nothing', async (t) => {
@@ -57,7 +89,11 @@ t.test('file: check mode reports the change and touches nothing', async (t) => {
 
 t.test('template: renders host variables and facts; a second run is ok', async (t) => {
   const path = `${work}/rendered.conf`
-  const task = template({ src: fileURLToPath(new URL('./fixtures/sample.conf.ejs', import.meta.url)), dest: path, vars: { port: 5432 } })
+  const task = template({
+    src: fileURLToPath(new URL('./fixtures/sample.conf.ejs', import.meta.url)),
+    dest: path,
+    vars: { port: 5432 },
+  })
   t.equal((await once(task)).status, 'changed')
   const text = readFileSync(path, 'utf8')
   t.match(text, /^# Managed by hastack/)
@@ -74,7 +110,11 @@ t.test('template and file: a rejected new content fails the task and keeps the l
   const rejects = `sh -c 'echo "[ALERT] parsing $1: unknown keyword" >&2; exit 1' check %s`
   const failed = await once(template({ src, dest: path, vars: { port: 5432 }, validate: rejects, ignoreErrors: true }))
   t.equal(failed.status, 'failed')
-  t.match(failed.error, /\[ALERT\] parsing .*\/\.haproxy\.cfg\.hastack-\w+: unknown keyword/, "the checker's output is shown")
+  t.match(
+    failed.error,
+    /\[ALERT\] parsing .*\/\.haproxy\.cfg\.hastack-\w+: unknown keyword/,
+    "the checker's output is shown",
+  )
   t.equal(readFileSync(path, 'utf8'), 'global\n', 'the live file is untouched')
   t.same(execFileSync('ls', ['-A', work], { encoding: 'utf8' }).match(/hastack-/g), null, 'no temp file is left')
   const accepted = await once(file({ path, content: 'global\n  maxconn 10\n', validate: 'grep -q ^global %s' }))
@@ -145,17 +185,26 @@ t.test('user and group are created once', async (t) => {
   })
   t.equal((await once(group({ group: `${name}g`, system: true }))).status, 'changed')
   t.equal((await once(group({ group: `${name}g`, system: true }))).status, 'ok')
-  t.equal((await once(user({ user: name, system: true, shell: '/usr/sbin/nologin', groups: [`${name}g`] }))).status, 'changed')
+  t.equal(
+    (await once(user({ user: name, system: true, shell: '/usr/sbin/nologin', groups: [`${name}g`] }))).status,
+    'changed',
+  )
   t.match(execFileSync('id', ['-nG', name]).toString(), new RegExp(`${name}g`))
-  t.equal((await once(user({ user: name, system: true, shell: '/usr/sbin/nologin', groups: [`${name}g`] }))).status, 'ok')
+  t.equal(
+    (await once(user({ user: name, system: true, shell: '/usr/sbin/nologin', groups: [`${name}g`] }))).status,
+    'ok',
+  )
   const shell = await once(user({ user: name, shell: '/bin/sh' }))
   t.equal(shell.status, 'changed')
   t.match(shell.reason, /shell \/usr\/sbin\/nologin → \/bin\/sh/)
 })
 
-t.test('packages: an installed package is ok; a missing one is reported in check mode without installing', async (t) => {
-  t.equal((await once(packages({ install: ['openssh-server'] }))).status, 'ok')
-  const missing = await once(packages({ install: ['hastack-no-such-package-x'] }), ['--check'])
-  t.equal(missing.status, 'changed')
-  t.match(missing.reason, /to install: hastack-no-such-package-x/)
-})
+t.test(
+  'packages: an installed package is ok; a missing one is reported in check mode without installing',
+  async (t) => {
+    t.equal((await once(packages({ install: ['openssh-server'] }))).status, 'ok')
+    const missing = await once(packages({ install: ['hastack-no-such-package-x'] }), ['--check'])
+    t.equal(missing.status, 'changed')
+    t.match(missing.reason, /to install: hastack-no-such-package-x/)
+  },
+)

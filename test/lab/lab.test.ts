@@ -51,7 +51,9 @@ t.test('hosts reach each other by name', async (t) => {
 })
 
 t.test('the apt cache answers the hosts', async (t) => {
-  const r = await lab.ssh('alpha', 'sudo apt-get -q update 2>&1 | tail -1; apt-cache policy sudo | grep -c http', { timeoutMs: 120_000 })
+  const r = await lab.ssh('alpha', 'sudo apt-get -q update 2>&1 | tail -1; apt-cache policy sudo | grep -c http', {
+    timeoutMs: 120_000,
+  })
   t.equal(r.code, 0, r.stderr)
   t.notMatch(r.stdout, /Failed|Err:/, 'apt-get update through the cache')
 })
@@ -62,14 +64,21 @@ t.test('kill is a power cut; start boots again with the disk intact', async (t) 
   t.ok(before.length > 3, 'beta has processes')
   await lab.kill('beta')
   t.same(lab.hostPids('beta'), [], 'no process of beta is left')
-  t.notOk(before.some((p) => existsSync(`/proc/${p}`)), 'the old pids are gone')
+  t.notOk(
+    before.some((p) => existsSync(`/proc/${p}`)),
+    'the old pids are gone',
+  )
   const addr = lab.host('beta').address
   t.notOk(await tcpOpen(addr, 22, 2000), 'beta:22 is silent')
   t.equal(lab.status().find((s) => s.host === 'beta')?.state, 'stopped')
   t.equal(lab.status().find((s) => s.host === 'alpha')?.state, 'running', 'alpha stays up')
   const state = await lab.start('beta')
   t.equal(state, 'running')
-  t.equal((await lab.ssh('beta', 'cat /home/hastack/marker')).stdout.trim(), 'kept', 'the file written before the kill is there')
+  t.equal(
+    (await lab.ssh('beta', 'cat /home/hastack/marker')).stdout.trim(),
+    'kept',
+    'the file written before the kill is there',
+  )
 })
 
 t.test('partition cuts the two hosts apart; heal joins them', async (t) => {
@@ -98,7 +107,13 @@ t.test('freeze hangs the host; thaw resumes it', async (t) => {
 
 t.test('slow: rate limiting works; delay needs netem', async (t) => {
   await lab.slow('beta', { rateKbit: 8000 })
-  t.match(lab.status().find((s) => s.host === 'beta')?.faults.join(), /tbf rate 8000kbit/)
+  t.match(
+    lab
+      .status()
+      .find((s) => s.host === 'beta')
+      ?.faults.join(),
+    /tbf rate 8000kbit/,
+  )
   if (!netemAvailable()) {
     await t.rejects(lab.slow('beta', { delayMs: 100 }), /no sch_netem/, 'a clear error without netem')
   } else {
@@ -116,14 +131,27 @@ t.test('stop powers the host off cleanly', async (t) => {
 
 t.test('down leaves nothing behind', async (t) => {
   const inst = lab.instance!
-  const nspawnPids = inst.hosts.map((h) => lab.status().find((s) => s.host === h.name)?.nspawnPid).filter(Boolean) as number[]
+  const nspawnPids = inst.hosts
+    .map((h) => lab.status().find((s) => s.host === h.name)?.nspawnPid)
+    .filter(Boolean) as number[]
   await lab.down()
   const netns = existsSync('/run/netns') ? readdirSync('/run/netns') : []
-  t.same(netns.filter((n) => n.startsWith('hs-labtest-')), [], 'no netns')
+  t.same(
+    netns.filter((n) => n.startsWith('hs-labtest-')),
+    [],
+    'no netns',
+  )
   t.notMatch(readFileSync('/proc/self/mountinfo', 'utf8'), /hastack-lab\/labtest/, 'no mount')
   const links = readdirSync('/sys/class/net')
-  t.same(links.filter((l) => l === inst.bridge || l.startsWith('hslabtes')), [], 'no bridge, no veth')
-  t.notOk(nspawnPids.some((p) => existsSync(`/proc/${p}`)), 'no lab process')
+  t.same(
+    links.filter((l) => l === inst.bridge || l.startsWith('hslabtes')),
+    [],
+    'no bridge, no veth',
+  )
+  t.notOk(
+    nspawnPids.some((p) => existsSync(`/proc/${p}`)),
+    'no lab process',
+  )
   t.notOk(existsSync(inst.cgroups.freezer), 'no cgroup')
   t.notOk(existsSync(join(dir, 'host_vars')), 'host_vars removed')
   t.notOk(existsSync(lab.stateDir), 'no state dir')

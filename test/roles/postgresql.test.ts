@@ -105,7 +105,10 @@ t.test('a main cluster holding a user database is kept and the run stops, saying
   leaveMainCluster(lab, ['base/16384/1259'])
   const run = await lab.run(play)
   t.notOk(run.success)
-  t.match(run.tasks('db1').find((x) => x.name === DROP), { status: 'failed', reason: /database with OID 16384/ })
+  t.match(
+    run.tasks('db1').find((x) => x.name === DROP),
+    { status: 'failed', reason: /database with OID 16384/ },
+  )
   t.ok(lab.host('db1').fs.has(MAIN))
   t.notOk(lab.host('db1').mutations.some((m) => /pg_dropcluster/.test(m)))
 })

@@ -41,7 +41,11 @@ t.test('a valid three-member inventory loads, with generated secrets', async (t)
   t.equal(v.patroni_ttl, 30)
   t.type(v.patroni_superuser_password, 'string')
   t.ok(String(v.patroni_superuser_password).length >= 20, 'a generated superuser password')
-  t.equal(v.patroni_superuser_password, inv.hosts.get('db2')!.vars.patroni_superuser_password, 'one secret for every host')
+  t.equal(
+    v.patroni_superuser_password,
+    inv.hosts.get('db2')!.vars.patroni_superuser_password,
+    'one secret for every host',
+  )
 })
 
 t.test('two hosts with one address are refused', async (t) => {
@@ -54,7 +58,10 @@ t.test('an even etcd member count is refused', async (t) => {
 
 t.test('a PostgreSQL parameter of the wrong type is refused, naming its line', async (t) => {
   const extra = `    postgresql_parameters:\n      max_connections: lots\n`
-  await t.rejects(load(hosts(['10.0.0.1', '10.0.0.2', '10.0.0.3'], extra)), /inv\d+\.yml:5 .*max_connections.*must be integer, got "lots"/s)
+  await t.rejects(
+    load(hosts(['10.0.0.1', '10.0.0.2', '10.0.0.3'], extra)),
+    /inv\d+\.yml:5 .*max_connections.*must be integer, got "lots"/s,
+  )
 })
 
 t.test('a memory size that is no size is refused', async (t) => {
@@ -64,15 +71,24 @@ t.test('a memory size that is no size is refused', async (t) => {
 
 t.test('Patroni timings that cannot hold the leader lock are refused', async (t) => {
   const extra = `    patroni_ttl: 20\n    patroni_loop_wait: 10\n    patroni_retry_timeout: 10\n`
-  await t.rejects(load(hosts(['10.0.0.1', '10.0.0.2', '10.0.0.3'], extra)), /patroni_loop_wait \+ 2 × patroni_retry_timeout \(30\) must not exceed patroni_ttl \(20\)/)
+  await t.rejects(
+    load(hosts(['10.0.0.1', '10.0.0.2', '10.0.0.3'], extra)),
+    /patroni_loop_wait \+ 2 × patroni_retry_timeout \(30\) must not exceed patroni_ttl \(20\)/,
+  )
 })
 
 t.test('strict synchronous mode without synchronous mode is refused', async (t) => {
   const extra = `    patroni_synchronous_mode_strict: true\n`
-  await t.rejects(load(hosts(['10.0.0.1', '10.0.0.2', '10.0.0.3'], extra)), /patroni_synchronous_mode_strict needs patroni_synchronous_mode/)
+  await t.rejects(
+    load(hosts(['10.0.0.1', '10.0.0.2', '10.0.0.3'], extra)),
+    /patroni_synchronous_mode_strict needs patroni_synchronous_mode/,
+  )
 })
 
 t.test('a misspelt role variable gets a suggestion', async (t) => {
   const extra = `    patroni_tll: 30\n`
-  await t.rejects(load(hosts(['10.0.0.1', '10.0.0.2', '10.0.0.3'], extra)), /unknown variable patroni_tll — did you mean patroni_ttl\?/)
+  await t.rejects(
+    load(hosts(['10.0.0.1', '10.0.0.2', '10.0.0.3'], extra)),
+    /unknown variable patroni_tll — did you mean patroni_ttl\?/,
+  )
 })

@@ -20,12 +20,22 @@ t.test('the dynamic configuration equal to the inventory needs no PATCH', async 
 
 t.test('only the differing settings are patched', async (t) => {
   const current = JSON.parse(JSON.stringify(desiredDynamic(vars)))
-  const want = desiredDynamic({ ...vars, patroni_ttl: 20, postgresql_parameters: { ...vars.postgresql_parameters, max_connections: 300 } })
+  const want = desiredDynamic({
+    ...vars,
+    patroni_ttl: 20,
+    postgresql_parameters: { ...vars.postgresql_parameters, max_connections: 300 },
+  })
   t.same(dynamicPatch(current, want), { ttl: 20, postgresql: { parameters: { max_connections: 300 } } })
 })
 
 t.test('an absent boolean counts as false; a new parameter is added', async (t) => {
-  const current = { ttl: 30, loop_wait: 10, retry_timeout: 10, maximum_lag_on_failover: 1048576, postgresql: { use_pg_rewind: true, use_slots: true, parameters: {} } }
+  const current = {
+    ttl: 30,
+    loop_wait: 10,
+    retry_timeout: 10,
+    maximum_lag_on_failover: 1048576,
+    postgresql: { use_pg_rewind: true, use_slots: true, parameters: {} },
+  }
   const patch = dynamicPatch(current, desiredDynamic({ ...vars, patroni_failsafe_mode: true }))
   t.equal(patch?.failsafe_mode, true)
   t.notOk('synchronous_mode' in (patch ?? {}), 'false equals absent')

@@ -22,8 +22,20 @@ import t, { type Test } from 'tap'
 import { parse } from 'yaml'
 import { Lab } from '../../lab/lab.ts'
 import {
-  INVENTORY, REPORTS, cluster, connect, converge, isLeader, longestGap, secrets, sleep, waitCluster, writeLoop,
-  type Member, type PgTarget, type Write,
+  INVENTORY,
+  REPORTS,
+  cluster,
+  connect,
+  converge,
+  isLeader,
+  longestGap,
+  secrets,
+  sleep,
+  waitCluster,
+  writeLoop,
+  type Member,
+  type PgTarget,
+  type Write,
 } from './pg/cluster.ts'
 import { until } from './until.ts'
 import { quote } from '../../lib/connection/quote.ts'
@@ -101,19 +113,39 @@ async function waitMembers(ok: (ms: Member[]) => boolean, timeoutMs: number): Pr
   try {
     return await waitCluster(dbAddrs(), ok, timeoutMs)
   } catch (e) {
-    const views = await Promise.all(DB.map(async (h) => {
-      const view = await cluster([addr[h]!])
-      return `${h} sees: ${view ? view.map((m) => `${m.name}=${m.role}/${m.state}/tl${m.timeline ?? '?'}`).join(' ') : 'no answer'}`
-    }))
-    const logs = await Promise.all(DB.map(async (h) => {
-      const r = await lab.ssh(h, 'sudo journalctl -u patroni -u etcd --no-pager -o short-precise -n 40', { timeoutMs: 15_000 }).catch((err) => ({ stdout: String(err) }))
-      return r.stdout.trimEnd()
-    }))
+    const views = await Promise.all(
+      DB.map(async (h) => {
+        const view = await cluster([addr[h]!])
+        return `${h} sees: ${view ? view.map((m) => `${m.name}=${m.role}/${m.state}/tl${m.timeline ?? '?'}`).join(' ') : 'no answer'}`
+      }),
+    )
+    const logs = await Promise.all(
+      DB.map(async (h) => {
+        const r = await lab
+          .ssh(h, 'sudo journalctl -u patroni -u etcd --no-pager -o short-precise -n 40', { timeoutMs: 15_000 })
+          .catch((err) => ({ stdout: String(err) }))
+        return r.stdout.trimEnd()
+      }),
+    )
     const file = join(REPORTS, `diagnosis-${Date.now()}.log`)
-    writeFileSync(file, [...views, ...DB.flatMap((h, i) => [`--- ${h}: last Patroni and etcd lines`, logs[i]!])].join('\n') + '\n')
+    writeFileSync(
+      file,
+      [...views, ...DB.flatMap((h, i) => [`--- ${h}: last Patroni and etcd lines`, logs[i]!])].join('\n') + '\n',
+    )
     // The CI log keeps only this comment: the views and each member's last Patroni lines.
-    const patroniTail = (text: string) => text.split('\n').filter((l) => / patroni\[/.test(l)).slice(-12).join('\n')
-    t.comment([...views, ...DB.flatMap((h, i) => [`--- ${h}: last Patroni lines`, patroniTail(logs[i]!)]), `(full logs: ${file})`].join('\n'))
+    const patroniTail = (text: string) =>
+      text
+        .split('\n')
+        .filter((l) => / patroni\[/.test(l))
+        .slice(-12)
+        .join('\n')
+    t.comment(
+      [
+        ...views,
+        ...DB.flatMap((h, i) => [`--- ${h}: last Patroni lines`, patroniTail(logs[i]!)]),
+        `(full logs: ${file})`,
+      ].join('\n'),
+    )
     throw e
   }
 }
@@ -126,11 +158,19 @@ async function leaderName(): Promise<string> {
 /** Every member back: one leader, two running replicas on the leader's timeline. */
 const healthy = (ms: Member[]) => {
   const leader = ms.find(isLeader)
-  return ms.length === 3 && Boolean(leader) && ms.every((m) => m.state === 'running' || m.state === 'streaming') && ms.every((m) => m.timeline === leader!.timeline)
+  return (
+    ms.length === 3 &&
+    Boolean(leader) &&
+    ms.every((m) => m.state === 'running' || m.state === 'streaming') &&
+    ms.every((m) => m.timeline === leader!.timeline)
+  )
 }
 
 async function streamingReplicas(leader: string): Promise<number> {
-  const r = await lab.ssh(leader, `sudo -u postgres psql -XAtc "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"`)
+  const r = await lab.ssh(
+    leader,
+    `sudo -u postgres psql -XAtc "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"`,
+  )
   return Number(r.stdout.trim())
 }
 
@@ -150,7 +190,10 @@ t.test('check mode on the hosts changes nothing', async (t) => {
   t.equal(r.code, 0, `check run succeeded (log: ${r.log})`)
   if (!fresh) return
   t.ok(r.report.totals.changed > 0, `bare hosts: check mode reports ${r.report.totals.changed} changes to make`)
-  const probe = await lab.ssh('db1', 'dpkg-query -W -f "${db:Status-Status}" etcd-server patroni postgresql-15 2>/dev/null; ls /etc/patroni /etc/default/etcd /usr/sbin/policy-rc.d /etc/sysctl.d/60-hastack.conf 2>&1 | grep -c "No such file"')
+  const probe = await lab.ssh(
+    'db1',
+    'dpkg-query -W -f "${db:Status-Status}" etcd-server patroni postgresql-15 2>/dev/null; ls /etc/patroni /etc/default/etcd /usr/sbin/policy-rc.d /etc/sysctl.d/60-hastack.conf 2>&1 | grep -c "No such file"',
+  )
   t.equal(probe.stdout.trim(), '4', `bare hosts: nothing installed nor written by check mode (${probe.stdout.trim()})`)
 })
 
@@ -175,15 +218,23 @@ t.test('one leader, two streaming replicas, three healthy etcd members', async (
   t.equal((etcd.stdout.match(/is healthy/g) ?? []).length, 3, `three healthy etcd members\n${etcd.stdout}`)
 })
 
-t.test('etcd asks every client to authenticate; Patroni\'s user reaches its own prefix only', async (t) => {
-  const anonymous = await lab.ssh('db2', `ETCDCTL_API=3 etcdctl --endpoints=http://${addr.db1}:2379 get --prefix /service/ 2>&1`)
+t.test("etcd asks every client to authenticate; Patroni's user reaches its own prefix only", async (t) => {
+  const anonymous = await lab.ssh(
+    'db2',
+    `ETCDCTL_API=3 etcdctl --endpoints=http://${addr.db1}:2379 get --prefix /service/ 2>&1`,
+  )
   t.match(anonymous.stdout, /user name is empty/, 'an anonymous read is refused')
   t.not(anonymous.code, 0, 'etcdctl fails without credentials')
   const env = await lab.ssh('db1', 'stat -c "%a %U" /etc/etcd/etcdctl.env; cat /etc/etcd/etcdctl.env 2>&1 | head -1')
-  t.match(env.stdout, /^600 root\n.*Permission denied/, 'root\'s etcdctl settings are readable by root only')
+  t.match(env.stdout, /^600 root\n.*Permission denied/, "root's etcdctl settings are readable by root only")
   const password = secrets().etcd_patroni_password!
   // The password travels on stdin, as the role passes it, never on a command line.
-  const asPatroni = (cmd: string) => lab.ssh('db2', `read -r P; ETCDCTL_API=3 ETCDCTL_PASSWORD="$P" etcdctl --endpoints=http://${addr.db1}:2379 --user patroni ${cmd} 2>&1`, { stdin: `${password}\n` })
+  const asPatroni = (cmd: string) =>
+    lab.ssh(
+      'db2',
+      `read -r P; ETCDCTL_API=3 ETCDCTL_PASSWORD="$P" etcdctl --endpoints=http://${addr.db1}:2379 --user patroni ${cmd} 2>&1`,
+      { stdin: `${password}\n` },
+    )
   const own = await asPatroni('get --prefix --keys-only /service/pglab/leader')
   t.match(own.stdout, /\/service\/pglab\/leader/, 'the Patroni user reads the leader key')
   const other = await asPatroni('put /elsewhere x')
@@ -192,7 +243,10 @@ t.test('etcd asks every client to authenticate; Patroni\'s user reaches its own 
   const ss = await lab.ssh('db1', 'ss -Hltn')
   for (const port of [2379, 2380, 5432, 8008]) {
     const binds = [...ss.stdout.matchAll(new RegExp(`\\s(\\S+):${port}\\s`, 'g'))].map((m) => m[1])
-    t.ok(binds.length > 0 && binds.every((b) => b === addr.db1 || b === '127.0.0.1'), `port ${port} bound to ${binds.join(', ')}`)
+    t.ok(
+      binds.length > 0 && binds.every((b) => b === addr.db1 || b === '127.0.0.1'),
+      `port ${port} bound to ${binds.join(', ')}`,
+    )
   }
 })
 
@@ -202,13 +256,26 @@ t.test('a second converge changes nothing', async (t) => {
   t.equal(r.code, 0, 'converge succeeded')
   t.equal(r.report.totals.changed, 0, 'changed: 0 in total')
   for (const [host, s] of Object.entries(r.report.hosts)) {
-    t.equal(s.changed, 0, `${host}: changed 0${s.changed ? `: ${s.tasks.filter((x) => x.status === 'changed').map((x) => x.task).join('; ')}` : ''}`)
+    t.equal(
+      s.changed,
+      0,
+      `${host}: changed 0${
+        s.changed
+          ? `: ${s.tasks
+              .filter((x) => x.status === 'changed')
+              .map((x) => x.task)
+              .join('; ')}`
+          : ''
+      }`,
+    )
   }
 })
 
 t.test('a write through lb1:5000 is read back through lb1:5001 from a replica', async (t) => {
   const rw = await connect(lb(5000))
-  await rw.query('CREATE TABLE IF NOT EXISTS hastack_writes (id bigserial PRIMARY KEY, label text NOT NULL, seq int NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())')
+  await rw.query(
+    'CREATE TABLE IF NOT EXISTS hastack_writes (id bigserial PRIMARY KEY, label text NOT NULL, seq int NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())',
+  )
   const marker = `rw-${Date.now()}`
   await rw.query('INSERT INTO hastack_writes (label, seq) VALUES ($1, 0)', [marker])
   t.equal((await rw.query('SELECT pg_is_in_recovery() AS r')).rows[0].r, false, ':5000 reaches the primary')
@@ -226,7 +293,9 @@ t.test('a write through lb1:5000 is read back through lb1:5001 from a replica', 
   t.ok(found, 'the row written through :5000 is read through :5001')
   const ro = await connect(lb(5001)).catch((e) => e as Error)
   if (!(ro instanceof Error)) {
-    const denied = await ro.query('INSERT INTO hastack_writes (label, seq) VALUES ($1, 0)', ['ro']).catch((e) => e as Error)
+    const denied = await ro
+      .query('INSERT INTO hastack_writes (label, seq) VALUES ($1, 0)', ['ro'])
+      .catch((e) => e as Error)
     t.match(String(denied), /read-only transaction/, ':5001 refuses writes')
     await ro.end()
   }
@@ -251,10 +320,14 @@ t.test('a HAProxy reload keeps established connections; stats and metrics need t
   const auth = { Authorization: `Basic ${Buffer.from(`admin:${secrets().haproxy_stats_password}`).toString('base64')}` }
   t.equal((await fetch(`${stats}/stats`, { headers: auth })).status, 200, 'the stats page answers with the password')
   const metrics = await fetch(`${stats}/metrics`, { headers: auth })
-  t.match(await metrics.text(), /haproxy_backend_active_servers\{proxy="postgres_rw"\} 1/, 'Prometheus metrics: postgres_rw has one active server')
+  t.match(
+    await metrics.text(),
+    /haproxy_backend_active_servers\{proxy="postgres_rw"\} 1/,
+    'Prometheus metrics: postgres_rw has one active server',
+  )
 })
 
-t.test('Patroni\'s REST API refuses unsafe calls without its password', async (t) => {
+t.test("Patroni's REST API refuses unsafe calls without its password", async (t) => {
   const api = `http://${addr.db1}:8008`
   const call = (method: string, path: string, body?: string, headers: Record<string, string> = {}) =>
     fetch(`${api}${path}`, {
@@ -289,21 +362,28 @@ t.test('pg_hba refuses clients outside the stack; its rules name only the stack 
   const query = `SELECT type, address, netmask, auth_method, coalesce(error, '') FROM pg_hba_file_rules`
   const rules = await lab.ssh('db1', `sudo -u postgres psql -XAtF' ' -c "${query}"`)
   t.equal(rules.code, 0, 'pg_hba_file_rules read')
-  const hostRules = rules.stdout.trim().split('\n').map((l) => l.split(' ')).filter(([type]) => type !== 'local')
-  const stray = hostRules.filter(([, address, netmask, method, error]) =>
-    !allowed.has(`${address}/${prefix(netmask ?? '')}`) || method !== 'scram-sha-256' || error)
+  const hostRules = rules.stdout
+    .trim()
+    .split('\n')
+    .map((l) => l.split(' '))
+    .filter(([type]) => type !== 'local')
+  const stray = hostRules.filter(
+    ([, address, netmask, method, error]) =>
+      !allowed.has(`${address}/${prefix(netmask ?? '')}`) || method !== 'scram-sha-256' || error,
+  )
   t.ok(hostRules.length > 0, `${hostRules.length} host rules`)
   t.same(stray, [], 'every host rule names a stack address or client network, with scram-sha-256')
   // A startup packet from a given source address: 'R' (asked for a password) or the server's error message.
-  const probe = (src: string, dst: string, user: string) => [
-    'import socket, struct, sys',
-    `s = socket.create_connection(('${dst}', 5432), timeout=5, source_address=('${src}', 0))`,
-    `p = b'user\\0${user}\\0database\\0app\\0\\0'`,
-    "s.sendall(struct.pack('!ii', 8 + len(p), 196608) + p)",
-    "kind = s.recv(1); n = struct.unpack('!i', s.recv(4))[0]; body = b''",
-    'while len(body) < n - 4: body += s.recv(n - 4 - len(body))',
-    "print(kind.decode(), *[f[1:].decode() for f in body.split(b'\\0') if f[:1] == b'M'])",
-  ].join('\n')
+  const probe = (src: string, dst: string, user: string) =>
+    [
+      'import socket, struct, sys',
+      `s = socket.create_connection(('${dst}', 5432), timeout=5, source_address=('${src}', 0))`,
+      `p = b'user\\0${user}\\0database\\0app\\0\\0'`,
+      "s.sendall(struct.pack('!ii', 8 + len(p), 196608) + p)",
+      "kind = s.recv(1); n = struct.unpack('!i', s.recv(4))[0]; body = b''",
+      'while len(body) < n - 4: body += s.recv(n - 4 - len(body))',
+      "print(kind.decode(), *[f[1:].decode() for f in body.split(b'\\0') if f[:1] == b'M'])",
+    ].join('\n')
   const from = (host: string, src: string, dst: string, user: string) =>
     lab.ssh(host, `python3 -c ${quote(probe(src, dst, user))}`)
   const inside = await from('db2', addr.db2!, addr.db1!, 'app')
@@ -416,8 +496,18 @@ t.test('a power cut of the primary under writes every 100 ms: failover through t
   const after = writes.filter((w) => w.acked && w.sent >= cutAt)
   const gap = longestGap(writes)
   const lost = await missing(label, writes)
-  figures.kill = { primary, writeUnavailableSeconds: gap.seconds, ackedWrites: writes.filter((w) => w.acked).length, lostAckedWrites: lost.length, ttl: TTL, loopWait: LOOP_WAIT, synchronousMode: SYNC }
-  t.comment(`power cut of ${primary}: writes unavailable for ${gap.seconds.toFixed(1)} s, ${lost.length} acknowledged writes missing (${writes.filter((w) => w.acked).length} acknowledged)`)
+  figures.kill = {
+    primary,
+    writeUnavailableSeconds: gap.seconds,
+    ackedWrites: writes.filter((w) => w.acked).length,
+    lostAckedWrites: lost.length,
+    ttl: TTL,
+    loopWait: LOOP_WAIT,
+    synchronousMode: SYNC,
+  }
+  t.comment(
+    `power cut of ${primary}: writes unavailable for ${gap.seconds.toFixed(1)} s, ${lost.length} acknowledged writes missing (${writes.filter((w) => w.acked).length} acknowledged)`,
+  )
   t.ok(before > 10, `writes went through before the cut (${before})`)
   t.ok(after.length > 0, 'writes resumed through lb1:5000')
   const boundText = `ttl ${TTL} + loop_wait ${LOOP_WAIT} + HAProxy ${haproxyS} + ${SLACK_S} s`
@@ -434,7 +524,10 @@ t.test('the old primary boots and rejoins as a replica without a hand step', asy
   await lab.start(killed)
   const ms = await waitMembers((ms) => healthy(ms) && ms.some((m) => m.name === killed && !isLeader(m)), 180_000)
   figures.rejoinSeconds = Math.round((Date.now() - t0) / 1000)
-  t.ok(ms.some((m) => m.name === killed && !isLeader(m)), `${killed} is a replica again after ${figures.rejoinSeconds} s`)
+  t.ok(
+    ms.some((m) => m.name === killed && !isLeader(m)),
+    `${killed} is a replica again after ${figures.rejoinSeconds} s`,
+  )
   t.equal(await streamingReplicas(ms.find(isLeader)!.name), 2, 'the leader streams to two replicas again')
   const log = await lab.ssh(killed, 'journalctl -u patroni --no-pager -o cat | grep -ciE "rewind" || true')
   t.comment(`${killed}: ${log.stdout.trim()} journal lines mention pg_rewind`)
@@ -460,7 +553,10 @@ t.test('a partitioned primary stops accepting writes before the ttl; never two w
           const n = ws.filter((w) => w.acked && cutAt && w.sent > cutAt).length
           acksAfterCut.set(h, n)
           // Every loop stops once a new primary has taken 30 writes after the cut.
-          return [...acksAfterCut.entries()].some(([m, c]) => m !== primary && c >= 30) && Date.now() - cutAt > (TTL + 2) * 1000
+          return (
+            [...acksAfterCut.entries()].some(([m, c]) => m !== primary && c >= 30) &&
+            Date.now() - cutAt > (TTL + 2) * 1000
+          )
         },
       }),
     )
@@ -468,8 +564,11 @@ t.test('a partitioned primary stops accepting writes before the ttl; never two w
   // Every client has tried a write, and the primary has taken 2 s of them.
   const everyClientWriting = () => DB.every((h) => (seen.get(h)?.length ?? 0) > 0)
   const primaryAcked = () => (seen.get(primary) ?? []).filter((w) => w.acked).length
-  await until('every client writing, the primary acknowledging', 30_000, () =>
-    everyClientWriting() && primaryAcked() >= 2 * WRITES_PER_S)
+  await until(
+    'every client writing, the primary acknowledging',
+    30_000,
+    () => everyClientWriting() && primaryAcked() >= 2 * WRITES_PER_S,
+  )
   // The cut counts from when partition() returns: the rules are surely in place then (a first
   // partition of a fresh lab has taken up to ~9 s to apply: writes acknowledged meanwhile are legitimate).
   const asked = Date.now()
@@ -487,21 +586,42 @@ t.test('a partitioned primary stops accepting writes before the ttl; never two w
   const stoppedAfter = (lastOld - cutAt) / 1000
   const writers = DB.filter((h) => h !== primary && acked(h).length > 0)
   const firstNew = Math.min(...writers.flatMap((h) => acked(h).map((w) => w.sent)))
-  figures.partition = { primary, oldPrimaryLastAckAfterCutSeconds: Math.round(stoppedAfter * 10) / 10, newPrimary: writers, newPrimaryFirstWriteAfterCutSeconds: Math.round(((firstNew - cutAt) / 1000) * 10) / 10 }
-  t.comment(`partition of ${primary}: its last acknowledged write ${stoppedAfter.toFixed(1)} s after the cut; ${writers.join(',')} took writes ${((firstNew - cutAt) / 1000).toFixed(1)} s after the cut`)
-  t.ok(acked(primary).some((w) => w.acked! < cutAt), `${primary} accepted writes before the cut`)
-  t.ok(stoppedAfter < TTL, `${primary} stopped accepting writes ${stoppedAfter.toFixed(1)} s after the cut, before the ttl (${TTL} s)`)
+  figures.partition = {
+    primary,
+    oldPrimaryLastAckAfterCutSeconds: Math.round(stoppedAfter * 10) / 10,
+    newPrimary: writers,
+    newPrimaryFirstWriteAfterCutSeconds: Math.round(((firstNew - cutAt) / 1000) * 10) / 10,
+  }
+  t.comment(
+    `partition of ${primary}: its last acknowledged write ${stoppedAfter.toFixed(1)} s after the cut; ${writers.join(',')} took writes ${((firstNew - cutAt) / 1000).toFixed(1)} s after the cut`,
+  )
+  t.ok(
+    acked(primary).some((w) => w.acked! < cutAt),
+    `${primary} accepted writes before the cut`,
+  )
+  t.ok(
+    stoppedAfter < TTL,
+    `${primary} stopped accepting writes ${stoppedAfter.toFixed(1)} s after the cut, before the ttl (${TTL} s)`,
+  )
   t.equal(writers.length, 1, `exactly one other member accepted writes (${writers.join(', ')})`)
-  t.ok(firstNew > lastOld, 'the new primary took its first write after the old one acknowledged its last: never two writable members')
+  t.ok(
+    firstNew > lastOld,
+    'the new primary took its first write after the old one acknowledged its last: never two writable members',
+  )
   const ms = await waitMembers((ms) => healthy(ms) && ms.some((m) => m.name === primary && !isLeader(m)), 180_000)
-  t.ok(ms.some((m) => m.name === primary && !isLeader(m)), `after healing, ${primary} rejoined as a replica`)
+  t.ok(
+    ms.some((m) => m.name === primary && !isLeader(m)),
+    `after healing, ${primary} rejoined as a replica`,
+  )
   // What the cut-off primary acknowledged must survive its rejoining (pg_rewind may discard what was never replicated).
   const lost = await missing(`part-${stamp}-${primary}`, results.get(primary)!)
   const ackedAfterCut = acked(primary).filter((w) => w.acked! >= cutAt).length
   const afterHeal = { oldPrimaryAckedAfterCut: ackedAfterCut, oldPrimaryAckedLostAfterHeal: lost.length }
   figures.partition = { ...(figures.partition as object), ...afterHeal }
-  t.comment(`partition: ${primary} acknowledged ${acked(primary).length} writes (${ackedAfterCut} after the cut), `
-    + `${lost.length} of them missing after the heal`)
+  t.comment(
+    `partition: ${primary} acknowledged ${acked(primary).length} writes (${ackedAfterCut} after the cut), ` +
+      `${lost.length} of them missing after the heal`,
+  )
   if (SYNC) t.same(lost, [], 'synchronous mode: no write the cut-off primary acknowledged is lost')
   else t.ok(lost.length <= WRITES_PER_S * (TTL + 1), `asynchronous: ${lost.length} lost writes, at most a ttl of them`)
 })
@@ -536,14 +656,26 @@ function checkFailsafe(t: Test, hc: HaproxyChecks, failsafe: boolean, r: QuorumL
   const afterStop = r.writes.filter((w) => w.sent > r.stopAt)
   const lastAck = Math.max(0, ...afterStop.filter((w) => w.acked).map((w) => w.acked!))
   const gap = longestGap(r.writes.filter((w) => w.sent > r.stopAt - 1000))
-  const lateAcks = afterStop.filter((w) => w.acked && w.sent > r.stopAt + (LOOP_WAIT + 2 * RETRY + SLACK_S) * 1000).length
-  figures[key] = { failsafeMode: failsafe, primary: r.primary, lastAckAfterStopSeconds: lastAck ? Math.round(((lastAck - r.stopAt) / 1000) * 10) / 10 : null, longestGapSeconds: gap.seconds, lateAcks }
+  const lateAcks = afterStop.filter(
+    (w) => w.acked && w.sent > r.stopAt + (LOOP_WAIT + 2 * RETRY + SLACK_S) * 1000,
+  ).length
+  figures[key] = {
+    failsafeMode: failsafe,
+    primary: r.primary,
+    lastAckAfterStopSeconds: lastAck ? Math.round(((lastAck - r.stopAt) / 1000) * 10) / 10 : null,
+    longestGapSeconds: gap.seconds,
+    lateAcks,
+  }
   t.comment(`${key}: ${JSON.stringify(figures[key])}`)
   if (failsafe) {
     const gapText = `longest gap ${gap.seconds.toFixed(1)} s < ${keptServiceBound(hc)} s`
     t.ok(gap.seconds < keptServiceBound(hc), `failsafe_mode on: the primary kept write service (${gapText})`)
   } else {
-    t.equal(lateAcks, 0, `failsafe_mode off: the primary dropped write service within loop_wait + 2 × retry_timeout (last ack ${lastAck ? ((lastAck - r.stopAt) / 1000).toFixed(1) : '-'} s after etcd lost its quorum)`)
+    t.equal(
+      lateAcks,
+      0,
+      `failsafe_mode off: the primary dropped write service within loop_wait + 2 × retry_timeout (last ack ${lastAck ? ((lastAck - r.stopAt) / 1000).toFixed(1) : '-'} s after etcd lost its quorum)`,
+    )
   }
 }
 
@@ -557,15 +689,29 @@ t.test('changed settings are applied through the dynamic configuration, restarts
   const leaderBefore = await leaderName()
   const extra = join(REPORTS, 'dynamic-vars.yml')
   const params = { ...inv.postgresql_parameters, max_connections: inv.postgresql_parameters.max_connections + 20 }
-  writeFileSync(extra, `patroni_failsafe_mode: ${!inv.patroni_failsafe_mode}\npostgresql_parameters: ${JSON.stringify(params)}\n`)
+  writeFileSync(
+    extra,
+    `patroni_failsafe_mode: ${!inv.patroni_failsafe_mode}\npostgresql_parameters: ${JSON.stringify(params)}\n`,
+  )
   const r = await converge('converge-dynamic', ['-e', `@${extra}`])
   figures.convergeDynamicSeconds = Math.round(r.seconds)
   t.equal(r.code, 0, `converge with changed settings succeeded (log: ${r.log})`)
-  const tasks = Object.values(r.report.hosts).flatMap((h) => h.tasks.filter((x) => x.status === 'changed').map((x) => `${x.task}: ${x.reason}`))
-  t.ok(tasks.some((x) => /dynamic configuration/.test(x) && /failsafe_mode/.test(x) && /max_connections/.test(x)), 'the dynamic configuration was patched')
-  t.ok(tasks.some((x) => /restarted one at a time/.test(x)), 'the members were restarted')
+  const tasks = Object.values(r.report.hosts).flatMap((h) =>
+    h.tasks.filter((x) => x.status === 'changed').map((x) => `${x.task}: ${x.reason}`),
+  )
+  t.ok(
+    tasks.some((x) => /dynamic configuration/.test(x) && /failsafe_mode/.test(x) && /max_connections/.test(x)),
+    'the dynamic configuration was patched',
+  )
+  t.ok(
+    tasks.some((x) => /restarted one at a time/.test(x)),
+    'the members were restarted',
+  )
   const ms = await waitMembers(healthy, 120_000)
-  t.notOk(ms.some((m) => m.pending_restart), 'no member has a pending restart')
+  t.notOk(
+    ms.some((m) => m.pending_restart),
+    'no member has a pending restart',
+  )
   for (const h of DB) {
     const v = await lab.ssh(h, `sudo -u postgres psql -XAtc 'SHOW max_connections'`)
     t.equal(Number(v.stdout.trim()), params.max_connections, `${h}: max_connections is ${params.max_connections}`)
@@ -588,21 +734,34 @@ t.test('a changed etcd setting restarts the members one at a time, each healthy 
   done = true
   const writes = await loop
   t.equal(r.code, 0, `converge succeeded (log: ${r.log})`)
-  const restarted = Object.entries(r.report.hosts).filter(([, s]) => s.tasks.some((x) => x.task === 'Restart etcd' && x.status === 'changed')).map(([h]) => h)
+  const restarted = Object.entries(r.report.hosts)
+    .filter(([, s]) => s.tasks.some((x) => x.task === 'Restart etcd' && x.status === 'changed'))
+    .map(([h]) => h)
   t.same(restarted.sort(), DB, 'every member restarted')
   // The lab hosts share this kernel's monotonic clock: compare when each member stopped and was active again.
-  const times = await Promise.all(DB.map(async (h) => {
-    const out = (await lab.ssh(h, 'systemctl show etcd -p InactiveEnterTimestampMonotonic -p ActiveEnterTimestampMonotonic')).stdout
-    const get = (k: string) => Number(new RegExp(`${k}=(\\d+)`).exec(out)?.[1] ?? 0) / 1000
-    return { h, stopped: get('InactiveEnterTimestampMonotonic'), active: get('ActiveEnterTimestampMonotonic') }
-  }))
+  const times = await Promise.all(
+    DB.map(async (h) => {
+      const out = (
+        await lab.ssh(h, 'systemctl show etcd -p InactiveEnterTimestampMonotonic -p ActiveEnterTimestampMonotonic')
+      ).stdout
+      const get = (k: string) => Number(new RegExp(`${k}=(\\d+)`).exec(out)?.[1] ?? 0) / 1000
+      return { h, stopped: get('InactiveEnterTimestampMonotonic'), active: get('ActiveEnterTimestampMonotonic') }
+    }),
+  )
   times.sort((a, b) => a.stopped - b.stopped)
   for (let i = 1; i < times.length; i++) {
     const [prev, next] = [times[i - 1]!, times[i]!]
-    t.ok(next.stopped > prev.active, `${next.h} stopped ${((next.stopped - prev.active) / 1000).toFixed(1)} s after ${prev.h} was active again`)
+    t.ok(
+      next.stopped > prev.active,
+      `${next.h} stopped ${((next.stopped - prev.active) / 1000).toFixed(1)} s after ${prev.h} was active again`,
+    )
   }
   const gap = longestGap(writes)
-  figures.etcdRollingRestart = { seconds: Math.round(r.seconds), longestWriteGapSeconds: gap.seconds, order: times.map((x) => x.h) }
+  figures.etcdRollingRestart = {
+    seconds: Math.round(r.seconds),
+    longestWriteGapSeconds: gap.seconds,
+    order: times.map((x) => x.h),
+  }
   t.comment(`etcd rolling restart: ${JSON.stringify(figures.etcdRollingRestart)}`)
   const kept = keptServiceBound(await haproxyChecks())
   t.ok(gap.seconds < kept, `writes through lb1:5000 went on (longest gap ${gap.seconds.toFixed(1)} s < ${kept} s)`)

@@ -58,14 +58,33 @@ async function converge(label: string, extra: string[] = []) {
 }
 
 function redisTo(host: string, port = 6379, extra: object = {}): Redis {
-  const c = new Redis({ host, port, password: secrets.redis_password, connectTimeout: 1000, commandTimeout: 1000, maxRetriesPerRequest: 1, retryStrategy: () => 200, lazyConnect: true, ...extra })
+  const c = new Redis({
+    host,
+    port,
+    password: secrets.redis_password,
+    connectTimeout: 1000,
+    commandTimeout: 1000,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => 200,
+    lazyConnect: true,
+    ...extra,
+  })
   c.on('error', () => {})
   clients.push(c)
   return c
 }
 
 function sentinelTo(host: string): Redis {
-  const c = new Redis({ host, port: 26379, password: secrets.sentinel_password, connectTimeout: 1000, commandTimeout: 1000, maxRetriesPerRequest: 1, retryStrategy: () => 500, lazyConnect: true })
+  const c = new Redis({
+    host,
+    port: 26379,
+    password: secrets.sentinel_password,
+    connectTimeout: 1000,
+    commandTimeout: 1000,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => 500,
+    lazyConnect: true,
+  })
   c.on('error', () => {})
   clients.push(c)
   return c
@@ -91,7 +110,9 @@ function viaSentinel(): Redis {
 }
 
 /** Each Sentinel's answer: the primary's address and how many other Sentinels it sees. */
-async function sentinelViews(hosts = ['redis1', 'redis2', 'redis3']): Promise<Record<string, { primary?: string; others?: number }>> {
+async function sentinelViews(
+  hosts = ['redis1', 'redis2', 'redis3'],
+): Promise<Record<string, { primary?: string; others?: number }>> {
   const out: Record<string, { primary?: string; others?: number }> = {}
   await Promise.all(
     hosts.map(async (h) => {
@@ -118,7 +139,12 @@ async function replication(host: string): Promise<Record<string, string>> {
   const c = redisTo(addr[host]!)
   try {
     const info = (await c.info('replication')) as string
-    return Object.fromEntries(info.split('\r\n').filter((l) => l.includes(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1)]))
+    return Object.fromEntries(
+      info
+        .split('\r\n')
+        .filter((l) => l.includes(':'))
+        .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1)]),
+    )
   } finally {
     c.disconnect()
   }
@@ -166,7 +192,11 @@ async function hostActivity(host: string, fromMs: number, toMs: number): Promise
   const cmd = `sudo journalctl --no-pager -o short-unix --since @${since} --until @${till} _COMM=sshd + _COMM=sudo`
   const r = await lab.ssh(host, cmd, { timeoutMs: 20_000 })
   if (r.code !== 0) throw new Error(`journalctl on ${host} exited with ${r.code}: ${r.stderr}`)
-  const at = (re: RegExp) => r.stdout.split('\n').filter((l) => re.test(l)).map((l) => Number(l.split(' ')[0]) * 1000)
+  const at = (re: RegExp) =>
+    r.stdout
+      .split('\n')
+      .filter((l) => re.test(l))
+      .map((l) => Number(l.split(' ')[0]) * 1000)
   const within = (ms: number) => ms >= fromMs && ms <= toMs
   return {
     logins: at(/sshd\[\d+\]: Accepted publickey/).filter(within),
@@ -206,10 +236,17 @@ t.test('one primary with two online replicas; every Sentinel agrees and sees the
   t.ok(primary, `Sentinels name ${primary}`)
   const info = await until('two online replicas', 30_000, async () => {
     const i = await replication(primary)
-    return i.role === 'master' && i.connected_slaves === '2' && i.slave0?.includes('state=online') && i.slave1?.includes('state=online') && i
+    return (
+      i.role === 'master' &&
+      i.connected_slaves === '2' &&
+      i.slave0?.includes('state=online') &&
+      i.slave1?.includes('state=online') &&
+      i
+    )
   })
   t.equal(info.role, 'master')
-  for (const h of Object.keys(views).filter((h) => h !== primary)) t.equal((await replication(h)).role, 'slave', `${h} is a replica`)
+  for (const h of Object.keys(views).filter((h) => h !== primary))
+    t.equal((await replication(h)).role, 'slave', `${h} is a replica`)
 })
 
 t.test('ioredis through Sentinel and a plain client through lb1:6379 write and read', async (t) => {
@@ -220,7 +257,13 @@ t.test('ioredis through Sentinel and a plain client through lb1:6379 write and r
   await until('lb1:6379 serves the primary', 20_000, async () => (await lb.set('hello:lb1', 'via-lb1')) === 'OK')
   t.equal(await lb.get('hello:lb1'), 'via-lb1')
   t.equal(await s.get('hello:lb1'), 'via-lb1', 'both reach the same primary')
-  const unauth = new Redis({ host: addr.lb1!, port: 6379, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  const unauth = new Redis({
+    host: addr.lb1!,
+    port: 6379,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  })
   unauth.on('error', () => {})
   await t.rejects(unauth.get('hello:lb1'), /NOAUTH/, 'a client without the password is refused')
   unauth.disconnect()
@@ -233,7 +276,7 @@ t.test('a second converge changes nothing', async (t) => {
   t.equal(r.changed, 0, 'changed: 0')
 })
 
-t.test('--list-hosts prints every play\'s hosts, exits 0, writes no report and logs in nowhere', async (t) => {
+t.test("--list-hosts prints every play's hosts, exits 0, writes no report and logs in nowhere", async (t) => {
   const from = Date.now()
   const r = await converge('list-hosts', ['--list-hosts'])
   const to = Date.now()
@@ -247,7 +290,7 @@ t.test('--list-hosts prints every play\'s hosts, exits 0, writes no report and l
   }
 })
 
-t.test('-f 1 works on one host at a time: within a play, hosts\' logins and commands never interleave', async (t) => {
+t.test("-f 1 works on one host at a time: within a play, hosts' logins and commands never interleave", async (t) => {
   const hosts = [...REDIS_HOSTS, 'lb1']
   const from = Date.now()
   // Check mode and one role's tasks keep it short; every play still runs (the other roles' tasks skipped).
@@ -282,7 +325,10 @@ t.test('a power cut of the primary under writes: a replica is promoted in bounde
   const s = viaSentinel()
   const lb = redisTo(addr.lb1!)
   await s.ping()
-  const loops = { sentinel: writeLoop(s, 'kill:sentinel', { maxCount: 600, maxMs: 60_000 }), lb1: writeLoop(lb, 'kill:lb1', { maxCount: 600, maxMs: 60_000 }) }
+  const loops = {
+    sentinel: writeLoop(s, 'kill:sentinel', { maxCount: 600, maxMs: 60_000 }),
+    lb1: writeLoop(lb, 'kill:lb1', { maxCount: 600, maxMs: 60_000 }),
+  }
   const writing = () => Object.values(loops).every((l) => l.log.acked.length >= 2 * WRITES_PER_S)
   await until('both write loops have 2 s of acknowledged writes', 15_000, writing)
   const killedAt = Date.now()
@@ -298,7 +344,10 @@ t.test('a power cut of the primary under writes: a replica is promoted in bounde
   const resumed = await until('writes resume on both paths', 40_000, async () =>
     Object.values(loops).every((l) => l.log.acked.some((a) => a.at > promotedAt + 3000)),
   ).catch((e) => {
-    const state = Object.entries(loops).map(([n, l]) => `${n}: last ack ${((l.log.acked.at(-1)?.at ?? 0) - killedAt) / 1000} s after the cut, last errors ${JSON.stringify(l.log.failed.slice(-3))}`)
+    const state = Object.entries(loops).map(
+      ([n, l]) =>
+        `${n}: last ack ${((l.log.acked.at(-1)?.at ?? 0) - killedAt) / 1000} s after the cut, last errors ${JSON.stringify(l.log.failed.slice(-3))}`,
+    )
     t.fail(`${e.message}: ${state.join('; ')}`)
     return false
   })
@@ -310,14 +359,25 @@ t.test('a power cut of the primary under writes: a replica is promoted in bounde
   }
   const failoverS = (promotedAt - killedAt) / 1000
   figures.failoverSeconds = failoverS
-  t.ok(failoverS <= DOWN_AFTER_S + ELECTION_BOUND_S, `${newPrimary} promoted ${failoverS.toFixed(1)} s after the power cut (bound ${DOWN_AFTER_S} + ${ELECTION_BOUND_S} s)`)
+  t.ok(
+    failoverS <= DOWN_AFTER_S + ELECTION_BOUND_S,
+    `${newPrimary} promoted ${failoverS.toFixed(1)} s after the power cut (bound ${DOWN_AFTER_S} + ${ELECTION_BOUND_S} s)`,
+  )
   const reader = viaSentinel()
   for (const [name, log] of Object.entries(logs)) {
     const gap = longestGap(log, killedAt - 1000)
     const values = log.acked.length ? await reader.mget(...log.acked.map((a) => a.key)) : []
     const missing = values.filter((v) => v === null).length
-    figures[`kill_${name}`] = { attempts: log.attempts, acked: log.acked.length, failed: log.failed.length, secondsWithoutWrites: gap, ackedMissing: missing }
-    t.comment(`${name}: ${log.attempts} writes, ${log.acked.length} acknowledged, ${gap.toFixed(1)} s without writes, ${missing} acknowledged writes missing`)
+    figures[`kill_${name}`] = {
+      attempts: log.attempts,
+      acked: log.acked.length,
+      failed: log.failed.length,
+      secondsWithoutWrites: gap,
+      ackedMissing: missing,
+    }
+    t.comment(
+      `${name}: ${log.attempts} writes, ${log.acked.length} acknowledged, ${gap.toFixed(1)} s without writes, ${missing} acknowledged writes missing`,
+    )
     t.ok(gap <= DOWN_AFTER_S + ELECTION_BOUND_S, `${name}: writes resumed within the bound (${gap.toFixed(1)} s)`)
     t.ok(missing <= 10, `${name}: at most one second of acknowledged writes lost (${missing})`)
   }
@@ -333,22 +393,28 @@ t.test('a power cut of the primary under writes: a replica is promoted in bounde
   // answers and names another primary, or the host answers as a replica), then for rise + 1 check
   // intervals more: an entry wrongly coming up would have to show in that time.
   const oldBackend = `redis_${oldPrimary}`
-  const answeredAt = await until('HAProxy\'s checks of the booted old primary reach layer 7', 60_000, async () => {
+  const answeredAt = await until("HAProxy's checks of the booted old primary reach layer 7", 60_000, async () => {
     const last = (await poll.read()).samples.at(-1)
     const statuses = last?.checks[oldBackend] ?? []
     return statuses.length > 0 && statuses.every((c) => c.includes('L7')) && last!.t * 1000
   })
   const settleMs = (checks.rise + 1) * checks.interMs
   const lastSampleMs = async () => ((await poll.read()).samples.at(-1)?.t ?? 0) * 1000
-  await until('rise + 1 check intervals sampled after that', settleMs + 15_000, async () =>
-    (await lastSampleMs()) >= answeredAt + settleMs)
+  await until(
+    'rise + 1 check intervals sampled after that',
+    settleMs + 15_000,
+    async () => (await lastSampleMs()) >= answeredAt + settleMs,
+  )
   const { samples, errors, longestSampleGapMs } = await poll.stop()
   const maxRoutable = Math.max(...samples.map((x) => routable(x, QUORUM).length))
   // Until HAProxy's checks notice the power cut (well under a second) the dead primary's backend still
   // shows up; from the first sample without it, it must never come back, above all once the old primary boots again.
   const afterKill = samples.filter((x) => x.t * 1000 > killedAt)
   const dropped = afterKill.findIndex((x) => !routable(x, QUORUM).includes(oldBackend))
-  const oldRoutedAfterKill = dropped < 0 ? afterKill.length : afterKill.slice(dropped).filter((x) => routable(x, QUORUM).includes(oldBackend)).length
+  const oldRoutedAfterKill =
+    dropped < 0
+      ? afterKill.length
+      : afterKill.slice(dropped).filter((x) => routable(x, QUORUM).includes(oldBackend)).length
   figures.oldPrimaryStillRoutableAfterKillSeconds = dropped < 0 ? null : afterKill[dropped]!.t - killedAt / 1000
   const firstNew = samples.find((x) => routable(x, QUORUM).includes(`redis_${newPrimary}`))
   figures.haproxy = {
@@ -360,8 +426,10 @@ t.test('a power cut of the primary under writes: a replica is promoted in bounde
     newPrimaryRoutableAfterKillSeconds: firstNew ? firstNew.t - killedAt / 1000 : null,
   }
   const lastError = errors.length ? ` (last: ${errors.at(-1)!.error})` : ''
-  t.comment(`HAProxy poll: ${samples.length} samples, ${errors.length} failed polls${lastError}, `
-    + `longest gap ${longestSampleGapMs} ms`)
+  t.comment(
+    `HAProxy poll: ${samples.length} samples, ${errors.length} failed polls${lastError}, ` +
+      `longest gap ${longestSampleGapMs} ms`,
+  )
   t.ok(samples.length > 100, `HAProxy polled ${samples.length} times`)
   // Nothing reloads HAProxy here: its admin socket should always answer; allow one failed poll in a hundred.
   t.ok(errors.length <= samples.length / 100, `failed polls of the admin socket: ${errors.length} (at most 1 %)`)
@@ -369,7 +437,11 @@ t.test('a power cut of the primary under writes: a replica is promoted in bounde
   const gapText = `${longestSampleGapMs} < ${checks.interMs} ms`
   t.ok(longestSampleGapMs < checks.interMs, `samples never further apart than one check interval (${gapText})`)
   t.ok(maxRoutable <= 1, `at most one backend routable at any moment (max ${maxRoutable})`)
-  t.equal(oldRoutedAfterKill, 0, 'once HAProxy saw the power cut, the old primary was never routable again (also after it booted)')
+  t.equal(
+    oldRoutedAfterKill,
+    0,
+    'once HAProxy saw the power cut, the old primary was never routable again (also after it booted)',
+  )
 })
 
 t.test('after the failover: maxmemory changes live, every Sentinel takes a new down-after-milliseconds', async (t) => {
@@ -381,7 +453,10 @@ t.test('after the failover: maxmemory changes live, every Sentinel takes a new d
   const r = await converge('live-settings', ['-t', 'redis,sentinel', ...vars])
   t.equal(r.exitCode, 0, 'converge with the changed settings succeeded')
   t.ok(r.changed > 0, `the change was applied (${r.changedTasks.length} changed tasks)`)
-  t.notOk(r.changedTasks.some((x) => /Restart (Redis|Sentinel)/.test(x)), 'no restart was needed')
+  t.notOk(
+    r.changedTasks.some((x) => /Restart (Redis|Sentinel)/.test(x)),
+    'no restart was needed',
+  )
   for (const h of REDIS_HOSTS) {
     const now = await serverState(h, 'maxmemory')
     t.equal(now.value, String(maxmemoryMb * 1024 * 1024), `${h}: maxmemory is ${maxmemoryMb}mb`)
@@ -421,7 +496,11 @@ t.test('a partitioned primary stops accepting writes within min-replicas-max-lag
   await lab.partition(cut)
   const minority = writeLoop(direct, 'part:minority', { maxCount: 300, maxMs: (MAX_LAG_S + 15) * 1000 })
   const majority = writeLoop(s, 'part:sentinel', { maxCount: 400, maxMs: 40_000 })
-  const refusedAt = await until('the cut-off primary refuses writes', (MAX_LAG_S + 15) * 1000, async () => minority.log.failed.find((f) => f.at > cutAt && /NOREPLICAS/.test(f.error))?.at)
+  const refusedAt = await until(
+    'the cut-off primary refuses writes',
+    (MAX_LAG_S + 15) * 1000,
+    async () => minority.log.failed.find((f) => f.at > cutAt && /NOREPLICAS/.test(f.error))?.at,
+  )
   const elected = await until('the majority elects a primary', 40_000, async () => {
     const others = ['redis1', 'redis2', 'redis3'].filter((h) => h !== cut)
     const v = await sentinelViews(others)
@@ -430,8 +509,11 @@ t.test('a partitioned primary stops accepting writes within min-replicas-max-lag
   })
   const electedAt = Date.now()
   const ackedSinceElection = () => majority.log.acked.filter((a) => a.at > electedAt).length
-  await until('2 s of writes through Sentinel after the election', 20_000, () =>
-    ackedSinceElection() >= 2 * WRITES_PER_S)
+  await until(
+    '2 s of writes through Sentinel after the election',
+    20_000,
+    () => ackedSinceElection() >= 2 * WRITES_PER_S,
+  )
   const minLog = await minority.stop()
   const majLog = await majority.stop()
   const acceptedAfterCut = minLog.acked.filter((a) => a.at > cutAt)
@@ -459,14 +541,23 @@ t.test('a partitioned primary stops accepting writes within min-replicas-max-lag
     sentinelClientAckedMissing: majValues.filter((v) => v === null).length,
     sentinelClientAckedAfterElectionMissing: majAfterElection.filter((a) => a.value === null).length,
   }
-  t.comment(`partition: cut-off primary refused writes after ${refusedS.toFixed(1)} s, accepted ${acceptedAfterCut.length}, ${lost} of them lost after healing; the majority elected ${elected}`)
-  t.ok(refusedS <= MAX_LAG_S + 4, `writes refused within min-replicas-max-lag (${MAX_LAG_S} s) + 4 s: ${refusedS.toFixed(1)} s`)
+  t.comment(
+    `partition: cut-off primary refused writes after ${refusedS.toFixed(1)} s, accepted ${acceptedAfterCut.length}, ${lost} of them lost after healing; the majority elected ${elected}`,
+  )
+  t.ok(
+    refusedS <= MAX_LAG_S + 4,
+    `writes refused within min-replicas-max-lag (${MAX_LAG_S} s) + 4 s: ${refusedS.toFixed(1)} s`,
+  )
   const accepted = acceptedAfterCut.length
   t.ok(accepted <= lossBound, `the cut-off primary acknowledged ${accepted} writes (bound ${lossBound})`)
   t.ok(lost <= lossBound, `${lost} of them lost after healing (bound: ${MAX_LAG_S} s max lag + 4 s of writes)`)
   const afterElection = majAfterElection.length
   t.ok(afterElection >= 2 * WRITES_PER_S, `${afterElection} writes acknowledged through Sentinel after the election`)
-  t.equal(majAfterElection.filter((a) => a.value === null).length, 0, 'no write acknowledged after the election (through Sentinel) is lost')
+  t.equal(
+    majAfterElection.filter((a) => a.value === null).length,
+    0,
+    'no write acknowledged after the election (through Sentinel) is lost',
+  )
 })
 
 t.test('a converge after the partition changes nothing', async (t) => {

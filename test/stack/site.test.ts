@@ -20,7 +20,13 @@ const repo = resolve(import.meta.dirname, '../..')
 // generated secrets of this test never touch a demo lab the user may have up.
 const dir = mkdtempSync(join(tmpdir(), 'hastack-site-'))
 const inventory = join(dir, 'lab-small.yml')
-writeFileSync(inventory, readFileSync(join(repo, 'inventory/lab-small.yml'), 'utf8').replace('ssh_key: ../.lab/ssh/id_ed25519', `ssh_key: ${repo}/.lab/ssh/id_ed25519`))
+writeFileSync(
+  inventory,
+  readFileSync(join(repo, 'inventory/lab-small.yml'), 'utf8').replace(
+    'ssh_key: ../.lab/ssh/id_ed25519',
+    `ssh_key: ${repo}/.lab/ssh/id_ed25519`,
+  ),
+)
 const lab = new Lab({ inventory, name: 'site-ci', log: (m) => t.comment(`lab: ${m}`) })
 
 t.teardown(async () => {
@@ -29,7 +35,15 @@ t.teardown(async () => {
 })
 
 async function site(label: string, extra: string[] = []) {
-  const r = await runPlaybook({ cwd: repo, launcher: 'zx', playbook: 'playbooks/site.ts', inventory, json: join(repo, `reports/site-${label}.json`), extra, timeoutMs: 1_500_000 })
+  const r = await runPlaybook({
+    cwd: repo,
+    launcher: 'zx',
+    playbook: 'playbooks/site.ts',
+    inventory,
+    json: join(repo, `reports/site-${label}.json`),
+    extra,
+    timeoutMs: 1_500_000,
+  })
   if (r.exitCode !== 0) t.comment(r.tail)
   t.comment(`site ${label}: ${r.seconds.toFixed(0)} s, totals ${JSON.stringify(r.totals)}`)
   return { exitCode: r.exitCode, totals: r.totals, changed: r.changed, seconds: r.seconds, output: r.stdout }
@@ -53,12 +67,26 @@ t.test('site.ts converges bare lab-small hosts, then changes nothing', async (t)
 t.test('clients reach PostgreSQL and Redis through HAProxy on node1', async (t) => {
   const secrets = parse(readFileSync(join(dir, 'lab-small.secrets.yml'), 'utf8'))
   const lb = lab.host('node1').address
-  const client = new pg.Client({ host: lb, port: 5000, user: 'app', database: 'app', password: secrets.postgresql_app_password, connectionTimeoutMillis: 5000 })
+  const client = new pg.Client({
+    host: lb,
+    port: 5000,
+    user: 'app',
+    database: 'app',
+    password: secrets.postgresql_app_password,
+    connectionTimeoutMillis: 5000,
+  })
   await client.connect()
   t.teardown(() => client.end())
   const { rows } = await client.query('select pg_is_in_recovery() as replica')
   t.equal(rows[0].replica, false, 'port 5000 reaches the primary')
-  const redis = new Redis({ host: lb, port: 6380, password: secrets.redis_password, lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 1 })
+  const redis = new Redis({
+    host: lb,
+    port: 6380,
+    password: secrets.redis_password,
+    lazyConnect: true,
+    connectTimeout: 3000,
+    maxRetriesPerRequest: 1,
+  })
   redis.on('error', () => {})
   t.teardown(() => redis.disconnect())
   await redis.connect()

@@ -50,15 +50,23 @@ t.test('editLines replaces, appends, deduplicates and removes lines', async (t) 
     ['', { line: 'only' }, 'only\n'],
     ['a', { line: 'b' }, 'a\nb\n'],
   ]
-  for (const [input, args, expected] of cases) t.equal(editLines(input, args), expected, JSON.stringify({ input, args: String(args.line) }))
+  for (const [input, args, expected] of cases)
+    t.equal(editLines(input, args), expected, JSON.stringify({ input, args: String(args.line) }))
 })
 
 t.test('service, package and user parsers', async (t) => {
   t.same(parseServiceState('enabled\nactive\n'), { enabled: true, active: true })
   t.same(parseServiceState('disabled\ninactive\n'), { enabled: false, active: false })
   t.same(parseServiceState('\n\n'), { enabled: false, active: false })
-  t.same([...parseInstalled('redis-server installed\nfoo not-installed\nlibc6:amd64 installed\n')], ['redis-server', 'libc6'])
-  t.same(parseUser('pg:x:1:1::/var/lib/pg:/bin/bash\n', 'pg ssl-cert\n'), { home: '/var/lib/pg', shell: '/bin/bash', groups: ['pg', 'ssl-cert'] })
+  t.same(
+    [...parseInstalled('redis-server installed\nfoo not-installed\nlibc6:amd64 installed\n')],
+    ['redis-server', 'libc6'],
+  )
+  t.same(parseUser('pg:x:1:1::/var/lib/pg:/bin/bash\n', 'pg ssl-cert\n'), {
+    home: '/var/lib/pg',
+    shell: '/bin/bash',
+    groups: ['pg', 'ssl-cert'],
+  })
 })
 
 t.test('parseArgs understands Ansible-style options and rejects bad ones', async (t) => {

@@ -9,7 +9,6 @@ import t from 'tap'
 import { loadInventory } from '../../lib/inventory/index.ts'
 import type { Role } from '../../lib/types.ts'
 
-
 const names = ['v0', 'v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7', 'v8', 'v9', 'v10', 'v11', 'v12', 'sib', 'n', 'b', 's']
 const testRole: Role = {
   name: 'test',
@@ -79,7 +78,11 @@ t.test('each precedence layer beats the one below it', async (t) => {
   t.equal(vars.v10, 'extra-file', '-e @file beats host vars')
   t.equal(vars.v11, 'command-line', 'a later -e beats an earlier one')
   t.equal(vars.sib, 'beta', 'siblings of the same depth apply by name: beta after alpha')
-  t.same(inv.hosts.get('db1')!.groups, ['all', 'alpha', 'beta', 'pg', 'db'], 'groups: all first, parents before children')
+  t.same(
+    inv.hosts.get('db1')!.groups,
+    ['all', 'alpha', 'beta', 'pg', 'db'],
+    'groups: all first, parents before children',
+  )
   t.equal(inv.hosts.get('db2')!.vars.v4, 'db-inventory', 'other hosts of the group get group vars')
   t.equal(inv.hosts.get('db2')!.vars.v7, 'group_vars-db-dir-10')
   t.equal(inv.hosts.get('solo')!.vars.v3, 'group_vars-all', 'hosts outside a group do not get its vars')
@@ -121,7 +124,12 @@ t.test('groups list direct hosts, children, parents and their own vars; groupHos
   t.same(pg.hosts, [])
   t.same(pg.children, ['db'])
   t.same(inv.groups.get('db')!.parents, ['pg'])
-  t.same(inv.groups.get('db')!.vars, { v4: 'db-inventory', v5: 'group_vars-db-file', v6: 'group_vars-db-dir-20', v7: 'group_vars-db-dir-10' })
+  t.same(inv.groups.get('db')!.vars, {
+    v4: 'db-inventory',
+    v5: 'group_vars-db-file',
+    v6: 'group_vars-db-dir-20',
+    v7: 'group_vars-db-dir-10',
+  })
   t.same(inv.groupHosts('pg'), ['db1', 'db2'])
   t.same(inv.groupHosts('all'), ['solo', 'db1', 'db2'])
   t.same(inv.groupHosts('nope'), [], 'an unknown group has no hosts')

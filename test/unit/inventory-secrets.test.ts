@@ -6,7 +6,6 @@ import t from 'tap'
 import { InventoryErrors, loadInventory, secretsOfRun, secretValues } from '../../lib/inventory/index.ts'
 import type { Role } from '../../lib/types.ts'
 
-
 const role: Role = {
   name: 'pg',
   description: 'test role',
@@ -44,7 +43,11 @@ t.test('a user-set value wins over the stored secret and is masked too', async (
   const dir = await tree({ 'lab.yml': inventory, 'host_vars/db1.yml': 'pg_password: chosen-by-user-0123\n' })
   const inv = await loadInventory(path.join(dir, 'lab.yml'), { roles: [role] })
   t.equal(inv.hosts.get('db1')!.vars.pg_password, 'chosen-by-user-0123')
-  t.equal(inv.hosts.get('db2')!.vars.pg_password, inv.secrets.pg_password, 'hosts without a value get the generated one')
+  t.equal(
+    inv.hosts.get('db2')!.vars.pg_password,
+    inv.secrets.pg_password,
+    'hosts without a value get the generated one',
+  )
   t.ok(secretValues(inv).includes('chosen-by-user-0123'))
 })
 
@@ -68,7 +71,10 @@ t.test('a group- or world-readable secrets file is refused', async (t) => {
   await chmod(path.join(dir, 'lab.secrets.yml'), 0o644)
   const error = await loadInventory(path.join(dir, 'lab.yml'), { roles: [role] }).catch((e) => e)
   t.type(error, InventoryErrors)
-  t.match(error.message, /secrets file .*lab\.secrets\.yml is readable by group or others \(mode 0644\): run chmod 600 /)
+  t.match(
+    error.message,
+    /secrets file .*lab\.secrets\.yml is readable by group or others \(mode 0644\): run chmod 600 /,
+  )
   t.notMatch(error.message, /sup3r-s3cret-value/)
 })
 
@@ -87,7 +93,11 @@ t.test('no error message ever shows a secret value', async (t) => {
   t.match(error.message, /must be string, got \*\*\*/)
   t.match(error.message, /role leaky: password is \*\*\*/)
   t.equal((await stat(path.join(dir, 'lab.secrets.yml'))).mode & 0o777, 0o600)
-  t.equal(await readFile(path.join(dir, 'lab.secrets.yml'), 'utf8'), 'pg_password: stored-secret-value\n', 'nothing written when invalid')
+  t.equal(
+    await readFile(path.join(dir, 'lab.secrets.yml'), 'utf8'),
+    'pg_password: stored-secret-value\n',
+    'nothing written when invalid',
+  )
 })
 
 t.test('a user-supplied secret shorter than 16 characters is refused with its file, line and key', async (t) => {

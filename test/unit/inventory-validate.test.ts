@@ -8,7 +8,6 @@ import t, { type Test } from 'tap'
 import { InventoryErrors, loadInventory } from '../../lib/inventory/index.ts'
 import { InputError, type Role } from '../../lib/types.ts'
 
-
 const patroni: Role = {
   name: 'patroni',
   description: 'test role',
@@ -18,12 +17,17 @@ const patroni: Role = {
     patroni_mode: { type: 'string', enum: ['sync', 'async'], description: 'replication mode' },
     patroni_password: { type: 'string', secret: true, description: 'superuser password' },
   },
-  validate: (inv) => (inv.groupHosts('db').length === 2 ? [`group db has ${inv.groupHosts('db').length} hosts, needs an odd count`] : []),
+  validate: (inv) =>
+    inv.groupHosts('db').length === 2 ? [`group db has ${inv.groupHosts('db').length} hosts, needs an odd count`] : [],
   tasks: async () => {},
 }
 
 /** Load and return the problems' messages (fails the test when loading succeeds). */
-async function problems(t: Test, dir: string, options: Parameters<typeof loadInventory>[1] = { roles: [patroni] }): Promise<string[]> {
+async function problems(
+  t: Test,
+  dir: string,
+  options: Parameters<typeof loadInventory>[1] = { roles: [patroni] },
+): Promise<string[]> {
   try {
     await loadInventory(path.join(dir, 'inv.yml'), options)
   } catch (err) {
@@ -51,12 +55,15 @@ extra: {}
 `,
   })
   const f = path.join(dir, 'inv.yml')
-  t.same((await problems(t, dir)).sort(), [
-    `${f}:2 (all.hostz): unknown key "hostz": a group holds only hosts, children and vars`,
-    `${f}:7 (all.children.db.hosts.bad host): invalid host name "bad host": must be a host name (letters, digits and \`-\` in dot-separated labels, not starting with \`-\`)`,
-    `${f}:8 (all.children.db.hosts.db3): a host entry must be a map or null, got 42`,
-    `${f}:9 (extra): unknown top-level key "extra": an inventory holds only the group "all"`,
-  ].sort())
+  t.same(
+    (await problems(t, dir)).sort(),
+    [
+      `${f}:2 (all.hostz): unknown key "hostz": a group holds only hosts, children and vars`,
+      `${f}:7 (all.children.db.hosts.bad host): invalid host name "bad host": must be a host name (letters, digits and \`-\` in dot-separated labels, not starting with \`-\`)`,
+      `${f}:8 (all.children.db.hosts.db3): a host entry must be a map or null, got 42`,
+      `${f}:9 (extra): unknown top-level key "extra": an inventory holds only the group "all"`,
+    ].sort(),
+  )
 })
 
 t.test('structure: a group containing itself is a cycle', async (t) => {
@@ -73,7 +80,10 @@ t.test('structure: a group containing itself is a cycle', async (t) => {
   })
   const messages = await problems(t, dir)
   t.equal(messages.length, 1)
-  t.equal(messages[0], `${path.join(dir, 'inv.yml')}:7 (all.children.a.children.b.children.a): group cycle: a → b → a (a group cannot contain itself)`)
+  t.equal(
+    messages[0],
+    `${path.join(dir, 'inv.yml')}:7 (all.children.a.children.b.children.a): group cycle: a → b → a (a group cannot contain itself)`,
+  )
 })
 
 t.test('wrong type in the inventory file names file, line, key and expectation', async (t) => {
@@ -87,7 +97,9 @@ t.test('wrong type in the inventory file names file, line, key and expectation',
         db1: { address: 10.0.0.1 }
 `,
   })
-  t.same(await problems(t, dir), [`${path.join(dir, 'inv.yml')}:5 (all.children.db.vars.patroni_ttl): must be integer, got "thirty"`])
+  t.same(await problems(t, dir), [
+    `${path.join(dir, 'inv.yml')}:5 (all.children.db.vars.patroni_ttl): must be integer, got "thirty"`,
+  ])
 })
 
 t.test('wrong type in a group_vars file points at that file', async (t) => {
@@ -115,7 +127,9 @@ t.test('an unknown variable suggests the closest known name', async (t) => {
 
 t.test('without roles, unknown variables are not reported but engine variables are checked', async (t) => {
   const dir = await tree({ 'inv.yml': good, 'group_vars/all.yml': 'patroni_tll: 20\nbecome: maybe\n' })
-  t.same(await problems(t, dir, {}), [`${path.join(dir, 'group_vars/all.yml')}:2 (become): must be boolean, got "maybe"`])
+  t.same(await problems(t, dir, {}), [
+    `${path.join(dir, 'group_vars/all.yml')}:2 (become): must be boolean, got "maybe"`,
+  ])
 })
 
 t.test('a bad -e value points at the command line', async (t) => {
@@ -137,13 +151,17 @@ t.test('two hosts with the same address are named with their lines', async (t) =
     'host_vars/db2.yml': 'address: 10.0.0.1\n',
   })
   const f = path.join(dir, 'inv.yml')
-  t.same(await problems(t, dir), [`${path.join(dir, 'host_vars/db2.yml')}:1 (address): hosts db1 (${f}:3) and db2 have the same address 10.0.0.1`])
+  t.same(await problems(t, dir), [
+    `${path.join(dir, 'host_vars/db2.yml')}:1 (address): hosts db1 (${f}:3) and db2 have the same address 10.0.0.1`,
+  ])
 })
 
 t.test('three hosts sharing an address make one error naming all of them', async (t) => {
   const dir = await tree({ 'inv.yml': 'all:\n  vars:\n    address: 10.0.0.1\n  hosts:\n    a:\n    b:\n    c:\n' })
   const f = path.join(dir, 'inv.yml')
-  t.same(await problems(t, dir, {}), [`${f}:3 (all.vars.address): hosts a (${f}:3), b and c (${f}:3) have the same address 10.0.0.1`])
+  t.same(await problems(t, dir, {}), [
+    `${f}:3 (all.vars.address): hosts a (${f}:3), b and c (${f}:3) have the same address 10.0.0.1`,
+  ])
 })
 
 t.test('a host without an address is reported at its entry', async (t) => {
@@ -161,16 +179,25 @@ t.test("a role's cross-host check becomes an error", async (t) => {
 t.test('roles declaring different defaults for one variable are reported', async (t) => {
   const dir = await tree({ 'inv.yml': good })
   const other: Role = { ...patroni, name: 'other', defaults: { patroni_ttl: 10 }, validate: undefined }
-  t.same(await problems(t, dir, { roles: [patroni, other] }), ['roles patroni and other declare different defaults for patroni_ttl (a bug in the roles)'])
+  t.same(await problems(t, dir, { roles: [patroni, other] }), [
+    'roles patroni and other declare different defaults for patroni_ttl (a bug in the roles)',
+  ])
 })
 
 t.test('a YAML syntax error names file and line', async (t) => {
   const dir = await tree({ 'inv.yml': good, 'group_vars/db.yml': 'patroni_ttl: 30\npatroni_mode: [sync\n' })
   const messages = await problems(t, dir)
   t.equal(messages.length, 1)
-  t.match(messages[0], new RegExp(`^${path.join(dir, 'group_vars/db.yml').replace(/[.]/g, '\\.')}:\\d+: YAML syntax error: `))
+  t.match(
+    messages[0],
+    new RegExp(`^${path.join(dir, 'group_vars/db.yml').replace(/[.]/g, '\\.')}:\\d+: YAML syntax error: `),
+  )
   const dir2 = await tree({ 'inv.yml': 'all:\n  hosts:\n    a: { address: 10.0.0.1 }\n    a: { address: 10.0.0.2 }\n' })
-  t.match(await problems(t, dir2), [new RegExp(`inv\\.yml:4: YAML syntax error: Map keys must be unique`)], 'duplicate keys too')
+  t.match(
+    await problems(t, dir2),
+    [new RegExp(`inv\\.yml:4: YAML syntax error: Map keys must be unique`)],
+    'duplicate keys too',
+  )
 })
 
 t.test('several problems are reported together in one error', async (t) => {

@@ -39,7 +39,7 @@ const instance = {
   shaping: {},
 }
 
-t.test('every host key is pinned under the host\'s address and name, beside the inventory', async (t) => {
+t.test("every host key is pinned under the host's address and name, beside the inventory", async (t) => {
   mkdirSync(lab.stateDir, { recursive: true })
   const sshDir = join(dir, 'etc-ssh')
   mkdirSync(sshDir)
@@ -52,12 +52,15 @@ t.test('every host key is pinned under the host\'s address and name, beside the 
   t.equal(file, join(dir, 'pinning.known_hosts'))
   t.same(instance.createdFiles, [file], 'recorded, so that `down` removes it')
   const lines = readFileSync(file, 'utf8').trim().split('\n')
-  t.same(lines.map((l) => l.split(' ')[1]), ['ssh-rsa', 'ecdsa-sha2-nistp256', 'ssh-ed25519'])
+  t.same(
+    lines.map((l) => l.split(' ')[1]),
+    ['ssh-rsa', 'ecdsa-sha2-nistp256', 'ssh-ed25519'],
+  )
   for (const line of lines) t.match(line, /^10\.213\.9\.10,alpha \S+ AAAA\S+$/)
   const found = execFileSync('ssh-keygen', ['-F', '10.213.9.10', '-f', file], { encoding: 'utf8' })
   t.match(found, /ssh-ed25519/, 'OpenSSH finds the host by its address')
   const own = readFileSync(join(lab.stateDir, 'known_hosts'), 'utf8')
-  t.equal(own, readFileSync(file, 'utf8'), 'the lab\'s own SSH uses the same keys')
+  t.equal(own, readFileSync(file, 'utf8'), "the lab's own SSH uses the same keys")
 })
 
 t.test('the generated host_vars name the address and the apt proxy', async (t) => {

@@ -10,11 +10,17 @@ import { hostOctets, loadMachines, loadTopology } from '../../lab/topology.ts'
 
 const repo = resolve(import.meta.dirname, '../..')
 
-t.test('a host the topology names gets its Vagrant address\'s last octet in the lab', async (t) => {
+t.test("a host the topology names gets its Vagrant address's last octet in the lab", async (t) => {
   const lab = loadTopology(join(repo, 'inventory/lab.yml'))
   const machines = loadMachines()
-  const octets = hostOctets(lab.hosts.map((h) => h.name), machines)
-  t.same(octets, lab.hosts.map((h) => Number(machines.find((m) => m.name === h.name)!.ip.split('.')[3])))
+  const octets = hostOctets(
+    lab.hosts.map((h) => h.name),
+    machines,
+  )
+  t.same(
+    octets,
+    lab.hosts.map((h) => Number(machines.find((m) => m.name === h.name)!.ip.split('.')[3])),
+  )
   t.same(octets.slice(0, 4), [11, 12, 13, 21])
 })
 

@@ -52,7 +52,10 @@ t.test('base64 cores cover the three byte alignments inside a longer text, whate
     registerSecrets([secret])
     for (const prefix of ['', 'a', 'ab', 'abc']) {
       const encoded = Buffer.from(`${prefix}${secret}:more`).toString('base64')
-      t.ok(base64Cores(secret).some((core) => encoded.includes(core)), `prefix of ${prefix.length} bytes`)
+      t.ok(
+        base64Cores(secret).some((core) => encoded.includes(core)),
+        `prefix of ${prefix.length} bytes`,
+      )
       t.match(mask(encoded), /\*\*\*/)
     }
     t.equal(mask(Buffer.from(secret).toString('base64')), '***', 'the whole encoding, padding included')

@@ -9,8 +9,7 @@ import type { Connection, RunOptions, TaskContext } from '../../lib/types.ts'
 
 t.test('the root, system directories and volatile file systems are refused as data directory', async (t) => {
   const system = ['/', '/etc', '/usr', '/var', '/var/lib', '/var/lib/', '/home', '/root', '/boot', '/bin', '/sbin']
-  for (const dir of [...system, '/lib', '/srv'])
-    t.ok(dataDirProblem(dir), `${dir} is refused`)
+  for (const dir of [...system, '/lib', '/srv']) t.ok(dataDirProblem(dir), `${dir} is refused`)
   t.match(dataDirProblem('/var/lib')!, /system directory/)
   t.match(dataDirProblem('/proc/1/pg')!, /lies in \/proc/)
   t.match(dataDirProblem('/tmp/pg')!, /lies in \/tmp/)
@@ -70,7 +69,7 @@ t.test('an existing parent keeps its owner and mode: only the data directory is 
   const plan = await dataDirTask('/srv/pgdata').check(ctx)
   t.equal(plan.change, true)
   if (plan.change) await plan.apply()
-  t.same(ran, ["install -d -o postgres -g postgres -m 0700 -- /srv/pgdata"])
+  t.same(ran, ['install -d -o postgres -g postgres -m 0700 -- /srv/pgdata'])
   t.notMatch(ran.join('\n'), /\/srv(?!\/pgdata)/, 'nothing is run on /srv itself')
 })
 

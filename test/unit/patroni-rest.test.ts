@@ -18,10 +18,7 @@ t.test('a member is reached at its inventory address whatever api_url the DCS ho
   const apis = inventoryApis(inventory, 'postgres')
   const published = { role: 'replica', state: 'streaming', host: '203.0.113.9', api_url: forged }
   t.equal(memberApi(apis, { name: 'db2', ...published }), 'http://10.0.0.12:8008')
-  t.throws(
-    () => memberApi(apis, { name: 'intruder', ...published }),
-    /member intruder is not in the inventory/,
-  )
+  t.throws(() => memberApi(apis, { name: 'intruder', ...published }), /member intruder is not in the inventory/)
 })
 
 t.test('the rolling restart posts with credentials to inventory addresses only', async (t) => {
@@ -51,5 +48,8 @@ t.test('the rolling restart posts with credentials to inventory addresses only',
   if (plan.change) await plan.apply()
   const withCredentials = calls.filter((c) => c.auth)
   t.same(withCredentials, [{ url: 'http://10.0.0.12:8008/restart', method: 'POST', auth: true }])
-  t.notOk(calls.some((c) => c.url.includes('203.0.113.9')), 'nothing at all goes to the address from the DCS')
+  t.notOk(
+    calls.some((c) => c.url.includes('203.0.113.9')),
+    'nothing at all goes to the address from the DCS',
+  )
 })

@@ -15,5 +15,6 @@ t.test('the role variable tables match the roles (run `npx tsx scripts/role-docs
 t.test('every playbook the README names exists', async (t) => {
   const named = new Set([...readme.matchAll(/playbooks\/([a-z0-9-]+)\.ts/g)].map((m) => m[1]!))
   t.ok(named.size >= 3)
-  for (const name of named) t.ok(existsSync(new URL(`../../playbooks/${name}.ts`, import.meta.url)), `playbooks/${name}.ts`)
+  for (const name of named)
+    t.ok(existsSync(new URL(`../../playbooks/${name}.ts`, import.meta.url)), `playbooks/${name}.ts`)
 })

@@ -22,17 +22,49 @@ import { majority } from '../../roles/redis/primary.ts'
 import { redisConfView, redisEndpointView } from '../../roles/redis/render.ts'
 
 const ADDR: Record<string, string> = { redis1: '10.0.0.10', redis2: '10.0.0.11', redis3: '10.0.0.12', lb1: '10.0.0.13' }
-const GROUPS: Record<string, string[]> = { redis: ['redis1', 'redis2', 'redis3'], sentinel: ['redis1', 'redis2', 'redis3'], haproxy: ['lb1'] }
+const GROUPS: Record<string, string[]> = {
+  redis: ['redis1', 'redis2', 'redis3'],
+  sentinel: ['redis1', 'redis2', 'redis3'],
+  haproxy: ['lb1'],
+}
 
 function fakeInventory(extra: Vars = {}): Inventory {
-  const vars = (name: string): Vars => ({ ...redisDefaults, ...sentinelRole.defaults, redis_password: 'rpw-0123456789abcdef', sentinel_password: 'spw-0123456789abcdef', address: ADDR[name], ...extra })
-  const hosts = new Map(Object.keys(ADDR).map((name) => [name, { name, groups: ['all'], vars: vars(name), origins: {}, connection: {} as any }]))
-  const groups = new Map(Object.entries(GROUPS).map(([name, hs]) => [name, { name, hosts: hs, children: [], parents: ['all'], vars: {} }]))
-  return { file: 'x.yml', hosts, groups, secrets: {}, groupHosts: (g) => GROUPS[g] ?? [], select: () => [] } as Inventory
+  const vars = (name: string): Vars => ({
+    ...redisDefaults,
+    ...sentinelRole.defaults,
+    redis_password: 'rpw-0123456789abcdef',
+    sentinel_password: 'spw-0123456789abcdef',
+    address: ADDR[name],
+    ...extra,
+  })
+  const hosts = new Map(
+    Object.keys(ADDR).map((name) => [
+      name,
+      { name, groups: ['all'], vars: vars(name), origins: {}, connection: {} as any },
+    ]),
+  )
+  const groups = new Map(
+    Object.entries(GROUPS).map(([name, hs]) => [name, { name, hosts: hs, children: [], parents: ['all'], vars: {} }]),
+  )
+  return {
+    file: 'x.yml',
+    hosts,
+    groups,
+    secrets: {},
+    groupHosts: (g) => GROUPS[g] ?? [],
+    select: () => [],
+  } as Inventory
 }
 
 function view(name: string, inventory = fakeInventory()): HostView {
-  return { name, vars: inventory.hosts.get(name)!.vars, facts: {} as any, groups: ['all'], inventory, hostvars: (n) => inventory.hosts.get(n)!.vars }
+  return {
+    name,
+    vars: inventory.hosts.get(name)!.vars,
+    facts: {} as any,
+    groups: ['all'],
+    inventory,
+    hostvars: (n) => inventory.hosts.get(n)!.vars,
+  }
 }
 
 t.test('hastack.conf binds the cluster address and loopback, with auth, AOF, RDB and write bounds', async (t) => {
@@ -80,11 +112,22 @@ t.test('the endpoint has one backend per host, one entry per Sentinel, routed on
   for (const h of ['redis1', 'redis2', 'redis3']) {
     t.match(text, new RegExp(`use_backend redis_${h} if \\{ nbsrv\\(redis_${h}\\) ge 2 \\}`))
     for (const s of ['redis1', 'redis2', 'redis3']) {
-      t.match(text, new RegExp(`server ${h}_via_${s} ${ADDR[h]!.replace(/\./g, '\\.')}:6379 check .* addr ${ADDR[s]!.replace(/\./g, '\\.')} port 26379`))
+      t.match(
+        text,
+        new RegExp(
+          `server ${h}_via_${s} ${ADDR[h]!.replace(/\./g, '\\.')}:6379 check .* addr ${ADDR[s]!.replace(/\./g, '\\.')} port 26379`,
+        ),
+      )
     }
   }
-  const hexes = [...text.matchAll(/tcp-check expect binary ([0-9a-f]+)/g)].map((m) => Buffer.from(m[1]!, 'hex').toString())
-  t.same(hexes, ['*2\r\n$9\r\n10.0.0.10\r\n$4\r\n6379\r\n', '*2\r\n$9\r\n10.0.0.11\r\n$4\r\n6379\r\n', '*2\r\n$9\r\n10.0.0.12\r\n$4\r\n6379\r\n'])
+  const hexes = [...text.matchAll(/tcp-check expect binary ([0-9a-f]+)/g)].map((m) =>
+    Buffer.from(m[1]!, 'hex').toString(),
+  )
+  t.same(hexes, [
+    '*2\r\n$9\r\n10.0.0.10\r\n$4\r\n6379\r\n',
+    '*2\r\n$9\r\n10.0.0.11\r\n$4\r\n6379\r\n',
+    '*2\r\n$9\r\n10.0.0.12\r\n$4\r\n6379\r\n',
+  ])
   t.match(text, /tcp-check send 'AUTH spw-0123456789abcdef'"\\r\\n"/)
   t.match(text, /tcp-check expect string role:master/)
   t.match(text, /default_backend redis_no_primary/)
@@ -101,14 +144,28 @@ t.test('memory sizes and runtime settings read as CONFIG GET prints them', async
   t.equal(wanted.bind, '10.0.0.10 127.0.0.1')
   t.same(differing(wanted, { ...wanted }), [])
   t.same(differing(wanted, { ...wanted, maxmemory: '0' }), ['maxmemory'])
-  t.same(sentinelSettings(view('redis1').vars), { quorum: '2', 'down-after-milliseconds': '5000', 'failover-timeout': '60000', 'parallel-syncs': '1' })
+  t.same(sentinelSettings(view('redis1').vars), {
+    quorum: '2',
+    'down-after-milliseconds': '5000',
+    'failover-timeout': '60000',
+    'parallel-syncs': '1',
+  })
 })
 
 t.test('redis-cli plumbing keeps the password off the command line and splits replies', async (t) => {
-  const script = cliScript({ host: '127.0.0.1', port: 6379, password: "p'w" }, [['CONFIG', 'GET', 'maxmemory'], ['CONFIG', 'SET', 'a b', 'x"y']])
+  const script = cliScript({ host: '127.0.0.1', port: 6379, password: "p'w" }, [
+    ['CONFIG', 'GET', 'maxmemory'],
+    ['CONFIG', 'SET', 'a b', 'x"y'],
+  ])
   t.match(script, /^REDISCLI_AUTH='p'\\''w'$/m)
   t.match(script, /"CONFIG" "SET" "a b" "x\\"y"/)
-  t.notMatch(script.split('\n').filter((l) => l.startsWith('redis-cli')).join('\n'), /p'w/)
+  t.notMatch(
+    script
+      .split('\n')
+      .filter((l) => l.startsWith('redis-cli'))
+      .join('\n'),
+    /p'w/,
+  )
   t.equal(cliWord('a\\b'), '"a\\\\b"')
   t.same(splitReplies('maxmemory\n0\n---hastack-next---\nOK\n'), [['maxmemory', '0'], ['OK']])
   t.same(pairs(['a', '1', 'b', '2']), { a: '1', b: '2' })

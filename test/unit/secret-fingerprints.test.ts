@@ -73,12 +73,20 @@ t.test('a lost secret is generated anew or read from the file with another value
 })
 
 t.test('hastack_state_dir must be a plain absolute path', async (t) => {
-  const cases = [['/var/lib/hastack', true], ['var/lib', false], ['/var/../etc', false], ['/srv//x', false]] as const
+  const cases = [
+    ['/var/lib/hastack', true],
+    ['var/lib', false],
+    ['/var/../etc', false],
+    ['/srv//x', false],
+  ] as const
   for (const [value, ok] of cases) {
     const host = `db1: { address: 10.0.0.1, hastack_state_dir: "${value}" }`
     const dir = await tree({ 'lab.yml': `all:\n  hosts:\n    ${host}\n` })
     const loaded = loadInventory(path.join(dir, 'lab.yml'), { roles: [] })
-    const result = await loaded.then(() => 'ok', (e: Error) => e.message)
+    const result = await loaded.then(
+      () => 'ok',
+      (e: Error) => e.message,
+    )
     const refused = /hastack_state_dir\): must be an absolute path \(no \/\/, no \. or \.\. parts\)/
     if (ok) t.equal(result, 'ok', `${value} is accepted`)
     else t.match(result, refused, `${value} is refused`)

@@ -19,7 +19,11 @@ const sample = readFileSync(join(repo, 'vagrant/fixtures/ssh-config.sample'), 'u
 t.test('lab/topology.json, which the Vagrantfile reads, has the hosts and groups of inventory/lab.yml', async (t) => {
   const vagrantfile = readFileSync(join(repo, 'vagrant/Vagrantfile'), 'utf8')
   t.match(vagrantfile, /JSON\.parse\(File\.read\(File\.expand_path\("\.\.\/lab\/topology\.json"/)
-  t.same(vagrantHosts.map((h) => h.name), lab.hosts.map((h) => h.name), 'same hosts, same order')
+  t.same(
+    vagrantHosts.map((h) => h.name),
+    lab.hosts.map((h) => h.name),
+    'same hosts, same order',
+  )
   for (const h of lab.hosts) {
     const vm = vagrantHosts.find((v) => v.name === h.name)!
     t.same([...vm.groups].sort(), h.groups.filter((g) => g !== 'all').sort(), `${h.name}: same groups`)
@@ -38,8 +42,16 @@ t.test('ssh-config output is parsed host by host', async (t) => {
     port: 22,
     identityFiles: ['/home/dev/hastack/vagrant/.vagrant/machines/db1/libvirt/private_key'],
   })
-  const vbox = parseSshConfig('Host app1\n  HostName 127.0.0.1\n  User vagrant\n  Port 2222\n  IdentityFile "/a b/key"\n  IdentityFile /c\n')
-  t.same(vbox[0], { host: 'app1', hostName: '127.0.0.1', user: 'vagrant', port: 2222, identityFiles: ['/a b/key', '/c'] })
+  const vbox = parseSshConfig(
+    'Host app1\n  HostName 127.0.0.1\n  User vagrant\n  Port 2222\n  IdentityFile "/a b/key"\n  IdentityFile /c\n',
+  )
+  t.same(vbox[0], {
+    host: 'app1',
+    hostName: '127.0.0.1',
+    user: 'vagrant',
+    port: 2222,
+    identityFiles: ['/a b/key', '/c'],
+  })
 })
 
 t.test('the sample becomes an inventory with lab.yml groups and private addresses', async (t) => {
@@ -49,7 +61,10 @@ t.test('the sample becomes an inventory with lab.yml groups and private addresse
     labInventory: join(repo, 'inventory/lab.yml'),
     outputDir: join(repo, 'inventory'),
   })
-  t.same(Object.keys(doc.all.hosts), lab.hosts.map((h) => h.name))
+  t.same(
+    Object.keys(doc.all.hosts),
+    lab.hosts.map((h) => h.name),
+  )
   t.same(doc.all.hosts.db1, {
     address: '192.168.56.11',
     ssh_port: 22,
@@ -61,34 +76,79 @@ t.test('the sample becomes an inventory with lab.yml groups and private addresse
   t.same(Object.keys(doc.all.children.sentinel.hosts), ['redis1', 'redis2', 'redis3'])
   t.same(Object.keys(doc.all.children.backup_repo.hosts), ['mon1'])
   t.same(Object.keys(doc.all.children.app.hosts), ['app1', 'app2'])
-  t.same(Object.keys(doc.all.children).sort(), ['app', 'backup_repo', 'etcd', 'haproxy', 'logging', 'monitoring', 'postgres', 'redis', 'sentinel'])
+  t.same(Object.keys(doc.all.children).sort(), [
+    'app',
+    'backup_repo',
+    'etcd',
+    'haproxy',
+    'logging',
+    'monitoring',
+    'postgres',
+    'redis',
+    'sentinel',
+  ])
 })
 
-t.test('the generated inventory passes the engine\'s validation with every role', async (t) => {
+t.test("the generated inventory passes the engine's validation with every role", async (t) => {
   const { loadInventory } = await import('../../lib/inventory/index.ts')
   const { allRoles } = await import('../../roles/index.ts')
   const dir = mkdtempSync(join(tmpdir(), 'hastack-vagrant-inv-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const doc = toInventory({ sshConfig: parseSshConfig(sample), vagrantHosts, labInventory: join(repo, 'inventory/lab.yml'), outputDir: dir })
+  const doc = toInventory({
+    sshConfig: parseSshConfig(sample),
+    vagrantHosts,
+    labInventory: join(repo, 'inventory/lab.yml'),
+    outputDir: dir,
+  })
   writeFileSync(join(dir, 'vagrant.yml'), stringify(doc, { nullStr: '' }))
-  const inv = await loadInventory(join(dir, 'vagrant.yml'), { roles: allRoles, secretsFile: join(dir, 'vagrant.secrets.yml') })
+  const inv = await loadInventory(join(dir, 'vagrant.yml'), {
+    roles: allRoles,
+    secretsFile: join(dir, 'vagrant.secrets.yml'),
+  })
   t.equal(inv.hosts.size, lab.hosts.length)
   t.equal(inv.hosts.get('db1')!.connection.user, 'vagrant')
 })
 
 t.test('a key inside the repository is written relative to the inventory', async (t) => {
-  const cfg = parseSshConfig(`Host db1\n  HostName 10.0.0.5\n  User vagrant\n  Port 22\n  IdentityFile ${repo}/vagrant/.vagrant/machines/db1/virtualbox/private_key\n`)
-  const doc: any = toInventory({ sshConfig: cfg, vagrantHosts, labInventory: join(repo, 'inventory/lab.yml'), outputDir: join(repo, 'inventory') })
+  const cfg = parseSshConfig(
+    `Host db1\n  HostName 10.0.0.5\n  User vagrant\n  Port 22\n  IdentityFile ${repo}/vagrant/.vagrant/machines/db1/virtualbox/private_key\n`,
+  )
+  const doc: any = toInventory({
+    sshConfig: cfg,
+    vagrantHosts,
+    labInventory: join(repo, 'inventory/lab.yml'),
+    outputDir: join(repo, 'inventory'),
+  })
   t.equal(doc.all.hosts.db1.ssh_key, '../vagrant/.vagrant/machines/db1/virtualbox/private_key')
   t.same(Object.keys(doc.all.children.etcd.hosts), ['db1'], 'groups keep only the hosts ssh-config named')
-  t.throws(() => toInventory({ sshConfig: parseSshConfig('Host zz\n HostName x\n'), vagrantHosts, labInventory: join(repo, 'inventory/lab.yml'), outputDir: repo }), /zz/)
+  t.throws(
+    () =>
+      toInventory({
+        sshConfig: parseSshConfig('Host zz\n HostName x\n'),
+        vagrantHosts,
+        labInventory: join(repo, 'inventory/lab.yml'),
+        outputDir: repo,
+      }),
+    /zz/,
+  )
 })
 
 t.test('the script writes inventory/vagrant.yml-style YAML with its header', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'hastack-vagrant-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const out = join(dir, 'vagrant.yml')
-  execFileSync(process.execPath, ['--import=tsx', join(repo, 'vagrant/ssh-config-to-inventory.ts'), '--input', join(repo, 'vagrant/fixtures/ssh-config.sample'), '--output', out], { stdio: 'pipe' })
+  execFileSync(
+    process.execPath,
+    [
+      '--import=tsx',
+      join(repo, 'vagrant/ssh-config-to-inventory.ts'),
+      '--input',
+      join(repo, 'vagrant/fixtures/ssh-config.sample'),
+      '--output',
+      out,
+    ],
+    { stdio: 'pipe' },
+  )
   const text = readFileSync(out, 'utf8')
   t.match(text, /^# Generated by vagrant\/ssh-config-to-inventory\.ts/)
   const doc = parse(text)

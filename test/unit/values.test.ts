@@ -198,5 +198,8 @@ t.test('refuses a hand-edited stored secret that breaks its format, at its line 
   const dir = await tree({ 'inv.yml': HOSTS, 's.yml': 'redis_password: "two words in a long password"\n' })
   await chmod(path.join(dir, 's.yml'), 0o600)
   const options = { roles: allRoles, secretsFile: path.join(dir, 's.yml') }
-  await t.rejects(loadInventory(path.join(dir, 'inv.yml'), options), /s\.yml:1 \(redis_password\): must be a Redis config word/)
+  await t.rejects(
+    loadInventory(path.join(dir, 'inv.yml'), options),
+    /s\.yml:1 \(redis_password\): must be a Redis config word/,
+  )
 })

@@ -15,20 +15,28 @@ t.test('returns the first value a probe gives, after the probes that gave none',
 
 t.test('a probe that throws counts as not ready', async (t) => {
   let calls = 0
-  const value = await waitUntil('a flaky probe', async () => {
-    if (++calls < 2) throw new Error('connection refused')
-    return calls
-  }, { timeoutMs: 2000, intervalMs: 10 })
+  const value = await waitUntil(
+    'a flaky probe',
+    async () => {
+      if (++calls < 2) throw new Error('connection refused')
+      return calls
+    },
+    { timeoutMs: 2000, intervalMs: 10 },
+  )
   t.equal(value, 2)
 })
 
 t.test('gives up after the timeout, bounded in probes, naming what it waited for and the last error', async (t) => {
   let calls = 0
   const started = Date.now()
-  const waiting = waitUntil('the moon', async () => {
-    calls++
-    throw new Error('still dark')
-  }, { timeoutMs: 200, intervalMs: 50 })
+  const waiting = waitUntil(
+    'the moon',
+    async () => {
+      calls++
+      throw new Error('still dark')
+    },
+    { timeoutMs: 200, intervalMs: 50 },
+  )
   await t.rejects(waiting, /timed out after 0s waiting for the moon: still dark/)
   t.ok(Date.now() - started < 1000, 'stops near its timeout')
   t.ok(calls <= 5, `at most timeout / interval + 1 probes (${calls})`)

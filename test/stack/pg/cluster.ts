@@ -63,7 +63,11 @@ export async function cluster(addresses: string[]): Promise<Member[] | undefined
 }
 
 /** Poll the cluster until `ok` holds (bounded); the last view. */
-export async function waitCluster(addresses: string[], ok: (m: Member[]) => boolean, timeoutMs: number): Promise<Member[]> {
+export async function waitCluster(
+  addresses: string[],
+  ok: (m: Member[]) => boolean,
+  timeoutMs: number,
+): Promise<Member[]> {
   let last: Member[] | undefined
   const probe = async () => {
     last = await cluster(addresses)
@@ -84,7 +88,12 @@ export interface PgTarget {
 
 /** Open a client with short timeouts. */
 export async function connect(target: PgTarget, timeoutMs = 2000): Promise<pg.Client> {
-  const client = new pg.Client({ ...target, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs, keepAlive: true })
+  const client = new pg.Client({
+    ...target,
+    connectionTimeoutMillis: timeoutMs,
+    query_timeout: timeoutMs,
+    keepAlive: true,
+  })
   client.on('error', () => {})
   await client.connect()
   return client
@@ -93,7 +102,10 @@ export async function connect(target: PgTarget, timeoutMs = 2000): Promise<pg.Cl
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return new Promise((res, rej) => {
     const t = setTimeout(() => rej(new Error(`timeout after ${ms} ms`)), ms)
-    p.then((v) => (clearTimeout(t), res(v)), (e) => (clearTimeout(t), rej(e)))
+    p.then(
+      (v) => (clearTimeout(t), res(v)),
+      (e) => (clearTimeout(t), rej(e)),
+    )
   })
 }
 

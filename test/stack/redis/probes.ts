@@ -18,7 +18,11 @@ export interface WriteLog {
 }
 
 /** Write `prefix:<n>` every intervalMs until stop() or the bounds (count, time) are reached. */
-export function writeLoop(client: Redis, prefix: string, opts: { intervalMs?: number; maxCount: number; maxMs: number }) {
+export function writeLoop(
+  client: Redis,
+  prefix: string,
+  opts: { intervalMs?: number; maxCount: number; maxMs: number },
+) {
   const log: WriteLog = { acked: [], failed: [], attempts: 0 }
   let stopped = false
   const started = Date.now()
@@ -114,7 +118,10 @@ export function pollHaproxy(lab: Lab, host: string, maxSeconds: number) {
   const running = lab.ssh(host, cmd, { timeoutMs: (maxSeconds + 30) * 1000 })
   const read = async (): Promise<HaproxyPoll> => {
     const r = await lab.ssh(host, `sudo cat ${outFile} 2>/dev/null || true`)
-    const lines = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as HaproxySample & { error?: string })
+    const lines = r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as HaproxySample & { error?: string })
     const samples = lines.filter((x) => !x.error)
     const errors = lines.filter((x) => x.error).map((x) => ({ t: x.t, error: x.error! }))
     let longestSampleGapMs = 0
