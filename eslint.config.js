@@ -14,6 +14,10 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'off',
       // `_`-prefixed names mark deliberately unused parameters.
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      // Teardown and probes swallow errors on purpose (`catch {}` with a comment where it matters).
+      'no-empty': ['error', { allowEmptyCatch: true }],
+      // `cond && act()` and `c ? a() : b()` as statements are this codebase's terse style.
+      '@typescript-eslint/no-unused-expressions': ['error', { allowShortCircuit: true, allowTernary: true }],
       // Control characters are what the value validators look for.
       'no-control-regex': 'off',
       'max-len': [

@@ -105,7 +105,8 @@ async function withLock<T>(path: string, timeoutMs: number, fn: () => Promise<T>
         rmSync(path, { recursive: true, force: true })
         continue
       }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for the lock ${path} (held by pid ${owner})`)
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for the lock ${path} (held by pid ${owner})`, { cause: e })
       await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** Math.min(attempt, 5))))
     }
   }

@@ -91,6 +91,7 @@ try {
         { stdio: 'inherit' },
       )
       process.exit(r.status ?? 1)
+      break // not reached: keeps the switch readable
     }
     case 'kill':
       await lab.kill(needHost())

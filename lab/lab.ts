@@ -190,7 +190,7 @@ export class Lab {
       try {
         return await fn()
       } catch (e: any) {
-        throw new Error(`${host}: ${what} failed: ${e.message ?? e}`)
+        throw new Error(`${host}: ${what} failed: ${e.message ?? e}`, { cause: e })
       }
     }
     await step('bridge', 'creating the bridge', () => createBridge(inst, this.sid))

@@ -144,7 +144,7 @@ let netemCache: boolean | undefined
 /** Whether the kernel can do tc netem (built in, or a loadable module present). */
 export function netemAvailable(): boolean {
   if (netemCache !== undefined) return netemCache
-  let ok = false
+  let ok: boolean
   try {
     const cfg = gunzipSync(readFileSync('/proc/config.gz')).toString()
     ok = /^CONFIG_NET_SCH_NETEM=(y|m)$/m.test(cfg)

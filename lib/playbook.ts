@@ -23,6 +23,7 @@ import { registerSecrets, mask } from './output/mask.ts'
 import { Reporter } from './output/reporter.ts'
 import { buildReport, writeReport } from './output/json-report.ts'
 import { takeHostLock } from './play/host-lock.ts'
+import { stateDir } from './play/secret-guard.ts'
 import { RunControl, SIGNAL_EXIT_CODES, watchSignals } from './play/interrupt.ts'
 import type { ProgressIntervals } from './play/progress.ts'
 import { acquireRunLock, type RunLock } from './play/run-lock.ts'
@@ -74,7 +75,7 @@ export async function playbook(spec: PlaybookSpec): Promise<PlaybookResult> {
   const scriptPath = spec.script ? fileURLToPath(spec.script) : undefined
   const argv = spec.argv ?? scriptArgs(process.argv, scriptPath)
   const control = spec.control ?? new RunControl()
-  let exitCode = 0
+  let exitCode: number
   let result: PlaybookResult = { stats: new Map(), success: false, durationMs: 0, exitCode: 1 }
   let lock: RunLock | undefined
   let step: StepPrompter | undefined
@@ -139,7 +140,9 @@ export async function playbook(spec: PlaybookSpec): Promise<PlaybookResult> {
       startAtTask: options.startAtTask,
       step,
       // Check mode writes nothing on the hosts, not even the lock's holder file.
-      onConnect: options.check ? undefined : async (conn) => (await takeHostLock(conn, holder)).release,
+      onConnect: options.check
+        ? undefined
+        : async (conn) => (await takeHostLock(conn, holder, stateDir(inventory, conn.host))).release,
     })
     exitCode = exitCodeOf(report)
     if (report.startAtTaskFound === false && !report.interrupted) {

@@ -91,7 +91,7 @@ export const FORMATS: Record<string, ValueFormat> = {
   },
   'sysctl-value': {
     expected: 'a sysctl value (letters, digits, spaces, `_`, `.`, `:`, `/`, `,`, `-`)',
-    test: (v) => /^[A-Za-z0-9_.:\/,-]+(?: [A-Za-z0-9_.:\/,-]+)*$/.test(v),
+    test: (v) => /^[A-Za-z0-9_.:/,-]+(?: [A-Za-z0-9_.:/,-]+)*$/.test(v),
   },
   /** Free text on one line: templates write it quoted for their format (yamlString, haproxyWord). */
   'one-line': {

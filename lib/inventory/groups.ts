@@ -71,8 +71,10 @@ export function buildGroups(source: YamlSource, errors: InputError[]): GroupGrap
       if (entry) graph.hostLayers.get(host)!.push(layerFromYaml(source, hostAt, entry))
     }
     for (const [child, rawChild] of Object.entries(raw.children ?? {})) {
-      if (!g.children.includes(child))
-        (g.children.push(child), edges.set(`${name}>${child}`, originOf(source, [...at, 'children', child])))
+      if (!g.children.includes(child)) {
+        g.children.push(child)
+        edges.set(`${name}>${child}`, originOf(source, [...at, 'children', child]))
+      }
       const c = node(child, [...at, 'children', child])
       if (!c.parents.includes(name)) c.parents.push(name)
       walk(child, rawChild, [...at, 'children', child])

@@ -44,7 +44,10 @@ export { ENGINE_VARS } from './schema.ts'
 export interface LoadOptions {
   /** Raw `-e` arguments: `key=value` (value read as a YAML scalar) or `@file.yml`. */
   extraVars?: string[]
-  /** Roles whose defaults, schemas, secrets and cross-host checks apply. Without roles, unknown variables are not reported. */
+  /**
+   * Roles whose defaults, schemas, secrets and cross-host checks apply. Without roles, unknown
+   * variables are not reported.
+   */
   roles?: Role[]
   /** Where generated secrets are kept (default `<inventory dir>/<inventory name>.secrets.yml`). */
   secretsFile?: string
@@ -108,15 +111,20 @@ export async function loadInventory(file: string, options: LoadOptions = {}): Pr
   for (const name of secretVarNames) {
     if (name in secrets) continue
     const unset = graph.hostOrder.some((h) => !hostUserLayers.get(h)!.some((l) => name in l.values))
-    if (unset) ((secrets[name] = generateSecret()), generatedNames.add(name))
+    if (unset) {
+      secrets[name] = generateSecret()
+      generatedNames.add(name)
+    }
   }
   const generated = generatedNames.size > 0
   const secretsText = generated ? renderSecrets(secrets) : ''
   const secretOrigins = generated ? renderedOrigins(secretsFile, secretsText) : stored.origins
   const secretsLayer: VarLayer = { label: 'secrets', values: {}, origins: {} }
-  for (const name of secretVarNames)
-    if (name in secrets)
-      ((secretsLayer.values[name] = secrets[name]), (secretsLayer.origins[name] = secretOrigins[name]))
+  for (const name of secretVarNames) {
+    if (!(name in secrets)) continue
+    secretsLayer.values[name] = secrets[name]
+    secretsLayer.origins[name] = secretOrigins[name]
+  }
   // Stored secrets obey their variables' formats like any value (a hand-edited file included), at their lines.
   errors.push(...checkLayer({ label: 'secrets', values: stored.values, origins: stored.origins }, known, false))
 

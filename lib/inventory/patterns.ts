@@ -16,12 +16,14 @@ function globRegExp(glob: string): RegExp {
     else if (c === '[') {
       const end = glob.indexOf(']', i + 1)
       if (end < 0) re += '\\['
-      else
-        ((re += `[${glob
+      else {
+        const set = glob
           .slice(i + 1, end)
           .replace(/^!/, '^')
-          .replace(/\\/g, '\\\\')}]`),
-          (i = end))
+          .replace(/\\/g, '\\\\')
+        re += `[${set}]`
+        i = end
+      }
     } else re += c.replace(/[.+^${}()|\\]/g, '\\$&')
   }
   return new RegExp(`^${re}$`)

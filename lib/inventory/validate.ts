@@ -65,7 +65,10 @@ export function checkStructure(source: YamlSource): InputError[] {
     }
     const origin = originOf(source, at)
     const id = `${origin.line}:${message}`
-    if (!seen.has(id)) (errors.push(new InputError(message, origin)), seen.add(id))
+    if (!seen.has(id)) {
+      errors.push(new InputError(message, origin))
+      seen.add(id)
+    }
   }
   return errors
 }
@@ -88,7 +91,10 @@ export function closest(name: string, known: Iterable<string>): string | undefin
   let bestDistance = Infinity
   for (const candidate of known) {
     const d = distance(name, candidate)
-    if (d < bestDistance) ((best = candidate), (bestDistance = d))
+    if (d < bestDistance) {
+      best = candidate
+      bestDistance = d
+    }
   }
   return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined
 }

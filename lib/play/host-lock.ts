@@ -1,17 +1,18 @@
 /**
  * The lock on each host, so that two control machines never converge one host
- * at once: `flock -n /run/lock/hastack.lock` held on the host's own connection
- * for the whole run by a long-lived command, released when that command's
- * channel or the connection closes (a crashed controller leaves no lock). The
- * holder is described in /run/lock/hastack.holder for the message of the next
- * run that finds the lock taken. The same run reaching one machine under two
+ * at once: `flock -n <state dir>/run.lock` (the host's `hastack_state_dir`,
+ * /var/lib/hastack by default) held on the host's own connection for the whole
+ * run by a long-lived command, released when that command's channel or the
+ * connection closes (a crashed controller leaves no lock). The holder is
+ * described in `<state dir>/run.holder` for the message of the next run that
+ * finds the lock taken. The same run reaching one machine under two
  * inventory names does not conflict with itself.
  */
 import type { Connection, HeldCommand } from '../types.ts'
 import { quote } from '../connection/quote.ts'
 
-export const HOST_LOCK_FILE = '/run/lock/hastack.lock'
-export const HOST_LOCK_HOLDER_FILE = '/run/lock/hastack.holder'
+/** The lock and its holder's description, in the host's engine state directory. */
+export const hostLockFiles = (stateDir: string) => ({ lock: `${stateDir}/run.lock`, holder: `${stateDir}/run.holder` })
 /** flock's exit code when the lock is taken (-E). */
 const HELD = 75
 
@@ -25,11 +26,13 @@ export interface LockHolder {
  * The script run as root on the host: print `locked` and keep the lock while input stays open,
  * or print `held <holder>` and exit when another run has it.
  */
-export function hostLockScript(holder: LockHolder): string {
+export function hostLockScript(holder: LockHolder, stateDir: string): string {
   const line = quote(`run ${holder.runId}: ${holder.description}`)
-  const lock = quote(HOST_LOCK_FILE)
-  const who = quote(HOST_LOCK_HOLDER_FILE)
+  const files = hostLockFiles(stateDir)
+  const lock = quote(files.lock)
+  const who = quote(files.holder)
   return [
+    `mkdir -p -m 0700 ${quote(stateDir)}`,
     `flock -n -E ${HELD} ${lock} sh -c ` +
       `'printf "%s\\n" "$1" > "$2" && echo locked && exec cat > /dev/null' sh ${line} ${who}`,
     'rc=$?',
@@ -40,14 +43,14 @@ export function hostLockScript(holder: LockHolder): string {
 }
 
 /** Take the host's lock for this run; throws naming the holder when another run has it. */
-export async function takeHostLock(conn: Connection, holder: LockHolder): Promise<HeldCommand> {
-  const held = await conn.hold(hostLockScript(holder))
+export async function takeHostLock(conn: Connection, holder: LockHolder, stateDir: string): Promise<HeldCommand> {
+  const held = await conn.hold(hostLockScript(holder, stateDir))
   if (held.firstLine === 'locked') return held
   await held.release()
   const other = held.firstLine.replace(/^held /, '')
   if (other.startsWith(`run ${holder.runId}:`)) return held // this run, reaching the machine under another name
   throw new Error(
     `${conn.host} is being converged by another run (${other || 'holder unknown'}); ` +
-      `wait for it to end, or stop it (the lock is ${HOST_LOCK_FILE} on the host)`,
+      `wait for it to end, or stop it (the lock is ${hostLockFiles(stateDir).lock} on the host)`,
   )
 }

@@ -160,7 +160,7 @@ export class HostRunner implements HostRun {
   }
 
   /** Count, print and act on an outcome: notify handlers on change, throw on failure. */
-  private record(task: Task, outcome: TaskOutcome, started: number, notify = true): TaskOutcome {
+  private record(task: Task, outcome: TaskOutcome, started: number): TaskOutcome {
     const masked = {
       ...outcome,
       diff: outcome.diff && mask(outcome.diff),

@@ -68,22 +68,27 @@ export function service(args: ServiceArgs) {
     const now = parseServiceState(stdout)
     const steps: string[] = []
     const why: string[] = []
-    if (args.enabled === true && !now.enabled)
-      (steps.push(sh`systemctl enable ${args.service}`), why.push('not enabled'))
-    if (args.enabled === false && now.enabled) (steps.push(sh`systemctl disable ${args.service}`), why.push('enabled'))
+    const step = (command: string, reason: string) => {
+      steps.push(command)
+      why.push(reason)
+    }
+    if (args.enabled === true && !now.enabled) step(sh`systemctl enable ${args.service}`, 'not enabled')
+    if (args.enabled === false && now.enabled) step(sh`systemctl disable ${args.service}`, 'enabled')
     switch (args.state) {
       case 'started':
-        if (!now.active) (steps.push(sh`systemctl start ${args.service}`), why.push('not running'))
+        if (!now.active) step(sh`systemctl start ${args.service}`, 'not running')
         break
       case 'stopped':
-        if (now.active) (steps.push(sh`systemctl stop ${args.service}`), why.push('running'))
+        if (now.active) step(sh`systemctl stop ${args.service}`, 'running')
         break
       case 'restarted':
-        ;(steps.push(sh`systemctl restart ${args.service}`), why.push('restart requested'))
+        step(sh`systemctl restart ${args.service}`, 'restart requested')
         break
       case 'reloaded':
-        ;(steps.push(now.active ? sh`systemctl reload ${args.service}` : sh`systemctl start ${args.service}`),
-          why.push('reload requested'))
+        step(
+          now.active ? sh`systemctl reload ${args.service}` : sh`systemctl start ${args.service}`,
+          'reload requested',
+        )
         break
     }
     if (steps.length === 0) return noChange()

@@ -61,12 +61,15 @@ export function user(args: UserArgs) {
     const current = parseUser(passwd, ids)
     const mod: string[] = []
     const why: string[] = []
-    if (args.home && current.home !== args.home)
-      (mod.push('--home', args.home), why.push(`home ${current.home} → ${args.home}`))
+    const change = (reason: string, ...flags: string[]) => {
+      mod.push(...flags)
+      why.push(reason)
+    }
+    if (args.home && current.home !== args.home) change(`home ${current.home} → ${args.home}`, '--home', args.home)
     if (args.shell && current.shell !== args.shell)
-      (mod.push('--shell', args.shell), why.push(`shell ${current.shell} → ${args.shell}`))
+      change(`shell ${current.shell} → ${args.shell}`, '--shell', args.shell)
     const missing = (args.groups ?? []).filter((g) => !current.groups.includes(g))
-    if (missing.length) (mod.push('--append', '--groups', missing.join(',')), why.push(`add to ${missing.join(', ')}`))
+    if (missing.length) change(`add to ${missing.join(', ')}`, '--append', '--groups', missing.join(','))
     if (mod.length === 0) return noChange()
     return {
       change: true,

@@ -9,7 +9,7 @@
  * primary the Sentinels name. The HAProxy endpoint's variables live here too
  * (templates/haproxy/redis.cfg.ejs).
  */
-import type { HostRun, Inventory, Role, Vars } from '../../lib/types.ts'
+import type { HostRun, Inventory, Role } from '../../lib/types.ts'
 import { defineTask, noChange, service, template, waitFor } from '../../lib/tasks/index.ts'
 import { unifiedDiff } from '../../lib/output/diff.ts'
 import { sh } from '../../lib/connection/quote.ts'

@@ -24,13 +24,21 @@ export function initialPrimaryHost(h: HostView): string {
   return first
 }
 
-/** The answer most Sentinels gave, when at least one answered (ties: the first Sentinel's answer in inventory order). */
+/**
+ * The answer most Sentinels gave, when at least one answered (ties: the first Sentinel's answer in
+ * inventory order).
+ */
 export function majority(answers: Record<string, string | undefined>): string | undefined {
   const counts = new Map<string, number>()
   for (const a of Object.values(answers)) if (a) counts.set(a, (counts.get(a) ?? 0) + 1)
   let best: string | undefined
   let most = 0
-  for (const [addr, n] of counts) if (n > most) ((best = addr), (most = n))
+  for (const [addr, n] of counts) {
+    if (n > most) {
+      best = addr
+      most = n
+    }
+  }
   return best
 }
 

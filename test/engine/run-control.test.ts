@@ -125,7 +125,11 @@ t.test('--step asks once per task for all hosts and runs only the tasks answered
 
 t.test('a host locked by another run fails with the holder named; check mode takes no host lock', async (t) => {
   const conn = await SshConnection.connect(lab.sshds[0]!.userSpec())
-  const other = await takeHostLock(conn, { runId: 'other-run', description: 'pid 4242 on control2' })
+  const other = await takeHostLock(
+    conn,
+    { runId: 'other-run', description: 'pid 4242 on control2' },
+    path.join(lab.dir, 'state-h1'),
+  )
   const play: Play = {
     name: 'touch',
     hosts: 'h1',

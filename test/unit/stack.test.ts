@@ -100,7 +100,7 @@ t.test('a playbook checks the inventory against the roles it passes, before any 
     t.equal((await run(allRoles)).exitCode, 1, "refused with every role's vocabulary")
     t.match(errors, /unknown variable patroni_tll — did you mean patroni_ttl\?/)
     t.equal((await run()).exitCode, 0, 'without roles there is no vocabulary to judge it by')
-    t.match(lines.join('\n'), /play #1 \(all\): nothing\n    hosts \(1\): db1/)
+    t.match(lines.join('\n'), /play #1 \(all\): nothing\n {4}hosts \(1\): db1/)
   } finally {
     process.stderr.write = stderr
   }

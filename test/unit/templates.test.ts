@@ -80,7 +80,10 @@ function haproxyWords(line: string): string[] {
       quote = c
       word ??= ''
     } else if (c === ' ') {
-      if (word !== undefined) (words.push(word), (word = undefined))
+      if (word !== undefined) {
+        words.push(word)
+        word = undefined
+      }
     } else if (c === '#') break
     else word = (word ?? '') + c
   }
