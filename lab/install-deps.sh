@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Install what the lab (lab/) needs on a Debian 12 machine (as root). Idempotent and
-# non-interactive: packages already present are left alone; apt-get runs only for
-# the missing ones. Services of the installed packages are NOT started (the lab
-# starts its own apt-cacher-ng, bound to its bridges only).
+# Install what the lab (lab/) needs on a Debian 12 machine (as root), plus any
+# packages named as arguments (scripts/install-deps.sh adds the tests' own).
+# Idempotent and non-interactive: packages already present are left alone and
+# apt-get runs only for the missing ones; silent when nothing is missing (npm test
+# runs this before every run), which needs no root. Services of the installed
+# packages are NOT started (the lab starts its own apt-cacher-ng, bound to its
+# bridges only; prometheus would listen on every address).
 set -euo pipefail
 
 packages=(
@@ -14,6 +17,7 @@ packages=(
   openssh-client    # ssh, ssh-keygen
   util-linux        # mount, setsid
   procps
+  "$@"
 )
 
 missing=()
@@ -23,19 +27,18 @@ for p in "${packages[@]}"; do
   fi
 done
 
-# Silent when everything is there (npm test runs this before every run).
 if [ "${#missing[@]}" -eq 0 ]; then
   exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
-  echo "lab/install-deps.sh: the lab needs ${missing[*]}, and installing them needs root:" >&2
-  echo "  sudo bash lab/install-deps.sh" >&2
+  echo "install-deps.sh: ${missing[*]} must be installed, and installing them needs root:" >&2
+  echo "  sudo bash scripts/install-deps.sh   (or run npm test as root)" >&2
   exit 1
 fi
 
-echo "lab: installing ${missing[*]}"
-# Keep package scripts from starting daemons (apt-cacher-ng would listen on every
-# address): a temporary policy-rc.d, removed afterwards unless one was there.
+echo "install-deps.sh: installing ${missing[*]}"
+# Keep package scripts from starting daemons: a temporary policy-rc.d, removed
+# afterwards unless one was there.
 policy=/usr/sbin/policy-rc.d
 own_policy=0
 if [ ! -e "$policy" ]; then
@@ -50,4 +53,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}"
-echo "lab: dependencies installed"
+echo "install-deps.sh: dependencies installed"
