@@ -11,7 +11,7 @@
  * Needs root (the lab). HASTACK_LAB_REUSE=1 reuses a running `redis` lab and
  * leaves it up.
  */
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync, renameSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import t from 'tap'
 import { parse } from 'yaml'
@@ -274,6 +274,27 @@ t.test('a second converge changes nothing', async (t) => {
   figures.secondConvergeSeconds = r.seconds
   t.equal(r.exitCode, 0, 'converge succeeded')
   t.equal(r.changed, 0, 'changed: 0')
+})
+
+t.test('a lost secrets file is refused before anything changes; the restored file converges again', async (t) => {
+  const file = join(repo, 'test/stack/redis/hosts.secrets.yml')
+  const aside = `${file}.aside`
+  renameSync(file, aside)
+  let refused
+  try {
+    const json = join(repo, 'reports/redis-lost-secrets.json')
+    refused = await runPlaybook({ cwd: repo, launcher: 'tsx', playbook: 'playbooks/redis.ts', inventory, json })
+    t.notOk(existsSync(file), 'the refused run left no new secrets file behind')
+  } finally {
+    renameSync(aside, file)
+  }
+  t.equal(refused.exitCode, 1, 'refused as bad input (exit 1)')
+  t.match(refused.tail, /does not match what the hosts were given/, 'the message says the file does not match')
+  t.match(refused.tail, /holds redis_password, but it is not in the secrets file/, 'and names the secret')
+  t.equal(refused.totals.changed, 0, 'nothing changed')
+  const restored = await converge('secrets-restored', ['--check'])
+  t.equal(restored.exitCode, 0, 'with the file back, a check run passes')
+  t.equal(restored.changed, 0, 'and finds nothing to change')
 })
 
 t.test("--list-hosts prints every play's hosts, exits 0, writes no report and logs in nowhere", async (t) => {
