@@ -1,9 +1,10 @@
 /**
- * The haproxy role on a scripted load balancer: a fresh host installs,
- * configures, starts and reloads HAProxy; a converged one changes nothing; a
- * drifted configuration is rewritten and reloaded (never restarted) after the
- * file passes `haproxy -c`; a file that fails the check is not reloaded; check
- * mode writes nothing.
+ * The haproxy role on a scripted load balancer: a fresh host installs HAProxy
+ * without starting it, configures, starts and reloads it; a converged one
+ * changes nothing; a drifted configuration is rewritten and reloaded (never
+ * restarted) once the new file passes `haproxy -c` (the put's validate, on the
+ * temp file); a file that fails the check never replaces the live one and is
+ * not reloaded; check mode writes nothing.
  */
 import t from 'tap'
 import { haproxyRole } from '../../roles/haproxy/index.ts'
@@ -13,7 +14,8 @@ import { stackInventory } from './stack.ts'
 const play = [{ name: 'haproxy', hosts: 'haproxy', roles: [haproxyRole] }]
 const CFG = '/etc/haproxy/haproxy.cfg'
 const CONFIG_TASK = 'Ensure the HAProxy configuration is current'
-const VALIDATE = 'Check the HAProxy configuration before reloading'
+/** The put's validator, run on the new content's temp file next to the live one. */
+const VALIDATE = 'haproxy -c -f /etc/haproxy/.haproxy.cfg.hastack-scripted'
 const RELOAD = 'Reload HAProxy'
 
 /** A load balancer whose `haproxy -c` accepts the file unless told otherwise. */
@@ -30,15 +32,22 @@ t.test('a fresh host installs, configures and starts HAProxy, then reloads the c
   t.ok(run.success)
   const lb1 = lab.host('lb1')
   t.same(run.named('lb1', 'changed'), [
-    'Deny service starts while HAProxy installs',
     'Ensure HAProxy is installed',
-    'Allow service starts again after HAProxy is installed',
     CONFIG_TASK,
     'Ensure HAProxy is enabled and started',
     RELOAD,
   ])
-  t.same(run.named('lb1', 'ok'), [VALIDATE], 'the check before the reload changes nothing')
   t.ok(lb1.packages.has('haproxy'))
+  t.ok(
+    lb1.mutations.includes('apt-get install haproxy (service starts denied)'),
+    'installed with service starts denied',
+  )
+  t.equal(lb1.readFile('/usr/sbin/policy-rc.d'), undefined, 'no deny-all start policy left behind')
+  t.same(lb1.validations, [VALIDATE], 'the new file is checked once, before it replaces anything')
+  t.notOk(
+    [...lb1.fs.keys()].some((p) => p.includes('.hastack-')),
+    'no temp file left behind',
+  )
   t.match(
     lb1.readFile(CFG),
     /listen postgres_rw[\s\S]*server db1 10\.0\.0\.11:5432/,
@@ -66,22 +75,35 @@ t.test('a drifted configuration is rewritten, checked and reloaded, never restar
   t.teardown(() => lab.cleanup())
   await lab.run(play)
   const lb1 = lab.host('lb1')
+  const converged = lb1.readFile(CFG)
   lb1.writeFile(CFG, 'global\n  maxconn 1\n', { group: 'haproxy', mode: '0640' })
+  lb1.resetCalls()
   const run = await lab.run(play)
   t.same(run.named('lb1', 'changed'), [CONFIG_TASK, RELOAD])
-  t.same(run.named('lb1', 'ok').slice(-1), [VALIDATE])
+  t.same(lb1.validations, [VALIDATE])
+  t.equal(lb1.readFile(CFG), converged, 'the checked file replaced the drifted one')
   t.same(lb1.service('haproxy'), { enabled: true, active: true, restarts: 0, reloads: 2 })
 })
 
 t.test('a configuration that fails haproxy -c is not reloaded', async (t) => {
   const lab = await freshLab(false)
   t.teardown(() => lab.cleanup())
-  lab.host('lb1').install('haproxy').setService('haproxy', { enabled: true, active: true })
+  const lb1 = lab.host('lb1')
+  lb1.install('haproxy').setService('haproxy', { enabled: true, active: true })
+  lb1.writeFile(CFG, 'global\n  maxconn 1\n', { group: 'haproxy', mode: '0640' })
   const run = await lab.run(play)
   t.notOk(run.success)
-  t.equal(run.tasks('lb1').find((x) => x.name === VALIDATE)?.status, 'failed')
+  const config = run.tasks('lb1').find((x) => x.name === CONFIG_TASK)
+  t.equal(config?.status, 'failed')
+  t.match(config?.reason, /parsing error[\s\S]*validation of the new \/etc\/haproxy\/haproxy\.cfg failed/)
+  t.same(lb1.validations, [VALIDATE])
+  t.equal(lb1.readFile(CFG), 'global\n  maxconn 1\n', 'the live file is left as it was')
+  t.notOk(
+    [...lb1.fs.keys()].some((p) => p.includes('.hastack-')),
+    'no temp file left behind',
+  )
   t.notOk(run.tasks('lb1').some((x) => x.name === RELOAD))
-  t.equal(lab.host('lb1').service('haproxy').reloads, 0)
+  t.equal(lb1.service('haproxy').reloads, 0)
 })
 
 t.test('check mode on a fresh host reports the plan and writes nothing', async (t) => {
@@ -93,8 +115,5 @@ t.test('check mode on a fresh host reports the plan and writes nothing', async (
   t.same(lab.host('lb1').writes, [])
   t.same(lab.host('lb1').mutations, [])
   t.same(lab.host('lb1').unmatched, [], 'every command sent was a known read')
-  t.notOk(
-    lab.host('lb1').commands.some((c) => /^haproxy -c/.test(c)),
-    "the handler's check command is not run either",
-  )
+  t.same(lab.host('lb1').validations, [], 'nothing is put, so nothing is checked either')
 })

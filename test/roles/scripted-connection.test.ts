@@ -91,6 +91,45 @@ t.test('packages and services converge once, then report nothing to do', async (
   t.same(conn.mutations.length, 3, 'apt-get install, systemctl enable, systemctl start')
 })
 
+t.test('an install with service starts denied installs, removes, and leaves no start policy behind', async (t) => {
+  const conn = new ScriptedConnection('h')
+  t.equal(await converge(conn, packages({ install: ['etcd-server'], denyServiceStarts: true })), 'changed')
+  t.ok(conn.packages.has('etcd-server'))
+  t.same(conn.mutations, ['apt-get install etcd-server (service starts denied)'])
+  t.equal(conn.readFile('/usr/sbin/policy-rc.d'), undefined)
+  t.equal(await converge(conn, packages({ remove: ['etcd-server'] })), 'changed')
+  t.notOk(conn.packages.has('etcd-server'))
+  t.same(conn.unmatched, [])
+})
+
+t.test("an apt-get line outside the apt task's lock-retry loop is not taken for an install", async (t) => {
+  const conn = new ScriptedConnection('h')
+  await conn.run('apt-get install -y redis-server')
+  t.notOk(conn.packages.has('redis-server'))
+  t.same(conn.unmatched, ['apt-get install -y redis-server'])
+})
+
+t.test('a put with validate checks the new content in a temp file before it replaces the target', async (t) => {
+  const conn = new ScriptedConnection('h')
+  const checked: (string | undefined)[] = []
+  conn.on(/^check /, (command, _options, host) => {
+    checked.push(host.readFile(command.slice('check '.length)))
+    return { code: checked.length === 1 ? 0 : 1, stderr: 'bad line 1\n' }
+  })
+  await conn.put('/etc/app.conf', 'good\n', { validate: 'check %s' })
+  t.same(checked, ['good\n'], 'the validator saw the new content')
+  t.same(conn.validations, ['check /etc/.app.conf.hastack-scripted'])
+  t.equal(conn.readFile('/etc/app.conf'), 'good\n')
+  await t.rejects(conn.put('/etc/app.conf', 'bad\n', { validate: 'check %s' }), {
+    name: 'CommandError',
+    message: /exit code 3/,
+  })
+  t.same(checked, ['good\n', 'bad\n'], 'the validator saw the rejected content')
+  t.equal(conn.readFile('/etc/app.conf'), 'good\n', 'a failing validator leaves the file as it was')
+  t.same([...conn.fs.keys()], ['/etc/app.conf'], 'no temp file left behind')
+  t.same(conn.unmatched, [])
+})
+
 t.test('rules answer before the host, the most recent first, as often as allowed; the rest is listed', async (t) => {
   const conn = new ScriptedConnection('h', { defaultAnswer: { code: 9 } })
   conn.on(/^probe/, { stdout: 'old\n' })
