@@ -21,7 +21,10 @@ export const APT_LOCK_WAIT_SECONDS = 300
 /** Debian's hook asked before a package starts a service (exit 101: do not start). */
 export const POLICY_RC_D = '/usr/sbin/policy-rc.d'
 /** Marks a policy-rc.d as hastack's own. */
-const POLICY_MARKER = '# hastack: services do not start while packages install'
+export const POLICY_MARKER = '# hastack: services do not start while packages install'
+
+/** Whether a policy-rc.d's text is hastack's own (one that only an interrupted install can leave behind). */
+export const isOwnPolicy = (text: string) => text.split('\n').includes(POLICY_MARKER)
 
 export interface PackagesArgs extends TaskOptions {
   install?: string[]
@@ -68,14 +71,19 @@ export function retryWhileLocked(command: string, seconds = APT_LOCK_WAIT_SECOND
 
 /**
  * Shell text that runs `command` with service starts denied: places a deny-all
- * policy-rc.d and removes it on every exit path (a trap), in this one command.
+ * policy-rc.d and removes it on every exit path (a trap), in this one command. A
+ * policy-rc.d the host already has of its own (without hastack's marker) is left
+ * alone and stays in charge.
  */
 export function withServiceStartsDenied(command: string, policy = POLICY_RC_D): string {
   const p = quote(policy)
   return [
-    `trap 'rm -f -- ${p.replaceAll("'", `'\\''`)}' EXIT`,
+    `own=0; if [ ! -e ${p} ] || grep -qxF ${quote(POLICY_MARKER)} ${p}; then own=1; fi`,
+    `trap 'if [ "$own" = 1 ]; then rm -f -- ${p.replaceAll("'", `'\\''`)}; fi' EXIT`,
     "trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM",
-    `printf '#!/bin/sh\\n%s\\nexit 101\\n' ${quote(POLICY_MARKER)} > ${p} && chmod 0755 ${p} || exit`,
+    `if [ "$own" = 1 ]; then`,
+    `  printf '#!/bin/sh\\n%s\\nexit 101\\n' ${quote(POLICY_MARKER)} > ${p} && chmod 0755 ${p} || exit`,
+    'fi',
     command,
   ].join('\n')
 }

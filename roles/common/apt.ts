@@ -6,10 +6,30 @@
  * `denyServiceStarts` in lib/tasks/apt.ts), so an interrupted run does not leave
  * it behind; the roles then start the services once their configuration is written.
  */
-import type { HostRun } from '../../lib/types.ts'
-import { absent, packages } from '../../lib/tasks/index.ts'
-import { POLICY_RC_D } from '../../lib/tasks/apt.ts'
-import { quoteArgs } from '../../lib/connection/quote.ts'
+import type { HostRun, Task } from '../../lib/types.ts'
+import { defineTask, noChange, packages } from '../../lib/tasks/index.ts'
+import { POLICY_RC_D, isOwnPolicy } from '../../lib/tasks/apt.ts'
+import { quoteArgs, sh } from '../../lib/connection/quote.ts'
+
+/**
+ * A deny-all policy-rc.d of hastack's that an install killed outright (SIGKILL, a reboot) left
+ * behind is removed; a policy-rc.d of the host's own (no hastack marker) is never touched.
+ */
+export function noLeftoverStartPolicy(): Task {
+  return defineTask('Ensure no package start policy is left behind', {}, async (ctx) => {
+    const text = await ctx.conn.get(POLICY_RC_D).then(
+      (b) => b.toString(),
+      () => undefined,
+    )
+    if (text === undefined) return noChange('no policy-rc.d')
+    if (!isOwnPolicy(text)) return noChange("the host's own policy-rc.d: left alone")
+    return {
+      change: true,
+      reason: "hastack's deny-all policy-rc.d was left by an interrupted install",
+      apply: async () => void (await ctx.conn.run(sh`rm -f -- ${POLICY_RC_D}`, { check: true })),
+    }
+  })
+}
 
 /** Install packages with service starts denied; a no-op when they are all present. */
 export async function installWithoutStarting(h: HostRun, names: string[], what: string): Promise<boolean> {
@@ -19,7 +39,7 @@ export async function installWithoutStarting(h: HostRun, names: string[], what: 
   const missing = Number(probe.stdout.trim() || 0) < names.length
   if (!missing) {
     // A policy killed with its install (SIGKILL, a reboot) must not keep denying starts.
-    await h.do(absent({ path: POLICY_RC_D, name: 'Ensure no package start policy is left behind' }))
+    await h.do(noLeftoverStartPolicy())
     return false
   }
   const outcome = await h.do(packages({ install: names, denyServiceStarts: true, name: `Ensure ${what} is installed` }))

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
-import { retryWhileLocked, withServiceStartsDenied } from '../../lib/tasks/apt.ts'
+import { POLICY_MARKER, isOwnPolicy, retryWhileLocked, withServiceStartsDenied } from '../../lib/tasks/apt.ts'
 
 const LOCKED = 'E: Could not get lock /var/lib/apt/lists/lock. It is held by process 967 (apt)'
 
@@ -93,4 +93,23 @@ t.test('an install interrupted by SIGTERM leaves no policy-rc.d behind', async (
   process.kill(-child.pid!, 'SIGTERM')
   t.equal(await exited, 143)
   t.notOk(existsSync(policy), 'the trap removed the policy')
+})
+
+t.test("a policy-rc.d of the host's own stays in charge and is never replaced or removed", async (t) => {
+  const dir = await fakeApt(0, `cat "${'$'}HASTACK_POLICY" > "${'$'}HASTACK_SEEN"`)
+  const policy = path.join(dir, 'policy-rc.d')
+  const own = '#!/bin/sh\n# the admin: never start services in this image\nexit 101\n'
+  await writeFile(policy, own)
+  const seen = path.join(dir, 'seen')
+  const env = { PATH: `${dir}:${process.env.PATH}`, HASTACK_POLICY: policy, HASTACK_SEEN: seen }
+  const r = spawnSync('sh', ['-c', withServiceStartsDenied('apt-get install x', policy)], { encoding: 'utf8', env })
+  t.equal(r.status, 0, r.stderr)
+  t.equal(await readFile(seen, 'utf8'), own, "the install ran under the host's own policy")
+  t.equal(await readFile(policy, 'utf8'), own, 'and the policy is still there, unchanged')
+})
+
+t.test('only a policy-rc.d carrying hastack marker counts as hastack own', async (t) => {
+  t.ok(isOwnPolicy(`#!/bin/sh\n${POLICY_MARKER}\nexit 101\n`))
+  t.notOk(isOwnPolicy('#!/bin/sh\nexit 101\n'))
+  t.notOk(isOwnPolicy(`#!/bin/sh\n# not ${POLICY_MARKER}\nexit 101\n`))
 })
