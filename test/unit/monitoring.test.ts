@@ -92,9 +92,9 @@ t.test('each target is labelled with its host, its groups and the role behind it
   const jobs = scrapeJobs(inv, monVars(inv))
   const labelsOf = (job: string, host: string) =>
     jobs.find((j) => j.job_name === job)!.static_configs.find((s) => s.labels.host === host)!.labels
-  t.same(labelsOf('patroni', 'db2'), { host: 'db2', groups: 'etcd,postgres', role: 'patroni' })
-  t.same(labelsOf('sentinel', 'redis1'), { host: 'redis1', groups: 'redis,sentinel', role: 'redis_exporter' })
-  t.same(labelsOf('node', 'lb1'), { host: 'lb1', groups: 'haproxy', role: 'node_exporter' })
+  t.same(labelsOf('patroni', 'db2'), { host: 'db2', groups: 'etcd,postgres', hastack_role: 'patroni' })
+  t.same(labelsOf('sentinel', 'redis1'), { host: 'redis1', groups: 'redis,sentinel', hastack_role: 'redis_exporter' })
+  t.same(labelsOf('node', 'lb1'), { host: 'lb1', groups: 'haproxy', hastack_role: 'node_exporter' })
 })
 
 t.test('adding a host to a group adds its targets; an empty group adds no job', async (t) => {
