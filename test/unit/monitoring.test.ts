@@ -18,7 +18,7 @@ import { prometheusConfig, scrapeJobs, HAPROXY_PASSWORD_FILE } from '../../roles
 import { prometheusYaml } from '../../roles/prometheus/index.ts'
 import { alertmanagerConfig, receiverErrors, type Receiver } from '../../roles/alertmanager/receivers.ts'
 import { durationMs } from '../../roles/monitoring/duration.ts'
-import { monitoringPlays } from '../../playbooks/plays/monitoring.ts'
+import { hasMonitoring, monitoringPlays } from '../../playbooks/plays/monitoring.ts'
 
 const INVENTORY = `
 all:
@@ -262,8 +262,13 @@ t.test('the monitoring playbook leaves out the parts whose group the inventory l
   const inv = await load(INVENTORY.replace(/ {4}redis:.*\n {4}sentinel:.*\n/, ''))
   t.same(
     monitoringPlays(inv).map((p) => p.hosts),
-    ['all', 'all', 'postgres', 'monitoring'],
+    ['all', 'postgres', 'monitoring'],
   )
+})
+
+t.test('site.ts takes the monitoring part only where the inventory has a monitoring host', async (t) => {
+  t.equal(hasMonitoring(await load(INVENTORY)), true)
+  t.equal(hasMonitoring(await load(INVENTORY.replace(/ {4}monitoring:.*\n/, ''))), false)
 })
 
 t.test('the generated configuration parses back to what was generated', async (t) => {
