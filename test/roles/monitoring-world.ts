@@ -52,9 +52,11 @@ function listening(lab: ScriptedLab, conn: ScriptedConnection, address: string, 
   return address === conn.address && unit !== undefined && conn.service(unit).active
 }
 
-/** A scripted lab of the monitoring inventory whose hosts answer the monitoring roles' probes and checkers. */
-export async function monitoringWorld(vars: Record<string, unknown> = {}): Promise<MonitoringWorld> {
-  const lab = await scriptedLab(monitoringInventory(vars))
+/** A scripted lab of this inventory whose hosts answer the monitoring roles' probes and checkers. */
+export async function monitoringWorld(
+  document: Record<string, unknown> = monitoringInventory(),
+): Promise<MonitoringWorld> {
+  const lab = await scriptedLab(document)
   const checks: CheckerRun[] = []
   let rejection: string | undefined
   for (const name of lab.inventory.hosts.keys()) {

@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import { nodeExporterRole } from '../../roles/node_exporter/index.ts'
-import { monitoringWorld } from './monitoring-world.ts'
+import { monitoringInventory, monitoringWorld } from './monitoring-world.ts'
 
 const play = [{ name: 'node_exporter', hosts: 'db1', roles: [nodeExporterRole] }]
 const DEFAULTS = '/etc/default/prometheus-node-exporter'
@@ -62,7 +62,7 @@ t.test('drifted arguments are rewritten and the exporter restarted', async (t) =
 })
 
 t.test('a port from the inventory reaches the arguments and the wait', async (t) => {
-  const { lab } = await monitoringWorld({ node_exporter_port: 9200 })
+  const { lab } = await monitoringWorld(monitoringInventory({ node_exporter_port: 9200 }))
   t.teardown(() => lab.cleanup())
   const run = await lab.run(play)
   t.ok(run.success)
