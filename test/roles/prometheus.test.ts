@@ -89,6 +89,21 @@ t.test('a fresh host gets Prometheus scraping what the inventory groups run, che
   t.same(mon.unmatched, [])
 })
 
+t.test('an inventory without HAProxy has no haproxy job and no HAProxy password on the host', async (t) => {
+  const doc = monitoringInventory() as { all: { children: Record<string, unknown> } }
+  delete doc.all.children.haproxy
+  const { lab } = await monitoringWorld(doc)
+  t.teardown(() => lab.cleanup())
+  const run = await lab.run(play)
+  t.ok(run.success)
+  const mon = lab.host(MONITORING_HOST)
+  const targets = targetsByJob(mon.readFile(CONFIG))
+  t.equal(targets.haproxy, undefined)
+  t.notOk(targets.node?.includes('10.0.0.20:9100'), 'lb1 left the inventory with its group')
+  t.notOk(run.tasks(MONITORING_HOST).some((x) => x.name === 'Ensure Prometheus has the HAProxy metrics password'))
+  t.notOk(mon.fs.has('/etc/prometheus/haproxy-stats.pass'))
+})
+
 t.test('a converged host changes nothing and runs no check', async (t) => {
   const { lab, checks } = await monitoringWorld()
   t.teardown(() => lab.cleanup())
