@@ -1,12 +1,11 @@
 /**
- * The plays of the monitoring part, for playbooks/monitoring.ts (and site.ts once the lab
- * has converged it): exporters on the hosts that run each service, then Alertmanager and
- * Prometheus on the monitoring group. A part whose group the inventory lacks is left out.
+ * The plays of the monitoring part, for playbooks/monitoring.ts and site.ts: exporters on the
+ * hosts that run each service, then Alertmanager and Prometheus on the monitoring group. A play
+ * whose group the inventory lacks is left out. The hosts are prepared by the playbook (common).
  */
 import type { Inventory, Play } from '../../lib/types.ts'
 import {
   alertmanagerRole,
-  commonRole,
   nodeExporterRole,
   postgresExporterRole,
   prometheusRole,
@@ -14,7 +13,6 @@ import {
 } from '../../roles/index.ts'
 
 const plays: (Play & { needs: string })[] = [
-  { needs: 'all', name: 'Prepare every host for its exporters', hosts: 'all', roles: [commonRole] },
   { needs: 'all', name: 'Export host metrics everywhere', hosts: 'all', roles: [nodeExporterRole] },
   { needs: 'postgres', name: 'Export PostgreSQL metrics', hosts: 'postgres', roles: [postgresExporterRole] },
   {
@@ -31,8 +29,17 @@ const plays: (Play & { needs: string })[] = [
   },
 ]
 
+/** Whether the inventory has the group, with at least one host. */
+function hasGroup(inventory: Inventory, group: string): boolean {
+  return inventory.groups.has(group) && inventory.groupHosts(group).length > 0
+}
+
+/** Whether the inventory has a monitoring host: without one, site.ts leaves the whole part out. */
+export function hasMonitoring(inventory: Inventory): boolean {
+  return hasGroup(inventory, 'monitoring')
+}
+
 /** The monitoring plays whose hosts the inventory has. */
 export function monitoringPlays(inventory: Inventory): Play[] {
-  const present = (group: string) => inventory.groups.has(group) && inventory.groupHosts(group).length > 0
-  return plays.filter((p) => p.needs === 'all' || p.needs.split(':').some(present))
+  return plays.filter((p) => p.needs === 'all' || p.needs.split(':').some((g) => hasGroup(inventory, g)))
 }

@@ -8,7 +8,11 @@ import type { HostView, Vars } from '../../lib/types.ts'
 import { etcdEndpoints } from '../etcd/index.ts'
 import { stackAddresses } from './index.ts'
 
-/** pg_hba lines, in order: local peer, loopback, then per member and per client host or network. */
+/**
+ * pg_hba lines, in order: local peer, loopback (also for replication: Patroni reads a replica's
+ * timeline over a local replication connection, else its /patroni and /metrics say None),
+ * then per member and per client host or network.
+ */
 export function pgHbaLines(host: HostView): string[] {
   const v = host.vars
   const members = stackAddresses(host.inventory, [String(v.patroni_group)])
@@ -18,6 +22,7 @@ export function pgHbaLines(host: HostView): string[] {
   return [
     'local all all peer',
     'host all all 127.0.0.1/32 scram-sha-256',
+    `host replication ${v.patroni_replication_user} 127.0.0.1/32 scram-sha-256`,
     ...members.flatMap((a) => [
       `host replication ${v.patroni_replication_user} ${a}/32 scram-sha-256`,
       `host all ${v.patroni_rewind_user} ${a}/32 scram-sha-256`,

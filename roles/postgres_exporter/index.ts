@@ -6,7 +6,7 @@
  * Run after the patroni role.
  */
 import type { Role, Vars } from '../../lib/types.ts'
-import { defineTask, file, noChange, service, template, waitFor } from '../../lib/tasks/index.ts'
+import { defineTask, directory, file, noChange, service, template, waitFor } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { pgRole, psql } from '../patroni/users.ts'
 import { rest } from '../patroni/rest.ts'
@@ -81,6 +81,8 @@ export const postgresExporterRole: Role<PostgresExporterVars> = {
       await h.do(pgMonitorMember(role))
     }
     await installWithoutStarting(h, ['prometheus-postgres-exporter'], 'postgres_exporter')
+    // Debian's exporter package does not create /etc/prometheus (the prometheus package does).
+    await h.do(directory({ path: '/etc/prometheus', mode: '0755', name: 'Ensure /etc/prometheus exists' }))
     await h.do(
       file({
         path: PASSWORD_FILE,

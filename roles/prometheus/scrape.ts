@@ -1,7 +1,9 @@
 /**
  * prometheus.yml generated from the inventory: one scrape job per service of the stack,
  * its targets the hosts of the service's group (adding a host to a group adds its targets),
- * each target labelled with its inventory host, its groups and the hastack role behind it.
+ * each target labelled with its inventory host, its groups and the hastack role behind it
+ * (`hastack_role`: a target label named `role` would override the exporters' own `role`,
+ * Redis' master or slave, which Prometheus would then rename to `exported_role`).
  * Pure: inventory in, configuration object out (roles/prometheus writes it as YAML).
  */
 import type { Inventory, Vars } from '../../lib/types.ts'
@@ -12,7 +14,7 @@ export const HAPROXY_PASSWORD_FILE = '/etc/prometheus/haproxy-stats.pass'
 
 export interface StaticTarget {
   targets: string[]
-  labels: { host: string; groups: string; role: string }
+  labels: { host: string; groups: string; hastack_role: string }
 }
 
 export interface ScrapeJob {
@@ -93,7 +95,7 @@ export function scrapeJobs(inventory: Inventory, monitoringVars: Vars): ScrapeJo
       job_name: spec.job,
       static_configs: hosts.map((host) => ({
         targets: [endpoint(inventory, host, spec.portVar)],
-        labels: { host, groups: groupsLabel(inventory, host), role: spec.role },
+        labels: { host, groups: groupsLabel(inventory, host), hastack_role: spec.role },
       })),
     }
     if (spec.basicAuth) {

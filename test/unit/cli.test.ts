@@ -374,5 +374,6 @@ t.test('--list-hosts on inventory/lab.yml needs no running lab, exits 0 and crea
   const code = await new Promise((resolve) => child.on('exit', resolve))
   t.equal(code, 0, output)
   t.match(output, /play #1 \(all\): Prepare every host\n\s+hosts \(\d+\): db1, db2, db3/)
+  t.match(output, /\(monitoring\): Run Alertmanager and Prometheus\n\s+hosts \(1\): mon1/, 'site ends with monitoring')
   t.same(files(), before, 'no secrets file, no lock file')
 })

@@ -18,7 +18,7 @@ import { prometheusConfig, scrapeJobs, HAPROXY_PASSWORD_FILE } from '../../roles
 import { prometheusYaml } from '../../roles/prometheus/index.ts'
 import { alertmanagerConfig, receiverErrors, type Receiver } from '../../roles/alertmanager/receivers.ts'
 import { durationMs } from '../../roles/monitoring/duration.ts'
-import { monitoringPlays } from '../../playbooks/plays/monitoring.ts'
+import { hasMonitoring, monitoringPlays } from '../../playbooks/plays/monitoring.ts'
 
 const INVENTORY = `
 all:
@@ -92,9 +92,9 @@ t.test('each target is labelled with its host, its groups and the role behind it
   const jobs = scrapeJobs(inv, monVars(inv))
   const labelsOf = (job: string, host: string) =>
     jobs.find((j) => j.job_name === job)!.static_configs.find((s) => s.labels.host === host)!.labels
-  t.same(labelsOf('patroni', 'db2'), { host: 'db2', groups: 'etcd,postgres', role: 'patroni' })
-  t.same(labelsOf('sentinel', 'redis1'), { host: 'redis1', groups: 'redis,sentinel', role: 'redis_exporter' })
-  t.same(labelsOf('node', 'lb1'), { host: 'lb1', groups: 'haproxy', role: 'node_exporter' })
+  t.same(labelsOf('patroni', 'db2'), { host: 'db2', groups: 'etcd,postgres', hastack_role: 'patroni' })
+  t.same(labelsOf('sentinel', 'redis1'), { host: 'redis1', groups: 'redis,sentinel', hastack_role: 'redis_exporter' })
+  t.same(labelsOf('node', 'lb1'), { host: 'lb1', groups: 'haproxy', hastack_role: 'node_exporter' })
 })
 
 t.test('adding a host to a group adds its targets; an empty group adds no job', async (t) => {
@@ -262,8 +262,13 @@ t.test('the monitoring playbook leaves out the parts whose group the inventory l
   const inv = await load(INVENTORY.replace(/ {4}redis:.*\n {4}sentinel:.*\n/, ''))
   t.same(
     monitoringPlays(inv).map((p) => p.hosts),
-    ['all', 'all', 'postgres', 'monitoring'],
+    ['all', 'postgres', 'monitoring'],
   )
+})
+
+t.test('site.ts takes the monitoring part only where the inventory has a monitoring host', async (t) => {
+  t.equal(hasMonitoring(await load(INVENTORY)), true)
+  t.equal(hasMonitoring(await load(INVENTORY.replace(/ {4}monitoring:.*\n/, ''))), false)
 })
 
 t.test('the generated configuration parses back to what was generated', async (t) => {

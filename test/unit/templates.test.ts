@@ -118,6 +118,8 @@ t.test('patroni config.yml reads back as YAML with every password and pg_hba lin
   t.equal(config.bootstrap.dcs.postgresql.parameters.max_connections, 200)
   t.equal(config.bootstrap.dcs.postgresql.parameters.log_line_prefix, '%m [%p] %q%u@%d ')
   t.ok(config.postgresql.pg_hba.includes('host replication replicator 10.0.0.3/32 scram-sha-256'))
+  const localReplication = 'host replication replicator 127.0.0.1/32 scram-sha-256'
+  t.ok(config.postgresql.pg_hba.includes(localReplication), "Patroni may read a replica's timeline over loopback")
   const haproxyLogin = 'host app app 10.0.0.9/32 scram-sha-256'
   t.ok(config.postgresql.pg_hba.includes(haproxyLogin), 'the HAProxy host may log in as the app user')
 })
