@@ -6,10 +6,8 @@
  */
 import { stringify } from 'yaml'
 import type { Inventory, Role, Vars } from '../../lib/types.ts'
-import { service, template, waitFor } from '../../lib/tasks/index.ts'
-import { sh } from '../../lib/connection/quote.ts'
+import { file, service, template, waitFor } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
-import { checkedFile } from '../monitoring/checked-file.ts'
 import { alertmanagerConfig, receiverErrors, type Receiver, type SmtpSettings } from './receivers.ts'
 
 export interface AlertmanagerVars extends Vars {
@@ -90,17 +88,18 @@ export const alertmanagerRole: Role<AlertmanagerVars> = {
         name: 'Ensure the Alertmanager arguments are current',
       }),
     )
-    await checkedFile(h, {
-      path: '/etc/prometheus/alertmanager.yml',
-      content: alertmanagerYaml(v),
-      checker: 'amtool',
-      checkCommand: (candidate) => sh`amtool check-config ${candidate}`,
-      owner: 'root',
-      group: 'prometheus',
-      mode: '0640',
-      notify: 'Reload Alertmanager',
-      name: 'Ensure the Alertmanager configuration is current',
-    })
+    await h.do(
+      file({
+        path: '/etc/prometheus/alertmanager.yml',
+        content: alertmanagerYaml(v),
+        validate: 'amtool check-config %s',
+        owner: 'root',
+        group: 'prometheus',
+        mode: '0640',
+        notify: 'Reload Alertmanager',
+        name: 'Ensure the Alertmanager configuration is current',
+      }),
+    )
     await h.do(
       service({
         service: 'prometheus-alertmanager',

@@ -12,7 +12,6 @@ import type { Inventory, Role, Vars } from '../../lib/types.ts'
 import { absent, directory, file, service, template, waitFor } from '../../lib/tasks/index.ts'
 import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
-import { checkedFile } from '../monitoring/checked-file.ts'
 import { durationErrors } from '../monitoring/duration.ts'
 import { RULES_DIR, ruleFiles } from './rule-files.ts'
 import { HAPROXY_PASSWORD_FILE, prometheusConfig, RULES_REMOTE_DIR } from './scrape.ts'
@@ -121,14 +120,15 @@ export const prometheusRole: Role<PrometheusVars> = {
         name: 'Ensure the Prometheus arguments are current',
       }),
     )
-    await checkedFile(h, {
-      path: '/etc/prometheus/prometheus.yml',
-      content: prometheusYaml(h.inventory, v),
-      checker: 'promtool',
-      checkCommand: (candidate) => sh`promtool check config ${candidate}`,
-      notify: 'Reload Prometheus',
-      name: 'Ensure the Prometheus configuration is current',
-    })
+    await h.do(
+      file({
+        path: '/etc/prometheus/prometheus.yml',
+        content: prometheusYaml(h.inventory, v),
+        validate: 'promtool check config %s',
+        notify: 'Reload Prometheus',
+        name: 'Ensure the Prometheus configuration is current',
+      }),
+    )
     await h.do(
       service({
         service: 'prometheus',
