@@ -69,10 +69,10 @@ export async function monitoringWorld(
       const [, address = '', port = ''] = /http:\/\/([\d.]+):(\d+)\//.exec(command)!
       return { code: listening(lab, conn, address, Number(port)) ? 0 : 1 }
     })
-    conn.on(/^(promtool check config|amtool check-config) \S+; rc=\$\?; rm -f -- \S+; exit \$rc$/, (command, _o, c) => {
-      const candidate = /^(?:promtool check config|amtool check-config) (\S+);/.exec(command)![1]!
-      checks.push({ command: command.slice(0, command.indexOf(';')), content: c.readFile(candidate) ?? '' })
-      c.fs.delete(candidate)
+    // The file task's `validate`: the checker runs on the candidate beside the destination.
+    conn.on(/^(promtool check config|amtool check-config) \S+$/, (command, _o, c) => {
+      const candidate = /^(?:promtool check config|amtool check-config) (\S+)$/.exec(command)![1]!
+      checks.push({ command, content: c.readFile(candidate) ?? '' })
       return rejection === undefined ? { code: 0, stdout: 'SUCCESS\n' } : { code: 1, stderr: `FAILED: ${rejection}\n` }
     })
     conn.on(/^ls -1 \S+$/, (command, _o, c) => {
