@@ -523,12 +523,17 @@ t.test('the old primary boots and rejoins as a replica without a hand step', asy
   const t0 = Date.now()
   await lab.start(killed)
   const ms = await waitMembers((ms) => healthy(ms) && ms.some((m) => m.name === killed && !isLeader(m)), 180_000)
-  figures.rejoinSeconds = Math.round((Date.now() - t0) / 1000)
   t.ok(
     ms.some((m) => m.name === killed && !isLeader(m)),
-    `${killed} is a replica again after ${figures.rejoinSeconds} s`,
+    `${killed} is a replica again after ${Math.round((Date.now() - t0) / 1000)} s`,
   )
-  t.equal(await streamingReplicas(ms.find(isLeader)!.name), 2, 'the leader streams to two replicas again')
+  // Patroni may list the member as running before its WAL receiver connects: wait for the stream itself.
+  const leader = ms.find(isLeader)!.name
+  const streaming = await until('the leader to stream to two replicas again', 120_000, async () =>
+    (await streamingReplicas(leader)) === 2 ? 2 : undefined,
+  ).catch(() => streamingReplicas(leader))
+  figures.rejoinSeconds = Math.round((Date.now() - t0) / 1000)
+  t.equal(streaming, 2, `the leader streams to two replicas again (${figures.rejoinSeconds} s after the boot)`)
   const log = await lab.ssh(killed, 'journalctl -u patroni --no-pager -o cat | grep -ciE "rewind" || true')
   t.comment(`${killed}: ${log.stdout.trim()} journal lines mention pg_rewind`)
 })
