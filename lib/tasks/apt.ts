@@ -43,11 +43,16 @@ const APT_ENV = { DEBIAN_FRONTEND: 'noninteractive', NEEDRESTART_MODE: 'a' }
 const LOCK_TIMEOUT = ['-o', `DPkg::Lock::Timeout=${APT_LOCK_WAIT_SECONDS}`]
 const CONFFILES = ['-o', 'Dpkg::Options::=--force-confdef', '-o', 'Dpkg::Options::=--force-confold']
 const APT_OPTS = ['-y', '-q', ...LOCK_TIMEOUT, ...CONFFILES]
+/** A hung index refresh (a mirror or proxy that stops answering) is ended after this long and tried again. */
+export const APT_UPDATE_TIMEOUT_SECONDS = 120
+/** The index refresh, bounded in time. */
+export const APT_UPDATE = `timeout ${APT_UPDATE_TIMEOUT_SECONDS} apt-get ${quoteArgs(['-q', ...LOCK_TIMEOUT, 'update'])}`
 
 /**
  * Shell text that runs an apt-get command line again, every 5 s, while it fails
- * because another process holds an apt or dpkg lock, for `seconds` at most; any
- * other failure ends it at once with apt's output on stderr and its exit code.
+ * because another process holds an apt or dpkg lock, or was ended by `timeout`
+ * (exit 124: it hung), for `seconds` at most; any other failure ends it at once
+ * with apt's output on stderr and its exit code.
  */
 export function retryWhileLocked(command: string, seconds = APT_LOCK_WAIT_SECONDS): string {
   if (!Number.isInteger(seconds) || seconds < 0) throw new TypeError(`invalid lock wait: ${seconds}`)
@@ -57,6 +62,7 @@ export function retryWhileLocked(command: string, seconds = APT_LOCK_WAIT_SECOND
     'while :; do',
     `  out=$(${command} 2>&1) && code=0 || code=$?`,
     '  if [ "$code" -eq 0 ]; then printf \'%s\\n\' "$out"; exit 0; fi',
+    '  if [ "$code" -eq 124 ] && [ "$(date +%s)" -lt "$end" ]; then continue; fi',
     '  case $out in',
     "    *'Could not get lock'* | *'Unable to lock'* | *'Unable to acquire the dpkg frontend lock'*)",
     '      if [ "$(date +%s)" -lt "$end" ]; then sleep 5; continue; fi',
@@ -128,7 +134,7 @@ export function packages(args: PackagesArgs) {
           // Refresh the index only when it is stale: newest list file older than maxAge, or none at all.
           const newer = `-newermt "${maxAge} seconds ago"`
           const fresh = `find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' ${newer} 2>/dev/null`
-          const update = retryWhileLocked(`apt-get ${quoteArgs(['-q', ...LOCK_TIMEOUT, 'update'])}`)
+          const update = retryWhileLocked(APT_UPDATE)
           const refresh = `n=$(${fresh} | head -n1); [ -n "$n" ] || ${update}`
           const recommends = args.installRecommends ? [] : ['--no-install-recommends']
           const installCommand = `apt-get install ${quoteArgs([...APT_OPTS, ...recommends, ...missing])}`

@@ -10,7 +10,13 @@ import { existsSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import t from 'tap'
-import { POLICY_MARKER, isOwnPolicy, retryWhileLocked, withServiceStartsDenied } from '../../lib/tasks/apt.ts'
+import {
+  APT_UPDATE,
+  POLICY_MARKER,
+  isOwnPolicy,
+  retryWhileLocked,
+  withServiceStartsDenied,
+} from '../../lib/tasks/apt.ts'
 
 const LOCKED = 'E: Could not get lock /var/lib/apt/lists/lock. It is held by process 967 (apt)'
 
@@ -48,6 +54,24 @@ t.test('the wait for a lock is bounded', async (t) => {
   t.equal(r.status, 100, "apt's exit code")
   t.match(r.stderr, 'hastack: apt locks still held after 0 s')
   t.match(r.stderr, LOCKED)
+})
+
+t.test('a refresh that hangs is ended by its timeout and tried again (a proxy that stops answering)', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'hastack-apt-'))
+  const script = `#!/bin/sh
+n=$(cat "${dir}/count" 2>/dev/null || echo 0); echo $((n + 1)) > "${dir}/count"
+if [ "$n" -eq 0 ]; then sleep 30; fi
+echo updated
+`
+  await writeFile(path.join(dir, 'apt-get'), script)
+  await chmod(path.join(dir, 'apt-get'), 0o755)
+  const started = Date.now()
+  const r = runSh(retryWhileLocked('timeout 1 apt-get update', 60), dir)
+  t.equal(r.status, 0, r.stderr)
+  t.equal(r.stdout, 'updated\n')
+  t.equal(await readFile(path.join(dir, 'count'), 'utf8'), '2\n', 'the hung attempt was ended and a second one ran')
+  t.ok(Date.now() - started < 10_000, 'without waiting for the hung one')
+  t.match(APT_UPDATE, /^timeout \d+ apt-get /, 'the real refresh is bounded by timeout')
 })
 
 t.test('any other failure ends at once with its output', async (t) => {
