@@ -303,7 +303,11 @@ t.test("--list-hosts prints every play's hosts, exits 0, writes no report and lo
   const to = Date.now()
   t.equal(r.exitCode, 0, 'exit 0')
   for (const h of [...REDIS_HOSTS, 'lb1']) t.match(r.stdout, new RegExp(`\\b${h}\\b`), `${h} is listed`)
-  t.match(r.stdout, /play "Converge the client endpoint": lb1\n/, 'each play with its own hosts')
+  t.match(
+    r.stdout,
+    /play #4 \(haproxy\): Route clients through HAProxy\n\s+hosts \(1\): lb1\n/,
+    'each play with its own hosts',
+  )
   t.notOk(existsSync(r.json), 'no --json report was written')
   for (const h of [...REDIS_HOSTS, 'lb1']) {
     const seen = await hostActivity(h, from, to)
