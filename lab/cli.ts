@@ -5,9 +5,9 @@
  * slow HOST --delay MS | --rate KBIT, base (build the shared base root only).
  */
 import { spawnSync } from 'node:child_process'
-import { parseArgs } from 'node:util'
 import { ensureBase } from './base.ts'
 import { Lab } from './lab.ts'
+import { parseCommandLineOrExit } from '../lib/cli/parse.ts'
 
 const USAGE = `usage: npm run lab -- <command> -i INVENTORY [--name NAME] [args]
   up                          boot every host of the inventory (fresh disks), wait for SSH
@@ -23,20 +23,32 @@ const USAGE = `usage: npm run lab -- <command> -i INVENTORY [--name NAME] [args]
   slow HOST --delay MS [--jitter MS] | --rate KBIT   slow the host's link
   base                        build the shared base root only (no inventory needed)`
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  strict: true,
-  options: {
-    inventory: { type: 'string', short: 'i' },
-    name: { type: 'string' },
-    from: { type: 'string' },
-    delay: { type: 'string' },
-    jitter: { type: 'string' },
-    rate: { type: 'string' },
-    user: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
+// The one parser of every hastack CLI (lib/cli/parse.ts): unknown options are refused by name.
+const parsed = parseCommandLineOrExit(
+  process.argv.slice(2),
+  {
+    inventory: { type: 'string', short: 'i', valueName: 'FILE', description: 'the inventory whose hosts the lab runs' },
+    name: { type: 'string', valueName: 'NAME', description: 'the lab name (default: the inventory file name)' },
+    from: { type: 'string', valueName: 'H1,H2', description: 'partition: cut HOST off these hosts only' },
+    delay: { type: 'string', valueName: 'MS', description: 'slow: added latency' },
+    jitter: { type: 'string', valueName: 'MS', description: 'slow: latency jitter' },
+    rate: { type: 'string', valueName: 'KBIT', description: 'slow: bandwidth limit' },
+    user: { type: 'string', valueName: 'USER', description: 'ssh: log in as this user (default hastack)' },
   },
-})
+  USAGE,
+  true,
+)
+const text = (name: string) => parsed.values[name] as string | undefined
+const values = {
+  inventory: text('inventory'),
+  name: text('name'),
+  from: text('from'),
+  delay: text('delay'),
+  jitter: text('jitter'),
+  rate: text('rate'),
+  user: text('user'),
+}
+const { positionals } = parsed
 
 const [command, ...rest] = positionals
 const log = (m: string) => console.error(`[lab ${new Date().toISOString().slice(11, 19)}] ${m}`)
@@ -46,9 +58,9 @@ function fail(message: string): never {
   process.exit(1)
 }
 
-if (!command || values.help) {
+if (!command) {
   console.log(USAGE)
-  process.exit(values.help ? 0 : 2)
+  process.exit(2)
 }
 
 try {
