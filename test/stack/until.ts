@@ -1,26 +1,16 @@
 /**
- * The lab tests' one way to wait for a condition: poll it, bounded in count and
- * time, and say what was awaited (with the last error) when it never came.
+ * The lab tests' way to wait for a condition, on the engine's one bounded poll (lib/tasks/wait.ts
+ * `waitUntil`): poll `fn` every `intervalMs` until it returns a truthy value, at most `timeoutMs`,
+ * and say what was awaited (with the last error) when it never came.
  */
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+import { waitUntil } from '../../lib/tasks/wait.ts'
 
-/** Poll `fn` every `intervalMs` until it returns a truthy value, at most `timeoutMs`; that value. */
-export async function until<T>(
+export function until<T>(
   what: string,
   timeoutMs: number,
   fn: () => Promise<T | undefined | false> | T | undefined | false,
   intervalMs = 250,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (let i = 0; i < 100_000 && Date.now() < deadline; i++) {
-    try {
-      const v = await fn()
-      if (v) return v
-    } catch (e) {
-      last = e
-    }
-    await sleep(intervalMs)
-  }
-  throw new Error(`${what}: not reached within ${timeoutMs / 1000}s${last ? ` (${last})` : ''}`)
+  const probe = async () => (await fn()) || undefined
+  return waitUntil(what, probe, { timeoutMs, intervalMs })
 }
