@@ -9,6 +9,7 @@ import type { Inventory, Role, Vars } from '../../lib/types.ts'
 import { file, service, template, waitFor } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { alertmanagerConfig, receiverErrors, type Receiver, type SmtpSettings } from './receivers.ts'
+import { groupMembers } from '../stack.ts'
 
 export interface AlertmanagerVars extends Vars {
   alertmanager_port: number
@@ -23,7 +24,7 @@ function smtpOf(v: Vars): SmtpSettings {
 
 /** The receivers of every monitoring host, checked before any connection. */
 export function validateAlertmanager(inventory: Inventory): string[] {
-  const hosts = inventory.groups.has('monitoring') ? inventory.groupHosts('monitoring') : []
+  const hosts = groupMembers(inventory, 'monitoring')
   return hosts.flatMap((name) => {
     const v = inventory.hosts.get(name)!.vars
     return receiverErrors(v.alertmanager_receivers ?? [], smtpOf(v)).map((e) => `host ${name}: ${e}`)

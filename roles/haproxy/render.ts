@@ -7,19 +7,19 @@
 import type { HostView, Vars } from '../../lib/types.ts'
 import { haproxyWord } from '../../lib/config-quote.ts'
 import { redisEndpointView } from '../redis/render.ts'
+import { STACK_DEFAULTS, groupMembers } from '../stack.ts'
 
 export function haproxyView(host: HostView): Vars {
   const v = host.vars
   const inventory = host.inventory
-  const group = typeof v.patroni_group === 'string' ? v.patroni_group : 'postgres'
-  const members = inventory.groups.has(group) ? inventory.groupHosts(group) : []
+  const members = groupMembers(inventory, String(v.patroni_group ?? STACK_DEFAULTS.patroni_group))
   const inter = Number(v.haproxy_check_interval_ms)
   const fast = Math.max(100, Math.floor(inter / 2))
   const checks = [
     `check port ${v.patroni_restapi_port} inter ${inter}ms fastinter ${fast}ms downinter ${inter}ms`,
     `fall ${v.haproxy_check_fall} rise ${v.haproxy_check_rise} on-marked-down shutdown-sessions`,
   ].join(' ')
-  const hasRedis = inventory.groups.has('redis') && inventory.groupHosts('redis').length > 0
+  const hasRedis = groupMembers(inventory, 'redis').length > 0
   return {
     stats_user: haproxyWord(String(v.haproxy_stats_user)),
     stats_password: haproxyWord(String(v.haproxy_stats_password)),

@@ -7,6 +7,7 @@
  */
 import type { Connection, HostRun, Inventory, Plan, Task } from '../../lib/types.ts'
 import { defineTask, waitUntil } from '../../lib/tasks/index.ts'
+import { groupMembers } from '../stack.ts'
 
 export interface PatroniMember {
   name: string
@@ -100,7 +101,7 @@ export function waitForLeader(h: HostRun, apiBase: string, timeoutMs = 120_000):
 /** The REST API of each Patroni member of the inventory, by member name (the inventory host name). */
 export function inventoryApis(inventory: Inventory, group: string): Map<string, string> {
   const apis = new Map<string, string>()
-  for (const name of inventory.groups.has(group) ? inventory.groupHosts(group) : []) {
+  for (const name of groupMembers(inventory, group)) {
     const vars = inventory.hosts.get(name)!.vars
     apis.set(name, `http://${vars.address}:${vars.patroni_restapi_port}`)
   }

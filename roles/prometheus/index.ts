@@ -15,6 +15,7 @@ import { installWithoutStarting } from '../common/apt.ts'
 import { durationErrors } from '../monitoring/duration.ts'
 import { RULES_DIR, ruleFiles } from './rule-files.ts'
 import { HAPROXY_PASSWORD_FILE, prometheusConfig, RULES_REMOTE_DIR } from './scrape.ts'
+import { groupMembers } from '../stack.ts'
 
 export interface PrometheusVars extends Vars {
   prometheus_port: number
@@ -26,7 +27,7 @@ const HOUR = 3600_000
 
 /** Cross-host checks: retention and scrape interval of every monitoring host. */
 export function validatePrometheus(inventory: Inventory): string[] {
-  const hosts = inventory.groups.has('monitoring') ? inventory.groupHosts('monitoring') : []
+  const hosts = groupMembers(inventory, 'monitoring')
   return hosts.flatMap((name) => {
     const v = inventory.hosts.get(name)!.vars
     return [

@@ -7,6 +7,7 @@
  * Pure: inventory in, configuration object out (roles/prometheus writes it as YAML).
  */
 import type { Inventory, Vars } from '../../lib/types.ts'
+import { STACK_DEFAULTS, groupMembers } from '../stack.ts'
 
 /** Where the prometheus role puts hastack's rule files and the HAProxy password. */
 export const RULES_REMOTE_DIR = '/etc/prometheus/rules/hastack'
@@ -45,13 +46,13 @@ const JOBS: JobSpec[] = [
   { job: 'node', group: () => 'all', role: 'node_exporter', portVar: 'node_exporter_port' },
   {
     job: 'postgres',
-    group: (v) => String(v.patroni_group ?? 'postgres'),
+    group: (v) => String(v.patroni_group ?? STACK_DEFAULTS.patroni_group),
     role: 'postgres_exporter',
     portVar: 'postgres_exporter_port',
   },
   {
     job: 'patroni',
-    group: (v) => String(v.patroni_group ?? 'postgres'),
+    group: (v) => String(v.patroni_group ?? STACK_DEFAULTS.patroni_group),
     role: 'patroni',
     portVar: 'patroni_restapi_port',
   },
@@ -64,8 +65,7 @@ const JOBS: JobSpec[] = [
 ]
 
 function groupHosts(inventory: Inventory, group: string): string[] {
-  if (group === 'all') return [...inventory.hosts.keys()]
-  return inventory.groups.has(group) ? inventory.groupHosts(group) : []
+  return group === 'all' ? [...inventory.hosts.keys()] : groupMembers(inventory, group)
 }
 
 /** `address:port` of a host's service, from that host's own variables. */

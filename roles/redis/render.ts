@@ -6,6 +6,7 @@
 import type { HostView, Vars } from '../../lib/types.ts'
 import { haproxyWord } from '../../lib/config-quote.ts'
 import { saveLines } from './settings.ts'
+import { groupMembers } from '../stack.ts'
 
 /** The first-deploy redis.conf: the `save` rules (`""` disables snapshots) and the primary a replica follows. */
 export function redisConfView(host: HostView, replicaof: string): Vars {
@@ -33,7 +34,7 @@ export interface RedisBackend {
 /** The Redis endpoint of an HAProxy host: one backend per Redis host, one server per Sentinel. */
 export function redisEndpointView(host: HostView): Vars {
   const inventory = host.inventory
-  const group = (name: string) => (inventory.groups.has(name) ? inventory.groupHosts(name) : [])
+  const group = (name: string) => groupMembers(inventory, name)
   const v = host.vars
   const port = Number(v.redis_port)
   const backends: RedisBackend[] = group('redis').map((name) => {
