@@ -2,29 +2,18 @@
  * The main job, as the README's demo runs it: boot inventory/lab-small.yml
  * (three hosts, every role colocated), converge playbooks/site.ts from bare
  * hosts through `npx zx`, then converge again and require `changed: 0`
- * everywhere, and `--check` to report nothing either. Checks the services
- * answer through HAProxy, and that Prometheus (site.ts converges monitoring too)
- * scrapes every target the inventory implies and raises no alert on the healthy
- * stack. Needs root (the lab).
+ * everywhere, and `--check` to report nothing either. Then every check of
+ * test/stack/site/checks.ts runs against this one converged lab (clients through
+ * HAProxy, Prometheus targets and alerts, ...). Needs root (the lab).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import t from 'tap'
-import pg from 'pg'
-import { Redis } from 'ioredis'
-import { parse } from 'yaml'
 import { Lab } from '../../lab/lab.ts'
 import { runPlaybook } from './playbook-run.ts'
-import {
-  expectedTargets,
-  inventoryGroups,
-  prometheusGet,
-  type ActiveTarget,
-  type Alert,
-  type RuleGroup,
-} from './prometheus.ts'
-import { until } from './until.ts'
+import { SITE_CHECKS } from './site/checks.ts'
+import { siteContext } from './site/context.ts'
 
 const repo = resolve(import.meta.dirname, '../..')
 // A copy of inventory/lab-small.yml in a directory of its own, so the lab's host_vars and the
@@ -75,74 +64,13 @@ t.test('site.ts converges bare lab-small hosts, then changes nothing', async (t)
   t.same(check.changed, [], '--check after a converge reports nothing to change')
 })
 
-t.test('clients reach PostgreSQL and Redis through HAProxy on node1', async (t) => {
-  const secrets = parse(readFileSync(join(dir, 'lab-small.secrets.yml'), 'utf8'))
-  const lb = lab.host('node1').address
-  const client = new pg.Client({
-    host: lb,
-    port: 5000,
-    user: 'app',
-    database: 'app',
-    password: secrets.postgresql_app_password,
-    connectionTimeoutMillis: 5000,
-  })
-  await client.connect()
-  t.teardown(() => client.end())
-  const { rows } = await client.query('select pg_is_in_recovery() as replica')
-  t.equal(rows[0].replica, false, 'port 5000 reaches the primary')
-  const redis = new Redis({
-    host: lb,
-    port: 6380,
-    password: secrets.redis_password,
-    lazyConnect: true,
-    connectTimeout: 3000,
-    maxRetriesPerRequest: 1,
-  })
-  redis.on('error', () => {})
-  t.teardown(() => redis.disconnect())
-  await redis.connect()
-  t.equal(await redis.set('site-test', 'ok'), 'OK', 'the Redis endpoint accepts writes')
-  t.equal(await redis.get('site-test'), 'ok')
-})
-
-// The one alert the healthy lab may raise: its hosts share this machine's kernel, so node_exporter
-// reports the machine's load average, and a busy CI machine is over 2 per CPU. It waits 30 minutes
-// (for: 30m) before it fires, longer than this test; any other alert, even pending, fails the test.
-const TOLERATED_ALERTS = new Set(['NodeLoadHigh'])
-
-t.test('Prometheus scrapes every target the inventory implies, all up, and no alert fires', async (t) => {
-  const inventoryText = readFileSync(inventory, 'utf8')
-  const [monitor] = inventoryGroups(inventoryText).get('monitoring') ?? []
-  const prometheus = `http://${lab.host(monitor).address}:9090`
-  const addressOf = (host: string) => lab.host(host).address
-  // job@host and health of each target, and whether it is scraped at its own host's address.
-  const targets = async () =>
-    (await prometheusGet<{ activeTargets: ActiveTarget[] }>(prometheus, 'targets')).activeTargets
-      .map((a) => {
-        const where = new URL(a.scrapeUrl).hostname === addressOf(a.labels.host) ? '' : ' (at another address)'
-        return `${a.labels.job}@${a.labels.host} ${a.health}${where}`
-      })
-      .sort()
-  const wanted = expectedTargets(inventoryText).map((target) => `${target} up`)
-  const started = Date.now()
-  const same = (a: string[]) => a.length === wanted.length && a.every((x, i) => x === wanted[i])
-  // On a timeout the assertion below names the targets missing, extra or down.
-  await until('every expected target up', 90_000, async () => same(await targets()), 1000).catch(() => {})
-  t.same(await targets(), wanted, `${wanted.length} targets, every one up`)
-  t.comment(`targets all up ${((Date.now() - started) / 1000).toFixed(0)} s after the converges`)
-  // Judge the alerts only once every rule group has been evaluated with every target up.
-  const allUp = Date.now()
-  await until('a rule evaluation after every target is up', 60_000, async () => {
-    const { groups } = await prometheusGet<{ groups: RuleGroup[] }>(prometheus, 'rules')
-    return groups.length > 0 && groups.every((g) => Date.parse(g.lastEvaluation) > allUp)
-  })
-  const { alerts } = await prometheusGet<{ alerts: Alert[] }>(prometheus, 'alerts')
-  const raised = alerts.filter((a) => !TOLERATED_ALERTS.has(a.labels.alertname))
-  t.same(
-    raised.map((a) => `${a.labels.alertname} ${a.state} ${a.labels.host ?? ''}`.trim()),
-    [],
-    'no alert pending or firing on the healthy stack',
-  )
-  const tolerated = alerts.filter((a) => TOLERATED_ALERTS.has(a.labels.alertname))
-  if (tolerated.length) t.comment(`tolerated: ${tolerated.map((a) => `${a.labels.alertname} ${a.labels.host}`)}`)
-})
+// Every check runs against this one converged lab (non-destructive ones first). HASTACK_SITE_CHECKS
+// (a comma-separated list of check names' first words, e.g. `clients,prometheus`) runs only those,
+// for a faster loop while working on one of them; CI runs them all.
+const only = (process.env.HASTACK_SITE_CHECKS ?? '').split(',').filter(Boolean)
+const ctx = siteContext(repo, dir, inventory, lab)
+const ordered = [...SITE_CHECKS.filter((c) => !c.destructive), ...SITE_CHECKS.filter((c) => c.destructive)]
+for (const check of ordered) {
+  if (only.length && !only.some((word) => check.name.startsWith(word))) continue
+  t.test(check.name, (t) => check.run(t, ctx))
+}

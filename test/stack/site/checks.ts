@@ -1,0 +1,10 @@
+/**
+ * The site suite's checks, in the order they run against the one converged lab: every
+ * non-destructive check first, then the ones that break and restore hosts. A new check is a module
+ * in this directory and one line here.
+ */
+import type { SiteCheck } from './context.ts'
+import { clients } from './clients.ts'
+import { prometheusTargets } from './prometheus-targets.ts'
+
+export const SITE_CHECKS: SiteCheck[] = [clients, prometheusTargets]

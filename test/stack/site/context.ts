@@ -1,0 +1,57 @@
+/**
+ * What every check of the site suite gets: the converged lab-small (booted and converged once by
+ * test/stack/site.test.ts), its inventory copy and generated secrets, and a way to run a playbook
+ * against it. Each check module under test/stack/site/ exports `name`, `destructive` (it breaks
+ * and restores hosts, so it runs after the non-destructive ones) and `run(t, ctx)`, and must leave
+ * the stack as healthy as it found it.
+ */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Test } from 'tap'
+import { parse } from 'yaml'
+import type { Lab } from '../../../lab/lab.ts'
+import { inventoryGroups } from '../prometheus.ts'
+import { runPlaybook, type PlaybookRun } from '../playbook-run.ts'
+
+export type Tap = Test
+
+export interface SiteContext {
+  repo: string
+  /** The directory of the inventory copy (its host_vars, secrets and known_hosts live there). */
+  dir: string
+  inventory: string
+  lab: Lab
+  /** The hosts of an inventory group, in inventory order. */
+  hosts(group: string): string[]
+  /** The inventory copy's generated secrets (`<inventory>.secrets.yml`), read afresh. */
+  secrets(): Record<string, string>
+  /** Runs a playbook (relative to the repository) against the lab with --json, bounded in time. */
+  playbook(playbook: string, label: string, extra?: string[], timeoutMs?: number): Promise<PlaybookRun>
+}
+
+export interface SiteCheck {
+  name: string
+  destructive: boolean
+  run(t: Tap, ctx: SiteContext): Promise<void>
+}
+
+export function siteContext(repo: string, dir: string, inventory: string, lab: Lab): SiteContext {
+  return {
+    repo,
+    dir,
+    inventory,
+    lab,
+    hosts: (group) => [...(inventoryGroups(readFileSync(inventory, 'utf8')).get(group) ?? [])],
+    secrets: () => parse(readFileSync(inventory.replace(/\.yml$/, '.secrets.yml'), 'utf8')),
+    playbook: (playbook, label, extra = [], timeoutMs = 600_000) =>
+      runPlaybook({
+        cwd: repo,
+        launcher: 'zx',
+        playbook,
+        inventory,
+        json: join(repo, `reports/site-${label}.json`),
+        extra,
+        timeoutMs,
+      }),
+  }
+}
