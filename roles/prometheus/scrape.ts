@@ -56,7 +56,12 @@ const JOBS: JobSpec[] = [
     role: 'patroni',
     portVar: 'patroni_restapi_port',
   },
-  { job: 'etcd', group: () => 'etcd', role: 'etcd', portVar: 'etcd_client_port' },
+  {
+    job: 'etcd',
+    group: (v) => String(v.etcd_group ?? STACK_DEFAULTS.etcd_group),
+    role: 'etcd',
+    portVar: 'etcd_client_port',
+  },
   { job: 'redis', group: () => 'redis', role: 'redis_exporter', portVar: 'redis_exporter_port' },
   { job: 'sentinel', group: () => 'sentinel', role: 'redis_exporter', portVar: 'redis_exporter_sentinel_port' },
   { job: 'haproxy', group: () => 'haproxy', role: 'haproxy', portVar: 'haproxy_stats_port', basicAuth: true },

@@ -114,6 +114,15 @@ t.test('adding a host to a group adds its targets; an empty group adds no job', 
   t.notOk(names.includes('redis') || names.includes('sentinel'), names.join(','))
 })
 
+t.test('the etcd job follows etcd_group when the members live in a group of another name', async (t) => {
+  const renamed = await load(INVENTORY.replace('    etcd: {', '    dcs: {'), ['etcd_group=dcs'])
+  const etcd = scrapeJobs(renamed, monVars(renamed)).find((j) => j.job_name === 'etcd')!
+  t.same(
+    etcd.static_configs.map((s) => s.labels.host),
+    ['db1', 'db2', 'db3'],
+  )
+})
+
 t.test('a port set in the inventory moves its targets', async (t) => {
   const inv = await load(INVENTORY, ['node_exporter_port=19100', 'patroni_restapi_port=18008'])
   const jobs = scrapeJobs(inv, monVars(inv))
