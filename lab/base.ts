@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { $ } from 'zx'
+import { acquirePidLock } from '../lib/play/run-lock.ts'
 
 export const LAB_ROOT = process.env.HASTACK_LAB_ROOT ?? '/var/lib/hastack-lab'
 
@@ -78,42 +79,18 @@ export function basePath(): string {
   return join(LAB_ROOT, `base-${recipeHash()}`)
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
-/** A lock directory with the owner's pid; a dead owner's lock is taken over. Bounded wait. */
+/** Run `fn` holding the lock file `path` (one builder at a time; a dead holder's lock is taken over). */
 async function withLock<T>(path: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (let attempt = 0; ; attempt++) {
-    try {
-      mkdirSync(path)
-      writeFileSync(join(path, 'pid'), String(process.pid))
-      break
-    } catch (e: any) {
-      if (e.code !== 'EEXIST') throw e
-      let owner = 0
-      try {
-        owner = Number(readFileSync(join(path, 'pid'), 'utf8'))
-      } catch {}
-      if (owner && !pidAlive(owner)) {
-        rmSync(path, { recursive: true, force: true })
-        continue
-      }
-      if (Date.now() > deadline)
-        throw new Error(`timed out waiting for the lock ${path} (held by pid ${owner})`, { cause: e })
-      await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** Math.min(attempt, 5))))
-    }
-  }
+  const lock = await acquirePidLock(path, {
+    command: 'building the lab base root',
+    waitSeconds: timeoutMs / 1000,
+    hint: 'another lab is building the base root',
+    warn: () => {},
+  })
   try {
     return await fn()
   } finally {
-    rmSync(path, { recursive: true, force: true })
+    lock.release()
   }
 }
 
@@ -129,7 +106,7 @@ export async function ensureBase(
   const path = basePath()
   mkdirSync(LAB_ROOT, { recursive: true })
   if (existsSync(join(path, '.hastack-base-ok'))) return { path, built: false, ms: 0 }
-  return withLock(join(LAB_ROOT, '.base.lock'), 20 * 60_000, async () => {
+  return withLock(join(LAB_ROOT, '.base-build.lock'), 20 * 60_000, async () => {
     if (existsSync(join(path, '.hastack-base-ok'))) return { path, built: false, ms: Date.now() - t0 }
     const tmp = `${path}.tmp`
     rmSync(tmp, { recursive: true, force: true })

@@ -67,7 +67,18 @@ export interface LockOptions {
 
 /** Take the lock of an inventory, or throw InputError naming the run that holds it. */
 export async function acquireRunLock(inventoryFile: string, options: LockOptions): Promise<RunLock> {
-  const file = runLockPath(inventoryFile)
+  return acquirePidLock(runLockPath(inventoryFile), {
+    ...options,
+    hint: 'wait for it (--wait-lock SECONDS) or, if that run is gone, remove the file',
+  })
+}
+
+/**
+ * Take an exclusive lock file holding this process's pid (one holder at a time on this machine),
+ * taking over a lock whose process is gone, or throw InputError naming the holder. The lab's base
+ * root build uses it too.
+ */
+export async function acquirePidLock(file: string, options: LockOptions & { hint: string }): Promise<RunLock> {
   const mine: LockInfo = {
     pid: process.pid,
     hostname: hostname(),
@@ -93,10 +104,7 @@ export async function acquireRunLock(inventoryFile: string, options: LockOptions
     }
     if (Date.now() >= deadline) {
       const waited = options.waitSeconds ? ` (waited ${options.waitSeconds} s)` : ''
-      throw new InputError(
-        `another run holds the lock ${file}${waited}: ${describe(holder)}; ` +
-          'wait for it (--wait-lock SECONDS) or, if that run is gone, remove the file',
-      )
+      throw new InputError(`another run holds the lock ${file}${waited}: ${describe(holder)}; ${options.hint}`)
     }
     if (!announced) options.warn(`waiting for the lock ${file}, held by ${describe(holder)}`)
     announced = true
