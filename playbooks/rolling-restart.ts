@@ -10,9 +10,7 @@
  */
 import { day2, secondsOption } from './day2/fleet.ts'
 import { COMPONENTS } from './day2/health.ts'
-import { chosenComponents, describe, planRoll, roll } from './day2/rolling.ts'
-import { componentMembers, limitsOf, readStack } from './day2/stack-state.ts'
-import { Refused } from './day2/switch.ts'
+import { chosenComponents, rollingRestart } from './day2/rolling.ts'
 
 await day2({
   name: 'rolling-restart',
@@ -33,27 +31,7 @@ await day2({
     const components = chosenComponents(values.tags as string[] | undefined)
     const allowed = new Set(fleet.inventory.select(values.limit === undefined ? 'all' : String(values.limit)))
     const timeoutMs = secondsOption(values, 'timeout', 180) * 1000
-    const limits = limitsOf(fleet)
-    const state = await readStack(fleet)
-    const steps = planRoll(state, componentMembers(fleet), components, (h) => allowed.has(h))
-    fleet.say(`Rolling restart: ${steps.length} step(s)`)
-    for (const [i, step] of steps.entries()) fleet.say(`  ${i + 1}. ${describe(step)}`)
-    if (values.plan) return 0
-    const started = Date.now()
-    try {
-      const result = await roll(fleet, state, steps, limits, timeoutMs)
-      const seconds = ((Date.now() - started) / 1000).toFixed(0)
-      if (!result.stopped) {
-        fleet.say(`DONE: ${result.done.length} step(s) in ${seconds} s, the stack is healthy`)
-        return 0
-      }
-      fleet.say(`STOPPED at "${describe(result.stopped.step)}": ${result.stopped.reason}`)
-      fleet.say(`${result.done.length} step(s) done before it; nothing further was touched.`)
-      return 2
-    } catch (error) {
-      if (!(error instanceof Refused)) throw error
-      fleet.say(`REFUSED: ${error.message}`)
-      return 2
-    }
+    const report = await rollingRestart(fleet, components, (h) => allowed.has(h), timeoutMs, Boolean(values.plan))
+    return { code: report.refused || report.stopped ? 2 : 0, report }
   },
 })

@@ -10,9 +10,7 @@
  */
 import { InputError } from '../lib/types.ts'
 import { day2, secondsOption } from './day2/fleet.ts'
-import { Refused, postgresTarget, redisTarget, switchPostgres, switchProblems, switchRedis } from './day2/switch.ts'
-import { limitsOf, readStack } from './day2/stack-state.ts'
-import { pauseLine, startWriter, writerPlacement } from './day2/writer.ts'
+import { switchover } from './day2/switch.ts'
 
 await day2({
   name: 'switchover',
@@ -32,37 +30,8 @@ await day2({
   },
   async run(fleet, values) {
     const component = values.component as 'postgres' | 'redis'
-    const to = values.to as string | undefined
     const timeoutMs = secondsOption(values, 'timeout', 120) * 1000
-    const limits = limitsOf(fleet)
-    const state = await readStack(fleet)
-    const involved =
-      component === 'postgres' ? (['postgres', 'haproxy'] as const) : (['redis', 'sentinel', 'haproxy'] as const)
-    const problems = switchProblems(fleet, limits, [...involved])(state)
-    try {
-      if (problems.length) throw new Refused(`the stack is not healthy: ${problems.join('; ')}`)
-      const pgMove = component === 'postgres' ? postgresTarget(state, limits, to) : undefined
-      const redisMove = component === 'redis' ? redisTarget(state, limits, to) : undefined
-      const move = (pgMove ?? redisMove)!
-      fleet.say(`${component}: switching over from ${move.from} to ${move.to ?? "the Sentinels' choice"}`)
-      const placement = writerPlacement(fleet, component)
-      const writer = startWriter(await fleet.conn(placement.host), placement.target, Math.ceil(timeoutMs / 1000) + 60)
-      const started = Date.now()
-      let after
-      try {
-        after = pgMove
-          ? await switchPostgres(fleet, limits, pgMove, timeoutMs)
-          : await switchRedis(fleet, limits, state, redisMove!, timeoutMs)
-      } finally {
-        fleet.say(pauseLine(component, await writer.stop()))
-      }
-      const primary = pgMove ? pgMove.to : after.redis.find((r) => r.role === 'master')?.host
-      fleet.say(`${component}: ${primary} is the primary (${((Date.now() - started) / 1000).toFixed(1)} s)`)
-      return 0
-    } catch (error) {
-      if (!(error instanceof Refused)) throw error
-      fleet.say(`REFUSED: ${error.message}`)
-      return 2
-    }
+    const report = await switchover(fleet, component, values.to as string | undefined, timeoutMs)
+    return { code: report.refused ? 2 : 0, report }
   },
 })

@@ -4,11 +4,13 @@
  * (stored secrets are read, never generated: a day-2 run writes no secrets file), and one SSH
  * connection per host, opened on first use and reused. A playbook that changes the stack also takes
  * the inventory's run lock and each host's lock, as a converge does, so the two never overlap.
+ * `--json FILE` writes the playbook's outcome as one JSON document (`-`: standard output).
  * Exit codes: 0 done (or healthy), 1 bad input (nothing touched), 2 refused, stopped or unhealthy.
  */
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
-import { resolve } from 'node:path'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Connection, Inventory, Vars } from '../../lib/types.ts'
 import { InputError } from '../../lib/types.ts'
@@ -47,6 +49,13 @@ const COMMON_OPTIONS: OptionSpecs = {
     valueName: 'VARS',
     description: 'extra variables: k=v, @file.yml or JSON; highest precedence; repeatable',
   },
+  json: { type: 'string', valueName: 'FILE', description: 'write the outcome as JSON to FILE (- for standard output)' },
+}
+
+/** What a day-2 playbook ends with: its exit code and the document --json writes. */
+export interface Day2Outcome {
+  code: number
+  report: unknown
 }
 
 export interface Day2Spec {
@@ -59,8 +68,8 @@ export interface Day2Spec {
   changes: boolean
   /** Check the option values (throw InputError) before anything is loaded or connected. */
   validate?(values: Record<string, OptionValue>, inventory: Inventory): void
-  /** The work; resolves to the exit code. */
-  run(fleet: Fleet, values: Record<string, OptionValue>): Promise<number>
+  /** The work; resolves to the exit code and the JSON document. */
+  run(fleet: Fleet, values: Record<string, OptionValue>): Promise<Day2Outcome>
   /** Arguments instead of process.argv (tests). */
   argv?: string[]
 }
@@ -125,7 +134,9 @@ export async function day2(spec: Day2Spec): Promise<number> {
       return conn
     }
     const fleet = fleetOf(inventory, connect, (line) => process.stdout.write(mask(line) + '\n'))
-    code = await spec.run(fleet, values)
+    const outcome = await spec.run(fleet, values)
+    code = outcome.code
+    if (typeof values.json === 'string') await writeJson(values.json, outcome.report)
   } catch (error) {
     code = error instanceof HelpRequested || error instanceof InputError || error instanceof InventoryErrors ? 1 : 2
     if (error instanceof HelpRequested) {
@@ -139,6 +150,16 @@ export async function day2(spec: Day2Spec): Promise<number> {
   }
   if (!spec.argv) process.exitCode = code
   return code
+}
+
+/** The document, secrets masked, into the file (or standard output for `-`). */
+async function writeJson(file: string, report: unknown): Promise<void> {
+  const text = mask(JSON.stringify(report, null, 2)) + '\n'
+  if (file === '-') process.stdout.write(text)
+  else {
+    await mkdir(dirname(resolve(file)), { recursive: true })
+    await writeFile(file, text)
+  }
 }
 
 /** A positive whole number of seconds from an option, or its default. */

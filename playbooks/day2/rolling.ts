@@ -12,7 +12,7 @@ import type { Fleet } from './fleet.ts'
 import { GateFailed, gate } from './gates.ts'
 import { COMPONENTS, componentProblems, postgresView, redisView, type Component, type Limits } from './health.ts'
 import { Refused, postgresTarget, redisTarget, switchPostgres, switchRedis } from './switch.ts'
-import { componentMembers, type StackState } from './stack-state.ts'
+import { componentMembers, limitsOf, readStack, type StackState } from './stack-state.ts'
 
 export type Step =
   | { kind: 'restart'; component: Component; host: string; role: string }
@@ -137,4 +137,48 @@ export function chosenComponents(tags: string[] | undefined): Component[] {
     if (!COMPONENTS.includes(name as Component))
       throw new InputError(`--tags: unknown component ${name} (known: ${COMPONENTS.join(', ')})`)
   return names.length ? (names as Component[]) : [...COMPONENTS]
+}
+
+export interface RollingRestartReport {
+  steps: string[]
+  done: string[]
+  /** Why nothing was touched. */
+  refused?: string
+  stopped?: { step: string; reason: string }
+  seconds: number
+}
+
+/** The rolling-restart playbook's work: read, plan, print the plan, then roll (unless only the plan was asked). */
+export async function rollingRestart(
+  fleet: Fleet,
+  components: Component[],
+  allowed: (host: string) => boolean,
+  timeoutMs: number,
+  planOnly: boolean,
+): Promise<RollingRestartReport> {
+  const started = Date.now()
+  const state = await readStack(fleet)
+  const steps = planRoll(state, componentMembers(fleet), components, allowed)
+  fleet.say(`Rolling restart: ${steps.length} step(s)`)
+  for (const [i, step] of steps.entries()) fleet.say(`  ${i + 1}. ${describe(step)}`)
+  const report: RollingRestartReport = { steps: steps.map(describe), done: [], seconds: 0 }
+  if (planOnly) return report
+  try {
+    const result = await roll(fleet, state, steps, limitsOf(fleet), timeoutMs)
+    report.done = result.done.map(describe)
+    report.seconds = (Date.now() - started) / 1000
+    if (!result.stopped) {
+      fleet.say(`DONE: ${report.done.length} step(s) in ${report.seconds.toFixed(0)} s, the stack is healthy`)
+      return report
+    }
+    report.stopped = { step: describe(result.stopped.step), reason: result.stopped.reason }
+    fleet.say(`STOPPED at "${report.stopped.step}": ${report.stopped.reason}`)
+    fleet.say(`${report.done.length} step(s) done before it; nothing further was touched.`)
+  } catch (error) {
+    if (!(error instanceof Refused)) throw error
+    report.refused = error.message
+    fleet.say(`REFUSED: ${error.message}`)
+  }
+  report.seconds = (Date.now() - started) / 1000
+  return report
 }

@@ -4,16 +4,32 @@
  * target the other replicas' `replica-priority` is set to 0 (never promoted) until every Sentinel has
  * seen it, and restored afterwards whatever happens. The target is chosen (or checked) first and
  * refused when it is not a healthy, streaming replica within the lag limit. Each switch waits
- * (bounded) until the new primary is the one HAProxy routes to.
+ * (bounded) until the new primary is the one HAProxy routes to; `switchover` measures the write pause.
  */
 import type { Connection } from '../../lib/types.ts'
-import { waitUntil } from '../../lib/tasks/wait.ts'
+import { delay, waitUntil } from '../../lib/tasks/wait.ts'
 import { rest } from '../../roles/patroni/rest.ts'
 import type { Fleet } from './fleet.ts'
 import { gate } from './gates.ts'
 import { componentProblems, postgresView, redisView, type Component, type Limits } from './health.ts'
 import { redisCommands } from './readers.ts'
-import { componentMembers, patroniApi, redisEndpoint, sentinelEndpoint, type StackState } from './stack-state.ts'
+import {
+  componentMembers,
+  limitsOf,
+  patroniApi,
+  readStack,
+  redisEndpoint,
+  sentinelEndpoint,
+  type StackState,
+} from './stack-state.ts'
+import {
+  longestPause,
+  pauseLine,
+  startWriter,
+  writerPlacement,
+  type RunningWriter,
+  type WriteSummary,
+} from './writer.ts'
 
 /** A switch that must not be made, and why (nothing was touched). */
 export class Refused extends Error {
@@ -171,4 +187,76 @@ export async function switchRedis(
     )
     for (const r of restored) if (r.status === 'rejected') fleet.say(`WARNING: priority not restored: ${r.reason}`)
   }
+}
+
+export interface SwitchoverReport {
+  component: 'postgres' | 'redis'
+  from?: string
+  to?: string
+  /** Why nothing was touched. */
+  refused?: string
+  /** The longest time without an acknowledged write through HAProxy, ms. */
+  pauseMs?: number
+  writes?: { attempts: number; acknowledged: number; failures: number }
+  seconds?: number
+}
+
+/**
+ * The switchover playbook's work: refuse on an unhealthy stack or target; else start the writer,
+ * let it write for a second, switch, stop it and report the pause.
+ */
+export async function switchover(
+  fleet: Fleet,
+  component: 'postgres' | 'redis',
+  to: string | undefined,
+  timeoutMs: number,
+): Promise<SwitchoverReport> {
+  const limits = limitsOf(fleet)
+  const state = await readStack(fleet)
+  const involved: Component[] = component === 'postgres' ? ['postgres', 'haproxy'] : ['redis', 'sentinel', 'haproxy']
+  let pgMove: { from: string; to: string } | undefined
+  let redisMove: { from: string; to?: string } | undefined
+  try {
+    const problems = switchProblems(fleet, limits, involved)(state)
+    if (problems.length) throw new Refused(`the stack is not healthy: ${problems.join('; ')}`)
+    if (component === 'postgres') pgMove = postgresTarget(state, limits, to)
+    else redisMove = redisTarget(state, limits, to)
+  } catch (error) {
+    if (!(error instanceof Refused)) throw error
+    fleet.say(`REFUSED: ${error.message}`)
+    return { component, refused: error.message }
+  }
+  const move = (pgMove ?? redisMove)!
+  fleet.say(`${component}: switching over from ${move.from} to ${move.to ?? "the Sentinels' choice"}`)
+  const placement = writerPlacement(fleet, component)
+  const writer = startWriter(await fleet.conn(placement.host), placement.target, Math.ceil(timeoutMs / 1000) + 60)
+  await delay(1000)
+  const started = Date.now()
+  const { value: after, summary } = await whileWriting(writer, () =>
+    pgMove
+      ? switchPostgres(fleet, limits, pgMove, timeoutMs)
+      : switchRedis(fleet, limits, state, redisMove!, timeoutMs),
+  )
+  fleet.say(pauseLine(component, summary))
+  const writes = { attempts: summary.attempts, acknowledged: summary.acks.length, failures: summary.failures }
+  const pauseMs = longestPause(summary)
+  const primary = pgMove ? pgMove.to : redisView(after).primary
+  const seconds = (Date.now() - started) / 1000
+  fleet.say(`${component}: ${primary} is the primary (${seconds.toFixed(1)} s)`)
+  return { component, from: move.from, to: primary, pauseMs, writes, seconds }
+}
+
+/** Run `work` while the writer writes; the writer is stopped (and its pause printed on a failure) either way. */
+async function whileWriting<T>(
+  writer: RunningWriter,
+  work: () => Promise<T>,
+): Promise<{ value: T; summary: WriteSummary }> {
+  let value: T
+  try {
+    value = await work()
+  } catch (error) {
+    await writer.stop().catch(() => undefined)
+    throw error
+  }
+  return { value, summary: await writer.stop() }
 }

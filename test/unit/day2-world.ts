@@ -226,5 +226,5 @@ export async function worldFleet(world: WorldState, lines: string[] = []) {
     async (host) => conns.get(host)!,
     (line) => lines.push(line),
   )
-  return { fleet, conns, lines }
+  return { fleet, conns, lines, file }
 }

@@ -5,7 +5,8 @@
  */
 import t from 'tap'
 import { stackProblems } from '../../playbooks/day2/health.ts'
-import { chosenComponents, describe, planRoll, roll } from '../../playbooks/day2/rolling.ts'
+import { chosenComponents, describe, planRoll, roll, rollingRestart } from '../../playbooks/day2/rolling.ts'
+import { day2 } from '../../playbooks/day2/fleet.ts'
 import { componentMembers, limitsOf, readStack } from '../../playbooks/day2/stack-state.ts'
 import { statusReport, statusText } from '../../playbooks/day2/status-report.ts'
 import { postgresTarget, redisTarget, switchPostgres, switchRedis } from '../../playbooks/day2/switch.ts'
@@ -115,6 +116,25 @@ t.test('with one replica unhealthy the rolling restart refuses to start, says wh
     message: /not healthy, nothing was touched: .*node3/,
   })
   t.same(systemctlCalls(conns), [], 'no unit restarted')
+  const report = await rollingRestart(fleet, ['postgres'], () => true, 5_000, false)
+  t.match(report.refused, /node3: Patroni's REST API at http:\/\/10.0.0.13:8008 does not answer/)
+  t.same(report.done, [])
+})
+
+t.test('a day-2 playbook refuses bad input with exit 1 before any connection', async (t) => {
+  const { file } = await worldFleet(healthyState())
+  let connected = false
+  const spec = {
+    name: 'status',
+    script: import.meta.url,
+    changes: false,
+    options: {},
+    run: async () => ((connected = true), { code: 0, report: {} }),
+  }
+  t.equal(await day2({ ...spec, argv: ['-i', file, '--jsn', 'x'] }), 1, 'an unknown option')
+  t.equal(await day2({ ...spec, argv: [] }), 1, 'no inventory')
+  t.equal(await day2({ ...spec, argv: ['-i', file, '-e', 'redis_port=seventy'] }), 1, 'a bad variable')
+  t.equal(connected, false)
 })
 
 t.test('the roll stops at the first member that does not come back healthy and touches nothing further', async (t) => {
