@@ -74,7 +74,9 @@ export function statusText(report: StatusReport, colour: boolean): string {
   section(`PostgreSQL/Patroni: leader ${pg.leader ?? 'none'}`, report.problems.postgres)
   for (const m of pg.members) {
     const lag =
-      m.role === 'leader' ? '' : `lag ${m.lagBytes ?? 'unknown'} B, ${m.streaming ? 'streaming' : 'NOT streaming'}`
+      m.role === 'leader'
+        ? ''
+        : `lag ${m.lagBytes === undefined ? 'unknown' : `${m.lagBytes} B`}, ${m.streaming ? 'streaming' : 'NOT streaming'}`
     out.push(`       ${m.name.padEnd(12)} ${m.role.padEnd(8)} ${m.state.padEnd(9)} tl ${m.timeline ?? '?'}  ${lag}`)
   }
   section('etcd', report.problems.etcd)
