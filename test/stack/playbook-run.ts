@@ -84,7 +84,8 @@ export async function runPlaybook(opts: PlaybookRunOptions): Promise<PlaybookRun
   const seconds = (Date.now() - started) / 1000
   if (opts.log) writeFileSync(opts.log, stdout + stderr)
   const report = readReport(opts.json)
-  const changed = Object.entries(report.hosts).flatMap(([host, s]) =>
+  // A day-2 playbook's --json document has no per-host tasks.
+  const changed = Object.entries(report.hosts ?? {}).flatMap(([host, s]) =>
     s.tasks.filter((x) => x.status === 'changed').map((x) => `${host}: ${x.task} (${x.reason})`),
   )
   const tail = stdout.split('\n').slice(-40).join('\n') + stderr

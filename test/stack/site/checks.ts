@@ -6,5 +6,7 @@
 import type { SiteCheck } from './context.ts'
 import { clients } from './clients.ts'
 import { prometheusTargets } from './prometheus-targets.ts'
+import { status } from './status.ts'
+import { day2 } from './day2.ts'
 
-export const SITE_CHECKS: SiteCheck[] = [clients, prometheusTargets]
+export const SITE_CHECKS: SiteCheck[] = [clients, prometheusTargets, status, day2]

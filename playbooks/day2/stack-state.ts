@@ -1,0 +1,161 @@
+/**
+ * One reading of the whole stack: every host of the inventory is asked, over its one connection and
+ * all hosts in parallel, for what its groups run (Patroni, etcd, Redis, Sentinel, HAProxy, the VIP,
+ * backups, Prometheus's alerts). The result is plain data, judged by health.ts and printed by
+ * status-text.ts; a host that cannot be reached is named with the reason.
+ */
+import type { Connection } from '../../lib/types.ts'
+import { mask } from '../../lib/output/mask.ts'
+import type { Fleet } from './fleet.ts'
+import type { Component, Limits } from './health.ts'
+import {
+  holdsAddress,
+  readAlerts,
+  readBackupTimestamp,
+  readEtcd,
+  readHaproxy,
+  readPatroni,
+  readRedis,
+  readSentinel,
+  type EtcdReading,
+  type HaproxyReading,
+  type PatroniReading,
+  type RedisReading,
+  type SentinelReading,
+} from './readers.ts'
+
+export interface StackState {
+  readAt: string
+  /** Each host's cluster address, to turn addresses (Redis, Sentinel) back into host names. */
+  addresses: Record<string, string>
+  /** Hosts that could not be reached, with the reason. */
+  unreachable: Record<string, string>
+  patroni: PatroniReading[]
+  etcd: EtcdReading[]
+  redis: RedisReading[]
+  sentinels: SentinelReading[]
+  haproxy: HaproxyReading[]
+  /** With `vip_address` set on the haproxy hosts: who holds it. */
+  vip?: { address: string; holders: string[] }
+  /** The newest backup success any host reports (Unix seconds). */
+  backup?: { host: string; timestamp: number }
+  /** Firing alerts, when the inventory has a monitoring host that answers. */
+  alerts?: string[]
+  /** The Redis master name and Sentinel quorum, as the inventory sets them. */
+  redisMasterName: string
+  sentinelQuorum: number
+}
+
+/** What the stack's groups are called (the shared variables' defaults unless the inventory says otherwise). */
+export function stackGroups(fleet: Fleet) {
+  const any = fleet.inventory.hosts.keys().next().value
+  const v = any ? fleet.vars(any) : {}
+  return {
+    etcd: String(v.etcd_group ?? 'etcd'),
+    postgres: String(v.patroni_group ?? 'postgres'),
+    redis: 'redis',
+    sentinel: 'sentinel',
+    haproxy: 'haproxy',
+    monitoring: 'monitoring',
+  }
+}
+
+/** The URL of a host's Patroni REST API, at its inventory address. */
+export function patroniApi(fleet: Fleet, host: string): string {
+  const v = fleet.vars(host)
+  return `http://${v.address}:${v.patroni_restapi_port}`
+}
+
+export function redisEndpoint(fleet: Fleet, host: string) {
+  const v = fleet.vars(host)
+  return { host: String(v.address), port: Number(v.redis_port), password: String(v.redis_password ?? '') }
+}
+
+export function sentinelEndpoint(fleet: Fleet, host: string) {
+  const v = fleet.vars(host)
+  return { host: String(v.address), port: Number(v.sentinel_port), password: String(v.sentinel_password ?? '') }
+}
+
+/** Read one host's part; the readings are pushed into `state`. */
+async function readHost(fleet: Fleet, host: string, conn: Connection, state: StackState): Promise<void> {
+  const g = stackGroups(fleet)
+  const v = fleet.vars(host)
+  const inGroup = (group: string) => fleet.members(group).includes(host)
+  if (inGroup(g.postgres)) state.patroni.push(await readPatroni(conn, host, patroniApi(fleet, host)))
+  if (inGroup(g.etcd)) state.etcd.push(await readEtcd(conn, host, `http://${v.address}:${v.etcd_client_port}`))
+  if (inGroup(g.redis)) state.redis.push(await readRedis(conn, host, redisEndpoint(fleet, host)))
+  if (inGroup(g.sentinel)) {
+    state.sentinels.push(await readSentinel(conn, host, sentinelEndpoint(fleet, host), state.redisMasterName))
+  }
+  if (inGroup(g.haproxy)) {
+    state.haproxy.push(await readHaproxy(conn, host))
+    if (typeof v.vip_address === 'string' && v.vip_address) {
+      state.vip ??= { address: v.vip_address, holders: [] }
+      if (await holdsAddress(conn, v.vip_address)) state.vip.holders.push(host)
+    }
+  }
+  if (inGroup(g.monitoring) && state.alerts === undefined) {
+    state.alerts = await readAlerts(conn, `http://${v.address}:${v.prometheus_port ?? 9090}`)
+  }
+  const backup = await readBackupTimestamp(conn)
+  if (backup !== undefined && (!state.backup || backup > state.backup.timestamp)) {
+    state.backup = { host, timestamp: backup }
+  }
+}
+
+/** Read the whole stack: one connection per host, hosts in parallel; readings in inventory order. */
+export async function readStack(fleet: Fleet): Promise<StackState> {
+  const hosts = [...fleet.inventory.hosts.keys()]
+  const first = fleet.vars(hosts[0]!)
+  const state: StackState = {
+    readAt: new Date().toISOString(),
+    addresses: Object.fromEntries(hosts.map((h) => [h, String(fleet.vars(h).address)])),
+    unreachable: {},
+    patroni: [],
+    etcd: [],
+    redis: [],
+    sentinels: [],
+    haproxy: [],
+    redisMasterName: String(first.redis_master_name),
+    sentinelQuorum: Number(first.sentinel_quorum),
+  }
+  await Promise.all(
+    hosts.map(async (host) => {
+      try {
+        await readHost(fleet, host, await fleet.conn(host), state)
+      } catch (error) {
+        state.unreachable[host] = mask(error instanceof Error ? error.message : String(error))
+      }
+    }),
+  )
+  const order = (a: { host: string }, b: { host: string }) => hosts.indexOf(a.host) - hosts.indexOf(b.host)
+  for (const list of [state.patroni, state.etcd, state.redis, state.sentinels, state.haproxy]) list.sort(order)
+  state.vip?.holders.sort((a, b) => hosts.indexOf(a) - hosts.indexOf(b))
+  return state
+}
+
+/** The inventory's members of each component (its group's hosts). */
+export function componentMembers(fleet: Fleet): (component: Component) => string[] {
+  const g = stackGroups(fleet)
+  const group: Record<Component, string> = {
+    etcd: g.etcd,
+    postgres: g.postgres,
+    redis: g.redis,
+    sentinel: g.sentinel,
+    haproxy: g.haproxy,
+  }
+  return (component) => fleet.members(group[component])
+}
+
+/** The health limits, from the variables the roles already use for the same judgement, on their groups' hosts. */
+export function limitsOf(fleet: Fleet): Limits {
+  const members = componentMembers(fleet)
+  const varsOf = (component: Component) => {
+    const [first] = members(component)
+    return first ? fleet.vars(first) : {}
+  }
+  return {
+    pgMaxLagBytes: Number(varsOf('postgres').patroni_maximum_lag_on_failover ?? 1_048_576),
+    redisMaxLagSeconds: Number(varsOf('redis').redis_min_replicas_max_lag ?? 10),
+  }
+}
