@@ -241,11 +241,11 @@ const SHARED: { [K in keyof StackVars]-?: { default?: StackVars[K]; schema: VarS
     },
   },
   redis_haproxy_check_interval_ms: {
-    default: 1000,
+    default: 500,
     schema: { type: 'integer', minimum: 100, description: 'Interval of the endpoint health checks.' },
   },
   redis_haproxy_check_timeout_ms: {
-    default: 500,
+    default: 300,
     schema: { type: 'integer', minimum: 50, description: 'Time a health check step may take.' },
   },
   redis_haproxy_rise: {
