@@ -139,7 +139,7 @@ export const snapshots: SiteCheck = {
         host,
         [
           `rm -rf ${dir} && mkdir -m 0700 ${dir} && cp ${rdb} ${dir}/dump.rdb`,
-          `systemd-run --quiet --unit=${unit} -p RuntimeMaxSec=300 redis-server --port ${SCRATCH_REDIS_PORT}` +
+          `systemd-run --quiet --collect --unit=${unit} -p RuntimeMaxSec=300 redis-server --port ${SCRATCH_REDIS_PORT}` +
             ` --bind 127.0.0.1 --dir ${dir} --dbfilename dump.rdb --save '' --appendonly no`,
         ].join(' && '),
       )
@@ -165,13 +165,13 @@ export const snapshots: SiteCheck = {
         [
           `rm -rf ${dir} && mkdir -m 0700 ${dir}`,
           `ETCDCTL_API=3 etcdctl snapshot restore ${db} --data-dir ${dir}/data ${cluster} >${dir}/restore.log 2>&1`,
-          `systemd-run --quiet --unit=${unit} -p RuntimeMaxSec=300 etcd ${cluster} --data-dir ${dir}/data` +
+          `systemd-run --quiet --collect --unit=${unit} -p RuntimeMaxSec=300 etcd ${cluster} --data-dir ${dir}/data` +
             ` --listen-peer-urls ${peer} --listen-client-urls ${client} --advertise-client-urls ${client}`,
         ].join(' && '),
       )
       // As etcd's root, whose password reaches etcdctl from the snapshot unit's settings file only.
       const get =
-        'systemd-run --quiet --pipe --wait -p EnvironmentFile=/etc/hastack/snapshot-etcd.env ' +
+        'systemd-run --quiet --collect --pipe --wait -p EnvironmentFile=/etc/hastack/snapshot-etcd.env ' +
         `etcdctl --endpoints=${client} --command-timeout=5s get --prefix ${PATRONI_PREFIX} --keys-only`
       const keys = await until('the scratch etcd member answers', 60_000, async () => {
         const r = await ctx.lab.ssh(host, `sudo ${get}`, { timeoutMs: 20_000 })
