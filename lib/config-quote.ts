@@ -24,3 +24,12 @@ export function yamlString(value: string | number | boolean): string {
 export function haproxyWord(value: string | number): string {
   return `'${oneLine(String(value), 'haproxyWord').replaceAll("'", `'\\''`)}'`
 }
+
+/**
+ * A value of a systemd EnvironmentFile= line, double-quoted: systemd reads `\`, `"` and `$` escaped
+ * with a backslash back as themselves, takes every other character as it is and expands nothing
+ * (lib/output/mask.ts hides this form of a secret too).
+ */
+export function systemdEnvValue(value: string | number): string {
+  return `"${oneLine(String(value), 'systemdEnvValue').replace(/[\\"$]/g, (c) => `\\${c}`)}"`
+}

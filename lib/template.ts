@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { isAbsolute, join, resolve } from 'node:path'
 import type { HostView, Vars } from './types.ts'
-import { haproxyWord, yamlString } from './config-quote.ts'
+import { haproxyWord, systemdEnvValue, yamlString } from './config-quote.ts'
 import { quote as shellWord } from './connection/quote.ts'
 
 export const TEMPLATES_DIR = fileURLToPath(new URL('../templates/', import.meta.url))
@@ -33,6 +33,7 @@ export function templateData(host: HostView, extra: Vars = {}): Vars {
     yamlString,
     haproxyWord,
     shellWord,
+    systemdEnvValue,
   }
 }
 

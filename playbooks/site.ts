@@ -2,9 +2,10 @@
 /**
  * The whole stack on bare Debian 12 hosts, in dependency order: base settings
  * everywhere, the PostgreSQL part's plays (etcd, PostgreSQL under Patroni), the
- * Redis part's plays (Redis, Sentinels), HAProxy in front of both, then the
- * monitoring part (exporters, Alertmanager, Prometheus) when the inventory has a
- * monitoring group. A play whose group the inventory does not have is left out.
+ * Redis part's plays (Redis, Sentinels), HAProxy in front of both, the Redis and
+ * etcd snapshots on the backup_repo group, then the monitoring part (exporters,
+ * Alertmanager, Prometheus) when the inventory has a monitoring group. A play
+ * whose group the inventory does not have is left out.
  * `npx zx playbooks/site.ts -i inventory/lab.yml [--check --diff --json FILE]`
  */
 import { playbook, type Inventory, type Play } from '../lib/index.ts'
@@ -13,8 +14,15 @@ import { hasMonitoring, monitoringPlays } from './plays/monitoring.ts'
 import { postgresPlays } from './plays/postgres.ts'
 import { redisPlays } from './plays/redis.ts'
 import { preparePlay, routeClientsPlay } from './plays/shared.ts'
+import { snapshotsPlay } from './plays/snapshots.ts'
 
-const plays: Play[] = [preparePlay('all', 'Prepare every host'), ...postgresPlays, ...redisPlays, routeClientsPlay]
+const plays: Play[] = [
+  preparePlay('all', 'Prepare every host'),
+  ...postgresPlays,
+  ...redisPlays,
+  routeClientsPlay,
+  snapshotsPlay,
+]
 
 /** The plays whose group the inventory has (with at least one host); each play names one group or `all`. */
 export function sitePlays(inventory: Inventory): Play[] {

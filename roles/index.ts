@@ -15,9 +15,11 @@ import { postgresExporterRole } from './postgres_exporter/index.ts'
 import { redisExporterRole } from './redis_exporter/index.ts'
 import { prometheusRole } from './prometheus/index.ts'
 import { alertmanagerRole } from './alertmanager/index.ts'
+import { snapshotsRole } from './snapshots/index.ts'
 
 export { commonRole, etcdRole, postgresqlRole, patroniRole, haproxyRole, redisRole, sentinelRole }
 export { nodeExporterRole, postgresExporterRole, redisExporterRole, prometheusRole, alertmanagerRole }
+export { snapshotsRole }
 
 export const allRoles: Role<any>[] = [
   commonRole,
@@ -32,4 +34,5 @@ export const allRoles: Role<any>[] = [
   redisExporterRole,
   prometheusRole,
   alertmanagerRole,
+  snapshotsRole,
 ]

@@ -17,6 +17,7 @@ export interface StackVars extends Vars {
   etcd_auth: boolean
   etcd_patroni_user: string
   etcd_patroni_password: string
+  etcd_root_password: string
   patroni_group: string
   patroni_namespace: string
   patroni_restapi_port: number
@@ -122,6 +123,15 @@ const SHARED: { [K in keyof StackVars]-?: { default?: StackVars[K]; schema: VarS
   etcd_patroni_password: {
     default: '',
     schema: { ...ETCD_PASSWORD, description: 'Password of the Patroni etcd user (generated).' },
+  },
+  etcd_root_password: {
+    default: '',
+    schema: {
+      ...ETCD_PASSWORD,
+      description:
+        'Password of the etcd `root` user (generated): in /etc/etcd/etcdctl.env on the members and in ' +
+        "the etcd snapshots' settings on the backup hosts, mode 0600.",
+    },
   },
   patroni_group: {
     default: 'postgres',

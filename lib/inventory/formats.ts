@@ -61,6 +61,21 @@ function isCidr(value: string): boolean {
   return rest.length === 0 && IPV4.test(address ?? '') && /^\d{1,2}$/.test(bits ?? '') && Number(bits) <= 32
 }
 
+/** One field of a calendar event: `*` or numbers, with `,` lists, `..` ranges and a `/` repetition. */
+const CALENDAR_FIELD = '(?:\\*|\\d{1,4}(?:(?:,|\\.\\.)\\d{1,4})*)(?:/\\d{1,4})?'
+const WEEKDAY = '(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)'
+const CALENDAR_EVENT = new RegExp(
+  `^(?:${WEEKDAY}(?:(?:,|\\.\\.)${WEEKDAY})* )?` +
+    `(?:(?:${CALENDAR_FIELD}-)?${CALENDAR_FIELD}[-~]${CALENDAR_FIELD} )?` +
+    `${CALENDAR_FIELD}:${CALENDAR_FIELD}(?::${CALENDAR_FIELD})?(?: UTC)?$`,
+)
+const CALENDAR_SHORTHANDS = ['minutely', 'hourly', 'daily', 'weekly', 'monthly', 'quarterly', 'semiannually', 'yearly']
+
+/** A systemd calendar event: a shorthand (`daily`) or `[weekdays] [date] time [UTC]` of numbers and `*`. */
+export function isCalendarEvent(value: string): boolean {
+  return CALENDAR_SHORTHANDS.includes(value) || CALENDAR_EVENT.test(value)
+}
+
 /** Every format a schema may name, by name. */
 export const FORMATS: Record<string, ValueFormat> = {
   word: {
@@ -97,6 +112,11 @@ export const FORMATS: Record<string, ValueFormat> = {
   'one-line': {
     expected: 'one line of printable characters',
     test: (v) => v.length > 0 && controlCharacter(v) === undefined,
+  },
+  /** A systemd timer's `OnCalendar=` (systemd.time(7)); the host checks it again with `systemd-analyze calendar`. */
+  'systemd-calendar': {
+    expected: 'a systemd calendar event such as daily, hourly, Mon..Fri 02:00 or *-*-* 03:30:00',
+    test: isCalendarEvent,
   },
   /**
    * Redis and Sentinel config words. Sentinel rewrites its file with some values

@@ -3,13 +3,13 @@
  * (enabled, started, stopped, restarted, reloaded). Restart and reload always
  * act: they are meant for handlers.
  */
-import type { Plan } from '../types.ts'
+import type { Plan, Vars } from '../types.ts'
 import { sh } from '../connection/quote.ts'
 import { renderTemplate } from '../template.ts'
 import { defineTask, noChange, type TaskOptions } from './common.ts'
-import { file } from './files.ts'
+import { file, type Validated } from './files.ts'
 
-export interface UnitArgs extends TaskOptions {
+export interface UnitArgs extends TaskOptions, Validated {
   /** Unit name, e.g. "patroni.service"; a drop-in when `dropIn` is set. */
   unit: string
   /** Drop-in file name (e.g. "hastack.conf") under /etc/systemd/system/<unit>.d/. */
@@ -17,6 +17,8 @@ export interface UnitArgs extends TaskOptions {
   content?: string
   /** Template below templates/ instead of content. */
   src?: string
+  /** Extra variables for the template only. */
+  vars?: Vars
 }
 
 /** Ensure a unit file (or drop-in) is current; daemon-reload follows a change. */
@@ -26,8 +28,8 @@ export function systemdUnit(args: UnitArgs) {
     `Ensure the systemd unit ${args.dropIn ? `drop-in ${args.unit}.d/${args.dropIn}` : args.unit} is current`,
     args,
     async (ctx): Promise<Plan> => {
-      const content = args.src ? renderTemplate(args.src, ctx.host) : (args.content ?? '')
-      const inner = await file({ path, content, mode: '0644' }).check(ctx)
+      const content = args.src ? renderTemplate(args.src, ctx.host, args.vars) : (args.content ?? '')
+      const inner = await file({ path, content, mode: '0644', validate: args.validate }).check(ctx)
       if (!inner.change) return inner
       return {
         ...inner,

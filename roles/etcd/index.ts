@@ -14,10 +14,10 @@ import type { HostRun, Inventory, Role, Vars } from '../../lib/types.ts'
 import { command, directory, service, template, waitFor } from '../../lib/tasks/index.ts'
 import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
-import { ETCD_CLIENT_VARS, ETCD_PASSWORD, settingsOf, sharedVars, type StackVars } from '../stack.ts'
+import { ETCD_CLIENT_VARS, settingsOf, sharedVars, type StackVars } from '../stack.ts'
 import { etcdctlEnvView, etcdDefaultView } from './render.ts'
 
-const shared = sharedVars(...ETCD_CLIENT_VARS, 'patroni_namespace')
+const shared = sharedVars(...ETCD_CLIENT_VARS, 'patroni_namespace', 'etcd_root_password')
 
 export interface EtcdVars extends Vars, Pick<StackVars, keyof typeof shared.defaults> {
   etcd_peer_port: number
@@ -27,7 +27,6 @@ export interface EtcdVars extends Vars, Pick<StackVars, keyof typeof shared.defa
   etcd_election_timeout: number
   etcd_quota_backend_bytes: number
   etcd_pre_vote: boolean
-  etcd_root_password: string
 }
 
 /** Root's etcdctl settings on every member (0600) and the wrapper that reads them. */
@@ -65,7 +64,6 @@ export const etcdRole: Role<EtcdVars> = {
     etcd_election_timeout: 1000,
     etcd_quota_backend_bytes: 2147483648,
     etcd_pre_vote: true,
-    etcd_root_password: '',
   },
   schema: {
     ...shared.schema,
@@ -83,10 +81,6 @@ export const etcdRole: Role<EtcdVars> = {
       description: 'Raft election timeout, ms (≥ 5 × heartbeat).',
     },
     etcd_quota_backend_bytes: { type: 'integer', minimum: 16777216, description: 'Backend size quota, bytes.' },
-    etcd_root_password: {
-      ...ETCD_PASSWORD,
-      description: 'Password of the etcd `root` user (generated); in /etc/etcd/etcdctl.env, mode 0600.',
-    },
     etcd_pre_vote: {
       type: 'boolean',
       description:

@@ -1,0 +1,43 @@
+/**
+ * `npm run bench -- [PART] [options]`: hastack's benchmarks, one part per run. `engine` (the
+ * default) measures the engine's overhead per task (bench/engine.ts, a minute, loopback sshd only);
+ * `backup` measures issue 11's backup and restore of a pgbench database of at least 1 GB against a
+ * plain copy of its data directory (bench/backup.ts: long, needs root, boots a lab of its own).
+ */
+import { parseCommandLineOrExit } from '../lib/cli/parse.ts'
+
+const USAGE = `usage: npm run bench -- [engine|backup] [options]
+  engine   the engine's overhead per task, on loopback sshd servers (default)
+  backup   issue 11: backup.ts --type full and restore-drill.ts on a >= 1 GB pgbench database, against
+           a plain copy of its data directory, on a lab of its own (root; take the lab lock first)`
+
+const parsed = parseCommandLineOrExit(
+  process.argv.slice(2),
+  {
+    scale: { type: 'number', valueName: 'N', description: 'backup: pgbench scale (default 70, about 1.05 GB)' },
+    inventory: {
+      type: 'string',
+      short: 'i',
+      valueName: 'FILE',
+      description: 'backup: the inventory to copy for the lab (default inventory/lab-small.yml)',
+    },
+  },
+  USAGE,
+  true,
+)
+const [part = 'engine', ...extra] = parsed.positionals
+if (extra.length > 0 || !['engine', 'backup'].includes(part)) {
+  process.stderr.write(`ERROR: unknown benchmark part ${[part, ...extra].join(' ')}\n${USAGE}\n`)
+  process.exit(1)
+}
+if (part === 'engine') {
+  await import('./engine.ts')
+} else {
+  const { backupBench } = await import('./backup.ts')
+  const scale = (parsed.values.scale as number | undefined) ?? 70
+  if (!Number.isInteger(scale) || scale < 1 || scale > 10_000) {
+    process.stderr.write(`ERROR: --scale must be an integer from 1 to 10000, got ${scale}\n`)
+    process.exit(1)
+  }
+  process.exitCode = await backupBench({ scale, inventory: parsed.values.inventory as string | undefined })
+}
