@@ -10,4 +10,4 @@ import { status } from './status.ts'
 import { day2 } from './day2.ts'
 import { snapshots } from './snapshots.ts'
 
-export const SITE_CHECKS: SiteCheck[] = []
+export const SITE_CHECKS: SiteCheck[] = [clients, prometheusTargets, status, snapshots, day2]
