@@ -3,8 +3,10 @@
  * on 1 and on 5 hosts (real sshd servers on loopback), in milliseconds per task
  * per host. Two kinds of no-op: a task whose check needs no round trip (pure
  * engine cost) and a task whose check runs one remote command (engine plus one
- * SSH round trip, the cost of a typical "already correct" task). Prints a
- * Markdown table for the README.
+ * SSH round trip, the cost of a typical "already correct" task), and a task
+ * whose check runs one become (`sudo`) command, with the persistent privileged
+ * session on and off (`ssh_persistent_session`), whose ratio is printed too.
+ * Prints a Markdown table for the README.
  */
 import { loopbackHosts } from '../test/engine/harness.ts'
 import { defineTask, noChange } from '../lib/tasks/common.ts'
@@ -19,6 +21,13 @@ const roundTrip = (i: number): Task =>
     await ctx.conn.run('true', { sudo: false, check: true })
     return noChange()
   })
+const becomeRoundTrip = (i: number): Task =>
+  defineTask(`Become no-op ${i}`, {}, async (ctx) => {
+    await ctx.conn.run('true', { check: true })
+    return noChange()
+  })
+/** Extra vars turning the persistent privileged session off. */
+const SESSION_OFF = ['-e', JSON.stringify({ ssh_persistent_session: false })]
 
 function play(make: (i: number) => Task, hosts: string): Play {
   return {
@@ -33,24 +42,29 @@ function play(make: (i: number) => Task, hosts: string): Play {
 
 const lab = await loopbackHosts(5)
 const rows: string[] = []
+/** Median wall time per kind and host count, for the session on/off ratio. */
+const medians = new Map<string, number>()
 try {
   // Warm up: connect once so the first measurement is not a cold SSH handshake only.
   await lab.run([play(pure, 'all')])
-  for (const [label, make] of [
-    ['no round trip', pure],
-    ['one round trip', roundTrip],
+  for (const [label, make, args] of [
+    ['no round trip', pure, []],
+    ['one round trip', roundTrip, []],
+    ['one become round trip, session on', becomeRoundTrip, []],
+    ['one become round trip, session off', becomeRoundTrip, SESSION_OFF],
   ] as const) {
     for (const hosts of ['h1', 'all']) {
       const count = hosts === 'h1' ? 1 : 5
       const times: number[] = []
       for (let r = 0; r < ROUNDS; r++) {
         const started = performance.now()
-        const result = await lab.run([play(make, hosts)])
+        const result = await lab.run([play(make, hosts)], [...args])
         if (result.exitCode !== 0) throw new Error(`bench run failed: ${result.lines.join('\n')}`)
         times.push(performance.now() - started)
       }
       const best = Math.min(...times)
       const median = times.sort((a, b) => a - b)[Math.floor(times.length / 2)]!
+      medians.set(`${label}/${count}`, median)
       rows.push(
         `| ${label} | ${count} | ${TASKS} | ${(median / 1000).toFixed(2)} s | ${(median / TASKS / count).toFixed(2)} ms | ${(best / TASKS / count).toFixed(2)} ms |`,
       )
@@ -68,3 +82,11 @@ console.log(
 )
 console.log('|---|---|---|---|---|---|')
 for (const row of rows) console.log(row)
+for (const count of [1, 5]) {
+  const on = medians.get(`one become round trip, session on/${count}`)!
+  const off = medians.get(`one become round trip, session off/${count}`)!
+  console.log(
+    `\nBecome round trip, ${count} host(s): session off ${(off / TASKS / count).toFixed(2)} ms, ` +
+      `on ${(on / TASKS / count).toFixed(2)} ms per task per host: ${(off / on).toFixed(2)}× faster with the session`,
+  )
+}

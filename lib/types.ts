@@ -41,6 +41,11 @@ export interface ConnectionSpec {
    * pinned in memory for the life of the process only.
    */
   knownHosts?: { file: string; checking: 'accept-new' | 'strict' }
+  /**
+   * Run sudo commands through one long-lived privileged session per connection (one sudo start
+   * per host per run) instead of a `sudo` per command. Absent: on.
+   */
+  persistentSession?: boolean
 }
 
 export interface InventoryHost {

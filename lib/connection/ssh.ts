@@ -13,6 +13,13 @@
  * fingerprints, and it is never retried. A spec without a file pins keys in
  * memory for the life of the process.
  *
+ * Become commands (sudo) go through one persistent privileged session per connection
+ * when it is idle (see session.ts): one sudo start per host per run. While it is busy,
+ * or when `persistentSession` is false, or when it cannot start (no passwordless sudo),
+ * they take the exec path above (`sudo -n -H ... sh -c` on their own channel). A session
+ * lost mid-command fails that command with UnreachableError (never re-run); later commands
+ * open a new one, at most MAX_SESSION_OPENS per connection, then use the exec path.
+ *
  * node-ssh is used to connect; commands go straight to the underlying ssh2
  * client because node-ssh's execCommand decodes each chunk on its own (breaking
  * multi-byte UTF-8 and binary data), trims output, takes no Buffer stdin and
@@ -26,7 +33,8 @@ import { NodeSSH } from 'node-ssh'
 import type { Connection, ConnectionSpec, HeldCommand, PutOptions, RunOptions, RunResult } from '../types.ts'
 import { CommandError, UnreachableError } from '../types.ts'
 import { KnownHosts, fingerprint, preferredAlgorithms } from './known-hosts.ts'
-import { DEFAULT_TIMEOUT_MS, commandText, getScript, putScript, wrapCommand } from './wrap.ts'
+import { PrivilegedSession, SessionLost, SessionRefused, type SessionChannel } from './session.ts'
+import { DEFAULT_TIMEOUT_MS, commandText, getScript, putScript, sessionArgv, usesSudo, wrapCommand } from './wrap.ts'
 
 export interface ConnectOptions {
   /** Further attempts after a failed one (refused, timed out, reset). Default 2. Auth failures are not retried. */
@@ -58,6 +66,13 @@ interface Ssh2Client {
 
 /** Extra time after the remote `timeout` before we close the channel ourselves. */
 const LOCAL_GRACE_MS = 2_000
+/**
+ * Stdin larger than this takes the exec path, where it streams: the session receives a request whole
+ * before running it, so a connection dropped during a long upload could not cut the command's input.
+ */
+const SESSION_MAX_STDIN = 1 << 20
+/** Sessions opened per connection at most (the first plus reopenings after lost ones). */
+const MAX_SESSION_OPENS = 3
 /** First host key seen per address:port, for specs without a known_hosts file (accept-new, in memory). */
 const memoryHostKeys = new Map<string, Buffer>()
 
@@ -68,6 +83,11 @@ export class SshConnection implements Connection {
   private readonly waiting: (() => void)[] = []
   private readonly pending = new Set<(err: Error) => void>()
   private lost: string | undefined
+  private session: PrivilegedSession | undefined
+  private sessionOpening = false
+  private sessionOpens = 0
+  /** Why the exec path is used for every become command from now on (undefined: sessions allowed). */
+  private sessionOff: string | undefined
 
   private constructor(
     readonly spec: ConnectionSpec,
@@ -92,6 +112,11 @@ export class SshConnection implements Connection {
 
   get commandCount(): number {
     return this.count
+  }
+
+  /** Privileged sessions started so far (each one sudo start); for tests and benchmarks. */
+  get sessionsOpened(): number {
+    return this.sessionOpens
   }
 
   private get client(): Ssh2Client {
@@ -122,8 +147,7 @@ export class SshConnection implements Connection {
 
   async run(command: string | string[], options: RunOptions = {}): Promise<RunResult> {
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
-    const line = wrapCommand(command, options, this.spec.become)
-    const r = await this.exec(line, options.stdin, timeoutMs)
+    const r = await this.execute(command, options, options.stdin, timeoutMs)
     const result: RunResult = {
       code: r.code,
       stdout: r.stdout.toString('utf8'),
@@ -137,13 +161,12 @@ export class SshConnection implements Connection {
   async put(remotePath: string, content: string | Buffer, options: PutOptions = {}): Promise<void> {
     const bytes = Buffer.byteLength(content)
     const payload = { bytes, sha256: createHash('sha256').update(content).digest('hex') }
-    const line = wrapCommand(putScript(remotePath, payload, options), {}, this.spec.become)
-    const r = await this.exec(line, content, DEFAULT_TIMEOUT_MS)
+    const r = await this.execute(putScript(remotePath, payload, options), {}, content, DEFAULT_TIMEOUT_MS)
     if (r.code !== 0) throw this.fail(`put ${remotePath}`, r)
   }
 
   async get(remotePath: string): Promise<Buffer> {
-    const r = await this.exec(wrapCommand(getScript(remotePath), {}, this.spec.become), undefined, DEFAULT_TIMEOUT_MS)
+    const r = await this.execute(getScript(remotePath), {}, undefined, DEFAULT_TIMEOUT_MS)
     if (r.code !== 0) throw this.fail(`get ${remotePath}`, r)
     return r.stdout
   }
@@ -176,6 +199,97 @@ export class SshConnection implements Connection {
     })
   }
 
+  /** Run a command through the idle privileged session when it applies, else on its own exec channel. */
+  private async execute(
+    command: string | string[],
+    options: RunOptions,
+    stdin: string | Buffer | undefined,
+    timeoutMs: number,
+  ): Promise<ExecResult> {
+    const line = wrapCommand(command, options, this.spec.become)
+    if (this.lost) throw new UnreachableError(this.host, `connection to ${describe(this.spec)} is ${this.lost}`)
+    const streamed = stdin !== undefined && Buffer.byteLength(stdin) > SESSION_MAX_STDIN
+    const session = usesSudo(options, this.spec.become) && !streamed ? await this.claimSession() : undefined
+    if (!session) return this.exec(line, stdin, timeoutMs)
+    this.count++
+    const started = performance.now()
+    try {
+      const input = stdin === undefined ? Buffer.alloc(0) : Buffer.from(stdin)
+      const raw = await session.run(sessionArgv(command, options), input, timeoutMs + LOCAL_GRACE_MS)
+      return timedOutResult(raw, started, timeoutMs)
+    } catch (err) {
+      if (!(err instanceof SessionLost)) throw err
+      const why = this.lost ? `connection to ${describe(this.spec)} lost: ${this.lost}` : err.message
+      throw new UnreachableError(this.host, `${why}; the command was not re-run: ${commandText(command)}`)
+    } finally {
+      session.busy = false
+    }
+  }
+
+  /**
+   * The privileged session, marked busy for the caller, or undefined when the exec path must be used
+   * (sessions off, the session busy or starting for another command, or the opening budget spent).
+   * Throws UnreachableError when the channel for a new session cannot be opened.
+   */
+  private async claimSession(): Promise<PrivilegedSession | undefined> {
+    if (this.spec.persistentSession === false || this.sessionOff || this.maxSessions < 2) return undefined
+    const current = this.session
+    if (current?.alive) {
+      if (current.busy) return undefined
+      current.busy = true
+      return current
+    }
+    if (this.sessionOpening) return undefined
+    if (this.sessionOpens >= MAX_SESSION_OPENS) {
+      this.sessionOff = `${MAX_SESSION_OPENS} privileged sessions were lost`
+      return undefined
+    }
+    this.sessionOpening = true
+    this.sessionOpens++
+    // The session keeps one of the maxSessions channels for as long as it lives.
+    await this.acquire()
+    let opened: PrivilegedSession | undefined
+    try {
+      // Once a session exists, its end gives the channel back (also when it fails to start).
+      opened = await PrivilegedSession.open(
+        (line) => this.openChannel(line),
+        () => {
+          if (this.session && this.session === opened) this.session = undefined
+          this.release()
+        },
+      )
+      opened.busy = true
+      this.session = opened
+      return opened
+    } catch (err) {
+      if (err instanceof SessionRefused) {
+        // No passwordless sudo or no perl: the exec path reports the very error it always did.
+        this.sessionOff = err.message
+        return undefined
+      }
+      // The channel never opened: no session end will give its slot back.
+      this.release()
+      if (err instanceof ChannelRefused) {
+        throw new UnreachableError(this.host, `cannot start a privileged session: ${err.message}`)
+      }
+      throw err
+    } finally {
+      this.sessionOpening = false
+    }
+  }
+
+  /** Open an exec channel for a session; fails with ChannelRefused, or UnreachableError when the connection is lost. */
+  private openChannel(line: string): Promise<SessionChannel> {
+    return new Promise((resolve, reject) => {
+      if (this.lost)
+        return reject(new UnreachableError(this.host, `connection to ${describe(this.spec)} is ${this.lost}`))
+      this.client.exec(line, (err, ch) => {
+        if (err) return reject(new ChannelRefused(`cannot open a channel to ${describe(this.spec)}: ${err.message}`))
+        resolve(ch)
+      })
+    })
+  }
+
   /** Run one command line on its own channel, bounded by maxSessions. Timed-out commands get code 124. */
   private async exec(line: string, stdin: string | Buffer | undefined, timeoutMs: number): Promise<ExecResult> {
     if (this.lost) throw new UnreachableError(this.host, `connection to ${describe(this.spec)} is ${this.lost}`)
@@ -183,12 +297,7 @@ export class SshConnection implements Connection {
     this.count++
     const started = performance.now()
     try {
-      const raw = await this.channelWithRetry(line, stdin, timeoutMs)
-      const durationMs = Math.round(performance.now() - started)
-      const timedOut = raw.killedLocally || (durationMs >= timeoutMs && (raw.code === 124 || raw.code === 137))
-      if (!timedOut) return { ...raw, durationMs }
-      const note = Buffer.from(`hastack: command timed out after ${timeoutMs / 1000}s and was killed\n`)
-      return { code: 124, stdout: raw.stdout, stderr: Buffer.concat([raw.stderr, note]), durationMs }
+      return timedOutResult(await this.channelWithRetry(line, stdin, timeoutMs), started, timeoutMs)
     } finally {
       this.release()
     }
@@ -337,6 +446,19 @@ interface ExecResult {
   stdout: Buffer
   stderr: Buffer
   durationMs: number
+}
+
+/** The result with its duration; a command past its deadline gets code 124 and a note on stderr. */
+function timedOutResult(
+  raw: { code: number; stdout: Buffer; stderr: Buffer; killedLocally: boolean },
+  started: number,
+  timeoutMs: number,
+): ExecResult {
+  const durationMs = Math.round(performance.now() - started)
+  const timedOut = raw.killedLocally || (durationMs >= timeoutMs && (raw.code === 124 || raw.code === 137))
+  if (!timedOut) return { code: raw.code, stdout: raw.stdout, stderr: raw.stderr, durationMs }
+  const note = Buffer.from(`hastack: command timed out after ${timeoutMs / 1000}s and was killed\n`)
+  return { code: 124, stdout: raw.stdout, stderr: Buffer.concat([raw.stderr, note]), durationMs }
 }
 
 /** A process killed by a signal reports 128 + its number, like a shell does. */

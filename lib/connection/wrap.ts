@@ -34,6 +34,27 @@ export function usesSudo(options: RunOptions, become: boolean): boolean {
 
 /** Build the full command line sent over SSH (read by the login shell, so POSIX only). */
 export function wrapCommand(command: string | string[], options: RunOptions, become: boolean): string {
+  const argv: string[] = []
+  if (usesSudo(options, become)) {
+    argv.push('sudo', '-n', '-H')
+    if (options.user) argv.push('-u', options.user)
+    argv.push('--')
+  }
+  return quoteArgs([...argv, ...timedArgv(command, options)])
+}
+
+/**
+ * The argv a persistent privileged session (already root) runs for a sudo command: the same
+ * `timeout ... sh -c` as {@link wrapCommand}, under `runuser -u USER --` when `user` is set
+ * (like `sudo -H -u`, it sets HOME, USER and LOGNAME to the user's).
+ */
+export function sessionArgv(command: string | string[], options: RunOptions): string[] {
+  const timed = timedArgv(command, options)
+  return options.user ? ['runuser', '-u', options.user, '--', ...timed] : timed
+}
+
+/** `timeout --signal=KILL S sh -c SCRIPT`: cwd and env applied, killed with its process group at the deadline. */
+function timedArgv(command: string | string[], options: RunOptions): string[] {
   const lines: string[] = []
   if (options.cwd) lines.push(`cd -- ${quote(options.cwd)} || exit`)
   for (const [name, value] of Object.entries(options.env ?? {})) {
@@ -41,16 +62,8 @@ export function wrapCommand(command: string | string[], options: RunOptions, bec
     lines.push(`export ${name}=${quote(value)}`)
   }
   lines.push(commandText(command))
-
-  const argv: string[] = []
-  if (usesSudo(options, become)) {
-    argv.push('sudo', '-n', '-H')
-    if (options.user) argv.push('-u', options.user)
-    argv.push('--')
-  }
   const seconds = ((options.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000).toFixed(3)
-  argv.push('timeout', '--signal=KILL', seconds, 'sh', '-c', lines.join('\n'))
-  return quoteArgs(argv)
+  return ['timeout', '--signal=KILL', seconds, 'sh', '-c', lines.join('\n')]
 }
 
 /** What the host must have received before a put may replace anything. */

@@ -19,6 +19,8 @@
  *                         path is resolved against the inventory file's directory.
  * - `ssh_host_key_checking` `accept-new` (default: a new host's first key is recorded) or
  *                         `strict` (a host whose key is not in the file is refused).
+ * - `ssh_persistent_session` sudo commands share one privileged session per host (default
+ *                         true); false starts a `sudo` per command.
  *
  * `checkConnectionFiles` checks the local files a connection needs (key, known_hosts)
  * before any connection is opened.
@@ -70,6 +72,12 @@ export const CONNECTION_VARS: Record<string, VarSchema> = {
     type: 'number',
     exclusiveMinimum: 0,
     description: 'SSH connection timeout in seconds (default 10).',
+  },
+  ssh_persistent_session: {
+    type: 'boolean',
+    description:
+      'Run sudo commands through one privileged session per host and run (default true); ' +
+      'false starts a `sudo` per command.',
   },
   ssh_known_hosts_file: {
     type: 'string',
@@ -129,6 +137,7 @@ export function buildConnectionSpec(host: string, vars: Vars, inventoryFile: str
     connectTimeoutMs: (typeof vars.ssh_connect_timeout === 'number' ? vars.ssh_connect_timeout : 10) * 1000,
     knownHosts: { file: knownHostsFilePath(inventoryFile, knownHostsFile), checking },
   }
+  if (vars.ssh_persistent_session === false) spec.persistentSession = false
   if (key) spec.key = key
   if (typeof vars.ssh_jump === 'string') spec.jump = { ...parseJump(vars.ssh_jump, user), ...(key ? { key } : {}) }
   return spec

@@ -1,0 +1,153 @@
+/**
+ * The remote half of the persistent privileged session: a small Perl program
+ * (perl-base modules only, so it runs on every Debian host) started once per
+ * connection as `sudo -n -H -- perl -e HELPER`, and the framing both halves
+ * speak over its stdin and stdout. Pure functions, unit-testable without a host.
+ *
+ * Request:  `run ID ARGC LEN_1 .. LEN_ARGC STDIN_LEN\n`, the argument bytes, then the stdin bytes.
+ * Response: `done ID CODE STDOUT_LEN STDERR_LEN\n`, the stdout bytes, then the stderr bytes.
+ * The helper runs one request at a time: it forks, execs the argv (no shell of its own),
+ * feeds the stdin, collects both outputs byte for byte and answers with the exit code
+ * (128 + N for a process killed by signal N, as a shell and the exec path report it).
+ * It prints `hastack-session ready` once sudo has let it start.
+ */
+
+/** The first line the helper prints once it runs as root. */
+export const READY_LINE = 'hastack-session ready'
+
+/** The helper's source: `perl -e` runs it; kept free of single quotes only for readability of `ps`. */
+export const HELPER_SOURCE = String.raw`
+use strict; use warnings; use POSIX (); use IO::Select; use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK);
+binmode STDIN; binmode STDOUT; binmode STDERR;
+sub quit { print STDERR "hastack-session: $_[0]\n"; exit 2 }
+sub take {
+  my ($n) = @_; my $b = "";
+  while (length($b) < $n) { my $r = sysread(STDIN, $b, $n - length($b), length($b)); quit("input ended") unless $r }
+  return $b;
+}
+sub header {
+  my $l = "";
+  while (1) {
+    my $r = sysread(STDIN, my $c, 1);
+    exit 0 if !$r && $l eq "";
+    quit("input ended") unless $r;
+    return $l if $c eq "\n";
+    $l .= $c; quit("header too long") if length($l) > 65536;
+  }
+}
+sub send_all {
+  my ($d) = @_; my $o = 0;
+  while ($o < length $d) { my $w = syswrite(STDOUT, $d, length($d) - $o, $o); exit 3 unless defined $w; $o += $w }
+}
+sub run_one {
+  my ($argv, $in) = @_;
+  pipe(my $ir, my $iw) && pipe(my $or, my $ow) && pipe(my $er, my $ew) or return (127, "", "hastack-session: pipe: $!\n");
+  my $pid = fork;
+  return (127, "", "hastack-session: fork: $!\n") unless defined $pid;
+  if (!$pid) {
+    open(STDIN, "<&", $ir); open(STDOUT, ">&", $ow); open(STDERR, ">&", $ew);
+    { no warnings; exec { $argv->[0] } @$argv; }
+    print STDERR "hastack-session: cannot run $argv->[0]: $!\n"; POSIX::_exit(127);
+  }
+  close $ir; close $ow; close $ew;
+  local $SIG{PIPE} = "IGNORE";
+  my ($out, $err, $off) = ("", "", 0);
+  my %sink = (fileno($or) => \$out, fileno($er) => \$err);
+  my $rs = IO::Select->new($or, $er); my $ws = IO::Select->new();
+  if (length $in) { fcntl($iw, F_SETFL, fcntl($iw, F_GETFL, 0) | O_NONBLOCK); $ws->add($iw) } else { close $iw }
+  while ($rs->count || $ws->count) {
+    my ($r, $w) = IO::Select->select($rs->count ? $rs : undef, $ws->count ? $ws : undef, undef);
+    next unless defined $r || defined $w;
+    if ($w && @$w) {
+      my $n = syswrite($iw, $in, 65536, $off);
+      if (defined $n) { $off += $n } elsif (!$!{EAGAIN}) { $off = length $in }
+      if ($off >= length $in) { $ws->remove($iw); close $iw }
+    }
+    for my $fh (@{$r || []}) {
+      my $n = sysread($fh, my $chunk, 65536);
+      if ($n) { my $to = $sink{fileno $fh}; $$to .= $chunk } else { $rs->remove($fh); close $fh }
+    }
+  }
+  waitpid($pid, 0);
+  my $s = $?;
+  return (($s & 127) ? 128 + ($s & 127) : $s >> 8, $out, $err);
+}
+send_all("${READY_LINE}\n");
+while (1) {
+  my @h = split / /, header();
+  quit("bad header") unless @h >= 4 && $h[0] eq "run" && !grep { !/^\d+$/ } @h[1 .. $#h];
+  my (undef, $id, $argc, @lens) = @h;
+  quit("bad header") unless $argc >= 1 && @lens == $argc + 1;
+  my @argv = map { take($_) } @lens[0 .. $argc - 1];
+  my $in = take($lens[$argc]);
+  my ($code, $out, $err) = run_one(\@argv, $in);
+  send_all("done $id $code " . length($out) . " " . length($err) . "\n" . $out . $err);
+}
+`
+
+/** One request's bytes: header line, arguments, stdin. */
+export function encodeRequest(id: number, argv: readonly string[], stdin: Buffer): Buffer {
+  if (argv.length === 0) throw new TypeError('a session request needs a command')
+  const args = argv.map((a) => {
+    if (a.includes('\0')) throw new TypeError('a command argument cannot contain a NUL byte')
+    return Buffer.from(a, 'utf8')
+  })
+  const header = `run ${id} ${args.length} ${args.map((a) => a.length).join(' ')} ${stdin.length}\n`
+  return Buffer.concat([Buffer.from(header), ...args, stdin])
+}
+
+export interface SessionResponse {
+  id: number
+  code: number
+  stdout: Buffer
+  stderr: Buffer
+}
+
+/** Header line longer than this means the stream is not a session's (a guard against unbounded buffering). */
+const MAX_HEADER = 200
+
+/**
+ * Reads responses out of the helper's stdout as chunks arrive. `push` returns the complete
+ * responses so far; it throws when the stream does not follow the protocol.
+ */
+export class ResponseReader {
+  private buffer: Buffer = Buffer.alloc(0)
+  private ready = false
+
+  /** Whether the helper's ready line has been seen. */
+  get started(): boolean {
+    return this.ready
+  }
+
+  push(chunk: Buffer): SessionResponse[] {
+    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk
+    const done: SessionResponse[] = []
+    for (;;) {
+      const end = this.buffer.indexOf(10)
+      if (end < 0) {
+        if (this.buffer.length > MAX_HEADER) throw new Error('the session sent an over-long header')
+        return done
+      }
+      const line = this.buffer.subarray(0, end).toString('latin1')
+      if (!this.ready) {
+        if (line !== READY_LINE) throw new Error(`the session did not start: ${JSON.stringify(line.slice(0, 80))}`)
+        this.ready = true
+        this.buffer = this.buffer.subarray(end + 1)
+        continue
+      }
+      const m = /^done (\d+) (\d+) (\d+) (\d+)$/.exec(line)
+      if (!m) throw new Error(`the session sent a malformed header: ${JSON.stringify(line.slice(0, 80))}`)
+      const [outLen, errLen] = [Number(m[3]), Number(m[4])]
+      const total = end + 1 + outLen + errLen
+      if (this.buffer.length < total) return done
+      const body = this.buffer.subarray(end + 1, total)
+      done.push({
+        id: Number(m[1]),
+        code: Number(m[2]),
+        stdout: Buffer.from(body.subarray(0, outLen)),
+        stderr: Buffer.from(body.subarray(outLen)),
+      })
+      this.buffer = this.buffer.subarray(total)
+    }
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * The framing of the persistent privileged session (lib/connection/session-helper.ts): requests carry
+ * exact byte lengths, responses are read back whole however the stream is split, and a stream that
+ * does not follow the protocol is refused. The helper itself runs here under a local perl.
+ */
+import t from 'tap'
+import { spawnSync } from 'node:child_process'
+import { HELPER_SOURCE, READY_LINE, ResponseReader, encodeRequest } from '../../lib/connection/session-helper.ts'
+
+t.test('a request states the byte length of every argument and of stdin', async (t) => {
+  const bytes = encodeRequest(7, ['sh', '-c', 'é'], Buffer.from('in'))
+  t.equal(bytes.toString('utf8'), 'run 7 3 2 2 2 2\nsh-cé' + 'in')
+  t.throws(() => encodeRequest(1, [], Buffer.alloc(0)), /needs a command/)
+  t.throws(() => encodeRequest(1, ['a\0b'], Buffer.alloc(0)), /NUL/)
+})
+
+t.test('responses split at every byte are read back whole', async (t) => {
+  const stream = Buffer.concat([
+    Buffer.from(`${READY_LINE}\ndone 1 3 4 2\n`),
+    Buffer.from([0, 0xc3, 0xa9, 10]),
+    Buffer.from('e\n'),
+    Buffer.from('done 2 0 0 0\n'),
+  ])
+  const reader = new ResponseReader()
+  const seen = []
+  for (const byte of stream) seen.push(...reader.push(Buffer.from([byte])))
+  t.equal(reader.started, true)
+  t.same(
+    seen.map((r) => [r.id, r.code, [...r.stdout], r.stderr.toString()]),
+    [
+      [1, 3, [0, 0xc3, 0xa9, 10], 'e\n'],
+      [2, 0, [], ''],
+    ],
+  )
+})
+
+t.test('a stream that is not a session is refused', async (t) => {
+  t.throws(() => new ResponseReader().push(Buffer.from('sudo: a password is required\n')), /did not start/)
+  const reader = new ResponseReader()
+  reader.push(Buffer.from(`${READY_LINE}\n`))
+  t.throws(() => reader.push(Buffer.from('done x\n')), /malformed header/)
+  t.throws(() => new ResponseReader().push(Buffer.alloc(300, 'x')), /over-long header/)
+})
+
+t.test('the helper runs requests in order with exact bytes, stdin and exit codes', async (t) => {
+  const input = Buffer.concat([
+    encodeRequest(1, ['sh', '-c', 'printf "a\\000b"; echo err >&2; exit 3'], Buffer.alloc(0)),
+    encodeRequest(2, ['wc', '-c'], Buffer.alloc(300_000, 'x')),
+    encodeRequest(3, ['sh', '-c', 'kill -9 $$'], Buffer.alloc(0)),
+    encodeRequest(4, ['sh', '-c', 'yes | head -c 4'], Buffer.from('unread')),
+    encodeRequest(5, ['/no/such/program'], Buffer.alloc(0)),
+  ])
+  const run = spawnSync('perl', ['-e', HELPER_SOURCE], { input, timeout: 20_000 })
+  t.equal(run.status, 0, 'the helper ends at the end of its input')
+  const responses = new ResponseReader().push(run.stdout)
+  t.same(
+    responses.map((r) => [r.id, r.code, r.stdout.toString('latin1')]),
+    [
+      [1, 3, 'a\0b'],
+      [2, 0, '300000\n'],
+      [3, 137, ''],
+      [4, 0, 'y\ny\n'],
+      [5, 127, ''],
+    ],
+  )
+  t.equal(responses[0]!.stderr.toString(), 'err\n')
+  t.match(responses[4]!.stderr.toString(), /cannot run \/no\/such\/program/)
+})
