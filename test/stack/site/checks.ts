@@ -4,7 +4,10 @@
  * in this directory and one line here.
  */
 import type { SiteCheck } from './context.ts'
+import { alerting } from './alerting.ts'
 import { clients } from './clients.ts'
+import { dashboards } from './dashboards.ts'
+import { pictures } from './pictures.ts'
 import { prometheusTargets } from './prometheus-targets.ts'
 
-export const SITE_CHECKS: SiteCheck[] = [clients, prometheusTargets]
+export const SITE_CHECKS: SiteCheck[] = [clients, prometheusTargets, dashboards, pictures, alerting]
