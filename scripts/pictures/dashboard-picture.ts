@@ -44,6 +44,8 @@ export function lineChartSpec(title: string, points: Point[], unit: string, widt
         type: 'quantitative',
         title: unit === 'short' || unit === 'none' ? null : unit,
         axis: { format: AXIS_FORMAT[unit] ?? '~s' },
+        // A flat zero line would leave Vega an empty domain (axis labels NaN): always show 0 to 1 at least.
+        scale: { domain: { unionWith: [0, 1] } },
       },
       color: { field: 'series', type: 'nominal', title: null, legend: { orient: 'bottom', columns: 4 } },
     },
