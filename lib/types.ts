@@ -274,6 +274,17 @@ export interface HostRun extends HostView {
 
 export type Handler = (h: HostRun) => Promise<unknown>
 
+/**
+ * A handler that makes others redundant when both are notified in a run: a restart supersedes a
+ * reload (the restarted service reads everything a reload would). The superseded ones do not run.
+ */
+export interface SupersedingHandler {
+  run: Handler
+  supersedes: string[]
+}
+
+export type HandlerSpec = Handler | SupersedingHandler
+
 // ───────────────────────────── roles and plays ─────────────────────────────
 
 /** JSON Schema of one variable, with hastack's `secret` marker and documentation. */
@@ -294,7 +305,7 @@ export interface Role<V extends Vars = Vars> {
   schema: Record<string, VarSchema>
   /** Checks across hosts (for example an odd etcd member count). Returns error messages. */
   validate?(inventory: Inventory): string[]
-  handlers?: Record<string, Handler>
+  handlers?: Record<string, HandlerSpec>
   tasks(h: HostRun & { vars: V & Vars }): Promise<void>
 }
 
@@ -305,7 +316,7 @@ export interface Play {
   roles?: Role<any>[]
   /** Extra tasks after the roles, as an async function. */
   tasks?: (h: HostRun) => Promise<void>
-  handlers?: Record<string, Handler>
+  handlers?: Record<string, HandlerSpec>
   /** Rolling batches: a count or a percentage ("30%"). */
   serial?: number | string
   /** Stop every host of the play at the first failure anywhere. */

@@ -5,11 +5,18 @@
 # rule tests, all through the one installer lab/install-deps.sh. `npm test` runs
 # it first (the `pretest` step): silent when everything is there, which needs no
 # root; installing needs root, and without it the script says what is missing.
-# `--with-vagrant` also installs Debian's vagrant, for CI's `vagrant validate`.
+# `--with-vagrant` also installs Debian's vagrant, for CI's `vagrant validate`; `--with-pictures`
+# Debian's chromium, for the README pictures (npm run pictures).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 extra=(openssh-server sudo prometheus)
-if [ "${1:-}" = --with-vagrant ]; then extra+=(vagrant); fi
+for option in "$@"; do
+  case "$option" in
+    --with-vagrant) extra+=(vagrant) ;;
+    --with-pictures) extra+=(chromium) ;;
+    *) echo "install-deps.sh: unknown option $option (--with-vagrant, --with-pictures)" >&2; exit 1 ;;
+  esac
+done
 bash "$here/lab/install-deps.sh" "${extra[@]}"
 # sshd's privilege separation directory (no systemd on the machine creates it).
 if [ ! -d /run/sshd ]; then

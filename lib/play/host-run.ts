@@ -7,7 +7,7 @@
 import type {
   Connection,
   Facts,
-  Handler,
+  HandlerSpec,
   HostRun,
   Inventory,
   RunOptions,
@@ -39,7 +39,7 @@ export interface BatchContext {
   /** Set when any-errors-fatal tripped: every host stops at its next task. */
   abort: { reason?: string }
   /** Handlers of the play's roles and the play itself, in definition order. */
-  handlers: [string, Handler][]
+  handlers: [string, HandlerSpec][]
   /** The run's stop switch (signals) and its cleanups. */
   control: RunControl
   /** When to print "still running" for a slow task. */
@@ -191,19 +191,22 @@ export class HostRunner implements HostRun {
     }
   }
 
-  /** Handlers notified and not yet run, in definition order. */
+  /** Handlers notified and not yet run, in definition order, without those another notified one supersedes. */
   pendingHandlers(): string[] {
-    return this.batch.handlers.map(([n]) => n).filter((n) => this.notified.has(n))
+    const notified = this.batch.handlers.filter(([n]) => this.notified.has(n))
+    const superseded = new Set(notified.flatMap(([, spec]) => (typeof spec === 'function' ? [] : spec.supersedes)))
+    return notified.map(([n]) => n).filter((n) => !superseded.has(n))
   }
 
   async flushHandlers(): Promise<void> {
     // A handler may notify another: loop until none is pending (bounded by the handler count).
     for (let round = 0; round <= this.batch.handlers.length && this.notified.size > 0; round++) {
       const due = this.pendingHandlers()
+      for (const name of this.notified) if (!due.includes(name)) this.notified.delete(name) // superseded
       this.batch.reporter.handlersStart(this.name, due)
       for (const name of due) {
-        const handler = this.batch.handlers.find(([n]) => n === name)![1]
-        await handler(this)
+        const spec = this.batch.handlers.find(([n]) => n === name)![1]
+        await (typeof spec === 'function' ? spec : spec.run)(this)
         this.notified.delete(name)
       }
     }

@@ -6,7 +6,7 @@
  * Stops starting tasks once interrupted (see interrupt.ts), honours
  * --start-at-task and --step, and takes each host's lock right after connecting.
  */
-import type { Connection, Facts, Handler, Inventory, Play, Vars } from '../types.ts'
+import type { Connection, Facts, HandlerSpec, Inventory, Play, Vars } from '../types.ts'
 import { TaskFailed, UnreachableError } from '../types.ts'
 import { gatherFacts } from '../facts/system.ts'
 import { mask } from '../output/mask.ts'
@@ -225,7 +225,7 @@ export class PlayRunner {
       if (this.control.signal) for (const host of hosts) this.statsOf(host).interrupted ??= note
       return
     }
-    const handlers: [string, Handler][] = [
+    const handlers: [string, HandlerSpec][] = [
       ...(play.roles ?? []).flatMap((r) => Object.entries(r.handlers ?? {})),
       ...Object.entries(play.handlers ?? {}),
     ]

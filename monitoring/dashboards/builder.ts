@@ -166,9 +166,3 @@ export function buildDashboard(spec: DashboardSpec): Json {
     panels,
   }
 }
-
-/** Every PromQL expression of a built dashboard, with the title of its panel. */
-export function dashboardQueries(dashboard: Json): { panel: string; expr: string }[] {
-  const panels = (dashboard.panels as Json[]).filter((p) => p.type !== 'row')
-  return panels.flatMap((p) => (p.targets as Json[]).map((t) => ({ panel: String(p.title), expr: String(t.expr) })))
-}

@@ -35,7 +35,7 @@ export const hosts: DashboardSpec = {
           title: 'Disk space free',
           queries: [
             {
-              expr: 'node_filesystem_avail_bytes{fstype!~"tmpfs|ramfs|squashfs|overlay"} / node_filesystem_size_bytes',
+              expr: 'node_filesystem_avail_bytes{fstype!~"tmpfs|ramfs|squashfs"} / node_filesystem_size_bytes',
               legend: '{{host}} {{mountpoint}}',
             },
           ],
@@ -57,7 +57,12 @@ export const hosts: DashboardSpec = {
         {
           kind: 'timeseries',
           title: 'Clock offset',
-          queries: [{ expr: 'node_timex_offset_seconds', legend: '{{host}}' }],
+          description:
+            "NTP's offset where the kernel reports it (timex); elsewhere (a container, as in the lab, " +
+            "cannot read it) the host's clock against the Prometheus host's at the scrape.",
+          queries: [
+            { expr: 'node_timex_offset_seconds or (node_time_seconds - timestamp(node_time_seconds))', legend: '{{host}}' },
+          ],
           unit: 's',
         },
         {

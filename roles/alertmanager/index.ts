@@ -8,7 +8,8 @@ import { stringify } from 'yaml'
 import type { Inventory, Role, Vars } from '../../lib/types.ts'
 import { file, service, template, waitFor } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
-import { alertmanagerConfig, receiverErrors, type Receiver, type SmtpSettings } from './receivers.ts'
+import { durationErrors } from '../monitoring/duration.ts'
+import { alertmanagerConfig, receiverErrors, type NotifyTiming, type Receiver, type SmtpSettings } from './receivers.ts'
 import { groupMembers } from '../stack.ts'
 
 export interface AlertmanagerVars extends Vars {
@@ -16,18 +17,43 @@ export interface AlertmanagerVars extends Vars {
   alertmanager_receivers: Receiver[]
   alertmanager_smtp_smarthost: string
   alertmanager_smtp_from: string
+  alertmanager_group_wait: string
+  alertmanager_group_interval: string
+  alertmanager_repeat_interval: string
 }
+
+const SECOND = 1000
+const HOUR = 3600_000
 
 function smtpOf(v: Vars): SmtpSettings {
   return { smarthost: String(v.alertmanager_smtp_smarthost ?? ''), from: String(v.alertmanager_smtp_from ?? '') }
 }
 
-/** The receivers of every monitoring host, checked before any connection. */
+function timingOf(v: Vars): NotifyTiming {
+  return {
+    groupWait: String(v.alertmanager_group_wait),
+    groupInterval: String(v.alertmanager_group_interval),
+    repeatInterval: String(v.alertmanager_repeat_interval),
+  }
+}
+
+/** The receivers and notification timing of every monitoring host, checked before any connection. */
 export function validateAlertmanager(inventory: Inventory): string[] {
   const hosts = groupMembers(inventory, 'monitoring')
   return hosts.flatMap((name) => {
     const v = inventory.hosts.get(name)!.vars
-    return receiverErrors(v.alertmanager_receivers ?? [], smtpOf(v)).map((e) => `host ${name}: ${e}`)
+    return [
+      ...receiverErrors(v.alertmanager_receivers ?? [], smtpOf(v)),
+      ...durationErrors('alertmanager_group_wait', v.alertmanager_group_wait, SECOND, HOUR, '1s and 1h'),
+      ...durationErrors('alertmanager_group_interval', v.alertmanager_group_interval, SECOND, 24 * HOUR, '1s and 1d'),
+      ...durationErrors(
+        'alertmanager_repeat_interval',
+        v.alertmanager_repeat_interval,
+        60 * SECOND,
+        30 * 24 * HOUR,
+        '1m and 30d',
+      ),
+    ].map((e) => `host ${name}: ${e}`)
   })
 }
 
@@ -35,7 +61,10 @@ export function validateAlertmanager(inventory: Inventory): string[] {
 export function alertmanagerYaml(vars: Vars): string {
   const header = '# Managed by hastack: local changes are overwritten on the next run.\n'
   return (
-    header + stringify(alertmanagerConfig(vars.alertmanager_receivers as Receiver[], smtpOf(vars)), { lineWidth: 0 })
+    header +
+    stringify(alertmanagerConfig(vars.alertmanager_receivers as Receiver[], smtpOf(vars), timingOf(vars)), {
+      lineWidth: 0,
+    })
   )
 }
 
@@ -47,6 +76,9 @@ export const alertmanagerRole: Role<AlertmanagerVars> = {
     alertmanager_receivers: [],
     alertmanager_smtp_smarthost: '',
     alertmanager_smtp_from: '',
+    alertmanager_group_wait: '30s',
+    alertmanager_group_interval: '5m',
+    alertmanager_repeat_interval: '4h',
   },
   schema: {
     alertmanager_port: {
@@ -70,13 +102,32 @@ export const alertmanagerRole: Role<AlertmanagerVars> = {
       pattern: '^$|^[^\\s@<>"\'`]+@[A-Za-z0-9.-]+$',
       description: 'Sender address of alert e-mails.',
     },
+    alertmanager_group_wait: {
+      type: 'string',
+      pattern: '^[0-9a-z]+$',
+      description: 'How long a new group of alerts waits for more before its first notification (1s to 1h).',
+    },
+    alertmanager_group_interval: {
+      type: 'string',
+      pattern: '^[0-9a-z]+$',
+      description: 'How long a group waits before it notifies its changes, resolved alerts included (1s to 1d).',
+    },
+    alertmanager_repeat_interval: {
+      type: 'string',
+      pattern: '^[0-9a-z]+$',
+      description: 'How long before an unchanged firing group is notified again (1m to 30d).',
+    },
   },
   validate: validateAlertmanager,
   handlers: {
     'Reload Alertmanager': (h) =>
       h.do(service({ service: 'prometheus-alertmanager', state: 'reloaded', name: 'Reload Alertmanager' })),
-    'Restart Alertmanager': (h) =>
-      h.do(service({ service: 'prometheus-alertmanager', state: 'restarted', name: 'Restart Alertmanager' })),
+    // A restart reads the new configuration too: when both are notified, the reload is left out.
+    'Restart Alertmanager': {
+      supersedes: ['Reload Alertmanager'],
+      run: (h) =>
+        h.do(service({ service: 'prometheus-alertmanager', state: 'restarted', name: 'Restart Alertmanager' })),
+    },
   },
   async tasks(h) {
     const v = h.vars

@@ -23,6 +23,13 @@ export interface SmtpSettings {
   from: string
 }
 
+/** How long Alertmanager waits before it notifies: a new group, a group's changes, a reminder. */
+export interface NotifyTiming {
+  groupWait: string
+  groupInterval: string
+  repeatInterval: string
+}
+
 const NAME = /^[A-Za-z0-9_-]{1,64}$/
 const URL_TEXT = /^https?:\/\/[^\s"'\\]+$/
 const EMAIL = /^[^\s@"'\\,<>]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/
@@ -65,16 +72,20 @@ export function receiverErrors(receivers: unknown, smtp: SmtpSettings): string[]
 }
 
 /** alertmanager.yml as an object: every receiver gets every alert (of its severities). */
-export function alertmanagerConfig(receivers: Receiver[], smtp: SmtpSettings): Record<string, unknown> {
+export function alertmanagerConfig(
+  receivers: Receiver[],
+  smtp: SmtpSettings,
+  timing: NotifyTiming,
+): Record<string, unknown> {
   const usesEmail = receivers.some((r) => r.type === 'email')
   return {
     ...(usesEmail ? { global: { smtp_smarthost: smtp.smarthost, smtp_from: smtp.from, smtp_require_tls: false } } : {}),
     route: {
       receiver: 'hastack-none',
       group_by: ['alertname', 'job', 'scope', 'master_name'],
-      group_wait: '30s',
-      group_interval: '5m',
-      repeat_interval: '4h',
+      group_wait: timing.groupWait,
+      group_interval: timing.groupInterval,
+      repeat_interval: timing.repeatInterval,
       routes: receivers.map((r) => ({
         receiver: r.name,
         continue: true,

@@ -72,8 +72,11 @@ export const prometheusRole: Role<PrometheusVars> = {
   validate: validatePrometheus,
   handlers: {
     'Reload Prometheus': (h) => h.do(service({ service: 'prometheus', state: 'reloaded', name: 'Reload Prometheus' })),
-    'Restart Prometheus': (h) =>
-      h.do(service({ service: 'prometheus', state: 'restarted', name: 'Restart Prometheus' })),
+    // A restart reads the new configuration too: when both are notified, the reload is left out.
+    'Restart Prometheus': {
+      supersedes: ['Reload Prometheus'],
+      run: (h) => h.do(service({ service: 'prometheus', state: 'restarted', name: 'Restart Prometheus' })),
+    },
   },
   async tasks(h) {
     const v = h.vars

@@ -63,6 +63,24 @@ t.test('handlers run once per host, at the end, in definition order', async (t) 
   t.same(order, ['tasks done', 'first', 'second'])
 })
 
+t.test('a notified handler that supersedes another runs alone; the other runs when notified alone', async (t) => {
+  const ran: string[] = []
+  const play = (notify: string[]): Play => ({
+    name: 'superseding',
+    hosts: 'h1',
+    handlers: {
+      reload: async () => void ran.push('reload'),
+      restart: { supersedes: ['reload'], run: async () => void ran.push('restart') },
+    },
+    tasks: async (h) => void (await h.do(file({ path: `${work}/sup`, content: String(Date.now()), notify }))),
+  })
+  t.equal((await lab.run([play(['reload', 'restart'])])).exitCode, 0)
+  t.same(ran, ['restart'], 'both notified: only the restart runs')
+  ran.length = 0
+  t.equal((await lab.run([play(['reload'])])).exitCode, 0)
+  t.same(ran, ['reload'], 'the reload alone still runs')
+})
+
 t.test('a notified handler is reported pending when a later task fails, or runs with --force-handlers', async (t) => {
   let ran = 0
   const play: Play = {

@@ -28,7 +28,8 @@ t.test('a fresh host installs the exporter and dbus, binds it to the cluster add
     RESTART,
   ])
   t.ok(db1.mutations.includes(`apt-get install ${UNIT} dbus (service starts denied)`))
-  t.match(db1.readFile(DEFAULTS), /--web\.listen-address=10\.0\.0\.11:9100 --collector\.systemd"/)
+  t.match(db1.readFile(DEFAULTS), /--web\.listen-address=10\.0\.0\.11:9100 --collector\.systemd /)
+  t.notMatch(db1.readFile(DEFAULTS), /fs-types-exclude=[^ "]*overlay/, 'an overlay root counts as a disk')
   t.equal(run.tasks('db1').find((x) => x.name === 'Wait for node_exporter to listen')?.status, 'ok')
   t.same(db1.service(UNIT), { enabled: true, active: true, restarts: 1, reloads: 0 })
   t.ok(db1.service('dbus').active, 'the collector has a system bus')

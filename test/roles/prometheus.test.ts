@@ -81,6 +81,12 @@ t.test('a fresh host gets Prometheus scraping what the inventory groups run, che
     "hastack's rule files are deployed",
   )
   t.ok(mon.service('prometheus').active)
+  const handlers = run.tasks(MONITORING_HOST).filter((x) => x.name === RELOAD || x.name === RESTART)
+  t.same(
+    handlers.map((x) => x.name),
+    [RESTART],
+    'the first install restarts Prometheus once; the restart supersedes the reload',
+  )
   t.equal(run.tasks(MONITORING_HOST).find((x) => x.name === 'Wait for Prometheus to be ready')?.status, 'ok')
   t.same(mon.unmatched, [])
 })

@@ -6,11 +6,12 @@
 import t from 'tap'
 import path from 'node:path'
 import { spawnSync } from 'node:child_process'
-import { readdirSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { stringify } from 'yaml'
 import { tree } from '../fixtures/tree.ts'
-import { buildDashboard, dashboardQueries } from '../../monitoring/dashboards/builder.ts'
+import { buildDashboard } from '../../monitoring/dashboards/builder.ts'
 import { dashboardFile, dashboards, DASHBOARDS_DIR, staleDashboards } from '../../monitoring/dashboards/index.ts'
+import { panelExpressions, substituteVariables, templateValues } from '../../monitoring/dashboards/expressions.ts'
 
 const built = dashboards.map((spec) => ({ spec, json: buildDashboard(spec) }))
 
@@ -49,7 +50,7 @@ t.test('every panel has a query and panels never overlap', async (t) => {
 })
 
 t.test('promtool parses every PromQL expression of every dashboard', async (t) => {
-  const queries = built.flatMap(({ spec, json }) => dashboardQueries(json).map((q) => ({ ...q, uid: spec.uid })))
+  const queries = built.flatMap(({ spec, json }) => panelExpressions(json).map((q) => ({ ...q, uid: spec.uid })))
   t.ok(queries.length >= 15, `${queries.length} expressions`)
   const rules = queries.map((q, i) => ({ record: `dashboard:expression_${i}`, expr: q.expr }))
   const dir = await tree({})
@@ -58,4 +59,34 @@ t.test('promtool parses every PromQL expression of every dashboard', async (t) =
   const run = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8', timeout: 60_000 })
   t.notOk(run.error, "promtool runs (Debian's prometheus package)")
   t.equal(run.status, 0, `${run.stdout}${run.stderr}`)
+})
+
+t.test('dashboard variables are substituted as Grafana would, and an unknown one is refused', async (t) => {
+  const values = templateValues({
+    templating: {
+      list: [
+        { name: 'host', current: { value: ['node1', 'node2'] } },
+        { name: 'job', current: { value: '$__all' } },
+      ],
+    },
+  })
+  t.same(values, { host: 'node1|node2', job: '.+' })
+  t.equal(
+    substituteVariables('rate(up{host=~"$host", job=~"${job}"}[$__rate_interval])', values),
+    'rate(up{host=~"node1|node2", job=~".+"}[1m])',
+  )
+  t.throws(() => substituteVariables('up{host="$nothost"}', values), /unknown dashboard variable \$nothost/)
+})
+
+t.test('every target of every committed dashboard is extracted, rows included', async (t) => {
+  for (const spec of dashboards) {
+    const json = JSON.parse(readFileSync(DASHBOARDS_DIR + dashboardFile(spec), 'utf8'))
+    const extracted = panelExpressions(json)
+    const targets = spec.rows.flatMap((r) => r.panels.flatMap((p) => p.queries))
+    t.same(
+      extracted.map((e) => e.expr),
+      targets.map((q) => q.expr),
+      `${spec.uid}: ${targets.length} expressions`,
+    )
+  }
 })

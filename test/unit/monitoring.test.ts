@@ -222,12 +222,28 @@ t.test('receivers from the inventory are checked when it loads', async (t) => {
   t.match((await problems(bad)).join('\n'), /host mon1: alertmanager_receivers\[0\]: unknown receiver type "sms"/)
 })
 
+const TIMING = { groupWait: '30s', groupInterval: '5m', repeatInterval: '4h' }
+
+t.test('notification timing comes from the inventory and is checked when it loads', async (t) => {
+  const receivers = [{ name: 'hook', type: 'webhook' as const, url: 'http://127.0.0.1:9999/alerts' }]
+  const fast = alertmanagerConfig(receivers, { smarthost: '', from: '' }, { ...TIMING, groupWait: '5s' }) as any
+  t.match(fast.route, { group_wait: '5s', group_interval: '5m', repeat_interval: '4h' })
+  const timing = 'vars: { alertmanager_group_wait: 2h, alertmanager_repeat_interval: 10s }'
+  const bad = INVENTORY.replace('mon1: { address: 10.0.0.40 } } }', `mon1: { address: 10.0.0.40 } }, ${timing} }`)
+  t.match((await problems(bad)).join('\n'), /host mon1: alertmanager_group_wait is 2h: it must be between 1s and 1h/)
+  t.match(
+    (await problems(bad)).join('\n'),
+    /host mon1: alertmanager_repeat_interval is 10s: it must be between 1m and 30d/,
+  )
+})
+
 t.test('every receiver gets every alert, or only the severities it asks for', async (t) => {
   const receivers: Receiver[] = [
     { name: 'hook', type: 'webhook', url: 'http://127.0.0.1:9999/alerts' },
     { name: 'mail', type: 'email', to: 'ops@example.org', severities: ['critical'] },
   ]
-  const config = alertmanagerConfig(receivers, { smarthost: 'mail.example.org:25', from: 'alerts@example.org' }) as any
+  const smtp = { smarthost: 'mail.example.org:25', from: 'alerts@example.org' }
+  const config = alertmanagerConfig(receivers, smtp, TIMING) as any
   t.same(config.route.routes, [
     { receiver: 'hook', continue: true },
     { receiver: 'mail', continue: true, matchers: ['severity=~"critical"'] },
@@ -238,7 +254,7 @@ t.test('every receiver gets every alert, or only the severities it asks for', as
   })
   t.equal(config.global.smtp_smarthost, 'mail.example.org:25')
   t.notOk(
-    'global' in alertmanagerConfig(receivers.slice(0, 1), { smarthost: '', from: '' }),
+    'global' in alertmanagerConfig(receivers.slice(0, 1), { smarthost: '', from: '' }, TIMING),
     'no SMTP settings without e-mail',
   )
 })

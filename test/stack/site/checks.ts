@@ -4,10 +4,22 @@
  * in this directory and one line here.
  */
 import type { SiteCheck } from './context.ts'
+import { alerting } from './alerting.ts'
 import { clients } from './clients.ts'
+import { dashboards } from './dashboards.ts'
+import { pictures } from './pictures.ts'
 import { prometheusTargets } from './prometheus-targets.ts'
 import { status } from './status.ts'
 import { day2 } from './day2.ts'
 import { snapshots } from './snapshots.ts'
 
-export const SITE_CHECKS: SiteCheck[] = [clients, prometheusTargets, status, snapshots, day2]
+export const SITE_CHECKS: SiteCheck[] = [
+  clients,
+  prometheusTargets,
+  status,
+  snapshots,
+  day2,
+  dashboards,
+  pictures,
+  alerting,
+]
