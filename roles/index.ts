@@ -8,6 +8,7 @@ import { etcdRole } from './etcd/index.ts'
 import { postgresqlRole } from './postgresql/index.ts'
 import { patroniRole } from './patroni/index.ts'
 import { haproxyRole } from './haproxy/index.ts'
+import { keepalivedRole } from './keepalived/index.ts'
 import { redisRole } from './redis/index.ts'
 import { sentinelRole } from './sentinel/index.ts'
 import { nodeExporterRole } from './node_exporter/index.ts'
@@ -16,7 +17,7 @@ import { redisExporterRole } from './redis_exporter/index.ts'
 import { prometheusRole } from './prometheus/index.ts'
 import { alertmanagerRole } from './alertmanager/index.ts'
 
-export { commonRole, etcdRole, postgresqlRole, patroniRole, haproxyRole, redisRole, sentinelRole }
+export { commonRole, etcdRole, postgresqlRole, patroniRole, haproxyRole, keepalivedRole, redisRole, sentinelRole }
 export { nodeExporterRole, postgresExporterRole, redisExporterRole, prometheusRole, alertmanagerRole }
 
 export const allRoles: Role<any>[] = [
@@ -25,6 +26,7 @@ export const allRoles: Role<any>[] = [
   postgresqlRole,
   patroniRole,
   haproxyRole,
+  keepalivedRole,
   redisRole,
   sentinelRole,
   nodeExporterRole,
