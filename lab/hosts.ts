@@ -2,7 +2,7 @@
  * The life of one lab host: its root file system (an overlay on the shared base, with
  * its own identity and SSH host keys, pinned in known_hosts files), its boot under
  * systemd-nspawn inside cgroups of its own, the bounded wait until SSH and systemd are
- * ready, and the host_vars the inventory reads its address from.
+ * ready, and the host_vars the inventory reads its address (and the load balancers' VIP) from.
  */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -215,6 +215,7 @@ export function writeHostVars(lab: Lab, inst: LabInstance): void {
       `address: ${h.address}`,
       `apt_proxy: http://${inst.gateway}:${ACNG_PORT}`,
       ...(PIN_HOST_KEYS ? ['ssh_host_key_checking: strict'] : []),
+      ...(inst.vip ? [`vip_address: ${inst.vip}`] : []),
     ]
     writeFileSync(f, `${lines.join('\n')}\n`)
     inst.createdFiles.push(f)

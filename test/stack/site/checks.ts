@@ -6,5 +6,6 @@
 import type { SiteCheck } from './context.ts'
 import { clients } from './clients.ts'
 import { prometheusTargets } from './prometheus-targets.ts'
+import { vip } from './vip.ts'
 
-export const SITE_CHECKS: SiteCheck[] = [clients, prometheusTargets]
+export const SITE_CHECKS: SiteCheck[] = [clients, prometheusTargets, vip]
