@@ -146,6 +146,9 @@ export async function launch(lab: Lab, inst: LabInstance, h: LabHost): Promise<n
     '--resolv-conf=off',
     '--timezone=off',
     '--link-journal=no',
+    // As nspawn's own --private-network does (it cannot be combined with a namespace path): the host
+    // configures its own network namespace (a keepalived VIP, net.* sysctls), like a VM's kernel.
+    '--capability=CAP_NET_ADMIN',
   ]
   // The shell enters the cgroups, then becomes systemd-nspawn (same pid).
   const script = 'while [ "$1" != -- ]; do echo $$ > "$1"; shift; done; shift; exec "$@"'
@@ -153,6 +156,8 @@ export async function launch(lab: Lab, inst: LabInstance, h: LabHost): Promise<n
   const child = spawn('/bin/sh', ['-c', script, 'lab-launch', ...procs, '--', ...nspawn], {
     detached: true,
     stdio: ['ignore', fd, fd],
+    // /proc/sys/net writable (the rest of /proc/sys stays read-only): sysctls of its own namespace.
+    env: { ...process.env, SYSTEMD_NSPAWN_API_VFS_WRITABLE: 'network' },
   })
   closeSync(fd)
   child.unref()
