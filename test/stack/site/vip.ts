@@ -18,7 +18,7 @@ import type { SiteCheck, SiteContext, Tap } from './context.ts'
 const GAP_BOUND_S = 3
 /** How long the writers run on after the fault: long enough to see writes resume for a while. */
 const AFTER_FAULT_MS = 15_000
-const WRITE_TIMEOUT_MS = 600
+const WRITE_TIMEOUT_MS = 400
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** The haproxy hosts that hold the VIP now (asked over SSH, in parallel). */
@@ -161,18 +161,11 @@ function redisWriteLoop(target: { host: string; port: number; password: string }
 }
 
 /** Acknowledged writes of both loops that are missing afterwards (read back through the VIP). */
-async function lostWrites(
-  pgTarget: PgTarget,
-  label: string,
-  pgWrites: Write[],
-  redis: Redis,
-  prefix: string,
-  redisWrites: Write[],
-) {
+async function lostWrites(pgTarget: PgTarget, prefix: string, pgWrites: Write[], redis: Redis, redisWrites: Write[]) {
   const client = new pg.Client({ ...pgTarget, connectionTimeoutMillis: 5000 })
   await client.connect()
   const stored = new Set(
-    (await client.query('SELECT seq FROM hastack_writes WHERE label = $1', [label])).rows.map((r) => Number(r.seq)),
+    (await client.query('SELECT seq FROM hastack_writes WHERE label = $1', [prefix])).rows.map((r) => Number(r.seq)),
   )
   await client.end()
   const ackedRedis = redisWrites.filter((w) => w.acked)
@@ -180,6 +173,20 @@ async function lostWrites(
   return {
     pg: pgWrites.filter((w) => w.acked && !stored.has(w.seq)).length,
     redis: values.filter((v) => v === null).length,
+  }
+}
+
+/** The table the PostgreSQL write loop (test/stack/pg/cluster.ts) inserts into, created through the VIP. */
+async function ensureWritesTable(pgTarget: PgTarget): Promise<void> {
+  const client = new pg.Client({ ...pgTarget, connectionTimeoutMillis: 5000 })
+  await client.connect()
+  try {
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS hastack_writes (id bigserial PRIMARY KEY, label text NOT NULL, ' +
+        'seq int NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())',
+    )
+  } finally {
+    await client.end()
   }
 }
 
@@ -192,6 +199,7 @@ async function measure(t: Tap, ctx: SiteContext, vip: string, label: string, fau
   const pgTarget = { host: vip, port: 5000, user: 'app', password: secrets.postgresql_app_password!, database: 'app' }
   const redisTarget = { host: vip, port: 6380, password: secrets.redis_password! }
   const prefix = `vip-${label}-${Date.now()}`
+  await ensureWritesTable(pgTarget)
   let faultAt = 0
   const over = () => faultAt > 0 && Date.now() - faultAt > AFTER_FAULT_MS
   const pgLoop = writeLoop({
@@ -218,7 +226,7 @@ async function measure(t: Tap, ctx: SiteContext, vip: string, label: string, fau
   const reader = new Redis({ ...redisTarget, connectTimeout: 3000, maxRetriesPerRequest: 1 })
   reader.on('error', () => {})
   try {
-    const lost = await lostWrites(pgTarget, prefix, pgWrites, reader, prefix, redisLoop.writes)
+    const lost = await lostWrites(pgTarget, prefix, pgWrites, reader, redisLoop.writes)
     t.same(lost, { pg: 0, redis: 0 }, `${label}: no acknowledged write lost`)
   } finally {
     reader.disconnect()
