@@ -7,8 +7,9 @@
  * `/healthz` every second; two failures put the instance in FAULT (weight 0), which gives the VIP up
  * at once, even under nopreempt (a mere priority drop would not move it). `net.ipv4.ip_nonlocal_bind`
  * lets HAProxy on the backups bind the VIP before they hold it, so this role runs before haproxy.
- * A new keepalived.conf is checked with `keepalived -t -f` before it replaces the live one, and
- * keepalived is reloaded on change. Without `vip_address` the role does nothing.
+ * keepalived is reloaded when its configuration changes. keepalived 2.2.7's config test (`-t`) never
+ * returns when the file defines a vrrp_script (seen in the lab, 2026-11-30), so the file is not run
+ * through it; every value it prints is validated first. Without `vip_address` the role does nothing.
  */
 import type { Role, Vars } from '../../lib/types.ts'
 import { command, file, service, template, user } from '../../lib/tasks/index.ts'
@@ -131,7 +132,6 @@ export const keepalivedRole: Role<KeepalivedVars> = {
         dest: CONFIG,
         vars: { keepalived: { ...view, check_script: CHECK_SCRIPT, script_user: SCRIPT_USER } },
         mode: '0600',
-        validate: 'keepalived -t -f %s',
         notify: 'Reload keepalived',
         name: 'Ensure the keepalived configuration is current',
       }),
