@@ -10,17 +10,21 @@ import { waitUntil } from '../lib/tasks/wait.ts'
 import { hostPids, launch, nspawnPid, pid1, waitGone, waitReady } from './hosts.ts'
 import { elapsed } from './instance.ts'
 import type { Lab } from './lab.ts'
-import { applyPartitions, shapeLink, shapingArgs, unshapeLink } from './network.ts'
+import { applyPartitions, dropAddedAddresses, shapeLink, shapingArgs, unshapeLink } from './network.ts'
 
-/** Power cut: SIGKILL the host's PID 1; every process of the host ends, the disk stays. */
+/**
+ * Power cut: SIGKILL the host's PID 1; every process of the host ends, the disk stays, and so does no
+ * address its services added (a VIP).
+ */
 export async function kill(lab: Lab, host: string): Promise<void> {
-  lab.host(host)
+  const h = lab.host(host)
   await thaw(lab, host, true)
   const pid = pid1(lab, host)
   if (!pid) throw new Error(`${host}: not running`)
   process.kill(pid, 'SIGKILL')
   await waitGone(lab, host, 30_000)
-  lab.log(`${host}: power cut (SIGKILL to pid ${pid})`)
+  const dropped = await dropAddedAddresses(h)
+  lab.log(`${host}: power cut (SIGKILL to pid ${pid})${dropped.length ? `, dropped ${dropped.join(', ')}` : ''}`)
 }
 
 /** Clean poweroff: systemd stops every unit, then the container exits. */
@@ -34,12 +38,13 @@ export async function stop(lab: Lab, host: string, timeoutMs = 90_000): Promise<
   lab.log(`${host}: powered off`)
 }
 
-/** Boot a stopped or killed host again, with its disk as it was. */
+/** Boot a stopped or killed host again, with its disk as it was and its own address alone. */
 export async function start(lab: Lab, host: string, timeoutMs = 180_000): Promise<string> {
   const inst = lab.need()
   const h = lab.host(host)
   if (nspawnPid(lab, host)) throw new Error(`${host}: already running`)
   if (hostPids(lab, host).length) await waitGone(lab, host, 10_000)
+  await dropAddedAddresses(h)
   const t0 = Date.now()
   const pid = await launch(lab, inst, h)
   const state = await waitReady(lab, h, pid, timeoutMs)

@@ -2,7 +2,7 @@
  * The life of one lab host: its root file system (an overlay on the shared base, with
  * its own identity and SSH host keys, pinned in known_hosts files), its boot under
  * systemd-nspawn inside cgroups of its own, the bounded wait until SSH and systemd are
- * ready, and the host_vars the inventory reads its address from.
+ * ready, and the host_vars the inventory reads its address (and the load balancers' VIP) from.
  */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -146,6 +146,9 @@ export async function launch(lab: Lab, inst: LabInstance, h: LabHost): Promise<n
     '--resolv-conf=off',
     '--timezone=off',
     '--link-journal=no',
+    // As nspawn's own --private-network does (it cannot be combined with a namespace path): the host
+    // configures its own network namespace (a keepalived VIP, net.* sysctls), like a VM's kernel.
+    '--capability=CAP_NET_ADMIN',
   ]
   // The shell enters the cgroups, then becomes systemd-nspawn (same pid).
   const script = 'while [ "$1" != -- ]; do echo $$ > "$1"; shift; done; shift; exec "$@"'
@@ -153,6 +156,8 @@ export async function launch(lab: Lab, inst: LabInstance, h: LabHost): Promise<n
   const child = spawn('/bin/sh', ['-c', script, 'lab-launch', ...procs, '--', ...nspawn], {
     detached: true,
     stdio: ['ignore', fd, fd],
+    // /proc/sys/net writable (the rest of /proc/sys stays read-only): sysctls of its own namespace.
+    env: { ...process.env, SYSTEMD_NSPAWN_API_VFS_WRITABLE: 'network' },
   })
   closeSync(fd)
   child.unref()
@@ -215,6 +220,7 @@ export function writeHostVars(lab: Lab, inst: LabInstance): void {
       `address: ${h.address}`,
       `apt_proxy: http://${inst.gateway}:${ACNG_PORT}`,
       ...(PIN_HOST_KEYS ? ['ssh_host_key_checking: strict'] : []),
+      ...(inst.vip ? [`vip_address: ${inst.vip}`] : []),
     ]
     writeFileSync(f, `${lines.join('\n')}\n`)
     inst.createdFiles.push(f)

@@ -35,6 +35,8 @@ export interface LabInstance {
   /** Absolute cgroup directories of the instance, by controller. */
   cgroups: Record<string, string>
   hosts: LabHost[]
+  /** The load balancers' VIP (`vip_address` in every host's host_vars), when the haproxy group has two hosts. */
+  vip?: string
   /** host_vars files, the known_hosts file and directories the lab created (removed by `down`). */
   createdFiles: string[]
   createdDirs: string[]

@@ -35,7 +35,7 @@ import {
 import { chooseSubnet, createBridge, createNetwork } from './network.ts'
 import { CONTROLLERS, children, instanceCgroup, memoryOf } from './processes.ts'
 import { leftoverNetns, teardown } from './teardown.ts'
-import { hostOctets, loadTopology, type LabTopology } from './topology.ts'
+import { hostOctets, loadTopology, vipOctet, type LabTopology } from './topology.ts'
 
 export type { HostState, HostStatus, LabHost, LabInstance, Log, SshResult } from './instance.ts'
 export { listInstances } from './instance.ts'
@@ -131,6 +131,7 @@ export class Lab {
     const subnet = await chooseSubnet(this.name)
     const prefix = subnet.split('.').slice(0, 3).join('.')
     const octets = hostOctets(this.topology.hosts.map((h) => h.name))
+    const vip = vipOctet(this.topology.hosts, octets)
     const hosts: LabHost[] = this.topology.hosts.map((h, i) => ({
       name: h.name,
       index: i,
@@ -156,6 +157,7 @@ export class Lab {
       key: this.keyPath(),
       cgroups,
       hosts,
+      ...(vip === undefined ? {} : { vip: `${prefix}.${vip}` }),
       createdFiles: [],
       createdDirs: [],
       partitions: {},

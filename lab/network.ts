@@ -95,6 +95,19 @@ export async function createNetwork(inst: LabInstance, h: LabHost): Promise<void
   await quiet`ip -n ${h.netns} route add default via ${inst.gateway}`
 }
 
+/**
+ * Remove every IPv4 address of the host's eth0 but its own: the ones its services added (a keepalived
+ * VIP) end with the host, as on a real machine, where they would otherwise outlive it in the namespace
+ * the lab keeps and answer ARP for an address another host now holds.
+ */
+export async function dropAddedAddresses(h: LabHost): Promise<string[]> {
+  type Addresses = { addr_info: { family: string; local: string; prefixlen: number }[] }[]
+  const shown = JSON.parse((await quiet`ip -n ${h.netns} -j -4 addr show dev eth0`).stdout) as Addresses
+  const added = shown.flatMap((a) => a.addr_info).filter((i) => i.local !== h.address)
+  for (const i of added) await quiet`ip -n ${h.netns} addr del ${`${i.local}/${i.prefixlen}`} dev eth0`
+  return added.map((i) => i.local)
+}
+
 /** Write the instance's partitions as drop rules of its bridge table (replacing the previous ones). */
 export async function applyPartitions(inst: LabInstance, sid: string): Promise<void> {
   const t = nftTable(sid)

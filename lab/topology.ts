@@ -2,7 +2,7 @@
  * What the lab boots: a minimal reading of an inventory file (host names in inventory
  * order and the groups each belongs to, from `all.hosts` and nested `children.*.hosts`),
  * and the machine table lab/topology.json that the Vagrantfile reads too, which fixes
- * the last octet of each named host's address in both labs.
+ * the last octet of each named host's address in both labs, and the load balancers' VIP.
  */
 import { readFileSync } from 'node:fs'
 import { basename, dirname, extname, join, resolve } from 'node:path'
@@ -70,16 +70,51 @@ export interface LabMachine {
 
 export const TOPOLOGY_FILE = join(dirname(fileURLToPath(import.meta.url)), 'topology.json')
 
+/** Whether an address is a host of the Vagrant network 192.168.56.0/24 (.2 to .254). */
+function onVagrantNetwork(ip: string): boolean {
+  return /^192\.168\.56\.\d{1,3}$/.test(ip) && lastOctet(ip) >= 2 && lastOctet(ip) <= 254
+}
+
 /** The machines of lab/topology.json (shared with vagrant/Vagrantfile), checked for shape. */
 export function loadMachines(file = TOPOLOGY_FILE): LabMachine[] {
   const doc = JSON.parse(readFileSync(file, 'utf8')) as { hosts?: LabMachine[] }
   const machines = doc.hosts ?? []
   for (const m of machines) {
     if (!HOST_NAME.test(m.name)) throw new Error(`${file}: "${m.name}" is not a valid lab host name`)
-    if (!/^192\.168\.56\.\d{1,3}$/.test(m.ip) || lastOctet(m.ip) < 2 || lastOctet(m.ip) > 254)
+    if (!onVagrantNetwork(m.ip))
       throw new Error(`${file}: ${m.name} has address ${m.ip}, not a host of 192.168.56.0/24`)
   }
   return machines
+}
+
+/** The load balancers' VIP of lab/topology.json: on the Vagrant network, no machine's address. */
+export function loadVip(file = TOPOLOGY_FILE): string {
+  const doc = JSON.parse(readFileSync(file, 'utf8')) as { vip?: string }
+  const vip = doc.vip ?? ''
+  if (!onVagrantNetwork(vip)) throw new Error(`${file}: vip "${vip}" is not a host address of 192.168.56.0/24`)
+  const owner = loadMachines(file).find((m) => m.ip === vip)
+  if (owner) throw new Error(`${file}: vip ${vip} is the address of ${owner.name}`)
+  return vip
+}
+
+/** The group whose hosts share the VIP, and how many it needs for the lab to give it one. */
+export const VIP_GROUP = 'haproxy'
+const VIP_MIN_HOSTS = 2
+
+/**
+ * The last octet of the lab's VIP, or undefined when fewer than two hosts are in the haproxy group:
+ * the topology's VIP octet when no host has it, else the highest octet no host has.
+ */
+export function vipOctet(
+  hosts: LabTopologyHost[],
+  octets: number[],
+  preferred = lastOctet(loadVip()),
+): number | undefined {
+  if (hosts.filter((h) => h.groups.includes(VIP_GROUP)).length < VIP_MIN_HOSTS) return undefined
+  const taken = new Set(octets)
+  if (!taken.has(preferred)) return preferred
+  for (let octet = 254; octet >= 2; octet--) if (!taken.has(octet)) return octet
+  throw new Error('no free address left in the lab subnet for the VIP')
 }
 
 function lastOctet(ip: string): number {

@@ -8,6 +8,7 @@ import { etcdRole } from './etcd/index.ts'
 import { postgresqlRole } from './postgresql/index.ts'
 import { patroniRole } from './patroni/index.ts'
 import { haproxyRole } from './haproxy/index.ts'
+import { keepalivedRole } from './keepalived/index.ts'
 import { redisRole } from './redis/index.ts'
 import { sentinelRole } from './sentinel/index.ts'
 import { nodeExporterRole } from './node_exporter/index.ts'
@@ -17,7 +18,7 @@ import { prometheusRole } from './prometheus/index.ts'
 import { alertmanagerRole } from './alertmanager/index.ts'
 import { snapshotsRole } from './snapshots/index.ts'
 
-export { commonRole, etcdRole, postgresqlRole, patroniRole, haproxyRole, redisRole, sentinelRole }
+export { commonRole, etcdRole, postgresqlRole, patroniRole, haproxyRole, keepalivedRole, redisRole, sentinelRole }
 export { nodeExporterRole, postgresExporterRole, redisExporterRole, prometheusRole, alertmanagerRole }
 export { snapshotsRole }
 
@@ -27,6 +28,7 @@ export const allRoles: Role<any>[] = [
   postgresqlRole,
   patroniRole,
   haproxyRole,
+  keepalivedRole,
   redisRole,
   sentinelRole,
   nodeExporterRole,

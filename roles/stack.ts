@@ -43,6 +43,8 @@ export interface StackVars extends Vars {
   /** A generated secret without a default: always set once the inventory is loaded. */
   sentinel_password?: string
   sentinel_quorum: number
+  /** Unset: no VIP (clients use the first haproxy host's address). */
+  vip_address?: string
 }
 
 /** How a client reaches etcd: its members' group and port, and Patroni's user there. */
@@ -84,6 +86,9 @@ export const REDIS_ENDPOINT_VARS = [
   'redis_haproxy_fall',
   'redis_haproxy_idle_timeout',
 ] as const
+
+/** Where clients reach the load balancers: the VIP (keepalived role) and the HAProxy ports bound on it. */
+export const CLIENT_ENTRY_VARS = ['vip_address'] as const
 
 /** A generated Redis or Sentinel password: no blanks, quotes or backslashes (it is written into config lines). */
 const REDIS_SECRET = { type: 'string', minLength: 16, format: 'redis-config-string', secret: true } as const
@@ -304,6 +309,15 @@ const SHARED: { [K in keyof StackVars]-?: { default?: StackVars[K]; schema: VarS
         'Sentinels that must agree the primary is down before a failover (a majority must still authorize it).',
     },
   },
+  vip_address: {
+    schema: {
+      type: 'string',
+      format: 'ipv4',
+      description:
+        'Virtual IPv4 address of the load balancers, held by one haproxy host at a time (keepalived) and used ' +
+        "by every client; on the hosts' network, used by no host. Unset: no VIP, clients use the first haproxy host.",
+    },
+  },
 }
 
 /** The default of every shared variable that has one. */
@@ -338,4 +352,15 @@ export function settingsOf<V extends Vars>(host: InventoryHost, defaults: V): V 
 /** The hosts of a group (none when the inventory has no such group), in inventory order. */
 export function groupMembers(inventory: Pick<Inventory, 'groups' | 'groupHosts'>, group: string): string[] {
   return inventory.groups.has(group) ? inventory.groupHosts(group) : []
+}
+
+/**
+ * The address clients connect to for the HAProxy endpoints: the VIP when the haproxy hosts have
+ * `vip_address`, else the first haproxy host's address; undefined without haproxy hosts.
+ */
+export function clientAddress(inventory: Pick<Inventory, 'groups' | 'groupHosts' | 'hosts'>): string | undefined {
+  const [first] = groupMembers(inventory, 'haproxy')
+  if (first === undefined) return undefined
+  const vars = inventory.hosts.get(first)!.vars
+  return String(vars.vip_address ?? vars.address)
 }

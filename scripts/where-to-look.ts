@@ -1,12 +1,14 @@
 /**
- * Prints where to look after a converge: the client endpoints, the HAProxy
- * stats page and where the generated passwords are stored (never the values).
+ * Prints where to look after a converge: the client endpoints (on the VIP when the
+ * inventory has one), each HAProxy's stats page and where the generated passwords
+ * are stored (never the values).
  * `npx tsx scripts/where-to-look.ts -i inventory/lab-small.yml`
  */
 import { resolve } from 'node:path'
 import { parseCommandLineOrExit } from '../lib/cli/parse.ts'
 import { loadInventory, secretsFilePath } from '../lib/inventory/index.ts'
 import { allRoles } from '../roles/index.ts'
+import { clientAddress } from '../roles/stack.ts'
 
 const { values } = parseCommandLineOrExit(
   process.argv.slice(2),
@@ -19,22 +21,25 @@ const given = (values.inventory as string | undefined) ?? 'inventory/lab-small.y
 const file = resolve(given)
 const inv = await loadInventory(file, { roles: allRoles })
 const lines: string[] = ['', 'Where to look:']
-for (const lb of inv.groupHosts('haproxy')) {
+const balancers = inv.groupHosts('haproxy')
+const entry = clientAddress(inv)
+if (entry) {
+  const v = inv.hosts.get(balancers[0]!)!.vars
+  if (v.vip_address) lines.push(`  VIP                ${entry}  (keepalived: held by one of ${balancers.join(', ')})`)
+  if (inv.groupHosts('postgres').length) {
+    const db = String(v.postgresql_app_database)
+    lines.push(`  PostgreSQL writes  postgresql://${v.postgresql_app_user}@${entry}:${v.haproxy_pg_rw_port}/${db}`)
+    lines.push(`  PostgreSQL reads   postgresql://${v.postgresql_app_user}@${entry}:${v.haproxy_pg_ro_port}/${db}`)
+  }
+  if (inv.groupHosts('redis').length) lines.push(`  Redis (no Sentinel) redis://${entry}:${v.redis_haproxy_port}`)
+}
+for (const lb of balancers) {
   const v = inv.hosts.get(lb)!.vars
   const a = v.address
   lines.push(
     `  HAProxy stats      http://${a}:${v.haproxy_stats_port}/stats  (user ${v.haproxy_stats_user}, password: haproxy_stats_password)`,
   )
   lines.push(`  HAProxy metrics    http://${a}:${v.haproxy_stats_port}/metrics`)
-  if (inv.groupHosts('postgres').length) {
-    lines.push(
-      `  PostgreSQL writes  postgresql://${v.postgresql_app_user}@${a}:${v.haproxy_pg_rw_port}/${v.postgresql_app_database}`,
-    )
-    lines.push(
-      `  PostgreSQL reads   postgresql://${v.postgresql_app_user}@${a}:${v.haproxy_pg_ro_port}/${v.postgresql_app_database}`,
-    )
-  }
-  if (inv.groupHosts('redis').length) lines.push(`  Redis (no Sentinel) redis://${a}:${v.redis_haproxy_port}`)
 }
 const sentinels = inv
   .groupHosts('sentinel')

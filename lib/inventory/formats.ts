@@ -87,6 +87,7 @@ export const FORMATS: Record<string, ValueFormat> = {
     test: (v) => HOSTNAME.test(v),
   },
   cidr: { expected: 'an IPv4 network such as 10.0.0.0/24', test: isCidr },
+  ipv4: { expected: 'an IPv4 address such as 10.0.0.200', test: (v) => IPV4.test(v) },
   'absolute-path': {
     expected: 'an absolute path of letters, digits, `_`, `.` and `-` (no `..`)',
     test: (v) => /^(?:\/[A-Za-z0-9_.-]+)+\/?$/.test(v) && !v.split('/').some((p) => p === '..' || p === '.'),

@@ -17,6 +17,7 @@ import { knownVars } from './schema.ts'
 import {
   checkSecretLengths,
   generateSecret,
+  generatedSecretLength,
   readSecrets,
   registerSecretNames,
   registerSecretsOfRun,
@@ -86,7 +87,8 @@ export async function loadInventory(file: string, options: LoadOptions = {}): Pr
 
   const graph = buildGroups(sources.inventory, errors)
   const known = knownVars(roles)
-  const secretVarNames = [...known].filter(([, s]) => s.secret === true).map(([name]) => name)
+  const secretSchemas = new Map([...known].filter(([, s]) => s.secret === true))
+  const secretVarNames = [...secretSchemas.keys()]
 
   // Every layer the user wrote, each checked once against the schemas.
   const layers: VarLayer[] = [...sources.extraVars]
@@ -95,7 +97,7 @@ export async function loadInventory(file: string, options: LoadOptions = {}): Pr
     layers.push(...(graph.hostLayers.get(host) ?? []), ...(sources.hostVars.get(host) ?? []))
   for (const layer of layers) errors.push(...checkLayer(layer, known, options.roles !== undefined))
   errors.push(...checkRoleDefaults(roles))
-  errors.push(...checkSecretLengths(layers, secretVarNames))
+  errors.push(...checkSecretLengths(layers, secretSchemas))
   const userSecrets = layers.flatMap((l) => secretVarNames.filter((n) => n in l.values).map((n) => String(l.values[n])))
 
   // Secrets: stored ones reused, missing ones generated (written only once everything is valid).
@@ -112,7 +114,7 @@ export async function loadInventory(file: string, options: LoadOptions = {}): Pr
     if (name in secrets) continue
     const unset = graph.hostOrder.some((h) => !hostUserLayers.get(h)!.some((l) => name in l.values))
     if (unset) {
-      secrets[name] = generateSecret()
+      secrets[name] = generateSecret(generatedSecretLength(secretSchemas.get(name)!))
       generatedNames.add(name)
     }
   }

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { chmod, rename, stat, unlink, writeFile, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { stringify } from 'yaml'
-import { InputError, type Inventory, type Origin } from '../types.ts'
+import { InputError, type Inventory, type Origin, type VarSchema } from '../types.ts'
 import type { VarLayer } from './layers.ts'
 import { decryptBytes, encryptText, isEncrypted, type SecretsKey } from './secrets-key.ts'
 import { displayPath, originOf, parseYaml } from './yaml-source.ts'
@@ -21,18 +21,32 @@ const HEADER =
 /** The shortest secret a user may supply: shorter ones are guessable (generated ones have 32 characters). */
 export const MIN_SECRET_LENGTH = 16
 
-/** User-supplied secrets shorter than MIN_SECRET_LENGTH, one error each at the line that sets it (never the value). */
-export function checkSecretLengths(layers: VarLayer[], secretNames: string[]): InputError[] {
+/**
+ * How long a generated value of a secret is: 32 characters, or fewer when its schema caps the length
+ * (`maxLength`, e.g. a VRRP PASS password, which has 8 at most).
+ */
+export function generatedSecretLength(schema: VarSchema): number {
+  return typeof schema.maxLength === 'number' ? Math.min(32, schema.maxLength) : 32
+}
+
+/** The shortest value a user may set for a secret: MIN_SECRET_LENGTH, or its schema's cap when lower. */
+export function minimumSecretLength(schema: VarSchema): number {
+  return Math.min(MIN_SECRET_LENGTH, generatedSecretLength(schema))
+}
+
+/** User-supplied secrets shorter than their minimum, one error each at the line that sets it (never the value). */
+export function checkSecretLengths(layers: VarLayer[], secrets: Map<string, VarSchema>): InputError[] {
   const errors: InputError[] = []
   for (const layer of layers)
-    for (const name of secretNames) {
+    for (const [name, schema] of secrets) {
       const value = layer.values[name]
+      const minimum = minimumSecretLength(schema)
       // A value of the wrong type is already reported by its schema.
-      if (typeof value !== 'string' || value.length >= MIN_SECRET_LENGTH) continue
+      if (typeof value !== 'string' || value.length >= minimum) continue
       const length = value.length
       const message =
         `secret ${name} is too short (${length} characters): ` +
-        `use at least ${MIN_SECRET_LENGTH}, or remove it to have one generated`
+        `use at least ${minimum}, or remove it to have one generated`
       errors.push(new InputError(message, layer.origins[name]))
     }
   return errors

@@ -1,14 +1,22 @@
 /**
  * The plays every part of the stack begins and ends with: base settings on the part's hosts, and
- * HAProxy in front of whatever the inventory runs (PostgreSQL's ports, the Redis endpoint).
+ * HAProxy in front of whatever the inventory runs (PostgreSQL's ports, the Redis endpoint), behind
+ * the keepalived VIP when the inventory sets one.
  */
 import type { Play } from '../../lib/types.ts'
-import { commonRole, haproxyRole } from '../../roles/index.ts'
+import { commonRole, haproxyRole, keepalivedRole } from '../../roles/index.ts'
 
 /** Base settings (host names, /etc/hosts, time zone, sysctl, packages) on the hosts of `hosts`. */
 export function preparePlay(hosts: string, name = 'Prepare the hosts'): Play {
   return { name, hosts, roles: [commonRole] }
 }
 
-/** HAProxy on the haproxy group: one configuration with every endpoint the inventory needs. */
-export const routeClientsPlay: Play = { name: 'Route clients through HAProxy', hosts: 'haproxy', roles: [haproxyRole] }
+/**
+ * HAProxy on the haproxy group: one configuration with every endpoint the inventory needs; with
+ * `vip_address`, keepalived first (it lets HAProxy bind the VIP on the hosts that do not hold it).
+ */
+export const routeClientsPlay: Play = {
+  name: 'Route clients through HAProxy',
+  hosts: 'haproxy',
+  roles: [keepalivedRole, haproxyRole],
+}

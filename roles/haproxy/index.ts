@@ -8,12 +8,14 @@
  * an invalid one never reaches the reload; reloads are seamless (Debian's
  * master-worker unit, listeners passed to the new worker), so established
  * connections stay. When the inventory has Redis hosts, their section comes
- * from templates/haproxy/redis.cfg.ejs (the Redis roles' part).
+ * from templates/haproxy/redis.cfg.ejs (the Redis roles' part). With `vip_address`
+ * the client ports listen on the VIP too (the keepalived role moves it between
+ * the haproxy hosts), and `/healthz` on the stats port answers keepalived's check.
  */
 import type { Role, Vars } from '../../lib/types.ts'
 import { service, template } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
-import { REDIS_CLIENT_VARS, REDIS_ENDPOINT_VARS, sharedVars, type StackVars } from '../stack.ts'
+import { CLIENT_ENTRY_VARS, REDIS_CLIENT_VARS, REDIS_ENDPOINT_VARS, sharedVars, type StackVars } from '../stack.ts'
 import { haproxyView } from './render.ts'
 
 /** What HAProxy routes to: Patroni's members and their ports, the Redis hosts as their Sentinels name them. */
@@ -24,6 +26,7 @@ const shared = sharedVars(
   ...REDIS_CLIENT_VARS,
   ...REDIS_ENDPOINT_VARS,
   'sentinel_quorum',
+  ...CLIENT_ENTRY_VARS,
 )
 
 export interface HaproxyVars extends Vars, Pick<StackVars, keyof typeof shared.schema> {

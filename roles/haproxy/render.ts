@@ -1,13 +1,23 @@
 /**
  * What templates/haproxy/haproxy.cfg.ejs prints, prepared from the host's
  * variables: the PostgreSQL servers (the Patroni group's members), their check
- * options, the stats credentials quoted for HAProxy and, when the inventory has
+ * options, the stats credentials quoted for HAProxy, the client ports' bind lists
+ * (the host's address, and the VIP when one is set) and, when the inventory has
  * Redis hosts, the Redis endpoint.
  */
 import type { HostView, Vars } from '../../lib/types.ts'
 import { haproxyWord } from '../../lib/config-quote.ts'
 import { redisEndpointView } from '../redis/render.ts'
 import { STACK_DEFAULTS, groupMembers } from '../stack.ts'
+
+/**
+ * Where a client port listens, as an HAProxy bind list: the host's address, and the VIP too when
+ * `vip_address` is set (the backup binds it before holding it: net.ipv4.ip_nonlocal_bind, keepalived role).
+ */
+export function clientBind(host: HostView, port: number): string {
+  const addresses = [host.vars.address, ...(host.vars.vip_address ? [host.vars.vip_address] : [])]
+  return addresses.map((a) => `${a}:${port}`).join(',')
+}
 
 export function haproxyView(host: HostView): Vars {
   const v = host.vars
@@ -27,6 +37,11 @@ export function haproxyView(host: HostView): Vars {
       return { name, address: String(host.hostvars(name).address), port: v.postgresql_port, checks }
     }),
     replica_check: `/replica?lag=${v.haproxy_replica_max_lag}`,
+    binds: {
+      pg_rw: clientBind(host, Number(v.haproxy_pg_rw_port)),
+      pg_ro: clientBind(host, Number(v.haproxy_pg_ro_port)),
+      redis: clientBind(host, Number(v.redis_haproxy_port)),
+    },
     redis_endpoint: hasRedis ? redisEndpointView(host) : undefined,
   }
 }

@@ -119,6 +119,25 @@ t.test('a user-supplied secret of exactly 16 characters is accepted', async (t) 
   t.equal(inv.hosts.get('db1')!.vars.pg_password, 'sixteen-chars-ok')
 })
 
+t.test('a secret whose schema caps its length is generated that long and may be set that short', async (t) => {
+  const capped: Role = {
+    ...role,
+    schema: {
+      ...role.schema,
+      pin: { type: 'string', maxLength: 8, secret: true, description: 'an 8-character secret' },
+    },
+  }
+  const dir = await tree({ 'lab.yml': inventory })
+  const inv = await loadInventory(path.join(dir, 'lab.yml'), { roles: [capped] })
+  t.match(inv.secrets.pin, /^[A-Za-z0-9_-]{8}$/, 'generated with the 8 characters its schema allows')
+  t.match(inv.secrets.pg_password, /^[A-Za-z0-9_-]{32}$/, 'an uncapped secret keeps 32')
+  const set = await tree({ 'lab.yml': inventory, 'group_vars/all.yml': 'pin: eight-ch\n' })
+  t.equal((await loadInventory(path.join(set, 'lab.yml'), { roles: [capped] })).hosts.get('db1')!.vars.pin, 'eight-ch')
+  const short = await tree({ 'lab.yml': inventory, 'group_vars/all.yml': 'pin: seven-c\n' })
+  const err = await loadInventory(path.join(short, 'lab.yml'), { roles: [capped] }).catch((e) => e)
+  t.match(err.message, /secret pin is too short \(7 characters\): use at least 8/)
+})
+
 t.test('a refused run can put the secrets file back as it was before it generated secrets', async (t) => {
   const dir = await tree({ 'lab.yml': inventory, 'lab.secrets.yml': 'pg_password: kept-from-before-0123\n' })
   const file = path.join(dir, 'lab.secrets.yml')

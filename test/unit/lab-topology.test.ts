@@ -1,12 +1,12 @@
 /**
  * What the lab reads before it boots anything: each host's address octet from the
- * topology shared with the Vagrantfile, and the lab CLI's answers to bad input
- * (run without root and without booting a host).
+ * topology shared with the Vagrantfile, the load balancers' VIP, and the lab CLI's
+ * answers to bad input (run without root and without booting a host).
  */
 import { spawnSync } from 'node:child_process'
 import { join, resolve } from 'node:path'
 import t from 'tap'
-import { hostOctets, loadMachines, loadTopology } from '../../lab/topology.ts'
+import { hostOctets, loadMachines, loadTopology, loadVip, vipOctet } from '../../lab/topology.ts'
 
 const repo = resolve(import.meta.dirname, '../..')
 
@@ -39,6 +39,33 @@ t.test('the topology file refuses an address outside the Vagrant network', async
   const file = join(dir, 'topology.json')
   writeFileSync(file, JSON.stringify({ hosts: [{ name: 'db1', ip: '10.0.0.1', groups: [] }] }))
   t.throws(() => loadMachines(file), /db1 has address 10\.0\.0\.1, not a host of 192\.168\.56\.0\/24/)
+})
+
+t.test('a lab with two haproxy hosts gets the topology VIP octet, or the highest free one', async (t) => {
+  t.equal(loadVip(), '192.168.56.200', "the VIP of the Vagrantfile's network")
+  const small = loadTopology(join(repo, 'inventory/lab-small.yml'))
+  const smallOctets = hostOctets(small.hosts.map((h) => h.name))
+  t.equal(vipOctet(small.hosts, smallOctets), 200, 'lab-small: node1 and node2 share .200')
+  const full = loadTopology(join(repo, 'inventory/lab.yml'))
+  t.equal(vipOctet(full.hosts, hostOctets(full.hosts.map((h) => h.name))), 200, 'lab.yml: lb1 and lb2 share .200')
+  const lb = (name: string) => ({ name, groups: ['all', 'haproxy'] })
+  t.equal(vipOctet([lb('a'), lb('b')], [200, 254]), 253, 'a host on the preferred octet: the highest free one')
+  t.equal(vipOctet([lb('a'), { name: 'b', groups: ['all'] }], [10, 11]), undefined, 'one load balancer: no VIP')
+  const full254 = Array.from({ length: 253 }, (_, i) => i + 2)
+  t.throws(() => vipOctet([lb('a'), lb('b')], full254), /no free address left in the lab subnet for the VIP/)
+})
+
+t.test('the topology refuses a VIP off the Vagrant network or on a machine', async (t) => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const dir = mkdtempSync(join(tmpdir(), 'hastack-topology-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'topology.json')
+  const hosts = [{ name: 'lb1', ip: '192.168.56.31', groups: ['haproxy'] }]
+  writeFileSync(file, JSON.stringify({ vip: '10.0.0.200', hosts }))
+  t.throws(() => loadVip(file), /vip "10\.0\.0\.200" is not a host address of 192\.168\.56\.0\/24/)
+  writeFileSync(file, JSON.stringify({ vip: '192.168.56.31', hosts }))
+  t.throws(() => loadVip(file), /vip 192\.168\.56\.31 is the address of lb1/)
 })
 
 t.test('the lab CLI prints its usage on --help and refuses bad input with exit 1', async (t) => {

@@ -20,6 +20,7 @@ import {
 import { cliScript, cliWord, isError, pairs, splitReplies } from '../../roles/redis/cli.ts'
 import { majority } from '../../roles/redis/primary.ts'
 import { redisConfView, redisEndpointView } from '../../roles/redis/render.ts'
+import { clientBind } from '../../roles/haproxy/render.ts'
 
 const ADDR: Record<string, string> = { redis1: '10.0.0.10', redis2: '10.0.0.11', redis3: '10.0.0.12', lb1: '10.0.0.13' }
 const GROUPS: Record<string, string[]> = {
@@ -106,7 +107,10 @@ t.test('sentinel.conf (first deploy) monitors the primary with auth both ways', 
 })
 
 t.test('the endpoint has one backend per host, one entry per Sentinel, routed on a quorum', async (t) => {
-  const text = renderTemplate('haproxy/redis.cfg.ejs', view('lb1'), { redis_endpoint: redisEndpointView(view('lb1')) })
+  const text = renderTemplate('haproxy/redis.cfg.ejs', view('lb1'), {
+    redis_endpoint: redisEndpointView(view('lb1')),
+    redis_bind: clientBind(view('lb1'), 6379),
+  })
   t.match(text, /bind 10\.0\.0\.13:6379/)
   t.match(text, /bind 127\.0\.0\.1:6379/)
   for (const h of ['redis1', 'redis2', 'redis3']) {

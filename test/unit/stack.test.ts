@@ -13,7 +13,7 @@ import { checkRoleDefaults } from '../../lib/inventory/validate.ts'
 import { playbook } from '../../lib/playbook.ts'
 import { Reporter } from '../../lib/output/reporter.ts'
 import { allRoles, etcdRole, patroniRole, redisRole, sentinelRole } from '../../roles/index.ts'
-import { STACK_DEFAULTS, STACK_SCHEMA } from '../../roles/stack.ts'
+import { STACK_DEFAULTS, STACK_SCHEMA, clientAddress } from '../../roles/stack.ts'
 
 const ADDR: Record<string, string> = { db1: '10.0.0.11', db2: '10.0.0.12', db3: '10.0.0.13', lb1: '10.0.0.20' }
 const GROUPS: Record<string, string[]> = {
@@ -53,6 +53,13 @@ t.test('a shared variable has the same default and schema in every role that rea
   t.ok(checked > 20, 'the roles read many shared variables')
   t.equal(STACK_DEFAULTS.redis_port, 6379)
   t.notOk('redis_password' in STACK_DEFAULTS, 'a generated secret has no default')
+})
+
+t.test("clients use the VIP when the haproxy hosts have one, else the first haproxy host's address", async (t) => {
+  t.equal(clientAddress(inventoryWith()), '10.0.0.20')
+  t.equal(clientAddress(inventoryWith({ lb1: { vip_address: '10.0.0.200' } })), '10.0.0.200')
+  const noBalancer = { ...inventoryWith(), groups: new Map(), groupHosts: () => [] }
+  t.equal(clientAddress(noBalancer), undefined, 'no haproxy group: no client address')
 })
 
 t.test('the validators check every host of the group, not the first one', async (t) => {

@@ -12,6 +12,7 @@ import { prometheusTargets } from './prometheus-targets.ts'
 import { status } from './status.ts'
 import { day2 } from './day2.ts'
 import { snapshots } from './snapshots.ts'
+import { vip } from './vip.ts'
 
 export const SITE_CHECKS: SiteCheck[] = [
   clients,
@@ -22,4 +23,5 @@ export const SITE_CHECKS: SiteCheck[] = [
   dashboards,
   pictures,
   alerting,
+  vip,
 ]

@@ -1,4 +1,4 @@
-/** Clients reach PostgreSQL (write port) and Redis (the safe endpoint) through HAProxy. */
+/** Clients reach PostgreSQL (write port) and Redis (the safe endpoint) through HAProxy, on the VIP. */
 import pg from 'pg'
 import { Redis } from 'ioredis'
 import type { SiteCheck } from './context.ts'
@@ -8,8 +8,7 @@ export const clients: SiteCheck = {
   destructive: false,
   async run(t, ctx) {
     const secrets = ctx.secrets()
-    const [balancer] = ctx.hosts('haproxy')
-    const lb = ctx.lab.host(balancer).address
+    const lb = ctx.clientAddress()
     const client = new pg.Client({
       host: lb,
       port: 5000,

@@ -23,6 +23,8 @@ export interface SiteContext {
   lab: Lab
   /** The hosts of an inventory group, in inventory order. */
   hosts(group: string): string[]
+  /** Where clients connect: the lab's VIP (lab-small has two haproxy hosts), else the first haproxy host. */
+  clientAddress(): string
   /** The inventory copy's generated secrets (`<inventory>.secrets.yml`), read afresh. */
   secrets(): Record<string, string>
   /** Runs a playbook (relative to the repository) against the lab with --json, bounded in time. */
@@ -42,6 +44,10 @@ export function siteContext(repo: string, dir: string, inventory: string, lab: L
     inventory,
     lab,
     hosts: (group) => [...(inventoryGroups(readFileSync(inventory, 'utf8')).get(group) ?? [])],
+    clientAddress() {
+      const [balancer] = this.hosts('haproxy')
+      return lab.need().vip ?? lab.host(balancer!).address
+    },
     secrets: () => parse(readFileSync(inventory.replace(/\.yml$/, '.secrets.yml'), 'utf8')),
     playbook: (playbook, label, extra = [], timeoutMs = 600_000) =>
       runPlaybook({

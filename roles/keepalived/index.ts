@@ -1,0 +1,148 @@
+/**
+ * keepalived: the VIP clients use (`vip_address`), held by one haproxy host at a time. VRRP runs
+ * with unicast peers (the other haproxy hosts: no multicast needed), PASS authentication from a
+ * generated 8-character secret (VRRP's limit), adverts every second, and every host in BACKUP state
+ * with `nopreempt`: the first host of the group takes the VIP at start, and a host that returns never
+ * takes it back, so the VIP moves once per failure. A track script asks the local HAProxy for
+ * `/healthz` every second; two failures put the instance in FAULT (weight 0), which gives the VIP up
+ * at once, even under nopreempt (a mere priority drop would not move it). `net.ipv4.ip_nonlocal_bind`
+ * lets HAProxy on the backups bind the VIP before they hold it, so this role runs before haproxy.
+ * keepalived is reloaded when its configuration changes. keepalived 2.2.7's config test (`-t`) never
+ * returns when the file defines a vrrp_script (seen in the lab, 2026-11-30), so the file is not run
+ * through it; every value it prints is validated first. Without `vip_address` the role does nothing.
+ */
+import type { Role, Vars } from '../../lib/types.ts'
+import { command, file, service, template, user } from '../../lib/tasks/index.ts'
+import { installWithoutStarting } from '../common/apt.ts'
+import { CLIENT_ENTRY_VARS, groupMembers, sharedVars, type StackVars } from '../stack.ts'
+import { keepalivedView } from './render.ts'
+
+const shared = sharedVars(...CLIENT_ENTRY_VARS)
+
+export interface KeepalivedVars extends Vars, Pick<StackVars, keyof typeof shared.schema> {
+  vip_interface: string
+  vip_vrrp_id: number
+  vip_auth_password: string
+}
+
+const CONFIG = '/etc/keepalived/keepalived.conf'
+const CHECK_SCRIPT = '/etc/keepalived/hastack-check-haproxy'
+const SYSCTL_FILE = '/etc/sysctl.d/60-hastack-vip.conf'
+/** The unprivileged user keepalived runs the track script as (`enable_script_security`). */
+const SCRIPT_USER = 'keepalived_script'
+
+/** Problems of the VIP settings across the haproxy hosts: one VIP and one VRRP id for all, used by no host. */
+export function vipProblems(inventory: Parameters<NonNullable<Role['validate']>>[0]): string[] {
+  const members = groupMembers(inventory, 'haproxy')
+  const vars = members.map((name) => ({ name, v: inventory.hosts.get(name)!.vars }))
+  const withVip = vars.filter(({ v }) => v.vip_address !== undefined)
+  if (withVip.length === 0) return []
+  const errors: string[] = []
+  const list = (key: string) => vars.map(({ name, v }) => `${name}: ${v[key] ?? 'unset'}`).join(', ')
+  if (new Set(vars.map(({ v }) => v.vip_address)).size > 1)
+    errors.push(`the haproxy hosts must share one vip_address (${list('vip_address')})`)
+  if (new Set(vars.map(({ v }) => v.vip_vrrp_id ?? keepalivedRole.defaults.vip_vrrp_id)).size > 1)
+    errors.push(`the haproxy hosts must share one vip_vrrp_id (${list('vip_vrrp_id')})`)
+  for (const [name, host] of inventory.hosts)
+    for (const { v } of withVip)
+      if (host.vars.address === v.vip_address)
+        errors.push(`vip_address ${v.vip_address} is the address of host ${name}: pick an address no host uses`)
+  return [...new Set(errors)]
+}
+
+export const keepalivedRole: Role<KeepalivedVars> = {
+  name: 'keepalived',
+  description: 'A VIP on the haproxy hosts (keepalived, VRRP over unicast, no preemption) when `vip_address` is set.',
+  defaults: {
+    ...shared.defaults,
+    vip_interface: '',
+    vip_vrrp_id: 51,
+    vip_auth_password: '',
+  },
+  schema: {
+    ...shared.schema,
+    vip_interface: {
+      type: 'string',
+      pattern: '^([A-Za-z0-9_.-]{1,15})?$',
+      description: "Interface that carries the VIP; empty: the one that holds the host's address.",
+    },
+    vip_vrrp_id: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 255,
+      description: 'VRRP virtual router id of the VIP: unique among the VRRP routers of its network.',
+    },
+    vip_auth_password: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9_-]{8}$',
+      maxLength: 8,
+      secret: true,
+      description:
+        'VRRP PASS authentication between the haproxy hosts (generated; 8 characters, VRRP keeps no more). ' +
+        'It travels in clear: it keeps other VRRP routers out by mistake, not an attacker.',
+    },
+  },
+  validate: vipProblems,
+  handlers: {
+    'Reload keepalived': async (h) => {
+      await h.do(service({ service: 'keepalived', state: 'reloaded', name: 'Reload keepalived' }))
+    },
+  },
+  async tasks(h) {
+    if (h.vars.vip_address === undefined) return
+    await h.do(
+      file({
+        path: SYSCTL_FILE,
+        content:
+          '# Managed by hastack: local changes are overwritten on the next run.\n' +
+          '# HAProxy binds the VIP on every haproxy host, also while keepalived holds it elsewhere.\n' +
+          'net.ipv4.ip_nonlocal_bind = 1\n',
+        name: 'Ensure HAProxy may bind the VIP before holding it (sysctl file)',
+      }),
+    )
+    await h.do(
+      command({
+        cmd: 'sysctl -q -w net.ipv4.ip_nonlocal_bind=1',
+        unless: 'test "$(sysctl -n net.ipv4.ip_nonlocal_bind)" = 1',
+        name: 'Ensure HAProxy may bind the VIP before holding it (running kernel)',
+      }),
+    )
+    await installWithoutStarting(h, ['keepalived'], 'keepalived')
+    await h.do(
+      user({
+        user: SCRIPT_USER,
+        system: true,
+        shell: '/usr/sbin/nologin',
+        name: "Ensure the user of keepalived's check exists",
+      }),
+    )
+    const view = keepalivedView(h)
+    await h.do(
+      template({
+        src: 'keepalived/check-haproxy.ejs',
+        dest: CHECK_SCRIPT,
+        vars: { keepalived: view },
+        mode: '0755',
+        name: 'Ensure the HAProxy check of keepalived is current',
+      }),
+    )
+    await h.do(
+      template({
+        src: 'keepalived/keepalived.conf.ejs',
+        dest: CONFIG,
+        vars: { keepalived: { ...view, check_script: CHECK_SCRIPT, script_user: SCRIPT_USER } },
+        mode: '0600',
+        notify: 'Reload keepalived',
+        name: 'Ensure the keepalived configuration is current',
+      }),
+    )
+    await h.do(
+      service({
+        service: 'keepalived',
+        enabled: true,
+        state: 'started',
+        name: 'Ensure keepalived is enabled and started',
+      }),
+    )
+  },
+}

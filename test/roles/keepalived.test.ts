@@ -1,0 +1,187 @@
+/**
+ * The keepalived role on two scripted load balancers with a VIP: a fresh pair allows binding the VIP,
+ * installs keepalived, writes the HAProxy check and the configuration (VRRP over unicast to the other
+ * host, PASS with the generated 8-character secret, BACKUP + nopreempt, priorities by group order,
+ * the FAULT-on-failure track script), starts it before HAProxy binds the VIP; a converged pair
+ * changes nothing; without `vip_address` the role does nothing; bad VIP settings are refused before
+ * any connection; the password never shows in a diff.
+ */
+import t from 'tap'
+import { secretValues } from '../../lib/inventory/index.ts'
+import { clearSecrets, registerSecrets } from '../../lib/output/mask.ts'
+import { keepalivedRole } from '../../roles/keepalived/index.ts'
+import { haproxyRole } from '../../roles/haproxy/index.ts'
+import { vrrpPriority } from '../../roles/keepalived/render.ts'
+import { scriptedLab, type ScriptedConnection, type ScriptedLab } from '../fixtures/scripted.ts'
+import { stackInventory } from './stack.ts'
+
+const play = [{ name: 'lb', hosts: 'haproxy', roles: [keepalivedRole, haproxyRole] }]
+const CONF = '/etc/keepalived/keepalived.conf'
+const CHECK = '/etc/keepalived/hastack-check-haproxy'
+const CONFIG_TASK = 'Ensure the keepalived configuration is current'
+const VIP = '10.0.0.30'
+
+/** The role tests' stack with two load balancers (lb1 .20, lb2 .21) and the given variables. */
+function pairInventory(vars: Record<string, unknown> = { vip_address: VIP }, lb2: Record<string, unknown> = {}) {
+  const doc = stackInventory(vars) as { all: { children: Record<string, { hosts: Record<string, unknown> }> } }
+  doc.all.children.haproxy!.hosts = { lb1: { address: '10.0.0.20' }, lb2: { address: '10.0.0.21', ...lb2 } }
+  return doc
+}
+
+/** A Debian host's answers to what the role runs beyond the built-in ones: sysctl, the script user, checkers. */
+function scriptHost(conn: ScriptedConnection): void {
+  let nonlocalBind = 0
+  let scriptUser = false
+  conn.on(/^test "\$\(sysctl -n net\.ipv4\.ip_nonlocal_bind\)" = 1$/, () => ({ code: nonlocalBind === 1 ? 0 : 1 }))
+  conn.on(/^sysctl -q -w net\.ipv4\.ip_nonlocal_bind=1$/, (_c, _o, host) => {
+    nonlocalBind = 1
+    host.mutated('sysctl net.ipv4.ip_nonlocal_bind=1')
+    return {}
+  })
+  conn.on(/^getent passwd keepalived_script && id -nG keepalived_script$/, () =>
+    scriptUser
+      ? { stdout: 'keepalived_script:x:998:998::/home/keepalived_script:/usr/sbin/nologin\nkeepalived_script\n' }
+      : { code: 2 },
+  )
+  conn.on(/^useradd --system --shell \/usr\/sbin\/nologin keepalived_script$/, (_c, _o, host) => {
+    scriptUser = true
+    host.mutated('useradd keepalived_script')
+    return {}
+  })
+  conn.on(/^haproxy -c /, {})
+}
+
+async function pairLab(doc = pairInventory()): Promise<ScriptedLab> {
+  const lab = await scriptedLab(doc)
+  for (const name of ['lb1', 'lb2']) scriptHost(lab.host(name))
+  return lab
+}
+
+t.test('a fresh pair holds the VIP with keepalived before HAProxy binds it', async (t) => {
+  const lab = await pairLab()
+  t.teardown(() => lab.cleanup())
+  const run = await lab.run(play)
+  t.ok(run.success, run.lines.join('\n'))
+  const changed = run.named('lb1', 'changed')
+  t.same(changed.slice(0, 6), [
+    'Ensure HAProxy may bind the VIP before holding it (sysctl file)',
+    'Ensure HAProxy may bind the VIP before holding it (running kernel)',
+    'Ensure keepalived is installed',
+    "Ensure the user of keepalived's check exists",
+    'Ensure the HAProxy check of keepalived is current',
+    CONFIG_TASK,
+  ])
+  t.ok(
+    changed.indexOf('Ensure keepalived is enabled and started') < changed.indexOf('Ensure HAProxy is installed'),
+    'keepalived (and the sysctl) come before HAProxy',
+  )
+  const password = lab.inventory.secrets.vip_auth_password!
+  t.match(password, /^[A-Za-z0-9_-]{8}$/, 'the generated VRRP password has the 8 characters PASS keeps')
+  for (const [name, self, peer, priority] of [
+    ['lb1', '10.0.0.20', '10.0.0.21', 250],
+    ['lb2', '10.0.0.21', '10.0.0.20', 240],
+  ] as const) {
+    const host = lab.host(name)
+    const conf = host.readFile(CONF)!
+    t.match(conf, /state BACKUP\n\s+nopreempt\n/, `${name}: BACKUP with nopreempt`)
+    t.match(conf, /interface eth0\n/, `${name}: the interface that holds the host's address`)
+    t.match(conf, new RegExp(`priority ${priority}\\n`))
+    t.match(conf, /advert_int 1\n/)
+    t.match(conf, new RegExp(`unicast_src_ip ${self}\\n\\s+unicast_peer \\{\\n\\s+${peer}\\n\\s+\\}`))
+    t.match(conf, new RegExp(`auth_type PASS\\n\\s+auth_pass ${password}\\n`))
+    t.match(conf, /virtual_ipaddress \{\n\s+10\.0\.0\.30\/32 dev eth0\n/)
+    t.match(
+      conf,
+      /script "\/etc\/keepalived\/hastack-check-haproxy"\n\s+interval 1\n\s+timeout 1\n\s+fall 2\n\s+rise 2/,
+    )
+    t.match(conf, /weight 0\n/, 'a failed check means FAULT: the VIP goes even under nopreempt')
+    t.match(conf, /script_user keepalived_script\n\s+enable_script_security/)
+    t.same(host.validations, ['haproxy -c -f /etc/haproxy/.haproxy.cfg.hastack-scripted'], 'only HAProxy has a checker')
+    t.match(host.readFile(CHECK), new RegExp(`^#!/bin/bash\\n[\\s\\S]*/dev/tcp/${self}/7000 \\|\\| exit 1\\n`))
+    t.match(host.readFile(CHECK), /GET \/healthz HTTP\/1\.0/)
+    t.match(host.readFile('/etc/sysctl.d/60-hastack-vip.conf'), /^net\.ipv4\.ip_nonlocal_bind = 1$/m)
+    t.ok(host.mutations.includes('sysctl net.ipv4.ip_nonlocal_bind=1'), 'the running kernel too')
+    t.same(host.service('keepalived'), { enabled: true, active: true, restarts: 0, reloads: 1 })
+    const cfg = host.readFile('/etc/haproxy/haproxy.cfg')!
+    t.match(cfg, new RegExp(`listen postgres_rw\\n\\s+bind ${self}:5000,10\\.0\\.0\\.30:5000\\n`), 'rw on the VIP')
+    t.match(cfg, new RegExp(`listen postgres_ro\\n\\s+bind ${self}:5001,10\\.0\\.0\\.30:5001\\n`), 'ro on the VIP')
+    t.match(cfg, new RegExp(`bind ${self}:6379,10\\.0\\.0\\.30:6379\\n\\s+bind 127\\.0\\.0\\.1:6379`), 'Redis too')
+    t.match(cfg, new RegExp(`bind ${self}:7000\\n[\\s\\S]*monitor-uri /healthz`), 'stats on its own address only')
+    t.same(host.unmatched, [])
+  }
+})
+
+t.test('a converged pair changes nothing and keepalived is not reloaded', async (t) => {
+  const lab = await pairLab()
+  t.teardown(() => lab.cleanup())
+  await lab.run(play)
+  lab.host('lb1').resetCalls()
+  const run = await lab.run(play)
+  t.equal(run.stats.get('lb1')?.changed, 0)
+  t.equal(run.stats.get('lb2')?.changed, 0)
+  t.same(lab.host('lb1').mutations, [])
+  t.equal(lab.host('lb1').service('keepalived').reloads, 1, 'still the one reload of the first run')
+})
+
+t.test('without vip_address the role does nothing and HAProxy binds its own address only', async (t) => {
+  const lab = await pairLab(pairInventory({}))
+  t.teardown(() => lab.cleanup())
+  const run = await lab.run(play)
+  t.ok(run.success)
+  t.notOk(
+    run.tasks('lb1').some((x) => /keepalived|VIP/.test(x.name)),
+    'no keepalived task runs',
+  )
+  t.notOk(lab.host('lb1').packages.has('keepalived'))
+  t.match(lab.host('lb1').readFile('/etc/haproxy/haproxy.cfg'), /bind 10\.0\.0\.20:5000\n/)
+})
+
+t.test('the VRRP password never shows in a diff', async (t) => {
+  const lab = await pairLab()
+  t.teardown(() => lab.cleanup())
+  // What lib/playbook.ts does with every loaded inventory: its secrets are masked from then on.
+  registerSecrets(secretValues(lab.inventory))
+  t.teardown(() => clearSecrets())
+  const run = await lab.run(play, { diff: true })
+  const password = lab.inventory.secrets.vip_auth_password!
+  const output = run.lines.join('\n')
+  t.match(output, /\+\s+auth_pass \*\*\*/, 'the diff shows the line, masked')
+  t.notOk(output.includes(password))
+})
+
+t.test('bad VIP settings are refused before any connection', async (t) => {
+  const refused = (doc: Record<string, unknown>) => scriptedLab(doc)
+  await t.rejects(refused(pairInventory({ vip_address: '10.0.0.300' })), /vip_address.*must be an IPv4 address/s)
+  await t.rejects(refused(pairInventory({ vip_address: VIP, vip_vrrp_id: 256 })), /vip_vrrp_id/)
+  await t.rejects(refused(pairInventory({ vip_address: VIP, vip_interface: 'eth0; reboot' })), /vip_interface/)
+  await t.rejects(
+    refused(pairInventory({ vip_address: '10.0.0.21' })),
+    /vip_address 10\.0\.0\.21 is the address of host lb2/,
+  )
+  await t.rejects(
+    refused(pairInventory({ vip_address: VIP }, { vip_address: '10.0.0.31' })),
+    /the haproxy hosts must share one vip_address \(lb1: 10\.0\.0\.30, lb2: 10\.0\.0\.31\)/,
+  )
+  await t.rejects(
+    refused(pairInventory({ vip_address: VIP, vip_auth_password: 'ab-12' })),
+    /secret vip_auth_password is too short \(5 characters\): use at least 8/,
+  )
+  await t.rejects(refused(pairInventory({ vip_address: VIP, vip_auth_password: 'nine-char' })), /vip_auth_password/)
+  const lab = await scriptedLab(pairInventory({ vip_address: VIP, vip_auth_password: 'ab-CD_12' }))
+  t.teardown(() => lab.cleanup())
+  t.equal(lab.inventory.hosts.get('lb1')!.vars.vip_auth_password, 'ab-CD_12', 'a set 8-character password is kept')
+})
+
+t.test('priorities follow the group order, the first host highest, never below 1', async (t) => {
+  t.same(
+    ['a', 'b', 'c'].map((h) => vrrpPriority(['a', 'b', 'c'], h)),
+    [250, 240, 230],
+  )
+  t.equal(
+    vrrpPriority(
+      Array.from({ length: 40 }, (_, i) => `h${i}`),
+      'h39',
+    ),
+    1,
+  )
+})
