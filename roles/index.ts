@@ -15,9 +15,12 @@ import { postgresExporterRole } from './postgres_exporter/index.ts'
 import { redisExporterRole } from './redis_exporter/index.ts'
 import { prometheusRole } from './prometheus/index.ts'
 import { alertmanagerRole } from './alertmanager/index.ts'
+import { pgbackrestRole } from './pgbackrest/index.ts'
+import { pgbackrestRepositoryRole } from './pgbackrest/repository.ts'
 
 export { commonRole, etcdRole, postgresqlRole, patroniRole, haproxyRole, redisRole, sentinelRole }
 export { nodeExporterRole, postgresExporterRole, redisExporterRole, prometheusRole, alertmanagerRole }
+export { pgbackrestRole, pgbackrestRepositoryRole }
 
 export const allRoles: Role<any>[] = [
   commonRole,
@@ -32,4 +35,6 @@ export const allRoles: Role<any>[] = [
   redisExporterRole,
   prometheusRole,
   alertmanagerRole,
+  pgbackrestRole,
+  pgbackrestRepositoryRole,
 ]

@@ -42,6 +42,8 @@ export interface StackVars extends Vars {
   /** A generated secret without a default: always set once the inventory is loaded. */
   sentinel_password?: string
   sentinel_quorum: number
+  pgbackrest_group: string
+  pgbackrest_stanza: string
 }
 
 /** How a client reaches etcd: its members' group and port, and Patroni's user there. */
@@ -64,6 +66,9 @@ export const POSTGRESQL_VARS = [
   'postgresql_app_user',
   'postgresql_app_password',
 ] as const
+
+/** Where PostgreSQL's backups go: read by the pgbackrest roles and by Patroni (the archive command). */
+export const BACKUP_VARS = ['pgbackrest_group', 'pgbackrest_stanza'] as const
 
 /** How a client reaches Redis and its Sentinels. */
 export const REDIS_CLIENT_VARS = [
@@ -292,6 +297,24 @@ const SHARED: { [K in keyof StackVars]-?: { default?: StackVars[K]; schema: VarS
       minimum: 1,
       description:
         'Sentinels that must agree the primary is down before a failover (a majority must still authorize it).',
+    },
+  },
+  pgbackrest_group: {
+    default: 'backup_repo',
+    schema: {
+      type: 'string',
+      format: 'word',
+      description:
+        "Inventory group whose (one) host keeps pgBackRest's repository; without it there are no backups " +
+        'and no WAL archiving.',
+    },
+  },
+  pgbackrest_stanza: {
+    default: 'hastack',
+    schema: {
+      type: 'string',
+      format: 'word',
+      description: "pgBackRest's name for the cluster (its stanza): the repository's directory and every command's.",
     },
   },
 }

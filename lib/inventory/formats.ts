@@ -103,6 +103,16 @@ export const FORMATS: Record<string, ValueFormat> = {
    * unquoted (`sentinel auth-pass`), and HAProxy's check sends them inline, so
    * spaces, quotes and backslashes are refused rather than escaped.
    */
+  /** A value on a `key=value` line of an ini-style file (pgBackRest): one word, nothing to quote or strip. */
+  'config-word': {
+    expected: 'one word of printable characters: no blanks, quotes (\' ") or backslashes',
+    test: (v) => /^[^\s'"\\]+$/.test(v) && controlCharacter(v) === undefined,
+  },
+  /** A systemd calendar event (`OnCalendar=`), e.g. `Sun *-*-* 01:00:00` or `daily`. */
+  'systemd-calendar': {
+    expected: 'a systemd calendar event such as `daily` or `Mon..Sat *-*-* 01:00:00` (letters, digits, `*:-.,/~ `)',
+    test: (v) => /^[A-Za-z0-9*:.,/~-]+(?: [A-Za-z0-9*:.,/~-]+)*$/.test(v),
+  },
   'redis-config-string': {
     expected: 'a Redis config word: no spaces, quotes (\' ") or backslashes',
     test: (v) => /^[^\s'"\\]+$/.test(v) && controlCharacter(v) === undefined,
