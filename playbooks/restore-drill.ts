@@ -40,7 +40,8 @@ async function writeCanary(h: HostRun): Promise<void> {
   const archived = `select coalesce(last_archived_wal, '') >= '${segment}' from pg_stat_archiver`
   await waitUntil(
     `WAL segment ${segment} to reach the repository`,
-    async () => (await h.query([...psql(v.postgresql_port), '-c', archived], { user: 'postgres' })).stdout.trim() === 't',
+    async () =>
+      (await h.query([...psql(v.postgresql_port), '-c', archived], { user: 'postgres' })).stdout.trim() === 't',
     { timeoutMs: 120_000, intervalMs: 1000 },
   )
   Object.assign(canary, { rows: Number(rows), written: true })

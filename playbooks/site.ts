@@ -3,8 +3,8 @@
  * The whole stack on bare Debian 12 hosts, in dependency order: base settings
  * everywhere, the PostgreSQL part's plays (etcd, PostgreSQL under Patroni), the
  * Redis part's plays (Redis, Sentinels), HAProxy in front of both, pgBackRest's backups when the
- * inventory has a backup repository host, then the monitoring part (exporters, Alertmanager, Prometheus) when the inventory has a
- * monitoring group. A play whose group the inventory does not have is left out.
+ * inventory has a backup repository host, then the monitoring part (exporters, Alertmanager,
+ * Prometheus) when the inventory has a monitoring group. A play whose group the inventory does not have is left out.
  * `npx zx playbooks/site.ts -i inventory/lab.yml [--check --diff --json FILE]`
  */
 import { playbook, type Inventory, type Play } from '../lib/index.ts'

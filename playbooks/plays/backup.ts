@@ -27,7 +27,11 @@ export function backupPlays(inventory: Inventory): Play[] {
     : [{ name: 'Install PostgreSQL on the backup repository host', hosts: repo, roles: [postgresqlRole] }]
   return [
     ...binaries,
-    { name: 'Link the members and the repository with pgBackRest', hosts: `${members}:${repo}`, roles: [pgbackrestRole] },
+    {
+      name: 'Link the members and the repository with pgBackRest',
+      hosts: `${members}:${repo}`,
+      roles: [pgbackrestRole],
+    },
     { name: 'Create the stanza and schedule backups', hosts: repo, roles: [pgbackrestRepositoryRole] },
   ]
 }

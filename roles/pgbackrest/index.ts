@@ -163,7 +163,9 @@ export const pgbackrestRole: Role<PgbackrestVars> = {
       const v = settingsOf(host, defaults)
       if (!groupMembers(inventory, v.pgbackrest_group).includes(host.name)) continue
       if (groupMembers(inventory, v.patroni_group).length === 0)
-        errors.push(`host ${host.name}: a backup repository needs PostgreSQL members (group ${v.patroni_group} is empty)`)
+        errors.push(
+          `host ${host.name}: a backup repository needs PostgreSQL members (group ${v.patroni_group} is empty)`,
+        )
       if (host.groups.includes(v.patroni_group) && v.pgbackrest_drill_port === v.postgresql_port)
         errors.push(`host ${host.name}: pgbackrest_drill_port must differ from postgresql_port (${v.postgresql_port})`)
       const dataDir = `${v.postgresql_data_dir.replace(/\/$/, '')}/`
@@ -198,14 +200,20 @@ export const pgbackrestRole: Role<PgbackrestVars> = {
         }),
       )
     const ssh = sshView(h)
-    await h.do(directory({ path: POSTGRES_SSH, owner: 'postgres', mode: '0700', name: "Ensure postgres's .ssh exists" }))
+    await h.do(
+      directory({ path: POSTGRES_SSH, owner: 'postgres', mode: '0700', name: "Ensure postgres's .ssh exists" }),
+    )
     await h.do(secretFile(IDENTITY, ssh.privateKey, "Ensure postgres's pgBackRest SSH key is current"))
     const sshFile = (src: string, dest: string, what: string) =>
       template({ src, dest, owner: 'postgres', mode: '0600', vars: { ssh }, name: `Ensure ${what} is current` })
     await h.do(sshFile('pgbackrest/ssh_config.ejs', `${POSTGRES_SSH}/config`, "postgres's SSH client configuration"))
     await h.do(sshFile('pgbackrest/known_hosts.ejs', KNOWN_HOSTS, "the pgBackRest peers' pinned host keys"))
     await h.do(
-      sshFile('pgbackrest/authorized_keys.ejs', `${POSTGRES_SSH}/authorized_keys`, "postgres's authorized pgBackRest key"),
+      sshFile(
+        'pgbackrest/authorized_keys.ejs',
+        `${POSTGRES_SSH}/authorized_keys`,
+        "postgres's authorized pgBackRest key",
+      ),
     )
     await h.do(
       template({

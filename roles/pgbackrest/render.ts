@@ -41,7 +41,12 @@ function repositoryOptions(v: Vars): Option[] {
 /** One PostgreSQL of the stanza: local (no host) or reached over SSH as postgres. */
 function pgOptions(index: number, v: Vars, address?: string): Option[] {
   return [
-    ...(address ? ([[`pg${index}-host`, address], [`pg${index}-host-user`, 'postgres']] as Option[]) : []),
+    ...(address
+      ? ([
+          [`pg${index}-host`, address],
+          [`pg${index}-host-user`, 'postgres'],
+        ] as Option[])
+      : []),
     [`pg${index}-path`, String(v.postgresql_data_dir)],
     [`pg${index}-port`, Number(v.postgresql_port)],
     [`pg${index}-socket-path`, '/var/run/postgresql'],

@@ -27,7 +27,10 @@ const asPostgres = (stanza: string, ...args: string[]) => ['pgbackrest', `--stan
 function checkArchiving(h: RepositoryHost): Task {
   return defineTask('Ensure pgBackRest check passes (WAL reaches the repository)', {}, async (ctx): Promise<Plan> => {
     if (ctx.check) return { change: false, skip: true, reason: 'check mode runs no pgbackrest check' }
-    const r = await ctx.conn.run(asPostgres(h.vars.pgbackrest_stanza, 'check'), { user: 'postgres', timeoutMs: 180_000 })
+    const r = await ctx.conn.run(asPostgres(h.vars.pgbackrest_stanza, 'check'), {
+      user: 'postgres',
+      timeoutMs: 180_000,
+    })
     if (r.code !== 0) throw new Error(`pgbackrest check failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`)
     return noChange('archiving and the stanza are sound')
   })

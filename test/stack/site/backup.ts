@@ -42,7 +42,9 @@ export const backup: SiteCheck = {
     // Damage the repository: one data file of the newest backup moved aside, moved back afterwards.
     const info = JSON.parse((await asPostgres('info --output=json')).stdout)
     const label = info[0].backup.at(-1).label as string
-    const found = await onRepo(`sudo -n find ${REPO}/backup/${STANZA}/${label}/pg_data/global -type f -name 'pg_control*'`)
+    const found = await onRepo(
+      `sudo -n find ${REPO}/backup/${STANZA}/${label}/pg_data/global -type f -name 'pg_control*'`,
+    )
     const victim = found.stdout.trim().split('\n')[0]!
     t.ok(victim, `a file of backup ${label} to remove: ${victim}`)
     const aside = `${REPO}/../hastack-drill-aside`
