@@ -9,10 +9,10 @@
  * `npx zx playbooks/restore-drill.ts -i inventory/lab-small.yml`
  */
 import { randomBytes } from 'node:crypto'
-import { command, InputError, playbook, waitUntil, type HostRun, type Inventory } from '../lib/index.ts'
+import { command, InputError, playbook, type HostRun, type Inventory } from '../lib/index.ts'
 import { allRoles } from '../roles/index.ts'
-import { rest } from '../roles/patroni/rest.ts'
 import { CANARY_TABLE, DRILL_SCRIPT } from '../roles/pgbackrest/repository.ts'
+import { isPatroniLeader, writeAndArchive } from '../roles/pgbackrest/wal.ts'
 import { backupGroup, hasBackupRepository } from './plays/backup.ts'
 
 /** The canary written on the leader in the first play, looked for in the restored copy in the second. */
@@ -23,29 +23,15 @@ const CANARY_SQL = [
   '  id bigserial primary key, token text not null, at timestamptz not null default now());',
   `insert into ${CANARY_TABLE} (token) values ('${canary.token}');`,
   `select count(*) from ${CANARY_TABLE};`,
-  'select pg_walfile_name(pg_switch_wal());',
 ].join('\n')
-
-const psql = (port: unknown) => ['psql', '-p', String(port), '-d', 'postgres', '-XAtq', '-v', 'ON_ERROR_STOP=1']
 
 /** On the leader: write the canary row, switch WAL and wait (bounded) until that segment is archived. */
 async function writeCanary(h: HostRun): Promise<void> {
-  const v = h.vars
-  const leader = await rest(h, 'GET', `http://${v.address}:${v.patroni_restapi_port}/primary`)
-  if (leader.status !== 200) return
-  const name = 'Write a canary row on the leader and archive its WAL'
-  const outcome = await h.do(command({ cmd: psql(v.postgresql_port), user: 'postgres', stdin: CANARY_SQL, name }))
-  if (!outcome.stdout) return
-  const [rows, segment] = outcome.stdout.trim().split('\n')
-  const archived = `select coalesce(last_archived_wal, '') >= '${segment}' from pg_stat_archiver`
-  await waitUntil(
-    `WAL segment ${segment} to reach the repository`,
-    async () =>
-      (await h.query([...psql(v.postgresql_port), '-c', archived], { user: 'postgres' })).stdout.trim() === 't',
-    { timeoutMs: 120_000, intervalMs: 1000 },
-  )
-  Object.assign(canary, { rows: Number(rows), written: true })
-  h.log(`canary ${canary.token}: row ${rows}, WAL ${segment} archived`)
+  if (!(await isPatroniLeader(h))) return
+  const printed = await writeAndArchive(h, CANARY_SQL, 'Write a canary row on the leader and archive its WAL')
+  if (!printed) return
+  Object.assign(canary, { rows: Number(printed.at(-1)), written: true })
+  h.log(`canary ${canary.token}: row ${canary.rows} of ${CANARY_TABLE}`)
 }
 
 /** On the repository host: the drill script, its figures printed. */

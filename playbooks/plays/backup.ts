@@ -1,7 +1,8 @@
 /**
- * The plays of PostgreSQL's backups, for site.ts and the backup playbooks: PostgreSQL's binaries on
- * the repository host (the restore drill runs a scratch instance there), pgBackRest and its SSH link
- * on the members and the repository host, then the repository host's stanza, check and timers.
+ * The plays of PostgreSQL's backups, for site.ts and the backup playbooks: on a repository host that
+ * is no member, PostgreSQL's binaries (the restore drill runs a scratch instance there) and pgBackRest
+ * with its SSH link (the members get theirs in the Patroni play); then the repository host's stanza,
+ * check and timers.
  * Left out when the inventory has no repository host (the `pgbackrest_group`, default backup_repo).
  */
 import type { Inventory, Play } from '../../lib/types.ts'
@@ -22,16 +23,18 @@ export function backupPlays(inventory: Inventory): Play[] {
   const repo = backupGroup(inventory)
   const members = String(inventory.hosts.values().next().value?.vars.patroni_group ?? STACK_DEFAULTS.patroni_group)
   const repoIsMember = groupMembers(inventory, repo).every((h) => groupMembers(inventory, members).includes(h))
-  const binaries: Play[] = repoIsMember
+  // The members got pgBackRest in the Patroni play (postgresPlays); a repository host of its own gets it here.
+  const ownHost: Play[] = repoIsMember
     ? []
-    : [{ name: 'Install PostgreSQL on the backup repository host', hosts: repo, roles: [postgresqlRole] }]
+    : [
+        {
+          name: 'Install PostgreSQL and pgBackRest on the repository host',
+          hosts: repo,
+          roles: [postgresqlRole, pgbackrestRole],
+        },
+      ]
   return [
-    ...binaries,
-    {
-      name: 'Link the members and the repository with pgBackRest',
-      hosts: `${members}:${repo}`,
-      roles: [pgbackrestRole],
-    },
+    ...ownHost,
     { name: 'Create the stanza and schedule backups', hosts: repo, roles: [pgbackrestRepositoryRole] },
   ]
 }

@@ -4,7 +4,9 @@
  * generated secret, restricted in authorized_keys to running pgbackrest, host keys pinned from the
  * controller's known_hosts. The repository host keeps the encrypted repository (aes-256-cbc with a
  * generated passphrase) and the retention. WAL archiving itself is Patroni's dynamic configuration
- * (roles/pgbackrest/archiving.ts). The stanza, the checks and the timers are the repository role's.
+ * (roles/pgbackrest/archiving.ts). The role runs on the members before Patroni (a replica's
+ * restore_command must find pgbackrest when it first starts: a missing command stops its recovery) and
+ * does nothing without a repository host. The stanza, the check and the timers are the repository role's.
  */
 import type { HostRun, Role, Task, Vars } from '../../lib/types.ts'
 import { directory, file, template } from '../../lib/tasks/index.ts'
@@ -177,6 +179,8 @@ export const pgbackrestRole: Role<PgbackrestVars> = {
   },
   async tasks(h) {
     const v = h.vars
+    // Part of the members' play (before Patroni, so restore_command finds pgbackrest from the first start).
+    if (groupMembers(h.inventory, v.pgbackrest_group).length === 0) return
     const isRepository = groupMembers(h.inventory, v.pgbackrest_group).includes(h.name)
     await installWithoutStarting(h, ['pgbackrest', ...(isRepository ? ['python3'] : [])], 'pgBackRest')
     await h.do(

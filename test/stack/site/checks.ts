@@ -7,5 +7,6 @@ import type { SiteCheck } from './context.ts'
 import { backup } from './backup.ts'
 import { clients } from './clients.ts'
 import { prometheusTargets } from './prometheus-targets.ts'
+import { restore } from './restore.ts'
 
-export const SITE_CHECKS: SiteCheck[] = [clients, prometheusTargets, backup]
+export const SITE_CHECKS: SiteCheck[] = [clients, prometheusTargets, backup, restore]
