@@ -7,13 +7,14 @@
  * schedules the timers and takes a first full backup only while it has none; a converged run changes
  * nothing; inconsistent inventories are refused; Patroni's dynamic configuration carries archiving.
  */
+import { execFileSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import t from 'tap'
 import { knownHostsFilePath } from '../../lib/inventory/connection-spec.ts'
 import { desiredDynamic, dynamicPatch } from '../../roles/patroni/dynamic.ts'
 import { walArchiving } from '../../roles/pgbackrest/archiving.ts'
 import { pgbackrestRole } from '../../roles/pgbackrest/index.ts'
-import { BACKUP_SCRIPT, pgbackrestRepositoryRole } from '../../roles/pgbackrest/repository.ts'
+import { BACKUP_SCRIPT, DRILL_SCRIPT, pgbackrestRepositoryRole } from '../../roles/pgbackrest/repository.ts'
 import { derivedKey } from '../../roles/pgbackrest/ssh-keys.ts'
 import { scriptedLab, type ScriptedLab } from '../fixtures/scripted.ts'
 import { stackInventory } from './stack.ts'
@@ -164,6 +165,12 @@ t.test('the repository host creates the stanza once, checks, schedules and takes
   for (const timer of ['full', 'diff'])
     t.same(bk1.service(`hastack-pgbackrest-${timer}.timer`).active, true, `${timer} timer started`)
   t.match(bk1.readFile(BACKUP_SCRIPT), /http:\/\/10\.0\.0\.11:8008\/replica/, 'the script asks Patroni for a standby')
+  for (const script of [BACKUP_SCRIPT, DRILL_SCRIPT]) {
+    const parsed = execFileSync('python3', ['-c', 'import ast, sys; ast.parse(sys.stdin.read()); print("ok")'], {
+      input: bk1.readFile(script),
+    })
+    t.equal(parsed.toString().trim(), 'ok', `${script} is valid Python`)
+  }
   const drill = ini(bk1.readFile('/etc/pgbackrest/drill.conf'))
   t.same([drill['pg1-path'], drill['pg1-port']], ['/var/lib/postgresql/hastack-drill/data', '5439'])
   bk1.resetCalls()
