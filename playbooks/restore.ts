@@ -21,7 +21,7 @@ import {
 } from '../lib/index.ts'
 import type { CliOptions } from '../lib/cli/args.ts'
 import { allRoles } from '../roles/index.ts'
-import { clusterMembers, isLeader } from '../roles/patroni/rest.ts'
+import { clusterMembers } from '../roles/patroni/rest.ts'
 import { parseTarget, targetProblem, type RestoreTarget } from '../roles/pgbackrest/pitr-target.ts'
 import { isPatroniLeader, psql, writeAndArchive } from '../roles/pgbackrest/wal.ts'
 import { groupMembers, STACK_DEFAULTS } from '../roles/stack.ts'
@@ -134,19 +134,16 @@ async function reinitialiseMember(h: HostRun): Promise<void> {
   await waitUntil(`${h.name} to replicate from the restored leader`, replica, { timeoutMs: 900_000, intervalMs: 2000 })
 }
 
-/** The cluster after the restore: one leader, every other member streaming. */
+/** The cluster after the restore: this member leads and streams to every other member. */
 async function checkCluster(h: HostRun, request: Request): Promise<void> {
   if (h.check) return
-  const healthy = async () => {
-    const members = (await clusterMembers(h, api(h))) ?? []
-    const leaders = members.filter(isLeader)
-    const streaming = members.filter((m) => !isLeader(m) && m.state === 'streaming')
-    return leaders.length === 1 && streaming.length === request.others.length ? members : undefined
+  const sql = "select count(*) from pg_stat_replication where state = 'streaming'"
+  const streaming = async () => {
+    const r = await h.query([...psql(h.vars.postgresql_port), '-c', sql], { user: 'postgres' })
+    return (await isPatroniLeader(h)) && Number(r.stdout.trim()) === request.others.length
   }
-  const members = await waitUntil('one leader and every replica streaming', healthy, {
-    timeoutMs: 300_000,
-    intervalMs: 2000,
-  })
+  await waitUntil('the restored leader to stream to every replica', streaming, { timeoutMs: 300_000, intervalMs: 2000 })
+  const members = (await clusterMembers(h, api(h))) ?? []
   h.log(`restored cluster: ${members.map((m) => `${m.name} ${m.role} ${m.state} (timeline ${m.timeline})`).join(', ')}`)
 }
 

@@ -11,7 +11,6 @@ import type { SiteCheck } from './context.ts'
 interface Member {
   name: string
   role: string
-  state: string
 }
 
 export const restore: SiteCheck = {
@@ -73,12 +72,16 @@ export const restore: SiteCheck = {
     t.comment(`restore: ${done.seconds.toFixed(0)} s; ${done.stdout.match(/restored cluster: .*/)?.[0] ?? ''}`)
     t.same(await rows(), [1, 2, 3, 4, 5], 'exactly the rows written before the target remain')
 
+    // One leader, streaming to every other member (Patroni 3.0 calls a streaming replica "running").
     const healthy = async () => {
       const answer = await fetch(`${api}/cluster`).catch(() => undefined)
       if (!answer?.ok) return false
       const members = ((await answer.json()) as { members: Member[] }).members
       const leaders = members.filter((m) => m.role === 'leader')
-      return leaders.length === 1 && members.filter((m) => m.state === 'streaming').length === members.length - 1
+      if (leaders.length !== 1) return false
+      const sql = "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"
+      const r = await ctx.lab.ssh(leaders[0]!.name, `sudo -u postgres psql -XAtc "${sql}"`)
+      return Number(r.stdout.trim()) === members.length - 1
     }
     await until('one leader and every replica streaming', 120_000, healthy, 2000).catch(() => {})
     t.ok(await healthy(), 'one leader, every replica streaming')
