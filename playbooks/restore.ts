@@ -52,10 +52,11 @@ async function checkTarget(h: HostRun, request: Request): Promise<void> {
   const newestArchived = Number(newest.stdout.trim()) || 0
   const oldestEnd = Number(backups[0].timestamp.stop)
   const iso = (s: number) => new Date(s * 1000).toISOString()
-  if (request.target) {
-    const problem = targetProblem(request.target, oldestEnd, newestArchived)
-    if (problem) throw new Error(`refused: ${problem}`)
-  }
+  const problem = request.target && targetProblem(request.target, oldestEnd, newestArchived)
+  // The plan alone archives nothing: with --confirm the leader's current WAL is archived before this check.
+  if (problem && request.confirm) throw new Error(`refused: ${problem}`)
+  if (problem)
+    h.log(`as things stand the target would be refused: ${problem} (--confirm archives the current WAL first)`)
   const goal = request.target ? `the time ${request.target.text}` : `the newest archived WAL (${iso(newestArchived)})`
   h.log(`restorable from ${iso(oldestEnd)} (end of backup ${backups[0].label}) to ${iso(newestArchived)}`)
   h.log(`plan: restore the cluster to ${goal}:`)
@@ -89,8 +90,17 @@ async function restoreMember(h: HostRun, request: Request): Promise<void> {
   const settings = "-c hot_standby=off -c synchronous_standby_names=''"
   await asPostgres(
     [binary(h, 'pg_ctl'), '-D', data, '-l', RECOVERY_LOG, '-o', settings, '-w', '-t', '3600', 'start'],
-    'Recover PostgreSQL to the target (pg_ctl waits until it has promoted)',
+    'Start PostgreSQL to recover to the target',
   )
+  if (!h.check) {
+    // pg_ctl returns once recovery is consistent; with hot_standby off, connections wait for the promotion.
+    const isReady = [binary(h, 'pg_isready'), '-q', '-p', String(h.vars.postgresql_port)]
+    const recovering = [...psql(h.vars.postgresql_port), '-c', 'select pg_is_in_recovery()']
+    const promoted = async () =>
+      (await h.query(isReady, { user: 'postgres' })).code === 0 &&
+      (await h.query(recovering, { user: 'postgres' })).stdout.trim() === 'f'
+    await waitUntil('PostgreSQL to reach the target and promote', promoted, { timeoutMs: 3_600_000, intervalMs: 1000 })
+  }
   const reset = RECOVERY_SETTINGS.map((s) => `alter system reset ${s};`).join('\n')
   const sql = `${reset}\nselect pg_reload_conf();\ncheckpoint;\nselect timeline_id from pg_control_checkpoint();\n`
   const printed = await asPostgres(
