@@ -57,7 +57,13 @@ await playbook({
       throw new InputError(`the inventory has no ${backupGroup(inventory)} host: there is no backup to drill`)
     const members = String(inventory.hosts.values().next().value?.vars.patroni_group ?? 'postgres')
     return [
-      { name: 'Write a canary on the leader', hosts: members, tasks: writeCanary },
+      {
+        name: 'Write a canary on the leader',
+        hosts: members,
+        tasks: writeCanary,
+        anyErrorsFatal: true,
+        maxFailPercentage: 0,
+      },
       { name: 'Restore the newest backup on the repository host', hosts: backupGroup(inventory), tasks: runDrill },
     ]
   },

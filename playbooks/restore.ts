@@ -182,7 +182,10 @@ await playbook({
       restored,
       others,
     }
-    const fatal = { anyErrorsFatal: true }
+    // Any failure anywhere ends the run: anyErrorsFatal alone stops later plays only above maxFailPercentage
+    // (100 by default, which a play on one host that failed never exceeds); seen in the lab, where a refused
+    // target on the repository host let the other members go on to stop and wipe.
+    const fatal = { anyErrorsFatal: true, maxFailPercentage: 0 }
     const archiveNow = async (h: HostRun) => {
       if (await isPatroniLeader(h)) await writeAndArchive(h, '', "Archive the leader's current WAL")
     }
