@@ -2,14 +2,15 @@
 /**
  * The whole stack on bare Debian 12 hosts, in dependency order: base settings
  * everywhere, the PostgreSQL part's plays (etcd, PostgreSQL under Patroni), the
- * Redis part's plays (Redis, Sentinels), HAProxy in front of both, the Redis and
- * etcd snapshots on the backup_repo group, then the monitoring part (exporters,
- * Alertmanager, Prometheus) when the inventory has a monitoring group. A play
- * whose group the inventory does not have is left out.
+ * Redis part's plays (Redis, Sentinels), HAProxy (behind keepalived's VIP when one is set) in front of
+ * both, pgBackRest's backups and the Redis and etcd snapshots when the inventory has a backup
+ * repository host, then the monitoring part (exporters, Alertmanager, Prometheus) when the inventory
+ * has a monitoring group. A play whose group the inventory does not have is left out.
  * `npx zx playbooks/site.ts -i inventory/lab.yml [--check --diff --json FILE]`
  */
 import { playbook, type Inventory, type Play } from '../lib/index.ts'
 import { allRoles } from '../roles/index.ts'
+import { backupPlays, hasBackupRepository } from './plays/backup.ts'
 import { hasMonitoring, monitoringPlays } from './plays/monitoring.ts'
 import { postgresPlays } from './plays/postgres.ts'
 import { redisPlays } from './plays/redis.ts'
@@ -27,7 +28,8 @@ const plays: Play[] = [
 /** The plays whose group the inventory has (with at least one host); each play names one group or `all`. */
 export function sitePlays(inventory: Inventory): Play[] {
   const stack = plays.filter((p) => p.hosts === 'all' || inventory.groupHosts(p.hosts).length > 0)
-  return [...stack, ...(hasMonitoring(inventory) ? monitoringPlays(inventory) : [])]
+  const backups = hasBackupRepository(inventory) ? backupPlays(inventory) : []
+  return [...stack, ...backups, ...(hasMonitoring(inventory) ? monitoringPlays(inventory) : [])]
 }
 
 await playbook({ name: 'site', script: import.meta.url, roles: allRoles, plays: sitePlays })

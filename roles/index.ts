@@ -17,10 +17,13 @@ import { redisExporterRole } from './redis_exporter/index.ts'
 import { prometheusRole } from './prometheus/index.ts'
 import { alertmanagerRole } from './alertmanager/index.ts'
 import { snapshotsRole } from './snapshots/index.ts'
+import { pgbackrestRole } from './pgbackrest/index.ts'
+import { pgbackrestRepositoryRole } from './pgbackrest/repository.ts'
 
 export { commonRole, etcdRole, postgresqlRole, patroniRole, haproxyRole, keepalivedRole, redisRole, sentinelRole }
 export { nodeExporterRole, postgresExporterRole, redisExporterRole, prometheusRole, alertmanagerRole }
 export { snapshotsRole }
+export { pgbackrestRole, pgbackrestRepositoryRole }
 
 export const allRoles: Role<any>[] = [
   commonRole,
@@ -37,4 +40,6 @@ export const allRoles: Role<any>[] = [
   prometheusRole,
   alertmanagerRole,
   snapshotsRole,
+  pgbackrestRole,
+  pgbackrestRepositoryRole,
 ]

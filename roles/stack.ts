@@ -45,6 +45,8 @@ export interface StackVars extends Vars {
   sentinel_quorum: number
   /** Unset: no VIP (clients use the first haproxy host's address). */
   vip_address?: string
+  pgbackrest_group: string
+  pgbackrest_stanza: string
 }
 
 /** How a client reaches etcd: its members' group and port, and Patroni's user there. */
@@ -67,6 +69,9 @@ export const POSTGRESQL_VARS = [
   'postgresql_app_user',
   'postgresql_app_password',
 ] as const
+
+/** Where PostgreSQL's backups go: read by the pgbackrest roles and by Patroni (the archive command). */
+export const BACKUP_VARS = ['pgbackrest_group', 'pgbackrest_stanza'] as const
 
 /** How a client reaches Redis and its Sentinels. */
 export const REDIS_CLIENT_VARS = [
@@ -316,6 +321,24 @@ const SHARED: { [K in keyof StackVars]-?: { default?: StackVars[K]; schema: VarS
       description:
         'Virtual IPv4 address of the load balancers, held by one haproxy host at a time (keepalived) and used ' +
         "by every client; on the hosts' network, used by no host. Unset: no VIP, clients use the first haproxy host.",
+    },
+  },
+  pgbackrest_group: {
+    default: 'backup_repo',
+    schema: {
+      type: 'string',
+      format: 'word',
+      description:
+        "Inventory group whose (one) host keeps pgBackRest's repository; without it there are no backups " +
+        'and no WAL archiving.',
+    },
+  },
+  pgbackrest_stanza: {
+    default: 'hastack',
+    schema: {
+      type: 'string',
+      format: 'word',
+      description: "pgBackRest's name for the cluster (its stanza): the repository's directory and every command's.",
     },
   },
 }

@@ -119,6 +119,11 @@ export const FORMATS: Record<string, ValueFormat> = {
     expected: 'a systemd calendar event such as daily, hourly, Mon..Fri 02:00 or *-*-* 03:30:00',
     test: isCalendarEvent,
   },
+  /** A value on a `key=value` line of an ini-style file (pgBackRest): one word, nothing to quote or strip. */
+  'config-word': {
+    expected: 'one word of printable characters: no blanks, quotes (\' ") or backslashes',
+    test: (v) => /^[^\s'"\\]+$/.test(v) && controlCharacter(v) === undefined,
+  },
   /**
    * Redis and Sentinel config words. Sentinel rewrites its file with some values
    * unquoted (`sentinel auth-pass`), and HAProxy's check sends them inline, so

@@ -6,15 +6,21 @@
  */
 import type { HostRun, Plan, Task, Vars } from '../../lib/types.ts'
 import { defineTask, delay, noChange, waitUntil } from '../../lib/tasks/index.ts'
+import { walArchiving, type WalArchiving } from '../pgbackrest/archiving.ts'
 import { clusterMembers, isLeader, memberApi, rest, restJson, type PatroniMember, type RestAuth } from './rest.ts'
 
 export type Dynamic = Record<string, unknown> & {
-  postgresql: { parameters: Record<string, unknown>; use_pg_rewind: boolean; use_slots: boolean }
+  postgresql: {
+    parameters: Record<string, unknown>
+    use_pg_rewind: boolean
+    use_slots: boolean
+    recovery_conf?: Record<string, string>
+  }
 }
 
-/** The dynamic configuration the inventory asks for. */
-export function desiredDynamic(v: Vars): Dynamic {
-  return {
+/** The dynamic configuration the inventory asks for, with pgBackRest's WAL archiving when it has a repository. */
+export function desiredDynamic(v: Vars, archiving?: WalArchiving): Dynamic {
+  const dynamic: Dynamic = {
     ttl: v.patroni_ttl,
     loop_wait: v.patroni_loop_wait,
     retry_timeout: v.patroni_retry_timeout,
@@ -25,9 +31,11 @@ export function desiredDynamic(v: Vars): Dynamic {
     postgresql: {
       use_pg_rewind: Boolean(v.patroni_use_pg_rewind),
       use_slots: Boolean(v.patroni_use_slots),
-      parameters: { ...(v.postgresql_parameters as Record<string, unknown>) },
+      parameters: { ...(v.postgresql_parameters as Record<string, unknown>), ...archiving?.parameters },
     },
   }
+  if (archiving) dynamic.postgresql.recovery_conf = { ...archiving.recovery_conf }
+  return dynamic
 }
 
 /** PostgreSQL's spelling of a value: booleans as on/off, everything else as text. */
@@ -52,6 +60,10 @@ export function dynamicPatch(current: Record<string, any>, desired: Dynamic): Re
   for (const [name, want] of Object.entries(desired.postgresql.parameters))
     if (normal(curPg.parameters?.[name]) !== normal(want)) params[name] = want
   if (Object.keys(params).length) pg.parameters = params
+  const recovery: Record<string, string> = {}
+  for (const [name, want] of Object.entries(desired.postgresql.recovery_conf ?? {}))
+    if (normal(curPg.recovery_conf?.[name]) !== normal(want)) recovery[name] = want
+  if (Object.keys(recovery).length) pg.recovery_conf = recovery
   if (Object.keys(pg).length) patch.postgresql = pg
   return Object.keys(patch).length ? patch : undefined
 }
@@ -59,7 +71,9 @@ export function dynamicPatch(current: Record<string, any>, desired: Dynamic): Re
 function describePatch(patch: Record<string, any>): string {
   const names = Object.keys(patch).filter((k) => k !== 'postgresql')
   const pg = patch.postgresql ?? {}
-  names.push(...Object.keys(pg).filter((k) => k !== 'parameters'), ...Object.keys(pg.parameters ?? {}))
+  const nested = ['parameters', 'recovery_conf']
+  names.push(...Object.keys(pg).filter((k) => !nested.includes(k)), ...Object.keys(pg.parameters ?? {}))
+  names.push(...Object.keys(pg.recovery_conf ?? {}))
   return `dynamic settings differ: ${names.join(', ')}`
 }
 
@@ -79,7 +93,7 @@ export function dynamicConfigTask(h: HostRun, api: ApiContext): Task {
       if (h.check) return { change: false, skip: true, reason: 'Patroni is not running yet' }
       throw new Error(`GET ${api.base}/config did not answer`)
     }
-    const patch = dynamicPatch(current, desiredDynamic(h.vars))
+    const patch = dynamicPatch(current, desiredDynamic(h.vars, walArchiving(h.inventory, h.vars)))
     if (!patch) return noChange()
     return {
       change: true,

@@ -11,7 +11,15 @@
 import type { HostRun, Inventory, InventoryHost, Role, Vars } from '../../lib/types.ts'
 import { directory, service, systemdUnit, template, waitFor } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
-import { ETCD_CLIENT_VARS, POSTGRESQL_VARS, groupMembers, settingsOf, sharedVars, type StackVars } from '../stack.ts'
+import {
+  BACKUP_VARS,
+  ETCD_CLIENT_VARS,
+  POSTGRESQL_VARS,
+  groupMembers,
+  settingsOf,
+  sharedVars,
+  type StackVars,
+} from '../stack.ts'
 import { dynamicConfigTask, rollingRestartTask, type ApiContext } from './dynamic.ts'
 import { pgDatabase, pgRole } from './users.ts'
 import { inventoryApis, rest, waitForLeader } from './rest.ts'
@@ -24,6 +32,7 @@ const shared = sharedVars(
   'patroni_restapi_port',
   ...ETCD_CLIENT_VARS,
   ...POSTGRESQL_VARS,
+  ...BACKUP_VARS,
 )
 
 export interface PatroniVars extends Vars, Pick<StackVars, keyof typeof shared.defaults> {

@@ -6,6 +6,7 @@
  */
 import type { HostView, Vars } from '../../lib/types.ts'
 import { etcdEndpoints } from '../etcd/index.ts'
+import { walArchiving } from '../pgbackrest/archiving.ts'
 import { stackAddresses } from './index.ts'
 
 /**
@@ -36,11 +37,13 @@ export function pgHbaLines(host: HostView): string[] {
 /** Every computed value of the Patroni configuration file. */
 export function patroniConfigView(host: HostView): Vars {
   const v = host.vars
-  const parameters = (v.postgresql_parameters ?? {}) as Record<string, unknown>
+  const archiving = walArchiving(host.inventory, v)
+  const parameters = { ...(v.postgresql_parameters as Record<string, unknown>), ...archiving?.parameters }
   return {
     restapi_address: `${v.address}:${v.patroni_restapi_port}`,
     etcd_hosts: etcdEndpoints(host),
     pg_parameters: Object.entries(parameters).map(([name, value]) => ({ name, value })),
+    recovery_conf: Object.entries(archiving?.recovery_conf ?? {}).map(([name, value]) => ({ name, value })),
     pg_listen: `${v.address},127.0.0.1:${v.postgresql_port}`,
     pg_connect_address: `${v.address}:${v.postgresql_port}`,
     pg_bin_dir: `/usr/lib/postgresql/${v.postgresql_version}/bin`,

@@ -5,6 +5,7 @@
  */
 import type { SiteCheck } from './context.ts'
 import { alerting } from './alerting.ts'
+import { backup } from './backup.ts'
 import { clients } from './clients.ts'
 import { dashboards } from './dashboards.ts'
 import { pictures } from './pictures.ts'
@@ -13,6 +14,7 @@ import { status } from './status.ts'
 import { day2 } from './day2.ts'
 import { snapshots } from './snapshots.ts'
 import { vip } from './vip.ts'
+import { restore } from './restore.ts'
 
 export const SITE_CHECKS: SiteCheck[] = [
   clients,
@@ -24,4 +26,6 @@ export const SITE_CHECKS: SiteCheck[] = [
   pictures,
   alerting,
   vip,
+  backup,
+  restore,
 ]

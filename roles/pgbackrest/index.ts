@@ -1,0 +1,233 @@
+/**
+ * pgbackrest: pgBackRest on the PostgreSQL members and the backup repository host. Every host gets
+ * the package, its pgbackrest.conf and the SSH link for pgBackRest as postgres: keys derived from a
+ * generated secret, restricted in authorized_keys to running pgbackrest, host keys pinned from the
+ * controller's known_hosts. The repository host keeps the encrypted repository (aes-256-cbc with a
+ * generated passphrase) and the retention. WAL archiving itself is Patroni's dynamic configuration
+ * (roles/pgbackrest/archiving.ts). The role runs on the members before Patroni (a replica's
+ * restore_command must find pgbackrest when it first starts: a missing command stops its recovery) and
+ * does nothing without a repository host. The stanza, the check and the timers are the repository role's.
+ */
+import type { HostRun, Role, Task, Vars } from '../../lib/types.ts'
+import { directory, file, template } from '../../lib/tasks/index.ts'
+import { installWithoutStarting } from '../common/apt.ts'
+import { BACKUP_VARS, groupMembers, settingsOf, sharedVars, type StackVars } from '../stack.ts'
+import { pinnedHostKeyLines } from './host-keys.ts'
+import { configSections, sshClients, sshPeers } from './render.ts'
+import { derivedKey } from './ssh-keys.ts'
+
+const shared = sharedVars(
+  ...BACKUP_VARS,
+  'patroni_group',
+  'patroni_restapi_port',
+  'postgresql_version',
+  'postgresql_port',
+  'postgresql_data_dir',
+)
+
+export interface PgbackrestVars extends Vars, Pick<StackVars, keyof typeof shared.defaults> {
+  pgbackrest_repo_path: string
+  pgbackrest_cipher_pass: string
+  pgbackrest_ssh_secret: string
+  pgbackrest_retention_full: number
+  pgbackrest_retention_diff: number
+  pgbackrest_full_schedule: string
+  pgbackrest_diff_schedule: string
+  pgbackrest_process_max: number
+  pgbackrest_compress_type: string
+  pgbackrest_drill_port: number
+  pgbackrest_drill_dir: string
+}
+
+/** The postgres user's SSH directory (its home is Debian's /var/lib/postgresql). */
+export const POSTGRES_SSH = '/var/lib/postgresql/.ssh'
+const IDENTITY = `${POSTGRES_SSH}/hastack_pgbackrest`
+const KNOWN_HOSTS = `${POSTGRES_SSH}/hastack_pgbackrest_known_hosts`
+
+const SECRET_WORD = { type: 'string', format: 'config-word', minLength: 16, secret: true } as const
+
+/** A file whose content is a secret: never shown under --diff. */
+function secretFile(path: string, content: string, name: string): Task {
+  const inner = file({ path, content, owner: 'postgres', group: 'postgres', mode: '0600', name })
+  return {
+    ...inner,
+    check: async (ctx) => {
+      const plan = await inner.check(ctx)
+      return plan.change ? { ...plan, diff: undefined } : plan
+    },
+  }
+}
+
+/** The SSH link of one host: its identity, the peers it reaches, their host keys, who may log in. */
+function sshView(h: HostRun & { vars: PgbackrestVars }) {
+  const v = h.vars
+  const isRepository = groupMembers(h.inventory, v.pgbackrest_group).includes(h.name)
+  const own = derivedKey(v.pgbackrest_ssh_secret, isRepository ? 'repository' : 'database')
+  const clients = sshClients(h)
+  const peers = sshPeers(h)
+  return {
+    privateKey: own.privateFile,
+    peers: peers.map((p) => String(h.hostvars(p).address)),
+    identity: IDENTITY,
+    knownHosts: KNOWN_HOSTS,
+    hostKeys: pinnedHostKeyLines(h.inventory, peers),
+    authorized: clients.length
+      ? derivedKey(v.pgbackrest_ssh_secret, isRepository ? 'database' : 'repository').publicLine
+      : undefined,
+  }
+}
+
+export const pgbackrestRole: Role<PgbackrestVars> = {
+  name: 'pgbackrest',
+  description: 'pgBackRest on the PostgreSQL members and the repository host, linked over restricted SSH.',
+  defaults: {
+    ...shared.defaults,
+    pgbackrest_repo_path: '/var/lib/pgbackrest',
+    pgbackrest_cipher_pass: '',
+    pgbackrest_ssh_secret: '',
+    pgbackrest_retention_full: 2,
+    pgbackrest_retention_diff: 6,
+    pgbackrest_full_schedule: 'Sun *-*-* 01:00:00',
+    pgbackrest_diff_schedule: 'Mon..Sat *-*-* 01:00:00',
+    pgbackrest_process_max: 2,
+    pgbackrest_compress_type: 'lz4',
+    pgbackrest_drill_port: 5439,
+    pgbackrest_drill_dir: '/var/lib/postgresql/hastack-drill',
+  },
+  schema: {
+    ...shared.schema,
+    pgbackrest_repo_path: {
+      type: 'string',
+      format: 'absolute-path',
+      description: 'Directory of the repository on the repository host.',
+    },
+    pgbackrest_cipher_pass: {
+      ...SECRET_WORD,
+      description: 'Passphrase of the repository encryption (aes-256-cbc), on the repository host only (generated).',
+    },
+    pgbackrest_ssh_secret: {
+      ...SECRET_WORD,
+      description: "Seed of the SSH keys pgBackRest's hosts log in to each other with (generated).",
+    },
+    pgbackrest_retention_full: {
+      type: 'integer',
+      minimum: 1,
+      description: 'Full backups kept (older ones, and the WAL only they need, expire).',
+    },
+    pgbackrest_retention_diff: {
+      type: 'integer',
+      minimum: 1,
+      description: 'Differential backups kept.',
+    },
+    pgbackrest_full_schedule: {
+      type: 'string',
+      format: 'systemd-calendar',
+      description: 'When the timer on the repository host takes a full backup (systemd `OnCalendar=`).',
+    },
+    pgbackrest_diff_schedule: {
+      type: 'string',
+      format: 'systemd-calendar',
+      description: 'When it takes a differential backup.',
+    },
+    pgbackrest_process_max: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 32,
+      description: 'Processes a backup or restore compresses and copies with.',
+    },
+    pgbackrest_compress_type: {
+      type: 'string',
+      enum: ['lz4', 'zst', 'gz', 'none'],
+      description: 'Compression of the repository files.',
+    },
+    pgbackrest_drill_port: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 65535,
+      description: "Port of the restore drill's scratch PostgreSQL (Unix socket only) on the repository host.",
+    },
+    pgbackrest_drill_dir: {
+      type: 'string',
+      format: 'absolute-path',
+      description: 'Directory the restore drill restores into and removes again (owned by postgres).',
+    },
+  },
+  validate(inventory) {
+    const errors: string[] = []
+    const defaults = pgbackrestRole.defaults
+    const groups = new Set([...inventory.hosts.values()].map((h) => settingsOf(h, defaults).pgbackrest_group))
+    for (const group of groups) {
+      const repos = groupMembers(inventory, group)
+      if (repos.length > 1)
+        errors.push(`group ${group} has ${repos.length} hosts (${repos.join(', ')}): pgBackRest keeps one repository`)
+    }
+    for (const host of inventory.hosts.values()) {
+      const v = settingsOf(host, defaults)
+      if (!groupMembers(inventory, v.pgbackrest_group).includes(host.name)) continue
+      if (groupMembers(inventory, v.patroni_group).length === 0)
+        errors.push(
+          `host ${host.name}: a backup repository needs PostgreSQL members (group ${v.patroni_group} is empty)`,
+        )
+      if (host.groups.includes(v.patroni_group) && v.pgbackrest_drill_port === v.postgresql_port)
+        errors.push(`host ${host.name}: pgbackrest_drill_port must differ from postgresql_port (${v.postgresql_port})`)
+      const dataDir = `${v.postgresql_data_dir.replace(/\/$/, '')}/`
+      const drill = `${v.pgbackrest_drill_dir.replace(/\/$/, '')}/`
+      if (drill.startsWith(dataDir) || dataDir.startsWith(drill))
+        errors.push(`host ${host.name}: pgbackrest_drill_dir must lie outside postgresql_data_dir and not contain it`)
+    }
+    return errors
+  },
+  async tasks(h) {
+    const v = h.vars
+    // Part of the members' play (before Patroni, so restore_command finds pgbackrest from the first start).
+    if (groupMembers(h.inventory, v.pgbackrest_group).length === 0) return
+    const isRepository = groupMembers(h.inventory, v.pgbackrest_group).includes(h.name)
+    await installWithoutStarting(h, ['pgbackrest', ...(isRepository ? ['python3'] : [])], 'pgBackRest')
+    await h.do(
+      directory({ path: '/etc/pgbackrest', group: 'postgres', mode: '0750', name: 'Ensure /etc/pgbackrest exists' }),
+    )
+    await h.do(
+      directory({
+        path: '/var/log/pgbackrest',
+        owner: 'postgres',
+        mode: '0750',
+        name: "Ensure pgBackRest's log directory exists",
+      }),
+    )
+    if (isRepository)
+      await h.do(
+        directory({
+          path: v.pgbackrest_repo_path,
+          owner: 'postgres',
+          mode: '0750',
+          name: 'Ensure the backup repository directory exists',
+        }),
+      )
+    const ssh = sshView(h)
+    await h.do(
+      directory({ path: POSTGRES_SSH, owner: 'postgres', mode: '0700', name: "Ensure postgres's .ssh exists" }),
+    )
+    await h.do(secretFile(IDENTITY, ssh.privateKey, "Ensure postgres's pgBackRest SSH key is current"))
+    const sshFile = (src: string, dest: string, what: string) =>
+      template({ src, dest, owner: 'postgres', mode: '0600', vars: { ssh }, name: `Ensure ${what} is current` })
+    await h.do(sshFile('pgbackrest/ssh_config.ejs', `${POSTGRES_SSH}/config`, "postgres's SSH client configuration"))
+    await h.do(sshFile('pgbackrest/known_hosts.ejs', KNOWN_HOSTS, "the pgBackRest peers' pinned host keys"))
+    await h.do(
+      sshFile(
+        'pgbackrest/authorized_keys.ejs',
+        `${POSTGRES_SSH}/authorized_keys`,
+        "postgres's authorized pgBackRest key",
+      ),
+    )
+    await h.do(
+      template({
+        src: 'pgbackrest/pgbackrest.conf.ejs',
+        dest: '/etc/pgbackrest/pgbackrest.conf',
+        group: 'postgres',
+        mode: '0640',
+        vars: { sections: configSections(h) },
+        name: 'Ensure the pgBackRest configuration is current',
+      }),
+    )
+  },
+}

@@ -1,0 +1,223 @@
+/**
+ * The pgbackrest roles on scripted hosts: three members and a repository host of their own (or the
+ * repository on a member, as in lab-small). Each host's pgbackrest.conf points the right way, only
+ * the repository host holds the encryption passphrase, the SSH keys are derived from the generated
+ * secret, restricted to pgbackrest in authorized_keys and never shown in a diff, host keys come from
+ * the controller's pinned file; the repository host creates the stanza once, checks archiving,
+ * schedules the timers and takes a first full backup only while it has none; a converged run changes
+ * nothing; inconsistent inventories are refused; Patroni's dynamic configuration carries archiving.
+ */
+import { execFileSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import t from 'tap'
+import { knownHostsFilePath } from '../../lib/inventory/connection-spec.ts'
+import { desiredDynamic, dynamicPatch } from '../../roles/patroni/dynamic.ts'
+import { walArchiving } from '../../roles/pgbackrest/archiving.ts'
+import { pgbackrestRole } from '../../roles/pgbackrest/index.ts'
+import { BACKUP_SCRIPT, DRILL_SCRIPT, pgbackrestRepositoryRole } from '../../roles/pgbackrest/repository.ts'
+import { derivedKey } from '../../roles/pgbackrest/ssh-keys.ts'
+import { scriptedLab, type ScriptedLab } from '../fixtures/scripted.ts'
+import { stackInventory } from './stack.ts'
+
+const CONF = '/etc/pgbackrest/pgbackrest.conf'
+const SSH = '/var/lib/postgresql/.ssh'
+const link = [{ name: 'link', hosts: 'postgres:backup_repo', roles: [pgbackrestRole] }]
+const repository = [{ name: 'repository', hosts: 'backup_repo', roles: [pgbackrestRepositoryRole] }]
+const HOST_KEY = 'AAAAC3NzaC1lZDI1NTE5AAAAIHN0YWNrLWhvc3Qta2V5LWZvci10aGUtdGVzdHMhIQ'
+
+/** The shared stack inventory plus a backup_repo group (its own host, or a member). */
+function backupInventory(repo: 'own' | 'member', vars: Record<string, unknown> = {}) {
+  const doc = stackInventory(vars) as { all: { children: Record<string, unknown> } }
+  doc.all.children.backup_repo = { hosts: repo === 'own' ? { bk1: { address: '10.0.0.40' } } : { db1: null } }
+  return doc
+}
+
+/** A scripted lab whose controller has pinned the host keys of every host but `unpinned`. */
+async function world(repo: 'own' | 'member', vars: Record<string, unknown> = {}, unpinned: string[] = []) {
+  const lab = await scriptedLab(backupInventory(repo, vars))
+  const lines = [...lab.inventory.hosts.values()]
+    .filter((h) => !unpinned.includes(h.name))
+    .map((h) => `${h.vars.address} ssh-ed25519 ${HOST_KEY}`)
+  writeFileSync(knownHostsFilePath(lab.inventory.file), lines.join('\n') + '\n')
+  return lab
+}
+
+/** The repository host's pgbackrest answers: info lists `backups` (grown by the backup script). */
+function scriptRepository(lab: ScriptedLab, host: string) {
+  const conn = lab.host(host)
+  const state = { backups: 0, checks: 0, stanzas: 0 }
+  conn.on(/'--stanza=hastack' stanza-create/, (_c, _o, self) => {
+    state.stanzas++
+    self.writeFile('/var/lib/pgbackrest/backup/hastack/backup.info', '[backrest]\n')
+    self.mutated('stanza-create')
+    return { stdout: '' }
+  })
+  conn.on(/'--stanza=hastack' check/, () => (state.checks++, { stdout: '' }))
+  conn.on(/'--stanza=hastack' info '--output=json'/, () => ({
+    stdout: JSON.stringify([{ backup: Array.from({ length: state.backups }, (_, i) => ({ label: `b${i}` })) }]),
+  }))
+  conn.on(new RegExp(`${BACKUP_SCRIPT}'? full`), (_c, _o, self) => {
+    state.backups++
+    self.mutated('backup')
+    return { stdout: '{"type": "full"}\n' }
+  })
+  return state
+}
+
+const ini = (text: string | undefined) => Object.fromEntries((text ?? '').split('\n').map((l) => l.split('=', 2)))
+
+t.test('a member reaches its own repository host over SSH; only the repository holds the passphrase', async (t) => {
+  const lab = await world('own')
+  t.teardown(() => lab.cleanup())
+  const run = await lab.run(link)
+  t.ok(run.success)
+  const secret = lab.inventory.secrets.pgbackrest_ssh_secret!
+  const cipher = lab.inventory.secrets.pgbackrest_cipher_pass!
+  t.ok(secret && cipher, 'both secrets generated')
+  const db1 = ini(lab.host('db1').readFile(CONF))
+  t.same(
+    [db1['repo1-host'], db1['repo1-host-user'], db1['pg1-path']],
+    ['10.0.0.40', 'postgres', '/var/lib/postgresql/15/patroni'],
+  )
+  t.notOk(lab.host('db1').readFile(CONF)?.includes(cipher), 'no passphrase on a member')
+  const bk1 = ini(lab.host('bk1').readFile(CONF))
+  t.equal(bk1['repo1-cipher-type'], 'aes-256-cbc')
+  t.equal(bk1['repo1-cipher-pass'], cipher)
+  t.same([bk1['repo1-retention-full'], bk1['repo1-retention-diff']], ['2', '6'])
+  t.same([bk1['pg1-host'], bk1['pg2-host'], bk1['pg3-host']], ['10.0.0.11', '10.0.0.12', '10.0.0.13'])
+  t.equal(
+    lab.host('bk1').fs.get(CONF)?.type === 'file' && (lab.host('bk1').fs.get(CONF) as { mode: string }).mode,
+    '0640',
+  )
+  const restricted = 'restrict,command="/usr/bin/pgbackrest ${SSH_ORIGINAL_COMMAND#* }" '
+  t.ok(
+    lab
+      .host('db1')
+      .readFile(`${SSH}/authorized_keys`)
+      ?.includes(restricted + derivedKey(secret, 'repository').publicLine),
+    "a member lets in the repository host's key, for pgbackrest only",
+  )
+  t.ok(
+    lab
+      .host('bk1')
+      .readFile(`${SSH}/authorized_keys`)
+      ?.includes(restricted + derivedKey(secret, 'database').publicLine),
+    "the repository host lets in the members' key, for pgbackrest only",
+  )
+  t.equal(lab.host('db1').readFile(`${SSH}/hastack_pgbackrest`), derivedKey(secret, 'database').privateFile)
+  t.equal(lab.host('bk1').readFile(`${SSH}/hastack_pgbackrest`), derivedKey(secret, 'repository').privateFile)
+  t.match(lab.host('db1').readFile(`${SSH}/hastack_pgbackrest_known_hosts`), `10.0.0.40 ssh-ed25519 ${HOST_KEY}`)
+  t.match(lab.host('db1').readFile(`${SSH}/config`), /Host 10\.0\.0\.40\n[^]*StrictHostKeyChecking yes/)
+  t.match(lab.host('bk1').readFile(`${SSH}/config`), /Host 10\.0\.0\.11 10\.0\.0\.12 10\.0\.0\.13\n/)
+  for (const h of ['db1', 'bk1']) t.same(lab.host(h).unmatched, [], `${h}: every command answered`)
+})
+
+t.test('a repository on a member lists that member first as the local pg1 and the others over SSH', async (t) => {
+  const lab = await world('member')
+  t.teardown(() => lab.cleanup())
+  t.ok((await lab.run(link)).success)
+  const db1 = ini(lab.host('db1').readFile(CONF))
+  t.equal(db1['pg1-host'], undefined, 'pg1 is local')
+  t.equal(db1['pg1-path'], '/var/lib/postgresql/15/patroni')
+  t.same([db1['pg2-host'], db1['pg3-host']], ['10.0.0.12', '10.0.0.13'])
+  t.equal(ini(lab.host('db2').readFile(CONF))['repo1-host'], '10.0.0.11')
+  t.match(lab.host('db1').readFile(`${SSH}/config`), /Host 10\.0\.0\.12 10\.0\.0\.13\n/, 'db1 logs in to the others')
+})
+
+t.test('the private SSH key never shows in a --diff, and a converged run changes nothing', async (t) => {
+  const lab = await world('own')
+  t.teardown(() => lab.cleanup())
+  const first = await lab.run(link, { diff: true })
+  t.ok(first.success)
+  t.ok(
+    first.lines.some((l) => l.includes('repo1-host=10.0.0.40')),
+    'the configuration shows in the diff',
+  )
+  t.notOk(
+    first.lines.some((l) => l.includes('OPENSSH PRIVATE KEY')),
+    'the private key does not',
+  )
+  const second = await lab.run(link)
+  for (const h of ['db1', 'db2', 'db3', 'bk1']) t.equal(second.stats.get(h)?.changed, 0, `${h}: changed 0`)
+})
+
+t.test('a peer whose host key the controller has not pinned stops the host, naming the fix', async (t) => {
+  const lab = await world('own', {}, ['bk1'])
+  t.teardown(() => lab.cleanup())
+  const run = await lab.run(link)
+  t.notOk(run.success)
+  const failure = run.tasks('db1').find((x) => x.status === 'failed')
+  t.match(failure?.reason, /no pinned SSH host key of bk1 \(10\.0\.0\.40\)[^]*playbooks\/ping\.ts/)
+  t.equal(lab.host('db1').readFile(`${SSH}/authorized_keys`), undefined, 'nothing of the link written')
+})
+
+t.test('the repository host creates the stanza once, checks, schedules and takes a first backup', async (t) => {
+  const lab = await world('own', { pgbackrest_full_schedule: 'Sat *-*-* 03:00:00' })
+  t.teardown(() => lab.cleanup())
+  const state = scriptRepository(lab, 'bk1')
+  const run = await lab.run([...link, ...repository])
+  t.ok(run.success, run.tasks('bk1').find((x) => x.status === 'failed')?.reason ?? 'converged')
+  t.same(state, { backups: 1, checks: 1, stanzas: 1 })
+  const bk1 = lab.host('bk1')
+  t.match(bk1.readFile('/etc/systemd/system/hastack-pgbackrest-full.timer'), /OnCalendar=Sat \*-\*-\* 03:00:00\n/)
+  t.match(bk1.readFile('/etc/systemd/system/hastack-pgbackrest-full.timer'), /Unit=hastack-pgbackrest-backup@full/)
+  t.match(bk1.readFile('/etc/systemd/system/hastack-pgbackrest-diff.timer'), /OnCalendar=Mon\.\.Sat /)
+  for (const timer of ['full', 'diff'])
+    t.same(bk1.service(`hastack-pgbackrest-${timer}.timer`).active, true, `${timer} timer started`)
+  t.match(bk1.readFile(BACKUP_SCRIPT), /http:\/\/10\.0\.0\.11:8008\/replica/, 'the script asks Patroni for a standby')
+  for (const script of [BACKUP_SCRIPT, DRILL_SCRIPT]) {
+    const parsed = execFileSync('python3', ['-c', 'import ast, sys; ast.parse(sys.stdin.read()); print("ok")'], {
+      input: bk1.readFile(script),
+    })
+    t.equal(parsed.toString().trim(), 'ok', `${script} is valid Python`)
+  }
+  const drill = ini(bk1.readFile('/etc/pgbackrest/drill.conf'))
+  t.same([drill['pg1-path'], drill['pg1-port']], ['/var/lib/postgresql/hastack-drill/data', '5439'])
+  bk1.resetCalls()
+  const again = await lab.run([...link, ...repository])
+  t.equal(again.stats.get('bk1')?.changed, 0, 'converged: changed 0')
+  t.same(state, { backups: 1, checks: 2, stanzas: 1 }, 'no second stanza-create or backup; check runs each time')
+})
+
+t.test('check mode runs no pgbackrest check and writes nothing', async (t) => {
+  const lab = await world('own')
+  t.teardown(() => lab.cleanup())
+  const state = scriptRepository(lab, 'bk1')
+  t.ok((await lab.run([...link, ...repository], { check: true })).success)
+  t.same(state, { backups: 0, checks: 0, stanzas: 0 })
+  t.same(lab.host('bk1').writes, [])
+})
+
+t.test('inconsistent inventories are refused before any connection', async (t) => {
+  const two = backupInventory('own') as { all: { children: Record<string, { hosts: Record<string, unknown> }> } }
+  two.all.children.backup_repo!.hosts.bk2 = { address: '10.0.0.41' }
+  await t.rejects(scriptedLab(two), /group backup_repo has 2 hosts \(bk1, bk2\): pgBackRest keeps one repository/)
+  await t.rejects(
+    scriptedLab(backupInventory('member', { pgbackrest_drill_port: 5432 })),
+    /pgbackrest_drill_port must differ from postgresql_port/,
+  )
+  await t.rejects(scriptedLab(backupInventory('own', { pgbackrest_cipher_pass: 'has a space in it, sixteen+' })))
+  await t.rejects(scriptedLab(backupInventory('own', { pgbackrest_full_schedule: 'daily; rm -rf /' })))
+})
+
+t.test("Patroni's dynamic configuration archives through pgBackRest only with a repository", async (t) => {
+  const lab = await world('own')
+  t.teardown(() => lab.cleanup())
+  const v = lab.inventory.hosts.get('db1')!.vars
+  const archiving = walArchiving(lab.inventory, v)
+  t.same(archiving, {
+    parameters: { archive_mode: 'on', archive_command: 'pgbackrest --stanza=hastack archive-push "%p"' },
+    recovery_conf: { restore_command: 'pgbackrest --stanza=hastack archive-get %f "%p"' },
+  })
+  const without = await scriptedLab(stackInventory())
+  t.teardown(() => without.cleanup())
+  t.equal(walArchiving(without.inventory, without.inventory.hosts.get('db1')!.vars), undefined)
+  const before = JSON.parse(JSON.stringify(desiredDynamic(v)))
+  t.same(dynamicPatch(before, desiredDynamic(v, archiving)), {
+    postgresql: { parameters: archiving!.parameters, recovery_conf: archiving!.recovery_conf },
+  })
+  t.equal(
+    dynamicPatch(JSON.parse(JSON.stringify(desiredDynamic(v, archiving))), desiredDynamic(v, archiving)),
+    undefined,
+  )
+})
