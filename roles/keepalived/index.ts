@@ -1,7 +1,7 @@
 /**
  * keepalived: the VIP clients use (`vip_address`), held by one haproxy host at a time. VRRP runs
- * with unicast peers (the other haproxy hosts: no multicast needed), PASS authentication from a
- * generated 8-character secret (VRRP's limit), adverts every second, and every host in BACKUP state
+ * version 3 with unicast peers (the other haproxy hosts: no multicast needed; adverts from any other
+ * source refused), adverts every half second, and every host in BACKUP state
  * with `nopreempt`: the first host of the group takes the VIP at start, and a host that returns never
  * takes it back, so the VIP moves once per failure. A track script asks the local HAProxy for
  * `/healthz` every second; two failures put the instance in FAULT (weight 0), which gives the VIP up
@@ -22,7 +22,6 @@ const shared = sharedVars(...CLIENT_ENTRY_VARS)
 export interface KeepalivedVars extends Vars, Pick<StackVars, keyof typeof shared.schema> {
   vip_interface: string
   vip_vrrp_id: number
-  vip_auth_password: string
 }
 
 const CONFIG = '/etc/keepalived/keepalived.conf'
@@ -57,7 +56,6 @@ export const keepalivedRole: Role<KeepalivedVars> = {
     ...shared.defaults,
     vip_interface: '',
     vip_vrrp_id: 51,
-    vip_auth_password: '',
   },
   schema: {
     ...shared.schema,
@@ -71,15 +69,6 @@ export const keepalivedRole: Role<KeepalivedVars> = {
       minimum: 1,
       maximum: 255,
       description: 'VRRP virtual router id of the VIP: unique among the VRRP routers of its network.',
-    },
-    vip_auth_password: {
-      type: 'string',
-      pattern: '^[A-Za-z0-9_-]{8}$',
-      maxLength: 8,
-      secret: true,
-      description:
-        'VRRP PASS authentication between the haproxy hosts (generated; 8 characters, VRRP keeps no more). ' +
-        'It travels in clear: it keeps other VRRP routers out by mistake, not an attacker.',
     },
   },
   validate: vipProblems,
