@@ -182,10 +182,9 @@ await playbook({
       restored,
       others,
     }
-    // Any failure anywhere ends the run: anyErrorsFatal alone stops later plays only above maxFailPercentage
-    // (100 by default, which a play on one host that failed never exceeds); seen in the lab, where a refused
-    // target on the repository host let the other members go on to stop and wipe.
-    const fatal = { anyErrorsFatal: true, maxFailPercentage: 0 }
+    // Any failure anywhere ends the run: a refused target on the repository host must never let the other
+    // members go on to stop and wipe (the engine's anyErrorsFatal ends the whole run at the first failure).
+    const fatal = { anyErrorsFatal: true }
     const archiveNow = async (h: HostRun) => {
       if (await isPatroniLeader(h)) await writeAndArchive(h, '', "Archive the leader's current WAL")
     }

@@ -259,7 +259,9 @@ export class PlayRunner {
             ctx.abort.reason = `stopped: another host failed and the play "${play.name}" treats any error as fatal`
         }
       })
-      const tooMany = failures > 0 && (failures * 100) / Math.max(1, live.length) > maxFail
+      // Any failure of a play that treats errors as fatal ends the run (as Ansible's any_errors_fatal):
+      // the percentage only governs rolling batches.
+      const tooMany = failures > 0 && (play.anyErrorsFatal || (failures * 100) / Math.max(1, live.length) > maxFail)
       if (tooMany && (rolling || play.anyErrorsFatal)) {
         this.stopped = rolling
           ? `play "${play.name}" stopped after a batch with ${failures} failed host(s): rolling work halts at the first unhealthy member`

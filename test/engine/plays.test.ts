@@ -144,6 +144,21 @@ t.test('serial batches stop the rolling work at the first failing member', async
   t.ok(result.lines.some((l) => /rolling work halts at the first unhealthy member/.test(l)))
 })
 
+t.test('a failure in a play that treats errors as fatal ends the run: later plays never start', async (t) => {
+  const later: string[] = []
+  const fatal: Play = {
+    name: 'fatal',
+    hosts: 'h1',
+    anyErrorsFatal: true,
+    tasks: async (h) => void (await h.do(command({ name: 'Refuse', cmd: 'exit 1' }))),
+  }
+  const next: Play = { name: 'next', hosts: 'web:!ghost', tasks: async (h) => void later.push(h.name) }
+  const result = await lab.run([fatal, next])
+  t.equal(result.exitCode, 2)
+  t.same(later, [], 'no host ran the next play')
+  t.ok(result.lines.some((l) => /treats any error as fatal/.test(l)))
+})
+
 t.test('a task run through h.once runs on one host and every host gets its outcome', async (t) => {
   const marker = `${work}/once-count`
   const play: Play = {
