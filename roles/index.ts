@@ -15,9 +15,13 @@ import { postgresExporterRole } from './postgres_exporter/index.ts'
 import { redisExporterRole } from './redis_exporter/index.ts'
 import { prometheusRole } from './prometheus/index.ts'
 import { alertmanagerRole } from './alertmanager/index.ts'
+import { grafanaRole } from './grafana/index.ts'
+import { journalRemoteRole } from './journal_remote/index.ts'
+import { journalUploadRole } from './journal_upload/index.ts'
 
 export { commonRole, etcdRole, postgresqlRole, patroniRole, haproxyRole, redisRole, sentinelRole }
 export { nodeExporterRole, postgresExporterRole, redisExporterRole, prometheusRole, alertmanagerRole }
+export { grafanaRole, journalRemoteRole, journalUploadRole }
 
 export const allRoles: Role<any>[] = [
   commonRole,
@@ -32,4 +36,7 @@ export const allRoles: Role<any>[] = [
   redisExporterRole,
   prometheusRole,
   alertmanagerRole,
+  grafanaRole,
+  journalRemoteRole,
+  journalUploadRole,
 ]
