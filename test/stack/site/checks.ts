@@ -5,6 +5,7 @@
  */
 import type { SiteCheck } from './context.ts'
 import { clients } from './clients.ts'
+import { centralLogs } from './logs.ts'
 import { prometheusTargets } from './prometheus-targets.ts'
 
-export const SITE_CHECKS: SiteCheck[] = [clients, prometheusTargets]
+export const SITE_CHECKS: SiteCheck[] = [clients, prometheusTargets, centralLogs]
