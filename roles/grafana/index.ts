@@ -79,7 +79,7 @@ async function grafanaSource(
           found = { key: probe.stdout }
           return noChange(`${v.grafana_apt_url} answers with the pinned key ${v.grafana_apt_key_fingerprint}`)
         }
-        why = `${v.grafana_apt_url} did not answer within ${PROBE_SECONDS} s (exit ${probe.code})`
+        why = `${v.grafana_apt_url} could not be reached (apt-helper exit ${probe.code}, bounded at ${PROBE_SECONDS} s)`
       }
       if (installed) {
         found = 'installed'
