@@ -4,13 +4,16 @@
  * everywhere, the PostgreSQL part's plays (etcd, PostgreSQL under Patroni), the
  * Redis part's plays (Redis, Sentinels), HAProxy (behind keepalived's VIP when one is set) in front of
  * both, pgBackRest's backups and the Redis and etcd snapshots when the inventory has a backup
- * repository host, then the monitoring part (exporters, Alertmanager, Prometheus) when the inventory
- * has a monitoring group. A play whose group the inventory does not have is left out.
+ * repository host, then the monitoring part (exporters, Alertmanager, Prometheus, Grafana) when the
+ * inventory has a monitoring group, and the central logs (journal-remote on the logging group,
+ * journal-upload everywhere) when it has a logging group. A play whose group the inventory does not
+ * have is left out.
  * `npx zx playbooks/site.ts -i inventory/lab.yml [--check --diff --json FILE]`
  */
 import { playbook, type Inventory, type Play } from '../lib/index.ts'
 import { allRoles } from '../roles/index.ts'
 import { backupPlays, hasBackupRepository } from './plays/backup.ts'
+import { hasLogging, loggingPlays } from './plays/logging.ts'
 import { hasMonitoring, monitoringPlays } from './plays/monitoring.ts'
 import { postgresPlays } from './plays/postgres.ts'
 import { redisPlays } from './plays/redis.ts'
@@ -29,7 +32,12 @@ const plays: Play[] = [
 export function sitePlays(inventory: Inventory): Play[] {
   const stack = plays.filter((p) => p.hosts === 'all' || inventory.groupHosts(p.hosts).length > 0)
   const backups = hasBackupRepository(inventory) ? backupPlays(inventory) : []
-  return [...stack, ...backups, ...(hasMonitoring(inventory) ? monitoringPlays(inventory) : [])]
+  return [
+    ...stack,
+    ...backups,
+    ...(hasMonitoring(inventory) ? monitoringPlays(inventory) : []),
+    ...(hasLogging(inventory) ? loggingPlays : []),
+  ]
 }
 
 await playbook({ name: 'site', script: import.meta.url, roles: allRoles, plays: sitePlays })

@@ -19,11 +19,15 @@ import { alertmanagerRole } from './alertmanager/index.ts'
 import { snapshotsRole } from './snapshots/index.ts'
 import { pgbackrestRole } from './pgbackrest/index.ts'
 import { pgbackrestRepositoryRole } from './pgbackrest/repository.ts'
+import { grafanaRole } from './grafana/index.ts'
+import { journalRemoteRole } from './journal_remote/index.ts'
+import { journalUploadRole } from './journal_upload/index.ts'
 
 export { commonRole, etcdRole, postgresqlRole, patroniRole, haproxyRole, keepalivedRole, redisRole, sentinelRole }
 export { nodeExporterRole, postgresExporterRole, redisExporterRole, prometheusRole, alertmanagerRole }
 export { snapshotsRole }
 export { pgbackrestRole, pgbackrestRepositoryRole }
+export { grafanaRole, journalRemoteRole, journalUploadRole }
 
 export const allRoles: Role<any>[] = [
   commonRole,
@@ -42,4 +46,7 @@ export const allRoles: Role<any>[] = [
   snapshotsRole,
   pgbackrestRole,
   pgbackrestRepositoryRole,
+  grafanaRole,
+  journalRemoteRole,
+  journalUploadRole,
 ]

@@ -37,6 +37,11 @@ export interface PackagesArgs extends TaskOptions {
   env?: Record<string, string>
   /** Keep installed packages from starting their services (a policy-rc.d for the install only). */
   denyServiceStarts?: boolean
+  /**
+   * Install some packages from .deb files already on the host instead of the index: package name →
+   * path (apt still fetches their dependencies from the index).
+   */
+  debFiles?: Record<string, string>
 }
 
 const APT_ENV = { DEBIAN_FRONTEND: 'noninteractive', NEEDRESTART_MODE: 'a' }
@@ -137,7 +142,8 @@ export function packages(args: PackagesArgs) {
           const update = retryWhileLocked(APT_UPDATE)
           const refresh = `n=$(${fresh} | head -n1); [ -n "$n" ] || ${update}`
           const recommends = args.installRecommends ? [] : ['--no-install-recommends']
-          const installCommand = `apt-get install ${quoteArgs([...APT_OPTS, ...recommends, ...missing])}`
+          const targets = missing.map((p) => args.debFiles?.[p] ?? p)
+          const installCommand = `apt-get install ${quoteArgs([...APT_OPTS, ...recommends, ...targets])}`
           const install = `${refresh} && ${retryWhileLocked(installCommand)}`
           const line = args.denyServiceStarts ? withServiceStartsDenied(install) : install
           await ctx.conn.run(line, { env, check: true, timeoutMs: 1_200_000 })

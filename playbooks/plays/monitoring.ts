@@ -1,11 +1,13 @@
 /**
  * The plays of the monitoring part, for playbooks/monitoring.ts and site.ts: exporters on the
- * hosts that run each service, then Alertmanager and Prometheus on the monitoring group. A play
+ * hosts that run each service, then Alertmanager, Prometheus and Grafana (skipped where its
+ * package source cannot be reached) on the monitoring group. A play
  * whose group the inventory lacks is left out. The hosts are prepared by the playbook (common).
  */
 import type { Inventory, Play } from '../../lib/types.ts'
 import {
   alertmanagerRole,
+  grafanaRole,
   nodeExporterRole,
   postgresExporterRole,
   prometheusRole,
@@ -23,9 +25,9 @@ const plays: (Play & { needs: string })[] = [
   },
   {
     needs: 'monitoring',
-    name: 'Run Alertmanager and Prometheus',
+    name: 'Run Alertmanager, Prometheus and Grafana',
     hosts: 'monitoring',
-    roles: [alertmanagerRole, prometheusRole],
+    roles: [alertmanagerRole, prometheusRole, grafanaRole],
   },
 ]
 

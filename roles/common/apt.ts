@@ -31,12 +31,17 @@ export function noLeftoverStartPolicy(): Task {
   })
 }
 
-/** Install packages with service starts denied; a no-op when they are all present. */
-export async function installWithoutStarting(h: HostRun, names: string[], what: string): Promise<boolean> {
+/** Whether every one of these packages is installed (a read-only query, also in check mode). */
+export async function allInstalled(h: HostRun, names: string[]): Promise<boolean> {
   const probe = await h.query(
     `dpkg-query -W -f '\${db:Status-Status}\\n' ${quoteArgs(names)} 2>/dev/null | grep -cx installed; true`,
   )
-  const missing = Number(probe.stdout.trim() || 0) < names.length
+  return Number(probe.stdout.trim() || 0) >= names.length
+}
+
+/** Install packages with service starts denied; a no-op when they are all present. */
+export async function installWithoutStarting(h: HostRun, names: string[], what: string): Promise<boolean> {
+  const missing = !(await allInstalled(h, names))
   if (!missing) {
     // A policy killed with its install (SIGKILL, a reboot) must not keep denying starts.
     await h.do(noLeftoverStartPolicy())

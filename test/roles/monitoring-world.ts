@@ -22,6 +22,7 @@ const UNIT_OF_PORT_VAR: Record<string, string> = {
   redis_exporter_sentinel_port: 'prometheus-redis-exporter-sentinel',
   prometheus_port: 'prometheus',
   alertmanager_port: 'prometheus-alertmanager',
+  journal_remote_port: 'systemd-journal-remote.socket',
 }
 
 /** The stack inventory with a monitoring group of one host; `vars` apply to every host. */

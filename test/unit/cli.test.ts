@@ -374,6 +374,27 @@ t.test('--list-hosts on inventory/lab.yml needs no running lab, exits 0 and crea
   const code = await new Promise((resolve) => child.on('exit', resolve))
   t.equal(code, 0, output)
   t.match(output, /play #1 \(all\): Prepare every host\n\s+hosts \(\d+\): db1, db2, db3/)
-  t.match(output, /\(monitoring\): Run Alertmanager and Prometheus\n\s+hosts \(1\): mon1/, 'site ends with monitoring')
+  t.match(output, /\(monitoring\): Run Alertmanager, Prometheus and Grafana\n\s+hosts \(1\): mon1/, 'then monitoring')
+  t.match(output, /\(logging\): Store the journals centrally\n\s+hosts \(1\): mon1/, 'then the central logs')
+  t.match(output, /\(all\): Ship every journal to the logging host\n\s+hosts \(\d+\): db1/, 'shipped from every host')
   t.same(files(), before, 'no secrets file, no lock file')
+})
+
+t.test('logs.ts refuses a host outside the inventory and a bad time with exit 1, before any connection', async (t) => {
+  const repo = fileURLToPath(new URL('../..', import.meta.url))
+  const args = ['--import', 'tsx', 'playbooks/logs.ts', '-i', 'inventory/lab.yml', '--list-hosts']
+  const run = async (...extra: string[]) => {
+    const child = spawn(process.execPath, [...args, ...extra], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stdout.on('data', (c) => (output += c))
+    child.stderr.on('data', (c) => (output += c))
+    const code = await new Promise((resolve) => child.on('exit', resolve))
+    return { code, output }
+  }
+  const bad = await run('--host', 'nope', '--since', '$(reboot)')
+  t.equal(bad.code, 1)
+  t.match(bad.output, /--host "nope" is not a host of the inventory\n--since "\$\(reboot\)" is not a time/)
+  const good = await run('--host', 'db2', '--grep', "it's")
+  t.equal(good.code, 0, good.output)
+  t.match(good.output, /play #1 \(mon1\): Read the central logs/, 'read on the logging host')
 })

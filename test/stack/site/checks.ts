@@ -9,6 +9,7 @@ import { backup } from './backup.ts'
 import { clients } from './clients.ts'
 import { dashboards } from './dashboards.ts'
 import { pictures } from './pictures.ts'
+import { centralLogs } from './logs.ts'
 import { prometheusTargets } from './prometheus-targets.ts'
 import { status } from './status.ts'
 import { day2 } from './day2.ts'
@@ -28,4 +29,5 @@ export const SITE_CHECKS: SiteCheck[] = [
   vip,
   backup,
   restore,
+  centralLogs,
 ]
