@@ -41,6 +41,23 @@ async function grafanaWorld(vars: Record<string, unknown>, answer: string | unde
   return { lab: world.lab, mon }
 }
 
+t.test('with no source set (the lab) the role skips without probing anything', async (t) => {
+  const { lab, mon } = await grafanaWorld({ grafana_apt_url: '' }, KEY)
+  t.teardown(() => lab.cleanup())
+  const run = await lab.run(play)
+  t.ok(run.success)
+  const tasks = run.tasks(MONITORING_HOST)
+  t.same(
+    tasks.map((x) => `${x.name}: ${x.status}`),
+    [`${SOURCE_TASK}: skipped`],
+  )
+  t.match(tasks[0]?.reason, /no Grafana source is set \(grafana_deb and grafana_apt_url are empty\)/)
+  t.notOk(
+    mon.commands.some((c) => c.includes('apt-helper')),
+    'no repository was asked',
+  )
+})
+
 t.test('an unreachable repository skips the role with the reason and touches nothing, run after run', async (t) => {
   const { lab, mon } = await grafanaWorld({}, undefined)
   t.teardown(() => lab.cleanup())
