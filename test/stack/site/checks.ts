@@ -4,7 +4,8 @@
  * in this directory and one line here.
  */
 import type { SiteCheck } from './context.ts'
+import { app } from './app.ts'
 import { clients } from './clients.ts'
 import { prometheusTargets } from './prometheus-targets.ts'
 
-export const SITE_CHECKS: SiteCheck[] = [clients, prometheusTargets]
+export const SITE_CHECKS: SiteCheck[] = [clients, prometheusTargets, app]
