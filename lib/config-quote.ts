@@ -26,10 +26,10 @@ export function haproxyWord(value: string | number): string {
 }
 
 /**
- * A value of a systemd EnvironmentFile= line, double-quoted: systemd reads `\`, `"` and `$` escaped
- * with a backslash back as themselves, takes every other character as it is and expands nothing
- * (lib/output/mask.ts hides this form of a secret too).
+ * One value of a systemd EnvironmentFile, double-quoted: inside "…" systemd turns `\"`, `\\`,
+ * `` \` `` and `\$` back into the character and takes everything else literally (no expansion,
+ * no comment), so any one-line value arrives in the program's environment exactly.
  */
 export function systemdEnvValue(value: string | number): string {
-  return `"${oneLine(String(value), 'systemdEnvValue').replace(/[\\"$]/g, (c) => `\\${c}`)}"`
+  return `"${oneLine(String(value), 'systemdEnvValue').replace(/["\\`$]/g, (c) => `\\${c}`)}"`
 }

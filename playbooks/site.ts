@@ -3,7 +3,7 @@
  * The whole stack on bare Debian 12 hosts, in dependency order: base settings
  * everywhere, the PostgreSQL part's plays (etcd, PostgreSQL under Patroni), the
  * Redis part's plays (Redis, Sentinels), HAProxy (behind keepalived's VIP when one is set) in front of
- * both, pgBackRest's backups and the Redis and etcd snapshots when the inventory has a backup
+ * both, the demo vote app when the inventory has an app group, pgBackRest's backups and the Redis and etcd snapshots when the inventory has a backup
  * repository host, then the monitoring part (exporters, Alertmanager, Prometheus, Grafana) when the
  * inventory has a monitoring group, and the central logs (journal-remote on the logging group,
  * journal-upload everywhere) when it has a logging group. A play whose group the inventory does not
@@ -14,6 +14,7 @@ import { playbook, type Inventory, type Play } from '../lib/index.ts'
 import { allRoles } from '../roles/index.ts'
 import { backupPlays, hasBackupRepository } from './plays/backup.ts'
 import { hasLogging, loggingPlays } from './plays/logging.ts'
+import { appPlays } from './plays/app.ts'
 import { hasMonitoring, monitoringPlays } from './plays/monitoring.ts'
 import { postgresPlays } from './plays/postgres.ts'
 import { redisPlays } from './plays/redis.ts'
@@ -25,6 +26,7 @@ const plays: Play[] = [
   ...postgresPlays,
   ...redisPlays,
   routeClientsPlay,
+  ...appPlays,
   snapshotsPlay,
 ]
 

@@ -22,12 +22,13 @@ import { pgbackrestRepositoryRole } from './pgbackrest/repository.ts'
 import { grafanaRole } from './grafana/index.ts'
 import { journalRemoteRole } from './journal_remote/index.ts'
 import { journalUploadRole } from './journal_upload/index.ts'
+import { appRole } from './app/index.ts'
 
 export { commonRole, etcdRole, postgresqlRole, patroniRole, haproxyRole, keepalivedRole, redisRole, sentinelRole }
 export { nodeExporterRole, postgresExporterRole, redisExporterRole, prometheusRole, alertmanagerRole }
 export { snapshotsRole }
 export { pgbackrestRole, pgbackrestRepositoryRole }
-export { grafanaRole, journalRemoteRole, journalUploadRole }
+export { grafanaRole, journalRemoteRole, journalUploadRole, appRole }
 
 export const allRoles: Role<any>[] = [
   commonRole,
@@ -49,4 +50,5 @@ export const allRoles: Role<any>[] = [
   grafanaRole,
   journalRemoteRole,
   journalUploadRole,
+  appRole,
 ]

@@ -44,6 +44,8 @@ export function secretForms(secret: string): string[] {
     secret.replaceAll("'", "''"),
     secret.replaceAll("'", `'\\''`),
     secret.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('$', '\\$'),
+    // A systemd EnvironmentFile value (lib/config-quote.ts systemdEnvValue) also escapes the backtick.
+    secret.replace(/["\\`$]/g, (c) => `\\${c}`),
     encodeURIComponent(secret),
     encodeURI(secret),
     ...base64Cores(secret),

@@ -1,5 +1,5 @@
 /**
- * Values written for systemd: an EnvironmentFile= value double-quoted with `\`, `"` and `$` escaped
+ * Values written for systemd: an EnvironmentFile= value double-quoted with `\`, `"`, `` ` `` and `$` escaped
  * (and that form of a secret masked), and the `systemd-calendar` format of timer schedules.
  */
 import t from 'tap'
@@ -7,16 +7,16 @@ import { systemdEnvValue } from '../../lib/config-quote.ts'
 import { FORMATS } from '../../lib/inventory/formats.ts'
 import { clearSecrets, mask, registerSecrets } from '../../lib/output/mask.ts'
 
-t.test('an EnvironmentFile value is double-quoted with backslash, quote and dollar escaped', async (t) => {
+t.test('an EnvironmentFile value is double-quoted with backslash, quote, backtick and dollar escaped', async (t) => {
   t.equal(systemdEnvValue('plain-word_1'), '"plain-word_1"')
   t.equal(systemdEnvValue(7), '"7"')
-  t.equal(systemdEnvValue('a$b"c\\d`e#f %h'), '"a\\$b\\"c\\\\d`e#f %h"')
+  t.equal(systemdEnvValue('a$b"c\\d`e#f %h'), '"a\\$b\\"c\\\\d\\`e#f %h"')
   t.throws(() => systemdEnvValue('two\nlines'), /control character/)
 })
 
 t.test('a secret written as an EnvironmentFile value is masked', async (t) => {
   t.teardown(clearSecrets)
-  const secret = 'pa$$word"with\\odd'
+  const secret = 'pa$$word"with\\odd`tick'
   registerSecrets([secret])
   t.equal(mask(`REDISCLI_AUTH=${systemdEnvValue(secret)}`), 'REDISCLI_AUTH="***"')
 })

@@ -6,6 +6,7 @@
 import type { SiteCheck } from './context.ts'
 import { alerting } from './alerting.ts'
 import { backup } from './backup.ts'
+import { app } from './app.ts'
 import { clients } from './clients.ts'
 import { dashboards } from './dashboards.ts'
 import { pictures } from './pictures.ts'
@@ -30,4 +31,5 @@ export const SITE_CHECKS: SiteCheck[] = [
   backup,
   restore,
   centralLogs,
+  app,
 ]
