@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs every system package hastack's tests and lab need on a Debian 12
 # machine (idempotent, non-interactive): the lab's own tools, an OpenSSH server
-# for the engine tests and promtool (Debian's prometheus package) for the alert
-# rule tests, all through the one installer lab/install-deps.sh. `npm test` runs
+# for the engine tests, promtool (Debian's prometheus package) for the alert
+# rule tests and Chromium for the app pages' headless browser check, all through
+# the one installer lab/install-deps.sh. `npm test` runs
 # it first (the `pretest` step): silent when everything is there, which needs no
 # root; installing needs root, and without it the script says what is missing.
 # `--with-vagrant` also installs Debian's vagrant, for CI's `vagrant validate`.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-extra=(openssh-server sudo prometheus)
+extra=(openssh-server sudo prometheus chromium)
 if [ "${1:-}" = --with-vagrant ]; then extra+=(vagrant); fi
 bash "$here/lab/install-deps.sh" "${extra[@]}"
 # sshd's privilege separation directory (no systemd on the machine creates it).
