@@ -59,17 +59,17 @@ export function runPrefix(now = new Date()): string {
   return `load-${stamp}-${randomBytes(2).toString('hex')}`
 }
 
-/** Where a run would go, from the inventory (validated) and --target; nothing connects. */
-export async function resolveEndpoints(o: LoadOptions): Promise<LoadEndpoints> {
-  checkLoadOptions(o)
-  const inventory = await loadInventory(resolve(o.inventory), { roles: allRoles, writeSecrets: false })
-  const endpoints = loadEndpoints(inventory, o.target)
+/** The app's endpoints from an inventory file (validated with every role's schema) and --target; nothing connects. */
+export async function appEndpoints(inventoryFile: string, target?: string): Promise<LoadEndpoints> {
+  const inventory = await loadInventory(resolve(inventoryFile), { roles: allRoles, writeSecrets: false })
+  const endpoints = loadEndpoints(inventory, target)
   registerSecrets([endpoints.database.password])
   return endpoints
 }
 
 export async function runLoad(o: LoadOptions): Promise<LoadReport> {
-  const endpoints = await resolveEndpoints(o)
+  checkLoadOptions(o)
+  const endpoints = await appEndpoints(o.inventory, o.target)
   const prefix = runPrefix()
   const startedAt = new Date().toISOString()
   const records = await generateVotes({

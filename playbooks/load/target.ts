@@ -1,7 +1,7 @@
 /**
- * Where the load generator sends votes and where it reconciles them, from the inventory: the vote
- * endpoint is `vip_address` when set, else the first haproxy host's address, at `app_http_port`
- * (or `--target HOST:PORT`); PostgreSQL is reached through the same balancer's write port
+ * The app's endpoints from the inventory, as a client sees them: the vote endpoint is `vip_address`
+ * when set, else the first haproxy host's address, at `app_http_port` (or `--target HOST:PORT`); the
+ * result page at `app_result_http_port` there; PostgreSQL through the same balancer's write port
  * (`haproxy_pg_rw_port`) as the app's own user. Every value is checked before anything connects.
  */
 import { FORMATS, IPV4 } from '../../lib/inventory/formats.ts'
@@ -20,6 +20,7 @@ export interface DatabaseEndpoint extends HostPort {
 
 export interface LoadEndpoints {
   vote: HostPort
+  results: HostPort
   database: DatabaseEndpoint
 }
 
@@ -62,6 +63,10 @@ export function loadEndpoints(inventory: Inventory, target?: string): LoadEndpoi
   const vote = target
     ? parseTarget(target)
     : { host: front, port: checkPort(required(vars, 'app_http_port', balancer), 'app_http_port') }
+  const results = {
+    host: front,
+    port: checkPort(required(vars, 'app_result_http_port', balancer), 'app_result_http_port'),
+  }
   const password = required(vars, 'postgresql_app_password', balancer)
   const database: DatabaseEndpoint = {
     host: front,
@@ -70,5 +75,5 @@ export function loadEndpoints(inventory: Inventory, target?: string): LoadEndpoi
     database: String(required(vars, 'postgresql_app_database', balancer)),
     password: String(password),
   }
-  return { vote, database }
+  return { vote, results, database }
 }

@@ -146,6 +146,7 @@ function inventoryOf(vars: Record<string, unknown>): Inventory {
 const balancerVars = {
   address: '10.213.5.10',
   app_http_port: 80,
+  app_result_http_port: 8088,
   haproxy_pg_rw_port: 5000,
   postgresql_app_user: 'app',
   postgresql_app_database: 'app',
@@ -155,6 +156,7 @@ const balancerVars = {
 t.test('votes go to the first haproxy host, or the VIP when set; PostgreSQL through its write port', async (t) => {
   const endpoints = loadEndpoints(inventoryOf(balancerVars))
   t.same(endpoints.vote, { host: '10.213.5.10', port: 80 })
+  t.same(endpoints.results, { host: '10.213.5.10', port: 8088 })
   t.same(endpoints.database, {
     host: '10.213.5.10',
     port: 5000,

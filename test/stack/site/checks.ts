@@ -4,7 +4,18 @@
  * in this directory and one line here.
  */
 import type { SiteCheck } from './context.ts'
+import { appBrowser } from './app-browser.ts'
+import { appHostStop, postgresPrimaryKill, redisPrimaryKill } from './app-faults.ts'
+import { appLoad } from './app-load.ts'
 import { clients } from './clients.ts'
 import { prometheusTargets } from './prometheus-targets.ts'
 
-export const SITE_CHECKS: SiteCheck[] = [clients, prometheusTargets]
+export const SITE_CHECKS: SiteCheck[] = [
+  clients,
+  prometheusTargets,
+  appBrowser,
+  appLoad,
+  redisPrimaryKill,
+  postgresPrimaryKill,
+  appHostStop,
+]
