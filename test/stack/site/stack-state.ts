@@ -12,10 +12,13 @@ import { allRoles } from '../../../roles/index.ts'
 import { until } from '../until.ts'
 import type { SiteContext } from './context.ts'
 
-/** A host's variables with every role's defaults and the secrets merged, as a run sees them. */
+const loaded = new Map<string, ReturnType<typeof loadInventory>>()
+
+/** A host's variables with every role's defaults and the secrets merged, as a run sees them (loaded once). */
 export async function hostVars(ctx: SiteContext, host: string): Promise<Vars> {
-  const inventory = await loadInventory(ctx.inventory, { roles: allRoles, writeSecrets: false })
-  return inventory.hosts.get(host)!.vars
+  if (!loaded.has(ctx.inventory))
+    loaded.set(ctx.inventory, loadInventory(ctx.inventory, { roles: allRoles, writeSecrets: false }))
+  return (await loaded.get(ctx.inventory)!).hosts.get(host)!.vars
 }
 
 /**
