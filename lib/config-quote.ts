@@ -24,3 +24,12 @@ export function yamlString(value: string | number | boolean): string {
 export function haproxyWord(value: string | number): string {
   return `'${oneLine(String(value), 'haproxyWord').replaceAll("'", `'\\''`)}'`
 }
+
+/**
+ * One value of a systemd EnvironmentFile, double-quoted: inside "…" systemd turns `\"`, `\\`,
+ * `` \` `` and `\$` back into the character and takes everything else literally (no expansion,
+ * no comment), so any one-line value arrives in the program's environment exactly.
+ */
+export function systemdEnvValue(value: string | number): string {
+  return `"${oneLine(String(value), 'systemdEnvValue').replace(/["\\`$]/g, (c) => `\\${c}`)}"`
+}

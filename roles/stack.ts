@@ -42,6 +42,12 @@ export interface StackVars extends Vars {
   /** A generated secret without a default: always set once the inventory is loaded. */
   sentinel_password?: string
   sentinel_quorum: number
+  haproxy_pg_rw_port: number
+  haproxy_pg_ro_port: number
+  app_vote_port: number
+  app_result_port: number
+  app_http_port: number
+  app_result_http_port: number
 }
 
 /** How a client reaches etcd: its members' group and port, and Patroni's user there. */
@@ -83,6 +89,12 @@ export const REDIS_ENDPOINT_VARS = [
   'redis_haproxy_fall',
   'redis_haproxy_idle_timeout',
 ] as const
+
+/** HAProxy's PostgreSQL ports: rendered by the haproxy role, used by the app's clients. */
+export const HAPROXY_PG_VARS = ['haproxy_pg_rw_port', 'haproxy_pg_ro_port'] as const
+
+/** The demo app's ports: served by the app role, published and checked by the haproxy role. */
+export const APP_PORT_VARS = ['app_vote_port', 'app_result_port', 'app_http_port', 'app_result_http_port'] as const
 
 /** A generated Redis or Sentinel password: no blanks, quotes or backslashes (it is written into config lines). */
 const REDIS_SECRET = { type: 'string', minLength: 16, format: 'redis-config-string', secret: true } as const
@@ -292,6 +304,60 @@ const SHARED: { [K in keyof StackVars]-?: { default?: StackVars[K]; schema: VarS
       minimum: 1,
       description:
         'Sentinels that must agree the primary is down before a failover (a majority must still authorize it).',
+    },
+  },
+  haproxy_pg_rw_port: {
+    default: 5000,
+    schema: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 65535,
+      description: 'Read-write port: follows the Patroni primary.',
+    },
+  },
+  haproxy_pg_ro_port: {
+    default: 5001,
+    schema: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 65535,
+      description: 'Read-only port: healthy replicas, round robin.',
+    },
+  },
+  app_vote_port: {
+    default: 8080,
+    schema: {
+      type: 'integer',
+      minimum: 1024,
+      maximum: 65535,
+      description: 'Port of the vote program on each app host (cluster address).',
+    },
+  },
+  app_result_port: {
+    default: 8081,
+    schema: {
+      type: 'integer',
+      minimum: 1024,
+      maximum: 65535,
+      description: 'Port of the result program on each app host (cluster address).',
+    },
+  },
+  app_http_port: {
+    default: 80,
+    schema: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 65535,
+      description: 'Port of the vote app on the haproxy hosts, balanced over the app hosts.',
+    },
+  },
+  app_result_http_port: {
+    default: 8088,
+    schema: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 65535,
+      description: 'Port of the result page on the haproxy hosts, balanced over the app hosts.',
     },
   },
 }

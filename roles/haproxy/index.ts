@@ -8,15 +8,26 @@
  * an invalid one never reaches the reload; reloads are seamless (Debian's
  * master-worker unit, listeners passed to the new worker), so established
  * connections stay. When the inventory has Redis hosts, their section comes
- * from templates/haproxy/redis.cfg.ejs (the Redis roles' part).
+ * from templates/haproxy/redis.cfg.ejs (the Redis roles' part); when it has app
+ * hosts, the vote app's HTTP section from templates/haproxy/app.cfg.ejs.
  */
 import type { Role, Vars } from '../../lib/types.ts'
 import { service, template } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
-import { REDIS_CLIENT_VARS, REDIS_ENDPOINT_VARS, sharedVars, type StackVars } from '../stack.ts'
+import {
+  APP_PORT_VARS,
+  HAPROXY_PG_VARS,
+  REDIS_CLIENT_VARS,
+  REDIS_ENDPOINT_VARS,
+  sharedVars,
+  type StackVars,
+} from '../stack.ts'
 import { haproxyView } from './render.ts'
 
-/** What HAProxy routes to: Patroni's members and their ports, the Redis hosts as their Sentinels name them. */
+/**
+ * What HAProxy routes to: Patroni's members and their ports, the Redis hosts as their Sentinels name
+ * them, the app hosts' programs; and its own PostgreSQL and app ports, which clients connect to.
+ */
 const shared = sharedVars(
   'patroni_group',
   'patroni_restapi_port',
@@ -24,11 +35,11 @@ const shared = sharedVars(
   ...REDIS_CLIENT_VARS,
   ...REDIS_ENDPOINT_VARS,
   'sentinel_quorum',
+  ...HAPROXY_PG_VARS,
+  ...APP_PORT_VARS,
 )
 
 export interface HaproxyVars extends Vars, Pick<StackVars, keyof typeof shared.schema> {
-  haproxy_pg_rw_port: number
-  haproxy_pg_ro_port: number
   haproxy_stats_port: number
   haproxy_stats_user: string
   haproxy_stats_password: string
@@ -45,8 +56,6 @@ export const haproxyRole: Role<HaproxyVars> = {
   description: 'HAProxy routing PostgreSQL clients to the Patroni primary (5000) and healthy replicas (5001).',
   defaults: {
     ...shared.defaults,
-    haproxy_pg_rw_port: 5000,
-    haproxy_pg_ro_port: 5001,
     haproxy_stats_port: 7000,
     haproxy_stats_user: 'admin',
     haproxy_stats_password: '',
@@ -59,18 +68,6 @@ export const haproxyRole: Role<HaproxyVars> = {
   },
   schema: {
     ...shared.schema,
-    haproxy_pg_rw_port: {
-      type: 'integer',
-      minimum: 1,
-      maximum: 65535,
-      description: 'Read-write port: follows the Patroni primary.',
-    },
-    haproxy_pg_ro_port: {
-      type: 'integer',
-      minimum: 1,
-      maximum: 65535,
-      description: 'Read-only port: healthy replicas, round robin.',
-    },
     haproxy_stats_port: {
       type: 'integer',
       minimum: 1,

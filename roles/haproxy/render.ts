@@ -2,7 +2,7 @@
  * What templates/haproxy/haproxy.cfg.ejs prints, prepared from the host's
  * variables: the PostgreSQL servers (the Patroni group's members), their check
  * options, the stats credentials quoted for HAProxy and, when the inventory has
- * Redis hosts, the Redis endpoint.
+ * Redis hosts, the Redis endpoint; when it has app hosts, the vote app's servers.
  */
 import type { HostView, Vars } from '../../lib/types.ts'
 import { haproxyWord } from '../../lib/config-quote.ts'
@@ -20,6 +20,7 @@ export function haproxyView(host: HostView): Vars {
     `fall ${v.haproxy_check_fall} rise ${v.haproxy_check_rise} on-marked-down shutdown-sessions`,
   ].join(' ')
   const hasRedis = groupMembers(inventory, 'redis').length > 0
+  const appHosts = groupMembers(inventory, 'app')
   return {
     stats_user: haproxyWord(String(v.haproxy_stats_user)),
     stats_password: haproxyWord(String(v.haproxy_stats_password)),
@@ -28,5 +29,24 @@ export function haproxyView(host: HostView): Vars {
     }),
     replica_check: `/replica?lag=${v.haproxy_replica_max_lag}`,
     redis_endpoint: hasRedis ? redisEndpointView(host) : undefined,
+    app_endpoint: appHosts.length > 0 ? appEndpointView(host, appHosts) : undefined,
   }
+}
+
+/**
+ * The vote app's HTTP section: each app host's vote and result program, checked on `/healthz` at
+ * the PostgreSQL checks' pace (interval, fall, rise).
+ */
+export function appEndpointView(host: HostView, appHosts: string[]): Vars {
+  const v = host.vars
+  const check = [
+    `check inter ${v.haproxy_check_interval_ms}ms`,
+    `fall ${v.haproxy_check_fall} rise ${v.haproxy_check_rise}`,
+  ].join(' ')
+  const servers = (portVar: 'app_vote_port' | 'app_result_port') =>
+    appHosts.map((name) => {
+      const app = host.hostvars(name)
+      return { name, address: String(app.address), port: Number(app[portVar]), check }
+    })
+  return { vote_servers: servers('app_vote_port'), result_servers: servers('app_result_port') }
 }

@@ -4,7 +4,8 @@
  * changes nothing; a drifted configuration is rewritten and reloaded (never
  * restarted) once the new file passes `haproxy -c` (the put's validate, on the
  * temp file); a file that fails the check never replaces the live one and is
- * not reloaded; check mode writes nothing.
+ * not reloaded; check mode writes nothing; app hosts are published on the vote and result ports
+ * with /healthz checks and without retried POSTs.
  */
 import t from 'tap'
 import { haproxyRole } from '../../roles/haproxy/index.ts'
@@ -116,4 +117,41 @@ t.test('check mode on a fresh host reports the plan and writes nothing', async (
   t.same(lab.host('lb1').mutations, [])
   t.same(lab.host('lb1').unmatched, [], 'every command sent was a known read')
   t.same(lab.host('lb1').validations, [], 'nothing is put, so nothing is checked either')
+})
+
+t.test('app hosts are published on the vote and result ports, checked on /healthz, a POST never retried', async (t) => {
+  const doc = stackInventory() as { all: { children: Record<string, unknown> } }
+  doc.all.children.app = { hosts: { app1: { address: '10.0.0.51' }, app2: { address: '10.0.0.52' } } }
+  const lab = await scriptedLab(doc)
+  t.teardown(() => lab.cleanup())
+  lab.host('lb1').on(/^haproxy -c /, { code: 0 })
+  const run = await lab.run(play)
+  t.ok(run.success)
+  const cfg = lab.host('lb1').readFile(CFG) ?? ''
+  t.match(cfg, /frontend app_vote\n {4}mode http\n {4}bind 10\.0\.0\.20:80\n/, 'vote on port 80')
+  t.match(cfg, /frontend app_result\n {4}mode http\n {4}bind 10\.0\.0\.20:8088\n/, 'results on port 8088')
+  const backend = (name: string) => cfg.slice(cfg.indexOf(`\nbackend ${name}\n`) + 1).split('\n\n')[0]!
+  for (const [name, port] of [
+    ['app_vote', 8080],
+    ['app_result', 8081],
+  ] as const) {
+    const lines = backend(name)
+      .split('\n')
+      .map((l) => l.trim())
+    for (const line of [
+      'http-check send meth GET uri /healthz',
+      'option redispatch 1',
+      'http-request disable-l7-retry unless METH_GET',
+      `server app1 10.0.0.51:${port} check inter 1000ms fall 2 rise 2`,
+      `server app2 10.0.0.52:${port} check inter 1000ms fall 2 rise 2`,
+    ])
+      t.ok(lines.includes(line), `${name}: ${line}`)
+  }
+})
+
+t.test('an inventory without app hosts has no app section', async (t) => {
+  const lab = await freshLab()
+  t.teardown(() => lab.cleanup())
+  await lab.run(play)
+  t.notMatch(lab.host('lb1').readFile(CFG), /app_vote|app_result/)
 })

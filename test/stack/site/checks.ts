@@ -4,6 +4,7 @@
  * in this directory and one line here.
  */
 import type { SiteCheck } from './context.ts'
+import { app } from './app.ts'
 import { appBrowser } from './app-browser.ts'
 import { appHostStop, postgresPrimaryKill, redisPrimaryKill } from './app-faults.ts'
 import { appLoad } from './app-load.ts'
@@ -13,6 +14,7 @@ import { prometheusTargets } from './prometheus-targets.ts'
 export const SITE_CHECKS: SiteCheck[] = [
   clients,
   prometheusTargets,
+  app,
   appBrowser,
   appLoad,
   redisPrimaryKill,

@@ -1,0 +1,41 @@
+/**
+ * Redis for the vote app: a client of the primary the Sentinels name (ioredis in Sentinel mode,
+ * authenticated to Sentinels and Redis), which follows a failover by itself. Commands are never
+ * queued while disconnected: they fail at once, so the vote program answers 503 instead of waiting.
+ * The queue's key names live here too.
+ */
+import { Redis } from 'ioredis'
+import type { AppConfig } from './config.ts'
+
+/** The list the vote program appends to and the worker takes from. */
+export const QUEUE_KEY = 'votes'
+/** The worker's processing list: votes taken but not yet committed to PostgreSQL. */
+export const PROCESSING_KEY = 'votes:processing'
+/** Items that were not votes, kept for a human to look at. */
+export const REJECTED_KEY = 'votes:rejected'
+
+export interface ClientOptions {
+  /** For a client that runs blocking commands (BLMOVE): no command timeout, a socket guard instead. */
+  blocking?: boolean
+}
+
+export function sentinelClient(config: AppConfig, options: ClientOptions = {}): Redis {
+  const r = config.redis
+  const client = new Redis({
+    sentinels: r.sentinels,
+    name: r.masterName,
+    role: 'master',
+    password: r.password,
+    sentinelPassword: r.sentinelPassword,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 2000,
+    ...(options.blocking ? { blockingTimeout: 1000 } : { commandTimeout: r.waitTimeoutMs + 2000 }),
+    retryStrategy: (times) => Math.min(100 * times, 2000),
+    sentinelRetryStrategy: (times) => Math.min(100 * times, 2000),
+    // A primary demoted under us answers READONLY: reconnect, which asks the Sentinels again.
+    reconnectOnError: (error) => error.message.startsWith('READONLY'),
+  })
+  client.on('error', (error: Error) => console.error(`redis: ${error.message}`))
+  return client
+}

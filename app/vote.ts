@@ -1,0 +1,43 @@
+/**
+ * The vote program: HTTP on APP_VOTE_PORT (see vote-api.ts). A vote is appended to the Redis list
+ * the worker reads, on the primary the Sentinels name, and acknowledged (201) only when Redis
+ * accepted it and, with APP_REDIS_WAIT_REPLICAS > 0, that many replicas hold it too (WAIT): a
+ * failover right after the answer does not lose it.
+ */
+import { configOrExit } from './config.ts'
+import { drainOnSignal, httpServer, listen } from './http.ts'
+import { QUEUE_KEY, sentinelClient } from './redis.ts'
+import { voteHandler, type VoteQueue } from './vote-api.ts'
+
+const config = configOrExit('vote')
+const redis = sentinelClient(config)
+const { waitReplicas, waitTimeoutMs } = config.redis
+
+const queue: VoteQueue = {
+  async push(item) {
+    await redis.rpush(QUEUE_KEY, item)
+    if (waitReplicas === 0) return
+    const copies = await redis.wait(waitReplicas, waitTimeoutMs)
+    if (copies < waitReplicas) throw new Error(`${copies} of ${waitReplicas} replica(s) acknowledged in time`)
+  },
+  async healthy() {
+    return redis.ping().then(
+      (reply) => reply === 'PONG',
+      () => false,
+    )
+  },
+}
+
+async function main(): Promise<void> {
+  const server = httpServer(voteHandler(queue))
+  await listen(server, config.votePort, config.listenAddress)
+  console.log(`vote: listening on ${config.listenAddress}:${config.votePort}`)
+  drainOnSignal('vote', [server], async () => {
+    await redis.quit().catch(() => redis.disconnect())
+  })
+}
+
+main().catch((error: unknown) => {
+  console.error(`vote: ${(error as Error).message}`)
+  process.exit(1)
+})
