@@ -59,12 +59,20 @@ export const appBrowser: SiteCheck = {
     mkdirSync(pictures, { recursive: true })
 
     const page = await browser.newPage()
+    const errors: string[] = []
+    page.on('pageerror', (error) => errors.push(error.message))
     await page.goto(voteUrl, { timeout: 15_000 })
     await page.click('#vote-a', { timeout: 10_000 })
-    await page.waitForFunction(() => /recorded/.test(document.querySelector('#answer')?.textContent ?? ''), null, {
-      timeout: 15_000,
-    })
+    const answered = await page
+      .waitForFunction(() => /recorded/.test(document.querySelector('#answer')?.textContent ?? ''), null, {
+        timeout: 15_000,
+      })
+      .then(() => true)
+      .catch(() => false)
+    t.same(errors, [], 'the vote page runs without script errors')
+    t.ok(answered, 'the vote page answers the click')
     t.match(await page.textContent('#answer'), /^Vote A recorded \(.+\)$/, 'the vote page says the vote was recorded')
+    if (!answered) return
     await page.screenshot({ path: join(pictures, 'vote.png') })
 
     await page.goto(resultUrl, { timeout: 15_000 })

@@ -150,14 +150,26 @@ export async function patroniLeader(ctx: SiteContext): Promise<string | undefine
   return (await patroniMembers(ctx)).find((m) => m.role === 'leader')?.name
 }
 
-/** Wait until Patroni lists one leader and every other member streaming. */
+/** How many replicas the leader streams WAL to (its pg_stat_replication). */
+async function streamingReplicas(ctx: SiteContext, leader: string): Promise<number> {
+  const query = "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"
+  const r = await ctx.lab.ssh(leader, `sudo -u postgres psql -XAtc ${quote(query)}`, { timeoutMs: 10_000 })
+  return r.code === 0 ? Number(r.stdout.trim()) : -1
+}
+
+/**
+ * Wait until Patroni lists one leader and every other member running as a replica, and the leader
+ * streams to each of them (Debian 12's Patroni 3.0 says `running` for a replica, not `streaming`:
+ * pg_stat_replication on the leader tells).
+ */
 export async function waitPatroniHealthy(ctx: SiteContext, timeoutMs: number): Promise<PatroniMember[]> {
   const count = ctx.hosts('postgres').length
-  return until('one Patroni leader and every other member streaming', timeoutMs, async () => {
+  return until('one Patroni leader streaming to every other member', timeoutMs, async () => {
     const members = await patroniMembers(ctx)
-    const leaders = members.filter((m) => m.role === 'leader')
-    const streaming = members.filter((m) => m.role !== 'leader' && m.state === 'streaming')
-    return members.length === count && leaders.length === 1 && streaming.length === count - 1 ? members : undefined
+    const leaders = members.filter((m) => m.role === 'leader' && m.state === 'running')
+    const replicas = members.filter((m) => m.role !== 'leader' && ['running', 'streaming'].includes(m.state))
+    if (members.length !== count || leaders.length !== 1 || replicas.length !== count - 1) return undefined
+    return (await streamingReplicas(ctx, leaders[0]!.name)) === count - 1 ? members : undefined
   })
 }
 
