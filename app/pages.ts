@@ -36,7 +36,9 @@ export function votePage(): string {
 <p><small>voter <code id="voter"></code></small></p>`,
     `const key = 'hastack-voter'
 let voter = localStorage.getItem(key)
-if (!voter) { voter = 'web-' + crypto.randomUUID(); localStorage.setItem(key, voter) }
+// crypto.randomUUID exists only in secure contexts (HTTPS, localhost): this page is served over plain HTTP.
+const randomHex = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('')
+if (!voter) { voter = 'web-' + randomHex(); localStorage.setItem(key, voter) }
 document.getElementById('voter').textContent = voter
 const answer = document.getElementById('answer')
 for (const button of document.querySelectorAll('button[data-choice]')) {

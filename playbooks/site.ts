@@ -1,13 +1,13 @@
 #!/usr/bin/env -S npx zx
 /**
- * The whole stack on bare Debian 12 hosts, in dependency order: base settings
- * everywhere, the PostgreSQL part's plays (etcd, PostgreSQL under Patroni), the
- * Redis part's plays (Redis, Sentinels), HAProxy (behind keepalived's VIP when one is set) in front of
- * both, the demo vote app when the inventory has an app group, pgBackRest's backups and the Redis and etcd snapshots when the inventory has a backup
- * repository host, then the monitoring part (exporters, Alertmanager, Prometheus, Grafana) when the
- * inventory has a monitoring group, and the central logs (journal-remote on the logging group,
- * journal-upload everywhere) when it has a logging group. A play whose group the inventory does not
- * have is left out.
+ * The whole stack on bare Debian 12 hosts, in dependency order: base settings everywhere, the
+ * PostgreSQL part's plays (etcd, PostgreSQL under Patroni), the Redis part's plays (Redis,
+ * Sentinels), HAProxy (behind keepalived's VIP when one is set) in front of both, the demo vote app
+ * when the inventory has an app group, the Redis and etcd snapshots and pgBackRest's backups when it
+ * has a backup repository host, then the monitoring part (exporters, Alertmanager, Prometheus,
+ * Grafana) with a monitoring group, and the central logs (journal-remote on the logging group,
+ * journal-upload everywhere) with a logging group. A play whose group the inventory does not have is
+ * left out.
  * `npx zx playbooks/site.ts -i inventory/lab.yml [--check --diff --json FILE]`
  */
 import { playbook, type Inventory, type Play } from '../lib/index.ts'

@@ -16,7 +16,7 @@ export interface ValueFormat {
 
 const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
 const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)'
-const IPV4 = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}$`)
+export const IPV4 = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}$`)
 /** A host name: dot-separated DNS labels, never starting with `-`, never all digits and dots. */
 const HOSTNAME = new RegExp(`^(?![0-9.]+$)${LABEL}(?:\\.${LABEL})*$`)
 const ZONEINFO = '/usr/share/zoneinfo'

@@ -7,6 +7,9 @@ import type { SiteCheck } from './context.ts'
 import { alerting } from './alerting.ts'
 import { backup } from './backup.ts'
 import { app } from './app.ts'
+import { appBrowser } from './app-browser.ts'
+import { appHostStop, postgresPrimaryKill, redisPrimaryKill } from './app-faults.ts'
+import { appLoad } from './app-load.ts'
 import { clients } from './clients.ts'
 import { dashboards } from './dashboards.ts'
 import { pictures } from './pictures.ts'
@@ -32,4 +35,9 @@ export const SITE_CHECKS: SiteCheck[] = [
   restore,
   centralLogs,
   app,
+  appBrowser,
+  appLoad,
+  redisPrimaryKill,
+  postgresPrimaryKill,
+  appHostStop,
 ]

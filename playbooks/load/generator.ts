@@ -1,0 +1,118 @@
+/**
+ * Sending the votes: `POST /vote` with a fresh voter id per request (the run's prefix and a
+ * sequence number), at the schedule of pacing.ts, with at most `maxInFlight` requests open (a
+ * request due while that many are open is not sent and is recorded as failed, `in-flight limit`)
+ * and each one ended after `timeoutMs`. Returns one record per planned request.
+ */
+import http from 'node:http'
+import { dueAtMs, dueBy, plannedRequests } from './pacing.ts'
+import type { RequestRecord } from './stats.ts'
+import type { HostPort } from './target.ts'
+
+export interface GeneratorOptions {
+  target: HostPort
+  rate: number
+  durationS: number
+  /** Voter ids are `<prefix>-<n>`. */
+  prefix: string
+  timeoutMs: number
+  maxInFlight: number
+  /** Told about every finished request (progress output, tests). */
+  onRecord?: (record: RequestRecord) => void
+}
+
+/** A vote's acknowledgement: 201 with `{"ok": true, "id": ...}`. */
+function acknowledgedId(status: number, body: string): string | undefined {
+  if (status !== 201) return undefined
+  try {
+    const parsed = JSON.parse(body) as { ok?: unknown; id?: unknown }
+    return parsed.ok === true && parsed.id !== undefined && parsed.id !== null ? String(parsed.id) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** One vote request, never rejecting: the outcome is in the record. */
+function sendVote(agent: http.Agent, o: GeneratorOptions, voter: string, choice: string, startMs: number) {
+  const payload = JSON.stringify({ voter, choice })
+  const began = performance.now()
+  return new Promise<RequestRecord>((done) => {
+    let finished = false
+    const finish = (fields: Omit<RequestRecord, 'voter' | 'startMs' | 'latencyMs'>) => {
+      if (finished) return
+      finished = true
+      clearTimeout(timer)
+      done({ voter, startMs, latencyMs: performance.now() - began, ...fields })
+    }
+    const request = http.request(
+      {
+        agent,
+        host: o.target.host,
+        port: o.target.port,
+        method: 'POST',
+        path: '/vote',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      },
+      (response) => {
+        let body = ''
+        response.setEncoding('utf8')
+        response.on('data', (chunk: string) => {
+          if (body.length < 4096) body += chunk
+        })
+        response.on('error', (e) =>
+          finish({ outcome: 'error', reason: (e as NodeJS.ErrnoException).code ?? e.message }),
+        )
+        response.on('end', () => {
+          const status = response.statusCode ?? 0
+          const id = acknowledgedId(status, body)
+          finish(id ? { outcome: 'acknowledged', status, id } : { outcome: 'rejected', status, reason: String(status) })
+        })
+      },
+    )
+    const timer = setTimeout(() => {
+      finish({ outcome: 'timeout', reason: 'timeout' })
+      request.destroy()
+    }, o.timeoutMs)
+    request.on('error', (e) => finish({ outcome: 'error', reason: (e as NodeJS.ErrnoException).code ?? e.message }))
+    request.end(payload)
+  })
+}
+
+/** Send the run's votes and wait for every one to end (each bounded by the timeout). */
+export async function generateVotes(o: GeneratorOptions): Promise<RequestRecord[]> {
+  const total = plannedRequests(o.rate, o.durationS)
+  const agent = new http.Agent({ keepAlive: true, maxSockets: o.maxInFlight })
+  const records: RequestRecord[] = new Array(total)
+  const pending = new Set<Promise<void>>()
+  const started = performance.now()
+  let next = 0
+  const launch = (index: number) => {
+    const voter = `${o.prefix}-${index}`
+    const startMs = performance.now() - started
+    if (pending.size >= o.maxInFlight) {
+      records[index] = { voter, startMs, latencyMs: 0, outcome: 'skipped', reason: 'in-flight limit' }
+      o.onRecord?.(records[index])
+      return
+    }
+    const sent = sendVote(agent, o, voter, index % 2 === 0 ? 'a' : 'b', startMs).then((record) => {
+      records[index] = record
+      pending.delete(sent)
+      o.onRecord?.(record)
+    })
+    pending.add(sent)
+  }
+  try {
+    while (next < total) {
+      const due = dueBy(performance.now() - started, o.rate, total)
+      while (next < due) launch(next++)
+      if (next < total) {
+        const wait = Math.max(0, started + dueAtMs(next, o.rate) - performance.now())
+        await new Promise((resolve) => setTimeout(resolve, wait))
+      }
+    }
+    await Promise.all(pending)
+  } finally {
+    agent.destroy()
+  }
+  return records
+}
