@@ -49,8 +49,8 @@ export function haproxyView(host: HostView): Vars {
 }
 
 /**
- * The vote app's HTTP section: each app host's vote and result program, checked on `/healthz` at
- * the PostgreSQL checks' pace (interval, fall, rise).
+ * The vote app's HTTP section: its two ports bound like the other client ports (the VIP too), and
+ * each app host's vote and result program, checked on `/healthz` at the PostgreSQL checks' pace.
  */
 export function appEndpointView(host: HostView, appHosts: string[]): Vars {
   const v = host.vars
@@ -63,5 +63,10 @@ export function appEndpointView(host: HostView, appHosts: string[]): Vars {
       const app = host.hostvars(name)
       return { name, address: String(app.address), port: Number(app[portVar]), check }
     })
-  return { vote_servers: servers('app_vote_port'), result_servers: servers('app_result_port') }
+  return {
+    vote_bind: clientBind(host, Number(v.app_http_port)),
+    result_bind: clientBind(host, Number(v.app_result_http_port)),
+    vote_servers: servers('app_vote_port'),
+    result_servers: servers('app_result_port'),
+  }
 }

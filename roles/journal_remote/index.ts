@@ -50,6 +50,8 @@ export function vacuumService(vars: Vars): string {
     '# Managed by hastack.',
     '[Unit]',
     `Description=Bound the central journal store to ${size}`,
+    // The store appears with the first upload: until then there is nothing to bound (skipped, not failed).
+    `ConditionPathIsDirectory=${REMOTE_JOURNAL_DIR}`,
     '',
     '[Service]',
     'Type=oneshot',

@@ -95,7 +95,7 @@ export const pgbackrestRepositoryRole: Role<PgbackrestVars> = {
       port: v.pgbackrest_drill_port,
       binDir: `/usr/lib/postgresql/${v.postgresql_version}/bin`,
       canaryTable: CANARY_TABLE,
-      metricsFile: `${TEXTFILE_DIR}/hastack_backup_drill.prom`,
+      metricsFile: `${TEXTFILE_DIR}/hastack_restore_drill.prom`,
     }
     const script = (src: string, dest: string, what: string) =>
       template({ src, dest, mode: '0755', vars: { backup, drill }, name: `Ensure the ${what} script is current` })

@@ -9,6 +9,9 @@ import type { SiteCheck } from './context.ts'
 const STANZA = 'hastack'
 const REPO = '/var/lib/pgbackrest'
 
+/** Where the restore drill records its outcome (node_exporter's textfile collector). */
+const DRILL_METRICS = '/var/lib/prometheus/node-exporter/hastack_restore_drill.prom'
+
 export const backup: SiteCheck = {
   name: 'backups: a backup succeeds, WAL is archived, the restore drill passes and fails on a damaged repository',
   destructive: false,
@@ -55,6 +58,8 @@ export const backup: SiteCheck = {
       const reason = damaged.tail.match(/restore drill FAILED: .*/)
       t.ok(reason, 'and prints the reason')
       t.comment(reason?.[0] ?? damaged.tail)
+      const recorded = await onRepo(`cat ${DRILL_METRICS}`)
+      t.match(recorded.stdout, /hastack_restore_drill_last_result\{kind="postgres"\} 0\n/, 'the failure is a metric')
     } finally {
       const base = victim.split('/').pop()!
       t.equal((await onRepo(`sudo -n mv ${aside}/${base} ${victim} && sudo -n rmdir ${aside}`)).code, 0, 'moved back')
@@ -62,5 +67,10 @@ export const backup: SiteCheck = {
     const verify = await asPostgres('verify')
     t.equal(verify.code, 0, 'the repository verifies again')
     t.notMatch(verify.stdout + verify.stderr, /ERROR|invalid|missing/)
+    // The drill passes again, so the RestoreDrillFailed alert does not outlive this check.
+    const again = await ctx.playbook('playbooks/restore-drill.ts', 'drill-again')
+    t.equal(again.exitCode, 0, 'the drill passes again on the repaired repository')
+    const cleared = await onRepo(`cat ${DRILL_METRICS}`)
+    t.match(cleared.stdout, /hastack_restore_drill_last_result\{kind="postgres"\} 1\n/, 'and records it')
   },
 }

@@ -7,10 +7,13 @@ import { expectedTargets, prometheusGet, type ActiveTarget, type Alert, type Rul
 import { until } from '../until.ts'
 import type { SiteCheck } from './context.ts'
 
-// The one alert the healthy lab may raise: its hosts share this machine's kernel, so node_exporter
-// reports the machine's load average, and a busy CI machine is over 2 per CPU. It waits 30 minutes
-// (for: 30m) before it fires, longer than this test; any other alert, even pending, fails the test.
-export const TOLERATED_ALERTS = new Set(['NodeLoadHigh'])
+// The alerts the healthy lab may raise, both because its hosts share this machine: node_exporter
+// reports the machine's load average (a busy CI machine is over 2 per CPU: NodeLoadHigh, for: 30m),
+// and the hosts' root file systems are overlays on the machine's own disk, which the converge has just
+// filled by gigabytes of packages, with less than 40 % free on this machine, so the 6-hour trend of
+// NodeFilesystemFillingUp (for: 1h) points down. Both wait longer than this test before they fire;
+// any other alert, even pending, fails the test.
+export const TOLERATED_ALERTS = new Set(['NodeLoadHigh', 'NodeFilesystemFillingUp'])
 
 export const prometheusTargets: SiteCheck = {
   name: 'Prometheus scrapes every target the inventory implies, all up, and no alert fires',
