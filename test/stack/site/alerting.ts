@@ -11,6 +11,7 @@ import { prometheusGet, type Alert } from '../prometheus.ts'
 import { until } from '../until.ts'
 import { webhookReceiver, type WebhookAlert, type WebhookReceiver } from '../webhook.ts'
 import { TOLERATED_ALERTS } from './prometheus-targets.ts'
+import { holders } from './vip.ts'
 import type { SiteCheck, SiteContext, Tap } from './context.ts'
 
 const ALERT = 'RedisReplicaDown'
@@ -31,18 +32,21 @@ async function configureAlertmanager(ctx: SiteContext, label: string, vars?: Rec
   return ctx.playbook('playbooks/monitoring.ts', label, extra, 300_000)
 }
 
-/** A Redis replica that carries neither monitoring, HAProxy, the Patroni leader nor the etcd leader. */
+/** A Redis replica that is neither the monitoring host, the VIP holder nor the Patroni primary. */
 async function pickReplica(ctx: SiteContext, prometheus: string): Promise<string | undefined> {
   const hostsOf = async (expr: string) =>
     (await prometheusGet<Vector>(prometheus, `query?${new URLSearchParams({ query: expr })}`)).result.map(
       (r) => r.metric.host!,
     )
   const replicas = await hostsOf('redis_instance_info{job="redis", role="slave"}')
+  // Spared: the monitoring host, the load balancer clients reach (the VIP holder, or every haproxy
+  // host without a VIP) and the Patroni primary, whose loss would raise failover alerts of its own.
+  // An etcd leader may go: a new one is elected in well under EtcdNoLeader's minute.
+  const vip = ctx.lab.need().vip
   const spared = new Set([
     ...ctx.hosts('monitoring'),
-    ...ctx.hosts('haproxy'),
+    ...(vip ? await holders(ctx, vip) : ctx.hosts('haproxy')),
     ...(await hostsOf('patroni_primary == 1')),
-    ...(await hostsOf('etcd_server_is_leader == 1')),
   ])
   return replicas.sort().find((h) => !spared.has(h))
 }
@@ -119,7 +123,10 @@ async function powerCut(t: Tap, ctx: SiteContext, prometheus: string, hook: Webh
   const forMs = (group.rules.find((r) => r.name === ALERT)!.duration ?? 0) * 1000
   const intervalMs = group.interval * 1000
   const victim = await pickReplica(ctx, prometheus)
-  if (!victim) return void t.fail('no Redis replica without monitoring, HAProxy or a leader to power-cut')
+  if (!victim)
+    return void t.fail(
+      'no Redis replica outside the monitoring host, the VIP holder and the Patroni primary to power-cut',
+    )
   const address = ctx.lab.host(victim).address
   const password = ctx.secrets().redis_password!
 

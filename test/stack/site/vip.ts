@@ -22,7 +22,7 @@ const WRITE_TIMEOUT_MS = 400
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** The haproxy hosts that hold the VIP now (asked over SSH, in parallel). */
-async function holders(ctx: SiteContext, vip: string): Promise<string[]> {
+export async function holders(ctx: SiteContext, vip: string): Promise<string[]> {
   const hosts = ctx.hosts('haproxy')
   const held = await Promise.all(
     hosts.map(async (h) => {
