@@ -12,6 +12,7 @@ import type { RequestRecord } from '../../../playbooks/load/stats.ts'
 import { delay } from '../../../lib/tasks/wait.ts'
 import { until } from '../until.ts'
 import type { SiteCheck, SiteContext, Tap } from './context.ts'
+import { holders } from './vip.ts'
 import {
   drillHost,
   haproxyServers,
@@ -134,9 +135,12 @@ export const appHostStop: SiteCheck = {
   name: 'drill app host: an app host stopped under load leaves HAProxy within its checks, failures bounded',
   destructive: true,
   async run(t, ctx) {
-    const [balancer] = ctx.hosts('haproxy')
-    const victim = ctx.hosts('app').find((h) => !ctx.hosts('haproxy').includes(h))
-    t.ok(victim, 'an app host that is not the load balancer, to stop alone')
+    // The load balancer clients reach (the VIP holder, or the first haproxy host) stays up; another app
+    // host stops, even when it is a load balancer too (then it is only the VIP's backup).
+    const vip = ctx.lab.need().vip
+    const [balancer] = vip ? await holders(ctx, vip) : ctx.hosts('haproxy')
+    const victim = ctx.hosts('app').find((h) => h !== balancer)
+    t.ok(victim, 'an app host other than the load balancer clients reach, to stop')
     if (!victim) return
     restartAfter(t, ctx, victim)
     // The stopped host then carries only replicas: both primaries move to the drill host.
