@@ -4,24 +4,11 @@
  * opens the result page and waits until the vote is counted there. Saves both pages as screenshots
  * for the README (docs/pictures/vote.png, result.png).
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { chromium } from 'playwright-core'
+import { withPage } from '../../../scripts/pictures/browser.ts'
 import { appEndpoints } from '../../../playbooks/load/run.ts'
 import type { SiteCheck } from './context.ts'
-
-export const CHROMIUM = '/usr/bin/chromium'
-export const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
 
 interface Counts {
   a: number
@@ -43,48 +30,36 @@ export const appBrowser: SiteCheck = {
     const voteUrl = `http://${vote.host}:${vote.port}`
     const resultUrl = `http://${result.host}:${result.port}`
     const before = await results(resultUrl)
-    const profile = mkdtempSync(join(tmpdir(), 'hastack-chromium-'))
-    const browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_FLAGS,
-      timeout: 60_000,
-      viewport: { width: 800, height: 500 },
-    })
-    t.teardown(async () => {
-      await browser.close().catch(() => {})
-      rmSync(profile, { recursive: true, force: true })
-    })
     const pictures = join(ctx.repo, 'docs/pictures')
     mkdirSync(pictures, { recursive: true })
+    await withPage({ width: 800, height: 500 }, async (page) => {
+      const errors: string[] = []
+      page.on('pageerror', (error) => errors.push(error.message))
+      await page.goto(voteUrl, { timeout: 15_000 })
+      await page.click('#vote-a', { timeout: 10_000 })
+      const answered = await page
+        .waitForFunction(() => /recorded/.test(document.querySelector('#answer')?.textContent ?? ''), null, {
+          timeout: 15_000,
+        })
+        .then(() => true)
+        .catch(() => false)
+      t.same(errors, [], 'the vote page runs without script errors')
+      t.ok(answered, 'the vote page answers the click')
+      t.match(await page.textContent('#answer'), /^Vote A recorded \(.+\)$/, 'the vote page says the vote was recorded')
+      if (!answered) return
+      await page.screenshot({ path: join(pictures, 'vote.png') })
 
-    const page = await browser.newPage()
-    const errors: string[] = []
-    page.on('pageerror', (error) => errors.push(error.message))
-    await page.goto(voteUrl, { timeout: 15_000 })
-    await page.click('#vote-a', { timeout: 10_000 })
-    const answered = await page
-      .waitForFunction(() => /recorded/.test(document.querySelector('#answer')?.textContent ?? ''), null, {
-        timeout: 15_000,
+      await page.goto(resultUrl, { timeout: 15_000 })
+      const wanted = before.a + 1
+      // The worker moves the vote into PostgreSQL and the result page reads a replica: allow for both.
+      await page.waitForFunction((n) => Number(document.querySelector('#a')?.textContent) >= n, wanted, {
+        timeout: 30_000,
+        polling: 500,
       })
-      .then(() => true)
-      .catch(() => false)
-    t.same(errors, [], 'the vote page runs without script errors')
-    t.ok(answered, 'the vote page answers the click')
-    t.match(await page.textContent('#answer'), /^Vote A recorded \(.+\)$/, 'the vote page says the vote was recorded')
-    if (!answered) return
-    await page.screenshot({ path: join(pictures, 'vote.png') })
-
-    await page.goto(resultUrl, { timeout: 15_000 })
-    const wanted = before.a + 1
-    // The worker moves the vote into PostgreSQL and the result page reads a replica: allow for both.
-    await page.waitForFunction((n) => Number(document.querySelector('#a')?.textContent) >= n, wanted, {
-      timeout: 30_000,
-      polling: 500,
+      const shown = Number(await page.textContent('#a'))
+      t.ok(shown >= wanted, `the result page counts the vote (A: ${before.a} before, ${shown} now)`)
+      t.equal(await page.textContent('#status'), '', 'the result page shows no error')
+      await page.screenshot({ path: join(pictures, 'result.png') })
     })
-    const shown = Number(await page.textContent('#a'))
-    t.ok(shown >= wanted, `the result page counts the vote (A: ${before.a} before, ${shown} now)`)
-    t.equal(await page.textContent('#status'), '', 'the result page shows no error')
-    await page.screenshot({ path: join(pictures, 'result.png') })
   },
 }
