@@ -43,7 +43,8 @@ async function runDrill(h: HostRun): Promise<void> {
   if (!outcome.stdout) return
   const r = JSON.parse(outcome.stdout.trim().split('\n').pop()!)
   h.log(
-    `restore drill passed: backup ${r.backup} restored and recovered in ${r.restore_seconds} s, ` +
+    `restore drill passed: backup ${r.backup} restored and recovered in ${r.restore_seconds} s ` +
+      `(files ${r.files_seconds} s), ` +
       `recovered point ${r.recovered_point ?? 'unknown'}, canary rows ${r.canary}, pgbackrest verify ok`,
   )
 }
