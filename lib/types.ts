@@ -144,10 +144,15 @@ export interface Connection {
 
 /**
  * A read-only question a task's check asks the host, declared as data so the runner can gather the
- * probes of many tasks in one round trip: a command run as `conn.run(command)` (or with `check: true`),
- * or a file read as `conn.get(path)`.
+ * probes of many tasks in one round trip (lib/facts/probes.ts): a command the check runs as
+ * `conn.run(command)` (or with `check: true`), the path state it reads with `pathState`, the package
+ * states it reads with `packageStateCommand`, or a file it reads with `conn.get(path)`.
  */
-export type Probe = { kind: 'run'; command: string } | { kind: 'read'; path: string }
+export type Probe =
+  | { kind: 'run'; command: string }
+  | { kind: 'path'; path: string }
+  | { kind: 'packages'; names: string[] }
+  | { kind: 'read'; path: string }
 
 /** A probe's answer: the command's exit code and output, or a read's bytes (code 0) or its failure (non-zero). */
 export interface ProbeAnswer {

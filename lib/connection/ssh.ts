@@ -41,7 +41,7 @@ import type {
   RunResult,
 } from '../types.ts'
 import { CommandError, UnreachableError } from '../types.ts'
-import { parseProbeAnswers, probeScript } from '../facts/probes.ts'
+import { PROBE_SCRIPT, parseProbeAnswers, probeInput } from '../facts/probes.ts'
 import { KnownHosts, fingerprint, preferredAlgorithms } from './known-hosts.ts'
 import { PrivilegedSession, SessionLost, SessionRefused, type SessionChannel } from './session.ts'
 import { DEFAULT_TIMEOUT_MS, commandText, getScript, putScript, sessionArgv, usesSudo, wrapCommand } from './wrap.ts'
@@ -168,9 +168,9 @@ export class SshConnection implements Connection {
     return result
   }
 
-  /** Answer read-only probes in one round trip: their script goes to `sh -s` on stdin (no argv size limit). */
+  /** Answer read-only probes in one round trip (lib/facts/probes.ts; the probes go on stdin). */
   async runProbes(probes: readonly Probe[]): Promise<ProbeAnswer[]> {
-    const result = await this.run(['sh', '-s'], { stdin: probeScript(probes), check: true })
+    const result = await this.run(['perl', '-e', PROBE_SCRIPT], { stdin: probeInput(probes), check: true })
     return parseProbeAnswers(result.stdout, probes.length)
   }
 

@@ -24,7 +24,7 @@ export function pathStateCommand(path: string): string {
 
 /** pathState's question as a probe, for a task to declare. */
 export function pathStateProbe(path: string): Probe {
-  return { kind: 'run', command: pathStateCommand(path) }
+  return { kind: 'path', path }
 }
 
 /** Read the state of one path. */

@@ -15,6 +15,7 @@
  */
 import type { Probe } from '../types.ts'
 import { quote, quoteArgs } from '../connection/quote.ts'
+import { packageStateCommand } from '../facts/packages.ts'
 import { defineTask, noChange, type TaskOptions } from './common.ts'
 
 /** Longest wait for locks held by another apt or dpkg, per apt-get call. */
@@ -115,9 +116,9 @@ export function packages(args: PackagesArgs) {
   const install = args.install ?? []
   const remove = args.remove ?? []
   const label = [...install, ...remove.map((p) => `-${p}`)].join(', ')
-  const names = quoteArgs([...install, ...remove])
-  const stateQuery = `dpkg-query -W -f '\${Package} \${db:Status-Status}\\n' ${names} 2>/dev/null; true`
-  const probes: Probe[] = [{ kind: 'run', command: stateQuery }]
+  const names = [...install, ...remove]
+  const stateQuery = packageStateCommand(names)
+  const probes: Probe[] = [{ kind: 'packages', names }]
   return defineTask(`Ensure packages are present: ${label}`, { ...args, probes }, async (ctx) => {
     const query = await ctx.conn.run(stateQuery)
     const installed = parseInstalled(query.stdout)

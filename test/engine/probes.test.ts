@@ -6,13 +6,14 @@
  */
 import t from 'tap'
 import { fileURLToPath } from 'node:url'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { loopbackHosts, type Lab } from './harness.ts'
 import { SshConnection } from '../../lib/connection/ssh.ts'
 import { startSshd } from '../fixtures/sshd.ts'
 import { defineTask, noChange } from '../../lib/tasks/common.ts'
 import { directory, file, lineInFile, packages, service, template } from '../../lib/tasks/index.ts'
-import type { HostRun, Play, Task, TaskOutcome } from '../../lib/types.ts'
+import type { HostRun, Play, Probe, Task, TaskOutcome } from '../../lib/types.ts'
+import { probeCommand } from '../../lib/facts/probes.ts'
 
 const SAMPLE_TEMPLATE = fileURLToPath(new URL('./fixtures/sample.conf.ejs', import.meta.url))
 
@@ -119,35 +120,47 @@ t.test('a check that asks a command of its own costs one trip, and the rest are 
   t.equal(again.commands, 3, 'the first gather, the undeclared command, one gather for the rest')
 })
 
-t.test('the batch answers byte for byte, exit codes included; a failed read is answered non-zero', async (t) => {
+t.test('every batched answer is byte for byte what the probe asks live, exit code included', async (t) => {
   const sshd = await startSshd()
   const conn = await SshConnection.connect(sshd.userSpec())
   t.teardown(async () => {
     await conn.close()
     await sshd.stop()
   })
-  const binary = `${work}/binary`
-  const bytes = Buffer.from([0, 1, 2, 255, 10, 10, 0x27, 0x22, 0x5c])
-  writeFileSync(binary, bytes)
-  const answers = await conn.runProbes([
-    { kind: 'run', command: "printf 'a\\n\\n'" },
-    { kind: 'run', command: 'echo out; echo err >&2; exit 3' },
+  const dir = `${work}/kinds`
+  mkdirSync(`${dir}/sub`, { recursive: true })
+  chmodSync(`${dir}/sub`, 0o2750)
+  writeFileSync(`${dir}/binary`, Buffer.from([0, 1, 2, 255, 10, 10, 0x27, 0x22, 0x5c]))
+  writeFileSync(`${dir}/empty`, '')
+  writeFileSync(`${dir}/with space`, 'a b\n')
+  symlinkSync('binary', `${dir}/link`)
+  symlinkSync('nowhere', `${dir}/dangling`)
+  const paths = ['binary', 'empty', 'with space', 'sub', 'link', 'dangling', 'absent'].map((n) => `${dir}/${n}`)
+  const probes: Probe[] = [
+    ...paths.map((path) => ({ kind: 'path' as const, path })),
+    { kind: 'path', path: '/dev/null' },
+    { kind: 'packages', names: ['coreutils', 'hastack-no-such-package', 'bash'] },
+    ...paths.map((path) => ({ kind: 'read' as const, path })),
+    { kind: 'run', command: "printf 'a\\n\\n'; echo err >&2; exit 3" },
     { kind: 'run', command: "printf '%s' \"it's\"" },
-    { kind: 'read', path: binary },
-    { kind: 'read', path: `${work}/absent` },
     { kind: 'run', command: 'id -u' },
-  ])
-  t.same(
-    answers.map((a) => [a.code, a.stdout.toString('latin1')]),
-    [
-      [0, 'a\n\n'],
-      [3, 'out\n'],
-      [0, "it's"],
-      [0, bytes.toString('latin1')],
-      [1, ''],
-      [0, '0\n'],
-    ],
-  )
+  ]
+  const answers = await conn.runProbes(probes)
+  for (const [i, probe] of probes.entries()) {
+    const command = probeCommand(probe)
+    const live =
+      command === undefined
+        ? await conn.get((probe as { path: string }).path).then(
+            (stdout) => ({ code: 0, stdout }),
+            () => ({ code: 1, stdout: Buffer.alloc(0) }),
+          )
+        : await conn.run(command).then((r) => ({ code: r.code, stdout: Buffer.from(r.stdout) }))
+    t.same(
+      [answers[i]!.code, answers[i]!.stdout.toString('latin1')],
+      [live.code, live.stdout.toString('latin1')],
+      JSON.stringify(probe),
+    )
+  }
 })
 
 t.test('a privileged session killed mid-run fails that host alone as unreachable; no task runs twice', async (t) => {
