@@ -3,21 +3,25 @@
  * contents, any read-only command) answered by one perl script in one round trip, as pyinfra batches
  * its facts. perl-base is Essential on Debian (the privileged session's helper is perl too), so the
  * script needs nothing else: path states are read with lstat natively and one `sha256sum` hashes every
- * regular file, one `dpkg-query` answers every package probe, and only the other commands start a
- * process each. Each answer is exactly what the probe's own command prints (`probeCommand`), so a check
- * cannot tell a batched answer from a live one. Reads larger than PROBE_READ_MAX_BYTES, and failing
+ * regular file, one `dpkg-query` answers every package probe, one `systemctl is-enabled` and one
+ * `systemctl is-active` every unit probe, and only the other commands start a process each. Each answer
+ * is exactly what the probe's own command prints (`probeCommand`), so a check cannot tell a batched
+ * answer from a live one. Reads larger than PROBE_READ_MAX_BYTES, and failing
  * reads, answer non-zero: the check then reads live and sees the real error.
  */
 import type { Probe, ProbeAnswer } from '../types.ts'
 import { pathStateCommand } from './files.ts'
 import { packageStateCommand } from './packages.ts'
+import { unitStateCommand } from './units.ts'
 
 /** Files larger than this are not read by a batch. */
 export const PROBE_READ_MAX_BYTES = 1024 * 1024
 
 /**
- * The evaluator. Input: one probe a line, its kind (`p` path state, `d` packages, `r` read, `c` command)
- * and its hex-encoded arguments. Output: one line per probe, in order: the exit code and the hex-encoded
+ * The evaluator. Input: one probe a line, its kind (`p` path state, `d` packages, `u` unit, `r` read,
+ * `c` command) and its hex-encoded arguments (a unit's name, then its own command: when the units'
+ * answers do not come one line per unit, as when systemctl stops at a unit it cannot read, each unit
+ * asks its own command). Output: one line per probe, in order: the exit code and the hex-encoded
  * output. stderr is dropped (a probe's answer is its stdout and code, as checks read them).
  */
 export const PROBE_SCRIPT = String.raw`
@@ -51,10 +55,20 @@ if (%wanted) {
   while (my $line = <$fh>) { my ($name) = split(/[ :]/, $line); $status{$name} .= $line }
   close($fh);
 }
+my @units = do { my %seen; grep { !$seen{$_}++ } map { $_->[1] } grep { $_->[0] eq 'u' } @probes };
+my %unit;
+if (@units) {
+  my @enabled = qx_lines('systemctl', 'is-enabled', @units);
+  my @active = qx_lines('systemctl', 'is-active', @units);
+  if (@enabled == @units && @active == @units) { $unit{$units[$_]} = "$enabled[$_]$active[$_]" for 0 .. $#units }
+}
+sub qx_lines { open(my $fh, '-|', @_) or return (); my @lines = <$fh>; close($fh); return @lines }
 for my $p (@probes) {
   my ($k, @a) = @$p;
   my ($code, $out) = (0, '');
   if ($k eq 'p') { $out = $state{$a[0]} }
+  elsif ($k eq 'u' && defined $unit{$a[0]}) { $out = $unit{$a[0]} }
+  elsif ($k eq 'u') { $out = qx{$a[1]}; $code = $? >> 8 }
   elsif ($k eq 'd') { my %seen; $out = join('', map { $seen{$_}++ || !defined $status{$_} ? () : $status{$_} } sort @a) }
   elsif ($k eq 'r') {
     my $size = -s $a[0];
@@ -79,6 +93,8 @@ export function probeInput(probes: readonly Probe[]): string {
         return `p ${hex(p.path)}`
       case 'packages':
         return ['d', ...p.names.map(hex)].join(' ')
+      case 'unit':
+        return `u ${hex(p.name)} ${hex(unitStateCommand(p.name))}`
       case 'read':
         return `r ${hex(p.path)}`
       case 'run':
@@ -107,6 +123,8 @@ export function probeCommand(probe: Probe): string | undefined {
       return pathStateCommand(probe.path)
     case 'packages':
       return packageStateCommand(probe.names)
+    case 'unit':
+      return unitStateCommand(probe.name)
     case 'run':
       return probe.command
     case 'read':

@@ -9,6 +9,7 @@ import { renderTemplate } from '../template.ts'
 import { defineTask, noChange, type TaskOptions } from './common.ts'
 import { file, type Validated } from './files.ts'
 import { pathStateProbe } from '../facts/files.ts'
+import { unitStateCommand } from '../facts/units.ts'
 
 export interface UnitArgs extends TaskOptions, Validated {
   /** Unit name, e.g. "patroni.service"; a drop-in when `dropIn` is set. */
@@ -59,19 +60,14 @@ export function parseServiceState(stdout: string): { enabled: boolean; active: b
   }
 }
 
-/** The command whose two lines parseServiceState reads. */
-export function serviceStateCommand(service: string): string {
-  return sh`systemctl is-enabled ${service} 2>/dev/null; systemctl is-active ${service} 2>/dev/null; true`
-}
-
 /** Ensure a service is enabled and in the wanted state. */
 export function service(args: ServiceArgs) {
   const what = [args.enabled === undefined ? '' : args.enabled ? 'enabled' : 'disabled', args.state ?? '']
     .filter(Boolean)
     .join(' and ')
-  const probes: Probe[] = [{ kind: 'run', command: serviceStateCommand(args.service) }]
+  const probes: Probe[] = [{ kind: 'unit', name: args.service }]
   return defineTask(`Ensure ${args.service} is ${what}`, { ...args, probes }, async (ctx): Promise<Plan> => {
-    const { stdout } = await ctx.conn.run(serviceStateCommand(args.service))
+    const { stdout } = await ctx.conn.run(unitStateCommand(args.service))
     const now = parseServiceState(stdout)
     const steps: string[] = []
     const why: string[] = []

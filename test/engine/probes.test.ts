@@ -140,6 +140,8 @@ t.test('every batched answer is byte for byte what the probe asks live, exit cod
     ...paths.map((path) => ({ kind: 'path' as const, path })),
     { kind: 'path', path: '/dev/null' },
     { kind: 'packages', names: ['coreutils', 'hastack-no-such-package', 'bash'] },
+    { kind: 'unit', name: 'ssh.service' },
+    { kind: 'unit', name: 'hastack-no-such.service' },
     ...paths.map((path) => ({ kind: 'read' as const, path })),
     { kind: 'run', command: "printf 'a\\n\\n'; echo err >&2; exit 3" },
     { kind: 'run', command: "printf '%s' \"it's\"" },
