@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parse, stringify } from 'yaml'
 import { Lab } from '../lab/lab.ts'
@@ -203,7 +203,9 @@ export async function ansibleBench(): Promise<number> {
 }
 
 function printResults(version: string, results: Measured[]): void {
-  console.log(`One lab host, the same 200 tasks; ${version}; wall time of each command, start-up included.\n`)
+  const load = loadavg().map((n) => n.toFixed(2))
+  console.log(`One lab host, the same 200 tasks; ${version}; wall time of each command, start-up included.`)
+  console.log(`This machine's load average at the end: ${load.join(' ')} (1, 5, 15 min).\n`)
   console.log('| tool | run | wall time | changed |')
   console.log('|---|---|---|---|')
   for (const r of results) console.log(`| ${r.tool} | ${r.run} | ${r.seconds.toFixed(2)} s | ${r.changed} |`)

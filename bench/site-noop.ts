@@ -6,7 +6,7 @@
  * removed at the end.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Lab } from '../lab/lab.ts'
 import { runPlaybook, type PlaybookRun, type ReportTask } from '../test/stack/playbook-run.ts'
@@ -62,7 +62,8 @@ export async function siteNoopBench(): Promise<number> {
     await lab.down().catch((e) => log(`lab down failed: ${e}`))
     rmSync(dir, { recursive: true, force: true })
   }
-  console.log('playbooks/site.ts on lab-small (3 hosts)\n')
+  const load = loadavg().map((n) => n.toFixed(2))
+  console.log(`playbooks/site.ts on lab-small (3 hosts); this machine's load average at the end: ${load.join(' ')}\n`)
   console.log('| run | tasks (all hosts) | changed | wall time | recap "Total time" |')
   console.log('|---|---|---|---|---|')
   for (const row of rows) console.log(row)
