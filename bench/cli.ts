@@ -6,10 +6,13 @@
  */
 import { parseCommandLineOrExit } from '../lib/cli/parse.ts'
 
-const USAGE = `usage: npm run bench -- [engine|backup] [options]
+const USAGE = `usage: npm run bench -- [engine|backup|ansible|site-noop] [options]
   engine   the engine's overhead per task, on loopback sshd servers (default)
   backup   issue 11: backup.ts --type full and restore-drill.ts on a >= 1 GB pgbench database, against
-           a plain copy of its data directory, on a lab of its own (root; take the lab lock first)`
+           a plain copy of its data directory, on a lab of its own (root; take the lab lock first)
+  ansible  issue 15: the same 200-task play with Ansible and hastack on one lab host, first and no-op runs,
+           and the no-op ratio (installs ansible-core; root; a lab of its own: take the lab lock first)
+  site-noop  issue 15: playbooks/site.ts converged on lab-small, then timed no-op runs (root; lab lock)`
 
 const parsed = parseCommandLineOrExit(
   process.argv.slice(2),
@@ -26,12 +29,16 @@ const parsed = parseCommandLineOrExit(
   true,
 )
 const [part = 'engine', ...extra] = parsed.positionals
-if (extra.length > 0 || !['engine', 'backup'].includes(part)) {
+if (extra.length > 0 || !['engine', 'backup', 'ansible', 'site-noop'].includes(part)) {
   process.stderr.write(`ERROR: unknown benchmark part ${[part, ...extra].join(' ')}\n${USAGE}\n`)
   process.exit(1)
 }
 if (part === 'engine') {
   await import('./engine.ts')
+} else if (part === 'ansible') {
+  process.exitCode = await (await import('./ansible.ts')).ansibleBench()
+} else if (part === 'site-noop') {
+  process.exitCode = await (await import('./site-noop.ts')).siteNoopBench()
 } else {
   const { backupBench } = await import('./backup.ts')
   const scale = (parsed.values.scale as number | undefined) ?? 70

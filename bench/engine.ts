@@ -5,11 +5,16 @@
  * engine cost) and a task whose check runs one remote command (engine plus one
  * SSH round trip, the cost of a typical "already correct" task), and a task
  * whose check runs one become (`sudo`) command, with the persistent privileged
- * session on and off (`ssh_persistent_session`), whose ratio is printed too.
+ * session on and off (`ssh_persistent_session`), whose ratio is printed too; and 200 file tasks already
+ * correct, checked one by one (a round trip each) and as one run of tasks (h.doAll: one round trip).
  * Prints a Markdown table for the README.
  */
 import { loopbackHosts } from '../test/engine/harness.ts'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { defineTask, noChange } from '../lib/tasks/common.ts'
+import { file } from '../lib/tasks/files.ts'
 import type { Play, Task } from '../lib/types.ts'
 
 const TASKS = Number(process.env.BENCH_TASKS ?? 200)
@@ -26,16 +31,20 @@ const becomeRoundTrip = (i: number): Task =>
     await ctx.conn.run('true', { check: true })
     return noChange()
   })
+const filesDir = mkdtempSync(join(tmpdir(), 'hastack-bench-files-'))
+const fileCheck = (i: number): Task => file({ path: join(filesDir, `f${i}`), content: `${i}\n` })
 /** Extra vars turning the persistent privileged session off. */
 const SESSION_OFF = ['-e', JSON.stringify({ ssh_persistent_session: false })]
 
-function play(make: (i: number) => Task, hosts: string): Play {
+function play(make: (i: number) => Task, hosts: string, batched = false): Play {
+  const tasks = () => Array.from({ length: TASKS }, (_, i) => make(i))
   return {
     name: 'bench',
     hosts,
     gatherFacts: false,
     tasks: async (h) => {
-      for (let i = 0; i < TASKS; i++) await h.do(make(i))
+      if (batched) await h.doAll(tasks())
+      else for (const task of tasks()) await h.do(task)
     },
   }
 }
@@ -47,18 +56,22 @@ const medians = new Map<string, number>()
 try {
   // Warm up: connect once so the first measurement is not a cold SSH handshake only.
   await lab.run([play(pure, 'all')])
-  for (const [label, make, args] of [
-    ['no round trip', pure, []],
-    ['one round trip', roundTrip, []],
-    ['one become round trip, session on', becomeRoundTrip, []],
-    ['one become round trip, session off', becomeRoundTrip, SESSION_OFF],
+  // The files the file tasks find already correct.
+  await lab.run([play(fileCheck, 'h1')])
+  for (const [label, make, args, batched] of [
+    ['no round trip', pure, [], false],
+    ['one round trip', roundTrip, [], false],
+    ['one become round trip, session on', becomeRoundTrip, [], false],
+    ['one become round trip, session off', becomeRoundTrip, SESSION_OFF, false],
+    ['file already correct, one by one', fileCheck, [], false],
+    ['file already correct, h.doAll', fileCheck, [], true],
   ] as const) {
     for (const hosts of ['h1', 'all']) {
       const count = hosts === 'h1' ? 1 : 5
       const times: number[] = []
       for (let r = 0; r < ROUNDS; r++) {
         const started = performance.now()
-        const result = await lab.run([play(make, hosts)], [...args])
+        const result = await lab.run([play(make, hosts, batched)], [...args])
         if (result.exitCode !== 0) throw new Error(`bench run failed: ${result.lines.join('\n')}`)
         times.push(performance.now() - started)
       }
@@ -73,6 +86,7 @@ try {
   }
 } finally {
   await lab.stop()
+  rmSync(filesDir, { recursive: true, force: true })
 }
 console.log(
   `Each run includes the SSH login to every host (one per host) and the recap. ${ROUNDS} rounds, median and best.\n`,
@@ -83,6 +97,12 @@ console.log(
 console.log('|---|---|---|---|---|---|')
 for (const row of rows) console.log(row)
 for (const count of [1, 5]) {
+  const single = medians.get(`file already correct, one by one/${count}`)!
+  const batched = medians.get(`file already correct, h.doAll/${count}`)!
+  console.log(
+    `\nFile checks, ${count} host(s): one by one ${(single / TASKS / count).toFixed(2)} ms, h.doAll ` +
+      `${(batched / TASKS / count).toFixed(2)} ms per task per host: ${(single / batched).toFixed(2)}× faster batched`,
+  )
   const on = medians.get(`one become round trip, session on/${count}`)!
   const off = medians.get(`one become round trip, session off/${count}`)!
   console.log(

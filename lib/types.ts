@@ -135,6 +135,31 @@ export interface Connection {
    * whole run), and wait for its first line of output. Rejects with a CommandError when it exits first.
    */
   hold(command: string | string[], options?: RunOptions): Promise<HeldCommand>
+  /**
+   * Answer several read-only probes in one round trip, in order (see lib/facts/probes.ts). Absent: the
+   * connection cannot batch, and each task's check runs its own commands.
+   */
+  runProbes?(probes: readonly Probe[]): Promise<ProbeAnswer[]>
+}
+
+/**
+ * A read-only question a task's check asks the host, declared as data so the runner can gather the
+ * probes of many tasks in one round trip (lib/facts/probes.ts): a command the check runs as
+ * `conn.run(command)` (or with `check: true`), the path state it reads with `pathState`, the package
+ * states it reads with `packageStateCommand`, a unit's state it reads with `unitStateCommand`, or a file
+ * it reads with `conn.get(path)`.
+ */
+export type Probe =
+  | { kind: 'run'; command: string }
+  | { kind: 'path'; path: string }
+  | { kind: 'packages'; names: string[] }
+  | { kind: 'unit'; name: string }
+  | { kind: 'read'; path: string }
+
+/** A probe's answer: the command's exit code and output, or a read's bytes (code 0) or its failure (non-zero). */
+export interface ProbeAnswer {
+  code: number
+  stdout: Buffer
 }
 
 /** A long-lived command started by Connection.hold. */
@@ -218,6 +243,11 @@ export interface Task {
   ignoreErrors?: boolean
   /** Read the host (read-only!) and say what would change. */
   check(ctx: TaskContext): Promise<Plan>
+  /**
+   * The read-only commands and reads `check` starts with, exactly as it issues them: `HostRun.doAll` gathers
+   * them for a run of tasks in one round trip. A check that asks anything else simply asks it live.
+   */
+  probes?: Probe[]
 }
 
 export interface TaskOutcome {
@@ -253,6 +283,12 @@ export interface HostRun extends HostView {
   readonly conn: Connection
   /** Run one task: check, then apply on change (not in check mode). Throws TaskFailed on failure. */
   do(task: Task): Promise<TaskOutcome>
+  /**
+   * Run tasks in order exactly as `do` one after another (writes one by one, stop at the first failure),
+   * with the probes of all of them answered in one round trip first; a write made by one of them makes the
+   * later ones ask their probes again, live.
+   */
+  doAll(tasks: Task[]): Promise<TaskOutcome[]>
   /** Run a read-only command now, also in check mode (facts a role needs). */
   query(command: string | string[], options?: RunOptions): Promise<RunResult>
   notify(handler: string | string[]): void

@@ -30,8 +30,18 @@ import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { constants as osConstants, homedir } from 'node:os'
 import { NodeSSH } from 'node-ssh'
-import type { Connection, ConnectionSpec, HeldCommand, PutOptions, RunOptions, RunResult } from '../types.ts'
+import type {
+  Connection,
+  ConnectionSpec,
+  HeldCommand,
+  Probe,
+  ProbeAnswer,
+  PutOptions,
+  RunOptions,
+  RunResult,
+} from '../types.ts'
 import { CommandError, UnreachableError } from '../types.ts'
+import { PROBE_SCRIPT, parseProbeAnswers, probeInput } from '../facts/probes.ts'
 import { KnownHosts, fingerprint, preferredAlgorithms } from './known-hosts.ts'
 import { PrivilegedSession, SessionLost, SessionRefused, type SessionChannel } from './session.ts'
 import { DEFAULT_TIMEOUT_MS, commandText, getScript, putScript, sessionArgv, usesSudo, wrapCommand } from './wrap.ts'
@@ -156,6 +166,12 @@ export class SshConnection implements Connection {
     }
     if (options.check && result.code !== 0) throw new CommandError(this.host, commandText(command), result)
     return result
+  }
+
+  /** Answer read-only probes in one round trip (lib/facts/probes.ts; the probes go on stdin). */
+  async runProbes(probes: readonly Probe[]): Promise<ProbeAnswer[]> {
+    const result = await this.run(['perl', '-e', PROBE_SCRIPT], { stdin: probeInput(probes), check: true })
+    return parseProbeAnswers(result.stdout, probes.length)
   }
 
   async put(remotePath: string, content: string | Buffer, options: PutOptions = {}): Promise<void> {

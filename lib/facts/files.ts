@@ -3,7 +3,7 @@
  * mode, owner, group and checksum, read in one round trip. Always read fresh:
  * files change during a run.
  */
-import type { Connection } from '../types.ts'
+import type { Connection, Probe } from '../types.ts'
 import { sh } from '../connection/quote.ts'
 
 export interface PathState {
@@ -17,10 +17,19 @@ export interface PathState {
   linkTarget?: string
 }
 
+/** The command that prints one path's state (run with `check: true`). */
+export function pathStateCommand(path: string): string {
+  return sh`p=${path}; if [ -L "$p" ]; then echo link; readlink -- "$p"; elif [ -e "$p" ]; then stat -c '%F|%a|%U|%G|%s' -- "$p"; if [ -f "$p" ]; then sha256sum -- "$p" | cut -d' ' -f1; fi; else echo absent; fi`
+}
+
+/** pathState's question as a probe, for a task to declare. */
+export function pathStateProbe(path: string): Probe {
+  return { kind: 'path', path }
+}
+
 /** Read the state of one path. */
 export async function pathState(conn: Connection, path: string): Promise<PathState> {
-  const script = sh`p=${path}; if [ -L "$p" ]; then echo link; readlink -- "$p"; elif [ -e "$p" ]; then stat -c '%F|%a|%U|%G|%s' -- "$p"; if [ -f "$p" ]; then sha256sum -- "$p" | cut -d' ' -f1; fi; else echo absent; fi`
-  const { stdout } = await conn.run(script, { check: true })
+  const { stdout } = await conn.run(pathStateCommand(path), { check: true })
   return parsePathState(stdout)
 }
 

@@ -18,6 +18,7 @@ import type {
 } from '../types.ts'
 import { TaskFailed, UnreachableError } from '../types.ts'
 import { mask } from '../output/mask.ts'
+import { ProbedConnection } from './probed-connection.ts'
 import type { HostStats, Reporter } from '../output/reporter.ts'
 import { Interrupted, type RunControl } from './interrupt.ts'
 import { watchSlowTask, type ProgressIntervals } from './progress.ts'
@@ -90,6 +91,35 @@ export class HostRunner implements HostRun {
   }
 
   async do(task: Task): Promise<TaskOutcome> {
+    return this.runTask(task, this.conn)
+  }
+
+  async doAll(tasks: Task[]): Promise<TaskOutcome[]> {
+    const outcomes: TaskOutcome[] = []
+    let conn = await this.gather(tasks)
+    let wrote = false
+    for (const [i, task] of tasks.entries()) {
+      // Answers dropped by a check's own commands (no write: the task before changed nothing) are asked again
+      // for the rest in one trip; after a write, the next task asks live.
+      if (i > 0 && conn.stale && !wrote) conn = await this.gather(tasks.slice(i))
+      const outcome = await this.runTask(task, conn)
+      wrote = outcome.changed && !this.check
+      outcomes.push(outcome)
+    }
+    return outcomes
+  }
+
+  /** The probes of these tasks (those that would run) answered in one round trip. */
+  private async gather(tasks: Task[]): Promise<ProbedConnection> {
+    const { abort, control, step } = this.batch
+    // --step asks before each task, so the host may change between two answers: no batch then.
+    const gathering = !abort.reason && !control.signal && !step
+    const probes = gathering ? tasks.filter((t) => this.selected(t)).flatMap((t) => t.probes ?? []) : []
+    return ProbedConnection.gather(this.conn, probes, (err) => err instanceof UnreachableError)
+  }
+
+  /** do() on a given connection: the host's own, or the probed one of a doAll. */
+  private async runTask(task: Task, conn: Connection): Promise<TaskOutcome> {
     if (this.batch.abort.reason) throw new TaskFailed(this.name, task.name, this.batch.abort.reason)
     const { control, startAt, step } = this.batch
     if (control.signal) throw new Interrupted(this.name, task.name, control.signal)
@@ -103,17 +133,17 @@ export class HostRunner implements HostRun {
       return this.record(task, skipped(task, 'skipped at --step'), started)
     }
     if (control.signal) throw new Interrupted(this.name, task.name, control.signal)
-    const outcome = await this.execute(task)
+    const outcome = await this.execute(task, conn)
     return this.record(task, outcome, started)
   }
 
   /** Check, then apply on change; never throws (failures become a failed outcome). */
-  private async execute(task: Task): Promise<TaskOutcome> {
+  private async execute(task: Task, conn: Connection): Promise<TaskOutcome> {
     const started = Date.now()
     const { control, progress, reporter } = this.batch
     const onInterrupt = (label: string, cleanup: () => Promise<void>) =>
       control.onInterrupt(`${this.name}: ${label}`, cleanup)
-    const ctx = { conn: this.conn, host: this, check: this.check, diff: this.diff, onInterrupt }
+    const ctx = { conn, host: this, check: this.check, diff: this.diff, onInterrupt }
     const stopWatch = watchSlowTask(progress, (seconds) => reporter.stillRunning(this.name, task.name, seconds))
     try {
       const plan = await task.check(ctx)

@@ -102,6 +102,12 @@ class RecordingHostRun implements HostRun {
     return { task: task.name, status: 'ok', changed: false, durationMs: 0 }
   }
 
+  async doAll(tasks: Task[]): Promise<TaskOutcome[]> {
+    const outcomes: TaskOutcome[] = []
+    for (const task of tasks) outcomes.push(await this.do(task))
+    return outcomes
+  }
+
   async query(): Promise<RunResult> {
     return EMPTY
   }

@@ -13,7 +13,9 @@
  * HUP/INT/TERM and when the connection drops (the remote command then finishes
  * on its own), so an interrupted run does not leave it behind.
  */
+import type { Probe } from '../types.ts'
 import { quote, quoteArgs } from '../connection/quote.ts'
+import { packageStateCommand } from '../facts/packages.ts'
 import { defineTask, noChange, type TaskOptions } from './common.ts'
 
 /** Longest wait for locks held by another apt or dpkg, per apt-get call. */
@@ -114,11 +116,11 @@ export function packages(args: PackagesArgs) {
   const install = args.install ?? []
   const remove = args.remove ?? []
   const label = [...install, ...remove.map((p) => `-${p}`)].join(', ')
-  return defineTask(`Ensure packages are present: ${label}`, args, async (ctx) => {
-    const names = [...install, ...remove]
-    const query = await ctx.conn.run(
-      `dpkg-query -W -f '\${Package} \${db:Status-Status}\\n' ${quoteArgs(names)} 2>/dev/null; true`,
-    )
+  const names = [...install, ...remove]
+  const stateQuery = packageStateCommand(names)
+  const probes: Probe[] = [{ kind: 'packages', names }]
+  return defineTask(`Ensure packages are present: ${label}`, { ...args, probes }, async (ctx) => {
+    const query = await ctx.conn.run(stateQuery)
     const installed = parseInstalled(query.stdout)
     const missing = install.filter((p) => !installed.has(p))
     const present = remove.filter((p) => installed.has(p))

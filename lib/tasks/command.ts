@@ -3,7 +3,7 @@
  * test a path, `unless` / `onlyIf` run a read-only probe; without a guard the
  * command always runs and reports changed unless `changedWhen` says otherwise.
  */
-import type { ApplyResult, RunResult } from '../types.ts'
+import type { ApplyResult, Probe, RunResult } from '../types.ts'
 import { CommandError } from '../types.ts'
 import { sh } from '../connection/quote.ts'
 import { defineTask, noChange, type TaskOptions } from './common.ts'
@@ -34,7 +34,17 @@ export interface CommandArgs extends TaskOptions {
 /** Run a command when its guards say it is needed. Its output is in the outcome's stdout. */
 export function command(args: CommandArgs) {
   const shown = Array.isArray(args.cmd) ? args.cmd.join(' ') : args.cmd
-  return defineTask(`Run ${shown.length > 60 ? `${shown.slice(0, 57)}...` : shown}`, args, async (ctx) => {
+  // The guards are read-only: those run as a plain command (no user, env, cwd) can be gathered as probes.
+  const plain = args.sudo === undefined && !args.user && !args.env && !args.cwd
+  const guards = [
+    args.creates && sh`test -e ${args.creates}`,
+    args.removes && sh`test -e ${args.removes}`,
+    plain && typeof args.unless === 'string' && args.unless,
+    plain && typeof args.onlyIf === 'string' && args.onlyIf,
+  ]
+  const probes: Probe[] = guards.flatMap((g) => (typeof g === 'string' ? [{ kind: 'run', command: g }] : []))
+  const name = `Run ${shown.length > 60 ? `${shown.slice(0, 57)}...` : shown}`
+  return defineTask(name, { ...args, probes }, async (ctx) => {
     const probeOpts = { sudo: args.sudo, user: args.user, env: args.env, cwd: args.cwd }
     if (args.creates && (await ctx.conn.run(sh`test -e ${args.creates}`)).code === 0)
       return noChange(`${args.creates} exists`)

@@ -3,7 +3,7 @@
  * handlers to notify, ignore errors; run-once is `h.once`) and a helper that builds the
  * Task object from a default name and a check function.
  */
-import type { Plan, Task, TaskContext } from '../types.ts'
+import type { Plan, Probe, Task, TaskContext } from '../types.ts'
 
 export interface TaskOptions {
   /** A sentence naming what the task ensures; each task has a sensible default. */
@@ -13,9 +13,14 @@ export interface TaskOptions {
   ignoreErrors?: boolean
 }
 
+/** What a task kind adds to the caller's options: the read-only probes its check starts with (Task.probes). */
+export interface TaskDefinition extends TaskOptions {
+  probes?: Probe[]
+}
+
 export function defineTask(
   defaultName: string,
-  options: TaskOptions,
+  options: TaskDefinition,
   check: (ctx: TaskContext) => Promise<Plan>,
 ): Task {
   return {
@@ -24,6 +29,7 @@ export function defineTask(
     notify: options.notify,
     ignoreErrors: options.ignoreErrors,
     check,
+    probes: options.probes,
   }
 }
 

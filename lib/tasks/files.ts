@@ -7,9 +7,9 @@
  * checked by the host's own tool before it replaces the live file.
  */
 import { createHash } from 'node:crypto'
-import type { Plan, TaskContext, Vars } from '../types.ts'
+import type { Plan, Probe, TaskContext, Vars } from '../types.ts'
 import { sh } from '../connection/quote.ts'
-import { pathState, type PathState } from '../facts/files.ts'
+import { pathState, pathStateProbe, type PathState } from '../facts/files.ts'
 import { isBinary, unifiedDiff } from '../output/diff.ts'
 import { renderTemplate } from '../template.ts'
 import { defineTask, noChange, type TaskOptions } from './common.ts'
@@ -101,7 +101,10 @@ async function planFile(
 
 /** Ensure a file has exactly this content, mode and owner. */
 export function file(args: FileArgs) {
-  return defineTask(`Ensure ${args.path} is current`, args, (ctx) => planFile(ctx, args.path, args.content, args))
+  const probes = [pathStateProbe(args.path)]
+  return defineTask(`Ensure ${args.path} is current`, { ...args, probes }, (ctx) =>
+    planFile(ctx, args.path, args.content, args),
+  )
 }
 
 export interface TemplateArgs extends TaskOptions, Ownership, Validated {
@@ -114,7 +117,8 @@ export interface TemplateArgs extends TaskOptions, Ownership, Validated {
 
 /** Render an EJS template for the host and ensure the destination matches it. */
 export function template(args: TemplateArgs) {
-  return defineTask(`Ensure ${args.dest} is current`, args, async (ctx) => {
+  const probes = [pathStateProbe(args.dest)]
+  return defineTask(`Ensure ${args.dest} is current`, { ...args, probes }, async (ctx) => {
     const content = renderTemplate(args.src, ctx.host, args.vars)
     return planFile(ctx, args.dest, content, args)
   })
@@ -126,7 +130,8 @@ export interface DirectoryArgs extends TaskOptions, Ownership {
 
 /** Ensure a directory exists with this mode and owner (parents are created as root). */
 export function directory(args: DirectoryArgs) {
-  return defineTask(`Ensure directory ${args.path} exists`, args, async (ctx) => {
+  const probes = [pathStateProbe(args.path)]
+  return defineTask(`Ensure directory ${args.path} exists`, { ...args, probes }, async (ctx) => {
     const want = withDefaults(args, '0755')
     const state = await pathState(ctx.conn, args.path)
     const fix = sh`chown ${`${want.owner}:${want.group}`} -- ${args.path} && chmod ${want.mode} -- ${args.path}`
@@ -157,7 +162,8 @@ export interface LinkArgs extends TaskOptions {
 
 /** Ensure a symbolic link points at its target. */
 export function link(args: LinkArgs) {
-  return defineTask(`Ensure link ${args.path} → ${args.target}`, args, async (ctx) => {
+  const probes = [pathStateProbe(args.path)]
+  return defineTask(`Ensure link ${args.path} → ${args.target}`, { ...args, probes }, async (ctx) => {
     const state = await pathState(ctx.conn, args.path)
     if (state.type === 'link' && state.linkTarget === args.target) return noChange()
     if (state.type === 'directory') throw new Error(`${args.path} is a directory, not a link`)
@@ -175,7 +181,8 @@ export interface AbsentArgs extends TaskOptions {
 
 /** Ensure a path does not exist (files, links and directories alike). */
 export function absent(args: AbsentArgs) {
-  return defineTask(`Ensure ${args.path} is absent`, args, async (ctx) => {
+  const probes = [pathStateProbe(args.path)]
+  return defineTask(`Ensure ${args.path} is absent`, { ...args, probes }, async (ctx) => {
     const state = await pathState(ctx.conn, args.path)
     if (state.type === 'absent') return noChange()
     return {
@@ -218,7 +225,8 @@ export function editLines(text: string, args: Pick<LineInFileArgs, 'line' | 'reg
 
 /** Ensure one line is present in (or absent from) a file, keeping everything else. */
 export function lineInFile(args: LineInFileArgs) {
-  return defineTask(`Ensure a line in ${args.path} is ${args.state ?? 'present'}`, args, async (ctx) => {
+  const probes: Probe[] = [pathStateProbe(args.path), { kind: 'read', path: args.path }]
+  return defineTask(`Ensure a line in ${args.path} is ${args.state ?? 'present'}`, { ...args, probes }, async (ctx) => {
     const state = await pathState(ctx.conn, args.path)
     if (state.type === 'absent') {
       if ((args.state ?? 'present') === 'absent' || args.create === false) return noChange('file is absent')

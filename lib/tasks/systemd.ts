@@ -3,11 +3,13 @@
  * (enabled, started, stopped, restarted, reloaded). Restart and reload always
  * act: they are meant for handlers.
  */
-import type { Plan, Vars } from '../types.ts'
+import type { Plan, Probe, Vars } from '../types.ts'
 import { sh } from '../connection/quote.ts'
 import { renderTemplate } from '../template.ts'
 import { defineTask, noChange, type TaskOptions } from './common.ts'
 import { file, type Validated } from './files.ts'
+import { pathStateProbe } from '../facts/files.ts'
+import { unitStateCommand } from '../facts/units.ts'
 
 export interface UnitArgs extends TaskOptions, Validated {
   /** Unit name, e.g. "patroni.service"; a drop-in when `dropIn` is set. */
@@ -26,7 +28,7 @@ export function systemdUnit(args: UnitArgs) {
   const path = args.dropIn ? `/etc/systemd/system/${args.unit}.d/${args.dropIn}` : `/etc/systemd/system/${args.unit}`
   return defineTask(
     `Ensure the systemd unit ${args.dropIn ? `drop-in ${args.unit}.d/${args.dropIn}` : args.unit} is current`,
-    args,
+    { ...args, probes: [pathStateProbe(path)] },
     async (ctx): Promise<Plan> => {
       const content = args.src ? renderTemplate(args.src, ctx.host, args.vars) : (args.content ?? '')
       const inner = await file({ path, content, mode: '0644', validate: args.validate }).check(ctx)
@@ -63,10 +65,9 @@ export function service(args: ServiceArgs) {
   const what = [args.enabled === undefined ? '' : args.enabled ? 'enabled' : 'disabled', args.state ?? '']
     .filter(Boolean)
     .join(' and ')
-  return defineTask(`Ensure ${args.service} is ${what}`, args, async (ctx): Promise<Plan> => {
-    const { stdout } = await ctx.conn.run(
-      sh`systemctl is-enabled ${args.service} 2>/dev/null; systemctl is-active ${args.service} 2>/dev/null; true`,
-    )
+  const probes: Probe[] = [{ kind: 'unit', name: args.service }]
+  return defineTask(`Ensure ${args.service} is ${what}`, { ...args, probes }, async (ctx): Promise<Plan> => {
+    const { stdout } = await ctx.conn.run(unitStateCommand(args.service))
     const now = parseServiceState(stdout)
     const steps: string[] = []
     const why: string[] = []

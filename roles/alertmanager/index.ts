@@ -132,15 +132,13 @@ export const alertmanagerRole: Role<AlertmanagerVars> = {
   async tasks(h) {
     const v = h.vars
     await installWithoutStarting(h, ['prometheus-alertmanager'], 'Alertmanager')
-    await h.do(
+    await h.doAll([
       template({
         src: 'alertmanager/default.ejs',
         dest: '/etc/default/prometheus-alertmanager',
         notify: 'Restart Alertmanager',
         name: 'Ensure the Alertmanager arguments are current',
       }),
-    )
-    await h.do(
       file({
         path: '/etc/prometheus/alertmanager.yml',
         content: alertmanagerYaml(v),
@@ -151,15 +149,13 @@ export const alertmanagerRole: Role<AlertmanagerVars> = {
         notify: 'Reload Alertmanager',
         name: 'Ensure the Alertmanager configuration is current',
       }),
-    )
-    await h.do(
       service({
         service: 'prometheus-alertmanager',
         enabled: true,
         state: 'started',
         name: 'Ensure Alertmanager is enabled and started',
       }),
-    )
+    ])
     await h.flushHandlers()
     await h.do(
       waitFor({

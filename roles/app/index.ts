@@ -107,8 +107,8 @@ async function installPrograms(h: HostRun): Promise<void> {
   const bundles = await appBundles()
   await h.do(directory({ path: APP_DIR, mode: '0755', name: 'Ensure the app directory exists' }))
   for (const program of APP_PROGRAMS) await h.do(bundleTask(program, bundles[program]))
-  await h.do(directory({ path: '/etc/hastack-app', mode: '0755', name: 'Ensure the app settings directory exists' }))
-  await h.do(
+  await h.doAll([
+    directory({ path: '/etc/hastack-app', mode: '0755', name: 'Ensure the app settings directory exists' }),
     template({
       src: 'app/app.env.ejs',
       dest: ENV_FILE,
@@ -117,7 +117,7 @@ async function installPrograms(h: HostRun): Promise<void> {
       notify: APP_PROGRAMS.map(restartHandler),
       name: 'Ensure the app environment is current',
     }),
-  )
+  ])
   for (const program of APP_PROGRAMS) {
     const { unit } = UNITS[program]
     const content = renderTemplate('app/app.service.ejs', h, {
@@ -174,8 +174,10 @@ export const appRole: Role<AppVars> = {
     ]),
   ),
   async tasks(h) {
-    await h.do(packages({ install: ['nodejs'], name: 'Ensure Node.js is installed' }))
-    await h.do(user({ user: APP_USER, system: true, shell: '/usr/sbin/nologin', name: 'Ensure the app user exists' }))
+    await h.doAll([
+      packages({ install: ['nodejs'], name: 'Ensure Node.js is installed' }),
+      user({ user: APP_USER, system: true, shell: '/usr/sbin/nologin', name: 'Ensure the app user exists' }),
+    ])
     await installPrograms(h)
     // A changed program restarts before the services are checked (a first start comes from here).
     await h.flushHandlers()

@@ -4,7 +4,7 @@
  * one, the time zone, kernel settings and open-file limits a database host
  * needs, and a few base packages.
  */
-import type { Role, Vars } from '../../lib/types.ts'
+import type { Role, Task, Vars } from '../../lib/types.ts'
 import { command, file, link, packages, service, template } from '../../lib/tasks/index.ts'
 import { sh } from '../../lib/connection/quote.ts'
 import { hostsEntries, sysctlLines } from './render.ts'
@@ -59,9 +59,11 @@ export const commonRole: Role<CommonVars> = {
   },
   async tasks(h) {
     const v = h.vars
+    // Independent of each other: their checks are gathered in one round trip (writes stay in this order).
+    const tasks: Task[] = []
     if (v.common_manage_hostname) {
-      await h.do(file({ path: '/etc/hostname', content: `${h.name}\n`, name: 'Ensure /etc/hostname names the host' }))
-      await h.do(
+      tasks.push(
+        file({ path: '/etc/hostname', content: `${h.name}\n`, name: 'Ensure /etc/hostname names the host' }),
         command({
           cmd: sh`hostname ${h.name}`,
           unless: sh`test "$(hostname)" = ${h.name}`,
@@ -69,7 +71,7 @@ export const commonRole: Role<CommonVars> = {
         }),
       )
     }
-    await h.do(
+    tasks.push(
       template({
         src: 'common/hosts.ejs',
         dest: '/etc/hosts',
@@ -79,7 +81,7 @@ export const commonRole: Role<CommonVars> = {
     )
     const proxy = '/etc/apt/apt.conf.d/01hastack-proxy'
     if (typeof v.apt_proxy === 'string') {
-      await h.do(
+      tasks.push(
         file({
           path: proxy,
           content: `// Managed by hastack.\nAcquire::http::Proxy "${v.apt_proxy}";\n`,
@@ -87,18 +89,14 @@ export const commonRole: Role<CommonVars> = {
         }),
       )
     }
-    await h.do(packages({ install: v.common_packages, name: 'Ensure the base packages are installed' }))
-    await h.do(
+    tasks.push(
+      packages({ install: v.common_packages, name: 'Ensure the base packages are installed' }),
       link({
         path: '/etc/localtime',
         target: `/usr/share/zoneinfo/${v.timezone}`,
         name: `Ensure the time zone is ${v.timezone}`,
       }),
-    )
-    await h.do(
       file({ path: '/etc/timezone', content: `${v.timezone}\n`, name: 'Ensure /etc/timezone names the time zone' }),
-    )
-    await h.do(
       template({
         src: 'common/sysctl.conf.ejs',
         dest: '/etc/sysctl.d/60-hastack.conf',
@@ -106,13 +104,12 @@ export const commonRole: Role<CommonVars> = {
         notify: 'Apply sysctl settings',
         name: 'Ensure the kernel settings are current',
       }),
-    )
-    await h.do(
       template({
         src: 'common/limits.conf.ejs',
         dest: '/etc/security/limits.d/60-hastack.conf',
         name: 'Ensure the open-file limits are current',
       }),
     )
+    await h.doAll(tasks)
   },
 }

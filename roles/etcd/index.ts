@@ -148,10 +148,8 @@ export const etcdRole: Role<EtcdVars> = {
     // A running member restarts on a change; a member not started yet simply starts with it below.
     await h.do(config(state, 'Ensure the etcd configuration is current', running ? 'Restart etcd' : undefined))
     await installWithoutStarting(h, ['etcd-server', 'etcd-client'], 'etcd')
-    await h.do(
+    await h.doAll([
       directory({ path: '/etc/etcd', owner: 'root', group: 'root', mode: '0755', name: 'Ensure /etc/etcd exists' }),
-    )
-    await h.do(
       template({
         src: 'etcd/etcdctl.env.ejs',
         dest: ETCDCTL_ENV,
@@ -161,8 +159,6 @@ export const etcdRole: Role<EtcdVars> = {
         vars: { etcdctl: etcdctlEnvView(h) },
         name: "Ensure root's etcdctl settings are current",
       }),
-    )
-    await h.do(
       template({
         src: 'etcd/hastack-etcdctl.ejs',
         dest: ETCDCTL,
@@ -171,8 +167,6 @@ export const etcdRole: Role<EtcdVars> = {
         mode: '0755',
         name: 'Ensure the hastack-etcdctl wrapper is current',
       }),
-    )
-    await h.do(
       directory({
         path: dataDir,
         owner: 'etcd',
@@ -180,25 +174,23 @@ export const etcdRole: Role<EtcdVars> = {
         mode: '0700',
         name: 'Ensure the etcd data directory exists',
       }),
-    )
-    // Every member starts now, in parallel with the others: a new cluster forms once a majority runs.
-    await h.do(
+      // Every member starts now, in parallel with the others: a new cluster forms once a majority runs.
       command({
         cmd: 'systemctl enable etcd && systemctl start --no-block etcd',
         unless: 'systemctl is-enabled -q etcd && systemctl is-active -q etcd',
         name: 'Ensure etcd is enabled and started',
       }),
-    )
+    ])
     await h.flushHandlers()
-    await h.do(
+    await h.doAll([
       waitFor({
         until: sh`${ETCDCTL} --command-timeout=3s --endpoints=${`http://${v.address}:${v.etcd_client_port}`} endpoint health`,
         timeoutMs: 120_000,
         intervalMs: 1000,
         name: 'Wait for this etcd member to be healthy',
       }),
-    )
-    await h.do(waitClusterHealthy('Wait for every etcd member to be healthy', 1000))
+      waitClusterHealthy('Wait for every etcd member to be healthy', 1000),
+    ])
     if (v.etcd_auth) await h.once('etcd:auth', () => h.do(enableAuth(h)))
     // Bootstrapped: from now on the member joins the existing cluster (etcd ignores the flag once it has data).
     if (state === 'new') await h.do(config('existing', 'Record that the etcd cluster is bootstrapped'))
@@ -208,8 +200,10 @@ export const etcdRole: Role<EtcdVars> = {
     // restarts: the cluster keeps its quorum, and a member that does not come back stops the roll.
     'Restart etcd': (h) =>
       h.oneAtATime('etcd:restart', async () => {
-        await h.do(service({ service: 'etcd', state: 'restarted', name: 'Restart etcd' }))
-        await h.do(waitClusterHealthy('Wait for every etcd member to be healthy before the next one restarts', 500))
+        await h.doAll([
+          service({ service: 'etcd', state: 'restarted', name: 'Restart etcd' }),
+          waitClusterHealthy('Wait for every etcd member to be healthy before the next one restarts', 500),
+        ])
       }),
   },
 }

@@ -96,40 +96,38 @@ async function grafanaSource(
 /** Install Grafana from the repository (key and source first) or from the copied .deb. */
 async function installGrafana(h: HostRun, source: { deb: Buffer } | { key: string }): Promise<void> {
   if ('key' in source) {
-    await h.do(directory({ path: '/etc/apt/keyrings', mode: '0755', name: 'Ensure the APT keyrings directory exists' }))
-    await h.do(
+    await h.doAll([
+      directory({ path: '/etc/apt/keyrings', mode: '0755', name: 'Ensure the APT keyrings directory exists' }),
       file({ path: KEYRING, content: source.key, mode: '0644', name: "Ensure Grafana's signing key is pinned" }),
-    )
+    ])
     const url = String(h.vars.grafana_apt_url).replace(/\/+$/, '')
-    await h.do(
+    await h.doAll([
       file({
         path: SOURCES_LIST,
         content: `# Managed by hastack.\ndeb [signed-by=${KEYRING}] ${url} stable main\n`,
         mode: '0644',
         name: "Ensure Grafana's APT source is configured",
       }),
-    )
-    // A new source needs a fresh index: refresh whenever the package is still missing.
-    await h.do(
+      // A new source needs a fresh index: refresh whenever the package is still missing.
       packages({
         install: ['grafana'],
         cacheValidSeconds: 0,
         denyServiceStarts: true,
         name: 'Ensure Grafana is installed',
       }),
-    )
+    ])
     return
   }
-  await h.do(directory({ path: '/var/cache/hastack', mode: '0755', name: 'Ensure the package cache directory exists' }))
-  await h.do(file({ path: REMOTE_DEB, content: source.deb, mode: '0644', name: 'Ensure the Grafana .deb is copied' }))
-  await h.do(
+  await h.doAll([
+    directory({ path: '/var/cache/hastack', mode: '0755', name: 'Ensure the package cache directory exists' }),
+    file({ path: REMOTE_DEB, content: source.deb, mode: '0644', name: 'Ensure the Grafana .deb is copied' }),
     packages({
       install: ['grafana'],
       debFiles: { grafana: REMOTE_DEB },
       denyServiceStarts: true,
       name: 'Ensure Grafana is installed',
     }),
-  )
+  ])
 }
 
 /** The provisioning files and dashboards; each change restarts Grafana. */
@@ -141,9 +139,11 @@ async function provisionGrafana(h: HostRun): Promise<void> {
   for (const dir of [`${GRAFANA_DIR}/provisioning/datasources`, `${GRAFANA_DIR}/provisioning/dashboards`]) {
     await h.do(directory({ path: dir, owner: 'root', group: 'grafana', mode: '0755', name: `Ensure ${dir} exists` }))
   }
-  await h.do(grafanaFile(DATASOURCE_FILE, datasourceYaml(v), 'Ensure the Prometheus datasource is provisioned'))
-  await h.do(grafanaFile(PROVIDER_FILE, dashboardProviderYaml(), 'Ensure the dashboard provider is provisioned'))
-  await h.do(directory({ path: DASHBOARDS_REMOTE_DIR, mode: '0755', name: 'Ensure the dashboards directory exists' }))
+  await h.doAll([
+    grafanaFile(DATASOURCE_FILE, datasourceYaml(v), 'Ensure the Prometheus datasource is provisioned'),
+    grafanaFile(PROVIDER_FILE, dashboardProviderYaml(), 'Ensure the dashboard provider is provisioned'),
+    directory({ path: DASHBOARDS_REMOTE_DIR, mode: '0755', name: 'Ensure the dashboards directory exists' }),
+  ])
   const wanted = dashboardFiles()
   for (const { name, json } of wanted) {
     const path = `${DASHBOARDS_REMOTE_DIR}/${name}`

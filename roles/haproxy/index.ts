@@ -113,7 +113,7 @@ export const haproxyRole: Role<HaproxyVars> = {
   },
   async tasks(h) {
     await installWithoutStarting(h, ['haproxy'], 'HAProxy')
-    await h.do(
+    await h.doAll([
       template({
         src: 'haproxy/haproxy.cfg.ejs',
         dest: '/etc/haproxy/haproxy.cfg',
@@ -125,9 +125,7 @@ export const haproxyRole: Role<HaproxyVars> = {
         notify: 'Reload HAProxy',
         name: 'Ensure the HAProxy configuration is current',
       }),
-    )
-    await h.do(
       service({ service: 'haproxy', enabled: true, state: 'started', name: 'Ensure HAProxy is enabled and started' }),
-    )
+    ])
   },
 }

@@ -104,7 +104,7 @@ export const journalRemoteRole: Role<JournalRemoteVars> = {
   async tasks(h) {
     const v = h.vars
     await installWithoutStarting(h, ['systemd-journal-remote'], 'systemd-journal-remote')
-    await h.do(
+    await h.doAll([
       systemdUnit({
         unit: 'systemd-journal-remote.socket',
         dropIn: 'hastack.conf',
@@ -112,8 +112,6 @@ export const journalRemoteRole: Role<JournalRemoteVars> = {
         notify: 'Restart journal-remote',
         name: 'Ensure journal-remote listens on the cluster address only',
       }),
-    )
-    await h.do(
       systemdUnit({
         unit: 'systemd-journal-remote.service',
         dropIn: 'hastack.conf',
@@ -121,29 +119,21 @@ export const journalRemoteRole: Role<JournalRemoteVars> = {
         notify: 'Restart journal-remote',
         name: 'Ensure journal-remote takes uploads over HTTP',
       }),
-    )
-    await h.do(
       systemdUnit({
         unit: `${VACUUM_UNIT}.service`,
         content: vacuumService(v),
         name: 'Ensure the store is vacuumed to its bound',
       }),
-    )
-    await h.do(
       systemdUnit({ unit: `${VACUUM_UNIT}.timer`, content: VACUUM_TIMER, name: 'Ensure the vacuum timer exists' }),
-    )
-    await h.do(
       service({ service: `${VACUUM_UNIT}.timer`, enabled: true, state: 'started', name: 'Ensure the vacuum runs' }),
-    )
-    await h.do(
       service({
         service: 'systemd-journal-remote.socket',
         enabled: true,
         state: 'started',
         name: 'Ensure the journal-remote socket is enabled and listening',
       }),
-    )
-    await h.do(service({ service: 'systemd-journal-remote', state: 'started', name: 'Ensure journal-remote runs' }))
+      service({ service: 'systemd-journal-remote', state: 'started', name: 'Ensure journal-remote runs' }),
+    ])
     await h.flushHandlers()
     await h.do(
       waitFor({

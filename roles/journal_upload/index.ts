@@ -37,10 +37,8 @@ export const journalUploadRole: Role = {
     const [store] = groupMembers(h.inventory, LOGGING_GROUP)
     if (store === undefined) throw new Error(`journal_upload needs a host in the ${LOGGING_GROUP} group`)
     await installWithoutStarting(h, ['systemd-journal-remote'], 'systemd-journal-upload')
-    await h.do(
+    await h.doAll([
       directory({ path: UPLOAD_CONF_DIR, mode: '0755', name: 'Ensure the journal-upload settings directory exists' }),
-    )
-    await h.do(
       file({
         path: UPLOAD_CONF,
         content: uploadConf(h.hostvars(store)),
@@ -48,8 +46,6 @@ export const journalUploadRole: Role = {
         notify: 'Restart journal-upload',
         name: 'Ensure journal-upload sends to the logging host',
       }),
-    )
-    await h.do(
       systemdUnit({
         unit: 'systemd-journal-upload.service',
         dropIn: 'hastack.conf',
@@ -57,15 +53,13 @@ export const journalUploadRole: Role = {
         notify: 'Restart journal-upload',
         name: 'Ensure journal-upload keeps retrying',
       }),
-    )
-    await h.do(
       service({
         service: 'systemd-journal-upload',
         enabled: true,
         state: 'started',
         name: 'Ensure journal-upload is enabled and started',
       }),
-    )
+    ])
     await h.flushHandlers()
   },
 }

@@ -79,7 +79,7 @@ export const keepalivedRole: Role<KeepalivedVars> = {
   },
   async tasks(h) {
     if (h.vars.vip_address === undefined) return
-    await h.do(
+    await h.doAll([
       file({
         path: SYSCTL_FILE,
         content:
@@ -88,14 +88,12 @@ export const keepalivedRole: Role<KeepalivedVars> = {
           'net.ipv4.ip_nonlocal_bind = 1\n',
         name: 'Ensure HAProxy may bind the VIP before holding it (sysctl file)',
       }),
-    )
-    await h.do(
       command({
         cmd: 'sysctl -q -w net.ipv4.ip_nonlocal_bind=1',
         unless: 'test "$(sysctl -n net.ipv4.ip_nonlocal_bind)" = 1',
         name: 'Ensure HAProxy may bind the VIP before holding it (running kernel)',
       }),
-    )
+    ])
     await installWithoutStarting(h, ['keepalived'], 'keepalived')
     await h.do(
       user({
@@ -106,7 +104,7 @@ export const keepalivedRole: Role<KeepalivedVars> = {
       }),
     )
     const view = keepalivedView(h)
-    await h.do(
+    await h.doAll([
       template({
         src: 'keepalived/check-haproxy.ejs',
         dest: CHECK_SCRIPT,
@@ -114,8 +112,6 @@ export const keepalivedRole: Role<KeepalivedVars> = {
         mode: '0755',
         name: 'Ensure the HAProxy check of keepalived is current',
       }),
-    )
-    await h.do(
       template({
         src: 'keepalived/keepalived.conf.ejs',
         dest: CONFIG,
@@ -124,14 +120,12 @@ export const keepalivedRole: Role<KeepalivedVars> = {
         notify: 'Reload keepalived',
         name: 'Ensure the keepalived configuration is current',
       }),
-    )
-    await h.do(
       service({
         service: 'keepalived',
         enabled: true,
         state: 'started',
         name: 'Ensure keepalived is enabled and started',
       }),
-    )
+    ])
   },
 }

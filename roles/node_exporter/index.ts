@@ -31,23 +31,21 @@ export const nodeExporterRole: Role<NodeExporterVars> = {
     const v = h.vars
     // The systemd collector asks systemd over D-Bus: a minimal Debian has no bus until dbus is installed.
     await installWithoutStarting(h, ['prometheus-node-exporter', 'dbus'], 'node_exporter')
-    await h.do(service({ service: 'dbus', state: 'started', name: 'Ensure the system bus runs for the collector' }))
-    await h.do(
+    await h.doAll([
+      service({ service: 'dbus', state: 'started', name: 'Ensure the system bus runs for the collector' }),
       template({
         src: 'node_exporter/default.ejs',
         dest: '/etc/default/prometheus-node-exporter',
         notify: 'Restart node_exporter',
         name: 'Ensure the node_exporter arguments are current',
       }),
-    )
-    await h.do(
       service({
         service: 'prometheus-node-exporter',
         enabled: true,
         state: 'started',
         name: 'Ensure node_exporter is enabled and started',
       }),
-    )
+    ])
     await h.flushHandlers()
     await h.do(
       waitFor({

@@ -197,8 +197,8 @@ export const patroniRole: Role<PatroniVars> = {
     const api: ApiContext = { base: `http://${v.address}:${port}`, auth, members }
     await installWithoutStarting(h, ['patroni', 'python3-etcd'], 'Patroni')
     const running = (await h.query('systemctl is-active -q patroni')).code === 0
-    await h.do(dataDirTask(String(v.postgresql_data_dir)))
-    await h.do(
+    await h.doAll([
+      dataDirTask(String(v.postgresql_data_dir)),
       directory({
         path: '/etc/patroni',
         owner: 'root',
@@ -206,8 +206,6 @@ export const patroniRole: Role<PatroniVars> = {
         mode: '0750',
         name: 'Ensure /etc/patroni exists',
       }),
-    )
-    await h.do(
       template({
         src: 'patroni/config.yml.ejs',
         dest: '/etc/patroni/config.yml',
@@ -218,71 +216,59 @@ export const patroniRole: Role<PatroniVars> = {
         notify: running ? 'Reload Patroni' : undefined,
         name: 'Ensure the Patroni configuration is current',
       }),
-    )
-    await h.do(
       systemdUnit({
         unit: 'patroni.service',
         src: 'patroni/patroni.service.ejs',
         name: 'Ensure the Patroni systemd unit is current',
       }),
-    )
-    await h.do(
       service({ service: 'patroni', enabled: true, state: 'started', name: 'Ensure Patroni is enabled and started' }),
-    )
+    ])
     await h.flushHandlers()
 
-    await h.do(
+    await h.doAll([
       waitFor({
         url: `${api.base}/health`,
         timeoutMs: 300_000,
         intervalMs: 1000,
         name: "Wait for this member's PostgreSQL to run",
       }),
-    )
-    await h.do(waitForLeader(h, api.base))
+      waitForLeader(h, api.base),
+    ])
 
     // Roles and the application database: on the leader only (the only writable member).
     const leader = (await rest(h, 'GET', `${api.base}/primary`)).status === 200
     if (leader) {
-      await h.do(
+      await h.doAll([
         pgRole({
           role: 'postgres',
           password: v.patroni_superuser_password,
           attrs: 'SUPERUSER LOGIN',
           name: 'Ensure the superuser password is current',
         }),
-      )
-      await h.do(
         pgRole({
           role: v.patroni_replication_user,
           password: v.patroni_replication_password,
           attrs: 'REPLICATION LOGIN',
           name: 'Ensure the replication user is current',
         }),
-      )
-      await h.do(
         pgRole({
           role: v.patroni_rewind_user,
           password: v.patroni_rewind_password,
           attrs: 'LOGIN',
           name: 'Ensure the pg_rewind user is current',
         }),
-      )
-      await h.do(
         pgRole({
           role: String(v.postgresql_app_user),
           password: String(v.postgresql_app_password),
           attrs: 'LOGIN',
           name: 'Ensure the application user is current',
         }),
-      )
-      await h.do(
         pgDatabase({
           database: String(v.postgresql_app_database),
           owner: String(v.postgresql_app_user),
           name: 'Ensure the application database exists',
         }),
-      )
+      ])
     }
 
     // Cluster-wide settings, once per run, then the restarts they need.

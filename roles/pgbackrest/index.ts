@@ -183,17 +183,15 @@ export const pgbackrestRole: Role<PgbackrestVars> = {
     if (groupMembers(h.inventory, v.pgbackrest_group).length === 0) return
     const isRepository = groupMembers(h.inventory, v.pgbackrest_group).includes(h.name)
     await installWithoutStarting(h, ['pgbackrest', ...(isRepository ? ['python3'] : [])], 'pgBackRest')
-    await h.do(
+    await h.doAll([
       directory({ path: '/etc/pgbackrest', group: 'postgres', mode: '0750', name: 'Ensure /etc/pgbackrest exists' }),
-    )
-    await h.do(
       directory({
         path: '/var/log/pgbackrest',
         owner: 'postgres',
         mode: '0750',
         name: "Ensure pgBackRest's log directory exists",
       }),
-    )
+    ])
     if (isRepository)
       await h.do(
         directory({
@@ -204,22 +202,20 @@ export const pgbackrestRole: Role<PgbackrestVars> = {
         }),
       )
     const ssh = sshView(h)
-    await h.do(
+    await h.doAll([
       directory({ path: POSTGRES_SSH, owner: 'postgres', mode: '0700', name: "Ensure postgres's .ssh exists" }),
-    )
-    await h.do(secretFile(IDENTITY, ssh.privateKey, "Ensure postgres's pgBackRest SSH key is current"))
+      secretFile(IDENTITY, ssh.privateKey, "Ensure postgres's pgBackRest SSH key is current"),
+    ])
     const sshFile = (src: string, dest: string, what: string) =>
       template({ src, dest, owner: 'postgres', mode: '0600', vars: { ssh }, name: `Ensure ${what} is current` })
-    await h.do(sshFile('pgbackrest/ssh_config.ejs', `${POSTGRES_SSH}/config`, "postgres's SSH client configuration"))
-    await h.do(sshFile('pgbackrest/known_hosts.ejs', KNOWN_HOSTS, "the pgBackRest peers' pinned host keys"))
-    await h.do(
+    await h.doAll([
+      sshFile('pgbackrest/ssh_config.ejs', `${POSTGRES_SSH}/config`, "postgres's SSH client configuration"),
+      sshFile('pgbackrest/known_hosts.ejs', KNOWN_HOSTS, "the pgBackRest peers' pinned host keys"),
       sshFile(
         'pgbackrest/authorized_keys.ejs',
         `${POSTGRES_SSH}/authorized_keys`,
         "postgres's authorized pgBackRest key",
       ),
-    )
-    await h.do(
       template({
         src: 'pgbackrest/pgbackrest.conf.ejs',
         dest: '/etc/pgbackrest/pgbackrest.conf',
@@ -228,6 +224,6 @@ export const pgbackrestRole: Role<PgbackrestVars> = {
         vars: { sections: configSections(h) },
         name: 'Ensure the pgBackRest configuration is current',
       }),
-    )
+    ])
   },
 }

@@ -62,7 +62,7 @@ export const pgbackrestRepositoryRole: Role<PgbackrestVars> = {
   async tasks(h) {
     const v = h.vars
     const stanza = v.pgbackrest_stanza
-    await h.do(
+    await h.doAll([
       template({
         src: 'pgbackrest/pgbackrest.conf.ejs',
         dest: DRILL_CONFIG,
@@ -71,8 +71,6 @@ export const pgbackrestRepositoryRole: Role<PgbackrestVars> = {
         vars: { sections: drillSections(h) },
         name: "Ensure the restore drill's pgBackRest configuration is current",
       }),
-    )
-    await h.do(
       command({
         cmd: asPostgres(stanza, 'stanza-create'),
         user: 'postgres',
@@ -80,8 +78,8 @@ export const pgbackrestRepositoryRole: Role<PgbackrestVars> = {
         timeoutMs: 300_000,
         name: 'Ensure the pgBackRest stanza exists',
       }),
-    )
-    await h.do(checkArchiving(h))
+      checkArchiving(h),
+    ])
     const backup = {
       stanza,
       replicaChecks: replicaChecks(h),
@@ -99,29 +97,29 @@ export const pgbackrestRepositoryRole: Role<PgbackrestVars> = {
     }
     const script = (src: string, dest: string, what: string) =>
       template({ src, dest, mode: '0755', vars: { backup, drill }, name: `Ensure the ${what} script is current` })
-    await h.do(script('pgbackrest/backup.py.ejs', BACKUP_SCRIPT, 'backup'))
-    await h.do(script('pgbackrest/drill.py.ejs', DRILL_SCRIPT, 'restore drill'))
-    await h.do(
+    await h.doAll([
+      script('pgbackrest/backup.py.ejs', BACKUP_SCRIPT, 'backup'),
+      script('pgbackrest/drill.py.ejs', DRILL_SCRIPT, 'restore drill'),
       systemdUnit({
         unit: 'hastack-pgbackrest-backup@.service',
         src: 'pgbackrest/backup@.service.ejs',
         name: 'Ensure the backup service unit is current',
       }),
-    )
+    ])
     const timers = [
       { kind: 'full', schedule: v.pgbackrest_full_schedule },
       { kind: 'diff', schedule: v.pgbackrest_diff_schedule },
     ]
     for (const timer of timers) {
       const unit = `hastack-pgbackrest-${timer.kind}.timer`
-      await h.do(
+      await h.doAll([
         systemdUnit({
           unit,
           content: renderTemplate('pgbackrest/backup.timer.ejs', h, { timer }),
           name: `Ensure the ${timer.kind} backup timer is current`,
         }),
-      )
-      await h.do(service({ service: unit, enabled: true, state: 'started', name: `Ensure ${unit} is scheduled` }))
+        service({ service: unit, enabled: true, state: 'started', name: `Ensure ${unit} is scheduled` }),
+      ])
     }
     await h.do(firstBackup(h))
   },

@@ -70,20 +70,20 @@ export const postgresExporterRole: Role<PostgresExporterVars> = {
     const primary = await rest(h, 'GET', `http://${v.address}:${v.patroni_restapi_port}/primary`)
     if (primary.status === 200) {
       const role = v.postgres_exporter_user
-      await h.do(
+      await h.doAll([
         pgRole({
           role,
           password: v.postgres_exporter_password,
           attrs: 'LOGIN IN ROLE pg_monitor',
           name: 'Ensure the monitoring role is current',
         }),
-      )
-      await h.do(pgMonitorMember(role))
+        pgMonitorMember(role),
+      ])
     }
     await installWithoutStarting(h, ['prometheus-postgres-exporter'], 'postgres_exporter')
     // Debian's exporter package does not create /etc/prometheus (the prometheus package does).
-    await h.do(directory({ path: '/etc/prometheus', mode: '0755', name: 'Ensure /etc/prometheus exists' }))
-    await h.do(
+    await h.doAll([
+      directory({ path: '/etc/prometheus', mode: '0755', name: 'Ensure /etc/prometheus exists' }),
       file({
         path: PASSWORD_FILE,
         content: v.postgres_exporter_password,
@@ -93,8 +93,6 @@ export const postgresExporterRole: Role<PostgresExporterVars> = {
         notify: 'Restart postgres_exporter',
         name: 'Ensure postgres_exporter has its password',
       }),
-    )
-    await h.do(
       template({
         src: 'postgres_exporter/default.ejs',
         dest: '/etc/default/prometheus-postgres-exporter',
@@ -102,15 +100,13 @@ export const postgresExporterRole: Role<PostgresExporterVars> = {
         notify: 'Restart postgres_exporter',
         name: 'Ensure the postgres_exporter settings are current',
       }),
-    )
-    await h.do(
       service({
         service: 'prometheus-postgres-exporter',
         enabled: true,
         state: 'started',
         name: 'Ensure postgres_exporter is enabled and started',
       }),
-    )
+    ])
     await h.flushHandlers()
     await h.do(
       waitFor({

@@ -42,14 +42,14 @@ export const postgresqlRole: Role<PostgresqlVars> = {
   },
   async tasks(h) {
     const v = h.vars
-    await h.do(directory({ path: '/etc/postgresql-common', name: 'Ensure /etc/postgresql-common exists' }))
-    await h.do(
+    await h.doAll([
+      directory({ path: '/etc/postgresql-common', name: 'Ensure /etc/postgresql-common exists' }),
       template({
         src: 'postgresql/createcluster.conf.ejs',
         dest: '/etc/postgresql-common/createcluster.conf',
         name: 'Ensure Debian creates no cluster on install',
       }),
-    )
+    ])
     await installWithoutStarting(h, v.postgresql_packages, 'PostgreSQL')
     if (v.postgresql_drop_default_cluster) await h.do(dropDefaultClusterTask(v.postgresql_version))
     // The packaged umbrella unit stays harmless without clusters; keep it from starting one anyway.

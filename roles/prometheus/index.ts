@@ -116,15 +116,13 @@ export const prometheusRole: Role<PrometheusVars> = {
         }),
       )
     }
-    await h.do(
+    await h.doAll([
       template({
         src: 'prometheus/default.ejs',
         dest: '/etc/default/prometheus',
         notify: 'Restart Prometheus',
         name: 'Ensure the Prometheus arguments are current',
       }),
-    )
-    await h.do(
       file({
         path: '/etc/prometheus/prometheus.yml',
         content: prometheusYaml(h.inventory, v),
@@ -132,15 +130,13 @@ export const prometheusRole: Role<PrometheusVars> = {
         notify: 'Reload Prometheus',
         name: 'Ensure the Prometheus configuration is current',
       }),
-    )
-    await h.do(
       service({
         service: 'prometheus',
         enabled: true,
         state: 'started',
         name: 'Ensure Prometheus is enabled and started',
       }),
-    )
+    ])
     await h.flushHandlers()
     await h.do(
       waitFor({

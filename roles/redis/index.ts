@@ -155,23 +155,21 @@ export const redisRole: Role<RedisVars> = {
       )
     }
     await h.flushHandlers()
-    await h.do(
+    await h.doAll([
       service({
         service: 'redis-server',
         enabled: true,
         state: 'started',
         name: 'Ensure Redis is enabled and running',
       }),
-    )
-    await h.do(
       waitFor({
         port: v.redis_port,
         address: String(v.address),
         timeoutMs: 60_000,
         name: 'Wait for Redis to accept connections',
       }),
-    )
-    await h.do(runtimeSettingsTask(h))
-    await h.do(saveRulesInFileTask(h))
+      runtimeSettingsTask(h),
+      saveRulesInFileTask(h),
+    ])
   },
 }

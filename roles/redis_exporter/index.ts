@@ -77,7 +77,7 @@ export const redisExporterRole: Role<RedisExporterVars> = {
       }),
     )
     if (sentinel) {
-      await h.do(
+      await h.doAll([
         template({
           src: 'redis_exporter/default.ejs',
           dest: `/etc/default/${SENTINEL_UNIT}`,
@@ -91,23 +91,19 @@ export const redisExporterRole: Role<RedisExporterVars> = {
           notify: 'Restart the Sentinel exporter',
           name: 'Ensure the Sentinel exporter settings are current',
         }),
-      )
-      await h.do(
         systemdUnit({
           unit: `${SENTINEL_UNIT}.service`,
           src: 'redis_exporter/sentinel.service.ejs',
           notify: 'Restart the Sentinel exporter',
           name: 'Ensure the Sentinel exporter unit is current',
         }),
-      )
-      await h.do(
         service({
           service: SENTINEL_UNIT,
           enabled: true,
           state: 'started',
           name: 'Ensure the Sentinel exporter is enabled and started',
         }),
-      )
+      ])
     }
     await h.flushHandlers()
     if (redis)

@@ -157,22 +157,20 @@ export const sentinelRole: Role<SentinelVars> = {
       )
     }
     await h.flushHandlers()
-    await h.do(
+    await h.doAll([
       service({
         service: 'redis-sentinel',
         enabled: true,
         state: 'started',
         name: 'Ensure Sentinel is enabled and running',
       }),
-    )
-    await h.do(
       waitFor({
         port: v.sentinel_port,
         address: String(v.address),
         timeoutMs: 60_000,
         name: 'Wait for Sentinel to accept connections',
       }),
-    )
-    await h.do(monitorTask(h))
+      monitorTask(h),
+    ])
   },
 }

@@ -39,7 +39,7 @@ async function kindTasks(h: HostRun & { vars: SnapshotsVars }, kind: SnapshotKin
   const v = h.vars
   const unit = unitName(kind)
   const view = { kind, env_file: envFile(kind), metrics_dir: METRICS_DIR }
-  await h.do(
+  await h.doAll([
     template({
       src: 'snapshots/snapshot.env.ejs',
       dest: envFile(kind),
@@ -47,19 +47,17 @@ async function kindTasks(h: HostRun & { vars: SnapshotsVars }, kind: SnapshotKin
       vars: { kind, settings: snapshotEnvView(h, kind) },
       name: `Ensure the ${LABEL[kind]} snapshot settings are current`,
     }),
-  )
-  await h.do(
     systemdUnit({
       unit: `${unit}.service`,
       src: 'snapshots/snapshot.service.ejs',
       vars: view,
       name: `Ensure the ${LABEL[kind]} snapshot service is current`,
     }),
-  )
+  ])
   const schedule = kind === 'redis' ? v.snapshots_redis_schedule : v.snapshots_etcd_schedule
   // A running timer restarts on a new schedule; one not started yet simply starts with it below.
   const running = (await h.query(sh`systemctl is-active -q ${`${unit}.timer`}`)).code === 0
-  await h.do(
+  await h.doAll([
     systemdUnit({
       unit: `${unit}.timer`,
       src: 'snapshots/snapshot.timer.ejs',
@@ -68,23 +66,19 @@ async function kindTasks(h: HostRun & { vars: SnapshotsVars }, kind: SnapshotKin
       notify: running ? `Restart the ${kind} snapshot timer` : undefined,
       name: `Ensure the ${LABEL[kind]} snapshot timer is current`,
     }),
-  )
-  await h.do(
     service({
       service: `${unit}.timer`,
       enabled: true,
       state: 'started',
       name: `Ensure the ${LABEL[kind]} snapshot timer is enabled and started`,
     }),
-  )
-  await h.do(
     command({
       cmd: sh`systemctl start ${`${unit}.service`}`,
       unless: snapshotKept(v.snapshots_dir, kind),
       timeoutMs: (v.snapshots_timeout_seconds + 120) * 1000,
       name: `Take a first ${LABEL[kind]} snapshot when none is kept`,
     }),
-  )
+  ])
 }
 
 const restartTimer = (kind: SnapshotKind) => (h: HostRun) =>
@@ -106,21 +100,19 @@ export const snapshotsRole: Role<SnapshotsVars> = {
       h.log('no redis group and no etcd members in the inventory: no snapshot to take')
       return
     }
-    await h.do(
+    await h.doAll([
       packages({ install: kinds.map((k) => CLIENT_PACKAGES[k]), name: 'Ensure the snapshot clients are installed' }),
-    )
-    await h.do(directory({ path: v.snapshots_dir, mode: '0700', name: 'Ensure the snapshot directory exists' }))
-    // The same directory, owner and mode as Debian's prometheus-node-exporter package ships.
-    await h.do(directory({ path: METRICS_DIR, mode: '0755', name: "Ensure node_exporter's textfile directory exists" }))
-    await h.do(directory({ path: '/etc/hastack', mode: '0755', name: 'Ensure /etc/hastack exists' }))
-    await h.do(
+      directory({ path: v.snapshots_dir, mode: '0700', name: 'Ensure the snapshot directory exists' }),
+      // The same directory, owner and mode as Debian's prometheus-node-exporter package ships.
+      directory({ path: METRICS_DIR, mode: '0755', name: "Ensure node_exporter's textfile directory exists" }),
+      directory({ path: '/etc/hastack', mode: '0755', name: 'Ensure /etc/hastack exists' }),
       template({
         src: 'snapshots/hastack-snapshot.ejs',
         dest: SNAPSHOT_SCRIPT,
         mode: '0755',
         name: 'Ensure the hastack-snapshot script is current',
       }),
-    )
+    ])
     for (const kind of kinds) await kindTasks(h, kind)
   },
 }

@@ -1,0 +1,201 @@
+/**
+ * Batched checks against real sshd servers on loopback: a run of tasks (h.doAll) asks every task's probes
+ * in one round trip and ends exactly as the same tasks run one by one; a write inside the run makes later
+ * tasks ask again; the batch answers byte for byte; and a privileged session killed in the middle of a run
+ * fails that host alone as unreachable, with no task run twice.
+ */
+import t from 'tap'
+import { fileURLToPath } from 'node:url'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { loopbackHosts, type Lab } from './harness.ts'
+import { SshConnection } from '../../lib/connection/ssh.ts'
+import { startSshd } from '../fixtures/sshd.ts'
+import { defineTask, noChange } from '../../lib/tasks/common.ts'
+import { directory, file, lineInFile, packages, service, template } from '../../lib/tasks/index.ts'
+import type { HostRun, Play, Probe, Task, TaskOutcome } from '../../lib/types.ts'
+import { probeCommand } from '../../lib/facts/probes.ts'
+
+const SAMPLE_TEMPLATE = fileURLToPath(new URL('./fixtures/sample.conf.ejs', import.meta.url))
+
+let lab: Lab
+let work: string
+t.before(async () => {
+  lab = await loopbackHosts(2)
+  work = mkdtempSync('/tmp/hastack-probes-')
+  chmodSync(work, 0o755)
+})
+t.teardown(async () => {
+  await lab.stop()
+  rmSync(work, { recursive: true, force: true })
+})
+
+/** A fresh directory holding some of the wanted state and missing the rest. */
+function seed(name: string): string {
+  const dir = `${work}/${name}`
+  mkdirSync(`${dir}/conf.d`, { recursive: true })
+  writeFileSync(`${dir}/conf.d/a.conf`, 'a = 1\n')
+  chmodSync(`${dir}/conf.d/a.conf`, 0o644)
+  writeFileSync(`${dir}/limits`, 'one\ntwo\n')
+  chmodSync(`${dir}/limits`, 0o644)
+  return dir
+}
+
+/** The same tasks every comparison runs: some already right, some to change, some reading files just written. */
+function someTasks(dir: string): Task[] {
+  return [
+    directory({ path: `${dir}/conf.d` }),
+    file({ path: `${dir}/conf.d/a.conf`, content: 'a = 1\n' }),
+    file({ path: `${dir}/conf.d/b.conf`, content: 'b = 2\n', mode: '0600' }),
+    lineInFile({ path: `${dir}/limits`, line: 'two' }),
+    lineInFile({ path: `${dir}/limits`, line: 'three' }),
+    lineInFile({ path: `${dir}/limits`, line: 'four' }),
+    template({ src: SAMPLE_TEMPLATE, dest: `${dir}/sample.conf`, vars: { port: 5432 } }),
+    packages({ install: ['coreutils'] }),
+    service({ service: 'hastack-no-such-unit', state: 'stopped' }),
+  ]
+}
+
+/** Run tasks on h1 one way or the other; returns their outcomes and the commands the run sent for them. */
+async function runOn(tasks: Task[], batched: boolean, args: string[] = []) {
+  let outcomes: TaskOutcome[] = []
+  let commands = 0
+  const play: Play = {
+    name: 'probes',
+    hosts: 'h1',
+    tasks: async (h: HostRun) => {
+      const before = h.conn.commandCount
+      if (batched) outcomes = await h.doAll(tasks)
+      else for (const task of tasks) outcomes.push(await h.do(task))
+      commands = h.conn.commandCount - before
+    },
+  }
+  const result = await lab.run([play], args)
+  const brief = outcomes.map((o) => `${o.status}: ${o.task} (${o.reason ?? ''})`)
+  return { brief, commands, result }
+}
+
+t.test('a run of tasks ends exactly as the same tasks one by one, and a no-op run is one round trip', async (t) => {
+  const single = seed('single')
+  const batch = seed('batch')
+  const one = await runOn(someTasks(single), false)
+  const all = await runOn(someTasks(batch), true)
+  t.same(
+    all.brief.map((l) => l.replaceAll(batch, 'D')),
+    one.brief.map((l) => l.replaceAll(single, 'D')),
+    'same statuses and reasons',
+  )
+  for (const path of ['conf.d/a.conf', 'conf.d/b.conf', 'limits', 'sample.conf'])
+    t.equal(readFileSync(`${batch}/${path}`, 'utf8'), readFileSync(`${single}/${path}`, 'utf8'), `${path} alike`)
+  t.equal(
+    readFileSync(`${batch}/limits`, 'utf8'),
+    'one\ntwo\nthree\nfour\n',
+    'a line task saw the line added before it',
+  )
+  const again = await runOn(someTasks(batch), true)
+  t.ok(
+    again.brief.every((l) => l.startsWith('ok')),
+    'the second run changes nothing',
+  )
+  t.equal(again.commands, 1, 'and sends one command for all the checks')
+  const againSingle = await runOn(someTasks(single), false)
+  t.ok(againSingle.commands > 9, `one by one they send ${againSingle.commands}`)
+  const checked = await runOn([...someTasks(batch), file({ path: `${batch}/new`, content: 'x' })], true, ['--check'])
+  t.match(checked.brief.at(-1), /^changed: .*file is missing/, 'check mode reports from the batch too')
+  t.equal(checked.commands, 1)
+})
+
+t.test('a check that asks a command of its own costs one trip, and the rest are asked again together', async (t) => {
+  const dir = seed('own-command')
+  const reads = defineTask('Read something undeclared', {}, async (ctx) => {
+    await ctx.conn.run('true', { check: true })
+    return noChange()
+  })
+  const tasks = () => [...someTasks(dir).slice(0, 4), reads, ...someTasks(dir).slice(4)]
+  await runOn(tasks(), true)
+  const again = await runOn(tasks(), true)
+  t.ok(
+    again.brief.every((l) => l.startsWith('ok')),
+    'nothing changes',
+  )
+  t.equal(again.commands, 3, 'the first gather, the undeclared command, one gather for the rest')
+})
+
+t.test('every batched answer is byte for byte what the probe asks live, exit code included', async (t) => {
+  const sshd = await startSshd()
+  const conn = await SshConnection.connect(sshd.userSpec())
+  t.teardown(async () => {
+    await conn.close()
+    await sshd.stop()
+  })
+  const dir = `${work}/kinds`
+  mkdirSync(`${dir}/sub`, { recursive: true })
+  chmodSync(`${dir}/sub`, 0o2750)
+  writeFileSync(`${dir}/binary`, Buffer.from([0, 1, 2, 255, 10, 10, 0x27, 0x22, 0x5c]))
+  writeFileSync(`${dir}/empty`, '')
+  writeFileSync(`${dir}/with space`, 'a b\n')
+  symlinkSync('binary', `${dir}/link`)
+  symlinkSync('nowhere', `${dir}/dangling`)
+  const paths = ['binary', 'empty', 'with space', 'sub', 'link', 'dangling', 'absent'].map((n) => `${dir}/${n}`)
+  const probes: Probe[] = [
+    ...paths.map((path) => ({ kind: 'path' as const, path })),
+    { kind: 'path', path: '/dev/null' },
+    { kind: 'packages', names: ['coreutils', 'hastack-no-such-package', 'bash'] },
+    { kind: 'unit', name: 'ssh.service' },
+    { kind: 'unit', name: 'hastack-no-such.service' },
+    ...paths.map((path) => ({ kind: 'read' as const, path })),
+    { kind: 'run', command: "printf 'a\\n\\n'; echo err >&2; exit 3" },
+    { kind: 'run', command: "printf '%s' \"it's\"" },
+    { kind: 'run', command: 'id -u' },
+  ]
+  const answers = await conn.runProbes(probes)
+  for (const [i, probe] of probes.entries()) {
+    const command = probeCommand(probe)
+    const live =
+      command === undefined
+        ? await conn.get((probe as { path: string }).path).then(
+            (stdout) => ({ code: 0, stdout }),
+            () => ({ code: 1, stdout: Buffer.alloc(0) }),
+          )
+        : await conn.run(command).then((r) => ({ code: r.code, stdout: Buffer.from(r.stdout) }))
+    t.same(
+      [answers[i]!.code, answers[i]!.stdout.toString('latin1')],
+      [live.code, live.stdout.toString('latin1')],
+      JSON.stringify(probe),
+    )
+  }
+})
+
+t.test('a privileged session killed mid-run fails that host alone as unreachable; no task runs twice', async (t) => {
+  const logs = { h1: `${work}/h1.log`, h2: `${work}/h2.log` }
+  /** A task that always changes: its apply appends its letter to the host's log (and may kill its session). */
+  const append = (letter: string, killOn?: string): Task =>
+    defineTask(`Append ${letter}`, {}, async (ctx) => ({
+      change: true,
+      reason: 'always',
+      apply: async () => {
+        const log = logs[ctx.host.name as 'h1' | 'h2']
+        // The helper is the parent of the command's `timeout`, the parent of this shell.
+        const kill = ctx.host.name === killOn ? `; kill -9 $(awk '{print $4}' /proc/$PPID/stat)` : ''
+        await ctx.conn.run(`echo ${letter} >> ${log}${kill}`, { check: true })
+      },
+    }))
+  const play: Play = {
+    name: 'drop',
+    hosts: 'web',
+    gatherFacts: false,
+    tasks: async (h) => {
+      await h.doAll([append('A'), append('B', 'h1'), append('C')])
+      await h.do(defineTask('After', {}, async () => noChange()))
+    },
+  }
+  const result = await lab.run([play])
+  t.equal(result.exitCode, 4, 'exit 4: a host was unreachable')
+  t.equal(readFileSync(logs.h1, 'utf8'), 'A\nB\n', 'h1: the lost command ran once and nothing after it')
+  t.equal(readFileSync(logs.h2, 'utf8'), 'A\nB\nC\n', 'h2 went on')
+  t.ok(result.lines.some((l) => /^h1\s+: .*unreachable=1/.test(l)))
+  t.ok(result.lines.some((l) => /^h2\s+: ok=4\s+changed=3\s+unreachable=0\s+failed=0/.test(l)))
+  t.ok(
+    result.lines.some((l) => /not re-run/.test(l)),
+    'the report says the command was not re-run',
+  )
+})
