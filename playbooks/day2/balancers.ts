@@ -2,14 +2,15 @@
  * The client-facing tier in a rolling restart. An app host is drained at every HAProxy first (admin
  * socket `set server … state drain`, then a bounded wait until its sessions reach 0), its programs
  * restart, and once they answer `/healthz` on the host it is made `ready` again. An HAProxy host
- * gives the VIP to a peer first when it holds it (its keepalived is stopped, which sends a priority-0
- * advert, and the peer must hold the address), then its configuration is checked (`haproxy -c`)
+ * gives the VIP to a peer first when it holds it (its app answers close their client connections for
+ * as long as an idle one can last, so none is cut by the move; its keepalived is stopped, which
+ * sends a priority-0 advert; the peer must hold the address), then its configuration is checked (`haproxy -c`)
  * and HAProxy reloaded (master-worker: the listeners are handed over, no connection refused), and
  * keepalived started again (as BACKUP: `nopreempt` keeps the VIP where it is).
  */
 import type { Connection } from '../../lib/types.ts'
 import { sh } from '../../lib/connection/quote.ts'
-import { probeCommand, waitUntil } from '../../lib/tasks/wait.ts'
+import { delay, probeCommand, waitUntil } from '../../lib/tasks/wait.ts'
 import { UNITS as APP_UNITS } from '../../roles/app/render.ts'
 import type { Fleet } from './fleet.ts'
 import { holdsAddress } from './readers.ts'
@@ -105,16 +106,45 @@ export function vipOf(fleet: Fleet): string | undefined {
   return typeof vip === 'string' && vip ? vip : undefined
 }
 
+/** The app frontends' `vip_moving` ACLs (templates/haproxy/app.cfg.ejs), by their unique ids. */
+export const VIP_MOVING_ACLS = ['#9101', '#9102']
+
+/**
+ * An idle keep-alive connection to the app frontends lasts at most their `timeout http-request`
+ * (10 s): that long after every answer started closing its connection, none from before is left.
+ */
+export const KEEP_ALIVE_BOUND_MS = 11_000
+
+/** Make every app answer on the host close its client connection (on), or stop doing so (off). */
+export async function closeClientConnections(fleet: Fleet, host: string, on: boolean): Promise<void> {
+  const conn = await fleet.conn(host)
+  for (const acl of VIP_MOVING_ACLS) {
+    const answer = (await adminCommand(conn, `${on ? 'add' : 'del'} acl ${acl} 0.0.0.0/0`)).trim()
+    const fine = answer === '' || answer === 'Done.' || (!on && /not found|no such/i.test(answer))
+    if (!fine) throw new Error(`HAProxy on ${host}: ${on ? 'add' : 'del'} acl ${acl}: ${answer}`)
+  }
+}
+
 /**
  * When the host holds the VIP: stop its keepalived (a priority-0 advert hands the VIP over at once)
  * and wait (bounded) until one peer holds it. The peer that holds it now (keepalived is to be started
  * again on the host); undefined when the host did not hold it (nothing was touched).
  */
-export async function moveVipAway(fleet: Fleet, host: string, timeoutMs: number): Promise<string | undefined> {
+export async function moveVipAway(
+  fleet: Fleet,
+  host: string,
+  timeoutMs: number,
+  keepAliveMs = KEEP_ALIVE_BOUND_MS,
+): Promise<string | undefined> {
   const vip = vipOf(fleet)
   if (!vip || !(await holdsAddress(await fleet.conn(host), vip))) return undefined
   const peers = fleet.members('haproxy').filter((h) => h !== host)
   if (!peers.length) throw new Error(`${host} holds the VIP ${vip} and no other haproxy host can take it`)
+  if (fleet.members('app').length) {
+    // Connections a client keeps to the VIP would be cut by the move: have them closed first.
+    await closeClientConnections(fleet, host, true)
+    await delay(keepAliveMs)
+  }
   const stop = await (await fleet.conn(host)).run(['systemctl', 'stop', 'keepalived'], { timeoutMs })
   if (stop.code !== 0) throw new Error(`systemctl stop keepalived on ${host} failed: ${stop.stderr.trim()}`)
   const holder = async () => {
@@ -125,10 +155,14 @@ export async function moveVipAway(fleet: Fleet, host: string, timeoutMs: number)
   return waitUntil(`a peer of ${host} to hold the VIP ${vip}`, holder, { timeoutMs, intervalMs: 100 })
 }
 
-/** Start keepalived again on the host (it comes back as BACKUP and does not take the VIP back). */
-export async function startKeepalived(fleet: Fleet, host: string, timeoutMs: number): Promise<void> {
+/**
+ * After a VIP move: start keepalived again on the host (it comes back as BACKUP and does not take the
+ * VIP back) and let its app answers keep their connections again (a reload has already done so).
+ */
+export async function vipMoveDone(fleet: Fleet, host: string, timeoutMs: number): Promise<void> {
   const r = await (await fleet.conn(host)).run(['systemctl', 'start', 'keepalived'], { timeoutMs })
   if (r.code !== 0) throw new Error(`systemctl start keepalived on ${host} failed: ${r.stderr.trim()}`)
+  if (fleet.members('app').length) await closeClientConnections(fleet, host, false)
 }
 
 /** Check HAProxy's configuration, then reload it (hitless); the admin socket must answer again. */

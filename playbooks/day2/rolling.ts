@@ -26,7 +26,8 @@ import {
   reloadBalancer,
   restartApp,
   setAppServerState,
-  startKeepalived,
+  vipMoveDone,
+  KEEP_ALIVE_BOUND_MS,
   vipOf,
 } from './balancers.ts'
 import { rebootHost } from './reboot.ts'
@@ -172,6 +173,8 @@ interface RollContext {
   timeoutMs: number
   pauses: MeasuredPause[]
   healthy: (state: StackState) => string[]
+  /** How long a VIP holder's clients get to close their kept connections before the VIP moves. */
+  keepAliveMs: number
 }
 
 /** Move the primary of `component` away from its host under a writer; the reading once healthy again. */
@@ -230,7 +233,8 @@ async function hostStep(ctx: RollContext, step: Extract<Step, { kind: 'host' }>)
   if (redisView(current).primary === host) await switchAway(ctx, 'redis', current)
   const isApp = componentMembers(fleet)('app').includes(host)
   if (isApp) fleet.say(`  app: ${host} drained in ${(await drainApp(fleet, host, timeoutMs)).toFixed(1)} s`)
-  const peer = componentMembers(fleet)('haproxy').includes(host) ? await moveVipAway(fleet, host, timeoutMs) : undefined
+  const balancer = componentMembers(fleet)('haproxy').includes(host)
+  const peer = balancer ? await moveVipAway(fleet, host, timeoutMs, ctx.keepAliveMs) : undefined
   if (peer) fleet.say(`  the VIP moved to ${peer}`)
   if (step.action === 'reboot') {
     fleet.say(
@@ -251,7 +255,7 @@ async function hostStep(ctx: RollContext, step: Extract<Step, { kind: 'host' }>)
     await appAnswers(fleet, host, timeoutMs)
     await setAppServerState(fleet, host, 'ready')
   }
-  if (peer) await startKeepalived(fleet, host, timeoutMs)
+  if (peer) await vipMoveDone(fleet, host, timeoutMs)
   return gate(fleet, `the stack healthy after ${describe(step)}`, ctx.healthy, { timeoutMs })
 }
 
@@ -272,10 +276,10 @@ async function runStep(ctx: RollContext, step: Step, current: StackState): Promi
       return healthyAfter()
     }
     case 'balancer': {
-      const peer = await moveVipAway(fleet, step.host, timeoutMs)
+      const peer = await moveVipAway(fleet, step.host, timeoutMs, ctx.keepAliveMs)
       if (peer) fleet.say(`  the VIP moved to ${peer}`)
       await reloadBalancer(fleet, step.host, timeoutMs)
-      if (peer) await startKeepalived(fleet, step.host, timeoutMs)
+      if (peer) await vipMoveDone(fleet, step.host, timeoutMs)
       return healthyAfter()
     }
     case 'host':
@@ -290,8 +294,10 @@ export async function roll(
   steps: Step[],
   limits: Limits,
   timeoutMs: number,
+  keepAliveMs = KEEP_ALIVE_BOUND_MS,
 ): Promise<RollResult> {
-  const ctx: RollContext = { fleet, limits, timeoutMs, pauses: [], healthy: wholeStack(fleet, limits) }
+  const healthy = wholeStack(fleet, limits)
+  const ctx: RollContext = { fleet, limits, timeoutMs, pauses: [], healthy, keepAliveMs }
   const problems = ctx.healthy(state)
   if (problems.length) throw new Refused(`the stack is not healthy, nothing was touched: ${problems.join('; ')}`)
   const done: Step[] = []

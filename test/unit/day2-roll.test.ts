@@ -1,9 +1,10 @@
 /**
  * The rolling restart's client-facing steps and whole-host modes on a scripted stack shaped like
  * lab-small (app and HAProxy on node1 and node2, the VIP): an app host drained at every HAProxy
- * before its programs restart; the VIP moved away before its holder's HAProxy is checked and
- * reloaded; `--reboot` and `--upgrade` host by host, each host emptied first; the Redis switch
- * pausing writes around SENTINEL FAILOVER; and the pure parts (apt's list, the pause's timeline).
+ * before its programs restart; the VIP moved away (its clients' kept connections closed first)
+ * before its holder's HAProxy is checked and reloaded; `--reboot` and `--upgrade` host by host,
+ * each host emptied first; the Redis switch pausing writes around SENTINEL FAILOVER; and the pure
+ * parts (apt's list, the pause's timeline).
  */
 import t from 'tap'
 import { describe, planHosts, planRoll, roll, rollingRestart } from '../../playbooks/day2/rolling.ts'
@@ -53,15 +54,19 @@ t.test('an app host is drained at every HAProxy before its programs restart and 
 t.test('the VIP holder is reloaded last, the VIP moved to its peer first, each config checked first', async (t) => {
   const { world, fleet, conns, state } = await labSmall()
   const steps = planRoll(state, componentMembers(fleet), ['haproxy'], () => true)
-  const result = await roll(fleet, state, steps, limitsOf(fleet), 5_000)
+  const result = await roll(fleet, state, steps, limitsOf(fleet), 5_000, 10)
   t.equal(result.stopped, undefined)
-  t.same(ran(conns, /haproxy -c|systemctl/), [
+  t.same(ran(conns, /haproxy -c|systemctl|acl/), [
     'node2: haproxy -c -f /etc/haproxy/haproxy.cfg',
     'node2: systemctl reload haproxy',
+    "node1: admin 'add acl #9101 0.0.0.0/0'",
+    "node1: admin 'add acl #9102 0.0.0.0/0'",
     'node1: systemctl stop keepalived',
     'node1: haproxy -c -f /etc/haproxy/haproxy.cfg',
     'node1: systemctl reload haproxy',
     'node1: systemctl start keepalived',
+    "node1: admin 'del acl #9101 0.0.0.0/0'",
+    "node1: admin 'del acl #9102 0.0.0.0/0'",
   ])
   t.equal(world.vipHolder, 'node2', 'the VIP stays with the peer (no preemption)')
 })
@@ -83,7 +88,7 @@ t.test('--reboot goes host by host, the host holding the primaries and the VIP l
     'node3: reboot',
     'node1: reboot (first moving away: the PostgreSQL leader, the Redis primary, the VIP, app traffic)',
   ])
-  const result = await roll(fleet, state, steps, limitsOf(fleet), 5_000)
+  const result = await roll(fleet, state, steps, limitsOf(fleet), 5_000, 10)
   t.equal(result.stopped, undefined)
   t.same(world.boots, { node1: 2, node2: 2, node3: 2 }, 'each host rebooted once')
   t.not(world.pgLeader, 'node1', 'the leader moved before node1 went down')
