@@ -27,7 +27,7 @@ import {
 import {
   longestPause,
   pauseLine,
-  redisWatch,
+  switchWatch,
   startWriter,
   timelineLines,
   writerPlacement,
@@ -214,7 +214,7 @@ export interface SwitchoverReport {
   pauseMs?: number
   writes?: { attempts: number; acknowledged: number; failures: number }
   seconds?: number
-  /** Redis: what the switch went through, seconds after the last write before the pause. */
+  /** What the switch went through, seconds after the last write before the pause. */
   timeline?: string[]
 }
 
@@ -262,7 +262,7 @@ export async function switchover(
 
 /**
  * Run a switch while a writer writes through HAProxy (a second before it starts), print the pause
- * and, for Redis, where it went; the writer is stopped either way.
+ * and where it went; the writer is stopped either way.
  */
 export async function measured<T>(
   fleet: Fleet,
@@ -271,7 +271,7 @@ export async function measured<T>(
   work: () => Promise<T>,
 ): Promise<{ value: T; summary: WriteSummary }> {
   const placement = writerPlacement(fleet, component)
-  const watch = component === 'redis' ? redisWatch(fleet) : undefined
+  const watch = switchWatch(fleet, component)
   const maxSeconds = Math.ceil(timeoutMs / 1000) + 60
   const writer = startWriter(await fleet.conn(placement.host), placement.target, maxSeconds, watch)
   await delay(1000)

@@ -3,17 +3,17 @@
  * through HAProxy every 100 ms (PostgreSQL: `SELECT txid_current()`, which only a primary can answer,
  * through the read-write port; Redis: a SET through the Redis endpoint), reconnecting after any error,
  * until told to stop or its time is up. The pause is the longest time between two acknowledged
- * writes. Credentials reach the writer on standard input, never on its command line. With `watch`
- * (Redis), a second thread samples every 100 ms what the switch goes through (each Redis server's
- * role and good replicas, the primary each Sentinel names, HAProxy's routable entries per Redis
- * backend) and records each change on the writer's clock: `timeline` says where the pause went.
+ * writes. Credentials reach the writer on standard input, never on its command line. With `watch`,
+ * a second thread samples every 100 ms what the switch goes through (each Redis server's role and
+ * good replicas, the primary each Sentinel names, each Patroni member's role and state, HAProxy's
+ * servers up per backend) and records each change on the writer's clock: where the pause went.
  */
 import { randomUUID } from 'node:crypto'
 import type { Connection, RunResult } from '../../lib/types.ts'
 import { InputError } from '../../lib/types.ts'
 import { quote, sh } from '../../lib/connection/quote.ts'
 import type { Fleet } from './fleet.ts'
-import { redisEndpoint, sentinelEndpoint, stackGroups } from './stack-state.ts'
+import { patroniApi, redisEndpoint, sentinelEndpoint, stackGroups } from './stack-state.ts'
 
 export interface WriterTarget {
   kind: 'postgres' | 'redis'
@@ -25,13 +25,18 @@ export interface WriterTarget {
   database?: string
 }
 
-/** What the writer's watcher samples during a Redis switch (run as root: HAProxy's admin socket). */
-export interface RedisWatch {
+/** What the writer's watcher samples during a switch (run as root: HAProxy's admin socket). */
+export interface SwitchWatch {
   masterName: string
   sentinels: { name: string; address: string; port: number }[]
   sentinelPassword: string
+  /** Redis servers (their role and good replicas). */
   servers: { name: string; address: string; port: number }[]
   redisPassword: string
+  /** Patroni members (their role and state, `GET /patroni`). */
+  patroni: { name: string; url: string }[]
+  /** HAProxy backends whose servers up are listed (the writer's host's own HAProxy). */
+  backends: string[]
 }
 
 /** A change the watcher saw: ms on the writer's clock, what changed and its new value. */
@@ -107,6 +112,12 @@ def sample(w):
             named = ask(s['address'], s['port'], w['sentinelPassword'], ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', w['masterName']])[0]
             seen['sentinel ' + s['name'] + ' names'] = by_address.get(named[0], named[0]) if isinstance(named, list) else str(named)
         except Exception: seen['sentinel ' + s['name'] + ' names'] = 'no answer'
+    for p in w['patroni']:
+        try:
+            body = json.loads(urllib.request.urlopen(p['url'] + '/patroni', timeout=0.3).read())
+            value = str(body.get('role', '?')) + ' ' + str(body.get('state', '?'))
+        except Exception: value = 'no answer'
+        seen['patroni ' + p['name']] = value
     try:
         a = socket.socket(socket.AF_UNIX); a.settimeout(0.3); a.connect('/run/haproxy/admin.sock'); a.sendall(b'show stat\n')
         d = b''
@@ -115,10 +126,9 @@ def sample(w):
             if not c: break
             d += c
         rows = [l.split(',') for l in d.decode().split('\n') if l and not l.startswith('#')]
-        for r in w['servers']:
-            b = 'redis_' + ''.join(ch if ch.isalnum() or ch == '_' else '_' for ch in r['name'])
+        for b in w['backends']:
             up = [x[1] for x in rows if x[0] == b and x[1] not in ('FRONTEND', 'BACKEND') and x[17].startswith('UP')]
-            seen['haproxy ' + b + ' up'] = str(len(up))
+            seen['haproxy ' + b + ' up'] = ','.join(up) or 'none'
     except Exception: seen['haproxy'] = 'no answer'
     return seen
 def watch():
@@ -132,7 +142,7 @@ def watch():
                 last[what] = value
         time.sleep(max(0, 0.1 - (time.time() - tick)))
 if cfg.get('watch'):
-    import threading
+    import threading, urllib.request
     watcher = threading.Thread(target=watch, daemon=True); watcher.start()
 connect, write = (pg_client, pg_write) if cfg['kind'] == 'postgres' else (redis_client, redis_write)
 client = None
@@ -173,7 +183,7 @@ export function startWriter(
   conn: Connection,
   target: WriterTarget,
   maxSeconds: number,
-  watch?: RedisWatch,
+  watch?: SwitchWatch,
 ): RunningWriter {
   const stopFile = `/tmp/hastack-writer-${randomUUID()}.stop`
   const config = { ...target, max_seconds: maxSeconds, stop_file: stopFile, period: 0.1, watch }
@@ -241,17 +251,27 @@ export function writerPlacement(fleet: Fleet, component: 'postgres' | 'redis'): 
   return { host: member!, target: { ...target, ...app, password: String(lb.postgresql_app_password) } }
 }
 
-/** What the watcher samples during a Redis switch: every Sentinel and Redis server of the inventory. */
-export function redisWatch(fleet: Fleet): RedisWatch {
+/**
+ * What the watcher samples during a switch: for Redis every Sentinel and Redis server and HAProxy's
+ * Redis backends, for PostgreSQL every Patroni member and HAProxy's read-write backend.
+ */
+export function switchWatch(fleet: Fleet, component: 'postgres' | 'redis'): SwitchWatch {
   const g = stackGroups(fleet)
+  const none = { masterName: '', sentinels: [], sentinelPassword: '', servers: [], redisPassword: '', patroni: [] }
+  if (component === 'postgres') {
+    const patroni = fleet.members(g.postgres).map((name) => ({ name, url: patroniApi(fleet, name) }))
+    return { ...none, patroni, backends: ['postgres_rw'] }
+  }
   const sentinels = fleet.members(g.sentinel).map((name) => ({ name, ...sentinelEndpoint(fleet, name) }))
   const servers = fleet.members(g.redis).map((name) => ({ name, ...redisEndpoint(fleet, name) }))
   const [first] = servers
   return {
+    ...none,
     masterName: String(fleet.vars(first!.name).redis_master_name),
     sentinels: sentinels.map((s) => ({ name: s.name, address: s.host, port: s.port })),
     sentinelPassword: sentinels[0]?.password ?? '',
     servers: servers.map((r) => ({ name: r.name, address: r.host, port: r.port })),
     redisPassword: first?.password ?? '',
+    backends: servers.map((r) => `redis_${r.name.replace(/[^A-Za-z0-9_]/g, '_')}`),
   }
 }
