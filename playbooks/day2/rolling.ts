@@ -159,9 +159,17 @@ export interface MeasuredPause {
   pauseMs: number
 }
 
+/** When a step started (seconds after the roll started) and how long it took. */
+export interface StepTiming {
+  step: string
+  startedS: number
+  seconds: number
+}
+
 export interface RollResult {
   done: Step[]
   pauses: MeasuredPause[]
+  timings: StepTiming[]
   /** The step after which the stack did not come back healthy, and why. */
   stopped?: { step: Step; reason: string }
 }
@@ -301,20 +309,26 @@ export async function roll(
   const problems = ctx.healthy(state)
   if (problems.length) throw new Refused(`the stack is not healthy, nothing was touched: ${problems.join('; ')}`)
   const done: Step[] = []
+  const timings: StepTiming[] = []
+  const rollStarted = Date.now()
   let current = state
   for (const step of steps) {
     fleet.say(`${describe(step)} ...`)
     const started = Date.now()
+    const timing = { step: describe(step), startedS: (started - rollStarted) / 1000, seconds: 0 }
+    timings.push(timing)
     try {
       current = await runStep(ctx, step, current)
     } catch (error) {
+      timing.seconds = (Date.now() - started) / 1000
       const reason = error instanceof GateFailed || error instanceof Refused ? error.message : String(error)
-      return { done, pauses: ctx.pauses, stopped: { step, reason } }
+      return { done, pauses: ctx.pauses, timings, stopped: { step, reason } }
     }
+    timing.seconds = (Date.now() - started) / 1000
     done.push(step)
-    fleet.say(`  healthy again after ${((Date.now() - started) / 1000).toFixed(1)} s`)
+    fleet.say(`  healthy again after ${timing.seconds.toFixed(1)} s`)
   }
-  return { done, pauses: ctx.pauses }
+  return { done, pauses: ctx.pauses, timings }
 }
 
 /** The components of --tags (all when absent); an unknown one is bad input. */
@@ -333,6 +347,10 @@ export interface RollingRestartReport {
   done: string[]
   /** Each switchover's write pause through HAProxy. */
   pauses: MeasuredPause[]
+  /** Each step's start (seconds after the roll started) and duration. */
+  timings: StepTiming[]
+  /** When the first step was about to start (ISO time; the timings count from it). */
+  startedAt: string
   /** Why nothing was touched. */
   refused?: string
   stopped?: { step: string; reason: string }
@@ -361,13 +379,17 @@ export async function rollingRestart(
     steps: steps.map(describe),
     done: [],
     pauses: [],
+    timings: [],
+    startedAt: new Date(started).toISOString(),
     seconds: 0,
   }
   if (planOnly) return report
   try {
+    report.startedAt = new Date().toISOString()
     const result = await roll(fleet, state, steps, limitsOf(fleet), timeoutMs)
     report.done = result.done.map(describe)
     report.pauses = result.pauses
+    report.timings = result.timings
     report.seconds = (Date.now() - started) / 1000
     for (const p of result.pauses)
       fleet.say(`${p.component} switchover from ${p.from}: write pause ${(p.pauseMs / 1000).toFixed(2)} s`)

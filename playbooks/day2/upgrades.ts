@@ -1,9 +1,10 @@
 /**
  * Pending Debian package updates for `rolling-restart --upgrade`: `apt-get -s upgrade` lists them
  * (simulated: nothing is installed), only minor versions are applied (the upstream major version
- * must stay: 15.4 → 15.10 yes, 15 → 16 never), installed with service starts denied (Debian's
- * maintainer scripts would restart services in their own order), and then the units of the
- * components whose packages changed are restarted by the roll, one host at a time.
+ * must stay: 15.4 → 15.10 yes, 15 → 16 never; date-based versions have none), installed with
+ * service starts denied (Debian's maintainer scripts would restart services in their own order),
+ * and then the units of the components whose packages changed are restarted by the roll, one host
+ * at a time.
  */
 import type { Connection } from '../../lib/types.ts'
 import { quoteArgs } from '../../lib/connection/quote.ts'
@@ -26,9 +27,14 @@ export function parsePending(stdout: string): PendingUpdate[] {
   return updates
 }
 
-/** The upstream major version: the part before the first dot, without the epoch. */
-export function majorVersion(version: string): string {
-  return version.replace(/^\d+:/, '').split(/[.~+-]/)[0]!
+/**
+ * The upstream major version: the leading number, without the epoch; undefined for a date-based
+ * version (a leading number of four digits or more: tzdata 2026f, ca-certificates 20250419), which
+ * has no major version and counts as minor within the release.
+ */
+export function majorVersion(version: string): string | undefined {
+  const lead = /^\d+/.exec(version.replace(/^\d+:/, ''))?.[0]
+  return lead !== undefined && lead.length < 4 ? lead : undefined
 }
 
 /** Minor updates (applied) and major ones (left alone, named to the operator). */

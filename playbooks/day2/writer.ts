@@ -101,7 +101,7 @@ def sample(w):
     for r in w['servers']:
         try:
             info = dict(l.split(':', 1) for l in ask(r['address'], r['port'], w['redisPassword'],
-                ['INFO', 'replication'])[0].split('\r\n') if ':' in l)
+                ['INFO', 'replication'])[0].split('\\r\\n') if ':' in l)
             value = info.get('role', '?')
             if value == 'master': value += ' good-replicas=' + info.get('min_slaves_good_slaves', '?')
             else: value += ' of ' + by_address.get(info.get('master_host'), '?') + ' link ' + info.get('master_link_status', '?')
@@ -119,13 +119,13 @@ def sample(w):
         except Exception: value = 'no answer'
         seen['patroni ' + p['name']] = value
     try:
-        a = socket.socket(socket.AF_UNIX); a.settimeout(0.3); a.connect('/run/haproxy/admin.sock'); a.sendall(b'show stat\n')
+        a = socket.socket(socket.AF_UNIX); a.settimeout(0.3); a.connect('/run/haproxy/admin.sock'); a.sendall(b'show stat\\n')
         d = b''
         while True:
             c = a.recv(65536)
             if not c: break
             d += c
-        rows = [l.split(',') for l in d.decode().split('\n') if l and not l.startswith('#')]
+        rows = [l.split(',') for l in d.decode().split('\\n') if l and not l.startswith('#')]
         for b in w['backends']:
             up = [x[1] for x in rows if x[0] == b and x[1] not in ('FRONTEND', 'BACKEND') and x[17].startswith('UP')]
             seen['haproxy ' + b + ' up'] = ','.join(up) or 'none'

@@ -164,6 +164,11 @@ t.test("apt's pending list, the major version and the units an update restarts",
   t.equal(majorVersion('5:7.0.15-1~deb12u1'), '7')
   t.equal(majorVersion('15.10-0+deb12u1'), '15')
   t.same(splitByMajor([{ name: 'x', from: '1.9', to: '2.0' }]).major.length, 1)
+  const dated = [
+    { name: 'tzdata', from: '2026b-0+deb12u1', to: '2026f-0+deb12u1' },
+    { name: 'ca-certificates', from: '20230311+deb12u1', to: '20250419~deb12u2' },
+  ]
+  t.same(splitByMajor(dated).minor, dated, 'date-based versions have no major version')
   const units = ['etcd', 'patroni', 'redis-server', 'haproxy']
   t.same(unitsToRestart(['etcd-server'], units), ['etcd'])
   t.same(unitsToRestart(['libssl3'], units), units, 'a shared library restarts every unit')
