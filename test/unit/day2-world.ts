@@ -212,7 +212,7 @@ function showStat(world: WorldState): Answer {
   return { stdout: lines.join('\n') + '\n' }
 }
 
-/** What the lab's writer prints when stopped: ten writes, one pause of 1.2 s. */
+/** What the scripted writer prints when stopped: six of twelve writes acknowledged, one pause of 1.2 s. */
 export const WRITER_SUMMARY = { attempts: 12, acks: [100, 200, 300, 1500, 1600, 1700], failures: 2, endedMs: 1800 }
 
 /** One scripted connection per host, all answering from `world`. */
