@@ -35,6 +35,8 @@ export interface Fleet {
   vars(host: string): Vars
   /** The host's one connection (opened, and locked when the playbook changes the stack, on first use). */
   conn(host: string): Promise<Connection>
+  /** Drop the host's connection (its host rebooted) and open a new one. */
+  reconnect(host: string): Promise<Connection>
   /** Print one line for the operator. */
   say(line: string): void
 }
@@ -81,6 +83,15 @@ export function fleetOf(
   say: (line: string) => void,
 ): Fleet {
   const open = new Map<string, Promise<Connection>>()
+  const conn = (host: string) => {
+    let opened = open.get(host)
+    if (!opened) {
+      opened = connect(host)
+      opened.catch(() => undefined)
+      open.set(host, opened)
+    }
+    return opened
+  }
   return {
     inventory,
     members: (group) => (inventory.groups.has(group) ? inventory.groupHosts(group) : []),
@@ -89,14 +100,12 @@ export function fleetOf(
       if (!known) throw new Error(`no host named ${host} in the inventory`)
       return { ...STACK_DEFAULTS, ...known.vars }
     },
-    conn: (host) => {
-      let conn = open.get(host)
-      if (!conn) {
-        conn = connect(host)
-        conn.catch(() => undefined)
-        open.set(host, conn)
-      }
-      return conn
+    conn,
+    reconnect: async (host) => {
+      const old = open.get(host)
+      open.delete(host)
+      await old?.then((c) => c.close()).catch(() => undefined)
+      return conn(host)
     },
     say,
   }

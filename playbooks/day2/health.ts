@@ -3,11 +3,12 @@
  * its replicas with lag and streaming, the Redis primary and its replicas) and, per component, the
  * sentences that say what is unhealthy (no leader, a member not streaming or lagging, etcd members
  * unhealthy or disagreeing on the leader, Sentinels disagreeing, an HAProxy backend not routing to
- * the primary, the VIP held by no host or by two). No problems: healthy. Pure functions of the data.
+ * the primary, the VIP held by no host or by two, an app host not up at an HAProxy). No problems:
+ * healthy. Pure functions of the data.
  */
 import type { StackState } from './stack-state.ts'
 
-export const COMPONENTS = ['etcd', 'postgres', 'redis', 'sentinel', 'haproxy'] as const
+export const COMPONENTS = ['etcd', 'postgres', 'redis', 'sentinel', 'app', 'haproxy'] as const
 export type Component = (typeof COMPONENTS)[number]
 
 export interface Limits {
@@ -180,6 +181,20 @@ export function haproxyProblems(state: StackState, expected: string[]): string[]
   return problems
 }
 
+/** Every app host must be up (not drained, not down) in the app backends of every HAProxy that has them. */
+export function appProblems(state: StackState, expected: string[]): string[] {
+  const problems: string[] = []
+  for (const r of state.haproxy) {
+    for (const name of ['app_vote', 'app_result']) {
+      const backend = r.backends?.[name]
+      if (!backend) continue
+      const notUp = expected.filter((h) => !backend.up.includes(h))
+      if (notUp.length) problems.push(`HAProxy on ${r.host}: ${name} has ${notUp.join(', ')} not up`)
+    }
+  }
+  return problems
+}
+
 /** The problems of one component; the members each component should have come from the inventory. */
 export function componentProblems(
   state: StackState,
@@ -197,6 +212,8 @@ export function componentProblems(
       return redisProblems(state, expected, limits)
     case 'sentinel':
       return sentinelProblems(state, expected)
+    case 'app':
+      return appProblems(state, expected)
     case 'haproxy':
       return haproxyProblems(state, expected)
   }

@@ -56,6 +56,7 @@ export function stackGroups(fleet: Fleet) {
     redis: 'redis',
     sentinel: 'sentinel',
     haproxy: 'haproxy',
+    app: 'app',
     monitoring: 'monitoring',
   }
 }
@@ -142,6 +143,7 @@ export function componentMembers(fleet: Fleet): (component: Component) => string
     postgres: g.postgres,
     redis: g.redis,
     sentinel: g.sentinel,
+    app: g.app,
     haproxy: g.haproxy,
   }
   return (component) => fleet.members(group[component])

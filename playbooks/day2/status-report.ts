@@ -87,6 +87,7 @@ export function statusText(report: StatusReport, colour: boolean): string {
     out.push(`       ${r.host.padEnd(12)} replica  link ${r.linkUp ? 'up' : 'DOWN'}  offset ${r.offset ?? '?'}`)
   section('Sentinels', report.problems.sentinel)
   for (const s of report.sentinels) out.push(`       ${s.host.padEnd(12)} names ${s.primary ?? 'nothing'}`)
+  if (report.problems.app.length) section('App servers at HAProxy', report.problems.app)
   section('HAProxy', report.problems.haproxy)
   for (const h of report.haproxy) {
     const routed = Object.entries(h.backends ?? {})

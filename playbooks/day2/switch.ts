@@ -2,7 +2,8 @@
  * A planned change of primary. PostgreSQL: Patroni's `POST /switchover` on the leader's REST API (at
  * its inventory address, with the API's credentials). Redis: `SENTINEL FAILOVER`; with a chosen
  * target the other replicas' `replica-priority` is set to 0 (never promoted) until every Sentinel has
- * seen it, and restored afterwards whatever happens. The target is chosen (or checked) first and
+ * seen it, and restored afterwards whatever happens; the old primary's writes wait meanwhile and the
+ * replicas catch up first (redis-handover.ts). The target is chosen (or checked) first and
  * refused when it is not a healthy, streaming replica within the lag limit. Each switch waits
  * (bounded) until the new primary is the one HAProxy routes to; `switchover` measures the write pause.
  */
@@ -13,6 +14,7 @@ import type { Fleet } from './fleet.ts'
 import { gate } from './gates.ts'
 import { componentProblems, postgresView, redisView, type Component, type Limits } from './health.ts'
 import { redisCommands } from './readers.ts'
+import { pauseWrites, releaseOldPrimary, waitReplicasCaughtUp, waitSentinelsMoved } from './redis-handover.ts'
 import {
   componentMembers,
   limitsOf,
@@ -25,9 +27,10 @@ import {
 import {
   longestPause,
   pauseLine,
+  switchWatch,
   startWriter,
+  timelineLines,
   writerPlacement,
-  type RunningWriter,
   type WriteSummary,
 } from './writer.ts'
 
@@ -166,10 +169,22 @@ export async function switchRedis(
         await waitUntil(`Sentinel on ${sentinel} to see the new priorities`, seen, { timeoutMs: 30_000 })
       }
     }
-    const [reply = []] = await redisCommands(await fleet.conn(sentinels[0]!), sentinelEndpoint(fleet, sentinels[0]!), [
-      ['SENTINEL', 'FAILOVER', name],
-    ])
-    if (reply[0] !== 'OK') throw new Error(`SENTINEL FAILOVER: ${reply[0] ?? 'no reply'}`)
+    // Writes wait on the old primary while the replicas catch up and the Sentinels switch (redis-handover.ts).
+    const offset = await pauseWrites(fleet, move.from, timeoutMs + 5000)
+    let moved = false
+    try {
+      await waitReplicasCaughtUp(fleet, redisView(state).replicas, offset, 5000)
+      const [reply = []] = await redisCommands(
+        await fleet.conn(sentinels[0]!),
+        sentinelEndpoint(fleet, sentinels[0]!),
+        [['SENTINEL', 'FAILOVER', name]],
+      )
+      if (reply[0] !== 'OK') throw new Error(`SENTINEL FAILOVER: ${reply[0] ?? 'no reply'}`)
+      await waitSentinelsMoved(fleet, sentinels, name, state.addresses[move.from]!, timeoutMs)
+      moved = true
+    } finally {
+      await releaseOldPrimary(fleet, move.from, moved)
+    }
     const healthy = switchProblems(fleet, limits, ['redis', 'sentinel', 'haproxy'])
     return await gate(
       fleet,
@@ -199,6 +214,8 @@ export interface SwitchoverReport {
   pauseMs?: number
   writes?: { attempts: number; acknowledged: number; failures: number }
   seconds?: number
+  /** What the switch went through, seconds after the last write before the pause. */
+  timeline?: string[]
 }
 
 /**
@@ -228,29 +245,36 @@ export async function switchover(
   }
   const move = (pgMove ?? redisMove)!
   fleet.say(`${component}: switching over from ${move.from} to ${move.to ?? "the Sentinels' choice"}`)
-  const placement = writerPlacement(fleet, component)
-  const writer = startWriter(await fleet.conn(placement.host), placement.target, Math.ceil(timeoutMs / 1000) + 60)
-  await delay(1000)
   const started = Date.now()
-  const { value: after, summary } = await whileWriting(writer, () =>
+  const { value: after, summary } = await measured(fleet, component, timeoutMs, () =>
     pgMove
       ? switchPostgres(fleet, limits, pgMove, timeoutMs)
       : switchRedis(fleet, limits, state, redisMove!, timeoutMs),
   )
-  fleet.say(pauseLine(component, summary))
   const writes = { attempts: summary.attempts, acknowledged: summary.acks.length, failures: summary.failures }
   const pauseMs = longestPause(summary)
   const primary = pgMove ? pgMove.to : redisView(after).primary
   const seconds = (Date.now() - started) / 1000
   fleet.say(`${component}: ${primary} is the primary (${seconds.toFixed(1)} s)`)
-  return { component, from: move.from, to: primary, pauseMs, writes, seconds }
+  const timeline = summary.events ? timelineLines(summary) : undefined
+  return { component, from: move.from, to: primary, pauseMs, writes, seconds, timeline }
 }
 
-/** Run `work` while the writer writes; the writer is stopped (and its pause printed on a failure) either way. */
-async function whileWriting<T>(
-  writer: RunningWriter,
+/**
+ * Run a switch while a writer writes through HAProxy (a second before it starts), print the pause
+ * and where it went; the writer is stopped either way.
+ */
+export async function measured<T>(
+  fleet: Fleet,
+  component: 'postgres' | 'redis',
+  timeoutMs: number,
   work: () => Promise<T>,
 ): Promise<{ value: T; summary: WriteSummary }> {
+  const placement = writerPlacement(fleet, component)
+  const watch = switchWatch(fleet, component)
+  const maxSeconds = Math.ceil(timeoutMs / 1000) + 60
+  const writer = startWriter(await fleet.conn(placement.host), placement.target, maxSeconds, watch)
+  await delay(1000)
   let value: T
   try {
     value = await work()
@@ -258,5 +282,8 @@ async function whileWriting<T>(
     await writer.stop().catch(() => undefined)
     throw error
   }
-  return { value, summary: await writer.stop() }
+  const summary = await writer.stop()
+  fleet.say(pauseLine(component, summary))
+  if (summary.events) for (const line of timelineLines(summary)) fleet.say(`    ${line}`)
+  return { value, summary }
 }

@@ -4,6 +4,9 @@
  * (Patroni's REST API through curl, hastack-etcdctl, redis-cli for Redis and Sentinel, HAProxy's
  * `show stat`) from one in-memory cluster state, and change it the way the real services would
  * (a switchover, SENTINEL FAILOVER, systemctl restarts). Tests break the state on purpose.
+ * `worldFleet(world, lines, shape)` can add app hosts, a second HAProxy host and the VIP (as
+ * lab-small has them); the world then answers drain/ready, `ip addr` and keepalived's stop, the
+ * writer (a fixed summary), reboots (a new boot id) and `apt-get -s upgrade` (`world.pending`).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -17,6 +20,14 @@ import { fleetOf, type Fleet } from '../../playbooks/day2/fleet.ts'
 
 export const HOSTS = ['node1', 'node2', 'node3'] as const
 export const ADDRESS: Record<string, string> = { node1: '10.0.0.11', node2: '10.0.0.12', node3: '10.0.0.13' }
+export const VIP = '10.0.0.200'
+
+/** Beyond the default (HAProxy on node1 alone): app hosts, more HAProxy hosts, the VIP on the first of them. */
+export interface WorldShape {
+  app?: string[]
+  balancers?: string[]
+  vip?: boolean
+}
 
 export interface PgMemberState {
   state: string
@@ -40,6 +51,16 @@ export interface WorldState {
   sentinelNames: Record<string, string | undefined>
   /** What happens when systemctl restarts a unit on a host (default: nothing changes). */
   onRestart?: (host: string, unit: string, world: WorldState) => void
+  /** App hosts' state at every HAProxy (UP, DRAIN) and open sessions; hosts of the shape's app group. */
+  app: Record<string, { state: 'UP' | 'DRAIN'; sessions: number }>
+  /** The host that holds the VIP (with the shape's vip). */
+  vipHolder?: string
+  /** Each host's boot count (a reboot adds one). */
+  boots: Record<string, number>
+  /** `apt-get -s upgrade` lines per host. */
+  pending: Record<string, string[]>
+  /** The haproxy group (set by worldFleet's shape). */
+  balancers: string[]
 }
 
 export function healthyState(): WorldState {
@@ -57,6 +78,10 @@ export function healthyState(): WorldState {
     redisLinkUp: { node1: true, node2: true, node3: true },
     priority: { node1: 100, node2: 100, node3: 100 },
     sentinelNames: {},
+    app: {},
+    boots: { node1: 1, node2: 1, node3: 1 },
+    pending: {},
+    balancers: ['node1'],
   }
 }
 
@@ -127,6 +152,7 @@ function redisReply(world: WorldState, host: string, words: string[]): string[] 
       'slave_repl_offset:500',
     ])
   }
+  if (cmd === 'CLIENT') return args[0]?.toUpperCase() === 'KILL' ? ['2'] : ['OK']
   if (cmd === 'CONFIG' && args[0] === 'GET') return ['replica-priority', String(world.priority[host])]
   if (cmd === 'CONFIG' && args[0] === 'SET') {
     world.priority[host] = Number(args[2])
@@ -165,20 +191,29 @@ function redisCliAnswer(world: WorldState, stdin: string): Answer {
 }
 
 function showStat(world: WorldState): Answer {
-  const lines = ['# pxname,svname,status']
-  for (const h of HOSTS) lines.push(`postgres_rw,${h},${h === world.pgLeader ? 'UP' : 'DOWN'}`)
+  const lines = ['# pxname,svname,scur,status']
+  for (const h of HOSTS) lines.push(`postgres_rw,${h},0,${h === world.pgLeader ? 'UP' : 'DOWN'}`)
   for (const h of HOSTS) {
     const replica = h !== world.pgLeader && world.pg[h]!.patroni && world.pg[h]!.lag < 1048576
-    lines.push(`postgres_ro,${h},${replica ? 'UP' : 'DOWN'}`)
+    lines.push(`postgres_ro,${h},0,${replica ? 'UP' : 'DOWN'}`)
   }
   for (const h of HOSTS) {
     for (const s of HOSTS) {
       const named = (world.sentinelNames[s] ?? world.redisPrimary) === h
-      lines.push(`redis_${h},${s},${named && h === world.redisPrimary ? 'UP' : 'DOWN'}`)
+      lines.push(`redis_${h},${s},0,${named && h === world.redisPrimary ? 'UP' : 'DOWN'}`)
     }
   }
+  for (const backend of ['app_vote', 'app_result'])
+    for (const [h, a] of Object.entries(world.app)) {
+      lines.push(`${backend},${h},${a.sessions},${a.state}`)
+      // A drained server's sessions end after one more reading.
+      if (a.state === 'DRAIN' && backend === 'app_result') a.sessions = 0
+    }
   return { stdout: lines.join('\n') + '\n' }
 }
+
+/** What the scripted writer prints when stopped: six of twelve writes acknowledged, one pause of 1.2 s. */
+export const WRITER_SUMMARY = { attempts: 12, acks: [100, 200, 300, 1500, 1600, 1700], failures: 2, endedMs: 1800 }
 
 /** One scripted connection per host, all answering from `world`. */
 export function worldConnections(world: WorldState): Map<string, ScriptedConnection> {
@@ -190,9 +225,39 @@ export function worldConnections(world: WorldState): Map<string, ScriptedConnect
     conn.on(/hastack-etcdctl/, () => etcdAnswer(world, host))
     conn.on(/^'?sh'? '?-s'?$/, (_c, o) => redisCliAnswer(world, stdinOf(o)))
     conn.on(/^python3 -c .*show stat/s, () => showStat(world))
+    conn.on(/^python3 -c .*show info/s, () => ({ stdout: 'Name: HAProxy\nPid: 1234\n' }))
+    conn.on(/^python3 -c .*'set server app_\w+\/\w+ state \w+'$/s, (command) => {
+      const [, app, state] = /set server app_\w+\/(\w+) state (\w+)/.exec(command)!
+      world.app[app!]!.state = state === 'drain' ? 'DRAIN' : 'UP'
+      return { stdout: '\n' }
+    })
+    conn.on(/^python3 -c .*max_seconds/s, () => ({ stdout: JSON.stringify(WRITER_SUMMARY) + '\n' }))
+    conn.on(/^'?ip'? '?-o'? '?addr'? '?show'?$/, () => ({
+      stdout: `2: eth0    inet ${ADDRESS[host]}/24 scope global eth0\n${
+        world.vipHolder === host ? `2: eth0    inet ${VIP}/24 scope global secondary eth0\n` : ''
+      }`,
+    }))
+    conn.on(/^'?systemctl'? '?stop'? '?keepalived'?$/, () => {
+      if (world.vipHolder === host) world.vipHolder = HOSTS.find((h) => h !== host && world.balancers.includes(h))
+      return { code: 0 }
+    })
+    conn.on(/^'?systemctl'? '?reboot'?$/, () => {
+      world.boots[host]!++
+      return { code: 255, stderr: 'Connection closed by remote host' }
+    })
+    conn.on(/boot_id/, () => ({ stdout: `boot-${host}-${world.boots[host]}\n` }))
+    conn.on(/is-system-running/, () => ({ stdout: 'running\n' }))
+    conn.on(/apt-get.* -s /, () => ({ stdout: (world.pending[host] ?? []).join('\n') + '\n' }))
+    conn.on(/apt-get.* --only-upgrade /, () => {
+      world.pending[host] = []
+      return { code: 0 }
+    })
     conn.on(/^'?systemctl'? '?(restart|reload)'? /, (command) => {
-      const unit = command.split(' ').pop()!.replace(/'/g, '')
-      world.onRestart?.(host, unit, world)
+      for (const unit of command
+        .split(' ')
+        .slice(2)
+        .map((u) => u.replace(/'/g, '')))
+        world.onRestart?.(host, unit, world)
       return { code: 0 }
     })
     conns.set(host, conn)
@@ -201,9 +266,14 @@ export function worldConnections(world: WorldState): Map<string, ScriptedConnect
 }
 
 /** The world's inventory (lab-small's shape) loaded as a playbook loads it, and a fleet over the scripted hosts. */
-export async function worldFleet(world: WorldState, lines: string[] = []) {
+export async function worldFleet(world: WorldState, lines: string[] = [], shape: WorldShape = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'hastack-day2-'))
   const members = Object.fromEntries(HOSTS.map((h) => [h, null]))
+  const group = (hosts: string[]) => Object.fromEntries(hosts.map((h) => [h, null]))
+  world.balancers = shape.balancers ?? ['node1']
+  for (const h of shape.app ?? []) world.app[h] ??= { state: 'UP', sessions: 3 }
+  if (shape.vip) world.vipHolder ??= world.balancers[0]
+  const vip = shape.vip ? { vip_address: VIP } : {}
   const inventory = {
     all: {
       vars: { ssh_user: 'root' },
@@ -213,7 +283,8 @@ export async function worldFleet(world: WorldState, lines: string[] = []) {
         postgres: { hosts: members },
         redis: { hosts: members },
         sentinel: { hosts: members },
-        haproxy: { hosts: { node1: null }, vars: { redis_haproxy_port: 6380 } },
+        haproxy: { hosts: group(world.balancers), vars: { redis_haproxy_port: 6380, ...vip } },
+        ...(shape.app ? { app: { hosts: group(shape.app) } } : {}),
       },
     },
   }

@@ -61,7 +61,7 @@ t.test('status names each kind of trouble', async (t) => {
 
 t.test('a rolling restart goes member by member: followers and replicas first, primaries after a switch', async (t) => {
   const world = healthyState()
-  const { fleet } = await worldFleet(world)
+  const { fleet } = await worldFleet(world, [], { app: ['node1', 'node2'], balancers: ['node1', 'node2'], vip: true })
   const state = await readStack(fleet)
   const steps = planRoll(state, componentMembers(fleet), chosenComponents(undefined), () => true)
   t.same(steps.map(describe), [
@@ -79,7 +79,10 @@ t.test('a rolling restart goes member by member: followers and replicas first, p
     'sentinel: restart redis-sentinel on node1 (sentinel)',
     'sentinel: restart redis-sentinel on node2 (sentinel)',
     'sentinel: restart redis-sentinel on node3 (sentinel)',
-    'haproxy: reload haproxy on node1 (balancer)',
+    'app: drain node1 at HAProxy, restart hastack-vote, hastack-worker, hastack-result, make it ready',
+    'app: drain node2 at HAProxy, restart hastack-vote, hastack-worker, hastack-result, make it ready',
+    'haproxy: check and reload haproxy on node2',
+    'haproxy: move the VIP away from node1, check and reload haproxy on node1',
   ])
   const limited = planRoll(state, componentMembers(fleet), ['postgres'], (h) => h !== 'node1')
   t.same(limited.map(describe), [
