@@ -14,6 +14,8 @@ export interface AppConfig {
   listenAddress: string
   votePort: number
   resultPort: number
+  /** How long the vote program tries a refused or cut Redis push again before answering 503, ms (0: never). */
+  voteRetryMs: number
   redis: {
     sentinels: Endpoint[]
     masterName: string
@@ -80,6 +82,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     listenAddress: word(env, 'APP_LISTEN_ADDRESS'),
     votePort: port(env, 'APP_VOTE_PORT'),
     resultPort: port(env, 'APP_RESULT_PORT'),
+    voteRetryMs: integer(env, 'APP_VOTE_RETRY_MS', 0, 30_000),
     redis: {
       sentinels: parseEndpoints('APP_REDIS_SENTINELS', required(env, 'APP_REDIS_SENTINELS')),
       masterName: word(env, 'APP_REDIS_MASTER_NAME'),

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { BodyTooLarge, pathOf, readBody, sendHtml, sendJson, type Handler } from './http.ts'
 import { votePage } from './pages.ts'
+import { backoffDelay, type Backoff } from './queue.ts'
 import { encodeVote, type Vote } from './vote-item.ts'
 
 /** Where accepted votes go: the Redis list the worker reads. */
@@ -16,6 +17,35 @@ export interface VoteQueue {
   push(item: string): Promise<void>
   /** Whether the queue answers now. */
   healthy(): Promise<boolean>
+}
+
+/**
+ * A queue whose push is retried with backoff until `backoff.limitMs` has passed since the first
+ * try: a switchover or failover refuses or cuts a push for a few seconds, and the client should not
+ * see that. The vote keeps its id, so a push that did land and is tried again only queues a copy
+ * the worker applies once (its upsert is keyed by the id).
+ */
+export function retryingQueue(
+  queue: VoteQueue,
+  backoff: Backoff,
+  sleep: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  clock: () => number = () => performance.now(),
+): VoteQueue {
+  return {
+    async push(item) {
+      const started = clock()
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await queue.push(item)
+        } catch (error) {
+          const wait = backoffDelay(backoff, attempt)
+          if (clock() - started + wait > backoff.limitMs) throw error
+          await sleep(wait)
+        }
+      }
+    },
+    healthy: () => queue.healthy(),
+  }
 }
 
 const VOTER = /^[A-Za-z0-9_.:@-]{1,128}$/

@@ -2,16 +2,19 @@
  * The vote program: HTTP on APP_VOTE_PORT (see vote-api.ts). A vote is appended to the Redis list
  * the worker reads, on the primary the Sentinels name, and acknowledged (201) only when Redis
  * accepted it and, with APP_REDIS_WAIT_REPLICAS > 0, that many replicas hold it too (WAIT): a
- * failover right after the answer does not lose it.
+ * failover right after the answer does not lose it. A push refused or cut while the primary changes
+ * is tried again, with backoff, for up to APP_VOTE_RETRY_MS before the answer is 503.
  */
 import { configOrExit } from './config.ts'
 import { drainOnSignal, httpServer, listen } from './http.ts'
 import { QUEUE_KEY, sentinelClient } from './redis.ts'
-import { voteHandler, type VoteQueue } from './vote-api.ts'
+import { retryingQueue, voteHandler, type VoteQueue } from './vote-api.ts'
 
 const config = configOrExit('vote')
 const redis = sentinelClient(config)
 const { waitReplicas, waitTimeoutMs } = config.redis
+/** Pushes refused or cut by a change of primary are tried again for up to APP_VOTE_RETRY_MS. */
+const RETRY = { firstMs: 100, maxMs: 500, limitMs: config.voteRetryMs }
 
 const queue: VoteQueue = {
   async push(item) {
@@ -29,7 +32,7 @@ const queue: VoteQueue = {
 }
 
 async function main(): Promise<void> {
-  const server = httpServer(voteHandler(queue))
+  const server = httpServer(voteHandler(retryingQueue(queue, RETRY)))
   await listen(server, config.votePort, config.listenAddress)
   console.log(`vote: listening on ${config.listenAddress}:${config.votePort}`)
   drainOnSignal('vote', [server], async () => {

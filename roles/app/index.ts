@@ -45,6 +45,7 @@ export interface AppVars extends Vars, Pick<StackVars, keyof typeof shared.schem
   app_pg_host: string
   app_redis_wait_replicas: number
   app_redis_wait_timeout_ms: number
+  app_vote_retry_ms: number
 }
 
 const defaults: AppVars = {
@@ -52,6 +53,7 @@ const defaults: AppVars = {
   app_pg_host: '',
   app_redis_wait_replicas: 1,
   app_redis_wait_timeout_ms: 1000,
+  app_vote_retry_ms: 4000,
 }
 
 const restartHandler = (program: AppProgram) => `Restart the ${program} program`
@@ -163,6 +165,14 @@ export const appRole: Role<AppVars> = {
       minimum: 10,
       maximum: 10000,
       description: 'How long a vote waits for those replicas before it is answered 503, ms.',
+    },
+    app_vote_retry_ms: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 30000,
+      description:
+        'How long a vote refused or cut while the Redis primary changes is tried again before it is answered 503, ' +
+        "ms (0: never; keep it under the clients' timeout).",
     },
   },
   validate: validateApp,

@@ -55,6 +55,7 @@ export function appEnvironment(host: HostView): [string, string | number][] {
     ['APP_LISTEN_ADDRESS', String(v.address)],
     ['APP_VOTE_PORT', Number(v.app_vote_port)],
     ['APP_RESULT_PORT', Number(v.app_result_port)],
+    ['APP_VOTE_RETRY_MS', Number(v.app_vote_retry_ms)],
     ['APP_REDIS_SENTINELS', sentinels.join(',')],
     ['APP_REDIS_MASTER_NAME', String(v.redis_master_name)],
     ['APP_REDIS_PASSWORD', String(v.redis_password)],

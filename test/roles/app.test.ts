@@ -83,6 +83,7 @@ t.test('a fresh app host gets Node.js, its user, the bundles, a root-only enviro
     'APP_LISTEN_ADDRESS="10.0.0.51"',
     'APP_VOTE_PORT="8080"',
     'APP_RESULT_PORT="8081"',
+    'APP_VOTE_RETRY_MS="4000"',
     'APP_REDIS_SENTINELS="10.0.0.31:26379,10.0.0.32:26379,10.0.0.33:26379"',
     'APP_REDIS_MASTER_NAME="hastack-redis"',
     'APP_PG_HOST="10.0.0.20"',

@@ -10,7 +10,7 @@ import t, { type Test } from 'tap'
 import { ConfigError, loadConfig } from '../../app/config.ts'
 import { httpServer, listen } from '../../app/http.ts'
 import { firstAnswer, resultHandler, type CountReader } from '../../app/result-api.ts'
-import { voteHandler, type VoteQueue } from '../../app/vote-api.ts'
+import { retryingQueue, voteHandler, type VoteQueue } from '../../app/vote-api.ts'
 import { decodeVote } from '../../app/vote-item.ts'
 import { systemdEnvValue } from '../../lib/config-quote.ts'
 import type { Handler } from '../../app/http.ts'
@@ -116,10 +116,63 @@ t.test('results come from the first database that answers, 503 when none does', 
   t.match(await missing.json(), { error: 'no votes table yet' })
 })
 
+/** A queue that refuses its first `failures` pushes, then stores; with a clock the sleeps advance. */
+function flakyQueue(failures: number) {
+  const clock = { now: 0, sleeps: [] as number[] }
+  const inner = fakeQueue()
+  let tries = 0
+  const queue: VoteQueue = {
+    async push(item) {
+      tries++
+      if (tries <= failures) throw new Error(`READONLY try ${tries}`)
+      await inner.push(item)
+    },
+    healthy: () => inner.healthy(),
+  }
+  const sleep = async (ms: number) => {
+    clock.sleeps.push(ms)
+    clock.now += ms
+  }
+  return { queue, inner, clock, sleep, tries: () => tries }
+}
+
+t.test('a push refused while the primary changes is tried again with backoff and stored once', async (t) => {
+  const f = flakyQueue(3)
+  const retrying = retryingQueue(f.queue, { firstMs: 100, maxMs: 500, limitMs: 4000 }, f.sleep, () => f.clock.now)
+  await retrying.push('vote-1')
+  t.same(f.inner.items, ['vote-1'])
+  t.same(f.clock.sleeps, [100, 200, 400], 'exponential waits between the tries')
+})
+
+t.test('a push still refused when the retry time is spent fails with the last reason, bounded', async (t) => {
+  const f = flakyQueue(1000)
+  const retrying = retryingQueue(f.queue, { firstMs: 100, maxMs: 500, limitMs: 2000 }, f.sleep, () => f.clock.now)
+  await t.rejects(retrying.push('vote-1'), /READONLY try \d+/)
+  t.ok(f.clock.now <= 2000, `gave up within the limit (${f.clock.now} ms waited)`)
+  t.ok(f.tries() >= 5 && f.tries() < 10, `${f.tries()} tries`)
+  t.same(f.inner.items, [])
+})
+
+t.test('with no retry time a refused push fails at once', async (t) => {
+  const f = flakyQueue(1)
+  const retrying = retryingQueue(f.queue, { firstMs: 100, maxMs: 500, limitMs: 0 }, f.sleep, () => f.clock.now)
+  await t.rejects(retrying.push('vote-1'), /READONLY try 1/)
+  t.same(f.clock.sleeps, [])
+})
+
+t.test('the vote program answers 201 for a vote whose first push was refused', async (t) => {
+  const f = flakyQueue(1)
+  const get = await serve(t, voteHandler(retryingQueue(f.queue, { firstMs: 1, maxMs: 5, limitMs: 1000 })))
+  const res = await get('/vote', { method: 'POST', body: JSON.stringify({ voter: 'v1', choice: 'a' }) })
+  t.equal(res.status, 201)
+  t.equal(f.inner.items.length, 1)
+})
+
 const ENV = {
   APP_LISTEN_ADDRESS: '10.0.0.51',
   APP_VOTE_PORT: '8080',
   APP_RESULT_PORT: '8081',
+  APP_VOTE_RETRY_MS: '4000',
   APP_REDIS_SENTINELS: '10.0.0.31:26379,10.0.0.32:26379',
   APP_REDIS_MASTER_NAME: 'hastack-redis',
   APP_REDIS_PASSWORD: 'redis-secret-value',
