@@ -2,14 +2,18 @@
  * `npm run bench -- [PART] [options]`: hastack's benchmarks, one part per run. `engine` (the
  * default) measures the engine's overhead per task (bench/engine.ts, a minute, loopback sshd only);
  * `backup` measures issue 11's backup and restore of a pgbench database of at least 1 GB against a
- * plain copy of its data directory (bench/backup.ts: long, needs root, boots a lab of its own).
+ * plain copy of its data directory (bench/backup.ts: long, needs root, boots a lab of its own);
+ * `scale` times the no-op run on 1 to 50 light lab hosts (bench/scale.ts: needs root and the lab lock).
  */
 import { parseCommandLineOrExit } from '../lib/cli/parse.ts'
+import { SCALE_OPTIONS, scaleSettingsOrExit } from './scale-options.ts'
 
-const USAGE = `usage: npm run bench -- [engine|backup] [options]
+const USAGE = `usage: npm run bench -- [engine|backup|scale] [options]
   engine   the engine's overhead per task, on loopback sshd servers (default)
   backup   issue 11: backup.ts --type full and restore-drill.ts on a >= 1 GB pgbench database, against
-           a plain copy of its data directory, on a lab of its own (root; take the lab lock first)`
+           a plain copy of its data directory, on a lab of its own (root; take the lab lock first)
+  scale    issue 15: the no-op run of common + node_exporter on 1, 10, 30 and 50 light lab hosts, boot
+           time and memory per host; table and docs/pictures/scale-curve.svg (root; the lab lock)`
 
 const parsed = parseCommandLineOrExit(
   process.argv.slice(2),
@@ -21,17 +25,22 @@ const parsed = parseCommandLineOrExit(
       valueName: 'FILE',
       description: 'backup: the inventory to copy for the lab (default inventory/lab-small.yml)',
     },
+    ...SCALE_OPTIONS,
   },
   USAGE,
   true,
 )
 const [part = 'engine', ...extra] = parsed.positionals
-if (extra.length > 0 || !['engine', 'backup'].includes(part)) {
+if (extra.length > 0 || !['engine', 'backup', 'scale'].includes(part)) {
   process.stderr.write(`ERROR: unknown benchmark part ${[part, ...extra].join(' ')}\n${USAGE}\n`)
   process.exit(1)
 }
 if (part === 'engine') {
   await import('./engine.ts')
+} else if (part === 'scale') {
+  const settings = scaleSettingsOrExit(parsed.values)
+  const { scaleBench } = await import('./scale.ts')
+  await scaleBench(settings)
 } else {
   const { backupBench } = await import('./backup.ts')
   const scale = (parsed.values.scale as number | undefined) ?? 70
