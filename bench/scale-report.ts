@@ -55,8 +55,8 @@ export function curveRatio(rows: ScaleRow[], forks?: number): { ratio: number; m
 }
 
 /**
- * The curve: no-op seconds against hosts (the whole command and the run alone) and seconds per host,
- * one line per `--forks` setting.
+ * The curve: no-op seconds against hosts and seconds per host, each for the whole command and for the run
+ * alone, one line per `--forks` setting.
  */
 export function scaleCurveSpec(rows: ScaleRow[], subtitle: string): TopLevelSpec {
   const values = rows.flatMap((r) => {
@@ -70,6 +70,7 @@ export function scaleCurveSpec(rows: ScaleRow[], subtitle: string): TopLevelSpec
         series: `${forks}, whole command`,
         value: r.noopSeconds / r.hosts,
       },
+      { hosts: r.hosts, measure: 'seconds per host', series: `${forks}, run alone`, value: r.runSeconds / r.hosts },
     ]
   })
   return {
@@ -84,9 +85,9 @@ export function scaleCurveSpec(rows: ScaleRow[], subtitle: string): TopLevelSpec
       height: 220,
       mark: { type: 'line', point: true },
       encoding: {
-        x: { field: 'hosts', type: 'quantitative', title: 'hosts', scale: { domainMin: 0 } },
+        x: { field: 'hosts', type: 'quantitative', title: 'hosts', axis: { format: 'd' }, scale: { domainMin: 0 } },
         y: { field: 'value', type: 'quantitative', title: null, scale: { domainMin: 0 } },
-        color: { field: 'series', type: 'nominal', title: null, legend: { orient: 'bottom' } },
+        color: { field: 'series', type: 'nominal', title: null, legend: { orient: 'bottom', labelLimit: 320 } },
       },
     },
   }
