@@ -20,6 +20,7 @@ import { LAB_ROOT, basePath, ensureBase } from './base.ts'
 import * as faults from './faults.ts'
 import * as hosts from './hosts.ts'
 import {
+  listInstances,
   NAME_RE,
   RESERVED,
   elapsed,
@@ -198,6 +199,10 @@ export class Lab {
     await step('bridge', 'creating the bridge', () => createBridge(inst, this.sid))
     await step('apt-cacher-ng', 'starting', () => syncAcng(log))
     hosts.writeHostVars(this, inst)
+    hosts.ensureInotifyLimits(
+      this,
+      listInstances().reduce((n, other) => n + other.hosts.length, 0),
+    )
 
     const results: Record<string, string> = {}
     const timeout = opts.bootTimeoutMs ?? 180_000
