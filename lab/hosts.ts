@@ -122,6 +122,31 @@ export async function createRoot(lab: Lab, inst: LabInstance, h: LabHost): Promi
   pinHostKeys(lab, h, join(root, 'etc/ssh'))
 }
 
+/** inotify instances each booted host may take (its systemd, journald, logind, dbus, sshd, udev rules…). */
+const INOTIFY_INSTANCES_PER_HOST = 32
+/** kind's advice for many systemd containers on one machine. */
+const INOTIFY_WATCHES = 524_288
+
+/**
+ * Raise (never lower) the machine's inotify limits so that `hosts` systemds can boot: every host's
+ * processes run as the machine's root and share its per-user limit, whose default of 128 instances
+ * lets about 20 hosts boot; past it a host's systemd stops at once ("Failed to allocate manager
+ * object: Too many open files").
+ */
+export function ensureInotifyLimits(lab: Lab, hosts: number): void {
+  const limits: [string, number][] = [
+    ['max_user_instances', 128 + INOTIFY_INSTANCES_PER_HOST * hosts],
+    ['max_user_watches', INOTIFY_WATCHES],
+  ]
+  for (const [name, wanted] of limits) {
+    const file = `/proc/sys/fs/inotify/${name}`
+    const current = Number(readFileSync(file, 'utf8'))
+    if (current >= wanted) continue
+    writeFileSync(file, `${wanted}\n`)
+    lab.log(`raised fs.inotify.${name} from ${current} to ${wanted} for ${hosts} hosts`)
+  }
+}
+
 /** Start systemd-nspawn for the host, detached, inside cgroups of its own. */
 export async function launch(lab: Lab, inst: LabInstance, h: LabHost): Promise<number> {
   const dir = lab.hostDir(h.name)

@@ -54,6 +54,8 @@ export interface HostStatus {
   pid?: number
   nspawnPid?: number
   memoryMiB?: number
+  /** The whole usage of the host's memory cgroup, page cache included (MiB). */
+  memoryUsageMiB?: number
   faults: string[]
 }
 

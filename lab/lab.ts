@@ -20,6 +20,7 @@ import { LAB_ROOT, basePath, ensureBase } from './base.ts'
 import * as faults from './faults.ts'
 import * as hosts from './hosts.ts'
 import {
+  listInstances,
   NAME_RE,
   RESERVED,
   elapsed,
@@ -33,7 +34,7 @@ import {
   type SshResult,
 } from './instance.ts'
 import { chooseSubnet, createBridge, createNetwork } from './network.ts'
-import { CONTROLLERS, children, instanceCgroup, memoryOf } from './processes.ts'
+import { CONTROLLERS, children, instanceCgroup, memoryOf, memoryUsageOf } from './processes.ts'
 import { leftoverNetns, teardown } from './teardown.ts'
 import { hostOctets, loadTopology, vipOctet, type LabTopology } from './topology.ts'
 
@@ -198,6 +199,10 @@ export class Lab {
     await step('bridge', 'creating the bridge', () => createBridge(inst, this.sid))
     await step('apt-cacher-ng', 'starting', () => syncAcng(log))
     hosts.writeHostVars(this, inst)
+    hosts.ensureInotifyLimits(
+      this,
+      listInstances().reduce((n, other) => n + other.hosts.length, 0),
+    )
 
     const results: Record<string, string> = {}
     const timeout = opts.bootTimeoutMs ?? 180_000
@@ -263,7 +268,9 @@ export class Lab {
         const frozen = readFileSync(join(this.freezerDir(h.name), 'freezer.state'), 'utf8').trim() !== 'THAWED'
         if (frozen && nspawnPid) state = 'frozen'
       } catch {}
-      const memoryMiB = inst.cgroups.memory && nspawnPid ? memoryOf(join(inst.cgroups.memory, h.name)) : undefined
+      const memoryCgroup = inst.cgroups.memory && nspawnPid ? join(inst.cgroups.memory, h.name) : undefined
+      const memoryMiB = memoryCgroup ? memoryOf(memoryCgroup) : undefined
+      const memoryUsageMiB = memoryCgroup ? memoryUsageOf(memoryCgroup) : undefined
       const faults: string[] = []
       const p = inst.partitions[h.name]
       if (p) faults.push(`partitioned from ${p === 'all' ? 'all' : p.join(',')}`)
@@ -271,7 +278,7 @@ export class Lab {
         if (Array.isArray(from) && from.includes(h.name)) faults.push(`partitioned from ${other}`)
       }
       if (inst.shaping[h.name]) faults.push(inst.shaping[h.name]!)
-      return { host: h.name, state, address: h.address, pid, nspawnPid, memoryMiB, faults }
+      return { host: h.name, state, address: h.address, pid, nspawnPid, memoryMiB, memoryUsageMiB, faults }
     })
   }
 

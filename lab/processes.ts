@@ -87,3 +87,13 @@ export function memoryOf(cgroup: string): number | undefined {
     return undefined
   }
 }
+
+/** A memory cgroup's whole usage in MiB, page cache included (cgroup v1 usage_in_bytes, v2 memory.current). */
+export function memoryUsageOf(cgroup: string): number | undefined {
+  for (const file of ['memory.usage_in_bytes', 'memory.current']) {
+    try {
+      return Math.round((Number(readFileSync(join(cgroup, file), 'utf8')) / 1048576) * 10) / 10
+    } catch {}
+  }
+  return undefined
+}
