@@ -234,7 +234,8 @@ export const etcdRole: Role<EtcdVars> = {
 }
 
 /** A peer list as etcd's initial-cluster takes it: `name=http://ADDRESS:PORT`, comma-separated. */
-const INITIAL_CLUSTER = /^[A-Za-z0-9_.-]+=http:\/\/\d+\.\d+\.\d+\.\d+:\d+(,[A-Za-z0-9_.-]+=http:\/\/\d+\.\d+\.\d+\.\d+:\d+)*$/
+const INITIAL_CLUSTER =
+  /^[A-Za-z0-9_.-]+=http:\/\/\d+\.\d+\.\d+\.\d+:\d+(,[A-Za-z0-9_.-]+=http:\/\/\d+\.\d+\.\d+\.\d+:\d+)*$/
 
 /**
  * The initial-cluster line a bootstrapped member's configuration already has, when it is a valid peer

@@ -57,7 +57,8 @@ export function memberAddTask(h: HostRun, ownPeer: string, others: string[], oth
     quoteArgs([ETCDCTL, `--endpoints=${others.join(',')}`, '--dial-timeout=2s', '--command-timeout=5s', ...args])
   return defineTask('Ensure this member is registered with the running etcd cluster', {}, async (ctx) => {
     if ((await ctx.conn.run(['test', '-e', ETCDCTL])).code !== 0) {
-      if (ctx.check) return { change: false, skip: true, reason: 'etcdctl is not installed yet: member add comes first' }
+      if (ctx.check)
+        return { change: false, skip: true, reason: 'etcdctl is not installed yet: member add comes first' }
       throw new Error(`${ETCDCTL} is not installed`)
     }
     // Bounded: the running members may still be electing a leader.

@@ -213,7 +213,10 @@ t.test('a host added to a running cluster is registered with member add before i
   const db4 = l.host('db4')
   t.ok(run.named('db4', 'changed').includes('Ensure this member is registered with the running etcd cluster'))
   const seqOf = (pattern: RegExp) => db4.calls.find((c) => c.kind === 'run' && pattern.test(c.target))?.seq ?? -1
-  t.ok(seqOf(/member add/) >= 0 && seqOf(/member add/) < seqOf(/systemctl start --no-block etcd/), 'added, then started')
+  t.ok(
+    seqOf(/member add/) >= 0 && seqOf(/member add/) < seqOf(/systemctl start --no-block etcd/),
+    'added, then started',
+  )
   t.equal(cluster.registered.get('http://10.0.0.14:2380'), 'db4', 'db4 is a started member')
   const config = db4.written(CONFIG).at(-1) ?? ''
   t.match(config, /ETCD_INITIAL_CLUSTER_STATE="existing"/)
