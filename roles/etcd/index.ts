@@ -126,6 +126,8 @@ export const etcdRole: Role<EtcdVars> = {
     const endpoints = etcdEndpoints(h)
       .map((e) => `http://${e}`)
       .join(',')
+    // Installed first (not started): the probe below needs etcdctl on a host added to a running cluster.
+    await installWithoutStarting(h, ['etcd-server', 'etcd-client'], 'etcd')
     // Bootstrap state: `new` only when this member has no data and no peer answers.
     const hasData = (await h.query(sh`test -d ${`${dataDir}/member`}`)).code === 0
     const peersUp = hasData
@@ -138,7 +140,7 @@ export const etcdRole: Role<EtcdVars> = {
     const state = hasData || peersUp ? 'existing' : 'new'
     if (state === 'existing' && !hasData)
       h.log(
-        'etcd peers already run a cluster: writing initial-cluster-state existing (add this member with `etcdctl member add` first)',
+        'etcd peers already run a cluster: initial-cluster-state existing, registered with `etcdctl member add` before its first start',
       )
 
     const running = (await h.query('systemctl is-active -q etcd')).code === 0
@@ -154,7 +156,6 @@ export const etcdRole: Role<EtcdVars> = {
       })
     // A running member restarts on a change; a member not started yet simply starts with it below.
     await h.do(config(state, 'Ensure the etcd configuration is current', running ? 'Restart etcd' : undefined))
-    await installWithoutStarting(h, ['etcd-server', 'etcd-client'], 'etcd')
     await h.do(
       directory({ path: '/etc/etcd', owner: 'root', group: 'root', mode: '0755', name: 'Ensure /etc/etcd exists' }),
     )
