@@ -7,7 +7,7 @@
  */
 import { sh } from '../../lib/connection/quote.ts'
 import { waitUntil } from '../../lib/tasks/wait.ts'
-import { ETCDCTL } from '../../roles/etcd/index.ts'
+import { ETCDCTL, etcdRole } from '../../roles/etcd/index.ts'
 import { parseMemberList } from '../../roles/etcd/membership.ts'
 import { isError, pairs } from '../../roles/redis/cli.ts'
 import type { Fleet } from '../day2/fleet.ts'
@@ -46,14 +46,13 @@ async function leavePatroni(fleet: Fleet, plan: RemovalPlan, members: StackMembe
 async function leaveEtcd(fleet: Fleet, plan: RemovalPlan): Promise<string> {
   const host = plan.host
   const via = plan.etcdVia!
-  const v = fleet.vars(host)
-  const peer = `http://${v.address}:${v.etcd_peer_port ?? 2380}`
+  const v = { ...etcdRole.defaults, ...fleet.vars(host) }
+  const peer = `http://${v.address}:${v.etcd_peer_port}`
   const listed = parseMemberList(await onHost(fleet, via, `${ETCDCTL} --command-timeout=5s member list`))
   const member = listed.find((m) => m.name === host || m.peerUrls.includes(peer))
   if (member) await onHost(fleet, via, sh`${ETCDCTL} --command-timeout=10s member remove ${member.id}`)
   if (plan.reachable) {
-    const dataDir = String(v.etcd_data_dir ?? '/var/lib/etcd/hastack')
-    await onHost(fleet, host, sh`systemctl disable --now etcd && rm -rf -- ${`${dataDir}/member`}`, 120_000)
+    await onHost(fleet, host, sh`systemctl disable --now etcd && rm -rf -- ${`${v.etcd_data_dir}/member`}`, 120_000)
   }
   const removed = member ? `removed member ${member.id} through ${via}` : `not a member any more (asked ${via})`
   return `etcd: ${host} ${removed}${plan.reachable ? '; etcd stopped there and its member data deleted' : ''}`
