@@ -1,6 +1,6 @@
 /**
  * The lab's command line: `npm run lab -- <command> -i <inventory> [options]`.
- * Commands: up, down, status, ssh HOST [cmd], kill HOST, stop HOST, start HOST,
+ * Commands: up, down, add HOST, status, ssh HOST [cmd], kill HOST, stop HOST, start HOST,
  * freeze HOST, thaw HOST, partition HOST [--from H1,H2], heal [HOST],
  * slow HOST --delay MS | --rate KBIT, base (build the shared base root only).
  */
@@ -12,6 +12,7 @@ import { parseCommandLineOrExit } from '../lib/cli/parse.ts'
 const USAGE = `usage: npm run lab -- <command> -i INVENTORY [--name NAME] [args]
   up                          boot every host of the inventory (fresh disks), wait for SSH
   down                        stop every host, remove all the lab made
+  add HOST                    boot a host added to the inventory after up (the others untouched)
   status                      host, state, address, pid, memory, faults
   ssh HOST [CMD...]           SSH as hastack (--user root for root)
   kill HOST                   power cut (SIGKILL to the host's PID 1); the disk stays
@@ -79,6 +80,9 @@ try {
       break
     case 'down':
       await lab.down()
+      break
+    case 'add':
+      await lab.addHost(needHost())
       break
     case 'status': {
       const rows = lab.status()

@@ -230,9 +230,10 @@ function consoleTail(lab: Lab, host: string): string {
   }
 }
 
-export function writeHostVars(lab: Lab, inst: LabInstance): void {
+/** Each host's host_vars/<host>/lab.yml beside the inventory (every host of the instance, or those given). */
+export function writeHostVars(lab: Lab, inst: LabInstance, only: LabHost[] = inst.hosts): void {
   const hv = join(lab.topology.dir, 'host_vars')
-  for (const h of inst.hosts) {
+  for (const h of only) {
     for (const d of [hv, join(hv, h.name)]) {
       if (!existsSync(d)) {
         mkdirSync(d)

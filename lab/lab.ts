@@ -18,6 +18,7 @@ import { $ } from 'zx'
 import { syncAcng } from './acng.ts'
 import { LAB_ROOT, basePath, ensureBase } from './base.ts'
 import * as faults from './faults.ts'
+import { addHost } from './grow.ts'
 import * as hosts from './hosts.ts'
 import {
   listInstances,
@@ -225,6 +226,14 @@ export class Lab {
     log(`lab "${this.name}" up in ${elapsed(t0)} (boot ${elapsed(tBoot)})`)
     const ordered = Object.fromEntries(inst.hosts.map((h) => [h.name, results[h.name]!]))
     return { baseMs: base.ms, bootMs: Date.now() - tBoot, hosts: ordered }
+  }
+
+  /**
+   * Boot one more host into the running lab: one the inventory names now but did not at `up` (a node
+   * added to the stack). Resolves to its systemd state once it answers SSH; the other hosts are untouched.
+   */
+  async addHost(name: string, opts: { bootTimeoutMs?: number } = {}): Promise<string> {
+    return addHost(this, name, opts.bootTimeoutMs ?? 180_000)
   }
 
   /** Stop every host and remove everything of this instance; leaves nothing behind. */

@@ -137,3 +137,21 @@ export function hostOctets(hosts: string[], machines: LabMachine[] = loadMachine
     return next
   })
 }
+
+/**
+ * The last octet of a host added to a running lab (`used`: the octets its hosts and VIP hold): the
+ * one `up` would have given it after the others, or, when that one is in use, the lowest free one
+ * from 10 upwards.
+ */
+export function addedHostOctet(
+  running: string[],
+  used: number[],
+  name: string,
+  machines: LabMachine[] = loadMachines(),
+): number {
+  const taken = new Set(used)
+  const planned = hostOctets([...running, name], machines).at(-1)!
+  if (!taken.has(planned)) return planned
+  for (let octet = 10; octet <= 254; octet++) if (!taken.has(octet)) return octet
+  throw new Error('no free address left in the lab subnet')
+}

@@ -4,7 +4,10 @@
  * Debian package's /etc/default/etcd as the configuration. The members of a new
  * cluster start in parallel with `initial-cluster-state new`; a member that has
  * data, or whose peers already answer, is written `existing`, so a re-run never
- * bootstraps a second cluster. Health is checked with etcdctl after start. A
+ * bootstraps a second cluster. A host added to the group of a running cluster is
+ * registered with `etcdctl member add` before its first start (membership.ts); a
+ * bootstrapped member keeps the initial-cluster line it started with (etcd ignores it
+ * once it has data), so a grown inventory restarts no running member. Health is checked with etcdctl after start. A
  * changed configuration restarts the members one at a time, health-gated.
  * Authentication (on by default): a `root` user and a `patroni` user limited to
  * Patroni's key prefix, then `auth enable`, once; root's credentials live in a
@@ -16,6 +19,7 @@ import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { ETCD_CLIENT_VARS, settingsOf, sharedVars, type StackVars } from '../stack.ts'
 import { etcdctlEnvView, etcdDefaultView } from './render.ts'
+import { memberAddTask } from './membership.ts'
 
 const shared = sharedVars(...ETCD_CLIENT_VARS, 'patroni_namespace', 'etcd_root_password')
 
@@ -94,7 +98,9 @@ export const etcdRole: Role<EtcdVars> = {
     for (const group of groups) {
       const members = etcdMembers(inventory, group)
       if (members.length === 0) continue
-      if (members.length % 2 === 0)
+      // Four members (a cluster of three growing to five, or one member being replaced) tolerate one
+      // failure like three; two tolerate none, fewer than one alone.
+      if (members.length === 2)
         errors.push(
           `group ${group} has ${members.length} etcd members: use an odd count (3 or 5) so a majority survives a split`,
         )
@@ -120,6 +126,8 @@ export const etcdRole: Role<EtcdVars> = {
     const endpoints = etcdEndpoints(h)
       .map((e) => `http://${e}`)
       .join(',')
+    // Installed first (not started): the probe below needs etcdctl on a host added to a running cluster.
+    await installWithoutStarting(h, ['etcd-server', 'etcd-client'], 'etcd')
     // Bootstrap state: `new` only when this member has no data and no peer answers.
     const hasData = (await h.query(sh`test -d ${`${dataDir}/member`}`)).code === 0
     const peersUp = hasData
@@ -132,22 +140,22 @@ export const etcdRole: Role<EtcdVars> = {
     const state = hasData || peersUp ? 'existing' : 'new'
     if (state === 'existing' && !hasData)
       h.log(
-        'etcd peers already run a cluster: writing initial-cluster-state existing (add this member with `etcdctl member add` first)',
+        'etcd peers already run a cluster: initial-cluster-state existing, registered with `etcdctl member add` before its first start',
       )
 
     const running = (await h.query('systemctl is-active -q etcd')).code === 0
+    const kept = hasData ? await bootstrappedInitialCluster(h) : undefined
     const config = (initialState: 'new' | 'existing', name: string, notify?: string) =>
       template({
         src: 'etcd/etcd.default.ejs',
         dest: '/etc/default/etcd',
         mode: '0644',
-        vars: { etcd: etcdDefaultView(h, initialState) },
+        vars: { etcd: etcdDefaultView(h, initialState, kept) },
         notify,
         name,
       })
     // A running member restarts on a change; a member not started yet simply starts with it below.
     await h.do(config(state, 'Ensure the etcd configuration is current', running ? 'Restart etcd' : undefined))
-    await installWithoutStarting(h, ['etcd-server', 'etcd-client'], 'etcd')
     await h.doAll([
       directory({ path: '/etc/etcd', owner: 'root', group: 'root', mode: '0755', name: 'Ensure /etc/etcd exists' }),
       template({
@@ -174,7 +182,21 @@ export const etcdRole: Role<EtcdVars> = {
         mode: '0700',
         name: 'Ensure the etcd data directory exists',
       }),
-      // Every member starts now, in parallel with the others: a new cluster forms once a majority runs.
+    ])
+    // A member joining a running cluster is registered first: etcd refuses a stranger's first start.
+    if (state === 'existing' && !hasData) {
+      const others = etcdMembers(h.inventory, v.etcd_group).filter((m) => m.name !== h.name)
+      await h.do(
+        memberAddTask(
+          h,
+          `http://${v.address}:${v.etcd_peer_port}`,
+          others.map((m) => `http://${m.address}:${v.etcd_client_port}`),
+          others.map((m) => `http://${m.address}:${v.etcd_peer_port}`),
+        ),
+      )
+    }
+    // Every member starts now, in parallel with the others: a new cluster forms once a majority runs.
+    await h.doAll([
       command({
         cmd: 'systemctl enable etcd && systemctl start --no-block etcd',
         unless: 'systemctl is-enabled -q etcd && systemctl is-active -q etcd',
@@ -206,6 +228,21 @@ export const etcdRole: Role<EtcdVars> = {
         ])
       }),
   },
+}
+
+/** A peer list as etcd's initial-cluster takes it: `name=http://ADDRESS:PORT`, comma-separated. */
+const INITIAL_CLUSTER =
+  /^[A-Za-z0-9_.-]+=http:\/\/\d+\.\d+\.\d+\.\d+:\d+(,[A-Za-z0-9_.-]+=http:\/\/\d+\.\d+\.\d+\.\d+:\d+)*$/
+
+/**
+ * The initial-cluster line a bootstrapped member's configuration already has, when it is a valid peer
+ * list: etcd reads it only at a member's first start, so it is kept as it is, and a grown or shrunk
+ * inventory changes no running member's file (which would restart it for nothing).
+ */
+async function bootstrappedInitialCluster(h: HostRun): Promise<string | undefined> {
+  const r = await h.query(`sed -n 's/^ETCD_INITIAL_CLUSTER="\\(.*\\)"$/\\1/p' /etc/default/etcd`)
+  const line = r.code === 0 ? r.stdout.trim() : ''
+  return INITIAL_CLUSTER.test(line) ? line : undefined
 }
 
 /**

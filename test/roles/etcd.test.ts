@@ -3,12 +3,14 @@
  * member has no data and no peer answers, `existing` otherwise; authentication
  * enabled once for the cluster; a converged cluster changes nothing; a changed
  * setting restarts the members one at a time, each health-checked before the
- * next; check mode writes nothing.
+ * next; check mode writes nothing; a host added to a running cluster is registered
+ * with `member add` before its first start and restarts no running member.
  */
 import t from 'tap'
 import { etcdRole } from '../../roles/etcd/index.ts'
 import { scriptedLab, type ScriptedConnection, type ScriptedLab } from '../fixtures/scripted.ts'
 import { stackInventory } from './stack.ts'
+import { joinProblem, parseMemberList } from '../../roles/etcd/membership.ts'
 
 const MEMBERS = ['db1', 'db2', 'db3']
 const CONFIG = '/etc/default/etcd'
@@ -16,36 +18,79 @@ const DATA = '/var/lib/etcd/hastack/member'
 const AUTH_TASK = 'Ensure etcd requires authentication (root and a Patroni user on its prefix)'
 const play = [{ name: 'etcd', hosts: 'etcd', roles: [etcdRole], anyErrorsFatal: true }]
 
+/** The scripted cluster: auth, the registered members (peer URL → name once started), and a way to add hosts. */
+interface Cluster {
+  auth: boolean
+  registered: Map<string, string>
+  /** Answer etcd's commands on this host too (a host added to the inventory later). */
+  attach(host: string): void
+}
+
+const peerOf = (conn: ScriptedConnection) => `http://${conn.address}:2380`
+
 /**
  * The cluster as etcdctl sees it: healthy while any member runs; anonymous requests refused
- * once the auth script ran. Starting a member gives it a data directory.
+ * once the auth script ran; the inventory's first members registered from the bootstrap, a later
+ * one by `member add`. Starting a member gives it a data directory and its name in the member list.
  */
-function etcdCluster(lab: ScriptedLab): { auth: boolean } {
-  const cluster = { auth: false }
-  const members = MEMBERS.map((m) => lab.host(m))
-  for (const conn of members) {
-    conn.on(/endpoint health/, () => ({ code: members.some((m) => m.service('etcd').active) ? 0 : 1 }))
-    conn.on(/user list/, () => ({
-      code: cluster.auth ? 0 : 1,
-      stdout: cluster.auth ? 'Error: etcdserver: user name is empty' : '',
-    }))
-    conn.on(/auth enable/, (_cmd, _opts, c) => {
-      cluster.auth = true
-      c.mutated('etcdctl auth enable')
-      return { code: 0 }
-    })
-    conn.on(/systemctl start --no-block etcd/, (_cmd, _opts, c) => {
-      c.setService('etcd', { enabled: true, active: true }).mkdir(DATA, { owner: 'etcd', mode: '0700' })
-      c.mutated('systemctl start etcd')
-      return { code: 0 }
-    })
+function etcdCluster(lab: ScriptedLab): Cluster {
+  const members: ScriptedConnection[] = []
+  const cluster: Cluster = {
+    auth: false,
+    registered: new Map(MEMBERS.map((m) => [peerOf(lab.host(m)), ''])),
+    attach(host) {
+      const conn = lab.host(host)
+      members.push(conn)
+      conn.on(/endpoint health/, () => ({ code: members.some((m) => m.service('etcd').active) ? 0 : 1 }))
+      conn.on(/user list/, () => ({
+        code: cluster.auth ? 0 : 1,
+        stdout: cluster.auth ? 'Error: etcdserver: user name is empty' : '',
+      }))
+      conn.on(/auth enable/, (_cmd, _opts, c) => {
+        cluster.auth = true
+        c.mutated('etcdctl auth enable')
+        return { code: 0 }
+      })
+      // The role reads a bootstrapped member's initial-cluster line with sed.
+      conn.on(/sed -n 's\/\^ETCD_INITIAL_CLUSTER=/, (_cmd, _opts, c) => ({
+        code: 0,
+        stdout: /^ETCD_INITIAL_CLUSTER="(.*)"$/m.exec(c.readFile(CONFIG) ?? '')?.[1] ?? '',
+      }))
+      conn.on(/member list/, () => ({
+        code: 0,
+        stdout: [...cluster.registered]
+          .map(([peer, name], i) => `${i + 1}0a, ${name ? 'started' : 'unstarted'}, ${name}, ${peer}, , false`)
+          .join('\n'),
+      }))
+      conn.on(/member add/, (cmd, _opts, c) => {
+        const peer = /--peer-urls=(http:\/\/[\d.]+:\d+)/.exec(cmd)![1]!
+        cluster.registered.set(peer, '')
+        c.mutated(`etcdctl member add ${peer}`)
+        return { code: 0, stdout: `Member 40a added to cluster` }
+      })
+      conn.on(/systemctl start --no-block etcd/, (_cmd, _opts, c) => {
+        if (!cluster.registered.has(peerOf(c))) return { code: 1, stderr: 'etcd: member not in the cluster' }
+        cluster.registered.set(peerOf(c), host)
+        c.setService('etcd', { enabled: true, active: true }).mkdir(DATA, { owner: 'etcd', mode: '0700' })
+        c.mutated('systemctl start etcd')
+        return { code: 0 }
+      })
+    },
   }
+  for (const m of MEMBERS) cluster.attach(m)
   return cluster
 }
 
-async function lab(): Promise<{ lab: ScriptedLab; cluster: { auth: boolean } }> {
+async function lab(): Promise<{ lab: ScriptedLab; cluster: Cluster }> {
   const l = await scriptedLab(stackInventory())
   return { lab: l, cluster: etcdCluster(l) }
+}
+
+/** The shared inventory with more etcd members (db4 at 10.0.0.14, db5 at .15, ...). */
+function grownInventory(added: string[]): Record<string, unknown> {
+  const doc = stackInventory() as { all: { children: { etcd: { hosts: Record<string, unknown> } } } }
+  added.forEach((name, i) => (doc.all.children.etcd.hosts[name] = { address: `10.0.0.${14 + i}` }))
+  return doc
 }
 
 const initialState = (conn: ScriptedConnection) =>
@@ -154,4 +199,74 @@ t.test('check mode on fresh members reports the plan and writes nothing', async 
     t.same(conn.unmatched, [], `${m}: every command sent was a known read`)
   }
   t.notOk(cluster.auth)
+})
+
+t.test('a host added to a running cluster is registered with member add before its first start', async (t) => {
+  const { lab: l, cluster } = await lab()
+  t.teardown(() => l.cleanup())
+  t.ok((await l.run(play)).success, 'the first three members converge')
+  await l.reconfigure(grownInventory(['db4']))
+  cluster.attach('db4')
+  for (const m of MEMBERS) l.host(m).resetCalls()
+  const run = await l.run(play)
+  t.ok(run.success)
+  const db4 = l.host('db4')
+  t.ok(run.named('db4', 'changed').includes('Ensure this member is registered with the running etcd cluster'))
+  const seqOf = (pattern: RegExp) => db4.calls.find((c) => c.kind === 'run' && pattern.test(c.target))?.seq ?? -1
+  t.ok(
+    seqOf(/member add/) >= 0 && seqOf(/member add/) < seqOf(/systemctl start --no-block etcd/),
+    'added, then started',
+  )
+  t.equal(cluster.registered.get('http://10.0.0.14:2380'), 'db4', 'db4 is a started member')
+  const config = db4.written(CONFIG).at(-1) ?? ''
+  t.match(config, /ETCD_INITIAL_CLUSTER_STATE="existing"/)
+  t.match(config, /ETCD_INITIAL_CLUSTER="db1=[^"]*,db4=http:\/\/10\.0\.0\.14:2380"/, 'db4 starts with all four')
+  for (const m of MEMBERS) {
+    t.notOk(run.named(m, 'changed').includes('Ensure the etcd configuration is current'), `${m}: its file is kept`)
+    t.equal(l.host(m).service('etcd').restarts, 0, `${m} is not restarted`)
+    t.notOk(
+      run.named(m, 'changed').includes('Ensure this member is registered with the running etcd cluster'),
+      `${m} registers nothing`,
+    )
+  }
+  const again = await l.run(play)
+  for (const m of [...MEMBERS, 'db4']) t.equal(again.stats.get(m)?.changed, 0, `second run: ${m} changed=0`)
+})
+
+t.test('two hosts added in one run are refused before either is added or started', async (t) => {
+  const { lab: l, cluster } = await lab()
+  t.teardown(() => l.cleanup())
+  await l.run(play)
+  await l.reconfigure(grownInventory(['db4', 'db5']))
+  cluster.attach('db4')
+  cluster.attach('db5')
+  const run = await l.run(play)
+  t.notOk(run.success)
+  for (const m of ['db4', 'db5']) {
+    const task = run.tasks(m).find((x) => x.name === 'Ensure this member is registered with the running etcd cluster')
+    t.match(task?.reason, /add one etcd member per run/, `${m} says why`)
+    t.notOk(l.host(m).service('etcd').active, `${m} is not started`)
+  }
+  t.equal(cluster.registered.size, 3, 'the cluster still has its three members')
+})
+
+t.test('the member list decides who may join', async (t) => {
+  const list = [
+    '8e9e05c52164694d, started, db1, http://10.0.0.11:2380, http://10.0.0.11:2379, false',
+    '91bc3c398fb3c146, unstarted, , http://10.0.0.14:2380, , false',
+  ].join('\n')
+  const parsed = parseMemberList(list)
+  t.same(
+    parsed.map((m) => [m.name, m.started, m.peerUrls]),
+    [
+      ['db1', true, ['http://10.0.0.11:2380']],
+      ['', false, ['http://10.0.0.14:2380']],
+    ],
+  )
+  t.equal(joinProblem(parsed.slice(0, 1), ['http://10.0.0.11:2380'], 'http://10.0.0.14:2380'), undefined)
+  t.match(
+    joinProblem(parsed.slice(0, 1), ['http://10.0.0.11:2380', 'http://10.0.0.12:2380'], 'http://10.0.0.14:2380'),
+    /10\.0\.0\.12:2380 are not members/,
+  )
+  t.match(joinProblem(parsed, [], 'http://10.0.0.15:2380'), /members the inventory lacks \(db1, 91bc3c398fb3c146\)/)
 })

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process'
 import { join, resolve } from 'node:path'
 import t from 'tap'
-import { hostOctets, loadMachines, loadTopology, loadVip, vipOctet } from '../../lab/topology.ts'
+import { addedHostOctet, hostOctets, loadMachines, loadTopology, loadVip, vipOctet } from '../../lab/topology.ts'
 
 const repo = resolve(import.meta.dirname, '../..')
 
@@ -83,4 +83,13 @@ t.test('the lab CLI prints its usage on --help and refuses bad input with exit 1
   const noInventory = lab('up')
   t.equal(noInventory.status, 1)
   t.match(noInventory.stderr, /up: -i INVENTORY is required/)
+})
+
+t.test('a host added to a running lab gets the octet up would have given it, or the lowest free one', async (t) => {
+  const machines = [{ name: 'db1', ip: '192.168.56.11', groups: ['db'] }]
+  const running = ['node1', 'node2', 'node3']
+  t.equal(addedHostOctet(running, [10, 11, 12, 200], 'node4', machines), 13, 'lab-small grows to .13')
+  t.equal(addedHostOctet(running, [10, 11, 12, 13, 200], 'node4', machines), 14, 'never an octet in use')
+  t.equal(addedHostOctet(running, [10, 12, 13], 'db1', machines), 11, "a named machine keeps the topology's octet")
+  t.equal(addedHostOctet(running, [10, 11, 12], 'db1', machines), 13, '... unless a running host has it')
 })

@@ -19,6 +19,7 @@ import { status } from './status.ts'
 import { day2 } from './day2.ts'
 import { snapshots } from './snapshots.ts'
 import { vip } from './vip.ts'
+import { nodes } from './nodes.ts'
 
 // Destructive checks, in this order: alerting first (it asserts that no alert is raised when it is
 // done, which the failovers of the later checks would trip for a while), then the rest.
@@ -42,4 +43,5 @@ export const SITE_CHECKS: SiteCheck[] = [
   redisPrimaryKill,
   postgresPrimaryKill,
   appHostStop,
+  nodes,
 ]

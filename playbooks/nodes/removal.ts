@@ -1,0 +1,106 @@
+/**
+ * Carrying out a removal plan (removal-plan.ts) over the fleet's connections, step by step, each
+ * bounded in time: Patroni stopped on the host and gone from the cluster's member list, Redis and
+ * Sentinel stopped, the etcd membership removed through a healthy member (then etcd stopped on the
+ * host and its member data deleted), and every remaining Sentinel reset one at a time, each waiting
+ * until it knows the other Sentinels and the replicas again. Returns what was done, step by step.
+ */
+import { sh } from '../../lib/connection/quote.ts'
+import { waitUntil } from '../../lib/tasks/wait.ts'
+import { ETCDCTL, etcdRole } from '../../roles/etcd/index.ts'
+import { parseMemberList } from '../../roles/etcd/membership.ts'
+import { isError, pairs } from '../../roles/redis/cli.ts'
+import type { Fleet } from '../day2/fleet.ts'
+import { readPatroni, redisCommands } from '../day2/readers.ts'
+import { patroniApi, sentinelEndpoint } from '../day2/stack-state.ts'
+import type { StackMembers, RemovalPlan } from './removal-plan.ts'
+
+const STEP_TIMEOUT_MS = 90_000
+
+/** Run a command as root on a host; a non-zero exit fails the step with its output. */
+async function onHost(fleet: Fleet, host: string, command: string, timeoutMs = 60_000): Promise<string> {
+  const r = await (await fleet.conn(host)).run(command, { timeoutMs })
+  if (r.code !== 0) throw new Error(`${host}: ${command.split('\n')[0]} failed: ${(r.stderr || r.stdout).trim()}`)
+  return r.stdout
+}
+
+/** Stop Patroni on the host and wait until another member no longer lists it. */
+async function leavePatroni(fleet: Fleet, plan: RemovalPlan, members: StackMembers): Promise<string> {
+  const host = plan.host
+  if (plan.reachable) await onHost(fleet, host, 'systemctl disable --now patroni', 120_000)
+  const witness = members.postgres.find((m) => m !== host)!
+  const conn = await fleet.conn(witness)
+  await waitUntil(
+    `${host} to leave the Patroni cluster`,
+    async () => {
+      const reading = await readPatroni(conn, witness, patroniApi(fleet, witness))
+      if (!reading.members) throw new Error(reading.error)
+      return reading.members.some((m) => m.name === host) ? undefined : true
+    },
+    { timeoutMs: STEP_TIMEOUT_MS, intervalMs: 2000 },
+  )
+  return `Patroni stopped on ${host}; ${witness} no longer lists it`
+}
+
+/** `etcdctl member remove` through a healthy member, then etcd stopped on the host and its member data deleted. */
+async function leaveEtcd(fleet: Fleet, plan: RemovalPlan): Promise<string> {
+  const host = plan.host
+  const via = plan.etcdVia!
+  const v = { ...etcdRole.defaults, ...fleet.vars(host) }
+  const peer = `http://${v.address}:${v.etcd_peer_port}`
+  const listed = parseMemberList(await onHost(fleet, via, `${ETCDCTL} --command-timeout=5s member list`))
+  const member = listed.find((m) => m.name === host || m.peerUrls.includes(peer))
+  if (member) await onHost(fleet, via, sh`${ETCDCTL} --command-timeout=10s member remove ${member.id}`)
+  if (plan.reachable) {
+    await onHost(fleet, host, sh`systemctl disable --now etcd && rm -rf -- ${`${v.etcd_data_dir}/member`}`, 120_000)
+  }
+  const removed = member ? `removed member ${member.id} through ${via}` : `not a member any more (asked ${via})`
+  return `etcd: ${host} ${removed}${plan.reachable ? '; etcd stopped there and its member data deleted' : ''}`
+}
+
+/** SENTINEL RESET on each remaining Sentinel in turn; each must know the others and the replicas again. */
+async function resetSentinels(fleet: Fleet, plan: RemovalPlan): Promise<string> {
+  const name = String(fleet.vars(plan.sentinelsToReset[0]!).redis_master_name)
+  for (const sentinel of plan.sentinelsToReset) {
+    const conn = await fleet.conn(sentinel)
+    const ep = sentinelEndpoint(fleet, sentinel)
+    const [reset = []] = await redisCommands(conn, ep, [['SENTINEL', 'RESET', name]])
+    if (isError(reset)) throw new Error(`SENTINEL RESET on ${sentinel} failed: ${reset.join(' ')}`)
+    await waitUntil(
+      `Sentinel on ${sentinel} to know ${plan.expectedOtherSentinels} other Sentinel(s) and ` +
+        `${plan.expectedReplicas} replica(s) again`,
+      async () => {
+        const [master = []] = await redisCommands(conn, ep, [['SENTINEL', 'MASTER', name]])
+        if (isError(master)) throw new Error(master.join(' '))
+        const fields = pairs(master)
+        const known = Number(fields['num-other-sentinels']) === plan.expectedOtherSentinels
+        return known && Number(fields['num-slaves']) === plan.expectedReplicas ? true : undefined
+      },
+      { timeoutMs: STEP_TIMEOUT_MS, intervalMs: 1000 },
+    )
+  }
+  return `Sentinels reset one at a time: ${plan.sentinelsToReset.join(', ')}`
+}
+
+/** Carry the plan out (it must have no refusals); one line per step done, printed as it ends. */
+export async function removeNode(fleet: Fleet, plan: RemovalPlan, members: StackMembers): Promise<string[]> {
+  if (plan.refusals.length) throw new Error(`refused: ${plan.refusals.join('; ')}`)
+  const done: string[] = []
+  const step = async (work: () => Promise<string>) => {
+    const started = Date.now()
+    const line = `${await work()} (${((Date.now() - started) / 1000).toFixed(1)} s)`
+    fleet.say(`done: ${line}`)
+    done.push(line)
+  }
+  const host = plan.host
+  if (plan.groups.includes('postgres')) await step(() => leavePatroni(fleet, plan, members))
+  const stop = (unit: string, label: string) => async () => {
+    await onHost(fleet, host, sh`systemctl disable --now ${unit}`)
+    return `${label} stopped and disabled on ${host}`
+  }
+  if (plan.reachable && plan.groups.includes('redis')) await step(stop('redis-server', 'Redis'))
+  if (plan.reachable && plan.groups.includes('sentinel')) await step(stop('redis-sentinel', 'Sentinel'))
+  if (plan.groups.includes('etcd')) await step(() => leaveEtcd(fleet, plan))
+  if (plan.sentinelsToReset.length) await step(() => resetSentinels(fleet, plan))
+  return done
+}

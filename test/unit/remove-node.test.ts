@@ -1,0 +1,99 @@
+/**
+ * remove-node.ts's decisions on a reading of the scripted day-2 stack: the current PostgreSQL or
+ * Redis primary is refused (switch over first), so are removals that would leave fewer than three
+ * etcd members, no healthy majority of them, or Sentinels short of their quorum; a replica on a
+ * healthy stack of four gets its steps in order. Bad input is refused with exit 1 before any connection.
+ */
+import { spawnSync } from 'node:child_process'
+import { resolve } from 'node:path'
+import t from 'tap'
+import { readStack } from '../../playbooks/day2/stack-state.ts'
+import { planRemoval, type StackMembers } from '../../playbooks/nodes/removal-plan.ts'
+import { HOSTS, healthyState, worldFleet, type WorldState } from './day2-world.ts'
+
+const repo = resolve(import.meta.dirname, '../..')
+const three = [...HOSTS] as string[]
+const four = [...three, 'node4']
+const everywhere = (hosts: string[]): StackMembers => ({ etcd: hosts, postgres: hosts, redis: hosts, sentinel: hosts })
+
+/** A reading of the scripted stack, with node4 as a healthy fourth etcd member when asked. */
+async function reading(world: WorldState, withNode4 = true) {
+  const { fleet } = await worldFleet(world)
+  const state = await readStack(fleet)
+  if (withNode4) state.etcd.push({ host: 'node4', healthy: true })
+  return state
+}
+
+t.test('the current PostgreSQL and Redis primaries are refused: switch over first', async (t) => {
+  const plan = planRemoval(await reading(healthyState()), 'node1', everywhere(four), 2)
+  t.match(plan.refusals, [
+    /node1 is the PostgreSQL primary: switch over first \(playbooks\/switchover\.ts --component postgres\)/,
+    /node1 is the Redis primary: switch over first \(playbooks\/switchover\.ts --component redis\)/,
+  ])
+})
+
+t.test('a Redis replica a Sentinel still names as the primary is refused too', async (t) => {
+  const world = healthyState()
+  world.sentinelNames.node2 = 'node3'
+  const plan = planRemoval(await reading(world), 'node3', everywhere(four), 2)
+  t.match(plan.refusals.join('\n'), /node3 is the Redis primary: switch over first/)
+})
+
+t.test(
+  'a replica of a healthy stack of four may go, in order: services, etcd, Sentinel resets, inventory',
+  async (t) => {
+    const plan = planRemoval(await reading(healthyState()), 'node3', everywhere(four), 2)
+    t.same(plan.refusals, [])
+    t.same(plan.groups, ['etcd', 'postgres', 'redis', 'sentinel'])
+    t.equal(plan.etcdVia, 'node1', 'member remove goes through the first healthy member left')
+    t.same(plan.sentinelsToReset, ['node1', 'node2', 'node4'])
+    t.equal(plan.expectedOtherSentinels, 2)
+    t.equal(plan.expectedReplicas, 2, 'four Redis servers less the removed one and the primary')
+    t.match(plan.steps, [
+      /^stop and disable Patroni on node3/,
+      /^stop and disable Redis on node3/,
+      /^stop and disable Sentinel on node3/,
+      /^remove node3 from the etcd cluster \(etcdctl member remove, through node1\)/,
+      /^SENTINEL RESET on node1, node2, node4, one at a time/,
+      /^then delete node3 from the inventory's etcd, postgres, redis, sentinel group\(s\) and run site\.ts/,
+    ])
+  },
+)
+
+t.test('etcd: fewer than three members left, or no healthy majority of them, is refused', async (t) => {
+  const small = planRemoval(await reading(healthyState(), false), 'node3', everywhere(three), 2)
+  t.match(small.refusals, [/would leave 2 etcd member\(s\): fewer than 3 tolerate no failure; add a member first/])
+  const world = healthyState()
+  world.etcdHealthy.node1 = false
+  world.etcdHealthy.node2 = false
+  const sick = planRemoval(await reading(world), 'node3', everywhere(four), 2)
+  t.match(sick.refusals, [/only 1 of the 3 etcd members left are healthy: not a majority/])
+})
+
+t.test('Sentinel: the removal is refused when the Sentinels left that answer are fewer than the quorum', async (t) => {
+  const state = await reading(healthyState())
+  state.sentinels.find((s) => s.host === 'node1')!.error = 'Sentinel does not answer'
+  const plan = planRemoval(state, 'node3', { ...everywhere(four), sentinel: three }, 2)
+  t.match(plan.refusals, [/only 1 of the 2 Sentinels left answer: their quorum 2 could not be reached/])
+})
+
+t.test('a host in none of the groups is refused', async (t) => {
+  const plan = planRemoval(await reading(healthyState()), 'node9', everywhere(four), 2)
+  t.match(plan.refusals, [/node9 is in none of the etcd, postgres, redis and sentinel groups/])
+})
+
+t.test('remove-node.ts refuses a missing or unknown --host with exit 1 before any connection', async (t) => {
+  const { file } = await worldFleet(healthyState())
+  const run = (...args: string[]) =>
+    spawnSync(process.execPath, ['--import=tsx', 'playbooks/remove-node.ts', '-i', file, ...args], {
+      cwd: repo,
+      encoding: 'utf8',
+      timeout: 60_000,
+    })
+  const missing = run()
+  t.equal(missing.status, 1)
+  t.match(missing.stderr, /--host HOST is required/)
+  const unknown = run('--host', 'node9', '--confirm')
+  t.equal(unknown.status, 1)
+  t.match(unknown.stderr, /--host node9: no such host in the inventory/)
+})
