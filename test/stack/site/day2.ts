@@ -16,7 +16,7 @@ interface SwitchoverJson {
   writes?: { attempts: number; acknowledged: number; failures: number }
 }
 
-async function switchover(t: Tap, ctx: SiteContext, component: 'postgres' | 'redis') {
+export async function switchover(t: Tap, ctx: SiteContext, component: 'postgres' | 'redis') {
   const before = await actualPrimaries(ctx)
   const run = await ctx.playbook('playbooks/switchover.ts', `switchover-${component}`, ['--component', component])
   if (run.exitCode !== 0) t.comment(run.tail)
