@@ -77,11 +77,14 @@ async function waitForPromotion(h: HostRun): Promise<void> {
   await waitUntil('the promoted PostgreSQL to accept connections', ready, { timeoutMs: 120_000, intervalMs: 500 })
 }
 
-/** The recovery's own account of where it stopped, from its log. */
+/** The recovery's own account of where it stopped (the target's transaction, the last one replayed), from its log. */
 async function recoveredPoint(h: HostRun): Promise<string> {
-  const pattern = 'recovery stopping .*|last completed transaction was at log time .*|redo done at .*'
+  const pattern = 'recovery stopping .*|last completed transaction was at log time .*'
   const r = await h.query(['grep', '-oE', pattern, RECOVERY_LOG], { user: 'postgres' })
-  return r.stdout.trim().split('\n').filter(Boolean).slice(-2).join('; ') || 'no point in the log'
+  const lines = r.stdout.trim().split('\n')
+  const last = (prefix: string) => lines.filter((l) => l.startsWith(prefix)).at(-1)
+  const point = [last('recovery stopping'), last('last completed transaction')].filter(Boolean)
+  return point.join('; ') || 'no point in the log'
 }
 
 /**

@@ -87,6 +87,7 @@ t.test('a member reaches its own repository host over SSH; only the repository h
     ['10.0.0.40', 'postgres', '/var/lib/postgresql/15/patroni'],
   )
   t.notOk(lab.host('db1').readFile(CONF)?.includes(cipher), 'no passphrase on a member')
+  t.equal(db1['compress-type'], 'lz4', "a member's archive-push compresses as the repository does")
   const bk1 = ini(lab.host('bk1').readFile(CONF))
   t.equal(bk1['repo1-cipher-type'], 'aes-256-cbc')
   t.equal(bk1['repo1-cipher-pass'], cipher)

@@ -143,7 +143,7 @@ export const archivingAfterSwitchover: SiteCheck = {
       (await ctx.lab.ssh(repo!, `sudo -n find ${ARCHIVE} -name '${segment}-*'`)).stdout.trim() || undefined
     const file = await until(`${segment} in the repository`, 120_000, inRepository, 500)
     t.pass(`the new primary's segment reached the repository in ${((Date.now() - started) / 1000).toFixed(1)} s`)
-    t.comment(file)
+    t.match(file, /\.lz4$/, `${file}: compressed as the repository's backups are (lz4)`)
     const checked = await ctx.lab.ssh(repo!, `sudo -n -u postgres pgbackrest --stanza=${STANZA} check`, {
       timeoutMs: 180_000,
     })
