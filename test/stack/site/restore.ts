@@ -88,14 +88,14 @@ export const restore: SiteCheck = {
 
     const later = new Date(Date.now() + 3600_000).toISOString().replace('T', ' ').replace(/\..*/, '+00')
     const refused = await ctx.playbook('playbooks/restore.ts', 'restore-refused', ['--time', later, '--confirm'])
-    t.not(refused.exitCode, 0, 'a target after the newest archived WAL is refused')
+    t.equal(refused.exitCode, 2, 'a target after the newest archived WAL is refused: exit 2')
     t.match(refused.stdout + refused.tail, /after the newest archived WAL.*nothing was changed/)
     await changesNothing(t, ctx, before)
 
     // A recovery that never reaches its target: PostgreSQL stops, and the run brings the cluster back.
     const missing = ['--name', 'hastack-no-such-restore-point', '--confirm']
     const failed = await ctx.playbook('playbooks/restore.ts', 'restore-failed', missing, 900_000)
-    t.not(failed.exitCode, 0, 'a restore to a restore point that does not exist fails')
+    t.equal(failed.exitCode, 2, 'a restore to a restore point that does not exist fails: exit 2')
     t.match(failed.stdout + failed.tail, /restore failed: .*PostgreSQL stopped during recovery/)
     t.match(failed.stdout + failed.tail, /recovery ended before configured recovery target was reached/)
     t.match(failed.stdout + failed.tail, /nothing was committed: the cluster comes back/)
