@@ -132,12 +132,17 @@ export async function reinitialiseMember(h: HostRun, run: RestoreRun): Promise<v
   })
 }
 
+/** Start Patroni again on this member's untouched data (nothing was restored), without waiting for the others. */
+export async function startAgain(h: HostRun): Promise<void> {
+  await h.do(service({ service: 'patroni', state: 'started', name: 'Start Patroni again on the data it had' }))
+}
+
 /**
  * Nothing was committed (a member did not stop, or the restore failed): start Patroni again on this
  * untouched member and wait until the cluster has a leader and every member runs again.
  */
 export async function bringBackMember(h: HostRun, run: RestoreRun): Promise<void> {
-  await h.do(service({ service: 'patroni', state: 'started', name: 'Start Patroni again on the data it had' }))
+  await startAgain(h)
   if (h.check) return
   await h.do(waitForLeader(h, memberApi(h), 5 * MINUTE_MS))
   const everyone = [run.restored, ...run.others].filter((m) => !run.unstopped.includes(m))
