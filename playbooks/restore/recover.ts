@@ -41,8 +41,10 @@ export interface Recovered {
 
 /** Where PostgreSQL is: whether its postmaster runs, and pg_control's cluster state. */
 async function serverState(h: HostRun): Promise<{ running: boolean; state: string }> {
-  const script =
-    'test -e "$1/postmaster.pid" && echo running || echo stopped; "$2" -D "$1" | sed -n "s/^Database cluster state: *//p"'
+  const script = [
+    'test -e "$1/postmaster.pid" && echo running || echo stopped',
+    '"$2" -D "$1" | sed -n "s/^Database cluster state: *//p"',
+  ].join('; ')
   const r = await h.query(['sh', '-c', script, 'sh', dataDir(h), pgBinary(h, 'pg_controldata')], { user: 'postgres' })
   const [running, state] = r.stdout.trim().split('\n')
   return { running: running === 'running', state: state?.trim() ?? 'unknown' }

@@ -95,12 +95,13 @@ export interface RestorableWindow {
 
 /** Why the target cannot be restored to, or undefined when it can (or when only recovery can tell: a name). */
 export function targetProblem(target: RestoreTarget, window: RestorableWindow): string | undefined {
-  const iso = (s: number) => new Date(s * 1000).toISOString()
+  const oldest = new Date(window.oldestBackupEnd * 1000).toISOString()
+  const newest = new Date(window.newestArchived * 1000).toISOString()
   if (target.kind === 'time' && target.epoch < window.oldestBackupEnd)
-    return `target ${target.text} is before the end of the oldest backup (${iso(window.oldestBackupEnd)}): nothing restores to it`
+    return `target ${target.text} is before the end of the oldest backup (${oldest}): nothing restores to it`
   if (target.kind === 'time' && target.epoch >= window.newestArchived)
-    return `target ${target.text} is after the newest archived WAL (${iso(window.newestArchived)}): the repository cannot reach it`
+    return `target ${target.text} is after the newest archived WAL (${newest}): the repository cannot reach it`
   if (target.kind === 'xid' && window.newestXid !== undefined && target.xid > window.newestXid)
-    return `transaction ${target.text} is after the newest archived WAL (the newest transaction there is ${window.newestXid})`
+    return `transaction ${target.text} is after the newest archived WAL (its newest transaction is ${window.newestXid})`
   return undefined
 }
