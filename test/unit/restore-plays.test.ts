@@ -1,9 +1,10 @@
 /**
  * playbooks/restore.ts's plays on scripted hosts (three members, the repository on db1, db2 leading):
- * the plan alone touches nothing; a refused target stops nothing; a restore stops every member before
- * restoring db1 and lets the others empty their data only once db1 leads; a recovery that stops before
- * its target brings the cluster back (the others start on their data, db1 re-clones) and says so; a
- * member that cannot be stopped means nothing is restored and the others start again.
+ * the plan alone touches nothing, nor does check mode; a refused target stops nothing; a restore stops
+ * every member before restoring db1 and lets the others empty their data only once db1 leads; a
+ * recovery that stops before its target brings the cluster back (the others start on their data, db1
+ * re-clones) and says so; a member that cannot be stopped means nothing is restored and the others
+ * start again.
  */
 import t from 'tap'
 import type { RunOptions } from '../../lib/types.ts'
@@ -99,6 +100,21 @@ t.test('without --confirm the plan is printed and nothing is touched', async (t)
   for (const m of MEMBERS) {
     t.notOk(ran(conns[m]!, /stop patroni|pg_switch_wal|restore$/), `${m}: nothing stopped, archived or restored`)
     t.same(conns[m]!.writes, [], `${m}: nothing written`)
+  }
+})
+
+t.test('with --confirm in check mode every step is listed and nothing runs', async (t) => {
+  const { lab, conns, cleanup } = await world()
+  t.teardown(cleanup)
+  const run = await lab.run(restorePlays(lab.inventory, time(-60), true), { check: true })
+  t.ok(run.success, run.lines.join('\n'))
+  t.ok(
+    run.named('db1', 'changed').some((n) => /Restore the data directory/.test(n)),
+    'the restore is listed',
+  )
+  for (const m of MEMBERS) {
+    t.notOk(ran(conns[m]!, /stop patroni|pg_switch_wal|--delta|remove hastack|rm -rf/), `${m}: nothing ran`)
+    t.equal(conns[m]!.service('patroni').active, true, `${m}: Patroni still running`)
   }
 })
 
