@@ -15,7 +15,7 @@ import { dashboards } from './dashboards.ts'
 import { pictures } from './pictures.ts'
 import { centralLogs } from './logs.ts'
 import { prometheusTargets } from './prometheus-targets.ts'
-import { archivingAfterSwitchover, restore } from './restore.ts'
+import { archivingAfterSwitchover, restore, restorePoint } from './restore.ts'
 import { status } from './status.ts'
 import { day2 } from './day2.ts'
 import { snapshots } from './snapshots.ts'
@@ -44,4 +44,5 @@ export const SITE_CHECKS: SiteCheck[] = [
   appHostStop,
   restore,
   archivingAfterSwitchover,
+  restorePoint,
 ]

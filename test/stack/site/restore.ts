@@ -7,6 +7,7 @@
  * --confirm` leaves exactly the earlier rows, and the cluster is healthy after: one leader, every
  * replica streaming, HAProxy routing writes. `archivingAfterSwitchover`: after a Patroni switchover the
  * new primary's WAL reaches the repository, `pgbackrest check` passes and an incremental backup succeeds.
+ * `restorePoint`: `restore.ts --name` restores to a `pg_create_restore_point` made after that backup.
  */
 import { cluster, isLeader } from '../pg/cluster.ts'
 import { until } from '../until.ts'
@@ -157,5 +158,44 @@ export const archivingAfterSwitchover: SiteCheck = {
     const summary = backup.stdout.match(/backup \S+ \(incr, from the \w+\): .*/)?.[0]
     t.ok(summary, 'and prints its figures')
     t.comment(`${summary} (playbook ${backup.seconds.toFixed(0)} s)`)
+  },
+}
+
+export const restorePoint: SiteCheck = {
+  name: 'restore: to a restore point made with pg_create_restore_point, after the newest backup',
+  destructive: true,
+  async run(t, ctx) {
+    await waitHealthy(ctx, 'before the restore point')
+    const { postgres: primary } = await actualPrimaries(ctx)
+    const point = `hastack-site-${Date.now()}`
+    const db = await appDatabase(ctx)
+    try {
+      await db.query(`drop table if exists ${TABLE}`)
+      await db.query(`create table ${TABLE} (n int primary key)`)
+      await db.query(`insert into ${TABLE} (n) values (1), (2)`)
+      const made = await ctx.lab.ssh(
+        primary!,
+        `sudo -n -u postgres psql -XAtc "select pg_create_restore_point('${point}')"`,
+      )
+      t.equal(made.code, 0, `restore point ${point} made on ${primary} at ${made.stdout.trim()}`)
+      await db.query(`insert into ${TABLE} (n) values (3)`)
+    } finally {
+      await db.end()
+    }
+    const done = await ctx.playbook('playbooks/restore.ts', 'restore-point', ['--name', point, '--confirm'], 900_000)
+    if (done.exitCode !== 0) t.comment(done.tail)
+    t.equal(done.exitCode, 0, 'restore --name --confirm succeeds')
+    t.comment(
+      `restore playbook ${done.seconds.toFixed(0)} s; ${done.stdout.match(/restored cluster in [\d.]+ s/)?.[0]}`,
+    )
+    const after = await waitHealthy(ctx, 'after the restore to the point')
+    t.pass(`one leader (${after.leader}, timeline ${after.timeline}), every replica streaming`)
+    t.same(await rows(ctx), [1, 2], 'the rows written before the restore point remain, not the one after')
+    const client = await until('HAProxy to route writes', 60_000, async () => appDatabase(ctx).catch(() => undefined))
+    try {
+      await client.query(`drop table ${TABLE}`)
+    } finally {
+      await client.end()
+    }
   },
 }
