@@ -67,15 +67,15 @@ export function delay(ms: number): Promise<void> {
 }
 
 /**
- * Call `probe` until it returns a value (not undefined) and return that value; a probe that throws
- * counts as not ready. Bounded: at most timeout / interval + 1 probes, and never past the timeout.
- * Fails naming `what` and the last error.
+ * Call `probe` until it returns a value and return that value; `undefined` and `false` mean not ready
+ * (a yes/no probe can return its boolean), and a probe that throws counts as not ready. Bounded: at
+ * most timeout / interval + 1 probes, and never past the timeout. Fails naming `what` and the last error.
  */
 export async function waitUntil<T>(
   what: string,
-  probe: () => Promise<T | undefined>,
+  probe: () => Promise<T | undefined | false>,
   options: PollOptions,
-): Promise<T> {
+): Promise<Exclude<T, false>> {
   const interval = Math.max(10, options.intervalMs ?? 1000)
   const end = Date.now() + options.timeoutMs
   const tries = Math.ceil(options.timeoutMs / interval) + 1
@@ -83,7 +83,7 @@ export async function waitUntil<T>(
   for (let attempt = 0; attempt < tries; attempt++) {
     try {
       const value = await probe()
-      if (value !== undefined) return value
+      if (value !== undefined && value !== false) return value as Exclude<T, false>
     } catch (error) {
       lastError = error instanceof Error ? error.message : String(error)
     }

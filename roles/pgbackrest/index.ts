@@ -33,6 +33,7 @@ export interface PgbackrestVars extends Vars, Pick<StackVars, keyof typeof share
   pgbackrest_retention_diff: number
   pgbackrest_full_schedule: string
   pgbackrest_diff_schedule: string
+  pgbackrest_drill_schedule: string
   pgbackrest_process_max: number
   pgbackrest_compress_type: string
   pgbackrest_drill_port: number
@@ -89,6 +90,7 @@ export const pgbackrestRole: Role<PgbackrestVars> = {
     pgbackrest_retention_diff: 6,
     pgbackrest_full_schedule: 'Sun *-*-* 01:00:00',
     pgbackrest_diff_schedule: 'Mon..Sat *-*-* 01:00:00',
+    pgbackrest_drill_schedule: '*-*-* 03:30:00',
     pgbackrest_process_max: 2,
     pgbackrest_compress_type: 'lz4',
     pgbackrest_drill_port: 5439,
@@ -128,6 +130,11 @@ export const pgbackrestRole: Role<PgbackrestVars> = {
       type: 'string',
       format: 'systemd-calendar',
       description: 'When it takes a differential backup.',
+    },
+    pgbackrest_drill_schedule: {
+      type: 'string',
+      format: 'systemd-calendar',
+      description: 'When the timer on the repository host runs the restore drill (after the backups, by default).',
     },
     pgbackrest_process_max: {
       type: 'integer',

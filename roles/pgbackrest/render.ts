@@ -77,6 +77,8 @@ export function configSections(host: HostView): Section[] {
       options: [
         ['repo1-host', addressOf(host, repo)],
         ['repo1-host-user', 'postgres'],
+        // archive-push compresses on the member: the repository's compression, not pgBackRest's default gz.
+        ['compress-type', String(v.pgbackrest_compress_type)],
         ['log-level-console', 'warn'],
         ['log-level-file', 'info'],
       ],

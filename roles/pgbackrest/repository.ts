@@ -1,8 +1,8 @@
 /**
  * pgbackrest_repository: the repository host's part, after every host has its configuration and
  * SSH link (roles/pgbackrest/index.ts): the stanza created once, `pgbackrest check` (archiving works
- * end to end), the backup and drill scripts, the full and differential timers, and a first full
- * backup when the repository holds none.
+ * end to end), the backup and drill scripts, the full and differential backup timers, the restore
+ * drill's timer, and a first full backup when the repository holds none.
  */
 import type { HostRun, Plan, Role, Task } from '../../lib/types.ts'
 import { command, defineTask, noChange, service, systemdUnit, template } from '../../lib/tasks/index.ts'
@@ -15,6 +15,8 @@ export const TEXTFILE_DIR = '/var/lib/prometheus/node-exporter'
 export const BACKUP_SCRIPT = '/usr/local/sbin/hastack-pgbackrest-backup'
 export const DRILL_SCRIPT = '/usr/local/sbin/hastack-pgbackrest-drill'
 export const DRILL_CONFIG = '/etc/pgbackrest/drill.conf'
+/** The timer that runs the restore drill on `pgbackrest_drill_schedule` (its service runs DRILL_SCRIPT). */
+export const DRILL_TIMER = 'hastack-pgbackrest-drill.timer'
 /** The table the restore drill writes canary rows into (database postgres) and looks for after a restore. */
 export const CANARY_TABLE = 'hastack_backup_canary'
 const BACKUP_TIMEOUT_S = 6 * 3600
@@ -56,7 +58,7 @@ function firstBackup(h: RepositoryHost): Task {
 
 export const pgbackrestRepositoryRole: Role<PgbackrestVars> = {
   name: 'pgbackrest_repository',
-  description: 'The backup repository host: stanza, pgbackrest check, scheduled backups, the restore drill script.',
+  description: 'The backup repository host: stanza, pgbackrest check, scheduled backups, the scheduled restore drill.',
   defaults: pgbackrestRole.defaults,
   schema: pgbackrestRole.schema,
   async tasks(h) {
@@ -121,6 +123,23 @@ export const pgbackrestRepositoryRole: Role<PgbackrestVars> = {
         service({ service: unit, enabled: true, state: 'started', name: `Ensure ${unit} is scheduled` }),
       ])
     }
+    await h.do(
+      systemdUnit({
+        unit: 'hastack-pgbackrest-drill.service',
+        src: 'pgbackrest/drill.service.ejs',
+        name: 'Ensure the restore drill service unit is current',
+      }),
+    )
+    await h.do(
+      systemdUnit({
+        unit: DRILL_TIMER,
+        src: 'pgbackrest/drill.timer.ejs',
+        name: 'Ensure the restore drill timer is current',
+      }),
+    )
+    await h.do(
+      service({ service: DRILL_TIMER, enabled: true, state: 'started', name: `Ensure ${DRILL_TIMER} is scheduled` }),
+    )
     await h.do(firstBackup(h))
   },
 }

@@ -7,14 +7,21 @@
  * schedules the timers and takes a first full backup only while it has none; a converged run changes
  * nothing; inconsistent inventories are refused; Patroni's dynamic configuration carries archiving.
  */
-import { execFileSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t from 'tap'
 import { knownHostsFilePath } from '../../lib/inventory/connection-spec.ts'
 import { desiredDynamic, dynamicPatch } from '../../roles/patroni/dynamic.ts'
 import { walArchiving } from '../../roles/pgbackrest/archiving.ts'
 import { pgbackrestRole } from '../../roles/pgbackrest/index.ts'
-import { BACKUP_SCRIPT, DRILL_SCRIPT, pgbackrestRepositoryRole } from '../../roles/pgbackrest/repository.ts'
+import {
+  BACKUP_SCRIPT,
+  DRILL_SCRIPT,
+  DRILL_TIMER,
+  pgbackrestRepositoryRole,
+} from '../../roles/pgbackrest/repository.ts'
 import { derivedKey } from '../../roles/pgbackrest/ssh-keys.ts'
 import { scriptedLab, type ScriptedLab } from '../fixtures/scripted.ts'
 import { stackInventory } from './stack.ts'
@@ -80,6 +87,7 @@ t.test('a member reaches its own repository host over SSH; only the repository h
     ['10.0.0.40', 'postgres', '/var/lib/postgresql/15/patroni'],
   )
   t.notOk(lab.host('db1').readFile(CONF)?.includes(cipher), 'no passphrase on a member')
+  t.equal(db1['compress-type'], 'lz4', "a member's archive-push compresses as the repository does")
   const bk1 = ini(lab.host('bk1').readFile(CONF))
   t.equal(bk1['repo1-cipher-type'], 'aes-256-cbc')
   t.equal(bk1['repo1-cipher-pass'], cipher)
@@ -177,6 +185,47 @@ t.test('the repository host creates the stanza once, checks, schedules and takes
   const again = await lab.run([...link, ...repository])
   t.equal(again.stats.get('bk1')?.changed, 0, 'converged: changed 0')
   t.same(state, { backups: 1, checks: 2, stanzas: 1 }, 'no second stanza-create or backup; check runs each time')
+})
+
+t.test('the restore drill runs on its own timer, after the backups by default', async (t) => {
+  const lab = await world('own', { pgbackrest_drill_schedule: 'Sun *-*-* 05:00:00' })
+  t.teardown(() => lab.cleanup())
+  scriptRepository(lab, 'bk1')
+  t.ok((await lab.run([...link, ...repository])).success)
+  const bk1 = lab.host('bk1')
+  const timer = bk1.readFile(`/etc/systemd/system/${DRILL_TIMER}`)
+  t.match(timer, /OnCalendar=Sun \*-\*-\* 05:00:00\n/)
+  t.match(timer, /Unit=hastack-pgbackrest-drill\.service\n/)
+  t.match(timer, /Persistent=true/, 'a drill missed while the host was off runs at boot')
+  const unit = bk1.readFile('/etc/systemd/system/hastack-pgbackrest-drill.service')
+  t.match(unit, new RegExp(`Type=oneshot[^]*ExecStart=${DRILL_SCRIPT}\n`), 'it runs the drill script, no canary')
+  t.same([bk1.service(DRILL_TIMER).active, bk1.service(DRILL_TIMER).enabled], [true, true], 'timer started, enabled')
+  t.equal(
+    pgbackrestRepositoryRole.defaults.pgbackrest_drill_schedule,
+    '*-*-* 03:30:00',
+    'daily, after the 01:00 backups',
+  )
+  await t.rejects(scriptedLab(backupInventory('own', { pgbackrest_drill_schedule: 'daily\nExecStart=/bin/sh' })))
+})
+
+t.test('a second restore drill exits at once while one runs, touching nothing', async (t) => {
+  const lab = await world('own')
+  t.teardown(() => lab.cleanup())
+  scriptRepository(lab, 'bk1')
+  t.ok((await lab.run([...link, ...repository])).success)
+  const dir = mkdtempSync(join(tmpdir(), 'hastack-drill-lock-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const lock = join(dir, 'drill.lock')
+  const script = join(dir, 'drill.py')
+  writeFileSync(
+    script,
+    lab.host('bk1').readFile(DRILL_SCRIPT)!.replace('/run/lock/hastack-pgbackrest-drill.lock', lock),
+  )
+  // flock(1) holds the lock, as a running drill does, while the script starts.
+  const second = spawnSync('flock', [lock, 'python3', script], { encoding: 'utf8', timeout: 30_000 })
+  t.equal(second.status, 1, 'exit 1')
+  t.match(second.stderr, /restore drill not run: another one is running/)
+  t.notMatch(second.stderr, /FAILED/, 'no failure recorded: the metrics are left to the running drill')
 })
 
 t.test('check mode runs no pgbackrest check and writes nothing', async (t) => {

@@ -13,6 +13,19 @@ t.test('returns the first value a probe gives, after the probes that gave none',
   t.equal(calls, 3)
 })
 
+t.test('a yes/no probe that returns false is not ready yet: it waits for true', async (t) => {
+  let calls = 0
+  const probe = async () => ++calls >= 3
+  const value = await waitUntil('a boolean condition', probe, { timeoutMs: 2000, intervalMs: 10 })
+  t.equal(value, true)
+  t.equal(calls, 3, 'false twice, then true')
+})
+
+t.test('a yes/no probe that never turns true times out', async (t) => {
+  const waiting = waitUntil('a condition that stays false', async () => false, { timeoutMs: 100, intervalMs: 20 })
+  await t.rejects(waiting, /timed out after 0s waiting for a condition that stays false/)
+})
+
 t.test('a probe that throws counts as not ready', async (t) => {
   let calls = 0
   const value = await waitUntil(

@@ -2,7 +2,8 @@
  * Backups on the converged lab: an on-demand full backup succeeds and its figures reach node_exporter's
  * textfile; WAL archiving works (`pgbackrest check`); the restore drill passes; with a file of the
  * newest backup moved out of the repository the drill fails loudly (non-zero, the reason printed),
- * and the file is moved back afterwards, leaving the repository as it was (`pgbackrest verify`).
+ * and the file is moved back afterwards, leaving the repository as it was (`pgbackrest verify`); the restore
+ * drill's timer is scheduled and the service it starts passes.
  */
 import type { SiteCheck } from './context.ts'
 
@@ -72,5 +73,14 @@ export const backup: SiteCheck = {
     t.equal(again.exitCode, 0, 'the drill passes again on the repaired repository')
     const cleared = await onRepo(`cat ${DRILL_METRICS}`)
     t.match(cleared.stdout, /hastack_restore_drill_last_result\{kind="postgres"\} 1\n/, 'and records it')
+
+    // The scheduled drill: its timer is waiting, and the service it starts passes (no canary: newest backup + WAL).
+    const timer = await onRepo(
+      'systemctl is-enabled hastack-pgbackrest-drill.timer; systemctl is-active hastack-pgbackrest-drill.timer',
+    )
+    t.same(timer.stdout.trim().split('\n'), ['enabled', 'active'], 'the restore drill timer is scheduled')
+    const started = Date.now()
+    const scheduled = await onRepo('sudo -n systemctl start hastack-pgbackrest-drill.service', 600_000)
+    t.equal(scheduled.code, 0, `the drill the timer starts passes (${((Date.now() - started) / 1000).toFixed(1)} s)`)
   },
 }

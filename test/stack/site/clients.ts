@@ -1,30 +1,37 @@
-/** Clients reach PostgreSQL (write port) and Redis (the safe endpoint) through HAProxy, on the VIP. */
+/**
+ * Clients reach PostgreSQL (write port) and Redis (the safe endpoint) through HAProxy, on the VIP; and
+ * the one way the site checks open a PostgreSQL client as the app does (`appDatabase`).
+ */
 import pg from 'pg'
 import { Redis } from 'ioredis'
-import type { SiteCheck } from './context.ts'
+import type { SiteCheck, SiteContext } from './context.ts'
+
+/** A connected client of the app's database through HAProxy's write port (5000) where clients connect. */
+export async function appDatabase(ctx: SiteContext): Promise<pg.Client> {
+  const client = new pg.Client({
+    host: ctx.clientAddress(),
+    port: 5000,
+    user: 'app',
+    database: 'app',
+    password: ctx.secrets().postgresql_app_password,
+    connectionTimeoutMillis: 5000,
+  })
+  await client.connect()
+  return client
+}
 
 export const clients: SiteCheck = {
   name: 'clients reach PostgreSQL and Redis through HAProxy',
   destructive: false,
   async run(t, ctx) {
-    const secrets = ctx.secrets()
-    const lb = ctx.clientAddress()
-    const client = new pg.Client({
-      host: lb,
-      port: 5000,
-      user: 'app',
-      database: 'app',
-      password: secrets.postgresql_app_password,
-      connectionTimeoutMillis: 5000,
-    })
-    await client.connect()
+    const client = await appDatabase(ctx)
     t.teardown(() => client.end())
     const { rows } = await client.query('select pg_is_in_recovery() as replica')
     t.equal(rows[0].replica, false, 'port 5000 reaches the primary')
     const redis = new Redis({
-      host: lb,
+      host: ctx.clientAddress(),
       port: 6380,
-      password: secrets.redis_password,
+      password: ctx.secrets().redis_password,
       lazyConnect: true,
       connectTimeout: 3000,
       maxRetriesPerRequest: 1,

@@ -27,7 +27,7 @@ interface SwitchoverJson {
 /** Votes per second during the roll, and how long they are sent (longer than the roll takes). */
 const ROLL_LOAD = { rate: 20, durationS: 170 }
 
-async function switchover(t: Tap, ctx: SiteContext, component: 'postgres' | 'redis') {
+export async function switchover(t: Tap, ctx: SiteContext, component: 'postgres' | 'redis') {
   const before = await actualPrimaries(ctx)
   const run = await ctx.playbook('playbooks/switchover.ts', `switchover-${component}`, ['--component', component])
   if (run.exitCode !== 0) t.comment(run.tail)
