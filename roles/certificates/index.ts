@@ -88,11 +88,13 @@ function copyOnHost(source: string, dest: string, mode: string, owner: string, g
 }
 
 /** Issue the host certificate when it is not as wanted: a request made on the host, signed on the controller. */
-function hostCertificate(h: HostRun, ca: CaFiles, caPem: string): Task {
+function hostCertificate(h: HostRun, ca: CaFiles, caPem: string | undefined): Task {
   const v = h.vars as CertificatesVars
   const [certPath, keyPath] = [`${v.tls_dir}/${TLS_FILES.cert}`, `${v.tls_dir}/${TLS_FILES.key}`]
   const names = hostCertificateNames(h)
   return defineTask('Ensure the host certificate is current', {}, async (ctx) => {
+    if (caPem === undefined)
+      return { change: true, reason: 'the CA is made by the first converge', apply: async () => {} }
     const current = await ctx.conn.get(certPath).then(
       (b) => b.toString(),
       () => undefined,
@@ -178,13 +180,13 @@ export const certificatesRole: Role<CertificatesVars> = {
         return undefined
       }
     })()
-    if (caPem === undefined) return h.log(`no CA yet at ${ca.cert}: a converge generates it`)
     await h.do(packages({ install: ['openssl'], name: 'Ensure openssl is installed' }))
     await h.do(directory({ path: v.tls_dir, mode: '0755', name: 'Ensure the TLS directory exists' }))
     await h.do(
       file({
         path: `${v.tls_dir}/${TLS_FILES.ca}`,
-        content: caPem,
+        // Undefined only in check mode before the first converge made the CA: the file would be written.
+        content: caPem ?? '',
         mode: '0644',
         name: 'Ensure the CA certificate is current',
       }),
