@@ -86,7 +86,7 @@ export function judgeListeners(host: string, sockets: Socket[], exposures: Expos
   return report
 }
 
-/** Lines of `stat -c '%a|%U|%G|%n'` for files holding a secret: those others may read or write. */
+/** Lines of `stat -c '%a|%U|%G|%n'` for files holding a secret or a private key: those others may read or write. */
 export function looseSecretFiles(host: string, statLines: string): Finding[] {
   const findings: Finding[] = []
   for (const line of statLines.split('\n').filter(Boolean)) {

@@ -16,11 +16,12 @@ export async function listeningSockets(conn: Connection): Promise<string> {
   return (await conn.run('ss -Hltnup', { check: true })).stdout
 }
 
-/** `mode|owner|group|path` of every file holding one of the secrets. */
-export async function secretFileModes(conn: Connection, secrets: string[]): Promise<string> {
-  if (secrets.length === 0) return ''
+/** `mode|owner|group|path` of every file holding one of the secrets, and of every private key in the TLS directory. */
+export async function secretFileModes(conn: Connection, secrets: string[], tlsDir: string): Promise<string> {
   const dirs = SECRET_DIRS.map((d) => sh`${d}`).join(' ')
-  const command = `grep -rlZF -f - ${dirs} 2>/dev/null | xargs -0 -r stat -c '%a|%U|%G|%n' --`
+  const holders = secrets.length > 0 ? `grep -rlZF -f - ${dirs} 2>/dev/null; ` : ''
+  const keys = sh`find ${tlsDir} -name '*.key' -type f -print0 2>/dev/null`
+  const command = `{ ${holders}${keys}; } | xargs -0 -r stat -c '%a|%U|%G|%n' --`
   return (await conn.run(command, { stdin: secrets.join('\n') + '\n' })).stdout
 }
 

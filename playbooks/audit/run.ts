@@ -28,7 +28,7 @@ async function auditHost(fleet: Fleet, host: string, secrets: string[], now: Dat
     const certificates = await certificateListing(conn, String(v.tls_dir))
     const findings: Finding[] = [
       ...listeners.unexpected,
-      ...looseSecretFiles(host, await secretFileModes(conn, secrets)),
+      ...looseSecretFiles(host, await secretFileModes(conn, secrets, String(v.tls_dir))),
       ...expiringCertificates(host, certificates, Number(v.tls_renew_margin_days), now),
       ...(await unauthenticatedServices(conn, host, inventory.hosts.get(host)!.groups, v)),
     ]

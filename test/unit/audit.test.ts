@@ -81,7 +81,7 @@ async function auditWorld(vars: Record<string, unknown> = {}): Promise<World> {
     conn.on(/python3 -c/, () => ({ stdout: '401\n' }))
     // No file holds a secret, no certificate yet: both print nothing.
     conn.on(/grep -rlZF -f -/, () => ({ stdout: '' }))
-    conn.on(/find \/etc\/hastack\/tls/, () => ({ stdout: '' }))
+    conn.on(/find \/etc\/hastack\/tls -name '\*\.crt'/, () => ({ stdout: '' }))
     conns.set(name, conn)
   }
   const lines: string[] = []
@@ -116,7 +116,12 @@ t.test('a stray listener fails the audit, naming host and port', async (t) => {
 t.test('a world-readable file holding a secret is found; the secrets reach grep on standard input only', async (t) => {
   const world = await auditWorld()
   const db3 = world.conns.get('db3')!
-  db3.on(/grep -rlZF -f -/, { stdout: '644|root|root|/etc/patroni/config.yml\n640|root|postgres|/etc/ok.conf\n' })
+  const modes = [
+    '644|root|root|/etc/patroni/config.yml',
+    '640|root|postgres|/etc/ok.conf',
+    '604|root|root|/etc/hastack/tls/host.key',
+  ]
+  db3.on(/grep -rlZF -f -/, { stdout: modes.join('\n') + '\n' })
   const outcome = await world.audit()
   t.equal(outcome.code, 2)
   t.ok(
@@ -124,6 +129,7 @@ t.test('a world-readable file holding a secret is found; the secrets reach grep 
       'FINDING db3: /etc/patroni/config.yml holds a secret and is mode 0644 (root:root): others may read it',
     ),
   )
+  t.ok(world.lines.some((l) => l.startsWith('FINDING db3: /etc/hastack/tls/host.key') && l.includes('mode 0604')))
   t.notOk(
     world.lines.some((l) => l.includes('/etc/ok.conf')),
     'group-readable is fine',
@@ -156,7 +162,7 @@ t.test('a certificate inside the renewal margin is found', async (t) => {
   const csr = execFileSync('openssl', ['req', '-new', '-key', key, '-subj', '/CN=redis1'], { encoding: 'utf8' })
   const pem = await signRequest(ca, csr, { dns: ['redis1'], ips: ['10.0.0.31'] }, 10)
   const listing = `==> /etc/hastack/tls/host.crt\n${pem}==> /etc/hastack/tls/ca.crt\n${readFileSync(ca.cert, 'utf8')}`
-  world.conns.get('redis1')!.on(/find \/etc\/hastack\/tls/, { stdout: listing })
+  world.conns.get('redis1')!.on(/find \/etc\/hastack\/tls -name '\*\.crt'/, { stdout: listing })
   const outcome = await world.audit()
   t.equal(outcome.code, 2)
   t.equal(world.lines.filter((l) => l.startsWith('FINDING')).length, 1, 'the CA itself is not near its end')

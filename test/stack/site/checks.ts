@@ -19,12 +19,15 @@ import { status } from './status.ts'
 import { day2 } from './day2.ts'
 import { snapshots } from './snapshots.ts'
 import { vip } from './vip.ts'
+import { security } from './security.ts'
 
 // Destructive checks, in this order: alerting first (it asserts that no alert is raised when it is
 // done, which the failovers of the later checks would trip for a while), then the rest.
 // Not listed: restore.ts (test/stack/site/restore.ts), whose `restore.ts --time --confirm` does not
 // pass yet (README, PostgreSQL backups) and stops the whole cluster when it fails.
 export const SITE_CHECKS: SiteCheck[] = [
+  // First: with HASTACK_SITE_FIREWALL=on it leaves the firewall on for every check after it.
+  security,
   clients,
   prometheusTargets,
   status,
