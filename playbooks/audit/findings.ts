@@ -93,10 +93,11 @@ export function looseSecretFiles(host: string, statLines: string): Finding[] {
     const [mode = '', owner, group, ...name] = line.split('|')
     if ((parseInt(mode, 8) & 0o007) === 0) continue
     const file = name.join('|')
+    const how = `mode ${mode.padStart(4, '0')} (${owner}:${group})`
     findings.push({
       host,
       kind: 'secret-file',
-      message: `${host}: ${file} holds a secret and is mode ${mode.padStart(4, '0')} (${owner}:${group}): others may read it`,
+      message: `${host}: ${file} holds a secret and is ${how}: others may read it`,
     })
   }
   return findings
