@@ -7,11 +7,12 @@
  * has a backup repository host, then the monitoring part (exporters, Alertmanager, Prometheus,
  * Grafana) with a monitoring group, and the central logs (journal-remote on the logging group,
  * journal-upload everywhere) with a logging group. A play whose group the inventory does not have is
- * left out.
+ * left out. Host certificates (with `tls_enabled`) come right after the base settings, the firewall
+ * (with `firewall_enabled`) last.
  * `npx zx playbooks/site.ts -i inventory/lab.yml [--check --diff --json FILE]`
  */
 import { playbook, type Inventory, type Play } from '../lib/index.ts'
-import { allRoles } from '../roles/index.ts'
+import { allRoles, certificatesRole, nftablesRole } from '../roles/index.ts'
 import { backupPlays, hasBackupRepository } from './plays/backup.ts'
 import { hasLogging, loggingPlays } from './plays/logging.ts'
 import { appPlays } from './plays/app.ts'
@@ -23,6 +24,7 @@ import { snapshotsPlay } from './plays/snapshots.ts'
 
 const plays: Play[] = [
   preparePlay('all', 'Prepare every host'),
+  { name: 'Issue the host certificates', hosts: 'all', roles: [certificatesRole] },
   ...postgresPlays,
   ...redisPlays,
   routeClientsPlay,
@@ -39,6 +41,8 @@ export function sitePlays(inventory: Inventory): Play[] {
     ...backups,
     ...(hasMonitoring(inventory) ? monitoringPlays(inventory) : []),
     ...(hasLogging(inventory) ? loggingPlays : []),
+    // Last: every service the rules let through is set up by then.
+    { name: 'Close every port the stack does not use', hosts: 'all', roles: [nftablesRole] },
   ]
 }
 

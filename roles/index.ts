@@ -23,12 +23,15 @@ import { grafanaRole } from './grafana/index.ts'
 import { journalRemoteRole } from './journal_remote/index.ts'
 import { journalUploadRole } from './journal_upload/index.ts'
 import { appRole } from './app/index.ts'
+import { certificatesRole } from './certificates/index.ts'
+import { nftablesRole } from './nftables/index.ts'
 
 export { commonRole, etcdRole, postgresqlRole, patroniRole, haproxyRole, keepalivedRole, redisRole, sentinelRole }
 export { nodeExporterRole, postgresExporterRole, redisExporterRole, prometheusRole, alertmanagerRole }
 export { snapshotsRole }
 export { pgbackrestRole, pgbackrestRepositoryRole }
 export { grafanaRole, journalRemoteRole, journalUploadRole, appRole }
+export { certificatesRole, nftablesRole }
 
 export const allRoles: Role<any>[] = [
   commonRole,
@@ -51,4 +54,6 @@ export const allRoles: Role<any>[] = [
   journalRemoteRole,
   journalUploadRole,
   appRole,
+  certificatesRole,
+  nftablesRole,
 ]

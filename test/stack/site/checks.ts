@@ -21,12 +21,15 @@ import { day2 } from './day2.ts'
 import { snapshots } from './snapshots.ts'
 import { vip } from './vip.ts'
 import { nodes } from './nodes.ts'
+import { security } from './security.ts'
 
 // Destructive checks, in this order: alerting first (it asserts that no alert is raised when it is
 // done, which the failovers of the later checks would trip for a while), then the rest; the restores
 // near the end (they replace the whole cluster's data, and their switchover check relies on the
 // restored cluster), and the node added and removed last (it grows and shrinks the cluster).
 export const SITE_CHECKS: SiteCheck[] = [
+  // First: with HASTACK_SITE_FIREWALL=on it leaves the firewall on for every check after it.
+  security,
   clients,
   prometheusTargets,
   status,

@@ -1,0 +1,215 @@
+/**
+ * certificates: with `tls_enabled`, each host gets a key and a certificate signed by the stack's CA
+ * (ca.ts) in `tls_dir`: `ca.crt`, `host.crt` and `host.key` (root, 0600), and a copy per service the
+ * host runs (`<tls_dir>/<service>/`, key readable by the group `hastack-tls-<service>` only) for etcd,
+ * postgres, patroni and redis (Sentinel runs as redis too). The key is generated ON the host and never
+ * leaves it: the host makes a request, the controller signs it with the names it decides (host name,
+ * localhost, cluster address, loopback and the VIP on haproxy hosts). A certificate is issued again when
+ * it is missing, not from the current CA, for other names or another key, or expires within
+ * `tls_renew_margin_days`: renewal is simply a re-run, and a second run changes nothing.
+ */
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import type { HostRun, Inventory, Role, Task, Vars } from '../../lib/types.ts'
+import { command, defineTask, directory, file, group, noChange, packages } from '../../lib/tasks/index.ts'
+import { sh } from '../../lib/connection/quote.ts'
+import { pathState } from '../../lib/facts/files.ts'
+import { IPV4 } from '../../lib/inventory/formats.ts'
+import { STACK_DEFAULTS } from '../stack.ts'
+import { caFiles, caProblems, ensureCa, signRequest, type CaFiles, type CertificateNames } from './ca.ts'
+import { certificateProblems } from './inspect.ts'
+
+export interface CertificatesVars extends Vars {
+  tls_enabled: boolean
+  tls_dir: string
+  tls_cert_days: number
+  tls_renew_margin_days: number
+  tls_ca_days: number
+  tls_ca_cert_file?: string
+  tls_ca_key_file?: string
+}
+
+/** The file names inside `tls_dir` and each service's directory. */
+export const TLS_FILES = { ca: 'ca.crt', cert: 'host.crt', key: 'host.key' } as const
+
+/** The services that read the host's key, by the group whose hosts run them. */
+export function tlsServices(h: Pick<HostRun, 'groups' | 'vars'>): string[] {
+  const etcd = String(h.vars.etcd_group ?? STACK_DEFAULTS.etcd_group)
+  const patroni = String(h.vars.patroni_group ?? STACK_DEFAULTS.patroni_group)
+  const services: string[] = []
+  if (h.groups.includes(etcd)) services.push('etcd')
+  if (h.groups.includes(patroni)) services.push('postgres', 'patroni')
+  if (h.groups.includes('redis') || h.groups.includes('sentinel')) services.push('redis')
+  return services
+}
+
+/** The group allowed to read a service's copy of the key. */
+export const tlsGroup = (service: string) => `hastack-tls-${service}`
+
+/** The names a host's certificate carries. */
+export function hostCertificateNames(h: Pick<HostRun, 'name' | 'groups' | 'vars'>): CertificateNames {
+  const address = String(h.vars.address)
+  const names: CertificateNames = { dns: [h.name, 'localhost'], ips: ['127.0.0.1'] }
+  if (IPV4.test(address)) names.ips.push(address)
+  else if (address !== h.name) names.dns.push(address)
+  const vip = h.vars.vip_address
+  if (h.groups.includes('haproxy') && typeof vip === 'string') names.ips.push(vip)
+  return names
+}
+
+/** Problems of the CA the inventory names (or hastack's, once generated), before any connection. */
+export function certificateSetupProblems(inventory: Inventory): string[] {
+  const first = inventory.hosts.values().next().value
+  if (!first || ![...inventory.hosts.values()].some((h) => h.vars.tls_enabled === true)) return []
+  const v = first.vars
+  if ((v.tls_ca_cert_file === undefined) !== (v.tls_ca_key_file === undefined))
+    return ['set both tls_ca_cert_file and tls_ca_key_file (your own CA), or neither (hastack generates one)']
+  return caProblems(caFiles(inventory.file, v))
+}
+
+/** Copy a file on the host with an owner and mode (the key never travels to the controller). */
+function copyOnHost(source: string, dest: string, mode: string, owner: string, groupName: string): Task {
+  return defineTask(`Ensure ${dest} is a copy of ${source}`, {}, async (ctx) => {
+    const [from, to] = [await pathState(ctx.conn, source), await pathState(ctx.conn, dest)]
+    const same = from.sha256 !== undefined && to.sha256 === from.sha256
+    if (same && to.mode === mode && to.owner === owner && to.group === groupName) return noChange()
+    const temp = `${dest}.hastack-new`
+    return {
+      change: true,
+      reason: same ? 'its owner or mode differs' : to.type === 'absent' ? 'the copy is missing' : 'the copy differs',
+      apply: async () =>
+        void (await ctx.conn.run(
+          sh`cp -- ${source} ${temp} && chown ${`${owner}:${groupName}`} -- ${temp} && chmod ${mode} -- ${temp}` +
+            sh` && mv -f -- ${temp} ${dest}`,
+          { check: true },
+        )),
+    }
+  })
+}
+
+/** Issue the host certificate when it is not as wanted: a request made on the host, signed on the controller. */
+function hostCertificate(h: HostRun, ca: CaFiles, caPem: string | undefined): Task {
+  const v = h.vars as CertificatesVars
+  const [certPath, keyPath] = [`${v.tls_dir}/${TLS_FILES.cert}`, `${v.tls_dir}/${TLS_FILES.key}`]
+  const names = hostCertificateNames(h)
+  return defineTask('Ensure the host certificate is current', {}, async (ctx) => {
+    if (caPem === undefined)
+      return { change: true, reason: 'the CA is made by the first converge', apply: async () => {} }
+    const current = await ctx.conn.get(certPath).then(
+      (b) => b.toString(),
+      () => undefined,
+    )
+    const pub = await ctx.conn.run(sh`openssl pkey -in ${keyPath} -pubout 2>/dev/null`)
+    const problems = certificateProblems(current, {
+      caPem,
+      names,
+      publicKeyPem: pub.code === 0 ? pub.stdout : undefined,
+      renewMarginDays: v.tls_renew_margin_days,
+      now: new Date(),
+    })
+    if (problems.length === 0) return noChange()
+    return {
+      change: true,
+      reason: problems.join('; '),
+      apply: async () => {
+        const csr = await ctx.conn.run(sh`openssl req -new -key ${keyPath} -subj ${`/CN=${h.name}`}`, { check: true })
+        const pem = await signRequest(ca, csr.stdout, names, v.tls_cert_days)
+        await ctx.conn.put(certPath, pem, { mode: '0644', owner: 'root', group: 'root' })
+      },
+    }
+  })
+}
+
+export const certificatesRole: Role<CertificatesVars> = {
+  name: 'certificates',
+  description: "Host keys and certificates signed by the stack's CA (hastack's own or yours), renewed by a re-run.",
+  defaults: {
+    tls_enabled: false,
+    tls_dir: '/etc/hastack/tls',
+    tls_cert_days: 365,
+    tls_renew_margin_days: 30,
+    tls_ca_days: 3650,
+  },
+  schema: {
+    tls_enabled: {
+      type: 'boolean',
+      description:
+        "Issue every host a key and a certificate from the stack's CA (services are switched to TLS in a later " +
+        'release). The CA is generated once beside the secrets file (`<inventory>.ca.key`, mode 0600).',
+    },
+    tls_dir: {
+      type: 'string',
+      format: 'absolute-path',
+      description: "Where each host keeps the CA certificate, its certificate, its key and the services' copies.",
+    },
+    tls_cert_days: { type: 'integer', minimum: 2, maximum: 3650, description: 'Validity of a host certificate.' },
+    tls_renew_margin_days: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 365,
+      description: 'A certificate expiring within this many days is issued again by the next run (and audited).',
+    },
+    tls_ca_days: { type: 'integer', minimum: 30, description: "Validity of hastack's generated CA certificate." },
+    tls_ca_cert_file: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9_./~+-]+$',
+      expected: 'a file path (letters, digits, _ . / ~ + -)',
+      description: 'Your own CA certificate (PEM, relative to the inventory) instead of a generated CA.',
+    },
+    tls_ca_key_file: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9_./~+-]+$',
+      expected: 'a file path (letters, digits, _ . / ~ + -)',
+      description: "Your own CA's unencrypted key (PEM, mode 0600, relative to the inventory), with tls_ca_cert_file.",
+    },
+  },
+  validate: certificateSetupProblems,
+  async tasks(h) {
+    const v = h.vars
+    if (!v.tls_enabled) return
+    const ca = caFiles(h.inventory.file, v)
+    const subject = `hastack CA ${path
+      .basename(h.inventory.file)
+      .replace(/\.ya?ml$/, '')
+      .replace(/[^\w.-]/g, '_')}`
+    if (!h.check) await h.once('certificate authority', () => ensureCa(ca, subject, v.tls_ca_days))
+    const caPem = (() => {
+      try {
+        return readFileSync(ca.cert, 'utf8')
+      } catch {
+        return undefined
+      }
+    })()
+    await h.do(packages({ install: ['openssl'], name: 'Ensure openssl is installed' }))
+    await h.do(directory({ path: v.tls_dir, mode: '0755', name: 'Ensure the TLS directory exists' }))
+    await h.do(
+      file({
+        path: `${v.tls_dir}/${TLS_FILES.ca}`,
+        // Undefined only in check mode before the first converge made the CA: the file would be written.
+        content: caPem ?? '',
+        mode: '0644',
+        name: 'Ensure the CA certificate is current',
+      }),
+    )
+    const keyPath = `${v.tls_dir}/${TLS_FILES.key}`
+    await h.do(
+      command({
+        cmd: sh`umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ${keyPath}`,
+        creates: keyPath,
+        name: 'Ensure the host key exists (generated on the host)',
+      }),
+    )
+    await h.do(hostCertificate(h, ca, caPem))
+    for (const service of tlsServices(h)) {
+      const dir = `${v.tls_dir}/${service}`
+      await h.do(group({ group: tlsGroup(service), system: true, name: `Ensure group ${tlsGroup(service)} exists` }))
+      await h.do(directory({ path: dir, mode: '0750', group: tlsGroup(service), name: `Ensure ${dir} exists` }))
+      for (const [name, mode] of [
+        [TLS_FILES.ca, '0644'],
+        [TLS_FILES.cert, '0644'],
+        [TLS_FILES.key, '0640'],
+      ] as const)
+        await h.do(copyOnHost(`${v.tls_dir}/${name}`, `${dir}/${name}`, mode, 'root', tlsGroup(service)))
+    }
+  },
+}
