@@ -22,7 +22,8 @@ import { secretValues } from '../lib/inventory/index.ts'
 import { allRoles } from '../roles/index.ts'
 import type { DrillOptions } from '../playbooks/drill/options.ts'
 import { drillExitCode, drillText, type DrillReport } from '../playbooks/drill/report.ts'
-import { runDrill } from '../playbooks/drill/run.ts'
+import { placePrimary, runDrill } from '../playbooks/drill/run.ts'
+import { liveFleet } from '../playbooks/drill/stack.ts'
 import { runPlaybook } from '../test/stack/playbook-run.ts'
 import { inventoryGroups } from '../test/stack/prometheus.ts'
 
@@ -90,6 +91,16 @@ try {
   for (const p of plan) {
     const options: DrillOptions = { ...p, out, rate: 30, faultAtS: 5 }
     log(`drill: ${p.fault} ${p.target} x${p.repeat}`)
+    if (!p.on && quiet) {
+      // Both primaries on the quiet host, so the load balancer or etcd member broken carries neither.
+      const live = liveFleet(inventory, log)
+      try {
+        await placePrimary(live, 'postgres-primary', quiet, log)
+        await placePrimary(live, 'redis-primary', quiet, log)
+      } finally {
+        await live.close()
+      }
+    }
     const { report, file } = await runDrill({ inventory, lab, options, say: log })
     console.log(drillText(report))
     log(`report ${file}`)

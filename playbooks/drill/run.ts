@@ -50,12 +50,16 @@ async function restore(lab: Lab, fault: Fault, host: string): Promise<void> {
   else if (lab.status().find((s) => s.host === host)?.state !== 'running') await lab.start(host)
 }
 
-/** Move the target's primary to `--on` when it is elsewhere (a Patroni switchover or a Sentinel failover). */
-async function place(live: LiveFleet, o: DrillOptions, say: (line: string) => void): Promise<void> {
+/** Move a primary to `to` when it is elsewhere (a Patroni switchover or a Sentinel failover), bounded. */
+export async function placePrimary(
+  live: LiveFleet,
+  which: 'postgres-primary' | 'redis-primary',
+  to: string,
+  say: (line: string) => void,
+): Promise<void> {
   const fleet = live.fleet
   const state = await readStack(fleet)
-  const to = o.on!
-  if (o.target === 'postgres-primary') {
+  if (which === 'postgres-primary') {
     const from = postgresView(state).leader
     if (!from || from === to) return
     say(`moving the Patroni leader from ${from} to ${to}`)
@@ -83,7 +87,7 @@ export async function drillRepetition(ctx: DrillContext, n: number, stamp: strin
   let restored = false
   let load: Promise<unknown> | undefined
   try {
-    if (o.on) await place(live, o, say)
+    if (o.on) await placePrimary(live, o.target as 'postgres-primary' | 'redis-primary', o.on, say)
     const state = await readStack(live.fleet)
     const found = findVictim(o.target, state, live.fleet.members)
     victim = found.host
