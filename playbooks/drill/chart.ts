@@ -28,11 +28,12 @@ export function drillChartSpec(samples: Sample[], marks: ChartMarks, width = 900
   const points = samples.map((s) => ({
     t: Math.round(s.startMs) / 1000,
     second: Math.floor(s.startMs / 1000),
+    secondEnd: Math.floor(s.startMs / 1000) + 1,
     latency: Math.max(0.5, Math.round((s.endMs - s.startMs) * 10) / 10),
     outcome: outcomeOf(s),
     reason: s.reason ?? '',
   }))
-  const events = [
+  const marked = [
     { t: marks.faultMs / 1000, label: 'fault', colour: '#d62728' },
     ...(marks.detectedMs === undefined ? [] : [{ t: marks.detectedMs / 1000, label: 'detected', colour: '#ff7f0e' }]),
     ...(marks.gap.recovered ? [{ t: marks.gap.toMs / 1000, label: 'writes again', colour: '#2ca02c' }] : []),
@@ -40,13 +41,15 @@ export function drillChartSpec(samples: Sample[], marks: ChartMarks, width = 900
       ? []
       : [{ t: marks.restoredMs / 1000, label: 'lab restored', colour: '#7f7f7f' }]),
   ]
+  // Labels alternate between two heights so that marks close together stay readable.
+  const events = marked.map((e, i) => ({ ...e, y: 8 + 14 * (i % 2) }))
   const x = { field: 't', type: 'quantitative' as const, title: 'seconds after the first vote' }
   const colour = {
     field: 'outcome',
     type: 'nominal' as const,
     title: null,
     scale: { domain: OUTCOMES, range: COLOURS },
-    legend: { orient: 'bottom' as const, columns: 4 },
+    legend: { orient: 'bottom' as const, columns: 4, labelLimit: 300 },
   }
   const gapBand = {
     data: { values: [{ from: marks.gap.fromMs / 1000, to: marks.gap.toMs / 1000 }] },
@@ -67,7 +70,7 @@ export function drillChartSpec(samples: Sample[], marks: ChartMarks, width = 900
         mark: { type: 'text' as const, align: 'left' as const, dx: 3, dy: -4, fontSize: 11 },
         encoding: {
           x: { field: 't', type: 'quantitative' as const },
-          y: { value: 8 },
+          y: { field: 'y', type: 'quantitative' as const, scale: null },
           text: { field: 'label' },
           color: { field: 'colour', type: 'nominal' as const, scale: null },
         },
@@ -106,7 +109,13 @@ export function drillChartSpec(samples: Sample[], marks: ChartMarks, width = 900
             data: { values: points },
             mark: { type: 'bar', binSpacing: 0 },
             encoding: {
-              x: { field: 'second', type: 'quantitative', bin: { step: 1 }, title: 'seconds after the first vote' },
+              x: {
+                field: 'second',
+                type: 'quantitative',
+                bin: { binned: true, step: 1 },
+                title: 'seconds after the first vote',
+              },
+              x2: { field: 'secondEnd' },
               y: { aggregate: 'count', type: 'quantitative', title: 'requests per second' },
               color: colour,
             },
