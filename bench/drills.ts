@@ -83,10 +83,10 @@ try {
   const inventory = await loadInventory(inventoryFile, { roles: allRoles, writeSecrets: false })
   registerSecrets(secretValues(inventory))
   const plan: Omit<DrillOptions, 'out' | 'rate' | 'faultAtS'>[] = [
-    { fault: 'kill', target: 'postgres-primary', durationS: 35, repeat, on: quiet },
+    { fault: 'kill', target: 'postgres-primary', durationS: 32, repeat, on: quiet },
     { fault: 'kill', target: 'redis-primary', durationS: 15, repeat, on: quiet },
-    { fault: 'kill', target: 'lb', durationS: 20, repeat: 1 },
-    { fault: 'freeze', target: 'etcd-member', durationS: 20, repeat: 1 },
+    { fault: 'kill', target: 'lb', durationS: 15, repeat: 1 },
+    { fault: 'freeze', target: 'etcd-member', durationS: 15, repeat: 1 },
   ]
   for (const p of plan) {
     const options: DrillOptions = { ...p, out, rate: 30, faultAtS: 5 }

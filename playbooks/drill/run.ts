@@ -25,7 +25,7 @@ import { lostProbeWrites, startPgProbe } from './probe.ts'
 import { summarize, type DrillReport, type RepetitionReport } from './report.ts'
 import { liveFleet, waitHealthy, type LiveFleet } from './stack.ts'
 import { clientBalancer, findVictim } from './targets.ts'
-import { round, widestGap, writeGap, type Sample } from './timeline.ts'
+import { round, widestGap, writeGap, type Gap, type Sample } from './timeline.ts'
 
 export interface DrillContext {
   inventory: Inventory
@@ -70,6 +70,11 @@ export async function placePrimary(
     say(`moving the Redis primary from ${from} to ${to}`)
     await switchRedis(fleet, limitsOf(fleet), state, { from, to }, 120_000)
   }
+}
+
+/** A gap's times in whole milliseconds, for the report. */
+function roundedGap(gap: Gap): Gap {
+  return { ...gap, gapMs: Math.round(gap.gapMs), fromMs: Math.round(gap.fromMs), toMs: Math.round(gap.toMs) }
 }
 
 function voteSample(r: RequestRecord): Sample {
@@ -144,7 +149,7 @@ export async function drillRepetition(ctx: DrillContext, n: number, stamp: strin
     const picture = `${stamp}-${o.target}-${o.fault}-${n}.svg`
     const title =
       `${o.fault} ${o.target} (${victim}), ${String(live.fleet.vars(victim).failover_profile)} profile: ` +
-      `write gap ${(gap.gapMs / 1000).toFixed(1)} s, detected after ${detectS ?? '-'} s, ` +
+      `write gap ${(gap.gapMs / 1000).toFixed(1)} s, detected after ${detectS?.toFixed(1) ?? '-'} s, ` +
       `${votes.failed} failed, ${votes.lost + pgLost} lost`
     const spec = drillChartSpec(all, { title, faultMs, detectedMs: detectedAt && detectedAt - t0, gap, restoredMs })
     await mkdir(o.out, { recursive: true })
@@ -173,7 +178,7 @@ export async function drillRepetition(ctx: DrillContext, n: number, stamp: strin
         reconciled: votes.reconciled,
       },
       pg: { attempts: probed.samples.length, acknowledged: pgAcked, lost: pgLost },
-      gaps,
+      gaps: { vote: roundedGap(gaps.vote), pg: roundedGap(gaps.pg) },
       healthyAfterS: round(healthyAfterS),
       picture,
     }

@@ -62,7 +62,7 @@ export async function waitHealthy(inventory: Inventory, say: (line: string) => v
     inARow = last.length === 0 ? inARow + 1 : 0
     return inARow >= 2 ? true : undefined
   }
-  await waitUntil('a healthy stack', healthy, { timeoutMs, intervalMs: 2000 }).catch((error: Error) => {
+  await waitUntil('a healthy stack', healthy, { timeoutMs, intervalMs: 1000 }).catch((error: Error) => {
     throw new Error(`${error.message}; still: ${last.join('; ')}`)
   })
   return (Date.now() - started) / 1000

@@ -29,13 +29,13 @@ interface SiteDrill {
 const DRILLS: SiteDrill[] = [
   {
     name: 'drill redis: drill.ts kills the Redis primary under load, the app recovers, no write lost',
-    options: (quiet) => ({ fault: 'kill', target: 'redis-primary', durationS: 25, on: quiet }),
+    options: (quiet) => ({ fault: 'kill', target: 'redis-primary', durationS: 20, on: quiet }),
     boundS: (v) => Number(v.sentinel_down_after_milliseconds) / 1000 + 8,
     why: 'Sentinel down-after + 8 s (election, failover, the app reconnecting)',
   },
   {
     name: 'drill postgres: drill.ts kills the PostgreSQL primary under load, writes resume, none lost',
-    options: (quiet) => ({ fault: 'kill', target: 'postgres-primary', durationS: 50, on: quiet }),
+    options: (quiet) => ({ fault: 'kill', target: 'postgres-primary', durationS: 45, on: quiet }),
     boundS: (v) =>
       Number(v.patroni_ttl) +
       Number(v.patroni_loop_wait) +
@@ -45,7 +45,7 @@ const DRILLS: SiteDrill[] = [
   },
   {
     name: 'drill app host: drill.ts stops an app host under load, HAProxy drops it, no write lost',
-    options: () => ({ fault: 'stop', target: 'app', durationS: 25 }),
+    options: () => ({ fault: 'stop', target: 'app', durationS: 20 }),
     boundS: (v) => (Number(v.haproxy_check_interval_ms) * (Number(v.haproxy_check_fall) + 1)) / 1000 + 5,
     why: 'HAProxy checks until fall + 5 s',
     prepare: async (ctx, quiet) => {
