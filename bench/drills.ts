@@ -53,7 +53,8 @@ async function converge(inventory: string, label: string): Promise<number> {
   })
   if (run.exitCode !== 0) throw new Error(`site.ts (${label}) failed (exit ${run.exitCode}):\n${run.tail}`)
   log(
-    `site.ts ${label}: ${run.seconds.toFixed(0)} s, changed ${run.totals.changed} (${run.changed.join(', ') || 'none'})`,
+    `site.ts ${label}: ${run.seconds.toFixed(0)} s, changed ${run.totals.changed}` +
+      (run.totals.changed && run.totals.changed < 30 ? ` (${run.changed.join(', ')})` : ''),
   )
   return run.totals.changed
 }
