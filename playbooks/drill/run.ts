@@ -134,11 +134,12 @@ export async function drillRepetition(ctx: DrillContext, n: number, stamp: strin
     await delay(Math.max(0, endMs - at()))
     const probed = await probe.stop()
     const detectedAt = await watching
-    const votes = await running
-
+    // Restored before the load's drain: a frozen or cut-off worker may still hold acknowledged votes.
     const restoredMs = at()
     await restore(lab, o.fault, victim)
     restored = true
+    const votes = await running
+
     const healthyAfterS = await waitHealthy(inventory, say, HEALTHY_TIMEOUT_MS)
     const pgLost = await lostProbeWrites(db, probePrefix, probed.acknowledged)
 
