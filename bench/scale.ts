@@ -12,7 +12,7 @@ import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Lab } from '../lab/lab.ts'
 import { runPlaybook, type PlaybookRun } from '../test/stack/playbook-run.ts'
-import { renderSvg } from '../scripts/pictures/dashboard-picture.ts'
+import { renderSvg } from '../scripts/pictures/vega-svg.ts'
 import { scaleInventory, sizeGroup } from './scale-inventory.ts'
 import { curveRatio, median, scaleCurveSpec, scaleTable, type ScaleRow } from './scale-report.ts'
 

@@ -339,6 +339,11 @@ export interface Role<V extends Vars = Vars> {
   defaults: V
   /** JSON Schema of each variable the role reads, by name. */
   schema: Record<string, VarSchema>
+  /**
+   * Named sets of defaults chosen by a variable, e.g. `{ failover_profile: { fast: { patroni_ttl: 20 } } }`: the set
+   * a host's value of the variable names sits above the role defaults and below every layer the user writes.
+   */
+  profiles?: Record<string, Record<string, Vars>>
   /** Checks across hosts (for example an odd etcd member count). Returns error messages. */
   validate?(inventory: Inventory): string[]
   handlers?: Record<string, HandlerSpec>

@@ -53,6 +53,52 @@ export interface StackVars extends Vars {
   app_result_port: number
   app_http_port: number
   app_result_http_port: number
+  failover_profile: FailoverProfile
+}
+
+/** How fast failures are detected and acted on: `failover_profile` in the inventory. */
+export type FailoverProfile = 'default' | 'fast'
+
+/**
+ * What each failover profile sets (below any of these variables set in the inventory). `fast`: Patroni's
+ * smallest ttl (20; on a power cut the leader key only expires after ttl), a loop every second, HAProxy
+ * marking a server down at its first failed check; Sentinel calls the primary down after 2 s. The price:
+ * a slow or lossy network (a GC pause, a stalled disk, a busy host) is taken for a failure sooner, so
+ * failovers happen that the default profile would have ridden out.
+ */
+export const FAILOVER_PROFILES = {
+  default: {
+    patroni_ttl: 30,
+    patroni_loop_wait: 10,
+    patroni_retry_timeout: 10,
+    sentinel_down_after_milliseconds: 5000,
+    haproxy_check_interval_ms: 1000,
+    haproxy_check_fall: 2,
+  },
+  fast: {
+    patroni_ttl: 20,
+    patroni_loop_wait: 1,
+    patroni_retry_timeout: 5,
+    sentinel_down_after_milliseconds: 2000,
+    haproxy_check_interval_ms: 1000,
+    haproxy_check_fall: 1,
+  },
+} as const satisfies Record<FailoverProfile, Vars>
+
+type ProfileVar = keyof (typeof FAILOVER_PROFILES)['default']
+
+/**
+ * A role's part of the failover profiles: the `default` profile's values of `names` as the role's defaults,
+ * and every profile's values as the role's `profiles` (the engine puts the chosen one above the defaults).
+ */
+export function failoverProfiles<K extends ProfileVar>(...names: K[]) {
+  const pick = (profile: FailoverProfile) =>
+    Object.fromEntries(names.map((n) => [n, FAILOVER_PROFILES[profile][n]])) as Pick<
+      (typeof FAILOVER_PROFILES)['default'],
+      K
+    >
+  const profiles = { failover_profile: { default: pick('default') as Vars, fast: pick('fast') as Vars } }
+  return { defaults: pick('default'), profiles }
 }
 
 /** How a client reaches etcd: its members' group and port, and Patroni's user there. */
@@ -404,6 +450,16 @@ const SHARED: { [K in keyof StackVars]-?: { default?: StackVars[K]; schema: VarS
       minimum: 1,
       maximum: 65535,
       description: 'Port of the result page on the haproxy hosts, balanced over the app hosts.',
+    },
+  },
+  failover_profile: {
+    default: 'default',
+    schema: {
+      enum: ['default', 'fast'],
+      description:
+        'Failure detection settings: `default` (Patroni ttl 30, loop_wait 10, retry_timeout 10; Sentinel ' +
+        'down-after 5000 ms; HAProxy fall 2) or `fast` (ttl 20, loop_wait 1, retry_timeout 5; down-after 2000 ms; ' +
+        'fall 1): faster failovers, more false ones on a slow network. A variable set itself still wins.',
     },
   },
 }

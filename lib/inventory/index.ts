@@ -11,7 +11,7 @@ import { buildConnectionSpec } from './connection-spec.ts'
 import { buildGroups, hostsOf } from './groups.ts'
 import type { VarLayer } from './layers.ts'
 import { loadSources, type Problems } from './load.ts'
-import { groupVars, mergeLayers, roleDefaultsLayer, userLayers } from './merge.ts'
+import { groupVars, mergeLayers, profileLayer, roleDefaultsLayer, userLayers } from './merge.ts'
 import { selectHosts } from './patterns.ts'
 import { knownVars } from './schema.ts'
 import {
@@ -134,7 +134,9 @@ export async function loadInventory(file: string, options: LoadOptions = {}): Pr
   const defaults = roleDefaultsLayer(roles)
   const hosts = new Map<string, InventoryHost>()
   for (const name of graph.hostOrder) {
-    const merged = mergeLayers([defaults, secretsLayer, ...hostUserLayers.get(name)!])
+    const own = hostUserLayers.get(name)!
+    const profiles = profileLayer(roles, mergeLayers([defaults, ...own]).vars)
+    const merged = mergeLayers([defaults, profiles, secretsLayer, ...own])
     if (!options.listing && (merged.vars.address === undefined || merged.vars.address === null))
       errors.push(
         new InputError(

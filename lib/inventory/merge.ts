@@ -2,7 +2,7 @@
  * Precedence. A host's variables are its layers stacked lowest first, a later
  * layer replacing a whole value (no deep merge, as Ansible's default):
  *
- *  1. role defaults (options.roles)
+ *  1. role defaults (options.roles), then the roles' profile sets the host's variables choose
  *  2. stored or generated secrets
  *  3. group variables, groups in precedence order (`all` first, then by depth,
  *     parents before children, siblings of the same depth by name); for each
@@ -42,6 +42,30 @@ export function roleDefaultsLayer(roles: Role[]): VarLayer {
       if (name in layer.values) continue
       layer.values[name] = value
       layer.origins[name] = { file: `role ${role.name}`, line: 0, key: `defaults.${name}` }
+    }
+  }
+  return layer
+}
+
+/**
+ * The roles' profile sets a host chooses (`failover_profile: fast`), as one layer: `chosen` holds the host's
+ * variables without profiles, so a profile never chooses another. The first role setting a variable wins.
+ */
+export function profileLayer(roles: Role[], chosen: Vars): VarLayer {
+  const layer: VarLayer = { label: 'role profiles', values: {}, origins: {} }
+  for (const role of roles) {
+    for (const [selector, sets] of Object.entries(role.profiles ?? {})) {
+      const name = chosen[selector]
+      const set = typeof name === 'string' && Object.hasOwn(sets, name) ? sets[name]! : {}
+      for (const [variable, value] of Object.entries(set)) {
+        if (variable in layer.values) continue
+        layer.values[variable] = value
+        layer.origins[variable] = {
+          file: `role ${role.name}`,
+          line: 0,
+          key: `profiles.${selector}.${name}.${variable}`,
+        }
+      }
     }
   }
   return layer

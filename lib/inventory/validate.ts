@@ -193,6 +193,15 @@ export function checkRoleDefaults(roles: Role[]): InputError[] {
           ),
         )
     }
+    for (const [selector, sets] of Object.entries(role.profiles ?? {})) {
+      const undeclared = [selector, ...Object.values(sets).flatMap((set) => Object.keys(set))].filter(
+        (name) => !(name in role.schema),
+      )
+      for (const name of new Set(undeclared))
+        errors.push(
+          new InputError(`role ${role.name}: its profiles by ${selector} use ${name}, which it does not declare`),
+        )
+    }
   }
   return errors
 }

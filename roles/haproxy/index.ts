@@ -23,6 +23,7 @@ import {
   HAPROXY_PG_VARS,
   REDIS_CLIENT_VARS,
   REDIS_ENDPOINT_VARS,
+  failoverProfiles,
   sharedVars,
   type StackVars,
 } from '../stack.ts'
@@ -42,7 +43,9 @@ const shared = sharedVars(
   ...CLIENT_ENTRY_VARS,
   ...HAPROXY_PG_VARS,
   ...APP_PORT_VARS,
+  'failover_profile',
 )
+const profile = failoverProfiles('haproxy_check_interval_ms', 'haproxy_check_fall')
 
 export interface HaproxyVars extends Vars, Pick<StackVars, keyof typeof shared.schema> {
   haproxy_stats_port: number
@@ -65,12 +68,12 @@ export const haproxyRole: Role<HaproxyVars> = {
     haproxy_stats_user: 'admin',
     haproxy_stats_password: '',
     haproxy_replica_max_lag: '1MB',
-    haproxy_check_interval_ms: 1000,
-    haproxy_check_fall: 2,
+    ...profile.defaults,
     haproxy_check_rise: 2,
     haproxy_maxconn: 2000,
     haproxy_client_timeout: '30m',
   },
+  profiles: profile.profiles,
   schema: {
     ...shared.schema,
     haproxy_stats_port: {

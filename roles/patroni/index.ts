@@ -15,6 +15,7 @@ import {
   BACKUP_VARS,
   ETCD_CLIENT_VARS,
   POSTGRESQL_VARS,
+  failoverProfiles,
   groupMembers,
   settingsOf,
   sharedVars,
@@ -33,7 +34,9 @@ const shared = sharedVars(
   ...ETCD_CLIENT_VARS,
   ...POSTGRESQL_VARS,
   ...BACKUP_VARS,
+  'failover_profile',
 )
+const profile = failoverProfiles('patroni_ttl', 'patroni_loop_wait', 'patroni_retry_timeout')
 
 export interface PatroniVars extends Vars, Pick<StackVars, keyof typeof shared.defaults> {
   patroni_scope: string
@@ -72,9 +75,7 @@ export const patroniRole: Role<PatroniVars> = {
   defaults: {
     ...shared.defaults,
     patroni_scope: 'hastack',
-    patroni_ttl: 30,
-    patroni_loop_wait: 10,
-    patroni_retry_timeout: 10,
+    ...profile.defaults,
     patroni_maximum_lag_on_failover: 1048576,
     patroni_synchronous_mode: false,
     patroni_synchronous_mode_strict: false,
@@ -89,18 +90,19 @@ export const patroniRole: Role<PatroniVars> = {
     patroni_rewind_user: 'rewinder',
     patroni_rewind_password: '',
   },
+  profiles: profile.profiles,
   schema: {
     ...shared.schema,
     patroni_scope: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', description: 'Cluster name (Patroni `scope`).' },
     patroni_ttl: {
       type: 'integer',
-      minimum: 10,
-      description: 'Leader lock TTL, s: a dead primary is replaced after at most this long.',
+      minimum: 20,
+      description: "Leader lock TTL, s: a dead primary is replaced after at most this long (Patroni's minimum: 20).",
     },
     patroni_loop_wait: { type: 'integer', minimum: 1, description: 'Seconds between HA loop runs.' },
     patroni_retry_timeout: {
       type: 'integer',
-      minimum: 1,
+      minimum: 3,
       description: 'Timeout for DCS and PostgreSQL operation retries, s.',
     },
     patroni_maximum_lag_on_failover: {

@@ -12,12 +12,13 @@ import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { isError, pairs, redisCli } from '../redis/cli.ts'
 import { currentPrimary } from '../redis/primary.ts'
-import { REDIS_CLIENT_VARS, groupMembers, settingsOf, sharedVars, type StackVars } from '../stack.ts'
+import { REDIS_CLIENT_VARS, failoverProfiles, groupMembers, settingsOf, sharedVars, type StackVars } from '../stack.ts'
 
 const CONF = '/etc/redis/sentinel.conf'
 const MARKER = '# hastack: sentinel bootstrap'
 
-const shared = sharedVars(...REDIS_CLIENT_VARS, 'sentinel_quorum')
+const shared = sharedVars(...REDIS_CLIENT_VARS, 'sentinel_quorum', 'failover_profile')
+const profile = failoverProfiles('sentinel_down_after_milliseconds')
 
 export interface SentinelVars extends Vars, Pick<StackVars, keyof typeof shared.schema> {
   sentinel_down_after_milliseconds: number
@@ -126,11 +127,12 @@ export const sentinelRole: Role<SentinelVars> = {
     'Three or more Redis Sentinels: quorum, failure detection and failover of the Redis primary, authenticated.',
   defaults: {
     ...shared.defaults,
-    sentinel_down_after_milliseconds: 5000,
+    ...profile.defaults,
     sentinel_failover_timeout: 60000,
     sentinel_parallel_syncs: 1,
   },
   schema,
+  profiles: profile.profiles,
   validate: validateSentinel,
   handlers: {
     'Restart Sentinel': (h) =>

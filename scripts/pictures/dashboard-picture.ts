@@ -7,11 +7,11 @@
  * turns into a PNG.
  */
 import { readFileSync } from 'node:fs'
-import { compile, type TopLevelSpec } from 'vega-lite'
-import { parse, View } from 'vega'
+import type { TopLevelSpec } from 'vega-lite'
 import { panelExpressions } from '../../monitoring/dashboards/expressions.ts'
 import { withPage } from './browser.ts'
 import { instantQuery, legendOf, rangeQuery } from './prometheus-api.ts'
+import { renderSvg } from './vega-svg.ts'
 
 type Json = Record<string, unknown>
 
@@ -57,16 +57,6 @@ export function lineChartSpec(title: string, points: Point[], unit: string, widt
     },
   }
   return spec
-}
-
-/** The SVG text of a Vega-Lite spec, rendered in Node (no browser, no canvas). */
-export async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  const view = new View(parse(compile(spec).spec), { renderer: 'none' })
-  try {
-    return await view.toSVG()
-  } finally {
-    view.finalize()
-  }
 }
 
 function escapeHtml(text: string): string {

@@ -117,7 +117,7 @@ t.test(
     await lab.run(play)
     await lab.reconfigure(
       stackInventory({
-        patroni_ttl: 20,
+        patroni_ttl: 25,
         postgresql_parameters: {
           ...(lab.inventory.hosts.get('db1')!.vars.postgresql_parameters as object),
           max_connections: 300,
@@ -128,7 +128,7 @@ t.test(
     t.ok(run.success)
     t.same(
       cluster.patches,
-      [{ ttl: 20, postgresql: { parameters: { max_connections: 300 } } }],
+      [{ ttl: 25, postgresql: { parameters: { max_connections: 300 } } }],
       'one PATCH with exactly the differences',
     )
     t.equal(cluster.refused, 0, 'every unsafe call carried the API credentials')

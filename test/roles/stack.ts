@@ -10,7 +10,7 @@ export function stackInventory(vars: Record<string, unknown> = {}): Record<strin
   const redis = hosts(['redis1', 'redis2', 'redis3'], 31)
   return {
     all: {
-      vars: { ssh_user: 'root', patroni_ttl: 10, patroni_loop_wait: 1, patroni_retry_timeout: 3, ...vars },
+      vars: { ssh_user: 'root', patroni_ttl: 20, patroni_loop_wait: 1, patroni_retry_timeout: 3, ...vars },
       children: {
         etcd: { hosts: db },
         postgres: { hosts: Object.fromEntries(Object.keys(db).map((n) => [n, null])) },

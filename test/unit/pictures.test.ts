@@ -4,7 +4,8 @@
  */
 import t from 'tap'
 import { legendOf } from '../../scripts/pictures/prometheus-api.ts'
-import { lineChartSpec, renderSvg, type Point } from '../../scripts/pictures/dashboard-picture.ts'
+import { lineChartSpec, type Point } from '../../scripts/pictures/dashboard-picture.ts'
+import { renderSvg } from '../../scripts/pictures/vega-svg.ts'
 
 t.test('a legend fills in the labels of its format, or lists the labels for __auto', async (t) => {
   const metric = { __name__: 'up', job: 'redis', host: 'node2' }

@@ -13,7 +13,7 @@ import { loadTopology } from '../../lab/topology.ts'
 import { DEFAULT_SIZES, scaleSettings } from '../../bench/scale-options.ts'
 import { scaleHostName, scaleInventory, sizeGroup } from '../../bench/scale-inventory.ts'
 import { curveRatio, median, scaleCurveSpec, scaleTable, type ScaleRow } from '../../bench/scale-report.ts'
-import { renderSvg } from '../../scripts/pictures/dashboard-picture.ts'
+import { renderSvg } from '../../scripts/pictures/vega-svg.ts'
 import { InputError } from '../../lib/types.ts'
 
 const repo = resolve(import.meta.dirname, '../..')

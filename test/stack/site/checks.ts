@@ -8,7 +8,6 @@ import { alerting } from './alerting.ts'
 import { backup } from './backup.ts'
 import { app } from './app.ts'
 import { appBrowser } from './app-browser.ts'
-import { appHostStop, postgresPrimaryKill, redisPrimaryKill } from './app-faults.ts'
 import { appLoad } from './app-load.ts'
 import { clients } from './clients.ts'
 import { dashboards } from './dashboards.ts'
@@ -18,6 +17,7 @@ import { prometheusTargets } from './prometheus-targets.ts'
 import { archivingAfterSwitchover, restore, restorePoint } from './restore.ts'
 import { status } from './status.ts'
 import { day2 } from './day2.ts'
+import { siteDrills } from './drills.ts'
 import { snapshots } from './snapshots.ts'
 import { vip } from './vip.ts'
 import { nodes } from './nodes.ts'
@@ -44,9 +44,7 @@ export const SITE_CHECKS: SiteCheck[] = [
   alerting,
   vip,
   day2,
-  redisPrimaryKill,
-  postgresPrimaryKill,
-  appHostStop,
+  ...siteDrills,
   restore,
   archivingAfterSwitchover,
   restorePoint,

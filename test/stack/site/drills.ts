@@ -1,0 +1,88 @@
+/**
+ * The site suite's drills, each one drill.ts run (in-process, its report and picture under
+ * reports/site-drills/): the Redis primary killed, the PostgreSQL primary killed (each moved first to the
+ * host that is neither a load balancer nor an app host, so the kill breaks one thing) and an app host
+ * stopped. Each must recover by itself with no acknowledged write lost or applied twice, within a bound
+ * drawn from the inventory's detection settings, and leave the stack healthy (drill.ts waits for that).
+ */
+import { join } from 'node:path'
+import { loadInventory, secretValues } from '../../../lib/inventory/index.ts'
+import { registerSecrets } from '../../../lib/output/mask.ts'
+import type { Vars } from '../../../lib/types.ts'
+import { allRoles } from '../../../roles/index.ts'
+import type { DrillOptions } from '../../../playbooks/drill/options.ts'
+import { drillText, repetitionLine } from '../../../playbooks/drill/report.ts'
+import { runDrill } from '../../../playbooks/drill/run.ts'
+import type { SiteCheck, SiteContext } from './context.ts'
+import { drillHost, movePatroniLeader, moveRedisPrimary } from './stack-state.ts'
+
+interface SiteDrill {
+  name: string
+  options: (quietHost: string) => Omit<DrillOptions, 'out' | 'rate' | 'faultAtS' | 'repeat'>
+  /** The longest write gap this drill may show, s, from the detection settings. */
+  boundS: (v: Vars) => number
+  why: string
+  /** Arrange the stack before the drill (the app drill: both primaries away from the app hosts). */
+  prepare?: (ctx: SiteContext, quietHost: string) => Promise<void>
+}
+
+const DRILLS: SiteDrill[] = [
+  {
+    name: 'drill redis: drill.ts kills the Redis primary under load, the app recovers, no write lost',
+    options: (quiet) => ({ fault: 'kill', target: 'redis-primary', durationS: 20, on: quiet }),
+    boundS: (v) => Number(v.sentinel_down_after_milliseconds) / 1000 + 8,
+    why: 'Sentinel down-after + 8 s (election, failover, the app reconnecting)',
+  },
+  {
+    name: 'drill postgres: drill.ts kills the PostgreSQL primary under load, writes resume, none lost',
+    options: (quiet) => ({ fault: 'kill', target: 'postgres-primary', durationS: 45, on: quiet }),
+    boundS: (v) =>
+      Number(v.patroni_ttl) +
+      Number(v.patroni_loop_wait) +
+      (Number(v.haproxy_check_interval_ms) * Number(v.haproxy_check_fall)) / 1000 +
+      5,
+    why: 'ttl + loop_wait + HAProxy fall + 5 s',
+  },
+  {
+    name: 'drill app host: drill.ts stops an app host under load, HAProxy drops it, no write lost',
+    options: () => ({ fault: 'stop', target: 'app', durationS: 20 }),
+    boundS: (v) => (Number(v.haproxy_check_interval_ms) * (Number(v.haproxy_check_fall) + 1)) / 1000 + 5,
+    why: 'HAProxy checks until fall + 5 s',
+    prepare: async (ctx, quiet) => {
+      await moveRedisPrimary(ctx, quiet)
+      await movePatroniLeader(ctx, quiet)
+    },
+  },
+]
+
+export const siteDrills: SiteCheck[] = DRILLS.map((d) => ({
+  name: d.name,
+  destructive: true,
+  async run(t, ctx) {
+    const inventory = await loadInventory(ctx.inventory, { roles: allRoles, writeSecrets: false })
+    registerSecrets(secretValues(inventory))
+    const quiet = drillHost(ctx, 'redis')
+    await d.prepare?.(ctx, quiet)
+    const options: DrillOptions = {
+      ...d.options(quiet),
+      out: join(ctx.repo, 'reports/site-drills'),
+      rate: 30,
+      faultAtS: 5,
+      repeat: 1,
+    }
+    const { report, file } = await runDrill({ inventory, lab: ctx.lab, options, say: (m) => t.comment(m) })
+    t.comment(drillText(report))
+    t.comment(`report ${file}`)
+    const [rep] = report.repetitions
+    t.ok(rep, 'the repetition ran')
+    if (!rep) return
+    const v = inventory.hosts.get(rep.victim)!.vars
+    t.ok(rep.recovered, `writes resumed by themselves: ${repetitionLine(rep)}`)
+    t.equal(rep.lost, 0, `lost 0 (${rep.votes.acknowledged} votes and ${rep.pg.acknowledged} rows acknowledged)`)
+    t.equal(rep.duplicated, 0, 'duplicated 0')
+    t.ok(rep.votes.reconciled, 'PostgreSQL was read back')
+    const bound = d.boundS(v)
+    t.ok(rep.recoverS <= bound, `write gap ${rep.recoverS} s within ${bound} s (${d.why})`)
+    t.ok(rep.detectS !== undefined, `the stack noticed the fault (${rep.detectS ?? '-'} s)`)
+  },
+}))
