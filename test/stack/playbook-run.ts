@@ -84,9 +84,11 @@ export async function runPlaybook(opts: PlaybookRunOptions): Promise<PlaybookRun
   const seconds = (Date.now() - started) / 1000
   if (opts.log) writeFileSync(opts.log, stdout + stderr)
   const report = readReport(opts.json)
-  // A day-2 playbook's --json document has no per-host tasks.
+  // A day-2 playbook's --json document has no per-host tasks (the audit's `hosts` is a list of findings).
   const changed = Object.entries(report.hosts ?? {}).flatMap(([host, s]) =>
-    s.tasks.filter((x) => x.status === 'changed').map((x) => `${host}: ${x.task} (${x.reason})`),
+    (Array.isArray(s?.tasks) ? s.tasks : [])
+      .filter((x) => x.status === 'changed')
+      .map((x) => `${host}: ${x.task} (${x.reason})`),
   )
   const tail = stdout.split('\n').slice(-40).join('\n') + stderr
   return { exitCode, seconds, report, totals: report.totals, changed, stdout, tail, log: opts.log }
