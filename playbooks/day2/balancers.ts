@@ -8,12 +8,10 @@
  * and HAProxy reloaded (master-worker: the listeners are handed over, no connection refused), and
  * keepalived started again (as BACKUP: `nopreempt` keeps the VIP where it is).
  */
-import type { Connection } from '../../lib/types.ts'
-import { sh } from '../../lib/connection/quote.ts'
 import { delay, probeCommand, waitUntil } from '../../lib/tasks/wait.ts'
 import { UNITS as APP_UNITS } from '../../roles/app/render.ts'
 import type { Fleet } from './fleet.ts'
-import { holdsAddress } from './readers.ts'
+import { adminCommand, holdsAddress } from './readers.ts'
 
 /** The HAProxy backends that carry an app host's programs (templates/haproxy/app.cfg.ejs). */
 export const APP_BACKENDS = ['app_vote', 'app_result'] as const
@@ -23,23 +21,6 @@ export const APP_SERVICE_UNITS = Object.values(APP_UNITS).map((u) => u.unit)
 
 /** HAProxy's configuration, as the haproxy role writes it. */
 export const HAPROXY_CONFIG = '/etc/haproxy/haproxy.cfg'
-
-const ADMIN = `import socket, sys
-s = socket.socket(socket.AF_UNIX); s.settimeout(3); s.connect('/run/haproxy/admin.sock')
-s.sendall(sys.argv[1].encode() + b'\\n')
-d = b''
-while True:
-    c = s.recv(65536)
-    if not c: break
-    d += c
-print(d.decode())`
-
-/** One command on the host's HAProxy admin socket; its answer. */
-export async function adminCommand(conn: Connection, command: string): Promise<string> {
-  const r = await conn.run(sh`python3 -c ${ADMIN} ${command}`, { timeoutMs: 15_000 })
-  if (r.code !== 0) throw new Error(`HAProxy's admin socket on ${conn.host}: ${r.stderr.trim().split('\n').pop()}`)
-  return r.stdout
-}
 
 /** The current sessions (`scur`) of one server in the given backends, summed, from `show stat` CSV. */
 export function serverSessions(csv: string, backends: readonly string[], server: string): number {

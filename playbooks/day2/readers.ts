@@ -150,14 +150,29 @@ export interface HaproxyReading {
   error?: string
 }
 
-const SHOW_STAT = `import socket
-s = socket.socket(socket.AF_UNIX); s.settimeout(3); s.connect('/run/haproxy/admin.sock'); s.sendall(b'show stat\\n')
+/** Sends its first argument to HAProxy's admin socket and prints the whole answer. */
+const ADMIN = `import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(3); s.connect('/run/haproxy/admin.sock')
+s.sendall(sys.argv[1].encode() + b'\\n')
 d = b''
 while True:
     c = s.recv(65536)
     if not c: break
     d += c
 print(d.decode())`
+
+const runAdmin = (conn: Connection, command: string) =>
+  conn.run(sh`python3 -c ${ADMIN} ${command}`, { timeoutMs: 15_000 })
+
+/** The last line of a failed admin-socket run's error output. */
+const adminError = (stderr: string) => stderr.trim().split('\n').pop()
+
+/** One command on the host's HAProxy admin socket; its answer (throws when the socket does not answer). */
+export async function adminCommand(conn: Connection, command: string): Promise<string> {
+  const r = await runAdmin(conn, command)
+  if (r.code !== 0) throw new Error(`HAProxy's admin socket on ${conn.host}: ${adminError(r.stderr)}`)
+  return r.stdout
+}
 
 export function parseShowStat(host: string, csv: string): HaproxyReading {
   const lines = csv.split('\n').filter(Boolean)
@@ -175,9 +190,8 @@ export function parseShowStat(host: string, csv: string): HaproxyReading {
 }
 
 export async function readHaproxy(conn: Connection, host: string): Promise<HaproxyReading> {
-  const r = await conn.run(sh`python3 -c ${SHOW_STAT}`, { timeoutMs: 15_000 })
-  if (r.code !== 0)
-    return { host, error: `HAProxy's admin socket does not answer: ${r.stderr.trim().split('\n').pop()}` }
+  const r = await runAdmin(conn, 'show stat')
+  if (r.code !== 0) return { host, error: `HAProxy's admin socket does not answer: ${adminError(r.stderr)}` }
   return parseShowStat(host, r.stdout)
 }
 
