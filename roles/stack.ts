@@ -54,6 +54,13 @@ export interface StackVars extends Vars {
   app_http_port: number
   app_result_http_port: number
   failover_profile: FailoverProfile
+  tls_enabled: boolean
+  tls_dir: string
+  etcd_tls: boolean
+  patroni_api_tls: boolean
+  postgresql_tls: boolean
+  redis_tls: boolean
+  haproxy_stats_tls: boolean
 }
 
 /** How fast failures are detected and acted on: `failover_profile` in the inventory. */
@@ -99,6 +106,29 @@ export function failoverProfiles<K extends ProfileVar>(...names: K[]) {
     >
   const profiles = { failover_profile: { default: pick('default') as Vars, fast: pick('fast') as Vars } }
   return { defaults: pick('default'), profiles }
+}
+
+/** The TLS switches: `tls_enabled` for the whole stack, one per service below it, and where the files are. */
+export const TLS_VARS = [
+  'tls_enabled',
+  'tls_dir',
+  'etcd_tls',
+  'patroni_api_tls',
+  'postgresql_tls',
+  'redis_tls',
+  'haproxy_stats_tls',
+] as const
+
+/** A service whose links can be switched to TLS, by the name of its switch. */
+export type TlsService = 'etcd' | 'patroni_api' | 'postgresql' | 'redis' | 'haproxy_stats'
+
+/**
+ * Whether a service's links use TLS on a host: `tls_enabled` (the whole stack) and the service's own
+ * switch `<service>_tls` (default true, so one service can be kept in plaintext). Read through this
+ * function only, so every role that talks to a service agrees with the role that serves it.
+ */
+export function tlsOn(vars: Vars, service: TlsService): boolean {
+  return vars.tls_enabled === true && vars[`${service}_tls`] !== false
 }
 
 /** How a client reaches etcd: its members' group and port, and Patroni's user there. */
@@ -460,6 +490,64 @@ const SHARED: { [K in keyof StackVars]-?: { default?: StackVars[K]; schema: VarS
         'Failure detection settings: `default` (Patroni ttl 30, loop_wait 10, retry_timeout 10; Sentinel ' +
         'down-after 5000 ms; HAProxy fall 2) or `fast` (ttl 20, loop_wait 1, retry_timeout 5; down-after 2000 ms; ' +
         'fall 1): faster failovers, more false ones on a slow network. A variable set itself still wins.',
+    },
+  },
+  tls_enabled: {
+    default: false,
+    schema: {
+      type: 'boolean',
+      description:
+        "TLS for the whole stack: every host gets a key and a certificate from the stack's CA (generated once " +
+        'beside the secrets file, `<inventory>.ca.key`, mode 0600), and every service whose own switch is on ' +
+        '(`etcd_tls`, `patroni_api_tls`, `postgresql_tls`, `redis_tls`, `haproxy_stats_tls`) uses it.',
+    },
+  },
+  tls_dir: {
+    default: '/etc/hastack/tls',
+    schema: {
+      type: 'string',
+      format: 'absolute-path',
+      description: "Where each host keeps the CA certificate, its certificate, its key and the services' copies.",
+    },
+  },
+  etcd_tls: {
+    default: true,
+    schema: {
+      type: 'boolean',
+      description:
+        "etcd's peer and client links over TLS (Patroni and etcdctl authenticate with a client certificate) when `tls_enabled` is on (false keeps this one service in plaintext).",
+    },
+  },
+  patroni_api_tls: {
+    default: true,
+    schema: {
+      type: 'boolean',
+      description:
+        "Patroni's REST API over HTTPS (HAProxy checks it over HTTPS) when `tls_enabled` is on (false keeps this one service in plaintext).",
+    },
+  },
+  postgresql_tls: {
+    default: true,
+    schema: {
+      type: 'boolean',
+      description:
+        'PostgreSQL requires TLS from every non-local client, replication included (`hostssl`) when `tls_enabled` is on (false keeps this one service in plaintext).',
+    },
+  },
+  redis_tls: {
+    default: true,
+    schema: {
+      type: 'boolean',
+      description:
+        'Redis and Sentinel listen with TLS only (`tls-port`), replication and HAProxy checks included when `tls_enabled` is on (false keeps this one service in plaintext).',
+    },
+  },
+  haproxy_stats_tls: {
+    default: true,
+    schema: {
+      type: 'boolean',
+      description:
+        "HAProxy's stats page over HTTPS when `tls_enabled` is on (false keeps this one service in plaintext).",
     },
   },
 }

@@ -15,13 +15,13 @@ import { command, defineTask, directory, file, group, noChange, packages } from 
 import { sh } from '../../lib/connection/quote.ts'
 import { pathState } from '../../lib/facts/files.ts'
 import { IPV4 } from '../../lib/inventory/formats.ts'
-import { STACK_DEFAULTS } from '../stack.ts'
+import { STACK_DEFAULTS, TLS_VARS, sharedVars, type StackVars } from '../stack.ts'
 import { caFiles, caProblems, ensureCa, signRequest, type CaFiles, type CertificateNames } from './ca.ts'
 import { certificateProblems } from './inspect.ts'
 
-export interface CertificatesVars extends Vars {
-  tls_enabled: boolean
-  tls_dir: string
+const shared = sharedVars(...TLS_VARS)
+
+export interface CertificatesVars extends Vars, Pick<StackVars, keyof typeof shared.defaults> {
   tls_cert_days: number
   tls_renew_margin_days: number
   tls_ca_days: number
@@ -124,24 +124,13 @@ export const certificatesRole: Role<CertificatesVars> = {
   name: 'certificates',
   description: "Host keys and certificates signed by the stack's CA (hastack's own or yours), renewed by a re-run.",
   defaults: {
-    tls_enabled: false,
-    tls_dir: '/etc/hastack/tls',
+    ...shared.defaults,
     tls_cert_days: 365,
     tls_renew_margin_days: 30,
     tls_ca_days: 3650,
   },
   schema: {
-    tls_enabled: {
-      type: 'boolean',
-      description:
-        "Issue every host a key and a certificate from the stack's CA (services are switched to TLS in a later " +
-        'release). The CA is generated once beside the secrets file (`<inventory>.ca.key`, mode 0600).',
-    },
-    tls_dir: {
-      type: 'string',
-      format: 'absolute-path',
-      description: "Where each host keeps the CA certificate, its certificate, its key and the services' copies.",
-    },
+    ...shared.schema,
     tls_cert_days: { type: 'integer', minimum: 2, maximum: 3650, description: 'Validity of a host certificate.' },
     tls_renew_margin_days: {
       type: 'integer',
