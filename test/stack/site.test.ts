@@ -20,11 +20,13 @@ const repo = resolve(import.meta.dirname, '../..')
 // generated secrets of this test never touch a demo lab the user may have up.
 const dir = mkdtempSync(join(tmpdir(), 'hastack-site-'))
 const inventory = join(dir, 'lab-small.yml')
+// HASTACK_SITE_TLS=on converges the lab, and runs every check, with `tls_enabled: true` in the inventory.
+const tls = process.env.HASTACK_SITE_TLS === 'on' ? '\n    tls_enabled: true' : ''
 writeFileSync(
   inventory,
   readFileSync(join(repo, 'inventory/lab-small.yml'), 'utf8').replace(
     'ssh_key: ../.lab/ssh/id_ed25519',
-    `ssh_key: ${repo}/.lab/ssh/id_ed25519`,
+    `ssh_key: ${repo}/.lab/ssh/id_ed25519${tls}`,
   ),
 )
 const lab = new Lab({ inventory, name: 'site-ci', log: (m) => t.comment(`lab: ${m}`) })
