@@ -89,6 +89,7 @@ try {
     { fault: 'kill', target: 'redis-primary', durationS: 15, repeat, on: quiet },
     { fault: 'kill', target: 'lb', durationS: 15, repeat: 1 },
     { fault: 'freeze', target: 'etcd-member', durationS: 15, repeat: 1 },
+    { fault: 'stop', target: 'app', durationS: 15, repeat: 1 },
   ]
   /** A drill in this process, on the inventory loaded once. */
   const drillInProcess = async (options: DrillOptions) => {
