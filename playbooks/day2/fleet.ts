@@ -14,7 +14,7 @@ import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Connection, Inventory, Vars } from '../../lib/types.ts'
 import { InputError } from '../../lib/types.ts'
-import { scriptArgs } from '../../lib/cli/args.ts'
+import { ENGINE_OPTIONS, scriptArgs } from '../../lib/cli/args.ts'
 import { HelpRequested, parseCommandLine, type OptionSpecs, type OptionValue } from '../../lib/cli/parse.ts'
 import { InventoryErrors, loadInventory, secretValues } from '../../lib/inventory/index.ts'
 import { checkConnectionFiles } from '../../lib/inventory/connection-spec.ts'
@@ -43,14 +43,8 @@ export interface Fleet {
 
 /** Options every day-2 playbook takes, before its own. */
 const COMMON_OPTIONS: OptionSpecs = {
-  inventory: { type: 'string', short: 'i', valueName: 'FILE', description: 'inventory YAML file (required)' },
-  'extra-vars': {
-    type: 'string',
-    short: 'e',
-    multiple: true,
-    valueName: 'VARS',
-    description: 'extra variables: k=v, @file.yml or JSON; highest precedence; repeatable',
-  },
+  inventory: ENGINE_OPTIONS.inventory!,
+  'extra-vars': ENGINE_OPTIONS['extra-vars']!,
   json: { type: 'string', valueName: 'FILE', description: 'write the outcome as JSON to FILE (- for standard output)' },
 }
 
