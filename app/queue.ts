@@ -2,9 +2,12 @@
  * The worker's reliable queue, apart from Redis and PostgreSQL so it can be tested with fakes.
  * A vote is moved from the queue to the processing list (BLMOVE), applied to PostgreSQL, and only
  * then removed from the processing list (LREM): a worker that dies between the two leaves it there,
- * and every worker re-processes the processing list when it starts and after any Redis error (a
- * BLMOVE whose reply was lost). Applying a vote twice changes nothing (the upsert is keyed by the
- * vote's id), so re-processing is safe even for an item another worker is handling. Failures are
+ * and every worker re-processes the processing list when it starts, after any Redis error (a
+ * BLMOVE whose reply was lost) and after a take that came back empty (the client's guard on a
+ * blocking command answers "nothing" once its deadline passes, even when Redis moved an item and its
+ * reply is on the way: a worker frozen or starved past the deadline). Applying a vote twice changes
+ * nothing (the upsert is keyed by the vote's id), so re-processing is safe even for an item another
+ * worker is handling. Failures are
  * retried with a bounded exponential backoff; past its limit the worker stops (systemd starts it
  * again) and the item stays in the processing list: a vote taken is never dropped.
  */
@@ -132,7 +135,8 @@ export class VoteWorker {
 
   /**
    * The main loop: recover, then take and handle votes until stopped. A failed take may have moved
-   * an item whose reply was lost, so the processing list is recovered again after one.
+   * an item whose reply was lost, and an empty one may have moved an item its client stopped waiting
+   * for, so the processing list is recovered again after either.
    */
   async run(): Promise<void> {
     await this.recover()
@@ -151,7 +155,7 @@ export class VoteWorker {
       })
       if (this.stopping && item === undefined) break
       if (item !== undefined) await this.handle(item)
-      if (takeFailed && !this.stopping) await this.recover()
+      if ((takeFailed || item === undefined) && !this.stopping) await this.recover()
     }
   }
 }

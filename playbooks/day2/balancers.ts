@@ -36,15 +36,25 @@ export function serverSessions(csv: string, backends: readonly string[], server:
   return total
 }
 
-/** Set the app host's servers to `drain` or `ready` in every app backend of every HAProxy host. */
-export async function setAppServerState(fleet: Fleet, host: string, state: 'drain' | 'ready'): Promise<void> {
+/** Set the host's server to `drain` or `ready` in each of the backends of every HAProxy host. */
+export async function setServerState(
+  fleet: Fleet,
+  backends: readonly string[],
+  host: string,
+  state: 'drain' | 'ready',
+): Promise<void> {
   for (const balancer of fleet.members('haproxy')) {
     const conn = await fleet.conn(balancer)
-    for (const backend of APP_BACKENDS) {
+    for (const backend of backends) {
       const answer = (await adminCommand(conn, `set server ${backend}/${host} state ${state}`)).trim()
       if (answer) throw new Error(`HAProxy on ${balancer}: set server ${backend}/${host} state ${state}: ${answer}`)
     }
   }
+}
+
+/** Set the app host's servers to `drain` or `ready` in every app backend of every HAProxy host. */
+export async function setAppServerState(fleet: Fleet, host: string, state: 'drain' | 'ready'): Promise<void> {
+  await setServerState(fleet, APP_BACKENDS, host, state)
 }
 
 /** Drain the app host at every HAProxy and wait (bounded) until no session is left on it; the seconds it took. */

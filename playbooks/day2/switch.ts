@@ -11,6 +11,7 @@ import type { Connection } from '../../lib/types.ts'
 import { delay, waitUntil } from '../../lib/tasks/wait.ts'
 import { rest } from '../../roles/patroni/rest.ts'
 import type { Fleet } from './fleet.ts'
+import { setServerState } from './balancers.ts'
 import { gate } from './gates.ts'
 import { componentProblems, postgresView, redisView, type Component, type Limits } from './health.ts'
 import { redisCommands } from './readers.ts'
@@ -95,7 +96,18 @@ export function switchProblems(fleet: Fleet, limits: Limits, components: Compone
   return (state: StackState) => components.flatMap((c) => componentProblems(state, c, members, limits))
 }
 
-/** Patroni switchover from `from` to `to`; waits until `to` leads and HAProxy routes writes to it. */
+/** HAProxy's read-write PostgreSQL backend (templates/haproxy/haproxy.cfg.ejs); its servers are the members' names. */
+export const PG_WRITE_BACKEND = 'postgres_rw'
+
+/**
+ * Patroni switchover from `from` to `to`; waits until `to` leads and HAProxy routes writes to it.
+ * The old primary is set to `drain` in every HAProxy's read-write backend first and `ready` again
+ * afterwards, whatever happens: without it, a client connecting while the old primary shuts down
+ * is sent there until its check fails (up to fall × interval) and HAProxy retries the refused
+ * connection after a 1 s turn-around, so the client waits out its connect timeout (libpq: 2 s at
+ * least) instead of failing at once and trying again. Its open sessions are left alone (they end
+ * with the demotion). Back to `ready`, the old primary, now a replica, fails its `/primary` check.
+ */
 export async function switchPostgres(
   fleet: Fleet,
   limits: Limits,
@@ -105,22 +117,25 @@ export async function switchPostgres(
   const v = fleet.vars(move.from)
   const auth = { user: String(v.patroni_restapi_user), password: String(v.patroni_restapi_password) }
   const body = { leader: move.from, candidate: move.to }
-  const answer = await rest(await fleet.conn(move.from), 'POST', `${patroniApi(fleet, move.from)}/switchover`, {
-    auth,
-    body,
-    timeoutS: 60,
-  })
-  if (answer.status !== 200) throw new Error(`Patroni refused the switchover (${answer.status}): ${answer.body.trim()}`)
-  const healthy = switchProblems(fleet, limits, ['postgres', 'haproxy'])
-  return gate(
-    fleet,
-    `${move.to} leading PostgreSQL and routed to by HAProxy`,
-    (state) => {
-      const leader = postgresView(state).leader
-      return leader === move.to ? healthy(state) : [`the leader is ${leader ?? 'none'}, not yet ${move.to}`]
-    },
-    { timeoutMs },
-  )
+  await setServerState(fleet, [PG_WRITE_BACKEND], move.from, 'drain')
+  try {
+    const api = `${patroniApi(fleet, move.from)}/switchover`
+    const answer = await rest(await fleet.conn(move.from), 'POST', api, { auth, body, timeoutS: 60 })
+    if (answer.status !== 200)
+      throw new Error(`Patroni refused the switchover (${answer.status}): ${answer.body.trim()}`)
+    const healthy = switchProblems(fleet, limits, ['postgres', 'haproxy'])
+    return await gate(
+      fleet,
+      `${move.to} leading PostgreSQL and routed to by HAProxy`,
+      (state) => {
+        const leader = postgresView(state).leader
+        return leader === move.to ? healthy(state) : [`the leader is ${leader ?? 'none'}, not yet ${move.to}`]
+      },
+      { timeoutMs },
+    )
+  } finally {
+    await setServerState(fleet, [PG_WRITE_BACKEND], move.from, 'ready')
+  }
 }
 
 /** The replica priorities Sentinel reads, as one Sentinel reports them (`SENTINEL REPLICAS`), by address. */

@@ -25,8 +25,10 @@ export function haproxyView(host: HostView): Vars {
   const members = groupMembers(inventory, String(v.patroni_group ?? STACK_DEFAULTS.patroni_group))
   const inter = Number(v.haproxy_check_interval_ms)
   const fast = Math.max(100, Math.floor(inter / 2))
+  // A member that is down is checked at the fast pace too: a newly promoted primary is routed to sooner
+  // (a switchover's write pause), and only Patroni's leader answers /primary, so no second one can rise.
   const checks = [
-    `check port ${v.patroni_restapi_port} inter ${inter}ms fastinter ${fast}ms downinter ${inter}ms`,
+    `check port ${v.patroni_restapi_port} inter ${inter}ms fastinter ${fast}ms downinter ${fast}ms`,
     `fall ${v.haproxy_check_fall} rise ${v.haproxy_check_rise} on-marked-down shutdown-sessions`,
   ].join(' ')
   const hasRedis = groupMembers(inventory, 'redis').length > 0

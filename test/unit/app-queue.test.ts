@@ -1,7 +1,8 @@
 /**
  * The vote worker's reliable queue (app/queue.ts) against an in-memory Redis list pair and vote
  * store: a vote leaves the processing list only after it is stored; what a dead worker left there
- * is re-processed at start, and after a failed take whose reply may have been lost; failures are
+ * is re-processed at start, after a failed take whose reply may have been lost and after an empty take
+ * (a frozen worker's client may have stopped waiting for a vote Redis moved); failures are
  * retried with a bounded backoff, and past its limit the worker stops with the vote still kept.
  */
 import t from 'tap'
@@ -22,6 +23,11 @@ class World implements QueueStore {
   takeFailures = 0
   /** A take that moves the item and then fails (its reply lost), as BLMOVE on a dropped connection. */
   loseNextTakeReply = false
+  /**
+   * A take that moves the item but answers "nothing": ioredis's blockingTimeout guard resolving BLMOVE
+   * with null once its deadline passed while the worker was frozen, before it read Redis's reply.
+   */
+  answerNextTakeEmpty = false
   clock = 0
   sleeps: number[] = []
   log: string[] = []
@@ -40,6 +46,10 @@ class World implements QueueStore {
       return undefined
     }
     this.processing.push(item)
+    if (this.answerNextTakeEmpty) {
+      this.answerNextTakeEmpty = false
+      return undefined
+    }
     if (this.loseNextTakeReply) {
       this.loseNextTakeReply = false
       throw new Error('Connection is closed.')
@@ -133,6 +143,35 @@ t.test('a take whose reply was lost leaves the vote in processing, and the worke
   t.ok(world.stored.has('voter-1'), 'the vote moved by the failed take is stored')
   t.same(world.processing, [])
   t.same(world.sleeps, [100], 'one wait before the take is tried again')
+})
+
+t.test('a take answered empty after Redis moved a vote (a frozen worker) does not strand it', async (t) => {
+  const world = new World()
+  world.queue.push(encodeVote(vote('1')))
+  world.answerNextTakeEmpty = true
+  await drain(world)
+  t.ok(world.stored.has('voter-1'), 'the vote moved by the take answered empty is stored')
+  t.same(world.processing, [], 'nothing is left in the processing list')
+  t.match(world.log, [/re-processing 1 item/])
+})
+
+t.test('an idle worker finds nothing to re-process and stores nothing twice', async (t) => {
+  const world = new World()
+  world.queue.push(encodeVote(vote('1')))
+  let empties = 0
+  const worker = world.worker()
+  world.onEmptyTake = () => {
+    if (++empties === 3) worker.stop()
+  }
+  const applied: string[] = []
+  const apply = world.store.apply
+  world.store.apply = async (v) => {
+    applied.push(v.id)
+    await apply(v)
+  }
+  await worker.run()
+  t.same(applied, ['1'], 'the vote was applied once')
+  t.same(world.log, [], 'no re-processing was logged')
 })
 
 t.test('past the retry limit the worker stops, and the vote stays in the processing list', async (t) => {

@@ -53,6 +53,10 @@ export interface WorldState {
   onRestart?: (host: string, unit: string, world: WorldState) => void
   /** App hosts' state at every HAProxy (UP, DRAIN) and open sessions; hosts of the shape's app group. */
   app: Record<string, { state: 'UP' | 'DRAIN'; sessions: number }>
+  /** PostgreSQL members drained in HAProxy's read-write backend (at every HAProxy). */
+  pgWriteDrained: string[]
+  /** Those drained when Patroni was asked to switch over, per switchover. */
+  drainedAtSwitchover: string[][]
   /** The host that holds the VIP (with the shape's vip). */
   vipHolder?: string
   /** Each host's boot count (a reboot adds one). */
@@ -79,6 +83,8 @@ export function healthyState(): WorldState {
     priority: { node1: 100, node2: 100, node3: 100 },
     sentinelNames: {},
     app: {},
+    pgWriteDrained: [],
+    drainedAtSwitchover: [],
     boots: { node1: 1, node2: 1, node3: 1 },
     pending: {},
     balancers: ['node1'],
@@ -97,6 +103,7 @@ function patroniAnswer(world: WorldState, host: string, stdin: string): Answer {
   const reply = (body: unknown, status = 200) => ({ stdout: `${JSON.stringify(body)}\n${status}` })
   if (method === 'POST' && path === '/switchover') {
     const body = JSON.parse(/^data = "(.*)"$/m.exec(stdin)![1]!.replaceAll('\\"', '"'))
+    world.drainedAtSwitchover.push([...world.pgWriteDrained])
     if (body.leader !== world.pgLeader) return reply('leader name does not match', 412)
     world.pgLeader = body.candidate
     world.timeline++
@@ -229,6 +236,12 @@ export function worldConnections(world: WorldState): Map<string, ScriptedConnect
     conn.on(/^python3 -c .*'set server app_\w+\/\w+ state \w+'$/s, (command) => {
       const [, app, state] = /set server app_\w+\/(\w+) state (\w+)/.exec(command)!
       world.app[app!]!.state = state === 'drain' ? 'DRAIN' : 'UP'
+      return { stdout: '\n' }
+    })
+    conn.on(/^python3 -c .*'set server postgres_rw\/\w+ state \w+'$/s, (command) => {
+      const [, member, state] = /set server postgres_rw\/(\w+) state (\w+)/.exec(command)!
+      world.pgWriteDrained = world.pgWriteDrained.filter((m) => m !== member)
+      if (state === 'drain') world.pgWriteDrained.push(member!)
       return { stdout: '\n' }
     })
     conn.on(/^python3 -c .*max_seconds/s, () => ({ stdout: JSON.stringify(WRITER_SUMMARY) + '\n' }))

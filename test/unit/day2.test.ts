@@ -175,6 +175,8 @@ t.test('switchovers move the primary and wait until HAProxy routes to it', async
   const limits = limitsOf(fleet)
   const state = await switchPostgres(fleet, limits, { from: 'node1', to: 'node2' }, 5_000)
   t.equal(world.pgLeader, 'node2')
+  t.same(world.drainedAtSwitchover, [['node1']], 'the old primary took no new connection during the switchover')
+  t.same(world.pgWriteDrained, [], 'and is ready again afterwards')
   t.same(state.haproxy[0]?.backends?.postgres_rw?.up, ['node2'])
   await switchRedis(fleet, limits, state, { from: 'node1', to: 'node3' }, 5_000)
   t.equal(world.redisPrimary, 'node3', 'the chosen replica won')
@@ -190,6 +192,18 @@ t.test('switchovers move the primary and wait until HAProxy routes to it', async
     [],
     'credentials never on a command line',
   )
+})
+
+t.test('a refused PostgreSQL switchover leaves the old primary ready in HAProxy', async (t) => {
+  const world = healthyState()
+  const { fleet } = await worldFleet(world)
+  await t.rejects(
+    switchPostgres(fleet, limitsOf(fleet), { from: 'node2', to: 'node3' }, 5_000),
+    /Patroni refused the switchover \(412\)/,
+  )
+  t.same(world.drainedAtSwitchover, [['node2']])
+  t.same(world.pgWriteDrained, [], 'ready again')
+  t.equal(world.pgLeader, 'node1', 'nothing switched')
 })
 
 t.test('the write pause is the longest time without an acknowledged write', async (t) => {
