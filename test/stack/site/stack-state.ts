@@ -36,11 +36,12 @@ function hostAt(ctx: SiteContext, address: string | undefined): string | undefin
   return ctx.hosts('redis').find((h) => ctx.lab.host(h).address === address)
 }
 
-function redisClient(host: string, port: number, password: string): Redis {
+function redisClient(ctx: SiteContext, host: string, port: number, password: string): Redis {
   const client = new Redis({
     host,
     port,
     password,
+    ...ctx.redisTls(),
     connectTimeout: 2000,
     commandTimeout: 2000,
     maxRetriesPerRequest: 1,
@@ -51,8 +52,14 @@ function redisClient(host: string, port: number, password: string): Redis {
   return client
 }
 
-async function withRedis<T>(host: string, port: number, password: string, use: (c: Redis) => Promise<T>): Promise<T> {
-  const client = redisClient(host, port, password)
+async function withRedis<T>(
+  ctx: SiteContext,
+  host: string,
+  port: number,
+  password: string,
+  use: (c: Redis) => Promise<T>,
+): Promise<T> {
+  const client = redisClient(ctx, host, port, password)
   try {
     await client.connect()
     return await use(client)
@@ -66,7 +73,7 @@ export async function redisPrimary(ctx: SiteContext): Promise<string> {
   const v = await hostVars(ctx, ctx.hosts('sentinel')[0]!)
   for (const sentinel of ctx.hosts('sentinel')) {
     const address = ctx.lab.host(sentinel).address
-    const answer = await withRedis(address, Number(v.sentinel_port), String(v.sentinel_password), (c) =>
+    const answer = await withRedis(ctx, address, Number(v.sentinel_port), String(v.sentinel_password), (c) =>
       c.call('SENTINEL', 'get-master-addr-by-name', String(v.redis_master_name)),
     ).catch(() => undefined)
     const host = hostAt(ctx, (answer as string[] | undefined)?.[0])
@@ -78,7 +85,7 @@ export async function redisPrimary(ctx: SiteContext): Promise<string> {
 /** `INFO replication` of a Redis host, as a map. */
 export async function redisReplication(ctx: SiteContext, host: string): Promise<Record<string, string>> {
   const v = await hostVars(ctx, host)
-  const info = await withRedis(ctx.lab.host(host).address, Number(v.redis_port), String(v.redis_password), (c) =>
+  const info = await withRedis(ctx, ctx.lab.host(host).address, Number(v.redis_port), String(v.redis_password), (c) =>
     c.info('replication'),
   )
   return Object.fromEntries(
@@ -109,21 +116,21 @@ export async function moveRedisPrimary(ctx: SiteContext, target: string): Promis
   const saved = new Map<string, string>()
   try {
     for (const host of others) {
-      await withRedis(ctx.lab.host(host).address, port, password, async (c) => {
+      await withRedis(ctx, ctx.lab.host(host).address, port, password, async (c) => {
         const [, priority] = (await c.config('GET', 'replica-priority')) as string[]
         saved.set(host, priority!)
         await c.config('SET', 'replica-priority', '0')
       })
     }
     const sentinel = ctx.lab.host(ctx.hosts('sentinel')[0]!).address
-    await withRedis(sentinel, Number(v.sentinel_port), String(v.sentinel_password), (c) =>
+    await withRedis(ctx, sentinel, Number(v.sentinel_port), String(v.sentinel_password), (c) =>
       c.call('SENTINEL', 'FAILOVER', String(v.redis_master_name)),
     )
     await until(`${target} to be the Redis primary`, 60_000, async () => (await redisPrimary(ctx)) === target, 500)
     for (const host of others) await waitRedisReplica(ctx, host, 60_000)
   } finally {
     for (const [host, priority] of saved)
-      await withRedis(ctx.lab.host(host).address, port, password, (c) =>
+      await withRedis(ctx, ctx.lab.host(host).address, port, password, (c) =>
         c.config('SET', 'replica-priority', priority),
       ).catch(() => {})
   }
