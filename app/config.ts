@@ -24,6 +24,8 @@ export interface AppConfig {
     /** Replicas that must hold a vote before it is acknowledged (Redis WAIT); 0: the primary alone. */
     waitReplicas: number
     waitTimeoutMs: number
+    /** The CA certificate file Redis and the Sentinels are checked against (TLS); undefined: plaintext. */
+    tlsCaFile?: string
   }
   postgres: {
     host: string
@@ -65,6 +67,14 @@ function integer(env: Env, name: string, min: number, max: number): number {
 
 const port = (env: Env, name: string) => integer(env, name, 1, 65535)
 
+/** An optional absolute file path (unset or empty: undefined). */
+function optionalPath(env: Env, name: string): string | undefined {
+  const value = env[name]
+  if (value === undefined || value === '') return undefined
+  if (!/^\/[A-Za-z0-9_./-]+$/.test(value)) throw new ConfigError(`${name} must be an absolute file path`)
+  return value
+}
+
 /** `host:port,host:port` → endpoints (at least one). */
 export function parseEndpoints(name: string, text: string): Endpoint[] {
   const endpoints = text.split(',').map((item) => {
@@ -90,6 +100,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       sentinelPassword: required(env, 'APP_SENTINEL_PASSWORD'),
       waitReplicas: integer(env, 'APP_REDIS_WAIT_REPLICAS', 0, 16),
       waitTimeoutMs: integer(env, 'APP_REDIS_WAIT_TIMEOUT_MS', 1, 60_000),
+      tlsCaFile: optionalPath(env, 'APP_REDIS_TLS_CA_FILE'),
     },
     postgres: {
       host: word(env, 'APP_PG_HOST'),

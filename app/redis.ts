@@ -1,11 +1,13 @@
 /**
  * Redis for the vote app: a client of the primary the Sentinels name (ioredis in Sentinel mode,
- * authenticated to Sentinels and Redis), which follows a failover by itself (told by the Sentinels'
- * `+switch-master`, reconnecting every 300 ms at most meanwhile). Commands are never
+ * authenticated to Sentinels and Redis, over TLS checked against the stack's CA when the configuration
+ * names its file), which follows a failover by itself (told by the Sentinels' `+switch-master`,
+ * reconnecting every 300 ms at most meanwhile). Commands are never
  * queued while disconnected: they fail at once, so the vote program answers 503 instead of waiting.
  * The queue's key names live here too.
  */
-import { Redis } from 'ioredis'
+import { readFileSync } from 'node:fs'
+import { Redis, type RedisOptions } from 'ioredis'
 import type { AppConfig } from './config.ts'
 
 /** The list the vote program appends to and the worker takes from. */
@@ -20,6 +22,13 @@ export interface ClientOptions {
   blocking?: boolean
 }
 
+/** ioredis' TLS options for Sentinel mode: the Sentinels and the primary they name, both over TLS. */
+function tlsOptions(caFile: string | undefined): Partial<RedisOptions> {
+  if (caFile === undefined) return {}
+  const ca = readFileSync(caFile)
+  return { tls: { ca }, sentinelTLS: { ca }, enableTLSForSentinelMode: true }
+}
+
 export function sentinelClient(config: AppConfig, options: ClientOptions = {}): Redis {
   const r = config.redis
   const client = new Redis({
@@ -28,6 +37,7 @@ export function sentinelClient(config: AppConfig, options: ClientOptions = {}): 
     role: 'master',
     password: r.password,
     sentinelPassword: r.sentinelPassword,
+    ...tlsOptions(r.tlsCaFile),
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     connectTimeout: 2000,

@@ -7,7 +7,7 @@
  * Sentinels elected and change nothing, also after a failover.
  */
 import { playbook } from '../lib/index.ts'
-import { allRoles } from '../roles/index.ts'
+import { allRoles, certificatesRole } from '../roles/index.ts'
 import { REDIS_HOSTS, redisPlays } from './plays/redis.ts'
 import { preparePlay, routeClientsPlay } from './plays/shared.ts'
 
@@ -15,5 +15,11 @@ await playbook({
   name: 'redis',
   script: import.meta.url,
   roles: allRoles,
-  plays: [preparePlay(REDIS_HOSTS, 'Prepare the Redis and endpoint hosts'), ...redisPlays, routeClientsPlay],
+  plays: [
+    preparePlay(REDIS_HOSTS, 'Prepare the Redis and endpoint hosts'),
+    // With tls_enabled, Redis, Sentinel and HAProxy read their certificates from here.
+    { name: 'Issue the host certificates', hosts: REDIS_HOSTS, roles: [certificatesRole] },
+    ...redisPlays,
+    routeClientsPlay,
+  ],
 })

@@ -8,7 +8,7 @@ import { resolve } from 'node:path'
 import { parseCommandLineOrExit } from '../lib/cli/parse.ts'
 import { loadInventory, secretsFilePath } from '../lib/inventory/index.ts'
 import { allRoles } from '../roles/index.ts'
-import { clientAddress } from '../roles/stack.ts'
+import { clientAddress, tlsOn } from '../roles/stack.ts'
 
 const { values } = parseCommandLineOrExit(
   process.argv.slice(2),
@@ -31,15 +31,20 @@ if (entry) {
     lines.push(`  PostgreSQL writes  postgresql://${v.postgresql_app_user}@${entry}:${v.haproxy_pg_rw_port}/${db}`)
     lines.push(`  PostgreSQL reads   postgresql://${v.postgresql_app_user}@${entry}:${v.haproxy_pg_ro_port}/${db}`)
   }
-  if (inv.groupHosts('redis').length) lines.push(`  Redis (no Sentinel) redis://${entry}:${v.redis_haproxy_port}`)
+  if (inv.groupHosts('redis').length) {
+    const redisScheme = tlsOn(v, 'redis') ? 'rediss' : 'redis'
+    lines.push(`  Redis (no Sentinel) ${redisScheme}://${entry}:${v.redis_haproxy_port}`)
+  }
 }
 for (const lb of balancers) {
   const v = inv.hosts.get(lb)!.vars
   const a = v.address
+  // With haproxy_stats_tls the page is HTTPS, its certificate from the stack's CA (<inventory>.ca.crt).
+  const scheme = tlsOn(v, 'haproxy_stats') ? 'https' : 'http'
   lines.push(
-    `  HAProxy stats      http://${a}:${v.haproxy_stats_port}/stats  (user ${v.haproxy_stats_user}, password: haproxy_stats_password)`,
+    `  HAProxy stats      ${scheme}://${a}:${v.haproxy_stats_port}/stats  (user ${v.haproxy_stats_user}, password: haproxy_stats_password)`,
   )
-  lines.push(`  HAProxy metrics    http://${a}:${v.haproxy_stats_port}/metrics`)
+  lines.push(`  HAProxy metrics    ${scheme}://${a}:${v.haproxy_stats_port}/metrics`)
 }
 const sentinels = inv
   .groupHosts('sentinel')

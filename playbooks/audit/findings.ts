@@ -9,8 +9,11 @@ import type { Exposure } from '../../roles/nftables/exposure.ts'
 
 export interface Finding {
   host: string
-  /** What kind of problem: an unexpected listener, a loose secret file, a certificate, an open service. */
-  kind: 'listener' | 'secret-file' | 'certificate' | 'no-auth'
+  /**
+   * What kind of problem: an unexpected listener, a loose secret file, a certificate, an open service, a
+   * service answering in plaintext on a TLS port (tls.ts).
+   */
+  kind: 'listener' | 'secret-file' | 'certificate' | 'no-auth' | 'no-tls'
   port?: number
   message: string
 }

@@ -3,11 +3,15 @@
  * the files under /etc and hastack's state directory that hold one of the stack's secrets (the secrets
  * go to grep on standard input, never on a command line), its certificates, and whether its services
  * answer a client that presents no credentials (Redis and Sentinel PING, PostgreSQL as postgres without
- * a password, etcd without a user, the HAProxy stats page).
+ * a password, etcd without a user, the HAProxy stats page; over TLS where the stack uses it). Services
+ * answering without TLS are probed by tls.ts.
  */
 import type { Connection, Vars } from '../../lib/types.ts'
 import { sh } from '../../lib/connection/quote.ts'
 import type { Finding } from './findings.ts'
+import { redisTlsArgs } from '../../roles/redis/cli.ts'
+import { TLS_FILES, tlsPath } from '../../roles/certificates/index.ts'
+import { tlsOn } from '../../roles/stack.ts'
 
 /** Where files holding secrets are looked for. */
 const SECRET_DIRS = ['/etc', '/var/lib/hastack']
@@ -37,9 +41,11 @@ function open(host: string, port: number, what: string): Finding {
   return { host, kind: 'no-auth', port, message: `${host} port ${port}: ${what} answers without authentication` }
 }
 
+/** The status of a GET (0: no answer); an https URL is checked against the CA file given second. */
 const HTTP_STATUS =
-  'import sys,urllib.request,urllib.error\n' +
-  'try: print(urllib.request.urlopen(sys.argv[1], timeout=5).status)\n' +
+  'import ssl,sys,urllib.request,urllib.error\n' +
+  'ctx = ssl.create_default_context(cafile=sys.argv[2]) if len(sys.argv) > 2 else None\n' +
+  'try: print(urllib.request.urlopen(sys.argv[1], timeout=5, context=ctx).status)\n' +
   'except urllib.error.HTTPError as e: print(e.code)\n' +
   'except Exception: print(0)\n'
 
@@ -53,7 +59,8 @@ export async function unauthenticatedServices(
   const address = String(v.address)
   const findings: Finding[] = []
   const redisPing = async (port: number, what: string) => {
-    const out = await conn.run(sh`timeout 10 redis-cli --no-auth-warning -h ${address} -p ${port} PING 2>&1`)
+    const tls = redisTlsArgs(v)
+    const out = await conn.run(sh`timeout 10 redis-cli ${tls} --no-auth-warning -h ${address} -p ${port} PING 2>&1`)
     if (out.stdout.trim() === 'PONG') findings.push(open(host, port, what))
   }
   if (groups.includes('redis')) await redisPing(Number(v.redis_port), 'Redis')
@@ -76,7 +83,9 @@ export async function unauthenticatedServices(
   }
   if (groups.includes('haproxy')) {
     const port = Number(v.haproxy_stats_port)
-    const out = await conn.run(sh`python3 -c ${HTTP_STATUS} ${`http://${address}:${port}/stats`}`)
+    const https = tlsOn(v, 'haproxy_stats')
+    const url = `${https ? 'https' : 'http'}://${address}:${port}/stats`
+    const out = await conn.run(sh`python3 -c ${HTTP_STATUS} ${url} ${https ? [tlsPath(v, TLS_FILES.ca)] : []}`)
     if (out.stdout.trim() === '200') findings.push(open(host, port, 'the HAProxy stats page'))
   }
   return findings

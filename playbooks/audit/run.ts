@@ -9,6 +9,7 @@ import { exposureVars, hostExposures } from '../../roles/nftables/exposure.ts'
 import type { Day2Outcome, Fleet } from '../day2/fleet.ts'
 import { expiringCertificates, judgeListeners, looseSecretFiles, parseSocket, type Finding } from './findings.ts'
 import { certificateListing, listeningSockets, secretFileModes, unauthenticatedServices } from './probes.ts'
+import { plaintextServices } from './tls.ts'
 
 export interface HostAudit {
   host: string
@@ -31,6 +32,7 @@ async function auditHost(fleet: Fleet, host: string, secrets: string[], now: Dat
       ...looseSecretFiles(host, await secretFileModes(conn, secrets, String(v.tls_dir))),
       ...expiringCertificates(host, certificates, Number(v.tls_renew_margin_days), now),
       ...(await unauthenticatedServices(conn, host, inventory.hosts.get(host)!.groups, v)),
+      ...(await plaintextServices(conn, host, inventory.hosts.get(host)!.groups, v)),
     ]
     return { host, findings, localOnly: listeners.localOnly }
   } catch (error) {

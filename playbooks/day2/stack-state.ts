@@ -7,6 +7,7 @@
 import type { Connection } from '../../lib/types.ts'
 import { mask } from '../../lib/output/mask.ts'
 import type { Fleet } from './fleet.ts'
+import { cliEndpoint, type Endpoint } from '../../roles/redis/cli.ts'
 import type { Component, Limits } from './health.ts'
 import {
   holdsAddress,
@@ -67,14 +68,16 @@ export function patroniApi(fleet: Fleet, host: string): string {
   return `http://${v.address}:${v.patroni_restapi_port}`
 }
 
-export function redisEndpoint(fleet: Fleet, host: string) {
+/** A host's Redis as redis-cli on that host reaches it (TLS options included when the stack uses them). */
+export function redisEndpoint(fleet: Fleet, host: string): Endpoint {
   const v = fleet.vars(host)
-  return { host: String(v.address), port: Number(v.redis_port), password: String(v.redis_password ?? '') }
+  return cliEndpoint(v, String(v.address), Number(v.redis_port), String(v.redis_password ?? ''))
 }
 
-export function sentinelEndpoint(fleet: Fleet, host: string) {
+/** A host's Sentinel as redis-cli on that host reaches it (TLS options included when the stack uses them). */
+export function sentinelEndpoint(fleet: Fleet, host: string): Endpoint {
   const v = fleet.vars(host)
-  return { host: String(v.address), port: Number(v.sentinel_port), password: String(v.sentinel_password ?? '') }
+  return cliEndpoint(v, String(v.address), Number(v.sentinel_port), String(v.sentinel_password ?? ''))
 }
 
 /** Read one host's part; the readings are pushed into `state`. */

@@ -9,10 +9,12 @@
  * servers up per backend) and records each change on the writer's clock: where the pause went.
  */
 import { randomUUID } from 'node:crypto'
-import type { Connection, RunResult } from '../../lib/types.ts'
+import type { Connection, RunResult, Vars } from '../../lib/types.ts'
 import { InputError } from '../../lib/types.ts'
 import { quote, sh } from '../../lib/connection/quote.ts'
 import type { Fleet } from './fleet.ts'
+import { tlsOn } from '../../roles/stack.ts'
+import { TLS_FILES, tlsPath } from '../../roles/certificates/index.ts'
 import { patroniApi, redisEndpoint, sentinelEndpoint, stackGroups } from './stack-state.ts'
 
 export interface WriterTarget {
@@ -23,6 +25,8 @@ export interface WriterTarget {
   /** PostgreSQL only. */
   user?: string
   database?: string
+  /** Redis only: the CA file to check the endpoint's certificate against when it speaks TLS. */
+  redisCa?: string
 }
 
 /** What the writer's watcher samples during a switch (run as root: HAProxy's admin socket). */
@@ -37,6 +41,8 @@ export interface SwitchWatch {
   patroni: { name: string; url: string }[]
   /** HAProxy backends whose servers up are listed (the writer's host's own HAProxy). */
   backends: string[]
+  /** The CA file Redis and the Sentinels are checked against when they speak TLS. */
+  redisCa?: string
 }
 
 /** A change the watcher saw: ms on the writer's clock, what changed and its new value. */
@@ -73,8 +79,13 @@ def pg_write(c):
     cur = c.cursor(); cur.execute('SELECT txid_current()'); cur.fetchone()
 def resp(*words):
     return b''.join([b'*%d\\r\\n' % len(words)] + [b'$%d\\r\\n%s\\r\\n' % (len(w), w) for w in words])
+def redis_socket(address, port, timeout, ca):
+    s = socket.create_connection((address, port), timeout=timeout)
+    if not ca: return s
+    import ssl
+    return ssl.create_default_context(cafile=ca).wrap_socket(s, server_hostname=address)
 def redis_client():
-    s = socket.create_connection((cfg['address'], cfg['port']), timeout=1)
+    s = redis_socket(cfg['address'], cfg['port'], 1, cfg.get('redisCa'))
     s.sendall(resp(b'AUTH', cfg['password'].encode()))
     if not s.recv(256).startswith(b'+OK'): raise Exception('AUTH refused')
     return s
@@ -82,8 +93,8 @@ def redis_write(s):
     s.sendall(resp(b'SET', b'hastack:day2:writer', str(time.time()).encode()))
     reply = s.recv(256)
     if not reply.startswith(b'+OK'): raise Exception(reply.decode(errors='replace').strip()[:100])
-def ask(address, port, password, *commands):
-    s = socket.create_connection((address, port), timeout=0.3)
+def ask(address, port, password, *commands, ca=None):
+    s = redis_socket(address, port, 0.3, ca)
     f = s.makefile('rb')
     s.sendall(resp(b'AUTH', password.encode()) + b''.join(resp(*[w.encode() for w in c]) for c in commands))
     def reply():
@@ -101,7 +112,7 @@ def sample(w):
     for r in w['servers']:
         try:
             info = dict(l.split(':', 1) for l in ask(r['address'], r['port'], w['redisPassword'],
-                ['INFO', 'replication'])[0].split('\\r\\n') if ':' in l)
+                ['INFO', 'replication'], ca=w.get('redisCa'))[0].split('\\r\\n') if ':' in l)
             value = info.get('role', '?')
             if value == 'master': value += ' good-replicas=' + info.get('min_slaves_good_slaves', '?')
             else: value += ' of ' + by_address.get(info.get('master_host'), '?') + ' link ' + info.get('master_link_status', '?')
@@ -109,7 +120,7 @@ def sample(w):
         seen['redis ' + r['name']] = value
     for s in w['sentinels']:
         try:
-            named = ask(s['address'], s['port'], w['sentinelPassword'], ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', w['masterName']])[0]
+            named = ask(s['address'], s['port'], w['sentinelPassword'], ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', w['masterName']], ca=w.get('redisCa'))[0]
             seen['sentinel ' + s['name'] + ' names'] = by_address.get(named[0], named[0]) if isinstance(named, list) else str(named)
         except Exception: seen['sentinel ' + s['name'] + ' names'] = 'no answer'
     for p in w['patroni']:
@@ -235,6 +246,11 @@ export function pauseLine(component: string, summary: WriteSummary): string {
   return `${component}: write pause ${pause} s (${summary.acks.length} of ${summary.attempts} writes acknowledged${failed})`
 }
 
+/** `redisCa`, the CA file on the stack's hosts, when Redis speaks TLS (`tlsOn(vars, 'redis')`). */
+function redisCa(vars: Vars): { redisCa?: string } {
+  return tlsOn(vars, 'redis') ? { redisCa: tlsPath(vars, TLS_FILES.ca) } : {}
+}
+
 /** Where the writer runs and what it writes to: the first HAProxy host's endpoint of the component. */
 export function writerPlacement(fleet: Fleet, component: 'postgres' | 'redis'): { host: string; target: WriterTarget } {
   const [balancer] = fleet.members('haproxy')
@@ -242,7 +258,7 @@ export function writerPlacement(fleet: Fleet, component: 'postgres' | 'redis'): 
   const lb = fleet.vars(balancer)
   if (component === 'redis') {
     const target = { kind: component, address: String(lb.address), port: Number(lb.redis_haproxy_port) }
-    return { host: balancer, target: { ...target, password: String(lb.redis_password) } }
+    return { host: balancer, target: { ...target, password: String(lb.redis_password), ...redisCa(lb) } }
   }
   // psycopg2 comes with Patroni: the writer runs on a PostgreSQL host and connects to HAProxy's write port.
   const [member] = fleet.members(stackGroups(fleet).postgres)
@@ -273,5 +289,6 @@ export function switchWatch(fleet: Fleet, component: 'postgres' | 'redis'): Swit
     servers: servers.map((r) => ({ name: r.name, address: r.host, port: r.port })),
     redisPassword: first?.password ?? '',
     backends: servers.map((r) => `redis_${r.name.replace(/[^A-Za-z0-9_]/g, '_')}`),
+    ...redisCa(fleet.vars(first!.name)),
   }
 }

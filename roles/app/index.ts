@@ -24,6 +24,7 @@ import {
   APP_PORT_VARS,
   HAPROXY_PG_VARS,
   REDIS_CLIENT_VARS,
+  TLS_VARS,
   groupMembers,
   settingsOf,
   sharedVars,
@@ -34,6 +35,7 @@ import { APP_DIR, APP_USER, ENV_FILE, UNITS, appEnvView } from './render.ts'
 
 const shared = sharedVars(
   ...REDIS_CLIENT_VARS,
+  ...TLS_VARS,
   ...HAPROXY_PG_VARS,
   ...APP_PORT_VARS,
   'postgresql_app_database',

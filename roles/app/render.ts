@@ -5,7 +5,8 @@
  */
 import type { HostView, Vars } from '../../lib/types.ts'
 import { systemdEnvValue } from '../../lib/config-quote.ts'
-import { groupMembers } from '../stack.ts'
+import { groupMembers, tlsOn } from '../stack.ts'
+import { TLS_FILES, tlsPath } from '../certificates/index.ts'
 import type { AppProgram } from './bundles.ts'
 
 /** Where the bundles live on an app host. */
@@ -62,6 +63,7 @@ export function appEnvironment(host: HostView): [string, string | number][] {
     ['APP_SENTINEL_PASSWORD', String(v.sentinel_password)],
     ['APP_REDIS_WAIT_REPLICAS', Number(v.app_redis_wait_replicas)],
     ['APP_REDIS_WAIT_TIMEOUT_MS', Number(v.app_redis_wait_timeout_ms)],
+    ['APP_REDIS_TLS_CA_FILE', tlsOn(v, 'redis') ? tlsPath(v, TLS_FILES.ca) : ''],
     ['APP_PG_HOST', db.host],
     ['APP_PG_WRITE_PORT', db.writePort],
     ['APP_PG_READ_PORT', db.readPort],

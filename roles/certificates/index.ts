@@ -2,7 +2,8 @@
  * certificates: with `tls_enabled`, each host gets a key and a certificate signed by the stack's CA
  * (ca.ts) in `tls_dir`: `ca.crt`, `host.crt` and `host.key` (root, 0600), and a copy per service the
  * host runs (`<tls_dir>/<service>/`, key readable by the group `hastack-tls-<service>` only) for etcd,
- * postgres, patroni and redis (Sentinel runs as redis too). The key is generated ON the host and never
+ * postgres, patroni and redis (Sentinel runs as redis too), and for haproxy `host.pem` (certificate then
+ * key in one file, as HAProxy's `crt` wants them) beside the CA. The key is generated ON the host and never
  * leaves it: the host makes a request, the controller signs it with the names it decides (host name,
  * localhost, cluster address, loopback and the VIP on haproxy hosts). A certificate is issued again when
  * it is missing, not from the current CA, for other names or another key, or expires within
@@ -11,7 +12,7 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import type { HostRun, Inventory, Role, Task, Vars } from '../../lib/types.ts'
-import { command, defineTask, directory, file, group, noChange, packages } from '../../lib/tasks/index.ts'
+import { command, defineTask, directory, file, group, noChange, packages, user } from '../../lib/tasks/index.ts'
 import { sh } from '../../lib/connection/quote.ts'
 import { pathState } from '../../lib/facts/files.ts'
 import { IPV4 } from '../../lib/inventory/formats.ts'
@@ -29,8 +30,26 @@ export interface CertificatesVars extends Vars, Pick<StackVars, keyof typeof sha
   tls_ca_key_file?: string
 }
 
-/** The file names inside `tls_dir` and each service's directory. */
-export const TLS_FILES = { ca: 'ca.crt', cert: 'host.crt', key: 'host.key' } as const
+/** The file names inside `tls_dir` and each service's directory (`pem`: HAProxy's certificate and key in one). */
+export const TLS_FILES = { ca: 'ca.crt', cert: 'host.crt', key: 'host.key', pem: 'host.pem' } as const
+
+/** Where a host keeps a TLS file: `<tls_dir>/<file>`, or in a service's copy `<tls_dir>/<service>/<file>`. */
+export function tlsPath(vars: Vars, file: string, service?: string): string {
+  const dir = String(vars.tls_dir ?? STACK_DEFAULTS.tls_dir)
+  return service === undefined ? `${dir}/${file}` : `${dir}/${service}/${file}`
+}
+
+/** The files of a service's copy and their modes: HAProxy's in one PEM, the others' apart. */
+function serviceFiles(service: string): { file: string; sources: string[]; mode: string }[] {
+  const ca = { file: TLS_FILES.ca, sources: [TLS_FILES.ca], mode: '0644' }
+  if (service === 'haproxy')
+    return [ca, { file: TLS_FILES.pem, sources: [TLS_FILES.cert, TLS_FILES.key], mode: '0640' }]
+  return [
+    ca,
+    { file: TLS_FILES.cert, sources: [TLS_FILES.cert], mode: '0644' },
+    { file: TLS_FILES.key, sources: [TLS_FILES.key], mode: '0640' },
+  ]
+}
 
 /** The services that read the host's key, by the group whose hosts run them. */
 export function tlsServices(h: Pick<HostRun, 'groups' | 'vars'>): string[] {
@@ -40,11 +59,24 @@ export function tlsServices(h: Pick<HostRun, 'groups' | 'vars'>): string[] {
   if (h.groups.includes(etcd)) services.push('etcd')
   if (h.groups.includes(patroni)) services.push('postgres', 'patroni')
   if (h.groups.includes('redis') || h.groups.includes('sentinel')) services.push('redis')
+  if (h.groups.includes('haproxy')) services.push('haproxy')
   return services
 }
 
 /** The group allowed to read a service's copy of the key. */
 export const tlsGroup = (service: string) => `hastack-tls-${service}`
+
+/**
+ * Let a service's user read the service's copy of the host key: it joins `hastack-tls-<service>` (made by
+ * this role). Run by the service's role after its package made the user and before the service starts.
+ */
+export function tlsReader(userName: string, service: string): Task {
+  return user({
+    user: userName,
+    groups: [tlsGroup(service)],
+    name: `Ensure ${userName} may read the ${service} TLS files (group ${tlsGroup(service)})`,
+  })
+}
 
 /** The names a host's certificate carries. */
 export function hostCertificateNames(h: Pick<HostRun, 'name' | 'groups' | 'vars'>): CertificateNames {
@@ -67,11 +99,16 @@ export function certificateSetupProblems(inventory: Inventory): string[] {
   return caProblems(caFiles(inventory.file, v))
 }
 
-/** Copy a file on the host with an owner and mode (the key never travels to the controller). */
-function copyOnHost(source: string, dest: string, mode: string, owner: string, groupName: string): Task {
-  return defineTask(`Ensure ${dest} is a copy of ${source}`, {}, async (ctx) => {
-    const [from, to] = [await pathState(ctx.conn, source), await pathState(ctx.conn, dest)]
-    const same = from.sha256 !== undefined && to.sha256 === from.sha256
+/**
+ * Copy a file on the host (or several, one after the other, into one file) with an owner and mode: the
+ * key never travels to the controller.
+ */
+function copyOnHost(sources: string[], dest: string, mode: string, owner: string, groupName: string): Task {
+  return defineTask(`Ensure ${dest} is a copy of ${sources.join(' + ')}`, {}, async (ctx) => {
+    const sum = await ctx.conn.run(sh`cat -- ${sources} | sha256sum`)
+    const wanted = sum.code === 0 ? sum.stdout.split(' ')[0] : undefined
+    const to = await pathState(ctx.conn, dest)
+    const same = wanted !== undefined && to.sha256 === wanted
     if (same && to.mode === mode && to.owner === owner && to.group === groupName) return noChange()
     const temp = `${dest}.hastack-new`
     return {
@@ -79,8 +116,8 @@ function copyOnHost(source: string, dest: string, mode: string, owner: string, g
       reason: same ? 'its owner or mode differs' : to.type === 'absent' ? 'the copy is missing' : 'the copy differs',
       apply: async () =>
         void (await ctx.conn.run(
-          sh`cp -- ${source} ${temp} && chown ${`${owner}:${groupName}`} -- ${temp} && chmod ${mode} -- ${temp}` +
-            sh` && mv -f -- ${temp} ${dest}`,
+          sh`umask 077 && cat -- ${sources} > ${temp} && chown ${`${owner}:${groupName}`} -- ${temp}` +
+            sh` && chmod ${mode} -- ${temp} && mv -f -- ${temp} ${dest}`,
           { check: true },
         )),
     }
@@ -193,12 +230,10 @@ export const certificatesRole: Role<CertificatesVars> = {
       const dir = `${v.tls_dir}/${service}`
       await h.do(group({ group: tlsGroup(service), system: true, name: `Ensure group ${tlsGroup(service)} exists` }))
       await h.do(directory({ path: dir, mode: '0750', group: tlsGroup(service), name: `Ensure ${dir} exists` }))
-      for (const [name, mode] of [
-        [TLS_FILES.ca, '0644'],
-        [TLS_FILES.cert, '0644'],
-        [TLS_FILES.key, '0640'],
-      ] as const)
-        await h.do(copyOnHost(`${v.tls_dir}/${name}`, `${dir}/${name}`, mode, 'root', tlsGroup(service)))
+      for (const { file: name, sources, mode } of serviceFiles(service)) {
+        const from = sources.map((source) => tlsPath(v, source))
+        await h.do(copyOnHost(from, tlsPath(v, name, service), mode, 'root', tlsGroup(service)))
+      }
     }
   },
 }

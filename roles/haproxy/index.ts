@@ -23,6 +23,7 @@ import {
   HAPROXY_PG_VARS,
   REDIS_CLIENT_VARS,
   REDIS_ENDPOINT_VARS,
+  TLS_VARS,
   failoverProfiles,
   sharedVars,
   type StackVars,
@@ -43,6 +44,7 @@ const shared = sharedVars(
   ...CLIENT_ENTRY_VARS,
   ...HAPROXY_PG_VARS,
   ...APP_PORT_VARS,
+  ...TLS_VARS,
   'failover_profile',
 )
 const profile = failoverProfiles('haproxy_check_interval_ms', 'haproxy_check_fall')

@@ -8,7 +8,8 @@
 import type { HostView, Vars } from '../../lib/types.ts'
 import { haproxyWord } from '../../lib/config-quote.ts'
 import { redisEndpointView } from '../redis/render.ts'
-import { STACK_DEFAULTS, groupMembers } from '../stack.ts'
+import { STACK_DEFAULTS, groupMembers, tlsOn } from '../stack.ts'
+import { TLS_FILES, tlsPath } from '../certificates/index.ts'
 
 /**
  * Where a client port listens, as an HAProxy bind list: the host's address, and the VIP too when
@@ -34,6 +35,8 @@ export function haproxyView(host: HostView): Vars {
   const hasRedis = groupMembers(inventory, 'redis').length > 0
   const appHosts = groupMembers(inventory, 'app')
   return {
+    // The stats page (and Prometheus' /metrics, keepalived's /healthz) over HTTPS with haproxy_stats_tls.
+    stats_bind_tls: tlsOn(v, 'haproxy_stats') ? ` ssl crt ${tlsPath(v, TLS_FILES.pem, 'haproxy')}` : '',
     stats_user: haproxyWord(String(v.haproxy_stats_user)),
     stats_password: haproxyWord(String(v.haproxy_stats_password)),
     pg_servers: members.map((name) => {

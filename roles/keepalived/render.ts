@@ -5,7 +5,8 @@
  * script asks.
  */
 import type { HostView, Vars } from '../../lib/types.ts'
-import { groupMembers } from '../stack.ts'
+import { groupMembers, tlsOn } from '../stack.ts'
+import { TLS_FILES, tlsPath } from '../certificates/index.ts'
 
 /** The priority of the first haproxy host; each later host gets 10 less (VRRP priorities are 1..254). */
 const TOP_PRIORITY = 250
@@ -40,5 +41,7 @@ export function keepalivedView(host: HostView): Vars {
     peers: members.filter((m) => m !== host.name).map((m) => String(host.hostvars(m).address)),
     health_address: String(v.address),
     health_port: Number(v.haproxy_stats_port),
+    // The stats page over HTTPS (haproxy_stats_tls): curl checks it against the stack's CA.
+    health_ca: tlsOn(v, 'haproxy_stats') ? tlsPath(v, TLS_FILES.ca) : undefined,
   }
 }

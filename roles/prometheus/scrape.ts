@@ -7,7 +7,8 @@
  * Pure: inventory in, configuration object out (roles/prometheus writes it as YAML).
  */
 import type { Inventory, Vars } from '../../lib/types.ts'
-import { STACK_DEFAULTS, groupMembers } from '../stack.ts'
+import { STACK_DEFAULTS, groupMembers, tlsOn, type TlsService } from '../stack.ts'
+import { TLS_FILES, tlsPath } from '../certificates/index.ts'
 
 /** Where the prometheus role puts hastack's rule files and the HAProxy password. */
 export const RULES_REMOTE_DIR = '/etc/prometheus/rules/hastack'
@@ -22,6 +23,8 @@ export interface ScrapeJob {
   job_name: string
   metrics_path?: string
   basic_auth?: { username: string; password_file: string }
+  scheme?: 'https'
+  tls_config?: { ca_file: string }
   static_configs: StaticTarget[]
 }
 
@@ -40,6 +43,8 @@ interface JobSpec {
   role: string
   portVar: string
   basicAuth?: boolean
+  /** The TLS switch of the port scraped: with it on, HTTPS checked against the stack's CA. */
+  tls?: TlsService
 }
 
 const JOBS: JobSpec[] = [
@@ -64,7 +69,14 @@ const JOBS: JobSpec[] = [
   },
   { job: 'redis', group: () => 'redis', role: 'redis_exporter', portVar: 'redis_exporter_port' },
   { job: 'sentinel', group: () => 'sentinel', role: 'redis_exporter', portVar: 'redis_exporter_sentinel_port' },
-  { job: 'haproxy', group: () => 'haproxy', role: 'haproxy', portVar: 'haproxy_stats_port', basicAuth: true },
+  {
+    job: 'haproxy',
+    group: () => 'haproxy',
+    role: 'haproxy',
+    portVar: 'haproxy_stats_port',
+    basicAuth: true,
+    tls: 'haproxy_stats',
+  },
   { job: 'prometheus', group: () => 'monitoring', role: 'prometheus', portVar: 'prometheus_port' },
   { job: 'alertmanager', group: () => 'monitoring', role: 'alertmanager', portVar: 'alertmanager_port' },
 ]
@@ -105,6 +117,10 @@ export function scrapeJobs(inventory: Inventory, monitoringVars: Vars): ScrapeJo
     }
     if (spec.basicAuth) {
       job.basic_auth = { username: String(monitoringVars.haproxy_stats_user), password_file: HAPROXY_PASSWORD_FILE }
+    }
+    if (spec.tls && tlsOn(monitoringVars, spec.tls)) {
+      job.scheme = 'https'
+      job.tls_config = { ca_file: tlsPath(monitoringVars, TLS_FILES.ca) }
     }
     jobs.push(job)
   }

@@ -4,13 +4,32 @@
  * nor a failed task's message shows it), and replies come back as plain lines.
  * Pure builders and parsers are exported for the unit tests.
  */
-import type { HostRun } from '../../lib/types.ts'
-import { quote } from '../../lib/connection/quote.ts'
+import type { HostRun, Vars } from '../../lib/types.ts'
+import { quote, quoteArgs } from '../../lib/connection/quote.ts'
+import { tlsOn } from '../stack.ts'
+import { TLS_FILES, tlsPath } from '../certificates/index.ts'
 
 export interface Endpoint {
   host: string
   port: number
   password: string
+  /** redis-cli's TLS options (`redisTlsArgs`); none for a plaintext Redis. */
+  tls?: string[]
+}
+
+/**
+ * redis-cli's options to reach this stack's Redis and Sentinels: `--tls --cacert <tls_dir>/ca.crt` when
+ * `tlsOn(vars, 'redis')` (the CA certificate every host has, readable by any user), none otherwise.
+ * The one place these flags are made: roles, day-2 readers, the audit, the snapshot script and the lab
+ * checks all take them from here.
+ */
+export function redisTlsArgs(vars: Vars): string[] {
+  return tlsOn(vars, 'redis') ? ['--tls', '--cacert', tlsPath(vars, TLS_FILES.ca)] : []
+}
+
+/** The endpoint of a Redis or Sentinel at `host:port`, with the TLS options the host's variables ask for. */
+export function cliEndpoint(vars: Vars, host: string, port: number, password: string): Endpoint {
+  return { host, port, password, tls: redisTlsArgs(vars) }
 }
 
 /** One word for redis-cli's own line parser (sdssplitargs): double-quoted, escaped. */
@@ -24,7 +43,7 @@ export function cliScript(ep: Endpoint, commands: (string | number)[][]): string
   for (const [i, cmd] of commands.entries()) {
     if (i > 0) lines.push(`echo ${MARKER}`)
     lines.push(
-      `redis-cli --no-auth-warning --raw -h ${quote(ep.host)} -p ${ep.port} <<'HASTACK_EOF' 2>&1`,
+      `redis-cli --no-auth-warning --raw ${tlsWords(ep)}-h ${quote(ep.host)} -p ${ep.port} <<'HASTACK_EOF' 2>&1`,
       cmd.map(cliWord).join(' '),
       'HASTACK_EOF',
     )
@@ -33,6 +52,9 @@ export function cliScript(ep: Endpoint, commands: (string | number)[][]): string
 }
 
 const MARKER = '---hastack-next---'
+
+/** The endpoint's TLS options as shell words followed by a blank, or nothing. */
+const tlsWords = (ep: Endpoint) => (ep.tls?.length ? `${quoteArgs(ep.tls)} ` : '')
 
 /** Split the script's output into one reply (list of lines) per command. */
 export function splitReplies(stdout: string): string[][] {

@@ -14,12 +14,13 @@ import { defineTask, noChange, service, template, waitFor } from '../../lib/task
 import { unifiedDiff } from '../../lib/output/diff.ts'
 import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
-import { isError, pairs, redisCli } from './cli.ts'
+import { cliEndpoint, isError, pairs, redisCli } from './cli.ts'
 import { currentPrimary, initialPrimaryHost } from './primary.ts'
 import { differing, memoryBytes, placeSaveRules, runtimeSettings, saveLines } from './settings.ts'
 import { schema, defaults, type RedisVars } from './vars.ts'
-import { groupMembers, settingsOf } from '../stack.ts'
-import { redisConfView } from './render.ts'
+import { groupMembers, settingsOf, tlsOn } from '../stack.ts'
+import { redisConfView, redisTlsView } from './render.ts'
+import { tlsReader } from '../certificates/index.ts'
 
 const CONF = '/etc/redis/redis.conf'
 const INCLUDE = 'include /etc/redis/hastack.conf'
@@ -68,7 +69,7 @@ export function validateRedis(inventory: Inventory): string[] {
 /** Ensure the running server has the inventory's settings (CONFIG SET + CONFIG REWRITE on a difference). */
 function runtimeSettingsTask(h: Parameters<Role['tasks']>[0]) {
   const wanted = runtimeSettings(h.vars)
-  const ep = { host: '127.0.0.1', port: Number(h.vars.redis_port), password: String(h.vars.redis_password) }
+  const ep = cliEndpoint(h.vars, '127.0.0.1', Number(h.vars.redis_port), String(h.vars.redis_password))
   return defineTask('Ensure the running Redis has the inventory settings', {}, async () => {
     const replies = await redisCli(h, ep, [['CONFIG', 'GET', ...Object.keys(wanted)]])
     if (!replies) return { change: false, skip: true, reason: 'redis-cli is not installed yet' }
@@ -124,6 +125,7 @@ export const redisRole: Role<RedisVars> = {
   async tasks(h) {
     const v = h.vars
     await installWithoutStarting(h, ['redis-server', 'redis-tools'], 'Redis')
+    if (tlsOn(v, 'redis')) await h.do(tlsReader('redis', 'redis'))
     await h.do(
       template({
         src: 'redis/hastack.conf.ejs',
@@ -131,6 +133,7 @@ export const redisRole: Role<RedisVars> = {
         owner: 'redis',
         group: 'redis',
         mode: '0640',
+        vars: redisTlsView(v),
         name: 'Ensure the hastack Redis settings file is current',
       }),
     )

@@ -4,7 +4,7 @@
  * follow the Sentinels, so a promoted replica is never turned back.
  */
 import type { HostRun, HostView } from '../../lib/types.ts'
-import { isError, redisCli } from './cli.ts'
+import { cliEndpoint, isError, redisCli } from './cli.ts'
 
 export interface PrimaryAnswer {
   /** The primary's address. */
@@ -48,11 +48,12 @@ export async function askSentinels(h: HostRun): Promise<Record<string, string | 
   const name = String(h.vars.redis_master_name)
   await Promise.all(
     h.inventory.groupHosts('sentinel').map(async (s) => {
-      const ep = {
-        host: String(h.hostvars(s).address),
-        port: Number(h.vars.sentinel_port),
-        password: String(h.vars.sentinel_password),
-      }
+      const ep = cliEndpoint(
+        h.vars,
+        String(h.hostvars(s).address),
+        Number(h.vars.sentinel_port),
+        String(h.vars.sentinel_password),
+      )
       const replies = await redisCli(h, ep, [['SENTINEL', 'get-master-addr-by-name', name]], 10_000).catch(
         () => undefined,
       )

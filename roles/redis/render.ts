@@ -6,7 +6,18 @@
 import type { HostView, Vars } from '../../lib/types.ts'
 import { haproxyWord } from '../../lib/config-quote.ts'
 import { saveLines } from './settings.ts'
-import { groupMembers } from '../stack.ts'
+import { groupMembers, tlsOn } from '../stack.ts'
+import { TLS_FILES, tlsPath } from '../certificates/index.ts'
+
+/**
+ * The TLS files Redis and Sentinel use, from the redis copy the certificates role keeps (group
+ * hastack-tls-redis, which the user `redis` joins), or undefined when `tlsOn(vars, 'redis')` is off.
+ */
+export function redisTlsView(vars: Vars): { tls_files?: { cert: string; key: string; ca: string } } {
+  if (!tlsOn(vars, 'redis')) return { tls_files: undefined }
+  const file = (name: string) => tlsPath(vars, name, 'redis')
+  return { tls_files: { cert: file(TLS_FILES.cert), key: file(TLS_FILES.key), ca: file(TLS_FILES.ca) } }
+}
 
 /** The first-deploy redis.conf: the `save` rules (`""` disables snapshots) and the primary a replica follows. */
 export function redisConfView(host: HostView, replicaof: string): Vars {
@@ -28,7 +39,28 @@ export interface RedisBackend {
   backend: string
   address: string
   primaryReply: string
-  servers: { name: string; sentinelAddress: string }[]
+  /** Options of the check's connect to this Redis host: TLS, verified against its host name (SNI). */
+  redisConnect: string
+  /** `tls`: each entry's traffic and checks (to its Sentinel) options. */
+  servers: { name: string; sentinelAddress: string; tls: string }[]
+}
+
+/**
+ * HAProxy's TLS options towards this stack's Redis and Sentinels, when `tlsOn(vars, 'redis')`: the
+ * clients' side (`bind`), a server's traffic to a Redis host and checks to a Sentinel host (verified
+ * against the stack's CA and the host's name, sent as SNI), and the check's second connect to Redis.
+ * Empty strings in plaintext.
+ */
+export function haproxyRedisTls(vars: Vars) {
+  if (!tlsOn(vars, 'redis'))
+    return { bind: '', server: (_redis: string, _sentinel: string) => '', connect: (_redis: string) => '' }
+  const ca = tlsPath(vars, TLS_FILES.ca, 'haproxy')
+  return {
+    bind: ` ssl crt ${tlsPath(vars, TLS_FILES.pem, 'haproxy')}`,
+    server: (redis: string, sentinel: string) =>
+      ` ssl verify required ca-file ${ca} sni str(${redis}) check-ssl check-sni ${sentinel}`,
+    connect: (redis: string) => ` ssl sni ${redis}`,
+  }
 }
 
 /** The Redis endpoint of an HAProxy host: one backend per Redis host, one server per Sentinel. */
@@ -37,19 +69,23 @@ export function redisEndpointView(host: HostView): Vars {
   const group = (name: string) => groupMembers(inventory, name)
   const v = host.vars
   const port = Number(v.redis_port)
+  const tls = haproxyRedisTls(v)
   const backends: RedisBackend[] = group('redis').map((name) => {
     const address = String(host.hostvars(name).address)
     return {
       backend: `redis_${name.replace(/[^A-Za-z0-9_]/g, '_')}`,
       address,
       primaryReply: primaryReplyHex(address, port),
+      redisConnect: tls.connect(name),
       servers: group('sentinel').map((s) => {
-        return { name: `${name}_via_${s}`, sentinelAddress: String(host.hostvars(s).address) }
+        return { name: `${name}_via_${s}`, sentinelAddress: String(host.hostvars(s).address), tls: tls.server(name, s) }
       }),
     }
   })
   return {
     backends,
+    bindTls: tls.bind,
+    sentinelConnect: tls.bind ? ' default' : '',
     check: [
       `check inter ${v.redis_haproxy_check_interval_ms}`,
       `fall ${v.redis_haproxy_fall} rise ${v.redis_haproxy_rise} on-marked-down shutdown-sessions`,

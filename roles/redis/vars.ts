@@ -4,9 +4,9 @@
  * endpoint rendered by templates/haproxy/redis.cfg.ejs on the haproxy hosts.
  */
 import type { VarSchema, Vars } from '../../lib/types.ts'
-import { REDIS_CLIENT_VARS, REDIS_ENDPOINT_VARS, sharedVars, type StackVars } from '../stack.ts'
+import { REDIS_CLIENT_VARS, REDIS_ENDPOINT_VARS, TLS_VARS, sharedVars, type StackVars } from '../stack.ts'
 
-const shared = sharedVars(...REDIS_CLIENT_VARS, ...REDIS_ENDPOINT_VARS)
+const shared = sharedVars(...REDIS_CLIENT_VARS, ...REDIS_ENDPOINT_VARS, ...TLS_VARS)
 
 export interface RedisVars extends Vars, Pick<StackVars, keyof typeof shared.schema> {
   redis_initial_primary: string

@@ -2,11 +2,14 @@
  * redis_exporter: Debian's prometheus-redis-exporter, one instance per Redis server
  * (Debian's unit, port 9121) and one per Sentinel (a unit of hastack's, port 9122), each
  * authenticated with its server's password over loopback and listening on the cluster
- * address only. A Sentinel-only host keeps Debian's instance stopped and disabled.
+ * address only, over TLS (`rediss://`, the stack's CA) when `tlsOn(vars, 'redis')`. A Sentinel-only host
+ * keeps Debian's instance stopped and disabled.
  */
 import type { Role, Vars } from '../../lib/types.ts'
 import { service, systemdUnit, template, waitFor } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
+import { tlsOn } from '../stack.ts'
+import { TLS_FILES, tlsPath } from '../certificates/index.ts'
 
 export interface RedisExporterVars extends Vars {
   redis_exporter_port: number
@@ -49,6 +52,7 @@ export const redisExporterRole: Role<RedisExporterVars> = {
     const redis = h.groups.includes('redis')
     const sentinel = h.groups.includes('sentinel')
     await installWithoutStarting(h, ['prometheus-redis-exporter'], 'redis_exporter')
+    const redis_exporter_ca = tlsOn(v, 'redis') ? tlsPath(v, TLS_FILES.ca) : ''
     if (redis) {
       await h.do(
         template({
@@ -60,6 +64,7 @@ export const redisExporterRole: Role<RedisExporterVars> = {
             redis_exporter_target_port: v.redis_port,
             redis_exporter_target_password: v.redis_password,
             redis_exporter_listen_port: v.redis_exporter_port,
+            redis_exporter_ca,
           },
           notify: 'Restart redis_exporter',
           name: 'Ensure the Redis exporter settings are current',
@@ -87,6 +92,7 @@ export const redisExporterRole: Role<RedisExporterVars> = {
             redis_exporter_target_port: v.sentinel_port,
             redis_exporter_target_password: v.sentinel_password,
             redis_exporter_listen_port: v.redis_exporter_sentinel_port,
+            redis_exporter_ca,
           },
           notify: 'Restart the Sentinel exporter',
           name: 'Ensure the Sentinel exporter settings are current',

@@ -10,14 +10,25 @@ import type { Inventory, Role, VarSchema, Vars } from '../../lib/types.ts'
 import { defineTask, noChange, service, template, waitFor } from '../../lib/tasks/index.ts'
 import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
-import { isError, pairs, redisCli } from '../redis/cli.ts'
+import { cliEndpoint, isError, pairs, redisCli } from '../redis/cli.ts'
+import { redisTlsView } from '../redis/render.ts'
+import { tlsReader } from '../certificates/index.ts'
 import { currentPrimary } from '../redis/primary.ts'
-import { REDIS_CLIENT_VARS, failoverProfiles, groupMembers, settingsOf, sharedVars, type StackVars } from '../stack.ts'
+import {
+  REDIS_CLIENT_VARS,
+  TLS_VARS,
+  failoverProfiles,
+  groupMembers,
+  settingsOf,
+  sharedVars,
+  tlsOn,
+  type StackVars,
+} from '../stack.ts'
 
 const CONF = '/etc/redis/sentinel.conf'
 const MARKER = '# hastack: sentinel bootstrap'
 
-const shared = sharedVars(...REDIS_CLIENT_VARS, 'sentinel_quorum', 'failover_profile')
+const shared = sharedVars(...REDIS_CLIENT_VARS, ...TLS_VARS, 'sentinel_quorum', 'failover_profile')
 const profile = failoverProfiles('sentinel_down_after_milliseconds')
 
 export interface SentinelVars extends Vars, Pick<StackVars, keyof typeof shared.schema> {
@@ -80,7 +91,7 @@ type H = Parameters<Role['tasks']>[0]
 function monitorTask(h: H) {
   const v = h.vars
   const name = String(v.redis_master_name)
-  const ep = { host: '127.0.0.1', port: Number(v.sentinel_port), password: String(v.sentinel_password) }
+  const ep = cliEndpoint(v, '127.0.0.1', Number(v.sentinel_port), String(v.sentinel_password))
   const wanted = sentinelSettings(v)
   const authLine = `sentinel auth-pass ${name} ${v.redis_password}`
   return defineTask(`Ensure this Sentinel monitors ${name} with the inventory settings`, {}, async () => {
@@ -141,6 +152,7 @@ export const sentinelRole: Role<SentinelVars> = {
   async tasks(h) {
     const v = h.vars
     await installWithoutStarting(h, ['redis-sentinel'], 'Redis Sentinel')
+    if (tlsOn(v, 'redis')) await h.do(tlsReader('redis', 'redis'))
     const bootstrapped = (await h.query(sh`grep -qxF ${MARKER} ${CONF}`)).code === 0
     if (!bootstrapped) {
       const primary = await currentPrimary(h)
@@ -152,7 +164,7 @@ export const sentinelRole: Role<SentinelVars> = {
           owner: 'redis',
           group: 'redis',
           mode: '0640',
-          vars: { sentinel_primary: primary.address },
+          vars: { sentinel_primary: primary.address, ...redisTlsView(v) },
           notify: 'Restart Sentinel',
           name: 'Ensure sentinel.conf is written (first deploy only)',
         }),

@@ -6,6 +6,7 @@
 import type { HostView } from '../../lib/types.ts'
 import { etcdEndpoints } from '../etcd/index.ts'
 import { groupMembers } from '../stack.ts'
+import { redisTlsArgs } from '../redis/cli.ts'
 import type { SnapshotsVars } from './vars.ts'
 
 export type SnapshotKind = 'redis' | 'etcd'
@@ -45,7 +46,13 @@ export function snapshotEnvView(host: HostView, kind: SnapshotKind): [string, st
     ['SNAPSHOT_METRICS_DIR', METRICS_DIR],
   ]
   if (kind === 'redis')
-    return [...common, ['REDIS_SOURCES', redisSources(host).join(' ')], ['REDISCLI_AUTH', String(v.redis_password)]]
+    return [
+      ...common,
+      ['REDIS_SOURCES', redisSources(host).join(' ')],
+      // redis-cli's TLS options (absolute paths and flags: split on blanks by the script), empty in plaintext.
+      ['REDIS_CLI_TLS', redisTlsArgs(v).join(' ')],
+      ['REDISCLI_AUTH', String(v.redis_password)],
+    ]
   const sources = etcdEndpoints(host).map((e) => `http://${e}`)
   const auth: [string, string][] = v.etcd_auth
     ? [

@@ -3,7 +3,7 @@
  * taken and how long one may take; and the shared variables it reads to reach Redis and etcd.
  */
 import type { VarSchema, Vars } from '../../lib/types.ts'
-import { sharedVars, type StackVars } from '../stack.ts'
+import { TLS_VARS, sharedVars, type StackVars } from '../stack.ts'
 
 const shared = sharedVars(
   'redis_port',
@@ -12,6 +12,7 @@ const shared = sharedVars(
   'etcd_client_port',
   'etcd_auth',
   'etcd_root_password',
+  ...TLS_VARS,
 )
 
 export interface SnapshotsVars extends Vars, Pick<StackVars, keyof typeof shared.schema> {

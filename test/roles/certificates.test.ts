@@ -2,11 +2,13 @@
  * The certificates role on scripted hosts whose openssl is the real one (keys, requests and public keys
  * are made by openssl on this machine and kept in the scripted host's files): a fresh stack gets a CA
  * beside the inventory, a key made on each host and a certificate that verifies with the host's names,
- * and per-service copies readable by the service's group; a second run changes nothing; a certificate
- * inside the renewal margin or for a replaced key is issued again; off or in check mode nothing is made.
+ * and per-service copies readable by the service's group (HAProxy's as one PEM); a second run changes
+ * nothing; a certificate inside the renewal margin or for a replaced key is issued again; off or in
+ * check mode nothing is made.
  */
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -54,10 +56,24 @@ function realOpenssl(conn: ScriptedConnection): void {
     c.mutated(command)
     return { code: 0 }
   })
-  const copy = /^cp -- (\S+) (\S+) && chown (\S+):(\S+) -- \S+ && chmod (\S+) -- \S+ && mv -f -- \S+ (\S+)$/
+  const sum = /^cat -- (.+) \| sha256sum$/
+  conn.on(sum, (command, _o, c) => {
+    const sources = sum
+      .exec(command)![1]!
+      .split(' ')
+      .map((p) => c.readFile(p))
+    if (sources.includes(undefined)) return { code: 1 }
+    return { code: 0, stdout: `${createHash('sha256').update(sources.join('')).digest('hex')}  -\n` }
+  })
+  const copy =
+    /^umask 077 && cat -- (.+) > \S+ && chown (\S+):(\S+) -- \S+ && chmod (\S+) -- \S+ && mv -f -- \S+ (\S+)$/
   conn.on(copy, (command, _o, c) => {
-    const [, source = '', , owner, group, mode, dest = ''] = copy.exec(command)!
-    c.writeFile(dest, c.readFile(source) ?? '', { owner, group, mode })
+    const [, sources = '', owner, group, mode, dest = ''] = copy.exec(command)!
+    const content = sources
+      .split(' ')
+      .map((p) => c.readFile(p) ?? '')
+      .join('')
+    c.writeFile(dest, content, { owner, group, mode })
     c.mutated(`copy ${dest}`)
     return { code: 0 }
   })
@@ -110,6 +126,14 @@ t.test('a fresh stack gets a CA, a key made on each host and a certificate for i
   t.equal(db1.readFile(`${TLS}/etcd/host.key`), db1.readFile(`${TLS}/host.key`))
   t.match(lab.host('redis1').fs.get(`${TLS}/redis/host.key`), { group: 'hastack-tls-redis' })
   t.notOk(lab.host('redis1').fs.has(`${TLS}/etcd/host.key`), 'no copy for a service the host does not run')
+  const lb1 = lab.host('lb1')
+  t.match(lb1.fs.get(`${TLS}/haproxy/host.pem`), { mode: '0640', owner: 'root', group: 'hastack-tls-haproxy' })
+  t.equal(
+    lb1.readFile(`${TLS}/haproxy/host.pem`),
+    `${lb1.readFile(`${TLS}/host.crt`)}${lb1.readFile(`${TLS}/host.key`)}`,
+    "HAProxy's copy: the certificate then the key, in one file",
+  )
+  t.notOk(lb1.fs.has(`${TLS}/haproxy/host.key`), 'HAProxy gets no separate key')
   t.same(db1.unmatched, [])
 
   const again = await lab.run(play)

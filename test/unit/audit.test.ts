@@ -2,7 +2,8 @@
  * The audit (playbooks/audit/) on scripted hosts: `ss` lines parsed in every shape ss prints, a clean
  * stack passes, and each kind of finding fails it naming host and port: a stray listener, a world-readable
  * file holding a secret (the secrets reach grep on standard input only), a certificate inside the renewal
- * margin (made by the real CA code), Redis answering PING without AUTH, etcd answering without a user.
+ * margin (made by the real CA code), Redis answering PING without AUTH, etcd answering without a user; with
+ * TLS on, a service answering a plaintext client (Redis, Sentinel, PostgreSQL, etcd, Patroni's REST API).
  */
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
@@ -16,6 +17,7 @@ import { caFiles, ensureCa, signRequest } from '../../roles/certificates/ca.ts'
 import { fleetOf } from '../../playbooks/day2/fleet.ts'
 import { auditFleet } from '../../playbooks/audit/run.ts'
 import { judgeListeners, parseSocket } from '../../playbooks/audit/findings.ts'
+import { httpAnswered, postgresAnswered, redisAnswered } from '../../playbooks/audit/tls.ts'
 import { ScriptedConnection } from '../fixtures/scripted.ts'
 import { stackInventory } from '../roles/stack.ts'
 
@@ -179,4 +181,56 @@ t.test('Redis answering PING without AUTH and etcd answering without a user are 
   t.equal(outcome.code, 2)
   t.ok(world.lines.includes('FINDING redis2 port 6379: Redis answers without authentication'))
   t.ok(world.lines.includes('FINDING db1 port 2379: etcd answers without authentication'))
+})
+
+t.test('the TLS probe judges a plaintext client turned away from one that got a reply', async (t) => {
+  t.notOk(redisAnswered('Error: Connection reset by peer'), 'a TLS port cuts a plaintext redis-cli')
+  t.notOk(redisAnswered('I/O error\n'))
+  t.ok(redisAnswered('NOAUTH Authentication required.'), 'an error reply is Redis answering')
+  t.ok(redisAnswered('PONG'))
+  const noEncryption = 'psql: error: FATAL:  no pg_hba.conf entry for host "10.0.0.11", user "postgres", no encryption'
+  t.notOk(postgresAnswered(2, noEncryption), 'hostssl only: refused before authentication')
+  t.ok(postgresAnswered(2, 'psql: error: fe_sendauth: no password supplied'), 'reached authentication in plaintext')
+  t.ok(postgresAnswered(0, '1'))
+  t.notOk(httpAnswered('000'), 'no HTTP reply')
+  t.notOk(httpAnswered('400'), "Go's answer to HTTP on a TLS port")
+  t.ok(httpAnswered('200'))
+  t.ok(httpAnswered('503'), "Patroni's /health of a replica still answers")
+})
+
+t.test('with TLS on, a service answering a plaintext client fails the audit, naming host and port', async (t) => {
+  const world = await auditWorld({ tls_enabled: true })
+  for (const conn of world.conns.values()) {
+    conn.on(/redis-cli (?!--tls)/, () => ({ stdout: 'Error: Connection reset by peer\n' }))
+    conn.on(/psql .*sslmode=disable/, () => ({
+      code: 2,
+      stdout: 'psql: error: FATAL: no pg_hba.conf entry, no encryption\n',
+    }))
+    conn.on(/^curl /, () => ({ stdout: '000' }))
+  }
+  const clean = await world.audit()
+  t.equal(clean.code, 0, world.lines.join('\n'))
+  t.same(world.conns.get('db1')!.unmatched, [])
+  t.ok(
+    world.conns.get('redis1')!.commands.some((c) => c.includes('redis-cli --tls --cacert /etc/hastack/tls/ca.crt')),
+    'the credentials probe itself speaks TLS',
+  )
+
+  world.lines.length = 0
+  world.conns.get('redis2')!.on(/redis-cli (?!--tls)/, () => ({ stdout: 'NOAUTH Authentication required.\n' }))
+  world.conns
+    .get('db1')!
+    .on(/psql .*sslmode=disable/, () => ({ code: 2, stdout: 'fe_sendauth: no password supplied\n' }))
+  world.conns.get('db2')!.on(/^curl .*:2379\/version/, () => ({ stdout: '200' }))
+  world.conns.get('db3')!.on(/^curl .*:8008\/health/, () => ({ stdout: '503' }))
+  const found = await world.audit()
+  t.equal(found.code, 2)
+  for (const line of [
+    'FINDING redis2 port 6379: Redis answers without TLS',
+    'FINDING redis2 port 26379: Sentinel answers without TLS',
+    'FINDING db1 port 5432: PostgreSQL (sslmode=disable) answers without TLS',
+    'FINDING db2 port 2379: etcd (plain http) answers without TLS',
+    "FINDING db3 port 8008: Patroni's REST API (plain http) answers without TLS",
+  ])
+    t.ok(world.lines.includes(line), line)
 })

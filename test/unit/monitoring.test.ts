@@ -269,6 +269,7 @@ t.test('exporters, Prometheus and Alertmanager listen on the cluster address, ne
       redis_exporter_target_port: 26379,
       redis_exporter_target_password: 'pw',
       redis_exporter_listen_port: 9122,
+      redis_exporter_ca: '',
     }),
     renderTemplate('prometheus/default.ejs', view(inv, 'mon1')),
     renderTemplate('alertmanager/default.ejs', view(inv, 'mon1')),

@@ -19,7 +19,7 @@ import {
 } from '../../roles/redis/settings.ts'
 import { cliScript, cliWord, isError, pairs, splitReplies } from '../../roles/redis/cli.ts'
 import { majority } from '../../roles/redis/primary.ts'
-import { redisConfView, redisEndpointView } from '../../roles/redis/render.ts'
+import { redisConfView, redisEndpointView, redisTlsView } from '../../roles/redis/render.ts'
 import { clientBind } from '../../roles/haproxy/render.ts'
 
 const ADDR: Record<string, string> = { redis1: '10.0.0.10', redis2: '10.0.0.11', redis3: '10.0.0.12', lb1: '10.0.0.13' }
@@ -69,7 +69,7 @@ function view(name: string, inventory = fakeInventory()): HostView {
 }
 
 t.test('hastack.conf binds the cluster address and loopback, with auth, AOF, RDB and write bounds', async (t) => {
-  const text = renderTemplate('redis/hastack.conf.ejs', view('redis2'))
+  const text = renderTemplate('redis/hastack.conf.ejs', view('redis2'), redisTlsView(view('redis2').vars))
   t.match(text, /^bind 10\.0\.0\.11 127\.0\.0\.1$/m)
   t.match(text, /^requirepass rpw-0123456789abcdef$/m)
   t.match(text, /^masterauth rpw-0123456789abcdef$/m)
@@ -95,7 +95,10 @@ t.test('redis.conf (first deploy) includes the managed file and names the primar
 })
 
 t.test('sentinel.conf (first deploy) monitors the primary with auth both ways', async (t) => {
-  const text = renderTemplate('sentinel/sentinel.conf.ejs', view('redis3'), { sentinel_primary: '10.0.0.10' })
+  const text = renderTemplate('sentinel/sentinel.conf.ejs', view('redis3'), {
+    sentinel_primary: '10.0.0.10',
+    ...redisTlsView(view('redis3').vars),
+  })
   t.match(text, /^# hastack: sentinel bootstrap$/m)
   t.match(text, /^bind 10\.0\.0\.12 127\.0\.0\.1$/m)
   t.match(text, /^requirepass spw-0123456789abcdef$/m)

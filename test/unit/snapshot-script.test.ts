@@ -145,6 +145,18 @@ t.test('takes the RDB from the primary when no replica is in sync, and says so',
   t.equal(readFileSync(join(w.out, w.kept()[0]!), 'utf8'), 'REDIS0010 from 7002')
 })
 
+t.test("with REDIS_CLI_TLS, every redis-cli call takes the stack's TLS options", async (t) => {
+  const w = world(t)
+  writeFileSync(join(w.fake, 'info-7001'), PRIMARY)
+  writeFileSync(join(w.fake, 'info-7002'), replica(true))
+  const r = w.run('redis', { REDIS_CLI_TLS: '--tls --cacert /etc/hastack/tls/ca.crt' })
+  t.equal(r.code, 0, r.stderr)
+  const calls = readFileSync(join(w.fake, 'calls'), 'utf8').trim().split('\n')
+  t.ok(calls.length >= 2)
+  for (const call of calls) t.match(call, /^redis-cli --tls --cacert \/etc\/hastack\/tls\/ca\.crt --no-auth-warning /)
+  t.equal(readFileSync(join(w.out, w.kept()[0]!), 'utf8'), 'REDIS0010 from 7002')
+})
+
 t.test('fails, keeping nothing, when no Redis server answers', async (t) => {
   const w = world(t)
   const r = w.run('redis')

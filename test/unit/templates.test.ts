@@ -20,7 +20,7 @@ import { hostsEntries, sysctlLines } from '../../roles/common/render.ts'
 import { etcdctlEnvView, etcdDefaultView } from '../../roles/etcd/render.ts'
 import { haproxyView } from '../../roles/haproxy/render.ts'
 import { patroniConfigView } from '../../roles/patroni/render.ts'
-import { redisConfView } from '../../roles/redis/render.ts'
+import { redisConfView, redisTlsView } from '../../roles/redis/render.ts'
 
 const AWKWARD = {
   haproxy_stats_password: `p&ss"word$ x #1 it's`,
@@ -165,10 +165,13 @@ t.test('etcd.default names every member once in the initial cluster', async (t) 
 
 t.test('Redis and Sentinel files print the password as one config word', async (t) => {
   const node = view('node1')
-  const redis = renderTemplate('redis/hastack.conf.ejs', node)
+  const redis = renderTemplate('redis/hastack.conf.ejs', node, redisTlsView(node.vars))
   t.equal(lineStarting(redis, 'requirepass').split(' ').length, 2)
   t.equal(lineStarting(redis, 'requirepass'), `requirepass ${AWKWARD.redis_password}`)
-  const sentinel = renderTemplate('sentinel/sentinel.conf.ejs', node, { sentinel_primary: '10.0.0.1' })
+  const sentinel = renderTemplate('sentinel/sentinel.conf.ejs', node, {
+    sentinel_primary: '10.0.0.1',
+    ...redisTlsView(node.vars),
+  })
   t.equal(lineStarting(sentinel, 'sentinel auth-pass'), `sentinel auth-pass hastack-redis ${AWKWARD.redis_password}`)
   t.equal(lineStarting(sentinel, 'requirepass'), `requirepass ${AWKWARD.sentinel_password}`)
   const bootstrap = renderTemplate('redis/redis.conf.ejs', node, redisConfView(node, ''))

@@ -60,8 +60,15 @@ function notified(hook: WebhookReceiver, host: string, status: WebhookAlert['sta
   return undefined
 }
 
-async function replicating(address: string, password: string): Promise<boolean> {
-  const redis = new Redis({ host: address, password, lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0 })
+async function replicating(ctx: SiteContext, address: string, password: string): Promise<boolean> {
+  const redis = new Redis({
+    host: address,
+    password,
+    ...ctx.redisTls(),
+    lazyConnect: true,
+    connectTimeout: 2000,
+    maxRetriesPerRequest: 0,
+  })
   redis.on('error', () => {})
   try {
     await redis.connect()
@@ -165,7 +172,7 @@ async function powerCut(t: Tap, ctx: SiteContext, prometheus: string, hook: Webh
   const replicaAt = await until(
     `${victim} replicates again`,
     180_000,
-    async () => (await replicating(address, password)) && Date.now(),
+    async () => (await replicating(ctx, address, password)) && Date.now(),
   )
   t.comment(`${victim}'s Redis replicates ${seconds(replicaAt - startedAt)} after lab start`)
   const resolved = await until(`${ALERT} for ${victim} resolved at the webhook`, 180_000, async () =>

@@ -32,6 +32,7 @@ export const clients: SiteCheck = {
       host: ctx.clientAddress(),
       port: 6380,
       password: ctx.secrets().redis_password,
+      ...ctx.redisTls(),
       lazyConnect: true,
       connectTimeout: 3000,
       maxRetriesPerRequest: 1,

@@ -3,13 +3,17 @@
  * test/stack/site.test.ts), its inventory copy and generated secrets, and a way to run a playbook
  * against it. Each check module under test/stack/site/ exports `name`, `destructive` (it breaks
  * and restores hosts, so it runs after the non-destructive ones) and `run(t, ctx)`, and must leave
- * the stack as healthy as it found it.
+ * the stack as healthy as it found it. With `tls_enabled` in the inventory (HASTACK_SITE_TLS=on), the
+ * checks' own Redis clients connect over TLS (`redisTls()`), checking the stack's CA.
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import { parse } from 'yaml'
 import type { Lab } from '../../../lab/lab.ts'
+import type { Vars } from '../../../lib/types.ts'
+import { caFiles } from '../../../roles/certificates/ca.ts'
+import { STACK_DEFAULTS, tlsOn } from '../../../roles/stack.ts'
 import { inventoryGroups } from '../prometheus.ts'
 import { runPlaybook, type PlaybookRun } from '../playbook-run.ts'
 
@@ -29,6 +33,10 @@ export interface SiteContext {
   secrets(): Record<string, string>
   /** Runs a playbook (relative to the repository) against the lab with --json, bounded in time. */
   playbook(playbook: string, label: string, extra?: string[], timeoutMs?: number): Promise<PlaybookRun>
+  /** The shared variables as the inventory copy's `all.vars` sets them over their defaults (TLS switches, ports). */
+  stackVars(): Vars
+  /** ioredis options for this stack's Redis and Sentinels: `{ tls: { ca } }` (the stack's CA) with TLS on. */
+  redisTls(): { tls?: { ca: Buffer } }
 }
 
 export interface SiteCheck {
@@ -49,6 +57,11 @@ export function siteContext(repo: string, dir: string, inventory: string, lab: L
       return lab.need().vip ?? lab.host(balancer!).address
     },
     secrets: () => parse(readFileSync(inventory.replace(/\.yml$/, '.secrets.yml'), 'utf8')),
+    stackVars: () => ({ ...STACK_DEFAULTS, ...(parse(readFileSync(inventory, 'utf8'))?.all?.vars ?? {}) }),
+    redisTls() {
+      const vars = this.stackVars()
+      return tlsOn(vars, 'redis') ? { tls: { ca: readFileSync(caFiles(inventory, vars).cert) } } : {}
+    },
     playbook: (playbook, label, extra = [], timeoutMs = 600_000) =>
       runPlaybook({
         cwd: repo,

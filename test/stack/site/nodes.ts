@@ -65,7 +65,7 @@ async function servicesKnowing(ctx: SiteContext, address: string): Promise<strin
   const { redis: primary } = await actualPrimaries(ctx)
   const secrets = ctx.secrets()
   const ask = async (host: string, port: number, password: string, command: string[]) => {
-    const client = new Redis({ host: ctx.lab.host(host).address, port, password, lazyConnect: true })
+    const client = new Redis({ host: ctx.lab.host(host).address, port, password, ...ctx.redisTls(), lazyConnect: true })
     client.on('error', () => {})
     try {
       await client.connect()

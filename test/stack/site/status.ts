@@ -24,7 +24,13 @@ export async function actualPrimaries(ctx: SiteContext): Promise<{ postgres?: st
   const password = ctx.secrets().redis_password
   let redis: string | undefined
   for (const host of ctx.hosts('redis')) {
-    const client = new Redis({ host: ctx.lab.host(host).address, password, lazyConnect: true, connectTimeout: 3000 })
+    const client = new Redis({
+      host: ctx.lab.host(host).address,
+      password,
+      ...ctx.redisTls(),
+      lazyConnect: true,
+      connectTimeout: 3000,
+    })
     client.on('error', () => {})
     try {
       await client.connect()

@@ -82,6 +82,14 @@ async function leaderOff(t: Tap, ctx: SiteContext, avoid: string): Promise<void>
   await until(`${candidate} leads`, 90_000, async () => leaderOf(await patroniMembers(ctx)) === candidate)
 }
 
+/**
+ * Whether HAProxy on a host answers its `/healthz`, asked as keepalived asks it: the host's own check
+ * script, over HTTPS against the stack's CA when the stats page uses TLS.
+ */
+async function haproxyServes(ctx: SiteContext, host: string): Promise<boolean> {
+  return (await ctx.lab.ssh(host, 'sudo -n /etc/keepalived/hastack-check-haproxy')).code === 0
+}
+
 /** One command to the first Sentinel (with its password); undefined when it does not answer. */
 async function sentinelCall(ctx: SiteContext, ...args: string[]): Promise<unknown> {
   const [sentinel] = ctx.hosts('sentinel')
@@ -89,6 +97,7 @@ async function sentinelCall(ctx: SiteContext, ...args: string[]): Promise<unknow
     host: ctx.lab.host(sentinel!).address,
     port: 26379,
     password: ctx.secrets().sentinel_password,
+    ...ctx.redisTls(),
     lazyConnect: true,
     connectTimeout: 2000,
     maxRetriesPerRequest: 0,
@@ -122,8 +131,11 @@ async function redisPrimaryOff(t: Tap, ctx: SiteContext, avoid: string): Promise
   })
 }
 
+/** Where the Redis write loop connects: the endpoint, with ioredis' TLS options when the stack uses TLS. */
+type RedisTarget = { host: string; port: number; password: string } & ReturnType<SiteContext['redisTls']>
+
 /** A Redis write loop through the endpoint: a fresh connection after every failure, each write acknowledged or not. */
-function redisWriteLoop(target: { host: string; port: number; password: string }, prefix: string, stop: () => boolean) {
+function redisWriteLoop(target: RedisTarget, prefix: string, stop: () => boolean) {
   const writes: Write[] = []
   const done = (async () => {
     let client: Redis | undefined
@@ -197,7 +209,7 @@ async function ensureWritesTable(pgTarget: PgTarget): Promise<void> {
 async function measure(t: Tap, ctx: SiteContext, vip: string, label: string, fault: () => Promise<void>) {
   const secrets = ctx.secrets()
   const pgTarget = { host: vip, port: 5000, user: 'app', password: secrets.postgresql_app_password!, database: 'app' }
-  const redisTarget = { host: vip, port: 6380, password: secrets.redis_password! }
+  const redisTarget: RedisTarget = { host: vip, port: 6380, password: secrets.redis_password!, ...ctx.redisTls() }
   const prefix = `vip-${label}-${Date.now()}`
   await ensureWritesTable(pgTarget)
   let faultAt = 0
@@ -245,7 +257,13 @@ async function waitHealthy(ctx: SiteContext, vip: string): Promise<void> {
     },
     1000,
   )
-  const redis = new Redis({ host: vip, port: 6380, password: ctx.secrets().redis_password, maxRetriesPerRequest: 1 })
+  const redis = new Redis({
+    host: vip,
+    port: 6380,
+    password: ctx.secrets().redis_password,
+    ...ctx.redisTls(),
+    maxRetriesPerRequest: 1,
+  })
   redis.on('error', () => {})
   try {
     const replicas = ctx.hosts('redis').length - 1
@@ -281,10 +299,7 @@ export const vip: SiteCheck = {
     t.not(second, first, `the VIP moved from ${first} to ${second}`)
     await ctx.lab.start(first)
     await waitHealthy(ctx, address)
-    await until(`${first} serves HAProxy again`, 60_000, async () => {
-      const r = await fetch(`http://${ctx.lab.host(first).address}:7000/healthz`).catch(() => undefined)
-      return r?.status === 200
-    })
+    await until(`${first} serves HAProxy again`, 60_000, () => haproxyServes(ctx, first))
     await sleep(5000)
     t.equal(await oneHolder(ctx, address), second, `${first} is back and the VIP stays on ${second}`)
     t.equal(await masterEntries(ctx, second, since), 1, `${second} became MASTER once`)
@@ -298,10 +313,7 @@ export const vip: SiteCheck = {
     await measure(t, ctx, address, 'haproxy-stop', stopHaproxy)
     t.equal(await oneHolder(ctx, address, 10_000), first, `the VIP moved to ${first} when HAProxy stopped on ${second}`)
     t.equal((await ctx.lab.ssh(second, 'sudo systemctl start haproxy')).code, 0, `HAProxy started on ${second}`)
-    await until(`${second} serves HAProxy again`, 60_000, async () => {
-      const r = await fetch(`http://${ctx.lab.host(second).address}:7000/healthz`).catch(() => undefined)
-      return r?.status === 200
-    })
+    await until(`${second} serves HAProxy again`, 60_000, () => haproxyServes(ctx, second))
     await sleep(5000)
     t.equal(await oneHolder(ctx, address), first, `the VIP stays on ${first} once HAProxy serves on ${second} again`)
     t.equal(await masterEntries(ctx, second, stopAt), 0, `${second} did not take it back`)
