@@ -24,6 +24,7 @@ import {
   sentinelEndpoint,
   type StackState,
 } from './stack-state.ts'
+import { patroniApiCa } from '../../roles/tls.ts'
 import {
   longestPause,
   pauseLine,
@@ -106,6 +107,7 @@ export async function switchPostgres(
   const auth = { user: String(v.patroni_restapi_user), password: String(v.patroni_restapi_password) }
   const body = { leader: move.from, candidate: move.to }
   const answer = await rest(await fleet.conn(move.from), 'POST', `${patroniApi(fleet, move.from)}/switchover`, {
+    caFile: patroniApiCa(fleet.vars(move.from)),
     auth,
     body,
     timeoutS: 60,

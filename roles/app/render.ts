@@ -5,7 +5,8 @@
  */
 import type { HostView, Vars } from '../../lib/types.ts'
 import { systemdEnvValue } from '../../lib/config-quote.ts'
-import { groupMembers } from '../stack.ts'
+import { groupMembers, tlsOn } from '../stack.ts'
+import { tlsFiles } from '../tls.ts'
 import type { AppProgram } from './bundles.ts'
 
 /** Where the bundles live on an app host. */
@@ -68,6 +69,8 @@ export function appEnvironment(host: HostView): [string, string | number][] {
     ['APP_PG_DATABASE', String(v.postgresql_app_database)],
     ['APP_PG_USER', String(v.postgresql_app_user)],
     ['APP_PG_PASSWORD', String(v.postgresql_app_password)],
+    // PostgreSQL over TLS: the CA its certificate is checked with (verify-ca: the name is HAProxy's, not the member's).
+    ...(tlsOn(v, 'postgresql') ? [['APP_PG_CA_FILE', tlsFiles(v).ca] as [string, string]] : []),
   ]
 }
 

@@ -2,7 +2,8 @@
  * certificates: with `tls_enabled`, each host gets a key and a certificate signed by the stack's CA
  * (ca.ts) in `tls_dir`: `ca.crt`, `host.crt` and `host.key` (root, 0600), and a copy per service the
  * host runs (`<tls_dir>/<service>/`, key readable by the group `hastack-tls-<service>` only) for etcd,
- * postgres, patroni and redis (Sentinel runs as redis too). The key is generated ON the host and never
+ * postgres, patroni and redis (Sentinel runs as redis too), and prometheus (its client certificate for
+ * etcd's metrics). The key is generated ON the host and never
  * leaves it: the host makes a request, the controller signs it with the names it decides (host name,
  * localhost, cluster address, loopback and the VIP on haproxy hosts). A certificate is issued again when
  * it is missing, not from the current CA, for other names or another key, or expires within
@@ -40,6 +41,7 @@ export function tlsServices(h: Pick<HostRun, 'groups' | 'vars'>): string[] {
   if (h.groups.includes(etcd)) services.push('etcd')
   if (h.groups.includes(patroni)) services.push('postgres', 'patroni')
   if (h.groups.includes('redis') || h.groups.includes('sentinel')) services.push('redis')
+  if (h.groups.includes('monitoring')) services.push('prometheus')
   return services
 }
 

@@ -23,6 +23,7 @@ import {
   HAPROXY_PG_VARS,
   REDIS_CLIENT_VARS,
   REDIS_ENDPOINT_VARS,
+  TLS_VARS,
   failoverProfiles,
   sharedVars,
   type StackVars,
@@ -44,6 +45,7 @@ const shared = sharedVars(
   ...HAPROXY_PG_VARS,
   ...APP_PORT_VARS,
   'failover_profile',
+  ...TLS_VARS,
 )
 const profile = failoverProfiles('haproxy_check_interval_ms', 'haproxy_check_fall')
 

@@ -7,9 +7,13 @@
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type pg from 'pg'
 import type { Test } from 'tap'
 import { parse } from 'yaml'
 import type { Lab } from '../../../lab/lab.ts'
+import { pgTls } from '../../../app/db.ts'
+import { tlsOn } from '../../../roles/stack.ts'
+import { controllerPgCaFile } from '../../../roles/tls.ts'
 import { inventoryGroups } from '../prometheus.ts'
 import { runPlaybook, type PlaybookRun } from '../playbook-run.ts'
 
@@ -27,6 +31,10 @@ export interface SiteContext {
   clientAddress(): string
   /** The inventory copy's generated secrets (`<inventory>.secrets.yml`), read afresh. */
   secrets(): Record<string, string>
+  /** The inventory copy's `all.vars` (where the site suite sets `tls_enabled`). */
+  allVars(): Record<string, unknown>
+  /** A PostgreSQL client's TLS settings as the app's (the stack's CA, verify-ca); undefined in plaintext. */
+  pgTls(): pg.ConnectionConfig['ssl']
   /** Runs a playbook (relative to the repository) against the lab with --json, bounded in time. */
   playbook(playbook: string, label: string, extra?: string[], timeoutMs?: number): Promise<PlaybookRun>
 }
@@ -49,6 +57,11 @@ export function siteContext(repo: string, dir: string, inventory: string, lab: L
       return lab.need().vip ?? lab.host(balancer!).address
     },
     secrets: () => parse(readFileSync(inventory.replace(/\.yml$/, '.secrets.yml'), 'utf8')),
+    allVars: () => parse(readFileSync(inventory, 'utf8'))?.all?.vars ?? {},
+    pgTls() {
+      const vars = this.allVars()
+      return tlsOn(vars, 'postgresql') ? pgTls(controllerPgCaFile(inventory, vars)) : undefined
+    },
     playbook: (playbook, label, extra = [], timeoutMs = 600_000) =>
       runPlaybook({
         cwd: repo,

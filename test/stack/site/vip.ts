@@ -196,7 +196,14 @@ async function ensureWritesTable(pgTarget: PgTarget): Promise<void> {
  */
 async function measure(t: Tap, ctx: SiteContext, vip: string, label: string, fault: () => Promise<void>) {
   const secrets = ctx.secrets()
-  const pgTarget = { host: vip, port: 5000, user: 'app', password: secrets.postgresql_app_password!, database: 'app' }
+  const pgTarget = {
+    host: vip,
+    port: 5000,
+    user: 'app',
+    password: secrets.postgresql_app_password!,
+    database: 'app',
+    ssl: ctx.pgTls(),
+  }
   const redisTarget = { host: vip, port: 6380, password: secrets.redis_password! }
   const prefix = `vip-${label}-${Date.now()}`
   await ensureWritesTable(pgTarget)
