@@ -114,7 +114,9 @@ function hostCertificate(h: HostRun, ca: CaFiles, caPem: string | undefined): Ta
       change: true,
       reason: problems.join('; '),
       apply: async () => {
-        const csr = await ctx.conn.run(sh`openssl req -new -key ${keyPath} -subj ${`/CN=${h.name}`}`, { check: true })
+        // No CommonName (inspect.ts): the host is named in the subject's organizational unit and the SANs.
+        const subject = `/O=hastack/OU=${h.name}`
+        const csr = await ctx.conn.run(sh`openssl req -new -key ${keyPath} -subj ${subject}`, { check: true })
         const pem = await signRequest(ca, csr.stdout, names, v.tls_cert_days)
         await ctx.conn.put(certPath, pem, { mode: '0644', owner: 'root', group: 'root' })
       },

@@ -80,7 +80,7 @@ export function tlsSwitchProblem(host: string, configured: string | undefined, w
     `etcd member ${host} runs with ${configured} peer URLs and etcd_tls asks for ${wanted}: switching a running ` +
     'etcd cluster between plaintext and TLS is not automated (its peer URLs would change under a running ' +
     'cluster). Keep etcd_tls as the cluster was built (etcd_tls: ' +
-    `${configured === 'https'}), or rebuild etcd (docs/postgres.md, "etcd and TLS")`
+    `${configured === 'https'}), or rebuild etcd (docs/postgres.md, "Switching to TLS")`
   )
 }
 
