@@ -7,6 +7,7 @@
  */
 import type { Connection, Vars } from '../../lib/types.ts'
 import { sh } from '../../lib/connection/quote.ts'
+import { etcdClientUrl, etcdctlTlsFlags } from '../../roles/tls.ts'
 import type { Finding } from './findings.ts'
 
 /** Where files holding secrets are looked for. */
@@ -67,10 +68,10 @@ export async function unauthenticatedServices(
   }
   if (groups.includes(String(v.etcd_group))) {
     const port = Number(v.etcd_client_port)
-    const endpoint = `http://${address}:${port}`
+    // With TLS, through the handshake with the host's certificate (it names no etcd user), without a password.
     const out = await conn.run(
-      sh`env -u ETCDCTL_USER ETCDCTL_API=3 timeout 10 etcdctl --endpoints=${endpoint} --command-timeout=3s` +
-        ' get / --prefix --keys-only --limit=1 2>&1',
+      sh`env -u ETCDCTL_USER ETCDCTL_API=3 timeout 10 etcdctl --endpoints=${etcdClientUrl(v, address)}` +
+        sh` ${etcdctlTlsFlags(v)} --command-timeout=3s get / --prefix --keys-only --limit=1 2>&1`,
     )
     if (out.code === 0) findings.push(open(host, port, 'etcd'))
   }
