@@ -22,6 +22,7 @@ import { haproxyView } from '../../roles/haproxy/render.ts'
 import { restApiSwitchProblem } from '../../roles/patroni/index.ts'
 import { patroniConfigView } from '../../roles/patroni/render.ts'
 import { scrapeJobs } from '../../roles/prometheus/scrape.ts'
+import { snapshotEnvView } from '../../roles/snapshots/render.ts'
 
 const HOSTS = `  children:
     etcd: { hosts: { node1: { address: 10.0.0.1 }, node2: { address: 10.0.0.2 }, node3: { address: 10.0.0.3 } } }
@@ -54,6 +55,7 @@ function files(inventory: Inventory) {
     haproxy: renderTemplate('haproxy/haproxy.cfg.ejs', lb, { haproxy: haproxyView(lb) }),
     scrape: scrapeJobs(inventory, lb.vars),
     app: Object.fromEntries(appEnvironment(lb)),
+    snapshots: Object.fromEntries(snapshotEnvView(node, 'etcd')),
   }
 }
 
@@ -102,6 +104,11 @@ t.test('with tls_enabled every link of the PostgreSQL stack is configured for TL
     tls_config: { cert_file: '/etc/hastack/tls/prometheus/host.crt', key_file: '/etc/hastack/tls/prometheus/host.key' },
   })
   t.equal(f.app.APP_PG_CA_FILE, '/etc/hastack/tls/ca.crt', 'the app checks PostgreSQL with the CA')
+  t.match(f.snapshots, {
+    ETCD_SOURCES: 'https://10.0.0.1:2379 https://10.0.0.2:2379 https://10.0.0.3:2379',
+    ETCDCTL_CACERT: '/etc/hastack/tls/ca.crt',
+    ETCDCTL_CERT: '/etc/hastack/tls/host.crt',
+  })
 })
 
 t.test('a service switched off keeps its links in plaintext while the others use TLS', async (t) => {
@@ -125,6 +132,7 @@ t.test('with tls_enabled off nothing mentions TLS', async (t) => {
   const f = files(await inventoryWith({}))
   t.notMatch(f.etcd, /https|CERT/)
   t.notMatch(f.etcdctl, /https|ETCDCTL_CA/)
+  t.notMatch(JSON.stringify(f.snapshots), /https|ETCDCTL_CA/)
   const config = JSON.stringify(f.patroni)
   t.notMatch(config, /https|certfile|sslmode|"ssl"|hostssl|\/tls\//)
   t.notMatch(f.haproxy, /ssl/)
