@@ -6,13 +6,16 @@
  * the stack as healthy as it found it.
  */
 import { readFileSync } from 'node:fs'
+import { get as httpGet } from 'node:http'
+import { get as httpsGet } from 'node:https'
 import { join } from 'node:path'
 import type pg from 'pg'
 import type { Test } from 'tap'
 import { parse } from 'yaml'
 import type { Lab } from '../../../lab/lab.ts'
 import { pgTls } from '../../../app/db.ts'
-import { tlsOn } from '../../../roles/stack.ts'
+import { caFiles } from '../../../roles/certificates/ca.ts'
+import { STACK_DEFAULTS, tlsOn } from '../../../roles/stack.ts'
 import { controllerPgCaFile } from '../../../roles/tls.ts'
 import { inventoryGroups } from '../prometheus.ts'
 import { runPlaybook, type PlaybookRun } from '../playbook-run.ts'
@@ -35,6 +38,11 @@ export interface SiteContext {
   allVars(): Record<string, unknown>
   /** A PostgreSQL client's TLS settings as the app's (the stack's CA, verify-ca); undefined in plaintext. */
   pgTls(): pg.ConnectionConfig['ssl']
+  /**
+   * GET a lab host's Patroni REST API from this machine (`/cluster`, `/patroni`): over HTTPS verified
+   * with the stack's CA when the inventory has `patroni_api_tls`. The parsed JSON; undefined without a 2xx.
+   */
+  patroniGet(host: string, path: string, timeoutMs?: number): Promise<unknown>
   /** Runs a playbook (relative to the repository) against the lab with --json, bounded in time. */
   playbook(playbook: string, label: string, extra?: string[], timeoutMs?: number): Promise<PlaybookRun>
 }
@@ -61,6 +69,29 @@ export function siteContext(repo: string, dir: string, inventory: string, lab: L
     pgTls() {
       const vars = this.allVars()
       return tlsOn(vars, 'postgresql') ? pgTls(controllerPgCaFile(inventory, vars)) : undefined
+    },
+    patroniGet(host, path, timeoutMs = 5000) {
+      const vars = this.allVars()
+      const tls = tlsOn(vars, 'patroni_api')
+      const url = `${tls ? 'https' : 'http'}://${lab.host(host).address}:${STACK_DEFAULTS.patroni_restapi_port}${path}`
+      const get = tls ? httpsGet : httpGet
+      const ca = tls ? readFileSync(caFiles(inventory, vars).cert) : undefined
+      return new Promise((resolve) => {
+        const request = get(url, { ca, timeout: timeoutMs }, (answer) => {
+          let body = ''
+          answer.on('data', (chunk: Buffer) => (body += chunk.toString()))
+          answer.on('end', () => {
+            const ok = answer.statusCode !== undefined && answer.statusCode >= 200 && answer.statusCode < 300
+            try {
+              resolve(ok ? JSON.parse(body) : undefined)
+            } catch {
+              resolve(undefined)
+            }
+          })
+        })
+        request.on('timeout', () => request.destroy())
+        request.on('error', () => resolve(undefined))
+      })
     },
     playbook: (playbook, label, extra = [], timeoutMs = 600_000) =>
       runPlaybook({

@@ -137,11 +137,9 @@ export interface PatroniMember {
 
 /** Patroni's `GET /cluster` from the first member that answers. */
 export async function patroniMembers(ctx: SiteContext): Promise<PatroniMember[]> {
-  const v = await hostVars(ctx, ctx.hosts('postgres')[0]!)
   for (const member of ctx.hosts('postgres')) {
-    const url = `http://${ctx.lab.host(member).address}:${v.patroni_restapi_port}/cluster`
-    const answer = await fetch(url, { signal: AbortSignal.timeout(3000) }).catch(() => undefined)
-    if (answer?.ok) return ((await answer.json()) as { members: PatroniMember[] }).members
+    const answer = (await ctx.patroniGet(member, '/cluster', 3000)) as { members: PatroniMember[] } | undefined
+    if (answer) return answer.members
   }
   throw new Error('no Patroni member answered GET /cluster')
 }
