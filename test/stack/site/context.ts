@@ -6,8 +6,8 @@
  * the stack as healthy as it found it.
  */
 import { readFileSync } from 'node:fs'
-import { get as httpGet } from 'node:http'
-import { get as httpsGet } from 'node:https'
+import { request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import { join } from 'node:path'
 import type pg from 'pg'
 import type { Test } from 'tap'
@@ -39,12 +39,23 @@ export interface SiteContext {
   /** A PostgreSQL client's TLS settings as the app's (the stack's CA, verify-ca); undefined in plaintext. */
   pgTls(): pg.ConnectionConfig['ssl']
   /**
-   * GET a lab host's Patroni REST API from this machine (`/cluster`, `/patroni`): over HTTPS verified
-   * with the stack's CA when the inventory has `patroni_api_tls`. The parsed JSON; undefined without a 2xx.
+   * Call a lab host's Patroni REST API from this machine (`GET /cluster`, `POST /switchover`): over HTTPS
+   * verified with the stack's CA when the inventory has `patroni_api_tls`. Status 0: no answer.
    */
+  patroniApi(host: string, path: string, options?: PatroniCall): Promise<{ status: number; body: unknown }>
+  /** The parsed JSON of a GET answered with 2xx; undefined otherwise. */
   patroniGet(host: string, path: string, timeoutMs?: number): Promise<unknown>
   /** Runs a playbook (relative to the repository) against the lab with --json, bounded in time. */
   playbook(playbook: string, label: string, extra?: string[], timeoutMs?: number): Promise<PlaybookRun>
+}
+
+export interface PatroniCall {
+  method?: string
+  /** Sent as JSON. */
+  body?: unknown
+  /** Basic auth (the API's user and password). */
+  auth?: string
+  timeoutMs?: number
 }
 
 export interface SiteCheck {
@@ -70,28 +81,36 @@ export function siteContext(repo: string, dir: string, inventory: string, lab: L
       const vars = this.allVars()
       return tlsOn(vars, 'postgresql') ? pgTls(controllerPgCaFile(inventory, vars)) : undefined
     },
-    patroniGet(host, path, timeoutMs = 5000) {
+    patroniApi(host, path, { method = 'GET', body, auth, timeoutMs = 5000 } = {}) {
       const vars = this.allVars()
       const tls = tlsOn(vars, 'patroni_api')
       const url = `${tls ? 'https' : 'http'}://${lab.host(host).address}:${STACK_DEFAULTS.patroni_restapi_port}${path}`
-      const get = tls ? httpsGet : httpGet
       const ca = tls ? readFileSync(caFiles(inventory, vars).cert) : undefined
+      const headers = body === undefined ? {} : { 'content-type': 'application/json' }
       return new Promise((resolve) => {
-        const request = get(url, { ca, timeout: timeoutMs }, (answer) => {
-          let body = ''
-          answer.on('data', (chunk: Buffer) => (body += chunk.toString()))
-          answer.on('end', () => {
-            const ok = answer.statusCode !== undefined && answer.statusCode >= 200 && answer.statusCode < 300
-            try {
-              resolve(ok ? JSON.parse(body) : undefined)
-            } catch {
-              resolve(undefined)
-            }
-          })
-        })
-        request.on('timeout', () => request.destroy())
-        request.on('error', () => resolve(undefined))
+        const call = (tls ? httpsRequest : httpRequest)(
+          url,
+          { method, ca, auth, headers, timeout: timeoutMs },
+          (answer) => {
+            let text = ''
+            answer.on('data', (chunk: Buffer) => (text += chunk.toString()))
+            answer.on('end', () => {
+              let parsed: unknown = text
+              try {
+                parsed = JSON.parse(text)
+              } catch {}
+              resolve({ status: answer.statusCode ?? 0, body: parsed })
+            })
+          },
+        )
+        call.on('timeout', () => call.destroy())
+        call.on('error', () => resolve({ status: 0, body: undefined }))
+        call.end(body === undefined ? undefined : JSON.stringify(body))
       })
+    },
+    async patroniGet(host, path, timeoutMs) {
+      const answer = await this.patroniApi(host, path, { timeoutMs })
+      return answer.status >= 200 && answer.status < 300 ? answer.body : undefined
     },
     playbook: (playbook, label, extra = [], timeoutMs = 600_000) =>
       runPlaybook({
