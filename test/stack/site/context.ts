@@ -17,6 +17,7 @@ import { pgTls } from '../../../app/db.ts'
 import { caFiles } from '../../../roles/certificates/ca.ts'
 import { STACK_DEFAULTS, tlsOn } from '../../../roles/stack.ts'
 import { controllerPgCaFile } from '../../../roles/tls.ts'
+import type { Member } from '../pg/cluster.ts'
 import { inventoryGroups } from '../prometheus.ts'
 import { runPlaybook, type PlaybookRun } from '../playbook-run.ts'
 
@@ -45,6 +46,8 @@ export interface SiteContext {
   patroniApi(host: string, path: string, options?: PatroniCall): Promise<{ status: number; body: unknown }>
   /** The parsed JSON of a GET answered with 2xx; undefined otherwise. */
   patroniGet(host: string, path: string, timeoutMs?: number): Promise<unknown>
+  /** Patroni's members as `GET /cluster` lists them, from the first member that answers. */
+  patroniCluster(): Promise<Member[] | undefined>
   /** Runs a playbook (relative to the repository) against the lab with --json, bounded in time. */
   playbook(playbook: string, label: string, extra?: string[], timeoutMs?: number): Promise<PlaybookRun>
 }
@@ -111,6 +114,13 @@ export function siteContext(repo: string, dir: string, inventory: string, lab: L
     async patroniGet(host, path, timeoutMs) {
       const answer = await this.patroniApi(host, path, { timeoutMs })
       return answer.status >= 200 && answer.status < 300 ? answer.body : undefined
+    },
+    async patroniCluster() {
+      for (const host of this.hosts('postgres')) {
+        const answer = (await this.patroniGet(host, '/cluster', 2000)) as { members: Member[] } | undefined
+        if (answer) return answer.members
+      }
+      return undefined
     },
     playbook: (playbook, label, extra = [], timeoutMs = 600_000) =>
       runPlaybook({

@@ -137,11 +137,9 @@ export interface PatroniMember {
 
 /** Patroni's `GET /cluster` from the first member that answers. */
 export async function patroniMembers(ctx: SiteContext): Promise<PatroniMember[]> {
-  for (const member of ctx.hosts('postgres')) {
-    const answer = (await ctx.patroniGet(member, '/cluster', 3000)) as { members: PatroniMember[] } | undefined
-    if (answer) return answer.members
-  }
-  throw new Error('no Patroni member answered GET /cluster')
+  const members = await ctx.patroniCluster()
+  if (!members) throw new Error('no Patroni member answered GET /cluster')
+  return members
 }
 
 export async function patroniLeader(ctx: SiteContext): Promise<string | undefined> {

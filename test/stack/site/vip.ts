@@ -48,14 +48,9 @@ async function masterEntries(ctx: SiteContext, host: string, sinceEpoch: number)
   return Number(r.stdout.trim() || 0)
 }
 
-/** Patroni's members as GET /cluster reports them, from the first host that answers. */
+/** Patroni's members as GET /cluster reports them, from the first host that answers ([] when none does). */
 async function patroniMembers(ctx: SiteContext): Promise<{ name: string; role: string; state: string }[]> {
-  for (const host of ctx.hosts('postgres')) {
-    const answer = (await ctx.patroniGet(host, '/cluster', 2000)) as
-      { members: { name: string; role: string; state: string }[] } | undefined
-    if (answer) return answer.members
-  }
-  return []
+  return (await ctx.patroniCluster()) ?? []
 }
 
 const leaderOf = (members: { name: string; role: string }[]) => members.find((m) => m.role === 'leader')?.name
