@@ -34,6 +34,8 @@ export interface AppConfig {
     database: string
     user: string
     password: string
+    /** With PostgreSQL over TLS: the CA file the server's certificate is checked with. */
+    caFile?: string
   }
 }
 
@@ -48,6 +50,12 @@ const WORD = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
 function required(env: Env, name: string): string {
   const value = env[name]
   if (value === undefined || value === '') throw new ConfigError(`${name} is not set`)
+  return value
+}
+
+function absolutePath(env: Env, name: string): string {
+  const value = required(env, name)
+  if (!/^(\/[A-Za-z0-9_.-]+)+$/.test(value)) throw new ConfigError(`${name} must be an absolute path`)
   return value
 }
 
@@ -109,6 +117,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       database: word(env, 'APP_PG_DATABASE'),
       user: word(env, 'APP_PG_USER'),
       password: required(env, 'APP_PG_PASSWORD'),
+      caFile: env.APP_PG_CA_FILE ? absolutePath(env, 'APP_PG_CA_FILE') : undefined,
     },
   }
 }

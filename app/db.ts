@@ -8,6 +8,7 @@
  * distinct votes applied to that row, so re-applying one vote (same vote_id) changes nothing and a
  * second, different vote of the same voter makes it 2.
  */
+import { readFileSync } from 'node:fs'
 import pg from 'pg'
 import type { AppConfig } from './config.ts'
 import type { Vote } from './vote-item.ts'
@@ -42,9 +43,19 @@ export interface Counts {
   total: number
 }
 
+/**
+ * TLS to PostgreSQL when the configuration names a CA: the certificate must chain to it (verify-ca).
+ * Its name is not checked: the app connects to HAProxy's address (the VIP), the certificate is the member's.
+ */
+export function pgTls(caFile: string | undefined): pg.ConnectionConfig['ssl'] {
+  if (caFile === undefined) return undefined
+  return { ca: readFileSync(caFile, 'utf8'), rejectUnauthorized: true, checkServerIdentity: () => undefined }
+}
+
 /** A pool on one HAProxy port, with bounded connect and statement times. */
 export function pool(config: AppConfig, port: number, max: number): pg.Pool {
   const p = new pg.Pool({
+    ssl: pgTls(config.postgres.caFile),
     host: config.postgres.host,
     port,
     database: config.postgres.database,

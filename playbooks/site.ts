@@ -7,12 +7,12 @@
  * has a backup repository host, then the monitoring part (exporters, Alertmanager, Prometheus,
  * Grafana) with a monitoring group, and the central logs (journal-remote on the logging group,
  * journal-upload everywhere) with a logging group. A play whose group the inventory does not have is
- * left out. Host certificates (with `tls_enabled`) come right after the base settings, the firewall
+ * left out. Host certificates (with `tls_enabled`) come with the base settings, the firewall
  * (with `firewall_enabled`) last.
  * `npx zx playbooks/site.ts -i inventory/lab.yml [--check --diff --json FILE]`
  */
 import { playbook, type Inventory, type Play } from '../lib/index.ts'
-import { allRoles, certificatesRole, nftablesRole } from '../roles/index.ts'
+import { allRoles, nftablesRole } from '../roles/index.ts'
 import { backupPlays, hasBackupRepository } from './plays/backup.ts'
 import { hasLogging, loggingPlays } from './plays/logging.ts'
 import { appPlays } from './plays/app.ts'
@@ -24,7 +24,6 @@ import { snapshotsPlay } from './plays/snapshots.ts'
 
 const plays: Play[] = [
   preparePlay('all', 'Prepare every host'),
-  { name: 'Issue the host certificates', hosts: 'all', roles: [certificatesRole] },
   ...postgresPlays,
   ...redisPlays,
   routeClientsPlay,

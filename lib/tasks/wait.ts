@@ -15,6 +15,8 @@ export interface WaitArgs extends TaskOptions {
   address?: string
   /** URL answering 2xx (fetched with python3 on the host). */
   url?: string
+  /** The CA file an https `url` is verified with (the system's when absent). */
+  caFile?: string
   /** A command that must exit 0. */
   until?: string
   /** Give up after this long (default 60 s). */
@@ -29,7 +31,15 @@ export function probeCommand(args: WaitArgs): string {
     return `timeout 2 bash -c ${quote(`exec 3<>/dev/tcp/${addr}/${args.port}`)} 2>/dev/null`
   }
   if (args.url) {
-    const py = `import sys,urllib.request\ntry:\n  r=urllib.request.urlopen(${JSON.stringify(args.url)}, timeout=2)\n  sys.exit(0 if 200<=r.status<300 else 1)\nexcept Exception:\n  sys.exit(1)`
+    const context = args.caFile ? `, context=ssl.create_default_context(cafile=${JSON.stringify(args.caFile)})` : ''
+    const py = [
+      'import ssl,sys,urllib.request',
+      'try:',
+      `  r=urllib.request.urlopen(${JSON.stringify(args.url)}, timeout=2${context})`,
+      '  sys.exit(0 if 200<=r.status<300 else 1)',
+      'except Exception:',
+      '  sys.exit(1)',
+    ].join('\n')
     return `python3 -c ${quote(py)}`
   }
   if (args.until) return args.until

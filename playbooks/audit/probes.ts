@@ -8,9 +8,9 @@
  */
 import type { Connection, Vars } from '../../lib/types.ts'
 import { sh } from '../../lib/connection/quote.ts'
+import { etcdClientUrl, etcdctlTlsFlags, tlsFiles } from '../../roles/tls.ts'
 import type { Finding } from './findings.ts'
 import { redisTlsArgs } from '../../roles/redis/cli.ts'
-import { TLS_FILES, tlsPath } from '../../roles/certificates/index.ts'
 import { tlsOn } from '../../roles/stack.ts'
 
 /** Where files holding secrets are looked for. */
@@ -74,10 +74,10 @@ export async function unauthenticatedServices(
   }
   if (groups.includes(String(v.etcd_group))) {
     const port = Number(v.etcd_client_port)
-    const endpoint = `http://${address}:${port}`
+    // With TLS, through the handshake with the host's certificate (it names no etcd user), without a password.
     const out = await conn.run(
-      sh`env -u ETCDCTL_USER ETCDCTL_API=3 timeout 10 etcdctl --endpoints=${endpoint} --command-timeout=3s` +
-        ' get / --prefix --keys-only --limit=1 2>&1',
+      sh`env -u ETCDCTL_USER ETCDCTL_API=3 timeout 10 etcdctl --endpoints=${etcdClientUrl(v, address)}` +
+        sh` ${etcdctlTlsFlags(v)} --command-timeout=3s get / --prefix --keys-only --limit=1 2>&1`,
     )
     if (out.code === 0) findings.push(open(host, port, 'etcd'))
   }
@@ -85,7 +85,7 @@ export async function unauthenticatedServices(
     const port = Number(v.haproxy_stats_port)
     const https = tlsOn(v, 'haproxy_stats')
     const url = `${https ? 'https' : 'http'}://${address}:${port}/stats`
-    const out = await conn.run(sh`python3 -c ${HTTP_STATUS} ${url} ${https ? [tlsPath(v, TLS_FILES.ca)] : []}`)
+    const out = await conn.run(sh`python3 -c ${HTTP_STATUS} ${url} ${https ? [tlsFiles(v).ca] : []}`)
     if (out.stdout.trim() === '200') findings.push(open(host, port, 'the HAProxy stats page'))
   }
   return findings

@@ -21,9 +21,16 @@ export interface PatroniReading {
   error?: string
 }
 
-export async function readPatroni(conn: Connection, host: string, api: string): Promise<PatroniReading> {
-  const own = await restJson<{ replication?: { application_name: string; state: string }[] }>(conn, `${api}/patroni`)
-  const cluster = await restJson<{ members: PatroniMember[] }>(conn, `${api}/cluster`)
+/** `caFile`: the CA of an https `api` (roles/tls.ts patroniApiCa). */
+export async function readPatroni(
+  conn: Connection,
+  host: string,
+  api: string,
+  caFile?: string,
+): Promise<PatroniReading> {
+  type Own = { replication?: { application_name: string; state: string }[] }
+  const own = await restJson<Own>(conn, `${api}/patroni`, caFile)
+  const cluster = await restJson<{ members: PatroniMember[] }>(conn, `${api}/cluster`, caFile)
   if (!own || !cluster) return { host, error: `Patroni's REST API at ${api} does not answer` }
   const replication = (own.replication ?? []).map((r) => ({ name: r.application_name, state: r.state }))
   return { host, members: cluster.members, replication }

@@ -9,6 +9,7 @@ import { mask } from '../../lib/output/mask.ts'
 import type { Fleet } from './fleet.ts'
 import { cliEndpoint, type Endpoint } from '../../roles/redis/cli.ts'
 import type { Component, Limits } from './health.ts'
+import { etcdClientUrl, patroniApiCa, patroniApiUrl } from '../../roles/tls.ts'
 import {
   holdsAddress,
   readAlerts,
@@ -62,10 +63,9 @@ export function stackGroups(fleet: Fleet) {
   }
 }
 
-/** The URL of a host's Patroni REST API, at its inventory address. */
+/** The URL of a host's Patroni REST API, at its inventory address (https with `patroni_api_tls`). */
 export function patroniApi(fleet: Fleet, host: string): string {
-  const v = fleet.vars(host)
-  return `http://${v.address}:${v.patroni_restapi_port}`
+  return patroniApiUrl(fleet.vars(host))
 }
 
 /** A host's Redis as redis-cli on that host reaches it (TLS options included when the stack uses them). */
@@ -85,8 +85,9 @@ async function readHost(fleet: Fleet, host: string, conn: Connection, state: Sta
   const g = stackGroups(fleet)
   const v = fleet.vars(host)
   const inGroup = (group: string) => fleet.members(group).includes(host)
-  if (inGroup(g.postgres)) state.patroni.push(await readPatroni(conn, host, patroniApi(fleet, host)))
-  if (inGroup(g.etcd)) state.etcd.push(await readEtcd(conn, host, `http://${v.address}:${v.etcd_client_port}`))
+  if (inGroup(g.postgres))
+    state.patroni.push(await readPatroni(conn, host, patroniApi(fleet, host), patroniApiCa(fleet.vars(host))))
+  if (inGroup(g.etcd)) state.etcd.push(await readEtcd(conn, host, etcdClientUrl(v)))
   if (inGroup(g.redis)) state.redis.push(await readRedis(conn, host, redisEndpoint(fleet, host)))
   if (inGroup(g.sentinel)) {
     state.sentinels.push(await readSentinel(conn, host, sentinelEndpoint(fleet, host), state.redisMasterName))

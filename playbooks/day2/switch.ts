@@ -25,6 +25,7 @@ import {
   sentinelEndpoint,
   type StackState,
 } from './stack-state.ts'
+import { patroniApiCa } from '../../roles/tls.ts'
 import {
   longestPause,
   pauseLine,
@@ -120,7 +121,12 @@ export async function switchPostgres(
   await setServerState(fleet, [PG_WRITE_BACKEND], move.from, 'drain')
   try {
     const api = `${patroniApi(fleet, move.from)}/switchover`
-    const answer = await rest(await fleet.conn(move.from), 'POST', api, { auth, body, timeoutS: 60 })
+    const answer = await rest(await fleet.conn(move.from), 'POST', api, {
+      caFile: patroniApiCa(fleet.vars(move.from)),
+      auth,
+      body,
+      timeoutS: 60,
+    })
     if (answer.status !== 200)
       throw new Error(`Patroni refused the switchover (${answer.status}): ${answer.body.trim()}`)
     const healthy = switchProblems(fleet, limits, ['postgres', 'haproxy'])

@@ -13,9 +13,9 @@ import type { Connection, RunResult, Vars } from '../../lib/types.ts'
 import { InputError } from '../../lib/types.ts'
 import { quote, sh } from '../../lib/connection/quote.ts'
 import type { Fleet } from './fleet.ts'
-import { tlsOn } from '../../roles/stack.ts'
-import { TLS_FILES, tlsPath } from '../../roles/certificates/index.ts'
 import { patroniApi, redisEndpoint, sentinelEndpoint, stackGroups } from './stack-state.ts'
+import { tlsOn } from '../../roles/stack.ts'
+import { patroniApiCa, tlsFiles } from '../../roles/tls.ts'
 
 export interface WriterTarget {
   kind: 'postgres' | 'redis'
@@ -27,6 +27,8 @@ export interface WriterTarget {
   database?: string
   /** Redis only: the CA file to check the endpoint's certificate against when it speaks TLS. */
   redisCa?: string
+  /** PostgreSQL over TLS: the CA on the writer's host (verify-ca: the name is HAProxy's). */
+  sslrootcert?: string
 }
 
 /** What the writer's watcher samples during a switch (run as root: HAProxy's admin socket). */
@@ -37,8 +39,8 @@ export interface SwitchWatch {
   /** Redis servers (their role and good replicas). */
   servers: { name: string; address: string; port: number }[]
   redisPassword: string
-  /** Patroni members (their role and state, `GET /patroni`). */
-  patroni: { name: string; url: string }[]
+  /** Patroni members (their role and state, `GET /patroni`); `ca` for an https API. */
+  patroni: { name: string; url: string; ca?: string }[]
   /** HAProxy backends whose servers up are listed (the writer's host's own HAProxy). */
   backends: string[]
   /** The CA file Redis and the Sentinels are checked against when they speak TLS. */
@@ -65,14 +67,15 @@ export interface WriteSummary {
 }
 
 const WRITER = `
-import json, os, socket, sys, time
+import json, os, socket, ssl, sys, time
 cfg = json.loads(sys.stdin.readline())
 end = time.time() + cfg['max_seconds']; stop = cfg['stop_file']; start = time.time()
 out = {'attempts': 0, 'acks': [], 'failures': 0}
 def pg_client():
     import psycopg2
+    tls = {'sslmode': 'verify-ca', 'sslrootcert': cfg['sslrootcert']} if cfg.get('sslrootcert') else {}
     c = psycopg2.connect(host=cfg['address'], port=cfg['port'], user=cfg['user'], password=cfg['password'],
-        dbname=cfg['database'], connect_timeout=1, options='-c statement_timeout=1000')
+        dbname=cfg['database'], connect_timeout=1, options='-c statement_timeout=1000', **tls)
     c.autocommit = True
     return c
 def pg_write(c):
@@ -125,7 +128,8 @@ def sample(w):
         except Exception: seen['sentinel ' + s['name'] + ' names'] = 'no answer'
     for p in w['patroni']:
         try:
-            body = json.loads(urllib.request.urlopen(p['url'] + '/patroni', timeout=0.3).read())
+            context = ssl.create_default_context(cafile=p['ca']) if p.get('ca') else None
+            body = json.loads(urllib.request.urlopen(p['url'] + '/patroni', timeout=0.3, context=context).read())
             value = str(body.get('role', '?')) + ' ' + str(body.get('state', '?'))
         except Exception: value = 'no answer'
         seen['patroni ' + p['name']] = value
@@ -248,7 +252,7 @@ export function pauseLine(component: string, summary: WriteSummary): string {
 
 /** `redisCa`, the CA file on the stack's hosts, when Redis speaks TLS (`tlsOn(vars, 'redis')`). */
 function redisCa(vars: Vars): { redisCa?: string } {
-  return tlsOn(vars, 'redis') ? { redisCa: tlsPath(vars, TLS_FILES.ca) } : {}
+  return tlsOn(vars, 'redis') ? { redisCa: tlsFiles(vars).ca } : {}
 }
 
 /** Where the writer runs and what it writes to: the first HAProxy host's endpoint of the component. */
@@ -264,7 +268,8 @@ export function writerPlacement(fleet: Fleet, component: 'postgres' | 'redis'): 
   const [member] = fleet.members(stackGroups(fleet).postgres)
   const target = { kind: component, address: String(lb.address), port: Number(lb.haproxy_pg_rw_port) }
   const app = { user: String(lb.postgresql_app_user), database: String(lb.postgresql_app_database) }
-  return { host: member!, target: { ...target, ...app, password: String(lb.postgresql_app_password) } }
+  const tls = tlsOn(lb, 'postgresql') ? { sslrootcert: tlsFiles(fleet.vars(member!)).ca } : {}
+  return { host: member!, target: { ...target, ...app, password: String(lb.postgresql_app_password), ...tls } }
 }
 
 /**
@@ -275,7 +280,10 @@ export function switchWatch(fleet: Fleet, component: 'postgres' | 'redis'): Swit
   const g = stackGroups(fleet)
   const none = { masterName: '', sentinels: [], sentinelPassword: '', servers: [], redisPassword: '', patroni: [] }
   if (component === 'postgres') {
-    const patroni = fleet.members(g.postgres).map((name) => ({ name, url: patroniApi(fleet, name) }))
+    const patroni = fleet.members(g.postgres).map((name) => {
+      const ca = patroniApiCa(fleet.vars(name))
+      return { name, url: patroniApi(fleet, name), ...(ca ? { ca } : {}) }
+    })
     return { ...none, patroni, backends: ['postgres_rw'] }
   }
   const sentinels = fleet.members(g.sentinel).map((name) => ({ name, ...sentinelEndpoint(fleet, name) }))

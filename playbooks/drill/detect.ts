@@ -11,6 +11,7 @@ import { ETCDCTL } from '../../roles/etcd/index.ts'
 import type { Fleet } from '../day2/fleet.ts'
 import { holdsAddress, readHaproxy, readPatroni, readSentinel } from '../day2/readers.ts'
 import { patroniApi, sentinelEndpoint, stackGroups } from '../day2/stack-state.ts'
+import { etcdClientUrl, patroniApiCa } from '../../roles/tls.ts'
 import type { Target } from './options.ts'
 
 export type Detector = () => Promise<boolean>
@@ -29,7 +30,12 @@ export function detectorFor(fleet: Fleet, target: Target, victim: string, balanc
     case 'postgres-primary': {
       const host = survivor(fleet, g.postgres, victim)
       return async () => {
-        const reading = await readPatroni(await fleet.conn(host), host, patroniApi(fleet, host))
+        const reading = await readPatroni(
+          await fleet.conn(host),
+          host,
+          patroniApi(fleet, host),
+          patroniApiCa(fleet.vars(host)),
+        )
         return (reading.members ?? []).some((m) => m.role === 'leader' && m.name !== victim && m.state === 'running')
       }
     }
@@ -61,7 +67,7 @@ export function detectorFor(fleet: Fleet, target: Target, victim: string, balanc
     case 'etcd-member': {
       const host = survivor(fleet, g.etcd, victim)
       const v = fleet.vars(victim)
-      const url = `http://${String(v.address)}:${Number(v.etcd_client_port)}`
+      const url = etcdClientUrl(v)
       const command = `${ETCDCTL} --endpoints=${quote(url)} --command-timeout=1s endpoint health >/dev/null 2>&1`
       return async () => (await (await fleet.conn(host)).run(command, { timeoutMs: 5000 })).code !== 0
     }

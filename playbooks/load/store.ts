@@ -26,6 +26,7 @@ export async function readVotes(db: DatabaseEndpoint, prefix: string): Promise<V
     user: db.user,
     database: db.database,
     password: db.password,
+    ssl: db.ssl,
     connectionTimeoutMillis: 5000,
     query_timeout: 10_000,
   })

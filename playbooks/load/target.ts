@@ -5,7 +5,10 @@
  * (`haproxy_pg_rw_port`) as the app's own user. Every value is checked before anything connects.
  */
 import { FORMATS, IPV4 } from '../../lib/inventory/formats.ts'
+import type pg from 'pg'
 import { InputError, type Inventory } from '../../lib/types.ts'
+import { pgTls } from '../../app/db.ts'
+import { controllerPgCaFile } from '../../roles/tls.ts'
 
 export interface HostPort {
   host: string
@@ -16,6 +19,8 @@ export interface DatabaseEndpoint extends HostPort {
   user: string
   database: string
   password: string
+  /** TLS when PostgreSQL requires it: the stack's CA, the name not checked (it is the balancer's). */
+  ssl?: pg.ConnectionConfig['ssl']
 }
 
 export interface LoadEndpoints {
@@ -75,5 +80,7 @@ export function loadEndpoints(inventory: Inventory, target?: string): LoadEndpoi
     database: String(required(vars, 'postgresql_app_database', balancer)),
     password: String(password),
   }
+  const caFile = controllerPgCaFile(inventory.file, vars)
+  if (caFile) database.ssl = pgTls(caFile)
   return { vote, results, database }
 }

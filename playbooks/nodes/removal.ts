@@ -13,6 +13,7 @@ import { isError, pairs } from '../../roles/redis/cli.ts'
 import type { Fleet } from '../day2/fleet.ts'
 import { readPatroni, redisCommands } from '../day2/readers.ts'
 import { patroniApi, sentinelEndpoint } from '../day2/stack-state.ts'
+import { etcdPeerUrl, patroniApiCa } from '../../roles/tls.ts'
 import type { StackMembers, RemovalPlan } from './removal-plan.ts'
 
 const STEP_TIMEOUT_MS = 90_000
@@ -33,7 +34,7 @@ async function leavePatroni(fleet: Fleet, plan: RemovalPlan, members: StackMembe
   await waitUntil(
     `${host} to leave the Patroni cluster`,
     async () => {
-      const reading = await readPatroni(conn, witness, patroniApi(fleet, witness))
+      const reading = await readPatroni(conn, witness, patroniApi(fleet, witness), patroniApiCa(fleet.vars(witness)))
       if (!reading.members) throw new Error(reading.error)
       return reading.members.some((m) => m.name === host) ? undefined : true
     },
@@ -47,7 +48,7 @@ async function leaveEtcd(fleet: Fleet, plan: RemovalPlan): Promise<string> {
   const host = plan.host
   const via = plan.etcdVia!
   const v = { ...etcdRole.defaults, ...fleet.vars(host) }
-  const peer = `http://${v.address}:${v.etcd_peer_port}`
+  const peer = etcdPeerUrl(v)
   const listed = parseMemberList(await onHost(fleet, via, `${ETCDCTL} --command-timeout=5s member list`))
   const member = listed.find((m) => m.name === host || m.peerUrls.includes(peer))
   if (member) await onHost(fleet, via, sh`${ETCDCTL} --command-timeout=10s member remove ${member.id}`)

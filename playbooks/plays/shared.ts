@@ -4,11 +4,14 @@
  * the keepalived VIP when the inventory sets one.
  */
 import type { Play } from '../../lib/types.ts'
-import { commonRole, haproxyRole, keepalivedRole } from '../../roles/index.ts'
+import { certificatesRole, commonRole, haproxyRole, keepalivedRole } from '../../roles/index.ts'
 
-/** Base settings (host names, /etc/hosts, time zone, sysctl, packages) on the hosts of `hosts`. */
+/**
+ * Base settings (host names, /etc/hosts, time zone, sysctl, packages) on the hosts of `hosts`, and with
+ * `tls_enabled` their certificates (every service's TLS settings read them, whichever playbook runs).
+ */
 export function preparePlay(hosts: string, name = 'Prepare the hosts'): Play {
-  return { name, hosts, roles: [commonRole] }
+  return { name, hosts, roles: [commonRole, certificatesRole] }
 }
 
 /**

@@ -7,7 +7,8 @@
  * restore got, so every member knows which of these to do, and every failure says how to finish by hand.
  */
 import { command, service, waitUntil, type HostRun } from '../../lib/index.ts'
-import { clusterMembers, isLeader, waitForLeader } from '../../roles/patroni/rest.ts'
+import { clusterMembers, isLeader, rest, waitForLeader } from '../../roles/patroni/rest.ts'
+import { patroniApiUrl } from '../../roles/tls.ts'
 import { isPatroniLeader, psql } from '../../roles/pgbackrest/wal.ts'
 import type { RestoreTarget } from '../../roles/pgbackrest/pitr-target.ts'
 import { stopStrayServer } from './recover.ts'
@@ -34,7 +35,7 @@ export interface RestoreRun {
 
 const CONFIG = '/etc/patroni/config.yml'
 const MINUTE_MS = 60_000
-export const memberApi = (h: HostRun) => `http://${h.vars.address}:${h.vars.patroni_restapi_port}`
+export const memberApi = (h: HostRun) => patroniApiUrl(h.vars)
 
 /** Stop Patroni (which stops its PostgreSQL) and wait until PostgreSQL has exited. */
 export async function stopMember(h: HostRun, run: RestoreRun): Promise<void> {
@@ -119,8 +120,7 @@ export async function commitRestored(h: HostRun, run: RestoreRun): Promise<void>
 export async function reinitialiseMember(h: HostRun, run: RestoreRun): Promise<void> {
   await emptyAndStart(h, 'its data is of the timeline before the restore')
   if (h.check) return
-  const replica = async () =>
-    (await h.query(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', `${memberApi(h)}/replica`])).stdout === '200'
+  const replica = async () => (await rest(h, 'GET', `${memberApi(h)}/replica`)).status === 200
   await waitUntil(`${h.name} to replicate from the restored leader`, replica, {
     timeoutMs: 15 * MINUTE_MS,
     intervalMs: 2000,

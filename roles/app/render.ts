@@ -6,7 +6,7 @@
 import type { HostView, Vars } from '../../lib/types.ts'
 import { systemdEnvValue } from '../../lib/config-quote.ts'
 import { groupMembers, tlsOn } from '../stack.ts'
-import { TLS_FILES, tlsPath } from '../certificates/index.ts'
+import { tlsFiles } from '../tls.ts'
 import type { AppProgram } from './bundles.ts'
 
 /** Where the bundles live on an app host. */
@@ -63,13 +63,15 @@ export function appEnvironment(host: HostView): [string, string | number][] {
     ['APP_SENTINEL_PASSWORD', String(v.sentinel_password)],
     ['APP_REDIS_WAIT_REPLICAS', Number(v.app_redis_wait_replicas)],
     ['APP_REDIS_WAIT_TIMEOUT_MS', Number(v.app_redis_wait_timeout_ms)],
-    ['APP_REDIS_TLS_CA_FILE', tlsOn(v, 'redis') ? tlsPath(v, TLS_FILES.ca) : ''],
+    ['APP_REDIS_TLS_CA_FILE', tlsOn(v, 'redis') ? tlsFiles(v).ca : ''],
     ['APP_PG_HOST', db.host],
     ['APP_PG_WRITE_PORT', db.writePort],
     ['APP_PG_READ_PORT', db.readPort],
     ['APP_PG_DATABASE', String(v.postgresql_app_database)],
     ['APP_PG_USER', String(v.postgresql_app_user)],
     ['APP_PG_PASSWORD', String(v.postgresql_app_password)],
+    // PostgreSQL over TLS: the CA its certificate is checked with (verify-ca: the name is HAProxy's, not the member's).
+    ...(tlsOn(v, 'postgresql') ? [['APP_PG_CA_FILE', tlsFiles(v).ca] as [string, string]] : []),
   ]
 }
 

@@ -2,8 +2,9 @@
  * certificates: with `tls_enabled`, each host gets a key and a certificate signed by the stack's CA
  * (ca.ts) in `tls_dir`: `ca.crt`, `host.crt` and `host.key` (root, 0600), and a copy per service the
  * host runs (`<tls_dir>/<service>/`, key readable by the group `hastack-tls-<service>` only) for etcd,
- * postgres, patroni and redis (Sentinel runs as redis too), and for haproxy `host.pem` (certificate then
- * key in one file, as HAProxy's `crt` wants them) beside the CA. The key is generated ON the host and never
+ * postgres, patroni and redis (Sentinel runs as redis too), prometheus (its client certificate for etcd's
+ * metrics), and for haproxy `host.pem` (certificate then key in one file, as HAProxy's `crt` wants them)
+ * beside the CA. The key is generated ON the host and never
  * leaves it: the host makes a request, the controller signs it with the names it decides (host name,
  * localhost, cluster address, loopback and the VIP on haproxy hosts). A certificate is issued again when
  * it is missing, not from the current CA, for other names or another key, or expires within
@@ -34,7 +35,7 @@ export interface CertificatesVars extends Vars, Pick<StackVars, keyof typeof sha
 export const TLS_FILES = { ca: 'ca.crt', cert: 'host.crt', key: 'host.key', pem: 'host.pem' } as const
 
 /** Where a host keeps a TLS file: `<tls_dir>/<file>`, or in a service's copy `<tls_dir>/<service>/<file>`. */
-export function tlsPath(vars: Vars, file: string, service?: string): string {
+function tlsPath(vars: Vars, file: string, service?: string): string {
   const dir = String(vars.tls_dir ?? STACK_DEFAULTS.tls_dir)
   return service === undefined ? `${dir}/${file}` : `${dir}/${service}/${file}`
 }
@@ -60,6 +61,7 @@ export function tlsServices(h: Pick<HostRun, 'groups' | 'vars'>): string[] {
   if (h.groups.includes(patroni)) services.push('postgres', 'patroni')
   if (h.groups.includes('redis') || h.groups.includes('sentinel')) services.push('redis')
   if (h.groups.includes('haproxy')) services.push('haproxy')
+  if (h.groups.includes('monitoring')) services.push('prometheus')
   return services
 }
 
@@ -149,7 +151,9 @@ function hostCertificate(h: HostRun, ca: CaFiles, caPem: string | undefined): Ta
       change: true,
       reason: problems.join('; '),
       apply: async () => {
-        const csr = await ctx.conn.run(sh`openssl req -new -key ${keyPath} -subj ${`/CN=${h.name}`}`, { check: true })
+        // No CommonName (inspect.ts): the host is named in the subject's organizational unit and the SANs.
+        const subject = `/O=hastack/OU=${h.name}`
+        const csr = await ctx.conn.run(sh`openssl req -new -key ${keyPath} -subj ${subject}`, { check: true })
         const pem = await signRequest(ca, csr.stdout, names, v.tls_cert_days)
         await ctx.conn.put(certPath, pem, { mode: '0644', owner: 'root', group: 'root' })
       },

@@ -1,6 +1,8 @@
 /**
  * Reading a host certificate against what it must be: issued by the CA, for exactly the wanted names,
- * for the host's own key, and valid beyond the renewal margin. The certificates role renews when any
+ * with no CommonName (its names are in subjectAltName only: etcd's JSON gateway, which Patroni uses,
+ * refuses a client certificate with a CommonName once etcd authenticates), for the host's own key, and
+ * valid beyond the renewal margin. The certificates role renews when any
  * of these fails; the audit reports certificates inside the margin. Pure: PEM text in, reasons out.
  */
 import { X509Certificate } from 'node:crypto'
@@ -55,6 +57,7 @@ export function certificateProblems(certPem: string | undefined, want: WantedCer
   const names = certificateNamesOf(cert)
   if (!sameSet(names.dns, want.names.dns) || !sameSet(names.ips, want.names.ips))
     problems.push(`its names (${[...names.dns, ...names.ips].join(', ')}) differ from the wanted ones`)
+  if (/^CN=/m.test(cert.subject)) problems.push('it has a CommonName (etcd refuses it from Patroni)')
   const own = cert.publicKey.export({ type: 'spki', format: 'pem' }).toString()
   if (want.publicKeyPem === undefined || spki(own) !== spki(want.publicKeyPem))
     problems.push("it is not for the host's key")

@@ -14,14 +14,16 @@
  * root-only env file read by the `hastack-etcdctl` wrapper, never on a command line.
  */
 import type { HostRun, Inventory, Role, Vars } from '../../lib/types.ts'
-import { command, directory, service, template, waitFor } from '../../lib/tasks/index.ts'
+import { command, directory, service, template, user, waitFor } from '../../lib/tasks/index.ts'
 import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
-import { ETCD_CLIENT_VARS, settingsOf, sharedVars, type StackVars } from '../stack.ts'
+import { tlsGroup } from '../certificates/index.ts'
+import { ETCD_CLIENT_VARS, TLS_VARS, settingsOf, sharedVars, tlsOn, type StackVars } from '../stack.ts'
+import { etcdClientUrl, etcdPeerUrl, etcdctlTlsFlags } from '../tls.ts'
 import { etcdctlEnvView, etcdDefaultView } from './render.ts'
 import { memberAddTask } from './membership.ts'
 
-const shared = sharedVars(...ETCD_CLIENT_VARS, 'patroni_namespace', 'etcd_root_password')
+const shared = sharedVars(...ETCD_CLIENT_VARS, 'patroni_namespace', 'etcd_root_password', ...TLS_VARS)
 
 export interface EtcdVars extends Vars, Pick<StackVars, keyof typeof shared.defaults> {
   etcd_peer_port: number
@@ -54,6 +56,32 @@ export function etcdMembers(inventory: Inventory, group = 'etcd'): { name: strin
 export function etcdEndpoints(h: Pick<HostRun, 'vars' | 'inventory'>): string[] {
   const v = h.vars as StackVars
   return etcdMembers(h.inventory, v.etcd_group).map((m) => `${m.address}:${v.etcd_client_port}`)
+}
+
+/** Every member's client URL (`http(s)://ADDR:PORT`), as this host's clients reach them. */
+export function etcdClientUrls(h: Pick<HostRun, 'vars' | 'inventory'>): string[] {
+  return etcdMembers(h.inventory, String(h.vars.etcd_group)).map((m) => etcdClientUrl(h.vars, m.address))
+}
+
+/** The scheme of a bootstrapped member's peer URL in its configuration (`https` with TLS), if it has one. */
+async function configuredPeerScheme(h: HostRun): Promise<string | undefined> {
+  const r = await h.query(`sed -n 's/^ETCD_LISTEN_PEER_URLS="\\(https\\{0,1\\}\\):.*$/\\1/p' /etc/default/etcd`)
+  return r.code === 0 ? r.stdout.trim() || undefined : undefined
+}
+
+/**
+ * Why a running cluster cannot be switched to (or from) TLS by a re-run: the members' registered peer URLs
+ * would have to change (`etcdctl member update`) while they run, one at a time, with peers on both schemes
+ * in between; a mistake there splits the cluster. Undefined when the member's scheme is the wanted one.
+ */
+export function tlsSwitchProblem(host: string, configured: string | undefined, wanted: string): string | undefined {
+  if (configured === undefined || configured === wanted) return undefined
+  return (
+    `etcd member ${host} runs with ${configured} peer URLs and etcd_tls asks for ${wanted}: switching a running ` +
+    'etcd cluster between plaintext and TLS is not automated (its peer URLs would change under a running ' +
+    'cluster). Keep etcd_tls as the cluster was built (etcd_tls: ' +
+    `${configured === 'https'}), or rebuild etcd (docs/postgres.md, "Switching to TLS")`
+  )
 }
 
 export const etcdRole: Role<EtcdVars> = {
@@ -123,18 +151,23 @@ export const etcdRole: Role<EtcdVars> = {
   async tasks(h) {
     const v = h.vars
     const dataDir = v.etcd_data_dir
-    const endpoints = etcdEndpoints(h)
-      .map((e) => `http://${e}`)
-      .join(',')
+    const endpoints = etcdClientUrls(h).join(',')
+    const tlsFlags = etcdctlTlsFlags(v)
     // Installed first (not started): the probe below needs etcdctl on a host added to a running cluster.
     await installWithoutStarting(h, ['etcd-server', 'etcd-client'], 'etcd')
     // Bootstrap state: `new` only when this member has no data and no peer answers.
     const hasData = (await h.query(sh`test -d ${`${dataDir}/member`}`)).code === 0
+    if (hasData) {
+      const problem = tlsSwitchProblem(h.name, await configuredPeerScheme(h), tlsOn(v, 'etcd') ? 'https' : 'http')
+      if (problem) throw new Error(problem)
+    }
+    // Answered at all (auth refusing an anonymous client or a certificate's user counts): the peers run.
     const peersUp = hasData
       ? true
       : (
           await h.query(
-            sh`ETCDCTL_API=3 etcdctl --dial-timeout=1s --command-timeout=2s --endpoints=${endpoints} endpoint health 2>&1 | grep -Eq 'is healthy|user name is empty'`,
+            sh`ETCDCTL_API=3 etcdctl --dial-timeout=1s --command-timeout=2s --endpoints=${endpoints} ${tlsFlags}` +
+              sh` endpoint health 2>&1 | grep -Eq ${ANSWERED}`,
           )
         ).code === 0
     const state = hasData || peersUp ? 'existing' : 'new'
@@ -156,6 +189,16 @@ export const etcdRole: Role<EtcdVars> = {
       })
     // A running member restarts on a change; a member not started yet simply starts with it below.
     await h.do(config(state, 'Ensure the etcd configuration is current', running ? 'Restart etcd' : undefined))
+    // The etcd user reads its copy of the host key through the group; a running member restarts to join it.
+    if (tlsOn(v, 'etcd'))
+      await h.do(
+        user({
+          user: 'etcd',
+          groups: [tlsGroup('etcd')],
+          notify: running ? 'Restart etcd' : undefined,
+          name: 'Ensure etcd may read its TLS key',
+        }),
+      )
     await h.doAll([
       directory({ path: '/etc/etcd', owner: 'root', group: 'root', mode: '0755', name: 'Ensure /etc/etcd exists' }),
       template({
@@ -189,9 +232,9 @@ export const etcdRole: Role<EtcdVars> = {
       await h.do(
         memberAddTask(
           h,
-          `http://${v.address}:${v.etcd_peer_port}`,
-          others.map((m) => `http://${m.address}:${v.etcd_client_port}`),
-          others.map((m) => `http://${m.address}:${v.etcd_peer_port}`),
+          etcdPeerUrl(v),
+          others.map((m) => etcdClientUrl(v, m.address)),
+          others.map((m) => etcdPeerUrl(v, m.address)),
         ),
       )
     }
@@ -206,7 +249,7 @@ export const etcdRole: Role<EtcdVars> = {
     await h.flushHandlers()
     await h.doAll([
       waitFor({
-        until: sh`${ETCDCTL} --command-timeout=3s --endpoints=${`http://${v.address}:${v.etcd_client_port}`} endpoint health`,
+        until: sh`${ETCDCTL} --command-timeout=3s --endpoints=${etcdClientUrl(v)} endpoint health`,
         timeoutMs: 120_000,
         intervalMs: 1000,
         name: 'Wait for this etcd member to be healthy',
@@ -230,9 +273,15 @@ export const etcdRole: Role<EtcdVars> = {
   },
 }
 
-/** A peer list as etcd's initial-cluster takes it: `name=http://ADDRESS:PORT`, comma-separated. */
+/** A peer list as etcd's initial-cluster takes it: `name=http(s)://ADDRESS:PORT`, comma-separated. */
 const INITIAL_CLUSTER =
-  /^[A-Za-z0-9_.-]+=http:\/\/\d+\.\d+\.\d+\.\d+:\d+(,[A-Za-z0-9_.-]+=http:\/\/\d+\.\d+\.\d+\.\d+:\d+)*$/
+  /^[A-Za-z0-9_.-]+=https?:\/\/\d+\.\d+\.\d+\.\d+:\d+(,[A-Za-z0-9_.-]+=https?:\/\/\d+\.\d+\.\d+\.\d+:\d+)*$/
+
+/**
+ * etcdctl's answers of a member that runs, as an unauthenticated client or a certificate's user
+ * (etcd takes a client certificate's CN as the user when no password is given) sees them.
+ */
+const ANSWERED = 'is healthy|user name is empty|user name not found|permission denied'
 
 /**
  * The initial-cluster line a bootstrapped member's configuration already has, when it is a valid peer
@@ -271,8 +320,11 @@ function enableAuth(h: HostRun) {
   return command({
     cmd: script,
     stdin: `${v.etcd_root_password}\n${v.etcd_patroni_password}\n`,
-    // Anonymous requests are refused once auth is on ("user name is empty").
-    unless: sh`ETCDCTL_API=3 etcdctl --endpoints=${`http://127.0.0.1:${v.etcd_client_port}`} user list 2>&1 | grep -q 'user name is empty'`,
+    // Requests without a password are refused once auth is on: "user name is empty", or with a client
+    // certificate (TLS) "user name not found" for its CN, a host name that is no etcd user.
+    unless:
+      sh`ETCDCTL_API=3 etcdctl --endpoints=${etcdClientUrl(v, '127.0.0.1')} ${etcdctlTlsFlags(v)} user list 2>&1` +
+      sh` | grep -Eq ${'user name is empty|user name not found'}`,
     name: 'Ensure etcd requires authentication (root and a Patroni user on its prefix)',
   })
 }

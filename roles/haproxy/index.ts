@@ -46,6 +46,7 @@ const shared = sharedVars(
   ...APP_PORT_VARS,
   ...TLS_VARS,
   'failover_profile',
+  ...TLS_VARS,
 )
 const profile = failoverProfiles('haproxy_check_interval_ms', 'haproxy_check_fall')
 

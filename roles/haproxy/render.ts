@@ -9,7 +9,7 @@ import type { HostView, Vars } from '../../lib/types.ts'
 import { haproxyWord } from '../../lib/config-quote.ts'
 import { redisEndpointView } from '../redis/render.ts'
 import { STACK_DEFAULTS, groupMembers, tlsOn } from '../stack.ts'
-import { TLS_FILES, tlsPath } from '../certificates/index.ts'
+import { patroniApiCa, tlsFiles } from '../tls.ts'
 
 /**
  * Where a client port listens, as an HAProxy bind list: the host's address, and the VIP too when
@@ -32,15 +32,23 @@ export function haproxyView(host: HostView): Vars {
     `check port ${v.patroni_restapi_port} inter ${inter}ms fastinter ${fast}ms downinter ${fast}ms`,
     `fall ${v.haproxy_check_fall} rise ${v.haproxy_check_rise} on-marked-down shutdown-sessions`,
   ].join(' ')
+  // Patroni's API over HTTPS: the check verifies the member's certificate and its name (the inventory's).
+  const ca = tlsOn(v, 'patroni_api') ? patroniApiCa(v) : undefined
+  const checkTls = (name: string) => (ca ? ` check-ssl verify required ca-file ${ca} verifyhost ${name}` : '')
   const hasRedis = groupMembers(inventory, 'redis').length > 0
   const appHosts = groupMembers(inventory, 'app')
   return {
     // The stats page (and Prometheus' /metrics, keepalived's /healthz) over HTTPS with haproxy_stats_tls.
-    stats_bind_tls: tlsOn(v, 'haproxy_stats') ? ` ssl crt ${tlsPath(v, TLS_FILES.pem, 'haproxy')}` : '',
+    stats_bind_tls: tlsOn(v, 'haproxy_stats') ? ` ssl crt ${tlsFiles(v, 'haproxy').pem}` : '',
     stats_user: haproxyWord(String(v.haproxy_stats_user)),
     stats_password: haproxyWord(String(v.haproxy_stats_password)),
     pg_servers: members.map((name) => {
-      return { name, address: String(host.hostvars(name).address), port: v.postgresql_port, checks }
+      return {
+        name,
+        address: String(host.hostvars(name).address),
+        port: v.postgresql_port,
+        checks: checks + checkTls(name),
+      }
     }),
     replica_check: `/replica?lag=${v.haproxy_replica_max_lag}`,
     binds: {

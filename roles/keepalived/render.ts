@@ -6,7 +6,7 @@
  */
 import type { HostView, Vars } from '../../lib/types.ts'
 import { groupMembers, tlsOn } from '../stack.ts'
-import { TLS_FILES, tlsPath } from '../certificates/index.ts'
+import { tlsFiles } from '../tls.ts'
 
 /** The priority of the first haproxy host; each later host gets 10 less (VRRP priorities are 1..254). */
 const TOP_PRIORITY = 250
@@ -42,6 +42,6 @@ export function keepalivedView(host: HostView): Vars {
     health_address: String(v.address),
     health_port: Number(v.haproxy_stats_port),
     // The stats page over HTTPS (haproxy_stats_tls): curl checks it against the stack's CA.
-    health_ca: tlsOn(v, 'haproxy_stats') ? tlsPath(v, TLS_FILES.ca) : undefined,
+    health_ca: tlsOn(v, 'haproxy_stats') ? tlsFiles(v).ca : undefined,
   }
 }

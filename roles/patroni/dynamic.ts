@@ -78,10 +78,10 @@ function describePatch(patch: Record<string, any>): string {
 }
 
 export interface ApiContext {
-  /** `http://ADDR:PORT` of this host's API. */
+  /** `http(s)://ADDR:PORT` of this host's API. */
   base: string
   auth: RestAuth
-  /** Each inventory member's API (`http://ADDR:PORT`) by member name: the only places credentials are sent. */
+  /** Each inventory member's API (`http(s)://ADDR:PORT`) by member name: the only places credentials are sent. */
   members: Map<string, string>
 }
 

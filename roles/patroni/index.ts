@@ -9,18 +9,22 @@
  * followed by a rolling restart where PostgreSQL asks for one.
  */
 import type { HostRun, Inventory, InventoryHost, Role, Vars } from '../../lib/types.ts'
-import { directory, service, systemdUnit, template, waitFor } from '../../lib/tasks/index.ts'
+import { directory, service, systemdUnit, template, user, waitFor } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import {
   BACKUP_VARS,
   ETCD_CLIENT_VARS,
   POSTGRESQL_VARS,
+  TLS_VARS,
   failoverProfiles,
   groupMembers,
   settingsOf,
   sharedVars,
+  tlsOn,
   type StackVars,
 } from '../stack.ts'
+import { tlsGroup } from '../certificates/index.ts'
+import { patroniApiCa, patroniApiUrl } from '../tls.ts'
 import { dynamicConfigTask, rollingRestartTask, type ApiContext } from './dynamic.ts'
 import { pgDatabase, pgRole } from './users.ts'
 import { inventoryApis, rest, waitForLeader } from './rest.ts'
@@ -35,6 +39,7 @@ const shared = sharedVars(
   ...POSTGRESQL_VARS,
   ...BACKUP_VARS,
   'failover_profile',
+  ...TLS_VARS,
 )
 const profile = failoverProfiles('patroni_ttl', 'patroni_loop_wait', 'patroni_retry_timeout')
 
@@ -67,6 +72,22 @@ export function stackAddresses(inventory: Inventory, groups: string[]): string[]
     if (inventory.groups.has(g))
       for (const name of inventory.groupHosts(g)) out.push(String(inventory.hosts.get(name)!.vars.address))
   return [...new Set(out)]
+}
+
+/**
+ * Why a running member's REST API cannot be switched between HTTP and HTTPS by a re-run: every member
+ * switches in the PostgreSQL play, HAProxy's checks only in its own later play, and in between HAProxy
+ * finds no healthy member (the client ports are down). Undefined when it serves as wanted.
+ */
+export function restApiSwitchProblem(host: string, servesHttps: boolean, wantsHttps: boolean): string | undefined {
+  if (servesHttps === wantsHttps) return undefined
+  const [from, to] = servesHttps ? ['HTTPS', 'HTTP'] : ['HTTP', 'HTTPS']
+  return (
+    `Patroni on ${host} serves its REST API over ${from} and patroni_api_tls asks for ${to}: switching a running ` +
+    "cluster is not automated (HAProxy's checks would fail between the PostgreSQL and HAProxy plays, closing " +
+    `the client ports). Keep patroni_api_tls: ${servesHttps} for this cluster, or switch in a maintenance ` +
+    'window by hand (docs/postgres.md, "Switching to TLS")'
+  )
 }
 
 export const patroniRole: Role<PatroniVars> = {
@@ -190,15 +211,52 @@ export const patroniRole: Role<PatroniVars> = {
   },
   handlers: {
     'Reload Patroni': (h) => h.do(service({ service: 'patroni', state: 'reloaded', name: 'Reload Patroni' })),
+    // One member at a time: its PostgreSQL runs again and the cluster has a leader before the next restarts.
+    'Restart Patroni': (h) =>
+      h.oneAtATime('patroni:restart', async () => {
+        await h.doAll([
+          service({ service: 'patroni', state: 'restarted', name: 'Restart Patroni' }),
+          waitFor({
+            url: `${patroniApiUrl(h.vars)}/health`,
+            caFile: patroniApiCa(h.vars),
+            timeoutMs: 300_000,
+            intervalMs: 1000,
+            name: "Wait for this member's PostgreSQL to run again before the next member restarts",
+          }),
+          waitForLeader(h, patroniApiUrl(h.vars)),
+        ])
+      }),
   },
   async tasks(h) {
     const v = h.vars
-    const port = v.patroni_restapi_port
     const auth = { user: v.patroni_restapi_user, password: v.patroni_restapi_password }
     const members = inventoryApis(h.inventory, v.patroni_group)
-    const api: ApiContext = { base: `http://${v.address}:${port}`, auth, members }
+    const api: ApiContext = { base: patroniApiUrl(v), auth, members }
     await installWithoutStarting(h, ['patroni', 'python3-etcd'], 'Patroni')
     const running = (await h.query('systemctl is-active -q patroni')).code === 0
+    if (running) {
+      // Prints `https` when the configuration has a certificate for the API (never the file: it holds passwords).
+      const served =
+        (await h.query("sed -n 's/^  certfile: .*/https/p' /etc/patroni/config.yml")).stdout.trim() === 'https'
+      const problem = restApiSwitchProblem(h.name, served, tlsOn(v, 'patroni_api'))
+      if (problem) throw new Error(problem)
+    }
+    // Patroni and the PostgreSQL it runs are the postgres user: it reads the copies of the host key it
+    // serves with (PostgreSQL, the REST API) and shows etcd. A process reads its groups when it starts, so a
+    // running member that joins a group restarts (one member at a time, each healthy before the next).
+    const groups = [
+      ...(tlsOn(v, 'postgresql') ? [tlsGroup('postgres')] : []),
+      ...(tlsOn(v, 'patroni_api') || tlsOn(v, 'etcd') ? [tlsGroup('patroni')] : []),
+    ]
+    if (groups.length)
+      await h.do(
+        user({
+          user: 'postgres',
+          groups,
+          notify: running ? 'Restart Patroni' : undefined,
+          name: 'Ensure PostgreSQL and Patroni may read their TLS keys',
+        }),
+      )
     await h.doAll([
       dataDirTask(String(v.postgresql_data_dir)),
       directory({
@@ -230,6 +288,7 @@ export const patroniRole: Role<PatroniVars> = {
     await h.doAll([
       waitFor({
         url: `${api.base}/health`,
+        caFile: patroniApiCa(v),
         timeoutMs: 300_000,
         intervalMs: 1000,
         name: "Wait for this member's PostgreSQL to run",

@@ -2,12 +2,14 @@
  * Patroni's REST API, called with curl on a cluster host: reads without
  * credentials, unsafe calls (PATCH /config, POST /restart, /switchover) with
  * the API's basic-auth user. Credentials and bodies travel in a curl config
- * read from standard input, never on a command line. Also the one `isLeader`
+ * read from standard input, never on a command line. Over HTTPS (`patroni_api_tls`)
+ * curl verifies the member's certificate with the stack's CA. Also the one `isLeader`
  * (the tests import it too) and the wait for a leader built on it.
  */
 import type { Connection, HostRun, Inventory, Plan, Task } from '../../lib/types.ts'
 import { defineTask, waitUntil } from '../../lib/tasks/index.ts'
 import { groupMembers } from '../stack.ts'
+import { patroniApiCa, patroniApiUrl } from '../tls.ts'
 
 export interface PatroniMember {
   name: string
@@ -35,13 +37,23 @@ export interface RestResponse {
   body: string
 }
 
+export interface RestOptions {
+  auth?: RestAuth
+  body?: unknown
+  timeoutS?: number
+  /** The CA of an https URL; from a HostRun, its own `patroniApiCa` when not given. */
+  caFile?: string
+}
+
 /** Call the API from the host. Status 0 means no answer. */
 export async function rest(
   conn: Connection | HostRun,
   method: string,
   url: string,
-  opts: { auth?: RestAuth; body?: unknown; timeoutS?: number } = {},
+  opts: RestOptions = {},
 ): Promise<RestResponse> {
+  const caFile = opts.caFile ?? ('vars' in conn ? patroniApiCa(conn.vars) : undefined)
+  if (url.startsWith('https:') && caFile === undefined) throw new Error(`${url}: an https call needs the CA file`)
   const lines = [
     `url = ${curlString(url)}`,
     `request = ${curlString(method)}`,
@@ -50,6 +62,7 @@ export async function rest(
     'show-error',
     'write-out = "\\n%{http_code}"',
   ]
+  if (url.startsWith('https:')) lines.push(`cacert = ${curlString(caFile!)}`)
   if (opts.auth) lines.push(`user = ${curlString(`${opts.auth.user}:${opts.auth.password}`)}`)
   if (opts.body !== undefined)
     lines.push('header = "Content-Type: application/json"', `data = ${curlString(JSON.stringify(opts.body))}`)
@@ -65,8 +78,8 @@ export async function rest(
 }
 
 /** GET a JSON document; undefined when the API does not answer with 2xx. */
-export async function restJson<T>(conn: Connection | HostRun, url: string): Promise<T | undefined> {
-  const r = await rest(conn, 'GET', url)
+export async function restJson<T>(conn: Connection | HostRun, url: string, caFile?: string): Promise<T | undefined> {
+  const r = await rest(conn, 'GET', url, { caFile })
   if (r.status < 200 || r.status >= 300) return undefined
   try {
     return JSON.parse(r.body) as T
@@ -103,7 +116,7 @@ export function inventoryApis(inventory: Inventory, group: string): Map<string, 
   const apis = new Map<string, string>()
   for (const name of groupMembers(inventory, group)) {
     const vars = inventory.hosts.get(name)!.vars
-    apis.set(name, `http://${vars.address}:${vars.patroni_restapi_port}`)
+    apis.set(name, patroniApiUrl(vars))
   }
   return apis
 }

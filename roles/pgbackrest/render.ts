@@ -6,6 +6,7 @@
  */
 import type { HostView, Vars } from '../../lib/types.ts'
 import { groupMembers } from '../stack.ts'
+import { patroniApiUrl } from '../tls.ts'
 
 export type Option = [name: string, value: string | number]
 export interface Section {
@@ -123,6 +124,6 @@ export function sshClients(host: HostView): string[] {
 export function replicaChecks(host: HostView): string[] {
   const v = host.vars
   return groupMembers(host.inventory, String(v.patroni_group)).map(
-    (m) => `http://${addressOf(host, m)}:${v.patroni_restapi_port}/replica`,
+    (m) => `${patroniApiUrl({ ...v, address: addressOf(host, m) })}/replica`,
   )
 }

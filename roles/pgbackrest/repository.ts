@@ -9,6 +9,7 @@ import { command, defineTask, noChange, service, systemdUnit, template } from '.
 import { renderTemplate } from '../../lib/template.ts'
 import { pgbackrestRole, type PgbackrestVars } from './index.ts'
 import { drillSections, replicaChecks } from './render.ts'
+import { patroniApiCa } from '../tls.ts'
 
 /** Where node_exporter's textfile collector reads (Debian's default directory). */
 export const TEXTFILE_DIR = '/var/lib/prometheus/node-exporter'
@@ -85,6 +86,8 @@ export const pgbackrestRepositoryRole: Role<PgbackrestVars> = {
     const backup = {
       stanza,
       replicaChecks: replicaChecks(h),
+      // The CA an https check verifies the members with (null: plain http).
+      caFile: patroniApiCa(h.vars) ?? null,
       metricsFile: `${TEXTFILE_DIR}/hastack_backup.prom`,
       timeoutSeconds: BACKUP_TIMEOUT_S,
     }

@@ -6,14 +6,14 @@
 import type { HostRun } from '../../lib/types.ts'
 import { command, waitUntil } from '../../lib/tasks/index.ts'
 import { rest } from '../patroni/rest.ts'
+import { patroniApiUrl } from '../tls.ts'
 
 /** psql as postgres on the member's own PostgreSQL, quiet and stopping at the first error. */
 export const psql = (port: unknown) => ['psql', '-p', String(port), '-d', 'postgres', '-XAtq', '-v', 'ON_ERROR_STOP=1']
 
 /** Whether this member is the Patroni leader (its REST API answers 200 to GET /primary). */
 export async function isPatroniLeader(h: HostRun): Promise<boolean> {
-  const v = h.vars
-  return (await rest(h, 'GET', `http://${v.address}:${v.patroni_restapi_port}/primary`)).status === 200
+  return (await rest(h, 'GET', `${patroniApiUrl(h.vars)}/primary`)).status === 200
 }
 
 /**

@@ -10,6 +10,7 @@ import { defineTask, directory, file, noChange, service, template, waitFor } fro
 import { installWithoutStarting } from '../common/apt.ts'
 import { pgRole, psql } from '../patroni/users.ts'
 import { rest } from '../patroni/rest.ts'
+import { patroniApiUrl } from '../tls.ts'
 
 export interface PostgresExporterVars extends Vars {
   postgres_exporter_port: number
@@ -67,7 +68,7 @@ export const postgresExporterRole: Role<PostgresExporterVars> = {
   },
   async tasks(h) {
     const v = h.vars
-    const primary = await rest(h, 'GET', `http://${v.address}:${v.patroni_restapi_port}/primary`)
+    const primary = await rest(h, 'GET', `${patroniApiUrl(v)}/primary`)
     if (primary.status === 200) {
       const role = v.postgres_exporter_user
       await h.doAll([

@@ -9,13 +9,14 @@ import { readFileSync } from 'node:fs'
 import { basename } from 'node:path'
 import { stringify } from 'yaml'
 import type { Inventory, Role, Vars } from '../../lib/types.ts'
-import { absent, directory, file, service, template, waitFor } from '../../lib/tasks/index.ts'
+import { absent, directory, file, service, template, user, waitFor } from '../../lib/tasks/index.ts'
 import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { durationErrors } from '../monitoring/duration.ts'
 import { RULES_DIR, ruleFiles } from './rule-files.ts'
 import { HAPROXY_PASSWORD_FILE, prometheusConfig, RULES_REMOTE_DIR } from './scrape.ts'
-import { groupMembers } from '../stack.ts'
+import { groupMembers, tlsOn } from '../stack.ts'
+import { tlsGroup } from '../certificates/index.ts'
 
 export interface PrometheusVars extends Vars {
   prometheus_port: number
@@ -81,6 +82,16 @@ export const prometheusRole: Role<PrometheusVars> = {
   async tasks(h) {
     const v = h.vars
     await installWithoutStarting(h, ['prometheus'], 'Prometheus')
+    // Its client certificate for etcd's metrics (scrape.ts): read through the group, from its next start.
+    if (tlsOn(v, 'etcd'))
+      await h.do(
+        user({
+          user: 'prometheus',
+          groups: [tlsGroup('prometheus')],
+          notify: 'Restart Prometheus',
+          name: 'Ensure Prometheus may read its TLS key',
+        }),
+      )
     await h.do(directory({ path: RULES_REMOTE_DIR, mode: '0755', name: 'Ensure the hastack rules directory exists' }))
     const wanted = ruleFiles().map((rules) => basename(rules))
     for (const name of wanted) {

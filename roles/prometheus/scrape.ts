@@ -7,8 +7,8 @@
  * Pure: inventory in, configuration object out (roles/prometheus writes it as YAML).
  */
 import type { Inventory, Vars } from '../../lib/types.ts'
-import { STACK_DEFAULTS, groupMembers, tlsOn, type TlsService } from '../stack.ts'
-import { TLS_FILES, tlsPath } from '../certificates/index.ts'
+import { STACK_DEFAULTS, groupMembers, tlsOn } from '../stack.ts'
+import { tlsFiles } from '../tls.ts'
 
 /** Where the prometheus role puts hastack's rule files and the HAProxy password. */
 export const RULES_REMOTE_DIR = '/etc/prometheus/rules/hastack'
@@ -19,12 +19,19 @@ export interface StaticTarget {
   labels: { host: string; groups: string; hastack_role: string }
 }
 
+/** How Prometheus verifies a target over https, and the client certificate it shows (etcd asks for one). */
+export interface TlsConfig {
+  ca_file: string
+  cert_file?: string
+  key_file?: string
+}
+
 export interface ScrapeJob {
   job_name: string
+  scheme?: 'https'
+  tls_config?: TlsConfig
   metrics_path?: string
   basic_auth?: { username: string; password_file: string }
-  scheme?: 'https'
-  tls_config?: { ca_file: string }
   static_configs: StaticTarget[]
 }
 
@@ -43,9 +50,27 @@ interface JobSpec {
   role: string
   portVar: string
   basicAuth?: boolean
-  /** The TLS switch of the port scraped: with it on, HTTPS checked against the stack's CA. */
-  tls?: TlsService
+  /** Over https when this says so (the monitoring host's variables): the CA, and a client certificate if needed. */
+  tls?: (v: Vars) => TlsConfig | undefined
 }
+
+/**
+ * etcd's metrics are on its client port: with TLS etcd asks every client for a certificate, so Prometheus
+ * shows its own (the prometheus copy of the monitoring host's key). The certificate's name is no etcd user:
+ * it reads /metrics and /health, nothing in the key space. One TLS listener, no plaintext metrics port.
+ */
+const etcdTls = (v: Vars): TlsConfig | undefined => {
+  if (!tlsOn(v, 'etcd')) return undefined
+  const f = tlsFiles(v, 'prometheus')
+  return { ca_file: f.ca, cert_file: f.cert, key_file: f.key }
+}
+/** Patroni's /metrics over HTTPS needs no credentials: the CA only. */
+const patroniTls = (v: Vars): TlsConfig | undefined =>
+  tlsOn(v, 'patroni_api') ? { ca_file: tlsFiles(v).ca } : undefined
+
+/** HAProxy's stats page over HTTPS needs its basic-auth password and the CA. */
+const haproxyStatsTls = (v: Vars): TlsConfig | undefined =>
+  tlsOn(v, 'haproxy_stats') ? { ca_file: tlsFiles(v).ca } : undefined
 
 const JOBS: JobSpec[] = [
   { job: 'node', group: () => 'all', role: 'node_exporter', portVar: 'node_exporter_port' },
@@ -60,12 +85,14 @@ const JOBS: JobSpec[] = [
     group: (v) => String(v.patroni_group ?? STACK_DEFAULTS.patroni_group),
     role: 'patroni',
     portVar: 'patroni_restapi_port',
+    tls: patroniTls,
   },
   {
     job: 'etcd',
     group: (v) => String(v.etcd_group ?? STACK_DEFAULTS.etcd_group),
     role: 'etcd',
     portVar: 'etcd_client_port',
+    tls: etcdTls,
   },
   { job: 'redis', group: () => 'redis', role: 'redis_exporter', portVar: 'redis_exporter_port' },
   { job: 'sentinel', group: () => 'sentinel', role: 'redis_exporter', portVar: 'redis_exporter_sentinel_port' },
@@ -75,7 +102,7 @@ const JOBS: JobSpec[] = [
     role: 'haproxy',
     portVar: 'haproxy_stats_port',
     basicAuth: true,
-    tls: 'haproxy_stats',
+    tls: haproxyStatsTls,
   },
   { job: 'prometheus', group: () => 'monitoring', role: 'prometheus', portVar: 'prometheus_port' },
   { job: 'alertmanager', group: () => 'monitoring', role: 'alertmanager', portVar: 'alertmanager_port' },
@@ -108,8 +135,10 @@ export function scrapeJobs(inventory: Inventory, monitoringVars: Vars): ScrapeJo
   for (const spec of JOBS) {
     const hosts = groupHosts(inventory, spec.group(monitoringVars))
     if (hosts.length === 0) continue
+    const tls = spec.tls?.(monitoringVars)
     const job: ScrapeJob = {
       job_name: spec.job,
+      ...(tls ? { scheme: 'https' as const, tls_config: tls } : {}),
       static_configs: hosts.map((host) => ({
         targets: [endpoint(inventory, host, spec.portVar)],
         labels: { host, groups: groupsLabel(inventory, host), hastack_role: spec.role },
@@ -117,10 +146,6 @@ export function scrapeJobs(inventory: Inventory, monitoringVars: Vars): ScrapeJo
     }
     if (spec.basicAuth) {
       job.basic_auth = { username: String(monitoringVars.haproxy_stats_user), password_file: HAPROXY_PASSWORD_FILE }
-    }
-    if (spec.tls && tlsOn(monitoringVars, spec.tls)) {
-      job.scheme = 'https'
-      job.tls_config = { ca_file: tlsPath(monitoringVars, TLS_FILES.ca) }
     }
     jobs.push(job)
   }

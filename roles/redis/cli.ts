@@ -7,7 +7,7 @@
 import type { HostRun, Vars } from '../../lib/types.ts'
 import { quote, quoteArgs } from '../../lib/connection/quote.ts'
 import { tlsOn } from '../stack.ts'
-import { TLS_FILES, tlsPath } from '../certificates/index.ts'
+import { tlsFiles } from '../tls.ts'
 
 export interface Endpoint {
   host: string
@@ -24,7 +24,7 @@ export interface Endpoint {
  * checks all take them from here.
  */
 export function redisTlsArgs(vars: Vars): string[] {
-  return tlsOn(vars, 'redis') ? ['--tls', '--cacert', tlsPath(vars, TLS_FILES.ca)] : []
+  return tlsOn(vars, 'redis') ? ['--tls', '--cacert', tlsFiles(vars).ca] : []
 }
 
 /** The endpoint of a Redis or Sentinel at `host:port`, with the TLS options the host's variables ask for. */

@@ -7,7 +7,7 @@ import type { HostView, Vars } from '../../lib/types.ts'
 import { haproxyWord } from '../../lib/config-quote.ts'
 import { saveLines } from './settings.ts'
 import { groupMembers, tlsOn } from '../stack.ts'
-import { TLS_FILES, tlsPath } from '../certificates/index.ts'
+import { tlsFiles } from '../tls.ts'
 
 /**
  * The TLS files Redis and Sentinel use, from the redis copy the certificates role keeps (group
@@ -15,8 +15,8 @@ import { TLS_FILES, tlsPath } from '../certificates/index.ts'
  */
 export function redisTlsView(vars: Vars): { tls_files?: { cert: string; key: string; ca: string } } {
   if (!tlsOn(vars, 'redis')) return { tls_files: undefined }
-  const file = (name: string) => tlsPath(vars, name, 'redis')
-  return { tls_files: { cert: file(TLS_FILES.cert), key: file(TLS_FILES.key), ca: file(TLS_FILES.ca) } }
+  const files = tlsFiles(vars, 'redis')
+  return { tls_files: { cert: files.cert, key: files.key, ca: files.ca } }
 }
 
 /** The first-deploy redis.conf: the `save` rules (`""` disables snapshots) and the primary a replica follows. */
@@ -54,9 +54,9 @@ export interface RedisBackend {
 export function haproxyRedisTls(vars: Vars) {
   if (!tlsOn(vars, 'redis'))
     return { bind: '', server: (_redis: string, _sentinel: string) => '', connect: (_redis: string) => '' }
-  const ca = tlsPath(vars, TLS_FILES.ca, 'haproxy')
+  const ca = tlsFiles(vars, 'haproxy').ca
   return {
-    bind: ` ssl crt ${tlsPath(vars, TLS_FILES.pem, 'haproxy')}`,
+    bind: ` ssl crt ${tlsFiles(vars, 'haproxy').pem}`,
     server: (redis: string, sentinel: string) =>
       ` ssl verify required ca-file ${ca} sni str(${redis}) check-ssl check-sni ${sentinel}`,
     connect: (redis: string) => ` ssl sni ${redis}`,

@@ -9,7 +9,7 @@ import type { Role, Vars } from '../../lib/types.ts'
 import { service, systemdUnit, template, waitFor } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { tlsOn } from '../stack.ts'
-import { TLS_FILES, tlsPath } from '../certificates/index.ts'
+import { tlsFiles } from '../tls.ts'
 
 export interface RedisExporterVars extends Vars {
   redis_exporter_port: number
@@ -52,7 +52,7 @@ export const redisExporterRole: Role<RedisExporterVars> = {
     const redis = h.groups.includes('redis')
     const sentinel = h.groups.includes('sentinel')
     await installWithoutStarting(h, ['prometheus-redis-exporter'], 'redis_exporter')
-    const redis_exporter_ca = tlsOn(v, 'redis') ? tlsPath(v, TLS_FILES.ca) : ''
+    const redis_exporter_ca = tlsOn(v, 'redis') ? tlsFiles(v).ca : ''
     if (redis) {
       await h.do(
         template({

@@ -4,9 +4,10 @@
  * taken from, and each kind's settings file (credentials included).
  */
 import type { HostView } from '../../lib/types.ts'
-import { etcdEndpoints } from '../etcd/index.ts'
-import { groupMembers } from '../stack.ts'
+import { etcdClientUrls } from '../etcd/index.ts'
+import { groupMembers, tlsOn } from '../stack.ts'
 import { redisTlsArgs } from '../redis/cli.ts'
+import { tlsFiles } from '../tls.ts'
 import type { SnapshotsVars } from './vars.ts'
 
 export type SnapshotKind = 'redis' | 'etcd'
@@ -53,12 +54,21 @@ export function snapshotEnvView(host: HostView, kind: SnapshotKind): [string, st
       ['REDIS_CLI_TLS', redisTlsArgs(v).join(' ')],
       ['REDISCLI_AUTH', String(v.redis_password)],
     ]
-  const sources = etcdEndpoints(host).map((e) => `http://${e}`)
+  const sources = etcdClientUrls(host)
+  // With TLS, etcdctl (root) presents the host's own certificate and checks the members' with the CA.
+  const files = tlsOn(v, 'etcd') ? tlsFiles(v) : undefined
+  const tls: [string, string][] = files
+    ? [
+        ['ETCDCTL_CACERT', files.ca],
+        ['ETCDCTL_CERT', files.cert],
+        ['ETCDCTL_KEY', files.key],
+      ]
+    : []
   const auth: [string, string][] = v.etcd_auth
     ? [
         ['ETCDCTL_USER', 'root'],
         ['ETCDCTL_PASSWORD', v.etcd_root_password],
       ]
     : []
-  return [...common, ['ETCD_SOURCES', sources.join(' ')], ['ETCDCTL_API', '3'], ...auth]
+  return [...common, ['ETCD_SOURCES', sources.join(' ')], ['ETCDCTL_API', '3'], ...tls, ...auth]
 }

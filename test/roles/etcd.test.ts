@@ -51,6 +51,11 @@ function etcdCluster(lab: ScriptedLab): Cluster {
         c.mutated('etcdctl auth enable')
         return { code: 0 }
       })
+      // And the scheme of its peer URLs (a switch between plaintext and TLS is refused).
+      conn.on(/sed -n 's\/\^ETCD_LISTEN_PEER_URLS=/, (_cmd, _opts, c) => ({
+        code: 0,
+        stdout: /^ETCD_LISTEN_PEER_URLS="(https?):/m.exec(c.readFile(CONFIG) ?? '')?.[1] ?? '',
+      }))
       // The role reads a bootstrapped member's initial-cluster line with sed.
       conn.on(/sed -n 's\/\^ETCD_INITIAL_CLUSTER=/, (_cmd, _opts, c) => ({
         code: 0,
@@ -270,3 +275,25 @@ t.test('the member list decides who may join', async (t) => {
   )
   t.match(joinProblem(parsed, [], 'http://10.0.0.15:2380'), /members the inventory lacks \(db1, 91bc3c398fb3c146\)/)
 })
+
+t.test(
+  'a running plaintext cluster is refused the switch to TLS before anything changes, naming the member',
+  async (t) => {
+    const { lab: l } = await lab()
+    t.teardown(() => l.cleanup())
+    t.ok((await l.run(play)).success)
+    const before = l.host('db1').readFile(CONFIG)
+    await l.reconfigure(stackInventory({ tls_enabled: true }))
+    for (const m of MEMBERS) l.host(m).resetCalls()
+    const run = await l.run(play)
+    t.notOk(run.success)
+    for (const m of MEMBERS) {
+      t.match(
+        run.tasks(m).find((x) => x.status === 'failed')?.reason ?? '',
+        new RegExp(`etcd member ${m} runs with http peer URLs and etcd_tls asks for https`),
+      )
+      t.same(l.host(m).mutations, [], `${m}: nothing changed`)
+    }
+    t.equal(l.host('db1').readFile(CONFIG), before)
+  },
+)

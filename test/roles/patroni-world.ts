@@ -35,6 +35,9 @@ function mergePatch(target: Json, patch: Json): Json {
 }
 
 /** The `key = "value"` lines of a curl config. */
+/** The CA every call of an HTTPS API must verify it with. */
+const CA_FILE = '/etc/hastack/tls/ca.crt'
+
 function curlConfig(text: string): Record<string, string> {
   const out: Record<string, string> = {}
   for (const line of text.split('\n')) {
@@ -60,6 +63,8 @@ export class PatroniCluster {
   readonly sql: string[] = []
   /** Unsafe calls refused for want of the API's credentials. */
   refused = 0
+  /** Each call's scheme and the CA it verified with (`https /etc/hastack/tls/ca.crt`, `http`). */
+  readonly calls: string[] = []
 
   constructor(private readonly lab: ScriptedLab) {
     for (const name of this.memberNames()) {
@@ -68,9 +73,13 @@ export class PatroniCluster {
         (command) => command === 'curl -K -',
         (_c, options: RunOptions) => this.rest(String(options.stdin ?? '')),
       )
-      conn.on(/http:\/\/[\d.]+:\d+\/health/, (command) => ({
-        code: this.running(this.memberAt(/http:\/\/([\d.]+):/.exec(command)![1]!)) ? 0 : 1,
-      }))
+      conn.on(/https?:\/\/[\d.]+:\d+\/health/, (command) => {
+        const [, scheme = '', address = ''] = /(https?):\/\/([\d.]+):/.exec(command)!
+        const member = this.memberAt(address)
+        const ca = /cafile=("[^"]*")/.exec(command)?.[1]
+        const answered = member !== undefined && this.speaks(member, scheme, ca && JSON.parse(ca))
+        return { code: answered && this.running(member) ? 0 : 1 }
+      })
       conn.on(/curl -sf .*\/cluster/, () => ({ code: this.bootstrap() ? 0 : 1 }))
       conn.on(/^psql /, (_c, options: RunOptions, c) => this.psql(c, String(options.stdin ?? '')))
     }
@@ -82,6 +91,16 @@ export class PatroniCluster {
 
   private memberAt(address: string): string | undefined {
     return this.memberNames().find((n) => this.lab.host(n).address === address)
+  }
+
+  /**
+   * Whether a call reaches the member's API: with a certificate in its config.yml only https verified
+   * with the stack's CA, else only plain http (the API speaks one or the other).
+   */
+  speaks(name: string, scheme: string, caFile: string | undefined): boolean {
+    const tls = /^ {2}certfile: /m.test(this.lab.host(name).readFile('/etc/patroni/config.yml') ?? '')
+    this.calls.push(`${scheme}${caFile ? ` ${caFile}` : ''}`)
+    return tls ? scheme === 'https' && caFile === CA_FILE : scheme === 'http'
   }
 
   running(name: string | undefined): boolean {
@@ -125,6 +144,7 @@ export class PatroniCluster {
       stdout: `${typeof body === 'string' ? body : JSON.stringify(body)}\n${status}`,
     })
     if (!this.running(member) || !this.bootstrap()) return { code: 7, stdout: '\n000' }
+    if (!this.speaks(member!, url.protocol.slice(0, -1), cfg.cacert)) return { code: 35, stdout: '\n000' }
     const route = `${cfg.request ?? 'GET'} ${url.pathname}`
     const vars = this.lab.inventory.hosts.get(member!)!.vars
     const authorized = cfg.user === `${vars.patroni_restapi_user}:${vars.patroni_restapi_password}`

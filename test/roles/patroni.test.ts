@@ -190,3 +190,47 @@ t.test('check mode on fresh members reports the plan and writes nothing', async 
     'no cluster to compare with yet',
   )
 })
+
+t.test(
+  'with tls_enabled the API is served over HTTPS, every call verifies it with the CA, postgres reads the keys',
+  async (t) => {
+    const { lab, cluster } = await world({ tls_enabled: true })
+    t.teardown(() => lab.cleanup())
+    const run = await lab.run(play)
+    t.ok(run.success)
+    t.equal(cluster.leader, 'db1')
+    t.ok(cluster.calls.length > 0)
+    t.same(
+      [...new Set(cluster.calls)],
+      ['https /etc/hastack/tls/ca.crt'],
+      'every call (waits and REST) over https with the CA',
+    )
+    for (const m of MEMBERS)
+      t.ok(
+        lab
+          .host(m)
+          .calls.some((c) =>
+            /usermod --append --groups hastack-tls-postgres,hastack-tls-patroni postgres/.test(c.target),
+          ),
+        `${m}: postgres joins the groups of its keys before Patroni starts`,
+      )
+  },
+)
+
+t.test(
+  'a running member serving its API over HTTP is refused the switch to HTTPS before anything changes',
+  async (t) => {
+    const { lab } = await world()
+    t.teardown(() => lab.cleanup())
+    t.ok((await lab.run(play)).success)
+    const before = lab.host('db2').readFile('/etc/patroni/config.yml')
+    await lab.reconfigure(stackInventory({ tls_enabled: true }))
+    const run = await lab.run(play)
+    t.notOk(run.success)
+    t.match(
+      run.tasks('db2').find((x) => x.status === 'failed')?.reason ?? '',
+      /Patroni on db2 serves its REST API over HTTP and patroni_api_tls asks for HTTPS/,
+    )
+    t.equal(lab.host('db2').readFile('/etc/patroni/config.yml'), before, 'its configuration is left as it was')
+  },
+)

@@ -28,10 +28,10 @@ async function newCa(dir: string, name = 'hosts'): Promise<CaFiles> {
 }
 
 /** A host key and a request for it, made as the host makes them; returns the key path and the request. */
-function hostRequest(dir: string, name = 'host'): { key: string; csr: string; publicKey: string } {
+function hostRequest(dir: string, name = 'host', subject = '/O=hastack/OU=node1') {
   const key = join(dir, `${name}.key`)
   openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key)
-  const csr = openssl('req', '-new', '-key', key, '-subj', '/CN=node1')
+  const csr = openssl('req', '-new', '-key', key, '-subj', subject)
   return { key, csr, publicKey: openssl('pkey', '-in', key, '-pubout') }
 }
 
@@ -60,7 +60,7 @@ t.test('a host certificate verifies against the CA and names exactly the chosen 
   t.match(text, /DNS:node1, DNS:localhost, IP Address:127\.0\.0\.1, IP Address:10\.0\.0\.11, IP Address:10\.0\.0\.100/)
   t.match(text, /TLS Web Server Authentication, TLS Web Client Authentication/)
   t.match(text, /CA:FALSE/)
-  t.match(text, /Subject: CN = node1/)
+  t.match(text, /Subject: O = hastack, OU = node1\n/)
   t.notOk(readFileSync(ca.key, 'utf8').includes(pem.slice(30, 60)), 'the certificate is no copy of the key')
 })
 
@@ -85,6 +85,11 @@ t.test('a current certificate needs nothing; every way of falling out of date is
   const otherCa = await newCa(dir, 'other')
   t.same(certificateProblems(pem, { ...want, caPem: readFileSync(otherCa.cert, 'utf8') }), [
     'it was not issued by the current CA',
+  ])
+  const named = hostRequest(dir, 'named', '/CN=node1')
+  const withCn = await signRequest(ca, named.csr, NAMES, 365)
+  t.same(certificateProblems(withCn, { ...want, publicKeyPem: named.publicKey }), [
+    'it has a CommonName (etcd refuses it from Patroni)',
   ])
 })
 

@@ -84,6 +84,8 @@ export interface PgTarget {
   user: string
   password: string
   database: string
+  /** TLS settings when PostgreSQL requires TLS (test/stack/site/context.ts pgTls). */
+  ssl?: pg.ConnectionConfig['ssl']
 }
 
 /** Open a client with short timeouts. */

@@ -47,6 +47,7 @@ export const app: SiteCheck = {
       user: 'app',
       database: 'app',
       password: ctx.secrets().postgresql_app_password,
+      ssl: ctx.pgTls(),
       connectionTimeoutMillis: 5000,
     })
     await db.connect()

@@ -23,6 +23,7 @@ import { vip } from './vip.ts'
 import { nodes } from './nodes.ts'
 import { security } from './security.ts'
 import { tlsRedis } from './tls-redis.ts'
+import { tlsPostgres } from './tls-postgres.ts'
 
 // Destructive checks, in this order: alerting first (it asserts that no alert is raised when it is
 // done, which the failovers of the later checks would trip for a while), then the rest; the restores
@@ -31,6 +32,7 @@ import { tlsRedis } from './tls-redis.ts'
 export const SITE_CHECKS: SiteCheck[] = [
   // First: with HASTACK_SITE_FIREWALL=on it leaves the firewall on for every check after it.
   security,
+  tlsPostgres,
   clients,
   tlsRedis,
   prometheusTargets,

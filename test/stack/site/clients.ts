@@ -14,6 +14,7 @@ export async function appDatabase(ctx: SiteContext): Promise<pg.Client> {
     user: 'app',
     database: 'app',
     password: ctx.secrets().postgresql_app_password,
+    ssl: ctx.pgTls(),
     connectionTimeoutMillis: 5000,
   })
   await client.connect()

@@ -7,13 +7,19 @@
  * checks' own Redis clients connect over TLS (`redisTls()`), checking the stack's CA.
  */
 import { readFileSync } from 'node:fs'
+import { request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import { join } from 'node:path'
+import type pg from 'pg'
 import type { Test } from 'tap'
 import { parse } from 'yaml'
 import type { Lab } from '../../../lab/lab.ts'
 import type { Vars } from '../../../lib/types.ts'
+import { pgTls } from '../../../app/db.ts'
 import { caFiles } from '../../../roles/certificates/ca.ts'
 import { STACK_DEFAULTS, tlsOn } from '../../../roles/stack.ts'
+import { controllerPgCaFile } from '../../../roles/tls.ts'
+import type { Member } from '../pg/cluster.ts'
 import { inventoryGroups } from '../prometheus.ts'
 import { runPlaybook, type PlaybookRun } from '../playbook-run.ts'
 
@@ -31,12 +37,32 @@ export interface SiteContext {
   clientAddress(): string
   /** The inventory copy's generated secrets (`<inventory>.secrets.yml`), read afresh. */
   secrets(): Record<string, string>
+  /** A PostgreSQL client's TLS settings as the app's (the stack's CA, verify-ca); undefined in plaintext. */
+  pgTls(): pg.ConnectionConfig['ssl']
+  /**
+   * Call a lab host's Patroni REST API from this machine (`GET /cluster`, `POST /switchover`): over HTTPS
+   * verified with the stack's CA when the inventory has `patroni_api_tls`. Status 0: no answer.
+   */
+  patroniApi(host: string, path: string, options?: PatroniCall): Promise<{ status: number; body: unknown }>
+  /** The parsed JSON of a GET answered with 2xx; undefined otherwise. */
+  patroniGet(host: string, path: string, timeoutMs?: number): Promise<unknown>
+  /** Patroni's members as `GET /cluster` lists them, from the first member that answers. */
+  patroniCluster(): Promise<Member[] | undefined>
   /** Runs a playbook (relative to the repository) against the lab with --json, bounded in time. */
   playbook(playbook: string, label: string, extra?: string[], timeoutMs?: number): Promise<PlaybookRun>
   /** The shared variables as the inventory copy's `all.vars` sets them over their defaults (TLS switches, ports). */
   stackVars(): Vars
   /** ioredis options for this stack's Redis and Sentinels: `{ tls: { ca } }` (the stack's CA) with TLS on. */
   redisTls(): { tls?: { ca: Buffer } }
+}
+
+export interface PatroniCall {
+  method?: string
+  /** Sent as JSON. */
+  body?: unknown
+  /** Basic auth (the API's user and password). */
+  auth?: string
+  timeoutMs?: number
 }
 
 export interface SiteCheck {
@@ -61,6 +87,48 @@ export function siteContext(repo: string, dir: string, inventory: string, lab: L
     redisTls() {
       const vars = this.stackVars()
       return tlsOn(vars, 'redis') ? { tls: { ca: readFileSync(caFiles(inventory, vars).cert) } } : {}
+    },
+    pgTls() {
+      const vars = this.stackVars()
+      return tlsOn(vars, 'postgresql') ? pgTls(controllerPgCaFile(inventory, vars)) : undefined
+    },
+    patroniApi(host, path, { method = 'GET', body, auth, timeoutMs = 5000 } = {}) {
+      const vars = this.stackVars()
+      const tls = tlsOn(vars, 'patroni_api')
+      const url = `${tls ? 'https' : 'http'}://${lab.host(host).address}:${STACK_DEFAULTS.patroni_restapi_port}${path}`
+      const ca = tls ? readFileSync(caFiles(inventory, vars).cert) : undefined
+      const headers = body === undefined ? {} : { 'content-type': 'application/json' }
+      return new Promise((resolve) => {
+        const call = (tls ? httpsRequest : httpRequest)(
+          url,
+          { method, ca, auth, headers, timeout: timeoutMs },
+          (answer) => {
+            let text = ''
+            answer.on('data', (chunk: Buffer) => (text += chunk.toString()))
+            answer.on('end', () => {
+              let parsed: unknown = text
+              try {
+                parsed = JSON.parse(text)
+              } catch {}
+              resolve({ status: answer.statusCode ?? 0, body: parsed })
+            })
+          },
+        )
+        call.on('timeout', () => call.destroy())
+        call.on('error', () => resolve({ status: 0, body: undefined }))
+        call.end(body === undefined ? undefined : JSON.stringify(body))
+      })
+    },
+    async patroniGet(host, path, timeoutMs) {
+      const answer = await this.patroniApi(host, path, { timeoutMs })
+      return answer.status >= 200 && answer.status < 300 ? answer.body : undefined
+    },
+    async patroniCluster() {
+      for (const host of this.hosts('postgres')) {
+        const answer = (await this.patroniGet(host, '/cluster', 2000)) as { members: Member[] } | undefined
+        if (answer) return answer.members
+      }
+      return undefined
     },
     playbook: (playbook, label, extra = [], timeoutMs = 600_000) =>
       runPlaybook({

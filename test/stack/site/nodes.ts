@@ -38,10 +38,8 @@ async function startTimes(ctx: SiteContext, hosts: string[]): Promise<Record<str
         host,
         `systemctl show -p ActiveEnterTimestampMonotonic --value ${UNITS.join(' ')}`,
       )
-      const api = await fetch(`http://${ctx.lab.host(host).address}:8008/patroni`, {
-        signal: AbortSignal.timeout(5000),
-      })
-      const postmaster = ((await api.json()) as { postmaster_start_time?: string }).postmaster_start_time ?? '?'
+      const api = (await ctx.patroniGet(host, '/patroni')) as { postmaster_start_time?: string } | undefined
+      const postmaster = api?.postmaster_start_time ?? '?'
       return [host, [...units.stdout.trim().split('\n'), postmaster]] as [string, string[]]
     }),
   )
@@ -58,10 +56,9 @@ async function servicesKnowing(ctx: SiteContext, address: string): Promise<strin
   const knowing: string[] = []
   const etcd = await ctx.lab.ssh(first!, 'sudo hastack-etcdctl member list')
   if (etcd.stdout.includes(address)) knowing.push('etcd member list')
-  const cluster = await fetch(`http://${ctx.lab.host(first!).address}:8008/cluster`, {
-    signal: AbortSignal.timeout(5000),
-  })
-  if (JSON.stringify(await cluster.json()).includes(address)) knowing.push("Patroni's cluster")
+  const cluster = await ctx.patroniGet(first!, '/cluster')
+  if (cluster === undefined) throw new Error(`Patroni on ${first} did not answer GET /cluster`)
+  if (JSON.stringify(cluster).includes(address)) knowing.push("Patroni's cluster")
   const { redis: primary } = await actualPrimaries(ctx)
   const secrets = ctx.secrets()
   const ask = async (host: string, port: number, password: string, command: string[]) => {

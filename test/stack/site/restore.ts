@@ -9,7 +9,7 @@
  * new primary's WAL reaches the repository, `pgbackrest check` passes and an incremental backup succeeds.
  * `restorePoint`: `restore.ts --name` restores to a `pg_create_restore_point` made after that backup.
  */
-import { cluster, isLeader } from '../pg/cluster.ts'
+import { isLeader } from '../pg/cluster.ts'
 import { until } from '../until.ts'
 import { appDatabase } from './clients.ts'
 import type { SiteCheck, SiteContext, Tap } from './context.ts'
@@ -33,7 +33,7 @@ async function rows(ctx: SiteContext): Promise<number[]> {
 
 /** The leader and its timeline when the cluster is healthy (one leader streaming to every other member). */
 async function healthyCluster(ctx: SiteContext): Promise<{ leader: string; timeline?: number } | undefined> {
-  const members = await cluster(ctx.hosts('postgres').map((h) => ctx.lab.host(h).address))
+  const members = await ctx.patroniCluster()
   const leaders = members?.filter(isLeader) ?? []
   if (leaders.length !== 1) return undefined
   const sql = "select count(*) from pg_stat_replication where state = 'streaming'"

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import { cluster, isLeader } from '../pg/cluster.ts'
+import { isLeader } from '../pg/cluster.ts'
 import type { SiteCheck, SiteContext } from './context.ts'
 import type { StatusReport } from '../../../playbooks/day2/status-report.ts'
 
@@ -19,8 +19,7 @@ export async function stackStatus(ctx: SiteContext, label: string) {
 
 /** The primaries as the services report them, read from this machine. */
 export async function actualPrimaries(ctx: SiteContext): Promise<{ postgres?: string; redis?: string }> {
-  const pgHosts = ctx.hosts('postgres')
-  const members = await cluster(pgHosts.map((h) => ctx.lab.host(h).address))
+  const members = await ctx.patroniCluster()
   const password = ctx.secrets().redis_password
   let redis: string | undefined
   for (const host of ctx.hosts('redis')) {

@@ -48,15 +48,9 @@ async function masterEntries(ctx: SiteContext, host: string, sinceEpoch: number)
   return Number(r.stdout.trim() || 0)
 }
 
-/** Patroni's members as GET /cluster reports them, from the first host that answers. */
+/** Patroni's members as GET /cluster reports them, from the first host that answers ([] when none does). */
 async function patroniMembers(ctx: SiteContext): Promise<{ name: string; role: string; state: string }[]> {
-  for (const host of ctx.hosts('postgres')) {
-    try {
-      const r = await fetch(`http://${ctx.lab.host(host).address}:8008/cluster`, { signal: AbortSignal.timeout(2000) })
-      if (r.ok) return ((await r.json()) as { members: { name: string; role: string; state: string }[] }).members
-    } catch {}
-  }
-  return []
+  return (await ctx.patroniCluster()) ?? []
 }
 
 const leaderOf = (members: { name: string; role: string }[]) => members.find((m) => m.role === 'leader')?.name
@@ -71,12 +65,11 @@ async function leaderOff(t: Tap, ctx: SiteContext, avoid: string): Promise<void>
   const balancers = new Set(ctx.hosts('haproxy'))
   const replicas = members.filter((m) => m.role !== 'leader').map((m) => m.name)
   const candidate = replicas.find((m) => !balancers.has(m)) ?? replicas[0]!
-  const auth = Buffer.from(`patroni:${ctx.secrets().patroni_restapi_password}`).toString('base64')
-  const r = await fetch(`http://${ctx.lab.host(avoid).address}:8008/switchover`, {
+  const r = await ctx.patroniApi(avoid, '/switchover', {
     method: 'POST',
-    headers: { 'content-type': 'application/json', Authorization: `Basic ${auth}` },
-    body: JSON.stringify({ leader: avoid, candidate }),
-    signal: AbortSignal.timeout(60_000),
+    auth: `patroni:${ctx.secrets().patroni_restapi_password}`,
+    body: { leader: avoid, candidate },
+    timeoutMs: 60_000,
   })
   t.equal(r.status, 200, `Patroni leader switched over from ${avoid} to ${candidate}`)
   await until(`${candidate} leads`, 90_000, async () => leaderOf(await patroniMembers(ctx)) === candidate)
@@ -208,7 +201,14 @@ async function ensureWritesTable(pgTarget: PgTarget): Promise<void> {
  */
 async function measure(t: Tap, ctx: SiteContext, vip: string, label: string, fault: () => Promise<void>) {
   const secrets = ctx.secrets()
-  const pgTarget = { host: vip, port: 5000, user: 'app', password: secrets.postgresql_app_password!, database: 'app' }
+  const pgTarget = {
+    host: vip,
+    port: 5000,
+    user: 'app',
+    password: secrets.postgresql_app_password!,
+    database: 'app',
+    ssl: ctx.pgTls(),
+  }
   const redisTarget: RedisTarget = { host: vip, port: 6380, password: secrets.redis_password!, ...ctx.redisTls() }
   const prefix = `vip-${label}-${Date.now()}`
   await ensureWritesTable(pgTarget)
