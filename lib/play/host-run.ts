@@ -49,6 +49,8 @@ export interface BatchContext {
   startAt?: { matches(task: string): boolean; reached: Set<string> }
   /** --step: asks before each task. */
   step?: StepPrompter
+  /** Whether nothing has changed or failed on any host of the run so far (HostRun.settled). */
+  runSettled(): boolean
 }
 
 export class HostRunner implements HostRun {
@@ -80,6 +82,10 @@ export class HostRunner implements HostRun {
 
   get diff(): boolean {
     return this.batch.diff
+  }
+
+  get settled(): boolean {
+    return this.notified.size === 0 && this.batch.runSettled()
   }
 
   hostvars(name: string): Vars {
@@ -143,7 +149,7 @@ export class HostRunner implements HostRun {
     const { control, progress, reporter } = this.batch
     const onInterrupt = (label: string, cleanup: () => Promise<void>) =>
       control.onInterrupt(`${this.name}: ${label}`, cleanup)
-    const ctx = { conn, host: this, check: this.check, diff: this.diff, onInterrupt }
+    const ctx = { conn, host: this, check: this.check, diff: this.diff, settled: this.settled, onInterrupt }
     const stopWatch = watchSlowTask(progress, (seconds) => reporter.stillRunning(this.name, task.name, seconds))
     try {
       const plan = await task.check(ctx)
@@ -211,6 +217,18 @@ export class HostRunner implements HostRun {
 
   async query(command: string | string[], options?: RunOptions): Promise<RunResult> {
     return this.conn.run(command, options)
+  }
+
+  async queryAll(commands: string[]): Promise<RunResult[]> {
+    const probed = await ProbedConnection.gather(
+      this.conn,
+      commands.map((command) => ({ kind: 'run' as const, command })),
+      (err) => err instanceof UnreachableError,
+    )
+    const results: RunResult[] = []
+    // Answered from the batch; a command the batch could not answer runs live (read-only: nothing to invalidate).
+    for (const command of commands) results.push(await probed.run(command))
+    return results
   }
 
   notify(handler: string | string[]): void {

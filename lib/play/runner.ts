@@ -249,6 +249,7 @@ export class PlayRunner {
         progress: this.settings.progress ?? DEFAULT_PROGRESS,
         startAt: this.startAt,
         step: this.settings.step,
+        runSettled: () => [...this.stats.values()].every((s) => s.changed === 0 && s.failed === 0 && !s.unreachable),
       }
       let failures = 0
       await mapLimit(live, this.settings.forks ?? 10, async (host) => {

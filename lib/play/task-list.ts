@@ -72,6 +72,8 @@ function placeholderFacts(name: string, address: unknown): Facts {
 class RecordingHostRun implements HostRun {
   readonly check = true
   readonly diff = false
+  /** As on a fresh host: a listing shows every task a first run would run. */
+  readonly settled = false
   readonly conn: Connection
   readonly facts: Facts
   readonly vars: Vars
@@ -110,6 +112,10 @@ class RecordingHostRun implements HostRun {
 
   async query(): Promise<RunResult> {
     return EMPTY
+  }
+
+  async queryAll(commands: string[]): Promise<RunResult[]> {
+    return commands.map(() => EMPTY)
   }
 
   notify(): void {}

@@ -1,7 +1,7 @@
 /**
  * Waiting, the one way: `waitFor` is a task that polls a TCP port, an HTTP URL
  * or a command on the host itself in one round trip, bounded in time (it
- * changes nothing, and is skipped in check mode); `waitUntil` polls a condition
+ * changes nothing, and is skipped in check mode; its first try is a batched probe); `waitUntil` polls a condition
  * from this machine (an API read through the connection), bounded in tries and
  * time; `delay` is the only plain pause, for a wait that has no condition.
  */
@@ -39,8 +39,12 @@ export function probeCommand(args: WaitArgs): string {
 /** Wait until the port, URL or command is ready; fail with the last probe output after the timeout. */
 export function waitFor(args: WaitArgs) {
   const target = args.port !== undefined ? `port ${args.port}` : args.url ? args.url : 'the condition'
-  return defineTask(`Wait for ${target}`, args, async (ctx): Promise<Plan> => {
+  const firstTry = probeCommand(args)
+  // The first try is a probe: in a run of tasks (h.doAll) it is answered with the others' in one round trip.
+  const definition = { ...args, probes: [{ kind: 'run' as const, command: firstTry }] }
+  return defineTask(`Wait for ${target}`, definition, async (ctx): Promise<Plan> => {
     if (ctx.check) return { change: false, skip: true, reason: 'not waited for in check mode' }
+    if ((await ctx.conn.run(firstTry)).code === 0) return { change: false, reason: 'ready' }
     const timeout = args.timeoutMs ?? 60_000
     const interval = Math.max(100, args.intervalMs ?? 1000)
     const tries = Math.max(1, Math.ceil(timeout / interval))

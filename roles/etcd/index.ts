@@ -13,11 +13,11 @@
  * Patroni's key prefix, then `auth enable`, once; root's credentials live in a
  * root-only env file read by the `hastack-etcdctl` wrapper, never on a command line.
  */
-import type { HostRun, Inventory, Role, Vars } from '../../lib/types.ts'
-import { command, directory, service, template, waitFor } from '../../lib/tasks/index.ts'
+import type { HostRun, Inventory, Role, RunResult, Task, Vars } from '../../lib/types.ts'
+import { command, directory, service, template, verifyAfterChange, waitFor } from '../../lib/tasks/index.ts'
 import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
-import { ETCD_CLIENT_VARS, settingsOf, sharedVars, type StackVars } from '../stack.ts'
+import { ETCD_CLIENT_VARS, settingsOf, sharedVars, tlsOn, type StackVars } from '../stack.ts'
 import { etcdctlEnvView, etcdDefaultView } from './render.ts'
 import { memberAddTask } from './membership.ts'
 
@@ -40,6 +40,21 @@ export const ETCDCTL = '/usr/local/sbin/hastack-etcdctl'
 /** Every member of the cluster answers `endpoint health` (through the wrapper: endpoints and credentials). */
 function waitClusterHealthy(name: string, intervalMs: number) {
   return waitFor({ until: sh`${ETCDCTL} --command-timeout=3s endpoint health`, timeoutMs: 120_000, intervalMs, name })
+}
+
+/**
+ * A health gate that, when nothing changed in the run, reads each member's `/health` (etcd's own health
+ * endpoint: a leader, no alarm, a committed read) in the batch instead of starting etcdctl, which
+ * authenticates on every member. With TLS on the client port the strict gate always runs.
+ */
+function healthGate(h: HostRun, strict: Task, clientUrls: string[]): Task {
+  if (tlsOn(h.vars, 'etcd')) return strict
+  const reads = clientUrls.map((url) => sh`curl -fsS -m 2 ${`${url}/health`} | grep -qF '"health":"true"'`)
+  return verifyAfterChange(strict, {
+    command: reads.join(' && '),
+    judge: (r) =>
+      r.code === 0 ? `${clientUrls.length === 1 ? 'the member answers' : 'every member answers'} /health` : undefined,
+  })
 }
 
 /** The etcd members of the inventory with their cluster addresses, in inventory order. */
@@ -128,8 +143,14 @@ export const etcdRole: Role<EtcdVars> = {
       .join(',')
     // Installed first (not started): the probe below needs etcdctl on a host added to a running cluster.
     await installWithoutStarting(h, ['etcd-server', 'etcd-client'], 'etcd')
+    // What the member has (data, a running service, the initial-cluster line it started with), in one trip.
+    const [data, active, initialCluster] = await h.queryAll([
+      sh`test -d ${`${dataDir}/member`}`,
+      'systemctl is-active -q etcd',
+      INITIAL_CLUSTER_READ,
+    ])
     // Bootstrap state: `new` only when this member has no data and no peer answers.
-    const hasData = (await h.query(sh`test -d ${`${dataDir}/member`}`)).code === 0
+    const hasData = data!.code === 0
     const peersUp = hasData
       ? true
       : (
@@ -143,8 +164,8 @@ export const etcdRole: Role<EtcdVars> = {
         'etcd peers already run a cluster: initial-cluster-state existing, registered with `etcdctl member add` before its first start',
       )
 
-    const running = (await h.query('systemctl is-active -q etcd')).code === 0
-    const kept = hasData ? await bootstrappedInitialCluster(h) : undefined
+    const running = active!.code === 0
+    const kept = hasData ? bootstrappedInitialCluster(initialCluster!) : undefined
     const config = (initialState: 'new' | 'existing', name: string, notify?: string) =>
       template({
         src: 'etcd/etcd.default.ejs',
@@ -204,14 +225,23 @@ export const etcdRole: Role<EtcdVars> = {
       }),
     ])
     await h.flushHandlers()
+    const ownUrl = `http://${v.address}:${v.etcd_client_port}`
     await h.doAll([
-      waitFor({
-        until: sh`${ETCDCTL} --command-timeout=3s --endpoints=${`http://${v.address}:${v.etcd_client_port}`} endpoint health`,
-        timeoutMs: 120_000,
-        intervalMs: 1000,
-        name: 'Wait for this etcd member to be healthy',
-      }),
-      waitClusterHealthy('Wait for every etcd member to be healthy', 1000),
+      healthGate(
+        h,
+        waitFor({
+          until: sh`${ETCDCTL} --command-timeout=3s --endpoints=${ownUrl} endpoint health`,
+          timeoutMs: 120_000,
+          intervalMs: 1000,
+          name: 'Wait for this etcd member to be healthy',
+        }),
+        [ownUrl],
+      ),
+      healthGate(
+        h,
+        waitClusterHealthy('Wait for every etcd member to be healthy', 1000),
+        etcdEndpoints(h).map((e) => `http://${e}`),
+      ),
     ])
     if (v.etcd_auth) await h.once('etcd:auth', () => h.do(enableAuth(h)))
     // Bootstrapped: from now on the member joins the existing cluster (etcd ignores the flag once it has data).
@@ -239,11 +269,13 @@ const INITIAL_CLUSTER =
  * list: etcd reads it only at a member's first start, so it is kept as it is, and a grown or shrunk
  * inventory changes no running member's file (which would restart it for nothing).
  */
-async function bootstrappedInitialCluster(h: HostRun): Promise<string | undefined> {
-  const r = await h.query(`sed -n 's/^ETCD_INITIAL_CLUSTER="\\(.*\\)"$/\\1/p' /etc/default/etcd`)
+function bootstrappedInitialCluster(r: RunResult): string | undefined {
   const line = r.code === 0 ? r.stdout.trim() : ''
   return INITIAL_CLUSTER.test(line) ? line : undefined
 }
+
+/** The read of the initial-cluster line in /etc/default/etcd (bootstrappedInitialCluster parses its answer). */
+const INITIAL_CLUSTER_READ = `sed -n 's/^ETCD_INITIAL_CLUSTER="\\(.*\\)"$/\\1/p' /etc/default/etcd`
 
 /**
  * Users, roles and `auth enable`, once for the cluster (run through `h.once`). Skipped when etcd already
