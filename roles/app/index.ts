@@ -100,16 +100,29 @@ export function validateApp(inventory: Inventory): string[] {
 function bundleTask(program: AppProgram, content: string) {
   const path = `${APP_DIR}/${program}.cjs`
   const copy = file({ path, content, mode: '0644' })
-  return defineTask(`Ensure the ${program} program is current`, { notify: restartHandler(program) }, (ctx) =>
-    copy.check({ ...ctx, diff: false }),
-  )
+  const options = { notify: restartHandler(program), probes: copy.probes }
+  return defineTask(`Ensure the ${program} program is current`, options, (ctx) => copy.check({ ...ctx, diff: false }))
 }
 
 async function installPrograms(h: HostRun): Promise<void> {
   const bundles = await appBundles()
-  await h.do(directory({ path: APP_DIR, mode: '0755', name: 'Ensure the app directory exists' }))
-  for (const program of APP_PROGRAMS) await h.do(bundleTask(program, bundles[program]))
+  const unitFile = (program: AppProgram) =>
+    systemdUnit({
+      unit: `${UNITS[program].unit}.service`,
+      content: renderTemplate('app/app.service.ejs', h, {
+        unit: UNITS[program],
+        program,
+        app_dir: APP_DIR,
+        env_file: ENV_FILE,
+        app_user: APP_USER,
+      }),
+      notify: restartHandler(program),
+      name: `Ensure the ${program} unit is current`,
+    })
+  // One run of tasks, in the order they were always run: their probes answered in one round trip.
   await h.doAll([
+    directory({ path: APP_DIR, mode: '0755', name: 'Ensure the app directory exists' }),
+    ...APP_PROGRAMS.map((program) => bundleTask(program, bundles[program])),
     directory({ path: '/etc/hastack-app', mode: '0755', name: 'Ensure the app settings directory exists' }),
     template({
       src: 'app/app.env.ejs',
@@ -119,25 +132,8 @@ async function installPrograms(h: HostRun): Promise<void> {
       notify: APP_PROGRAMS.map(restartHandler),
       name: 'Ensure the app environment is current',
     }),
+    ...APP_PROGRAMS.map(unitFile),
   ])
-  for (const program of APP_PROGRAMS) {
-    const { unit } = UNITS[program]
-    const content = renderTemplate('app/app.service.ejs', h, {
-      unit: UNITS[program],
-      program,
-      app_dir: APP_DIR,
-      env_file: ENV_FILE,
-      app_user: APP_USER,
-    })
-    await h.do(
-      systemdUnit({
-        unit: `${unit}.service`,
-        content,
-        notify: restartHandler(program),
-        name: `Ensure the ${program} unit is current`,
-      }),
-    )
-  }
 }
 
 export const appRole: Role<AppVars> = {
@@ -191,24 +187,28 @@ export const appRole: Role<AppVars> = {
     await installPrograms(h)
     // A changed program restarts before the services are checked (a first start comes from here).
     await h.flushHandlers()
-    for (const program of APP_PROGRAMS) {
-      const { unit } = UNITS[program]
-      await h.do(
-        service({ service: unit, enabled: true, state: 'started', name: `Ensure the ${program} program runs` }),
-      )
-    }
     const address = String(h.vars.address)
-    for (const [program, port] of [
+    const answering = [
       ['vote', h.vars.app_vote_port],
       ['result', h.vars.app_result_port],
-    ] as const) {
-      await h.do(
+    ] as const
+    // One run of tasks: the units' states and the first /healthz tries are read in one round trip.
+    await h.doAll([
+      ...APP_PROGRAMS.map((program) =>
+        service({
+          service: UNITS[program].unit,
+          enabled: true,
+          state: 'started',
+          name: `Ensure the ${program} program runs`,
+        }),
+      ),
+      ...answering.map(([program, port]) =>
         waitFor({
           url: `http://${address}:${port}/healthz`,
           timeoutMs: 90_000,
           name: `Wait for the ${program} program to answer /healthz`,
         }),
-      )
-    }
+      ),
+    ])
   },
 }
