@@ -1,10 +1,14 @@
 /**
  * PostgreSQL roles and databases on the leader, through psql as the `postgres`
  * OS user over the local socket. Passwords are compared with, and set as,
- * SCRAM verifiers computed locally (see scram.ts); SQL travels on stdin.
+ * SCRAM verifiers computed locally (see scram.ts); SQL that writes travels on stdin.
+ * The reads a check starts with are one shell command each (`psqlReadCommand`, no secret in
+ * them), declared as the task's probe, so a run of tasks reads them in one round trip.
  */
-import type { TaskContext } from '../../lib/types.ts'
+import type { Probe, TaskContext } from '../../lib/types.ts'
+import { CommandError } from '../../lib/types.ts'
 import { defineTask, noChange, type TaskOptions } from '../../lib/tasks/index.ts'
+import { quote } from '../../lib/connection/quote.ts'
 import { scramMatches, scramVerifier } from './scram.ts'
 
 const PSQL = 'psql -X -A -t -q -v ON_ERROR_STOP=1 -d postgres'
@@ -19,6 +23,26 @@ export async function psql(ctx: TaskContext, sql: string): Promise<string> {
   return r.stdout.trim()
 }
 
+/** A read-only query as one root shell command (psql as postgres, from `/`): a probe a task can declare. */
+export function psqlReadCommand(sql: string): string {
+  return `cd / && runuser -u postgres -- ${PSQL} -c ${quote(sql)}`
+}
+
+/** The probe of a read-only query, for a task's `probes`. */
+export const psqlProbe = (sql: string): Probe => ({ kind: 'run', command: psqlReadCommand(sql) })
+
+/** Run a read-only query (answered from the batch when it was gathered); the rows as text. */
+export async function psqlRead(ctx: TaskContext, sql: string): Promise<string> {
+  try {
+    // `check`: a failed answer from a batch is asked again live, for its real error.
+    return (await ctx.conn.run(psqlReadCommand(sql), { check: true })).stdout.trim()
+  } catch (error) {
+    if (!(error instanceof CommandError)) throw error
+    const detail = error.result.stderr.trim().split('\n').slice(-3).join(' ')
+    throw new Error(`psql failed: ${detail}`, { cause: error })
+  }
+}
+
 export interface PgRoleArgs extends TaskOptions {
   role: string
   password: string
@@ -28,14 +52,13 @@ export interface PgRoleArgs extends TaskOptions {
 
 /** Ensure a role exists and its password is this one. */
 export function pgRole(args: PgRoleArgs) {
-  return defineTask(`Ensure PostgreSQL role ${args.role} is current`, args, async (ctx) => {
+  const storedSql = `SELECT coalesce(rolpassword, '') FROM pg_authid WHERE rolname = ${literal(args.role)};`
+  const options = { ...args, probes: [psqlProbe(storedSql)] }
+  return defineTask(`Ensure PostgreSQL role ${args.role} is current`, options, async (ctx) => {
     if (!args.password) throw new Error(`no password for role ${args.role}`)
-    const stored = await psql(
-      ctx,
-      `SELECT coalesce(rolpassword, '') FROM pg_authid WHERE rolname = ${literal(args.role)};`,
-    )
+    const stored = await psqlRead(ctx, storedSql)
     const exists =
-      stored !== '' || (await psql(ctx, `SELECT 1 FROM pg_roles WHERE rolname = ${literal(args.role)};`)) === '1'
+      stored !== '' || (await psqlRead(ctx, `SELECT 1 FROM pg_roles WHERE rolname = ${literal(args.role)};`)) === '1'
     if (exists && scramMatches(stored, args.password)) return noChange()
     return {
       change: true,
@@ -60,11 +83,10 @@ export interface PgDatabaseArgs extends TaskOptions {
 
 /** Ensure a database exists and belongs to its owner. */
 export function pgDatabase(args: PgDatabaseArgs) {
-  return defineTask(`Ensure PostgreSQL database ${args.database} exists`, args, async (ctx) => {
-    const owner = await psql(
-      ctx,
-      `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = ${literal(args.database)};`,
-    )
+  const ownerSql = `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = ${literal(args.database)};`
+  const options = { ...args, probes: [psqlProbe(ownerSql)] }
+  return defineTask(`Ensure PostgreSQL database ${args.database} exists`, options, async (ctx) => {
+    const owner = await psqlRead(ctx, ownerSql)
     if (owner === args.owner) return noChange()
     return {
       change: true,

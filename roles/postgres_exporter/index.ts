@@ -8,7 +8,7 @@
 import type { Role, Vars } from '../../lib/types.ts'
 import { defineTask, directory, file, noChange, service, template, waitFor } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
-import { pgRole, psql } from '../patroni/users.ts'
+import { pgRole, psql, psqlProbe, psqlRead } from '../patroni/users.ts'
 import { rest } from '../patroni/rest.ts'
 
 export interface PostgresExporterVars extends Vars {
@@ -21,10 +21,10 @@ const PASSWORD_FILE = '/etc/prometheus/postgres-exporter.pass'
 
 /** Ensure the monitoring role is a member of pg_monitor (read-only access to statistics). */
 function pgMonitorMember(role: string) {
-  return defineTask(`Ensure ${role} is a member of pg_monitor`, {}, async (ctx) => {
-    const sql = `SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member JOIN pg_roles g ON g.oid = m.roleid
+  const sql = `SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member JOIN pg_roles g ON g.oid = m.roleid
       WHERE r.rolname = '${role}' AND g.rolname = 'pg_monitor';`
-    if ((await psql(ctx, sql)) === '1') return noChange()
+  return defineTask(`Ensure ${role} is a member of pg_monitor`, { probes: [psqlProbe(sql)] }, async (ctx) => {
+    if ((await psqlRead(ctx, sql)) === '1') return noChange()
     return {
       change: true,
       reason: 'not a member of pg_monitor',

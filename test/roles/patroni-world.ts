@@ -10,7 +10,7 @@
 import { parse } from 'yaml'
 import type { RunOptions } from '../../lib/types.ts'
 import { scramVerifier } from '../../roles/patroni/scram.ts'
-import type { ScriptedConnection, ScriptedLab } from '../fixtures/scripted.ts'
+import { lastWord, type ScriptedConnection, type ScriptedLab } from '../fixtures/scripted.ts'
 
 /** Parameters PostgreSQL applies only after a restart (those the tests change). */
 const RESTART_PARAMETERS = new Set([
@@ -73,6 +73,8 @@ export class PatroniCluster {
       }))
       conn.on(/curl -sf .*\/cluster/, () => ({ code: this.bootstrap() ? 0 : 1 }))
       conn.on(/^psql /, (_c, options: RunOptions, c) => this.psql(c, String(options.stdin ?? '')))
+      // The reads a check starts with: one root command each (psqlReadCommand), the SQL quoted as sh reads it.
+      conn.on(/^cd \/ && runuser -u postgres -- psql .* -c '/, (command, _o, c) => this.psql(c, lastWord(command)))
     }
   }
 

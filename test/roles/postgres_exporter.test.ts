@@ -10,7 +10,7 @@ import t from 'tap'
 import type { RunOptions } from '../../lib/types.ts'
 import { postgresExporterRole } from '../../roles/postgres_exporter/index.ts'
 import { scramMatches } from '../../roles/patroni/scram.ts'
-import type { ScriptedConnection, ScriptedLab } from '../fixtures/scripted.ts'
+import { lastWord, type ScriptedConnection, type ScriptedLab } from '../fixtures/scripted.ts'
 import { monitoringWorld } from './monitoring-world.ts'
 
 const MEMBERS = ['db1', 'db2', 'db3']
@@ -44,6 +44,7 @@ class PretendLeader {
         },
       )
       conn.on(/^psql /, (_c, options: RunOptions, c) => this.psql(c, String(options.stdin ?? '')))
+      conn.on(/^cd \/ && runuser -u postgres -- psql .* -c '/, (command, _o, c) => this.psql(c, lastWord(command)))
     }
   }
 
