@@ -14,13 +14,16 @@ import { quoteArgs, sh } from '../../lib/connection/quote.ts'
 /**
  * A deny-all policy-rc.d of hastack's that an install killed outright (SIGKILL, a reboot) left
  * behind is removed; a policy-rc.d of the host's own (no hastack marker) is never touched.
+ * `policy` is the file's content read just before (undefined: there is none), when the caller read it.
  */
-export function noLeftoverStartPolicy(): Task {
+export function noLeftoverStartPolicy(policy?: { text: string | undefined }): Task {
   return defineTask('Ensure no package start policy is left behind', {}, async (ctx) => {
-    const text = await ctx.conn.get(POLICY_RC_D).then(
-      (b) => b.toString(),
-      () => undefined,
-    )
+    const read = () =>
+      ctx.conn.get(POLICY_RC_D).then(
+        (b) => b.toString(),
+        () => undefined,
+      )
+    const text = policy ? policy.text : await read()
     if (text === undefined) return noChange('no policy-rc.d')
     if (!isOwnPolicy(text)) return noChange("the host's own policy-rc.d: left alone")
     return {
@@ -31,20 +34,23 @@ export function noLeftoverStartPolicy(): Task {
   })
 }
 
+/** How many of these packages are installed, as a read-only command printing the count. */
+const installedCount = (names: string[]) =>
+  `dpkg-query -W -f '\${db:Status-Status}\\n' ${quoteArgs(names)} 2>/dev/null | grep -cx installed; true`
+
 /** Whether every one of these packages is installed (a read-only query, also in check mode). */
 export async function allInstalled(h: HostRun, names: string[]): Promise<boolean> {
-  const probe = await h.query(
-    `dpkg-query -W -f '\${db:Status-Status}\\n' ${quoteArgs(names)} 2>/dev/null | grep -cx installed; true`,
-  )
-  return Number(probe.stdout.trim() || 0) >= names.length
+  return Number((await h.query(installedCount(names))).stdout.trim() || 0) >= names.length
 }
 
 /** Install packages with service starts denied; a no-op when they are all present. */
 export async function installWithoutStarting(h: HostRun, names: string[], what: string): Promise<boolean> {
-  const missing = !(await allInstalled(h, names))
+  // One round trip: the packages' states and a policy-rc.d left behind, if any.
+  const [count, policy] = await h.queryAll([installedCount(names), sh`cat -- ${POLICY_RC_D}`])
+  const missing = Number(count!.stdout.trim() || 0) < names.length
   if (!missing) {
     // A policy killed with its install (SIGKILL, a reboot) must not keep denying starts.
-    await h.do(noLeftoverStartPolicy())
+    await h.do(noLeftoverStartPolicy({ text: policy!.code === 0 ? policy!.stdout : undefined }))
     return false
   }
   const outcome = await h.do(packages({ install: names, denyServiceStarts: true, name: `Ensure ${what} is installed` }))
