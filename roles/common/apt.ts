@@ -6,7 +6,7 @@
  * `denyServiceStarts` in lib/tasks/apt.ts), so an interrupted run does not leave
  * it behind; the roles then start the services once their configuration is written.
  */
-import type { HostRun, Task } from '../../lib/types.ts'
+import type { HostRun, RunResult, Task } from '../../lib/types.ts'
 import { defineTask, noChange, packages } from '../../lib/tasks/index.ts'
 import { POLICY_RC_D, isOwnPolicy } from '../../lib/tasks/apt.ts'
 import { quoteArgs, sh } from '../../lib/connection/quote.ts'
@@ -43,16 +43,25 @@ export async function allInstalled(h: HostRun, names: string[]): Promise<boolean
   return Number((await h.query(installedCount(names))).stdout.trim() || 0) >= names.length
 }
 
-/** Install packages with service starts denied; a no-op when they are all present. */
-export async function installWithoutStarting(h: HostRun, names: string[], what: string): Promise<boolean> {
-  // One round trip: the packages' states and a policy-rc.d left behind, if any.
-  const [count, policy] = await h.queryAll([installedCount(names), sh`cat -- ${POLICY_RC_D}`])
+/**
+ * Install packages with service starts denied; a no-op when they are all present. `ask`: read-only
+ * commands a role needs next (a service's state, a marker in a file), answered in the same round trip
+ * when nothing is installed, and asked again after an install; their results are returned in order.
+ */
+export async function installWithoutStarting(
+  h: HostRun,
+  names: string[],
+  what: string,
+  ask: string[] = [],
+): Promise<RunResult[]> {
+  // One round trip: the packages' states, a policy-rc.d left behind if any, and the caller's questions.
+  const [count, policy, ...answers] = await h.queryAll([installedCount(names), sh`cat -- ${POLICY_RC_D}`, ...ask])
   const missing = Number(count!.stdout.trim() || 0) < names.length
   if (!missing) {
     // A policy killed with its install (SIGKILL, a reboot) must not keep denying starts.
     await h.do(noLeftoverStartPolicy({ text: policy!.code === 0 ? policy!.stdout : undefined }))
-    return false
+    return answers
   }
-  const outcome = await h.do(packages({ install: names, denyServiceStarts: true, name: `Ensure ${what} is installed` }))
-  return outcome.changed
+  await h.do(packages({ install: names, denyServiceStarts: true, name: `Ensure ${what} is installed` }))
+  return ask.length ? h.queryAll(ask) : []
 }

@@ -142,9 +142,8 @@ export const etcdRole: Role<EtcdVars> = {
       .map((e) => `http://${e}`)
       .join(',')
     // Installed first (not started): the probe below needs etcdctl on a host added to a running cluster.
-    await installWithoutStarting(h, ['etcd-server', 'etcd-client'], 'etcd')
-    // What the member has (data, a running service, the initial-cluster line it started with), in one trip.
-    const [data, active, initialCluster] = await h.queryAll([
+    // With the packages' states: what the member has (data, a running service, its initial-cluster line).
+    const [data, active, initialCluster] = await installWithoutStarting(h, ['etcd-server', 'etcd-client'], 'etcd', [
       sh`test -d ${`${dataDir}/member`}`,
       'systemctl is-active -q etcd',
       INITIAL_CLUSTER_READ,

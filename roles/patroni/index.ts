@@ -197,8 +197,10 @@ export const patroniRole: Role<PatroniVars> = {
     const auth = { user: v.patroni_restapi_user, password: v.patroni_restapi_password }
     const members = inventoryApis(h.inventory, v.patroni_group)
     const api: ApiContext = { base: `http://${v.address}:${port}`, auth, members }
-    await installWithoutStarting(h, ['patroni', 'python3-etcd'], 'Patroni')
-    const running = (await h.query('systemctl is-active -q patroni')).code === 0
+    const [active] = await installWithoutStarting(h, ['patroni', 'python3-etcd'], 'Patroni', [
+      'systemctl is-active -q patroni',
+    ])
+    const running = active!.code === 0
     await h.doAll([
       dataDirTask(String(v.postgresql_data_dir)),
       directory({

@@ -123,7 +123,10 @@ export const redisRole: Role<RedisVars> = {
   },
   async tasks(h) {
     const v = h.vars
-    await installWithoutStarting(h, ['redis-server', 'redis-tools'], 'Redis')
+    // redis.conf is the package's until the first deploy adds the include (the template below is another file).
+    const [included] = await installWithoutStarting(h, ['redis-server', 'redis-tools'], 'Redis', [
+      sh`grep -qxF ${INCLUDE} ${CONF}`,
+    ])
     await h.do(
       template({
         src: 'redis/hastack.conf.ejs',
@@ -134,7 +137,7 @@ export const redisRole: Role<RedisVars> = {
         name: 'Ensure the hastack Redis settings file is current',
       }),
     )
-    const bootstrapped = (await h.query(sh`grep -qxF ${INCLUDE} ${CONF}`)).code === 0
+    const bootstrapped = included!.code === 0
     if (!bootstrapped) {
       const primary = await currentPrimary(h)
       const self = primary.address === v.address

@@ -140,8 +140,10 @@ export const sentinelRole: Role<SentinelVars> = {
   },
   async tasks(h) {
     const v = h.vars
-    await installWithoutStarting(h, ['redis-sentinel'], 'Redis Sentinel')
-    const bootstrapped = (await h.query(sh`grep -qxF ${MARKER} ${CONF}`)).code === 0
+    const [marked] = await installWithoutStarting(h, ['redis-sentinel'], 'Redis Sentinel', [
+      sh`grep -qxF ${MARKER} ${CONF}`,
+    ])
+    const bootstrapped = marked!.code === 0
     if (!bootstrapped) {
       const primary = await currentPrimary(h)
       h.log(`first deploy: monitoring ${primary.address} (from ${primary.source})`)
