@@ -294,7 +294,7 @@ export interface HostRun extends HostView {
    * with the probes of all of them answered in one round trip first; a write made by one of them makes the
    * later ones ask their probes again, live.
    */
-  doAll(tasks: Task[]): Promise<TaskOutcome[]>
+  doAll(tasks: Task[], options?: DoAllOptions): Promise<TaskOutcome[]>
   /** Run a read-only command now, also in check mode (facts a role needs). */
   query(command: string | string[], options?: RunOptions): Promise<RunResult>
   /**
@@ -319,6 +319,14 @@ export interface HostRun extends HostView {
    */
   oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T>
   log(message: string): void
+}
+
+export interface DoAllOptions {
+  /**
+   * Tasks to run after the tasks and then the handlers notified so far (as `flushHandlers()` and `do` each
+   * would): their probes are gathered with the others', and asked again only when a handler ran.
+   */
+  afterHandlers?: Task[]
 }
 
 export type Handler = (h: HostRun) => Promise<unknown>

@@ -6,6 +6,7 @@
  */
 import type {
   Connection,
+  DoAllOptions,
   Facts,
   HeldCommand,
   HostRun,
@@ -104,9 +105,9 @@ class RecordingHostRun implements HostRun {
     return { task: task.name, status: 'ok', changed: false, durationMs: 0 }
   }
 
-  async doAll(tasks: Task[]): Promise<TaskOutcome[]> {
+  async doAll(tasks: Task[], options: DoAllOptions = {}): Promise<TaskOutcome[]> {
     const outcomes: TaskOutcome[] = []
-    for (const task of tasks) outcomes.push(await this.do(task))
+    for (const task of [...tasks, ...(options.afterHandlers ?? [])]) outcomes.push(await this.do(task))
     return outcomes
   }
 

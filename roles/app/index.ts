@@ -7,7 +7,7 @@
  * The worker creates the `votes` table itself at start (idempotently, see app/db.ts), so the role
  * needs no database access of its own. HAProxy publishes the programs (templates/haproxy/app.cfg.ejs).
  */
-import type { HostRun, Inventory, Role, Vars } from '../../lib/types.ts'
+import type { HostRun, Inventory, Role, Task, Vars } from '../../lib/types.ts'
 import {
   defineTask,
   directory,
@@ -104,7 +104,8 @@ function bundleTask(program: AppProgram, content: string) {
   return defineTask(`Ensure the ${program} program is current`, options, (ctx) => copy.check({ ...ctx, diff: false }))
 }
 
-async function installPrograms(h: HostRun): Promise<void> {
+/** The tasks that put the programs, their settings and their units in place, in order. */
+async function programTasks(h: HostRun): Promise<Task[]> {
   const bundles = await appBundles()
   const unitFile = (program: AppProgram) =>
     systemdUnit({
@@ -119,8 +120,7 @@ async function installPrograms(h: HostRun): Promise<void> {
       notify: restartHandler(program),
       name: `Ensure the ${program} unit is current`,
     })
-  // One run of tasks, in the order they were always run: their probes answered in one round trip.
-  await h.doAll([
+  return [
     directory({ path: APP_DIR, mode: '0755', name: 'Ensure the app directory exists' }),
     ...APP_PROGRAMS.map((program) => bundleTask(program, bundles[program])),
     directory({ path: '/etc/hastack-app', mode: '0755', name: 'Ensure the app settings directory exists' }),
@@ -133,7 +133,7 @@ async function installPrograms(h: HostRun): Promise<void> {
       name: 'Ensure the app environment is current',
     }),
     ...APP_PROGRAMS.map(unitFile),
-  ])
+  ]
 }
 
 export const appRole: Role<AppVars> = {
@@ -180,35 +180,36 @@ export const appRole: Role<AppVars> = {
     ]),
   ),
   async tasks(h) {
-    await h.doAll([
+    const setup = [
       packages({ install: ['nodejs'], name: 'Ensure Node.js is installed' }),
       user({ user: APP_USER, system: true, shell: '/usr/sbin/nologin', name: 'Ensure the app user exists' }),
-    ])
-    await installPrograms(h)
-    // A changed program restarts before the services are checked (a first start comes from here).
-    await h.flushHandlers()
+      ...(await programTasks(h)),
+    ]
     const address = String(h.vars.address)
     const answering = [
       ['vote', h.vars.app_vote_port],
       ['result', h.vars.app_result_port],
     ] as const
-    // One run of tasks: the units' states and the first /healthz tries are read in one round trip.
-    await h.doAll([
-      ...APP_PROGRAMS.map((program) =>
-        service({
-          service: UNITS[program].unit,
-          enabled: true,
-          state: 'started',
-          name: `Ensure the ${program} program runs`,
-        }),
-      ),
-      ...answering.map(([program, port]) =>
-        waitFor({
-          url: `http://${address}:${port}/healthz`,
-          timeoutMs: 90_000,
-          name: `Wait for the ${program} program to answer /healthz`,
-        }),
-      ),
-    ])
+    // A changed program restarts (the handlers) before the services are checked (a first start comes from
+    // there); every probe of both parts is read in one round trip unless a handler ran.
+    await h.doAll(setup, {
+      afterHandlers: [
+        ...APP_PROGRAMS.map((program) =>
+          service({
+            service: UNITS[program].unit,
+            enabled: true,
+            state: 'started',
+            name: `Ensure the ${program} program runs`,
+          }),
+        ),
+        ...answering.map(([program, port]) =>
+          waitFor({
+            url: `http://${address}:${port}/healthz`,
+            timeoutMs: 90_000,
+            name: `Wait for the ${program} program to answer /healthz`,
+          }),
+        ),
+      ],
+    })
   },
 }

@@ -176,6 +176,7 @@ export const etcdRole: Role<EtcdVars> = {
       })
     // A running member restarts on a change; a member not started yet simply starts with it below.
     await h.do(config(state, 'Ensure the etcd configuration is current', running ? 'Restart etcd' : undefined))
+    const ownUrl = `http://${v.address}:${v.etcd_client_port}`
     await h.doAll([
       directory({ path: '/etc/etcd', owner: 'root', group: 'root', mode: '0755', name: 'Ensure /etc/etcd exists' }),
       template({
@@ -216,32 +217,34 @@ export const etcdRole: Role<EtcdVars> = {
       )
     }
     // Every member starts now, in parallel with the others: a new cluster forms once a majority runs.
-    await h.doAll([
-      command({
-        cmd: 'systemctl enable etcd && systemctl start --no-block etcd',
-        unless: 'systemctl is-enabled -q etcd && systemctl is-active -q etcd',
-        name: 'Ensure etcd is enabled and started',
-      }),
-    ])
-    await h.flushHandlers()
-    const ownUrl = `http://${v.address}:${v.etcd_client_port}`
-    await h.doAll([
-      healthGate(
-        h,
-        waitFor({
-          until: sh`${ETCDCTL} --command-timeout=3s --endpoints=${ownUrl} endpoint health`,
-          timeoutMs: 120_000,
-          intervalMs: 1000,
-          name: 'Wait for this etcd member to be healthy',
+    await h.doAll(
+      [
+        command({
+          cmd: 'systemctl enable etcd && systemctl start --no-block etcd',
+          unless: 'systemctl is-enabled -q etcd && systemctl is-active -q etcd',
+          name: 'Ensure etcd is enabled and started',
         }),
-        [ownUrl],
-      ),
-      healthGate(
-        h,
-        waitClusterHealthy('Wait for every etcd member to be healthy', 1000),
-        etcdEndpoints(h).map((e) => `http://${e}`),
-      ),
-    ])
+      ],
+      {
+        afterHandlers: [
+          healthGate(
+            h,
+            waitFor({
+              until: sh`${ETCDCTL} --command-timeout=3s --endpoints=${ownUrl} endpoint health`,
+              timeoutMs: 120_000,
+              intervalMs: 1000,
+              name: 'Wait for this etcd member to be healthy',
+            }),
+            [ownUrl],
+          ),
+          healthGate(
+            h,
+            waitClusterHealthy('Wait for every etcd member to be healthy', 1000),
+            etcdEndpoints(h).map((e) => `http://${e}`),
+          ),
+        ],
+      },
+    )
     if (v.etcd_auth) await h.once('etcd:auth', () => h.do(enableAuth(h)))
     // Bootstrapped: from now on the member joins the existing cluster (etcd ignores the flag once it has data).
     if (state === 'new') await h.do(config('existing', 'Record that the etcd cluster is bootstrapped'))

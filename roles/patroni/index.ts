@@ -201,43 +201,45 @@ export const patroniRole: Role<PatroniVars> = {
       'systemctl is-active -q patroni',
     ])
     const running = active!.code === 0
-    await h.doAll([
-      dataDirTask(String(v.postgresql_data_dir)),
-      directory({
-        path: '/etc/patroni',
-        owner: 'root',
-        group: 'postgres',
-        mode: '0750',
-        name: 'Ensure /etc/patroni exists',
-      }),
-      template({
-        src: 'patroni/config.yml.ejs',
-        dest: '/etc/patroni/config.yml',
-        owner: 'postgres',
-        group: 'postgres',
-        mode: '0600',
-        vars: { patroni: patroniConfigView(h) },
-        notify: running ? 'Reload Patroni' : undefined,
-        name: 'Ensure the Patroni configuration is current',
-      }),
-      systemdUnit({
-        unit: 'patroni.service',
-        src: 'patroni/patroni.service.ejs',
-        name: 'Ensure the Patroni systemd unit is current',
-      }),
-      service({ service: 'patroni', enabled: true, state: 'started', name: 'Ensure Patroni is enabled and started' }),
-    ])
-    await h.flushHandlers()
-
-    await h.doAll([
-      waitFor({
-        url: `${api.base}/health`,
-        timeoutMs: 300_000,
-        intervalMs: 1000,
-        name: "Wait for this member's PostgreSQL to run",
-      }),
-      waitForLeader(h, api.base),
-    ])
+    await h.doAll(
+      [
+        dataDirTask(String(v.postgresql_data_dir)),
+        directory({
+          path: '/etc/patroni',
+          owner: 'root',
+          group: 'postgres',
+          mode: '0750',
+          name: 'Ensure /etc/patroni exists',
+        }),
+        template({
+          src: 'patroni/config.yml.ejs',
+          dest: '/etc/patroni/config.yml',
+          owner: 'postgres',
+          group: 'postgres',
+          mode: '0600',
+          vars: { patroni: patroniConfigView(h) },
+          notify: running ? 'Reload Patroni' : undefined,
+          name: 'Ensure the Patroni configuration is current',
+        }),
+        systemdUnit({
+          unit: 'patroni.service',
+          src: 'patroni/patroni.service.ejs',
+          name: 'Ensure the Patroni systemd unit is current',
+        }),
+        service({ service: 'patroni', enabled: true, state: 'started', name: 'Ensure Patroni is enabled and started' }),
+      ],
+      {
+        afterHandlers: [
+          waitFor({
+            url: `${api.base}/health`,
+            timeoutMs: 300_000,
+            intervalMs: 1000,
+            name: "Wait for this member's PostgreSQL to run",
+          }),
+          waitForLeader(h, api.base),
+        ],
+      },
+    )
 
     // Roles and the application database: on the leader only (the only writable member).
     const leader = (await rest(h, 'GET', `${api.base}/primary`)).status === 200

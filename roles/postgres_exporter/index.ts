@@ -82,39 +82,43 @@ export const postgresExporterRole: Role<PostgresExporterVars> = {
     }
     await installWithoutStarting(h, ['prometheus-postgres-exporter'], 'postgres_exporter')
     // Debian's exporter package does not create /etc/prometheus (the prometheus package does).
-    await h.doAll([
-      directory({ path: '/etc/prometheus', mode: '0755', name: 'Ensure /etc/prometheus exists' }),
-      file({
-        path: PASSWORD_FILE,
-        content: v.postgres_exporter_password,
-        owner: 'root',
-        group: 'prometheus',
-        mode: '0640',
-        notify: 'Restart postgres_exporter',
-        name: 'Ensure postgres_exporter has its password',
-      }),
-      template({
-        src: 'postgres_exporter/default.ejs',
-        dest: '/etc/default/prometheus-postgres-exporter',
-        vars: { postgres_exporter_password_file: PASSWORD_FILE },
-        notify: 'Restart postgres_exporter',
-        name: 'Ensure the postgres_exporter settings are current',
-      }),
-      service({
-        service: 'prometheus-postgres-exporter',
-        enabled: true,
-        state: 'started',
-        name: 'Ensure postgres_exporter is enabled and started',
-      }),
-    ])
-    await h.flushHandlers()
-    await h.do(
-      waitFor({
-        port: v.postgres_exporter_port,
-        address: String(v.address),
-        timeoutMs: 60_000,
-        name: 'Wait for postgres_exporter to listen',
-      }),
+    await h.doAll(
+      [
+        directory({ path: '/etc/prometheus', mode: '0755', name: 'Ensure /etc/prometheus exists' }),
+        file({
+          path: PASSWORD_FILE,
+          content: v.postgres_exporter_password,
+          owner: 'root',
+          group: 'prometheus',
+          mode: '0640',
+          notify: 'Restart postgres_exporter',
+          name: 'Ensure postgres_exporter has its password',
+        }),
+        template({
+          src: 'postgres_exporter/default.ejs',
+          dest: '/etc/default/prometheus-postgres-exporter',
+          vars: { postgres_exporter_password_file: PASSWORD_FILE },
+          notify: 'Restart postgres_exporter',
+          name: 'Ensure the postgres_exporter settings are current',
+        }),
+        service({
+          service: 'prometheus-postgres-exporter',
+          enabled: true,
+          state: 'started',
+          name: 'Ensure postgres_exporter is enabled and started',
+        }),
+      ],
+      // After the handlers: the wait's first try is gathered with the tasks' probes unless a handler ran.
+      {
+        afterHandlers: [
+          waitFor({
+            port: v.postgres_exporter_port,
+            address: String(v.address),
+            timeoutMs: 60_000,
+            name: 'Wait for postgres_exporter to listen',
+          }),
+        ],
+      },
     )
   },
 }

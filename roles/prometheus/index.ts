@@ -86,65 +86,69 @@ export const prometheusRole: Role<PrometheusVars> = {
     const wanted = ruleFiles().map((rules) => basename(rules))
     const hasHaproxy = h.inventory.groups.has('haproxy') && h.inventory.groupHosts('haproxy').length > 0
     // One run of tasks, in the order they were always run: their probes answered in one round trip.
-    await h.doAll([
-      directory({ path: RULES_REMOTE_DIR, mode: '0755', name: 'Ensure the hastack rules directory exists' }),
-      ...wanted.map((name) =>
-        file({
-          path: `${RULES_REMOTE_DIR}/${name}`,
-          content: readFileSync(`${RULES_DIR}${name}`, 'utf8'),
-          notify: 'Reload Prometheus',
-          name: `Ensure the alert rules ${name} are current`,
-        }),
-      ),
-      ...deployed
-        .filter((f) => !wanted.includes(f))
-        .map((name) =>
-          absent({
+    await h.doAll(
+      [
+        directory({ path: RULES_REMOTE_DIR, mode: '0755', name: 'Ensure the hastack rules directory exists' }),
+        ...wanted.map((name) =>
+          file({
             path: `${RULES_REMOTE_DIR}/${name}`,
+            content: readFileSync(`${RULES_DIR}${name}`, 'utf8'),
             notify: 'Reload Prometheus',
-            name: `Remove the old rule file ${name}`,
+            name: `Ensure the alert rules ${name} are current`,
           }),
         ),
-      ...(hasHaproxy
-        ? [
-            file({
-              path: HAPROXY_PASSWORD_FILE,
-              content: String(v.haproxy_stats_password),
-              owner: 'root',
-              group: 'prometheus',
-              mode: '0640',
-              name: 'Ensure Prometheus has the HAProxy metrics password',
+        ...deployed
+          .filter((f) => !wanted.includes(f))
+          .map((name) =>
+            absent({
+              path: `${RULES_REMOTE_DIR}/${name}`,
+              notify: 'Reload Prometheus',
+              name: `Remove the old rule file ${name}`,
             }),
-          ]
-        : []),
-      template({
-        src: 'prometheus/default.ejs',
-        dest: '/etc/default/prometheus',
-        notify: 'Restart Prometheus',
-        name: 'Ensure the Prometheus arguments are current',
-      }),
-      file({
-        path: '/etc/prometheus/prometheus.yml',
-        content: prometheusYaml(h.inventory, v),
-        validate: 'promtool check config %s',
-        notify: 'Reload Prometheus',
-        name: 'Ensure the Prometheus configuration is current',
-      }),
-      service({
-        service: 'prometheus',
-        enabled: true,
-        state: 'started',
-        name: 'Ensure Prometheus is enabled and started',
-      }),
-    ])
-    await h.flushHandlers()
-    await h.do(
-      waitFor({
-        url: `http://${v.address}:${v.prometheus_port}/-/ready`,
-        timeoutMs: 120_000,
-        intervalMs: 1000,
-        name: 'Wait for Prometheus to be ready',
-      }),
+          ),
+        ...(hasHaproxy
+          ? [
+              file({
+                path: HAPROXY_PASSWORD_FILE,
+                content: String(v.haproxy_stats_password),
+                owner: 'root',
+                group: 'prometheus',
+                mode: '0640',
+                name: 'Ensure Prometheus has the HAProxy metrics password',
+              }),
+            ]
+          : []),
+        template({
+          src: 'prometheus/default.ejs',
+          dest: '/etc/default/prometheus',
+          notify: 'Restart Prometheus',
+          name: 'Ensure the Prometheus arguments are current',
+        }),
+        file({
+          path: '/etc/prometheus/prometheus.yml',
+          content: prometheusYaml(h.inventory, v),
+          validate: 'promtool check config %s',
+          notify: 'Reload Prometheus',
+          name: 'Ensure the Prometheus configuration is current',
+        }),
+        service({
+          service: 'prometheus',
+          enabled: true,
+          state: 'started',
+          name: 'Ensure Prometheus is enabled and started',
+        }),
+      ],
+      // After the handlers: the wait's first try is gathered with the tasks' probes unless a handler ran.
+      {
+        afterHandlers: [
+          waitFor({
+            url: `http://${v.address}:${v.prometheus_port}/-/ready`,
+            timeoutMs: 120_000,
+            intervalMs: 1000,
+            name: 'Wait for Prometheus to be ready',
+          }),
+        ],
+      },
     )
   },
 }

@@ -120,6 +120,47 @@ t.test('a check that asks a command of its own costs one trip, and the rest are 
   t.equal(again.commands, 3, 'the first gather, the undeclared command, one gather for the rest')
 })
 
+t.test(
+  'tasks after the handlers: gathered with the others when no handler runs, asked again after one ran',
+  async (t) => {
+    const dir = seed('after-handlers')
+    const settings = `${dir}/settings`
+    const marker = `${dir}/marker`
+    /** The settings file (notifying the handler when it changes), then, after the handlers, the marker read back. */
+    const play = (content: string): Play => ({
+      name: 'after handlers',
+      hosts: 'h1',
+      handlers: {
+        'Write the marker': (h) => h.do(file({ path: marker, content: `${content}\n`, name: 'Write the marker' })),
+      },
+      tasks: async (h: HostRun) => {
+        const before = h.conn.commandCount
+        const outcomes = await h.doAll([file({ path: settings, content, notify: 'Write the marker' })], {
+          afterHandlers: [file({ path: marker, content: `${content}\n`, name: 'Marker as the handler wrote it' })],
+        })
+        h.log(`commands=${h.conn.commandCount - before} after=${outcomes[1]!.status}`)
+      },
+    })
+    const first = await lab.run([play('one')])
+    t.ok(first.success)
+    t.ok(
+      first.lines.some((l) => l.includes('after=ok')),
+      'after the handler wrote the marker, the task after the handlers reads it anew (ok, not changed)',
+    )
+    const again = await lab.run([play('one')])
+    t.ok(
+      again.lines.some((l) => l.includes('commands=1 after=ok')),
+      'no handler: one round trip for both tasks',
+    )
+    const changed = await lab.run([play('two')])
+    t.ok(
+      changed.lines.some((l) => l.includes('after=ok')),
+      'a changed setting: the handler ran, the marker read anew',
+    )
+    t.equal(readFileSync(marker, 'utf8'), 'two\n')
+  },
+)
+
 t.test('every batched answer is byte for byte what the probe asks live, exit code included', async (t) => {
   const sshd = await startSshd()
   const conn = await SshConnection.connect(sshd.userSpec())
