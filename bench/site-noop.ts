@@ -6,7 +6,7 @@
  * first connection to the recap (both from the --json report), and where the last no-op run spent its
  * time: per play, and the slowest tasks. The lab is removed at the end.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Lab } from '../lab/lab.ts'
@@ -16,6 +16,8 @@ import type { JsonReport } from '../lib/output/json-report.ts'
 
 const REPO = resolve(import.meta.dirname, '..')
 const NOOP_RUNS = 3
+/** Where the last no-op run's --json report is kept. */
+const LAST_REPORT = join(REPO, 'reports/site-noop-last.json')
 
 const log = (message: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`)
 
@@ -63,6 +65,11 @@ export async function siteNoopBench(): Promise<number> {
     rows.push(`| --list-tasks (no connection) | – | – | ${listed.seconds.toFixed(2)} s | – | – |`)
   } finally {
     await lab.down().catch((e) => log(`lab down failed: ${e}`))
+    // The last no-op run's report stays for a closer look (reports/ is not committed).
+    if (lastNoop) {
+      mkdirSync(join(REPO, 'reports'), { recursive: true })
+      copyFileSync(join(dir, `site-${NOOP_RUNS}.json`), LAST_REPORT)
+    }
     rmSync(dir, { recursive: true, force: true })
   }
   const load = loadavg().map((n) => n.toFixed(2))
@@ -73,6 +80,7 @@ export async function siteNoopBench(): Promise<number> {
   console.log('|---|---|---|---|---|---|')
   for (const row of rows) console.log(row)
   if (lastNoop) printSlowest(lastNoop)
+  if (lastNoop) console.log(`\nThe last no-op run's --json report: ${LAST_REPORT}`)
   return 0
 }
 
