@@ -11,7 +11,8 @@ import { loopbackHosts, type Lab } from './harness.ts'
 import { SshConnection } from '../../lib/connection/ssh.ts'
 import { startSshd } from '../fixtures/sshd.ts'
 import { defineTask, noChange } from '../../lib/tasks/common.ts'
-import { directory, file, lineInFile, packages, service, template } from '../../lib/tasks/index.ts'
+import { directory, file, lineInFile, packages, service, template, waitFor } from '../../lib/tasks/index.ts'
+import { sh } from '../../lib/connection/quote.ts'
 import type { HostRun, Play, Probe, Task, TaskOutcome } from '../../lib/types.ts'
 import { probeCommand } from '../../lib/facts/probes.ts'
 
@@ -160,6 +161,23 @@ t.test(
     t.equal(readFileSync(marker, 'utf8'), 'two\n')
   },
 )
+
+t.test("a wait's first try is a probe: no round trip of its own when ready, asked live after a write", async (t) => {
+  const dir = seed('waits')
+  const ready = `${dir}/ready`
+  const tasks = () => [
+    file({ path: ready, content: 'up\n' }),
+    waitFor({ until: sh`test -s ${ready}`, timeoutMs: 5_000, intervalMs: 100, name: 'Wait for the ready file' }),
+  ]
+  const first = await runOn(tasks(), true)
+  t.same(first.brief, [`changed: Ensure ${ready} is current (file is missing)`, 'ok: Wait for the ready file (ready)'])
+  const again = await runOn(tasks(), true)
+  t.equal(again.commands, 1, 'the file and the wait read in one round trip')
+  t.same(
+    again.brief.map((l) => l.split(':')[0]),
+    ['ok', 'ok'],
+  )
+})
 
 t.test('every batched answer is byte for byte what the probe asks live, exit code included', async (t) => {
   const sshd = await startSshd()
