@@ -22,7 +22,7 @@ import {
   type StackVars,
 } from '../stack.ts'
 import { dynamicConfigTask, rollingRestartTask, type ApiContext } from './dynamic.ts'
-import { pgDatabase, pgRole } from './users.ts'
+import { pgDatabase, pgRole, type PgRoleArgs } from './users.ts'
 import { inventoryApis, rest, waitForLeader } from './rest.ts'
 import { patroniConfigView } from './render.ts'
 import { dataDirTask, validateDataDirs } from './datadir.ts'
@@ -244,31 +244,36 @@ export const patroniRole: Role<PatroniVars> = {
     // Roles and the application database: on the leader only (the only writable member).
     const leader = (await rest(h, 'GET', `${api.base}/primary`)).status === 200
     if (leader) {
-      await h.doAll([
-        pgRole({
+      const roles: PgRoleArgs[] = [
+        {
           role: 'postgres',
           password: v.patroni_superuser_password,
           attrs: 'SUPERUSER LOGIN',
           name: 'Ensure the superuser password is current',
-        }),
-        pgRole({
+        },
+        {
           role: v.patroni_replication_user,
           password: v.patroni_replication_password,
           attrs: 'REPLICATION LOGIN',
           name: 'Ensure the replication user is current',
-        }),
-        pgRole({
+        },
+        {
           role: v.patroni_rewind_user,
           password: v.patroni_rewind_password,
           attrs: 'LOGIN',
           name: 'Ensure the pg_rewind user is current',
-        }),
-        pgRole({
+        },
+        {
           role: String(v.postgresql_app_user),
           password: String(v.postgresql_app_password),
           attrs: 'LOGIN',
           name: 'Ensure the application user is current',
-        }),
+        },
+      ]
+      // The four roles' passwords are read by one psql (every task declares the same probe).
+      const together = roles.map((r) => r.role)
+      await h.doAll([
+        ...roles.map((r) => pgRole(r, together)),
         pgDatabase({
           database: String(v.postgresql_app_database),
           owner: String(v.postgresql_app_user),

@@ -50,15 +50,33 @@ export interface PgRoleArgs extends TaskOptions {
   attrs: string
 }
 
-/** Ensure a role exists and its password is this one. */
-export function pgRole(args: PgRoleArgs) {
-  const storedSql = `SELECT coalesce(rolpassword, '') FROM pg_authid WHERE rolname = ${literal(args.role)};`
+/** The stored password (verifier, or '') of each role that exists, by name, from `storedPasswordsSql`'s rows. */
+export function storedPasswords(rows: string): Map<string, string> {
+  const stored = new Map<string, string>()
+  for (const row of rows.split('\n').filter(Boolean)) {
+    // name|verifier: a verifier holds no '|', a name might.
+    const cut = row.lastIndexOf('|')
+    if (cut > 0) stored.set(row.slice(0, cut), row.slice(cut + 1))
+  }
+  return stored
+}
+
+/** One read of several roles' stored passwords: the roles a run checks share it (one psql for all). */
+export const storedPasswordsSql = (roles: string[]) =>
+  `SELECT rolname, coalesce(rolpassword, '') FROM pg_authid WHERE rolname IN (${roles.map(literal).join(', ')});`
+
+/**
+ * Ensure a role exists and its password is this one. `together`: every role checked in the same run of
+ * tasks (this one among them), read by one query that each of their tasks declares as its probe.
+ */
+export function pgRole(args: PgRoleArgs, together: string[] = [args.role]) {
+  const storedSql = storedPasswordsSql(together.includes(args.role) ? together : [...together, args.role])
   const options = { ...args, probes: [psqlProbe(storedSql)] }
   return defineTask(`Ensure PostgreSQL role ${args.role} is current`, options, async (ctx) => {
     if (!args.password) throw new Error(`no password for role ${args.role}`)
-    const stored = await psqlRead(ctx, storedSql)
-    const exists =
-      stored !== '' || (await psqlRead(ctx, `SELECT 1 FROM pg_roles WHERE rolname = ${literal(args.role)};`)) === '1'
+    const found = storedPasswords(await psqlRead(ctx, storedSql)).get(args.role)
+    const exists = found !== undefined
+    const stored = found ?? ''
     if (exists && scramMatches(stored, args.password)) return noChange()
     return {
       change: true,

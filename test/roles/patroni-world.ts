@@ -174,6 +174,11 @@ export class PatroniCluster {
     if (conn.host !== this.bootstrap()) return { code: 2, stderr: 'psql: error: not the leader' }
     this.sql.push(sql)
     let m: RegExpExecArray | null
+    if ((m = /FROM pg_authid WHERE rolname IN \((.*)\);$/.exec(sql))) {
+      const names = [...m[1]!.matchAll(/'([^']*)'/g)].map((n) => n[1]!)
+      const rows = names.filter((n) => this.roles.has(n)).map((n) => `${n}|${this.roles.get(n)}\n`)
+      return { code: 0, stdout: rows.join('') }
+    }
     if ((m = /FROM pg_authid WHERE rolname = '([^']*)'/.exec(sql)))
       return { code: 0, stdout: `${this.roles.get(m[1]!) ?? ''}\n` }
     if ((m = /FROM pg_roles WHERE rolname = '([^']*)'/.exec(sql)))

@@ -51,6 +51,11 @@ class PretendLeader {
   private psql(conn: ScriptedConnection, sql: string): { code: number; stdout?: string; stderr?: string } {
     if (conn.host !== this.leader) return { code: 1, stderr: 'ERROR: cannot execute in a read-only transaction' }
     let m: RegExpExecArray | null
+    if ((m = /FROM pg_authid WHERE rolname IN \((.*)\);$/.exec(sql))) {
+      const names = [...m[1]!.matchAll(/'([^']*)'/g)].map((n) => n[1]!)
+      const rows = names.filter((n) => this.verifiers.has(n)).map((n) => `${n}|${this.verifiers.get(n)}\n`)
+      return { code: 0, stdout: rows.join('') }
+    }
     if ((m = /FROM pg_authid WHERE rolname = '([^']*)'/.exec(sql)))
       return { code: 0, stdout: `${this.verifiers.get(m[1]!) ?? ''}\n` }
     if ((m = /FROM pg_roles WHERE rolname = '([^']*)'/.exec(sql)))
