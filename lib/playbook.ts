@@ -124,6 +124,8 @@ export async function playbook(spec: PlaybookSpec): Promise<PlaybookResult> {
     }
     const description = `pid ${process.pid} on ${hostname()} since ${new Date().toISOString()}: ${command}`
     const holder = { runId: randomUUID(), description }
+    // From the process's start to here (Node, modules, inventory, locks): the part of a run before any connection.
+    const startupMs = Math.round(performance.now())
     const report = await runPlays(plays, {
       inventory,
       reporter,
@@ -150,7 +152,7 @@ export async function playbook(spec: PlaybookSpec): Promise<PlaybookResult> {
     }
     if (options.json) {
       const { success, durationMs, stats, interrupted } = report
-      const json = buildReport(spec.name, options.check, success, durationMs, stats, interrupted)
+      const json = { ...buildReport(spec.name, options.check, success, durationMs, stats, interrupted), startupMs }
       await writeReport(options.json, json)
     }
     result = { ...report, inventory, exitCode }

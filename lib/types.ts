@@ -227,6 +227,12 @@ export interface TaskContext {
   check: boolean
   diff: boolean
   /**
+   * True while nothing has changed or failed on any host of the run so far and no handler is pending on
+   * this host: a verification of earlier changes (a health gate, `pgbackrest check`) may then read a cheap
+   * batched probe instead of its full check (lib/tasks/verify.ts). Absent: false.
+   */
+  settled?: boolean
+  /**
    * Register work that undoes a half-done step if the run is interrupted (SIGINT, SIGTERM), for
    * example removing a policy-rc.d placed for an install. Call the returned function once the step is done.
    */
@@ -288,9 +294,16 @@ export interface HostRun extends HostView {
    * with the probes of all of them answered in one round trip first; a write made by one of them makes the
    * later ones ask their probes again, live.
    */
-  doAll(tasks: Task[]): Promise<TaskOutcome[]>
+  doAll(tasks: Task[], options?: DoAllOptions): Promise<TaskOutcome[]>
   /** Run a read-only command now, also in check mode (facts a role needs). */
   query(command: string | string[], options?: RunOptions): Promise<RunResult>
+  /**
+   * Run several read-only shell commands now, also in check mode, in one round trip when the connection
+   * batches probes (else one after another); each answer is the command's exit code and stdout, as `query`.
+   */
+  queryAll(commands: string[]): Promise<RunResult[]>
+  /** True while nothing has changed or failed on any host of the run so far and no handler is pending here. */
+  readonly settled: boolean
   notify(handler: string | string[]): void
   /** Run the handlers notified so far, now. */
   flushHandlers(): Promise<void>
@@ -306,6 +319,14 @@ export interface HostRun extends HostView {
    */
   oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T>
   log(message: string): void
+}
+
+export interface DoAllOptions {
+  /**
+   * Tasks to run after the tasks and then the handlers notified so far (as `flushHandlers()` and `do` each
+   * would): their probes are gathered with the others', and asked again only when a handler ran.
+   */
+  afterHandlers?: Task[]
 }
 
 export type Handler = (h: HostRun) => Promise<unknown>

@@ -13,6 +13,11 @@ export interface JsonReport {
   check: boolean
   success: boolean
   durationMs: number
+  /**
+   * Milliseconds from the process's start to the run's first connection (Node's start-up, loading the
+   * modules and the inventory, the run lock); `durationMs` runs from there to the recap. Playbook scripts only.
+   */
+  startupMs?: number
   /** The signal that stopped the run early (each host's `interrupted` says where). */
   interrupted?: string
   totals: { ok: number; changed: number; failed: number; skipped: number; unreachable: number }

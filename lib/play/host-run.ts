@@ -6,6 +6,7 @@
  */
 import type {
   Connection,
+  DoAllOptions,
   Facts,
   HandlerSpec,
   HostRun,
@@ -49,6 +50,8 @@ export interface BatchContext {
   startAt?: { matches(task: string): boolean; reached: Set<string> }
   /** --step: asks before each task. */
   step?: StepPrompter
+  /** Whether nothing has changed or failed on any host of the run so far (HostRun.settled). */
+  runSettled(): boolean
 }
 
 export class HostRunner implements HostRun {
@@ -82,6 +85,10 @@ export class HostRunner implements HostRun {
     return this.batch.diff
   }
 
+  get settled(): boolean {
+    return this.notified.size === 0 && this.batch.runSettled()
+  }
+
   hostvars(name: string): Vars {
     return this.hostvarsOf(name)
   }
@@ -94,18 +101,30 @@ export class HostRunner implements HostRun {
     return this.runTask(task, this.conn)
   }
 
-  async doAll(tasks: Task[]): Promise<TaskOutcome[]> {
+  async doAll(tasks: Task[], options: DoAllOptions = {}): Promise<TaskOutcome[]> {
+    const after = options.afterHandlers ?? []
+    const all = [...tasks, ...after]
     const outcomes: TaskOutcome[] = []
-    let conn = await this.gather(tasks)
+    let conn = await this.gather(all)
     let wrote = false
-    for (const [i, task] of tasks.entries()) {
+    for (const [i, task] of all.entries()) {
+      if (i === tasks.length && after.length > 0) {
+        // The handlers write through the host's own connection: after any ran, the rest are gathered again.
+        const ran = await this.runNotifiedHandlers()
+        if (ran > 0) {
+          conn.invalidate()
+          conn = await this.gather(all.slice(i))
+          wrote = false
+        }
+      }
       // Answers dropped by a check's own commands (no write: the task before changed nothing) are asked again
       // for the rest in one trip; after a write, the next task asks live.
-      if (i > 0 && conn.stale && !wrote) conn = await this.gather(tasks.slice(i))
+      if (i > 0 && conn.stale && !wrote) conn = await this.gather(all.slice(i))
       const outcome = await this.runTask(task, conn)
       wrote = outcome.changed && !this.check
       outcomes.push(outcome)
     }
+    if (after.length === 0 && options.afterHandlers) await this.flushHandlers()
     return outcomes
   }
 
@@ -143,7 +162,7 @@ export class HostRunner implements HostRun {
     const { control, progress, reporter } = this.batch
     const onInterrupt = (label: string, cleanup: () => Promise<void>) =>
       control.onInterrupt(`${this.name}: ${label}`, cleanup)
-    const ctx = { conn, host: this, check: this.check, diff: this.diff, onInterrupt }
+    const ctx = { conn, host: this, check: this.check, diff: this.diff, settled: this.settled, onInterrupt }
     const stopWatch = watchSlowTask(progress, (seconds) => reporter.stillRunning(this.name, task.name, seconds))
     try {
       const plan = await task.check(ctx)
@@ -213,6 +232,18 @@ export class HostRunner implements HostRun {
     return this.conn.run(command, options)
   }
 
+  async queryAll(commands: string[]): Promise<RunResult[]> {
+    const probed = await ProbedConnection.gather(
+      this.conn,
+      commands.map((command) => ({ kind: 'run' as const, command })),
+      (err) => err instanceof UnreachableError,
+    )
+    const results: RunResult[] = []
+    // Answered from the batch; a command the batch could not answer runs live (read-only: nothing to invalidate).
+    for (const command of commands) results.push(await probed.run(command))
+    return results
+  }
+
   notify(handler: string | string[]): void {
     for (const name of Array.isArray(handler) ? handler : [handler]) {
       if (!this.batch.handlers.some(([n]) => n === name))
@@ -229,6 +260,12 @@ export class HostRunner implements HostRun {
   }
 
   async flushHandlers(): Promise<void> {
+    await this.runNotifiedHandlers()
+  }
+
+  /** Run the notified handlers; returns how many ran. */
+  private async runNotifiedHandlers(): Promise<number> {
+    let ran = 0
     // A handler may notify another: loop until none is pending (bounded by the handler count).
     for (let round = 0; round <= this.batch.handlers.length && this.notified.size > 0; round++) {
       const due = this.pendingHandlers()
@@ -238,8 +275,10 @@ export class HostRunner implements HostRun {
         const spec = this.batch.handlers.find(([n]) => n === name)![1]
         await (typeof spec === 'function' ? spec : spec.run)(this)
         this.notified.delete(name)
+        ran++
       }
     }
+    return ran
   }
 
   once<T>(key: string, fn: () => Promise<T>): Promise<T> {

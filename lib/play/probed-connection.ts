@@ -48,8 +48,8 @@ export class ProbedConnection implements Connection {
     return this.dropped
   }
 
-  /** Forget every gathered answer: the host may have changed. */
-  private invalidate(): void {
+  /** Forget every gathered answer: the host may have changed (also through another connection). */
+  invalidate(): void {
     if (this.answers.size > 0) this.dropped = true
     this.answers.clear()
   }

@@ -107,6 +107,8 @@ export function batches(hosts: string[], serial?: number | string): string[][] {
 export class PlayRunner {
   readonly stats = new Map<string, HostStats>()
   private readonly connections = new Map<string, Promise<Connection>>()
+  /** Each host's connection as soon as it is open, before onConnect (the host lock) has run on it. */
+  private readonly opened = new Map<string, Promise<Connection>>()
   /** What onConnect asked to undo before each connection closes. */
   private readonly undoOnClose = new Map<string, () => Promise<void>>()
   private readonly facts = new Map<string, Promise<Facts>>()
@@ -139,7 +141,10 @@ export class PlayRunner {
   connection(host: string): Promise<Connection> {
     let conn = this.connections.get(host)
     if (!conn) {
-      conn = this.settings.connect(host).then(async (c) => {
+      const opened = this.settings.connect(host)
+      opened.catch(() => undefined)
+      this.opened.set(host, opened)
+      conn = opened.then(async (c) => {
         try {
           const undo = await this.settings.onConnect?.(c)
           if (undo) this.undoOnClose.set(host, undo)
@@ -170,8 +175,11 @@ export class PlayRunner {
     const hosts = new Set(plays.filter((p) => secretNamesOf(p).length).flatMap((p) => this.playHosts(p)))
     const facts = new Map<string, Facts>()
     await mapLimit([...hosts], this.settings.forks ?? 10, async (host) => {
-      const gathered = await this.connection(host)
-        .then((conn) => this.hostFacts(host, conn))
+      const ready = this.connection(host)
+      // The facts are read while the host lock is taken (both read-only until the lock is held).
+      const gathering = this.opened.get(host)!.then((conn) => this.hostFacts(host, conn))
+      const gathered = await Promise.all([ready, gathering])
+        .then(([, f]) => f)
         .catch(() => undefined)
       if (gathered) facts.set(host, gathered)
     })
@@ -249,6 +257,7 @@ export class PlayRunner {
         progress: this.settings.progress ?? DEFAULT_PROGRESS,
         startAt: this.startAt,
         step: this.settings.step,
+        runSettled: () => [...this.stats.values()].every((s) => s.changed === 0 && s.failed === 0 && !s.unreachable),
       }
       let failures = 0
       await mapLimit(live, this.settings.forks ?? 10, async (host) => {

@@ -6,6 +6,7 @@
  */
 import type {
   Connection,
+  DoAllOptions,
   Facts,
   HeldCommand,
   HostRun,
@@ -72,6 +73,8 @@ function placeholderFacts(name: string, address: unknown): Facts {
 class RecordingHostRun implements HostRun {
   readonly check = true
   readonly diff = false
+  /** As on a fresh host: a listing shows every task a first run would run. */
+  readonly settled = false
   readonly conn: Connection
   readonly facts: Facts
   readonly vars: Vars
@@ -102,14 +105,18 @@ class RecordingHostRun implements HostRun {
     return { task: task.name, status: 'ok', changed: false, durationMs: 0 }
   }
 
-  async doAll(tasks: Task[]): Promise<TaskOutcome[]> {
+  async doAll(tasks: Task[], options: DoAllOptions = {}): Promise<TaskOutcome[]> {
     const outcomes: TaskOutcome[] = []
-    for (const task of tasks) outcomes.push(await this.do(task))
+    for (const task of [...tasks, ...(options.afterHandlers ?? [])]) outcomes.push(await this.do(task))
     return outcomes
   }
 
   async query(): Promise<RunResult> {
     return EMPTY
+  }
+
+  async queryAll(commands: string[]): Promise<RunResult[]> {
+    return commands.map(() => EMPTY)
   }
 
   notify(): void {}

@@ -132,38 +132,42 @@ export const alertmanagerRole: Role<AlertmanagerVars> = {
   async tasks(h) {
     const v = h.vars
     await installWithoutStarting(h, ['prometheus-alertmanager'], 'Alertmanager')
-    await h.doAll([
-      template({
-        src: 'alertmanager/default.ejs',
-        dest: '/etc/default/prometheus-alertmanager',
-        notify: 'Restart Alertmanager',
-        name: 'Ensure the Alertmanager arguments are current',
-      }),
-      file({
-        path: '/etc/prometheus/alertmanager.yml',
-        content: alertmanagerYaml(v),
-        validate: 'amtool check-config %s',
-        owner: 'root',
-        group: 'prometheus',
-        mode: '0640',
-        notify: 'Reload Alertmanager',
-        name: 'Ensure the Alertmanager configuration is current',
-      }),
-      service({
-        service: 'prometheus-alertmanager',
-        enabled: true,
-        state: 'started',
-        name: 'Ensure Alertmanager is enabled and started',
-      }),
-    ])
-    await h.flushHandlers()
-    await h.do(
-      waitFor({
-        url: `http://${v.address}:${v.alertmanager_port}/-/ready`,
-        timeoutMs: 60_000,
-        intervalMs: 1000,
-        name: 'Wait for Alertmanager to be ready',
-      }),
+    await h.doAll(
+      [
+        template({
+          src: 'alertmanager/default.ejs',
+          dest: '/etc/default/prometheus-alertmanager',
+          notify: 'Restart Alertmanager',
+          name: 'Ensure the Alertmanager arguments are current',
+        }),
+        file({
+          path: '/etc/prometheus/alertmanager.yml',
+          content: alertmanagerYaml(v),
+          validate: 'amtool check-config %s',
+          owner: 'root',
+          group: 'prometheus',
+          mode: '0640',
+          notify: 'Reload Alertmanager',
+          name: 'Ensure the Alertmanager configuration is current',
+        }),
+        service({
+          service: 'prometheus-alertmanager',
+          enabled: true,
+          state: 'started',
+          name: 'Ensure Alertmanager is enabled and started',
+        }),
+      ],
+      // After the handlers: the wait's first try is gathered with the tasks' probes unless a handler ran.
+      {
+        afterHandlers: [
+          waitFor({
+            url: `http://${v.address}:${v.alertmanager_port}/-/ready`,
+            timeoutMs: 60_000,
+            intervalMs: 1000,
+            name: 'Wait for Alertmanager to be ready',
+          }),
+        ],
+      },
     )
   },
 }

@@ -7,7 +7,7 @@
  * The worker creates the `votes` table itself at start (idempotently, see app/db.ts), so the role
  * needs no database access of its own. HAProxy publishes the programs (templates/haproxy/app.cfg.ejs).
  */
-import type { HostRun, Inventory, Role, Vars } from '../../lib/types.ts'
+import type { HostRun, Inventory, Role, Task, Vars } from '../../lib/types.ts'
 import {
   defineTask,
   directory,
@@ -102,16 +102,29 @@ export function validateApp(inventory: Inventory): string[] {
 function bundleTask(program: AppProgram, content: string) {
   const path = `${APP_DIR}/${program}.cjs`
   const copy = file({ path, content, mode: '0644' })
-  return defineTask(`Ensure the ${program} program is current`, { notify: restartHandler(program) }, (ctx) =>
-    copy.check({ ...ctx, diff: false }),
-  )
+  const options = { notify: restartHandler(program), probes: copy.probes }
+  return defineTask(`Ensure the ${program} program is current`, options, (ctx) => copy.check({ ...ctx, diff: false }))
 }
 
-async function installPrograms(h: HostRun): Promise<void> {
+/** The tasks that put the programs, their settings and their units in place, in order. */
+async function programTasks(h: HostRun): Promise<Task[]> {
   const bundles = await appBundles()
-  await h.do(directory({ path: APP_DIR, mode: '0755', name: 'Ensure the app directory exists' }))
-  for (const program of APP_PROGRAMS) await h.do(bundleTask(program, bundles[program]))
-  await h.doAll([
+  const unitFile = (program: AppProgram) =>
+    systemdUnit({
+      unit: `${UNITS[program].unit}.service`,
+      content: renderTemplate('app/app.service.ejs', h, {
+        unit: UNITS[program],
+        program,
+        app_dir: APP_DIR,
+        env_file: ENV_FILE,
+        app_user: APP_USER,
+      }),
+      notify: restartHandler(program),
+      name: `Ensure the ${program} unit is current`,
+    })
+  return [
+    directory({ path: APP_DIR, mode: '0755', name: 'Ensure the app directory exists' }),
+    ...APP_PROGRAMS.map((program) => bundleTask(program, bundles[program])),
     directory({ path: '/etc/hastack-app', mode: '0755', name: 'Ensure the app settings directory exists' }),
     template({
       src: 'app/app.env.ejs',
@@ -121,25 +134,8 @@ async function installPrograms(h: HostRun): Promise<void> {
       notify: APP_PROGRAMS.map(restartHandler),
       name: 'Ensure the app environment is current',
     }),
-  ])
-  for (const program of APP_PROGRAMS) {
-    const { unit } = UNITS[program]
-    const content = renderTemplate('app/app.service.ejs', h, {
-      unit: UNITS[program],
-      program,
-      app_dir: APP_DIR,
-      env_file: ENV_FILE,
-      app_user: APP_USER,
-    })
-    await h.do(
-      systemdUnit({
-        unit: `${unit}.service`,
-        content,
-        notify: restartHandler(program),
-        name: `Ensure the ${program} unit is current`,
-      }),
-    )
-  }
+    ...APP_PROGRAMS.map(unitFile),
+  ]
 }
 
 export const appRole: Role<AppVars> = {
@@ -186,31 +182,36 @@ export const appRole: Role<AppVars> = {
     ]),
   ),
   async tasks(h) {
-    await h.doAll([
+    const setup = [
       packages({ install: ['nodejs'], name: 'Ensure Node.js is installed' }),
       user({ user: APP_USER, system: true, shell: '/usr/sbin/nologin', name: 'Ensure the app user exists' }),
-    ])
-    await installPrograms(h)
-    // A changed program restarts before the services are checked (a first start comes from here).
-    await h.flushHandlers()
-    for (const program of APP_PROGRAMS) {
-      const { unit } = UNITS[program]
-      await h.do(
-        service({ service: unit, enabled: true, state: 'started', name: `Ensure the ${program} program runs` }),
-      )
-    }
+      ...(await programTasks(h)),
+    ]
     const address = String(h.vars.address)
-    for (const [program, port] of [
+    const answering = [
       ['vote', h.vars.app_vote_port],
       ['result', h.vars.app_result_port],
-    ] as const) {
-      await h.do(
-        waitFor({
-          url: `http://${address}:${port}/healthz`,
-          timeoutMs: 90_000,
-          name: `Wait for the ${program} program to answer /healthz`,
-        }),
-      )
-    }
+    ] as const
+    // A changed program restarts (the handlers) before the services are checked (a first start comes from
+    // there); every probe of both parts is read in one round trip unless a handler ran.
+    await h.doAll(setup, {
+      afterHandlers: [
+        ...APP_PROGRAMS.map((program) =>
+          service({
+            service: UNITS[program].unit,
+            enabled: true,
+            state: 'started',
+            name: `Ensure the ${program} program runs`,
+          }),
+        ),
+        ...answering.map(([program, port]) =>
+          waitFor({
+            url: `http://${address}:${port}/healthz`,
+            timeoutMs: 90_000,
+            name: `Wait for the ${program} program to answer /healthz`,
+          }),
+        ),
+      ],
+    })
   },
 }

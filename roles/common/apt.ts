@@ -6,7 +6,7 @@
  * `denyServiceStarts` in lib/tasks/apt.ts), so an interrupted run does not leave
  * it behind; the roles then start the services once their configuration is written.
  */
-import type { HostRun, Task } from '../../lib/types.ts'
+import type { HostRun, RunResult, Task } from '../../lib/types.ts'
 import { defineTask, noChange, packages } from '../../lib/tasks/index.ts'
 import { POLICY_RC_D, isOwnPolicy } from '../../lib/tasks/apt.ts'
 import { quoteArgs, sh } from '../../lib/connection/quote.ts'
@@ -14,13 +14,16 @@ import { quoteArgs, sh } from '../../lib/connection/quote.ts'
 /**
  * A deny-all policy-rc.d of hastack's that an install killed outright (SIGKILL, a reboot) left
  * behind is removed; a policy-rc.d of the host's own (no hastack marker) is never touched.
+ * `policy` is the file's content read just before (undefined: there is none), when the caller read it.
  */
-export function noLeftoverStartPolicy(): Task {
+export function noLeftoverStartPolicy(policy?: { text: string | undefined }): Task {
   return defineTask('Ensure no package start policy is left behind', {}, async (ctx) => {
-    const text = await ctx.conn.get(POLICY_RC_D).then(
-      (b) => b.toString(),
-      () => undefined,
-    )
+    const read = () =>
+      ctx.conn.get(POLICY_RC_D).then(
+        (b) => b.toString(),
+        () => undefined,
+      )
+    const text = policy ? policy.text : await read()
     if (text === undefined) return noChange('no policy-rc.d')
     if (!isOwnPolicy(text)) return noChange("the host's own policy-rc.d: left alone")
     return {
@@ -31,22 +34,34 @@ export function noLeftoverStartPolicy(): Task {
   })
 }
 
+/** How many of these packages are installed, as a read-only command printing the count. */
+const installedCount = (names: string[]) =>
+  `dpkg-query -W -f '\${db:Status-Status}\\n' ${quoteArgs(names)} 2>/dev/null | grep -cx installed; true`
+
 /** Whether every one of these packages is installed (a read-only query, also in check mode). */
 export async function allInstalled(h: HostRun, names: string[]): Promise<boolean> {
-  const probe = await h.query(
-    `dpkg-query -W -f '\${db:Status-Status}\\n' ${quoteArgs(names)} 2>/dev/null | grep -cx installed; true`,
-  )
-  return Number(probe.stdout.trim() || 0) >= names.length
+  return Number((await h.query(installedCount(names))).stdout.trim() || 0) >= names.length
 }
 
-/** Install packages with service starts denied; a no-op when they are all present. */
-export async function installWithoutStarting(h: HostRun, names: string[], what: string): Promise<boolean> {
-  const missing = !(await allInstalled(h, names))
+/**
+ * Install packages with service starts denied; a no-op when they are all present. `ask`: read-only
+ * commands a role needs next (a service's state, a marker in a file), answered in the same round trip
+ * when nothing is installed, and asked again after an install; their results are returned in order.
+ */
+export async function installWithoutStarting(
+  h: HostRun,
+  names: string[],
+  what: string,
+  ask: string[] = [],
+): Promise<RunResult[]> {
+  // One round trip: the packages' states, a policy-rc.d left behind if any, and the caller's questions.
+  const [count, policy, ...answers] = await h.queryAll([installedCount(names), sh`cat -- ${POLICY_RC_D}`, ...ask])
+  const missing = Number(count!.stdout.trim() || 0) < names.length
   if (!missing) {
     // A policy killed with its install (SIGKILL, a reboot) must not keep denying starts.
-    await h.do(noLeftoverStartPolicy())
-    return false
+    await h.do(noLeftoverStartPolicy({ text: policy!.code === 0 ? policy!.stdout : undefined }))
+    return answers
   }
-  const outcome = await h.do(packages({ install: names, denyServiceStarts: true, name: `Ensure ${what} is installed` }))
-  return outcome.changed
+  await h.do(packages({ install: names, denyServiceStarts: true, name: `Ensure ${what} is installed` }))
+  return ask.length ? h.queryAll(ask) : []
 }

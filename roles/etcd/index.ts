@@ -13,13 +13,13 @@
  * Patroni's key prefix, then `auth enable`, once; root's credentials live in a
  * root-only env file read by the `hastack-etcdctl` wrapper, never on a command line.
  */
-import type { HostRun, Inventory, Role, Vars } from '../../lib/types.ts'
-import { command, directory, service, template, user, waitFor } from '../../lib/tasks/index.ts'
+import type { HostRun, Inventory, Role, RunResult, Task, Vars } from '../../lib/types.ts'
+import { command, directory, service, template, user, verifyAfterChange, waitFor } from '../../lib/tasks/index.ts'
 import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { tlsGroup } from '../certificates/index.ts'
 import { ETCD_CLIENT_VARS, TLS_VARS, settingsOf, sharedVars, tlsOn, type StackVars } from '../stack.ts'
-import { etcdClientUrl, etcdPeerUrl, etcdctlTlsFlags } from '../tls.ts'
+import { etcdClientUrl, etcdPeerUrl, etcdctlTlsFlags, tlsFiles } from '../tls.ts'
 import { etcdctlEnvView, etcdDefaultView } from './render.ts'
 import { memberAddTask } from './membership.ts'
 
@@ -44,6 +44,23 @@ function waitClusterHealthy(name: string, intervalMs: number) {
   return waitFor({ until: sh`${ETCDCTL} --command-timeout=3s endpoint health`, timeoutMs: 120_000, intervalMs, name })
 }
 
+/**
+ * A health gate that, when nothing changed in the run, reads each member's `/health` (etcd's own health
+ * endpoint: a leader, no alarm, a committed read) in the batch instead of starting etcdctl, which
+ * authenticates on every member. With TLS on the client port the strict gate always runs.
+ */
+function healthGate(h: HostRun, strict: Task, clientUrls: string[]): Task {
+  // With TLS, root shows the host's own certificate (etcd's client-cert-auth asks every client for one).
+  const f = tlsFiles(h.vars)
+  const tls = tlsOn(h.vars, 'etcd') ? sh` --cacert ${f.ca} --cert ${f.cert} --key ${f.key}` : ''
+  const reads = clientUrls.map((url) => sh`curl -fsS -m 2` + tls + sh` ${`${url}/health`} | grep -qF '"health":"true"'`)
+  return verifyAfterChange(strict, {
+    command: reads.join(' && '),
+    judge: (r) =>
+      r.code === 0 ? `${clientUrls.length === 1 ? 'the member answers' : 'every member answers'} /health` : undefined,
+  })
+}
+
 /** The etcd members of the inventory with their cluster addresses, in inventory order. */
 export function etcdMembers(inventory: Inventory, group = 'etcd'): { name: string; address: string }[] {
   if (!inventory.groups.has(group)) return []
@@ -64,10 +81,12 @@ export function etcdClientUrls(h: Pick<HostRun, 'vars' | 'inventory'>): string[]
 }
 
 /** The scheme of a bootstrapped member's peer URL in its configuration (`https` with TLS), if it has one. */
-async function configuredPeerScheme(h: HostRun): Promise<string | undefined> {
-  const r = await h.query(`sed -n 's/^ETCD_LISTEN_PEER_URLS="\\(https\\{0,1\\}\\):.*$/\\1/p' /etc/default/etcd`)
+function configuredPeerScheme(r: RunResult): string | undefined {
   return r.code === 0 ? r.stdout.trim() || undefined : undefined
 }
+
+/** The read of the scheme of the member's configured peer URLs (configuredPeerScheme parses its answer). */
+const PEER_SCHEME_READ = `sed -n 's/^ETCD_LISTEN_PEER_URLS="\\(https\\{0,1\\}\\):.*$/\\1/p' /etc/default/etcd`
 
 /**
  * Why a running cluster cannot be switched to (or from) TLS by a re-run: the members' registered peer URLs
@@ -154,11 +173,17 @@ export const etcdRole: Role<EtcdVars> = {
     const endpoints = etcdClientUrls(h).join(',')
     const tlsFlags = etcdctlTlsFlags(v)
     // Installed first (not started): the probe below needs etcdctl on a host added to a running cluster.
-    await installWithoutStarting(h, ['etcd-server', 'etcd-client'], 'etcd')
+    // With the packages' states: what the member has (data, a running service, its initial-cluster line).
+    const [data, active, initialCluster, peerScheme] = await installWithoutStarting(
+      h,
+      ['etcd-server', 'etcd-client'],
+      'etcd',
+      [sh`test -d ${`${dataDir}/member`}`, 'systemctl is-active -q etcd', INITIAL_CLUSTER_READ, PEER_SCHEME_READ],
+    )
     // Bootstrap state: `new` only when this member has no data and no peer answers.
-    const hasData = (await h.query(sh`test -d ${`${dataDir}/member`}`)).code === 0
+    const hasData = data!.code === 0
     if (hasData) {
-      const problem = tlsSwitchProblem(h.name, await configuredPeerScheme(h), tlsOn(v, 'etcd') ? 'https' : 'http')
+      const problem = tlsSwitchProblem(h.name, configuredPeerScheme(peerScheme!), tlsOn(v, 'etcd') ? 'https' : 'http')
       if (problem) throw new Error(problem)
     }
     // Answered at all (auth refusing an anonymous client or a certificate's user counts): the peers run.
@@ -176,8 +201,8 @@ export const etcdRole: Role<EtcdVars> = {
         'etcd peers already run a cluster: initial-cluster-state existing, registered with `etcdctl member add` before its first start',
       )
 
-    const running = (await h.query('systemctl is-active -q etcd')).code === 0
-    const kept = hasData ? await bootstrappedInitialCluster(h) : undefined
+    const running = active!.code === 0
+    const kept = hasData ? bootstrappedInitialCluster(initialCluster!) : undefined
     const config = (initialState: 'new' | 'existing', name: string, notify?: string) =>
       template({
         src: 'etcd/etcd.default.ejs',
@@ -199,6 +224,7 @@ export const etcdRole: Role<EtcdVars> = {
           name: 'Ensure etcd may read its TLS key',
         }),
       )
+    const ownUrl = etcdClientUrl(v)
     await h.doAll([
       directory({ path: '/etc/etcd', owner: 'root', group: 'root', mode: '0755', name: 'Ensure /etc/etcd exists' }),
       template({
@@ -239,23 +265,30 @@ export const etcdRole: Role<EtcdVars> = {
       )
     }
     // Every member starts now, in parallel with the others: a new cluster forms once a majority runs.
-    await h.doAll([
-      command({
-        cmd: 'systemctl enable etcd && systemctl start --no-block etcd',
-        unless: 'systemctl is-enabled -q etcd && systemctl is-active -q etcd',
-        name: 'Ensure etcd is enabled and started',
-      }),
-    ])
-    await h.flushHandlers()
-    await h.doAll([
-      waitFor({
-        until: sh`${ETCDCTL} --command-timeout=3s --endpoints=${etcdClientUrl(v)} endpoint health`,
-        timeoutMs: 120_000,
-        intervalMs: 1000,
-        name: 'Wait for this etcd member to be healthy',
-      }),
-      waitClusterHealthy('Wait for every etcd member to be healthy', 1000),
-    ])
+    await h.doAll(
+      [
+        command({
+          cmd: 'systemctl enable etcd && systemctl start --no-block etcd',
+          unless: 'systemctl is-enabled -q etcd && systemctl is-active -q etcd',
+          name: 'Ensure etcd is enabled and started',
+        }),
+      ],
+      {
+        afterHandlers: [
+          healthGate(
+            h,
+            waitFor({
+              until: sh`${ETCDCTL} --command-timeout=3s --endpoints=${ownUrl} endpoint health`,
+              timeoutMs: 120_000,
+              intervalMs: 1000,
+              name: 'Wait for this etcd member to be healthy',
+            }),
+            [ownUrl],
+          ),
+          healthGate(h, waitClusterHealthy('Wait for every etcd member to be healthy', 1000), etcdClientUrls(h)),
+        ],
+      },
+    )
     if (v.etcd_auth) await h.once('etcd:auth', () => h.do(enableAuth(h)))
     // Bootstrapped: from now on the member joins the existing cluster (etcd ignores the flag once it has data).
     if (state === 'new') await h.do(config('existing', 'Record that the etcd cluster is bootstrapped'))
@@ -288,11 +321,13 @@ const ANSWERED = 'is healthy|user name is empty|user name not found|permission d
  * list: etcd reads it only at a member's first start, so it is kept as it is, and a grown or shrunk
  * inventory changes no running member's file (which would restart it for nothing).
  */
-async function bootstrappedInitialCluster(h: HostRun): Promise<string | undefined> {
-  const r = await h.query(`sed -n 's/^ETCD_INITIAL_CLUSTER="\\(.*\\)"$/\\1/p' /etc/default/etcd`)
+function bootstrappedInitialCluster(r: RunResult): string | undefined {
   const line = r.code === 0 ? r.stdout.trim() : ''
   return INITIAL_CLUSTER.test(line) ? line : undefined
 }
+
+/** The read of the initial-cluster line in /etc/default/etcd (bootstrappedInitialCluster parses its answer). */
+const INITIAL_CLUSTER_READ = `sed -n 's/^ETCD_INITIAL_CLUSTER="\\(.*\\)"$/\\1/p' /etc/default/etcd`
 
 /**
  * Users, roles and `auth enable`, once for the cluster (run through `h.once`). Skipped when etcd already

@@ -104,44 +104,48 @@ export const journalRemoteRole: Role<JournalRemoteVars> = {
   async tasks(h) {
     const v = h.vars
     await installWithoutStarting(h, ['systemd-journal-remote'], 'systemd-journal-remote')
-    await h.doAll([
-      systemdUnit({
-        unit: 'systemd-journal-remote.socket',
-        dropIn: 'hastack.conf',
-        content: socketDropIn(v),
-        notify: 'Restart journal-remote',
-        name: 'Ensure journal-remote listens on the cluster address only',
-      }),
-      systemdUnit({
-        unit: 'systemd-journal-remote.service',
-        dropIn: 'hastack.conf',
-        content: SERVICE_DROP_IN,
-        notify: 'Restart journal-remote',
-        name: 'Ensure journal-remote takes uploads over HTTP',
-      }),
-      systemdUnit({
-        unit: `${VACUUM_UNIT}.service`,
-        content: vacuumService(v),
-        name: 'Ensure the store is vacuumed to its bound',
-      }),
-      systemdUnit({ unit: `${VACUUM_UNIT}.timer`, content: VACUUM_TIMER, name: 'Ensure the vacuum timer exists' }),
-      service({ service: `${VACUUM_UNIT}.timer`, enabled: true, state: 'started', name: 'Ensure the vacuum runs' }),
-      service({
-        service: 'systemd-journal-remote.socket',
-        enabled: true,
-        state: 'started',
-        name: 'Ensure the journal-remote socket is enabled and listening',
-      }),
-      service({ service: 'systemd-journal-remote', state: 'started', name: 'Ensure journal-remote runs' }),
-    ])
-    await h.flushHandlers()
-    await h.do(
-      waitFor({
-        port: v.journal_remote_port,
-        address: String(v.address),
-        timeoutMs: 60_000,
-        name: 'Wait for journal-remote to listen',
-      }),
+    await h.doAll(
+      [
+        systemdUnit({
+          unit: 'systemd-journal-remote.socket',
+          dropIn: 'hastack.conf',
+          content: socketDropIn(v),
+          notify: 'Restart journal-remote',
+          name: 'Ensure journal-remote listens on the cluster address only',
+        }),
+        systemdUnit({
+          unit: 'systemd-journal-remote.service',
+          dropIn: 'hastack.conf',
+          content: SERVICE_DROP_IN,
+          notify: 'Restart journal-remote',
+          name: 'Ensure journal-remote takes uploads over HTTP',
+        }),
+        systemdUnit({
+          unit: `${VACUUM_UNIT}.service`,
+          content: vacuumService(v),
+          name: 'Ensure the store is vacuumed to its bound',
+        }),
+        systemdUnit({ unit: `${VACUUM_UNIT}.timer`, content: VACUUM_TIMER, name: 'Ensure the vacuum timer exists' }),
+        service({ service: `${VACUUM_UNIT}.timer`, enabled: true, state: 'started', name: 'Ensure the vacuum runs' }),
+        service({
+          service: 'systemd-journal-remote.socket',
+          enabled: true,
+          state: 'started',
+          name: 'Ensure the journal-remote socket is enabled and listening',
+        }),
+        service({ service: 'systemd-journal-remote', state: 'started', name: 'Ensure journal-remote runs' }),
+      ],
+      // After the handlers: the wait's first try is gathered with the tasks' probes unless a handler ran.
+      {
+        afterHandlers: [
+          waitFor({
+            port: v.journal_remote_port,
+            address: String(v.address),
+            timeoutMs: 60_000,
+            name: 'Wait for journal-remote to listen',
+          }),
+        ],
+      },
     )
   },
 }

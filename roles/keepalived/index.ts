@@ -95,16 +95,14 @@ export const keepalivedRole: Role<KeepalivedVars> = {
       }),
     ])
     await installWithoutStarting(h, ['keepalived'], 'keepalived')
-    await h.do(
+    const view = keepalivedView(h)
+    await h.doAll([
       user({
         user: SCRIPT_USER,
         system: true,
         shell: '/usr/sbin/nologin',
         name: "Ensure the user of keepalived's check exists",
       }),
-    )
-    const view = keepalivedView(h)
-    await h.doAll([
       template({
         src: 'keepalived/check-haproxy.ejs',
         dest: CHECK_SCRIPT,

@@ -45,20 +45,18 @@ export async function controlAddress(conn: Connection): Promise<string | undefin
 }
 
 async function removeHastackTable(h: HostRun): Promise<void> {
-  await h.do(
+  await h.doAll([
     command({
       cmd: `nft delete table inet ${NFT_TABLE}`,
       onlyIf: `command -v nft >/dev/null && ${TABLE_LOADED}`,
       name: "Ensure hastack's firewall table is not loaded",
     }),
-  )
-  await h.do(
     command({
       cmd: sh`systemctl disable nftables && rm -f -- ${NFT_CONFIG}`,
       onlyIf: sh`grep -qxF ${RULESET_MARKER} ${NFT_CONFIG}`,
       name: "Ensure hastack's ruleset is not loaded at boot",
     }),
-  )
+  ])
 }
 
 export const nftablesRole: Role<NftablesVars> = {

@@ -31,29 +31,33 @@ export const nodeExporterRole: Role<NodeExporterVars> = {
     const v = h.vars
     // The systemd collector asks systemd over D-Bus: a minimal Debian has no bus until dbus is installed.
     await installWithoutStarting(h, ['prometheus-node-exporter', 'dbus'], 'node_exporter')
-    await h.doAll([
-      service({ service: 'dbus', state: 'started', name: 'Ensure the system bus runs for the collector' }),
-      template({
-        src: 'node_exporter/default.ejs',
-        dest: '/etc/default/prometheus-node-exporter',
-        notify: 'Restart node_exporter',
-        name: 'Ensure the node_exporter arguments are current',
-      }),
-      service({
-        service: 'prometheus-node-exporter',
-        enabled: true,
-        state: 'started',
-        name: 'Ensure node_exporter is enabled and started',
-      }),
-    ])
-    await h.flushHandlers()
-    await h.do(
-      waitFor({
-        port: v.node_exporter_port,
-        address: String(v.address),
-        timeoutMs: 60_000,
-        name: 'Wait for node_exporter to listen',
-      }),
+    await h.doAll(
+      [
+        service({ service: 'dbus', state: 'started', name: 'Ensure the system bus runs for the collector' }),
+        template({
+          src: 'node_exporter/default.ejs',
+          dest: '/etc/default/prometheus-node-exporter',
+          notify: 'Restart node_exporter',
+          name: 'Ensure the node_exporter arguments are current',
+        }),
+        service({
+          service: 'prometheus-node-exporter',
+          enabled: true,
+          state: 'started',
+          name: 'Ensure node_exporter is enabled and started',
+        }),
+      ],
+      // After the handlers: the wait's first try is gathered with the tasks' probes unless a handler ran.
+      {
+        afterHandlers: [
+          waitFor({
+            port: v.node_exporter_port,
+            address: String(v.address),
+            timeoutMs: 60_000,
+            name: 'Wait for node_exporter to listen',
+          }),
+        ],
+      },
     )
   },
 }

@@ -26,7 +26,7 @@ import {
 import { tlsGroup } from '../certificates/index.ts'
 import { patroniApiCa, patroniApiUrl } from '../tls.ts'
 import { dynamicConfigTask, rollingRestartTask, type ApiContext } from './dynamic.ts'
-import { pgDatabase, pgRole } from './users.ts'
+import { pgDatabase, pgRole, type PgRoleArgs } from './users.ts'
 import { inventoryApis, rest, waitForLeader } from './rest.ts'
 import { patroniConfigView } from './render.ts'
 import { dataDirTask, validateDataDirs } from './datadir.ts'
@@ -232,13 +232,15 @@ export const patroniRole: Role<PatroniVars> = {
     const auth = { user: v.patroni_restapi_user, password: v.patroni_restapi_password }
     const members = inventoryApis(h.inventory, v.patroni_group)
     const api: ApiContext = { base: patroniApiUrl(v), auth, members }
-    await installWithoutStarting(h, ['patroni', 'python3-etcd'], 'Patroni')
-    const running = (await h.query('systemctl is-active -q patroni')).code === 0
+    // With the packages' states: whether Patroni runs, and whether its configuration serves the API over
+    // HTTPS (`https` when it has a certificate; never the file itself: it holds passwords).
+    const [active, served] = await installWithoutStarting(h, ['patroni', 'python3-etcd'], 'Patroni', [
+      'systemctl is-active -q patroni',
+      "sed -n 's/^  certfile: .*/https/p' /etc/patroni/config.yml",
+    ])
+    const running = active!.code === 0
     if (running) {
-      // Prints `https` when the configuration has a certificate for the API (never the file: it holds passwords).
-      const served =
-        (await h.query("sed -n 's/^  certfile: .*/https/p' /etc/patroni/config.yml")).stdout.trim() === 'https'
-      const problem = restApiSwitchProblem(h.name, served, tlsOn(v, 'patroni_api'))
+      const problem = restApiSwitchProblem(h.name, served!.stdout.trim() === 'https', tlsOn(v, 'patroni_api'))
       if (problem) throw new Error(problem)
     }
     // Patroni and the PostgreSQL it runs are the postgres user: it reads the copies of the host key it
@@ -257,73 +259,80 @@ export const patroniRole: Role<PatroniVars> = {
           name: 'Ensure PostgreSQL and Patroni may read their TLS keys',
         }),
       )
-    await h.doAll([
-      dataDirTask(String(v.postgresql_data_dir)),
-      directory({
-        path: '/etc/patroni',
-        owner: 'root',
-        group: 'postgres',
-        mode: '0750',
-        name: 'Ensure /etc/patroni exists',
-      }),
-      template({
-        src: 'patroni/config.yml.ejs',
-        dest: '/etc/patroni/config.yml',
-        owner: 'postgres',
-        group: 'postgres',
-        mode: '0600',
-        vars: { patroni: patroniConfigView(h) },
-        notify: running ? 'Reload Patroni' : undefined,
-        name: 'Ensure the Patroni configuration is current',
-      }),
-      systemdUnit({
-        unit: 'patroni.service',
-        src: 'patroni/patroni.service.ejs',
-        name: 'Ensure the Patroni systemd unit is current',
-      }),
-      service({ service: 'patroni', enabled: true, state: 'started', name: 'Ensure Patroni is enabled and started' }),
-    ])
-    await h.flushHandlers()
-
-    await h.doAll([
-      waitFor({
-        url: `${api.base}/health`,
-        caFile: patroniApiCa(v),
-        timeoutMs: 300_000,
-        intervalMs: 1000,
-        name: "Wait for this member's PostgreSQL to run",
-      }),
-      waitForLeader(h, api.base),
-    ])
+    await h.doAll(
+      [
+        dataDirTask(String(v.postgresql_data_dir)),
+        directory({
+          path: '/etc/patroni',
+          owner: 'root',
+          group: 'postgres',
+          mode: '0750',
+          name: 'Ensure /etc/patroni exists',
+        }),
+        template({
+          src: 'patroni/config.yml.ejs',
+          dest: '/etc/patroni/config.yml',
+          owner: 'postgres',
+          group: 'postgres',
+          mode: '0600',
+          vars: { patroni: patroniConfigView(h) },
+          notify: running ? 'Reload Patroni' : undefined,
+          name: 'Ensure the Patroni configuration is current',
+        }),
+        systemdUnit({
+          unit: 'patroni.service',
+          src: 'patroni/patroni.service.ejs',
+          name: 'Ensure the Patroni systemd unit is current',
+        }),
+        service({ service: 'patroni', enabled: true, state: 'started', name: 'Ensure Patroni is enabled and started' }),
+      ],
+      {
+        afterHandlers: [
+          waitFor({
+            url: `${api.base}/health`,
+            caFile: patroniApiCa(v),
+            timeoutMs: 300_000,
+            intervalMs: 1000,
+            name: "Wait for this member's PostgreSQL to run",
+          }),
+          waitForLeader(h, api.base),
+        ],
+      },
+    )
 
     // Roles and the application database: on the leader only (the only writable member).
     const leader = (await rest(h, 'GET', `${api.base}/primary`)).status === 200
     if (leader) {
-      await h.doAll([
-        pgRole({
+      const roles: PgRoleArgs[] = [
+        {
           role: 'postgres',
           password: v.patroni_superuser_password,
           attrs: 'SUPERUSER LOGIN',
           name: 'Ensure the superuser password is current',
-        }),
-        pgRole({
+        },
+        {
           role: v.patroni_replication_user,
           password: v.patroni_replication_password,
           attrs: 'REPLICATION LOGIN',
           name: 'Ensure the replication user is current',
-        }),
-        pgRole({
+        },
+        {
           role: v.patroni_rewind_user,
           password: v.patroni_rewind_password,
           attrs: 'LOGIN',
           name: 'Ensure the pg_rewind user is current',
-        }),
-        pgRole({
+        },
+        {
           role: String(v.postgresql_app_user),
           password: String(v.postgresql_app_password),
           attrs: 'LOGIN',
           name: 'Ensure the application user is current',
-        }),
+        },
+      ]
+      // The four roles' passwords are read by one psql (every task declares the same probe).
+      const together = roles.map((r) => r.role)
+      await h.doAll([
+        ...roles.map((r) => pgRole(r, together)),
         pgDatabase({
           database: String(v.postgresql_app_database),
           owner: String(v.postgresql_app_user),

@@ -1,10 +1,14 @@
 /**
  * PostgreSQL roles and databases on the leader, through psql as the `postgres`
  * OS user over the local socket. Passwords are compared with, and set as,
- * SCRAM verifiers computed locally (see scram.ts); SQL travels on stdin.
+ * SCRAM verifiers computed locally (see scram.ts); SQL that writes travels on stdin.
+ * The reads a check starts with are one shell command each (`psqlReadCommand`, no secret in
+ * them), declared as the task's probe, so a run of tasks reads them in one round trip.
  */
-import type { TaskContext } from '../../lib/types.ts'
+import type { Probe, TaskContext } from '../../lib/types.ts'
+import { CommandError } from '../../lib/types.ts'
 import { defineTask, noChange, type TaskOptions } from '../../lib/tasks/index.ts'
+import { quote } from '../../lib/connection/quote.ts'
 import { scramMatches, scramVerifier } from './scram.ts'
 
 const PSQL = 'psql -X -A -t -q -v ON_ERROR_STOP=1 -d postgres'
@@ -19,6 +23,26 @@ export async function psql(ctx: TaskContext, sql: string): Promise<string> {
   return r.stdout.trim()
 }
 
+/** A read-only query as one root shell command (psql as postgres, from `/`): a probe a task can declare. */
+export function psqlReadCommand(sql: string): string {
+  return `cd / && runuser -u postgres -- ${PSQL} -c ${quote(sql)}`
+}
+
+/** The probe of a read-only query, for a task's `probes`. */
+export const psqlProbe = (sql: string): Probe => ({ kind: 'run', command: psqlReadCommand(sql) })
+
+/** Run a read-only query (answered from the batch when it was gathered); the rows as text. */
+export async function psqlRead(ctx: TaskContext, sql: string): Promise<string> {
+  try {
+    // `check`: a failed answer from a batch is asked again live, for its real error.
+    return (await ctx.conn.run(psqlReadCommand(sql), { check: true })).stdout.trim()
+  } catch (error) {
+    if (!(error instanceof CommandError)) throw error
+    const detail = error.result.stderr.trim().split('\n').slice(-3).join(' ')
+    throw new Error(`psql failed: ${detail}`, { cause: error })
+  }
+}
+
 export interface PgRoleArgs extends TaskOptions {
   role: string
   password: string
@@ -26,16 +50,33 @@ export interface PgRoleArgs extends TaskOptions {
   attrs: string
 }
 
-/** Ensure a role exists and its password is this one. */
-export function pgRole(args: PgRoleArgs) {
-  return defineTask(`Ensure PostgreSQL role ${args.role} is current`, args, async (ctx) => {
+/** The stored password (verifier, or '') of each role that exists, by name, from `storedPasswordsSql`'s rows. */
+export function storedPasswords(rows: string): Map<string, string> {
+  const stored = new Map<string, string>()
+  for (const row of rows.split('\n').filter(Boolean)) {
+    // name|verifier: a verifier holds no '|', a name might.
+    const cut = row.lastIndexOf('|')
+    if (cut > 0) stored.set(row.slice(0, cut), row.slice(cut + 1))
+  }
+  return stored
+}
+
+/** One read of several roles' stored passwords: the roles a run checks share it (one psql for all). */
+export const storedPasswordsSql = (roles: string[]) =>
+  `SELECT rolname, coalesce(rolpassword, '') FROM pg_authid WHERE rolname IN (${roles.map(literal).join(', ')});`
+
+/**
+ * Ensure a role exists and its password is this one. `together`: every role checked in the same run of
+ * tasks (this one among them), read by one query that each of their tasks declares as its probe.
+ */
+export function pgRole(args: PgRoleArgs, together: string[] = [args.role]) {
+  const storedSql = storedPasswordsSql(together.includes(args.role) ? together : [...together, args.role])
+  const options = { ...args, probes: [psqlProbe(storedSql)] }
+  return defineTask(`Ensure PostgreSQL role ${args.role} is current`, options, async (ctx) => {
     if (!args.password) throw new Error(`no password for role ${args.role}`)
-    const stored = await psql(
-      ctx,
-      `SELECT coalesce(rolpassword, '') FROM pg_authid WHERE rolname = ${literal(args.role)};`,
-    )
-    const exists =
-      stored !== '' || (await psql(ctx, `SELECT 1 FROM pg_roles WHERE rolname = ${literal(args.role)};`)) === '1'
+    const found = storedPasswords(await psqlRead(ctx, storedSql)).get(args.role)
+    const exists = found !== undefined
+    const stored = found ?? ''
     if (exists && scramMatches(stored, args.password)) return noChange()
     return {
       change: true,
@@ -60,11 +101,10 @@ export interface PgDatabaseArgs extends TaskOptions {
 
 /** Ensure a database exists and belongs to its owner. */
 export function pgDatabase(args: PgDatabaseArgs) {
-  return defineTask(`Ensure PostgreSQL database ${args.database} exists`, args, async (ctx) => {
-    const owner = await psql(
-      ctx,
-      `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = ${literal(args.database)};`,
-    )
+  const ownerSql = `SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = ${literal(args.database)};`
+  const options = { ...args, probes: [psqlProbe(ownerSql)] }
+  return defineTask(`Ensure PostgreSQL database ${args.database} exists`, options, async (ctx) => {
+    const owner = await psqlRead(ctx, ownerSql)
     if (owner === args.owner) return noChange()
     return {
       change: true,

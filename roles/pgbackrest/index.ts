@@ -190,6 +190,10 @@ export const pgbackrestRole: Role<PgbackrestVars> = {
     if (groupMembers(h.inventory, v.pgbackrest_group).length === 0) return
     const isRepository = groupMembers(h.inventory, v.pgbackrest_group).includes(h.name)
     await installWithoutStarting(h, ['pgbackrest', ...(isRepository ? ['python3'] : [])], 'pgBackRest')
+    const ssh = sshView(h)
+    const sshFile = (src: string, dest: string, what: string) =>
+      template({ src, dest, owner: 'postgres', mode: '0600', vars: { ssh }, name: `Ensure ${what} is current` })
+    // One run of tasks, in the order they were always run: their probes answered in one round trip.
     await h.doAll([
       directory({ path: '/etc/pgbackrest', group: 'postgres', mode: '0750', name: 'Ensure /etc/pgbackrest exists' }),
       directory({
@@ -198,24 +202,18 @@ export const pgbackrestRole: Role<PgbackrestVars> = {
         mode: '0750',
         name: "Ensure pgBackRest's log directory exists",
       }),
-    ])
-    if (isRepository)
-      await h.do(
-        directory({
-          path: v.pgbackrest_repo_path,
-          owner: 'postgres',
-          mode: '0750',
-          name: 'Ensure the backup repository directory exists',
-        }),
-      )
-    const ssh = sshView(h)
-    await h.doAll([
+      ...(isRepository
+        ? [
+            directory({
+              path: v.pgbackrest_repo_path,
+              owner: 'postgres',
+              mode: '0750',
+              name: 'Ensure the backup repository directory exists',
+            }),
+          ]
+        : []),
       directory({ path: POSTGRES_SSH, owner: 'postgres', mode: '0700', name: "Ensure postgres's .ssh exists" }),
       secretFile(IDENTITY, ssh.privateKey, "Ensure postgres's pgBackRest SSH key is current"),
-    ])
-    const sshFile = (src: string, dest: string, what: string) =>
-      template({ src, dest, owner: 'postgres', mode: '0600', vars: { ssh }, name: `Ensure ${what} is current` })
-    await h.doAll([
       sshFile('pgbackrest/ssh_config.ejs', `${POSTGRES_SSH}/config`, "postgres's SSH client configuration"),
       sshFile('pgbackrest/known_hosts.ejs', KNOWN_HOSTS, "the pgBackRest peers' pinned host keys"),
       sshFile(

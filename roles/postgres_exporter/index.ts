@@ -8,7 +8,7 @@
 import type { Role, Vars } from '../../lib/types.ts'
 import { defineTask, directory, file, noChange, service, template, waitFor } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
-import { pgRole, psql } from '../patroni/users.ts'
+import { pgRole, psql, psqlProbe, psqlRead } from '../patroni/users.ts'
 import { rest } from '../patroni/rest.ts'
 import { patroniApiUrl } from '../tls.ts'
 
@@ -22,10 +22,10 @@ const PASSWORD_FILE = '/etc/prometheus/postgres-exporter.pass'
 
 /** Ensure the monitoring role is a member of pg_monitor (read-only access to statistics). */
 function pgMonitorMember(role: string) {
-  return defineTask(`Ensure ${role} is a member of pg_monitor`, {}, async (ctx) => {
-    const sql = `SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member JOIN pg_roles g ON g.oid = m.roleid
+  const sql = `SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member JOIN pg_roles g ON g.oid = m.roleid
       WHERE r.rolname = '${role}' AND g.rolname = 'pg_monitor';`
-    if ((await psql(ctx, sql)) === '1') return noChange()
+  return defineTask(`Ensure ${role} is a member of pg_monitor`, { probes: [psqlProbe(sql)] }, async (ctx) => {
+    if ((await psqlRead(ctx, sql)) === '1') return noChange()
     return {
       change: true,
       reason: 'not a member of pg_monitor',
@@ -83,39 +83,43 @@ export const postgresExporterRole: Role<PostgresExporterVars> = {
     }
     await installWithoutStarting(h, ['prometheus-postgres-exporter'], 'postgres_exporter')
     // Debian's exporter package does not create /etc/prometheus (the prometheus package does).
-    await h.doAll([
-      directory({ path: '/etc/prometheus', mode: '0755', name: 'Ensure /etc/prometheus exists' }),
-      file({
-        path: PASSWORD_FILE,
-        content: v.postgres_exporter_password,
-        owner: 'root',
-        group: 'prometheus',
-        mode: '0640',
-        notify: 'Restart postgres_exporter',
-        name: 'Ensure postgres_exporter has its password',
-      }),
-      template({
-        src: 'postgres_exporter/default.ejs',
-        dest: '/etc/default/prometheus-postgres-exporter',
-        vars: { postgres_exporter_password_file: PASSWORD_FILE },
-        notify: 'Restart postgres_exporter',
-        name: 'Ensure the postgres_exporter settings are current',
-      }),
-      service({
-        service: 'prometheus-postgres-exporter',
-        enabled: true,
-        state: 'started',
-        name: 'Ensure postgres_exporter is enabled and started',
-      }),
-    ])
-    await h.flushHandlers()
-    await h.do(
-      waitFor({
-        port: v.postgres_exporter_port,
-        address: String(v.address),
-        timeoutMs: 60_000,
-        name: 'Wait for postgres_exporter to listen',
-      }),
+    await h.doAll(
+      [
+        directory({ path: '/etc/prometheus', mode: '0755', name: 'Ensure /etc/prometheus exists' }),
+        file({
+          path: PASSWORD_FILE,
+          content: v.postgres_exporter_password,
+          owner: 'root',
+          group: 'prometheus',
+          mode: '0640',
+          notify: 'Restart postgres_exporter',
+          name: 'Ensure postgres_exporter has its password',
+        }),
+        template({
+          src: 'postgres_exporter/default.ejs',
+          dest: '/etc/default/prometheus-postgres-exporter',
+          vars: { postgres_exporter_password_file: PASSWORD_FILE },
+          notify: 'Restart postgres_exporter',
+          name: 'Ensure the postgres_exporter settings are current',
+        }),
+        service({
+          service: 'prometheus-postgres-exporter',
+          enabled: true,
+          state: 'started',
+          name: 'Ensure postgres_exporter is enabled and started',
+        }),
+      ],
+      // After the handlers: the wait's first try is gathered with the tasks' probes unless a handler ran.
+      {
+        afterHandlers: [
+          waitFor({
+            port: v.postgres_exporter_port,
+            address: String(v.address),
+            timeoutMs: 60_000,
+            name: 'Wait for postgres_exporter to listen',
+          }),
+        ],
+      },
     )
   },
 }

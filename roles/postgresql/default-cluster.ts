@@ -8,7 +8,7 @@
  */
 import type { TaskContext } from '../../lib/types.ts'
 import { defineTask, noChange } from '../../lib/tasks/index.ts'
-import { sh } from '../../lib/connection/quote.ts'
+import { quoteArgs, sh } from '../../lib/connection/quote.ts'
 
 /** PostgreSQL's first object number for user objects; template1 is 1, template0 4 and postgres 5 (fixed since 15). */
 const FIRST_USER_OID = 16384
@@ -76,18 +76,24 @@ export function refusal(version: number, row: ClusterRow, found: string[]): stri
 
 /** Stop and drop Debian's main cluster of this version, when it exists and holds no user data. */
 export function dropDefaultClusterTask(version: number) {
-  return defineTask('Ensure no Debian main cluster runs beside Patroni', {}, async (ctx) => {
-    const listed = await ctx.conn.run(['pg_lsclusters', '--no-header', String(version), 'main'])
-    const row = listed.code === 0 ? parseClusterRow(listed.stdout) : undefined
-    if (!row) return noChange()
-    const found = await userData(ctx, row)
-    if (found.length) throw new Error(refusal(version, row, found))
-    return {
-      change: true,
-      reason: `Debian's ${version}/main cluster exists and holds no user data`,
-      apply: async () => {
-        await ctx.conn.run(['pg_dropcluster', '--stop', String(version), 'main'], { check: true })
-      },
-    }
-  })
+  // One shell command (a probe: a run of tasks reads it with the others in one round trip).
+  const list = quoteArgs(['pg_lsclusters', '--no-header', String(version), 'main'])
+  return defineTask(
+    'Ensure no Debian main cluster runs beside Patroni',
+    { probes: [{ kind: 'run', command: list }] },
+    async (ctx) => {
+      const listed = await ctx.conn.run(list)
+      const row = listed.code === 0 ? parseClusterRow(listed.stdout) : undefined
+      if (!row) return noChange()
+      const found = await userData(ctx, row)
+      if (found.length) throw new Error(refusal(version, row, found))
+      return {
+        change: true,
+        reason: `Debian's ${version}/main cluster exists and holds no user data`,
+        apply: async () => {
+          await ctx.conn.run(['pg_dropcluster', '--stop', String(version), 'main'], { check: true })
+        },
+      }
+    },
+  )
 }

@@ -51,14 +51,14 @@ export const postgresqlRole: Role<PostgresqlVars> = {
       }),
     ])
     await installWithoutStarting(h, v.postgresql_packages, 'PostgreSQL')
-    if (v.postgresql_drop_default_cluster) await h.do(dropDefaultClusterTask(v.postgresql_version))
-    // The packaged umbrella unit stays harmless without clusters; keep it from starting one anyway.
-    await h.do(
+    await h.doAll([
+      ...(v.postgresql_drop_default_cluster ? [dropDefaultClusterTask(v.postgresql_version)] : []),
+      // The packaged umbrella unit stays harmless without clusters; keep it from starting one anyway.
       command({
         cmd: 'systemctl disable postgresql',
         onlyIf: 'systemctl is-enabled -q postgresql',
         name: 'Ensure the packaged postgresql.service is disabled',
       }),
-    )
+    ])
   },
 }

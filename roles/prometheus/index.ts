@@ -81,7 +81,9 @@ export const prometheusRole: Role<PrometheusVars> = {
   },
   async tasks(h) {
     const v = h.vars
-    await installWithoutStarting(h, ['prometheus'], 'Prometheus')
+    // With the packages' states: the rule files deployed now (a file hastack no longer ships is removed below).
+    const [listing] = await installWithoutStarting(h, ['prometheus'], 'Prometheus', [sh`ls -1 ${RULES_REMOTE_DIR}`])
+    const deployed = listing!.stdout.split('\n').filter((f) => f.endsWith('.yml'))
     // Its client certificate for etcd's metrics (scrape.ts): read through the group, from its next start.
     if (tlsOn(v, 'etcd'))
       await h.do(
@@ -92,70 +94,72 @@ export const prometheusRole: Role<PrometheusVars> = {
           name: 'Ensure Prometheus may read its TLS key',
         }),
       )
-    await h.do(directory({ path: RULES_REMOTE_DIR, mode: '0755', name: 'Ensure the hastack rules directory exists' }))
     const wanted = ruleFiles().map((rules) => basename(rules))
-    for (const name of wanted) {
-      await h.do(
+    const hasHaproxy = h.inventory.groups.has('haproxy') && h.inventory.groupHosts('haproxy').length > 0
+    // One run of tasks, in the order they were always run: their probes answered in one round trip.
+    await h.doAll(
+      [
+        directory({ path: RULES_REMOTE_DIR, mode: '0755', name: 'Ensure the hastack rules directory exists' }),
+        ...wanted.map((name) =>
+          file({
+            path: `${RULES_REMOTE_DIR}/${name}`,
+            content: readFileSync(`${RULES_DIR}${name}`, 'utf8'),
+            notify: 'Reload Prometheus',
+            name: `Ensure the alert rules ${name} are current`,
+          }),
+        ),
+        ...deployed
+          .filter((f) => !wanted.includes(f))
+          .map((name) =>
+            absent({
+              path: `${RULES_REMOTE_DIR}/${name}`,
+              notify: 'Reload Prometheus',
+              name: `Remove the old rule file ${name}`,
+            }),
+          ),
+        ...(hasHaproxy
+          ? [
+              file({
+                path: HAPROXY_PASSWORD_FILE,
+                content: String(v.haproxy_stats_password),
+                owner: 'root',
+                group: 'prometheus',
+                mode: '0640',
+                name: 'Ensure Prometheus has the HAProxy metrics password',
+              }),
+            ]
+          : []),
+        template({
+          src: 'prometheus/default.ejs',
+          dest: '/etc/default/prometheus',
+          notify: 'Restart Prometheus',
+          name: 'Ensure the Prometheus arguments are current',
+        }),
         file({
-          path: `${RULES_REMOTE_DIR}/${name}`,
-          content: readFileSync(`${RULES_DIR}${name}`, 'utf8'),
+          path: '/etc/prometheus/prometheus.yml',
+          content: prometheusYaml(h.inventory, v),
+          validate: 'promtool check config %s',
           notify: 'Reload Prometheus',
-          name: `Ensure the alert rules ${name} are current`,
+          name: 'Ensure the Prometheus configuration is current',
         }),
-      )
-    }
-    // A rule file hastack no longer ships would keep its alerts: remove it.
-    const deployed = (await h.query(sh`ls -1 ${RULES_REMOTE_DIR}`)).stdout.split('\n').filter((f) => f.endsWith('.yml'))
-    for (const name of deployed.filter((f) => !wanted.includes(f))) {
-      await h.do(
-        absent({
-          path: `${RULES_REMOTE_DIR}/${name}`,
-          notify: 'Reload Prometheus',
-          name: `Remove the old rule file ${name}`,
+        service({
+          service: 'prometheus',
+          enabled: true,
+          state: 'started',
+          name: 'Ensure Prometheus is enabled and started',
         }),
-      )
-    }
-    if (h.inventory.groups.has('haproxy') && h.inventory.groupHosts('haproxy').length > 0) {
-      await h.do(
-        file({
-          path: HAPROXY_PASSWORD_FILE,
-          content: String(v.haproxy_stats_password),
-          owner: 'root',
-          group: 'prometheus',
-          mode: '0640',
-          name: 'Ensure Prometheus has the HAProxy metrics password',
-        }),
-      )
-    }
-    await h.doAll([
-      template({
-        src: 'prometheus/default.ejs',
-        dest: '/etc/default/prometheus',
-        notify: 'Restart Prometheus',
-        name: 'Ensure the Prometheus arguments are current',
-      }),
-      file({
-        path: '/etc/prometheus/prometheus.yml',
-        content: prometheusYaml(h.inventory, v),
-        validate: 'promtool check config %s',
-        notify: 'Reload Prometheus',
-        name: 'Ensure the Prometheus configuration is current',
-      }),
-      service({
-        service: 'prometheus',
-        enabled: true,
-        state: 'started',
-        name: 'Ensure Prometheus is enabled and started',
-      }),
-    ])
-    await h.flushHandlers()
-    await h.do(
-      waitFor({
-        url: `http://${v.address}:${v.prometheus_port}/-/ready`,
-        timeoutMs: 120_000,
-        intervalMs: 1000,
-        name: 'Wait for Prometheus to be ready',
-      }),
+      ],
+      // After the handlers: the wait's first try is gathered with the tasks' probes unless a handler ran.
+      {
+        afterHandlers: [
+          waitFor({
+            url: `http://${v.address}:${v.prometheus_port}/-/ready`,
+            timeoutMs: 120_000,
+            intervalMs: 1000,
+            name: 'Wait for Prometheus to be ready',
+          }),
+        ],
+      },
     )
   },
 }

@@ -124,7 +124,10 @@ export const redisRole: Role<RedisVars> = {
   },
   async tasks(h) {
     const v = h.vars
-    await installWithoutStarting(h, ['redis-server', 'redis-tools'], 'Redis')
+    // redis.conf is the package's until the first deploy adds the include (the template below is another file).
+    const [included] = await installWithoutStarting(h, ['redis-server', 'redis-tools'], 'Redis', [
+      sh`grep -qxF ${INCLUDE} ${CONF}`,
+    ])
     if (tlsOn(v, 'redis')) await h.do(tlsReader('redis', 'redis'))
     await h.do(
       template({
@@ -137,7 +140,7 @@ export const redisRole: Role<RedisVars> = {
         name: 'Ensure the hastack Redis settings file is current',
       }),
     )
-    const bootstrapped = (await h.query(sh`grep -qxF ${INCLUDE} ${CONF}`)).code === 0
+    const bootstrapped = included!.code === 0
     if (!bootstrapped) {
       const primary = await currentPrimary(h)
       const self = primary.address === v.address

@@ -53,80 +53,88 @@ export const redisExporterRole: Role<RedisExporterVars> = {
     const sentinel = h.groups.includes('sentinel')
     await installWithoutStarting(h, ['prometheus-redis-exporter'], 'redis_exporter')
     const redis_exporter_ca = tlsOn(v, 'redis') ? tlsFiles(v).ca : ''
-    if (redis) {
-      await h.do(
-        template({
-          src: 'redis_exporter/default.ejs',
-          dest: `/etc/default/${REDIS_UNIT}`,
-          mode: '0600',
-          vars: {
-            redis_exporter_target: 'Redis server',
-            redis_exporter_target_port: v.redis_port,
-            redis_exporter_target_password: v.redis_password,
-            redis_exporter_listen_port: v.redis_exporter_port,
-            redis_exporter_ca,
-          },
-          notify: 'Restart redis_exporter',
-          name: 'Ensure the Redis exporter settings are current',
-        }),
-      )
-    }
-    await h.do(
-      service({
-        service: REDIS_UNIT,
-        enabled: redis,
-        state: redis ? 'started' : 'stopped',
-        name: redis
-          ? 'Ensure the Redis exporter is enabled and started'
-          : "Ensure Debian's Redis exporter stays off on a Sentinel-only host",
-      }),
-    )
-    if (sentinel) {
-      await h.doAll([
-        template({
-          src: 'redis_exporter/default.ejs',
-          dest: `/etc/default/${SENTINEL_UNIT}`,
-          mode: '0600',
-          vars: {
-            redis_exporter_target: 'Sentinel',
-            redis_exporter_target_port: v.sentinel_port,
-            redis_exporter_target_password: v.sentinel_password,
-            redis_exporter_listen_port: v.redis_exporter_sentinel_port,
-            redis_exporter_ca,
-          },
-          notify: 'Restart the Sentinel exporter',
-          name: 'Ensure the Sentinel exporter settings are current',
-        }),
-        systemdUnit({
-          unit: `${SENTINEL_UNIT}.service`,
-          src: 'redis_exporter/sentinel.service.ejs',
-          notify: 'Restart the Sentinel exporter',
-          name: 'Ensure the Sentinel exporter unit is current',
-        }),
+    // Two runs of tasks (settings, then the waits after the handlers), each with its probes in one round trip.
+    await h.doAll(
+      [
+        ...(redis
+          ? [
+              template({
+                src: 'redis_exporter/default.ejs',
+                dest: `/etc/default/${REDIS_UNIT}`,
+                mode: '0600',
+                vars: {
+                  redis_exporter_target: 'Redis server',
+                  redis_exporter_target_port: v.redis_port,
+                  redis_exporter_target_password: v.redis_password,
+                  redis_exporter_listen_port: v.redis_exporter_port,
+                  redis_exporter_ca,
+                },
+                notify: 'Restart redis_exporter',
+                name: 'Ensure the Redis exporter settings are current',
+              }),
+            ]
+          : []),
         service({
-          service: SENTINEL_UNIT,
-          enabled: true,
-          state: 'started',
-          name: 'Ensure the Sentinel exporter is enabled and started',
+          service: REDIS_UNIT,
+          enabled: redis,
+          state: redis ? 'started' : 'stopped',
+          name: redis
+            ? 'Ensure the Redis exporter is enabled and started'
+            : "Ensure Debian's Redis exporter stays off on a Sentinel-only host",
         }),
-      ])
-    }
-    await h.flushHandlers()
-    if (redis)
-      await h.do(
-        waitFor({
-          port: v.redis_exporter_port,
-          address: String(v.address),
-          name: 'Wait for the Redis exporter to listen',
-        }),
-      )
-    if (sentinel)
-      await h.do(
-        waitFor({
-          port: v.redis_exporter_sentinel_port,
-          address: String(v.address),
-          name: 'Wait for the Sentinel exporter to listen',
-        }),
-      )
+        ...(sentinel
+          ? [
+              template({
+                src: 'redis_exporter/default.ejs',
+                dest: `/etc/default/${SENTINEL_UNIT}`,
+                mode: '0600',
+                vars: {
+                  redis_exporter_target: 'Sentinel',
+                  redis_exporter_target_port: v.sentinel_port,
+                  redis_exporter_target_password: v.sentinel_password,
+                  redis_exporter_listen_port: v.redis_exporter_sentinel_port,
+                  redis_exporter_ca,
+                },
+                notify: 'Restart the Sentinel exporter',
+                name: 'Ensure the Sentinel exporter settings are current',
+              }),
+              systemdUnit({
+                unit: `${SENTINEL_UNIT}.service`,
+                src: 'redis_exporter/sentinel.service.ejs',
+                notify: 'Restart the Sentinel exporter',
+                name: 'Ensure the Sentinel exporter unit is current',
+              }),
+              service({
+                service: SENTINEL_UNIT,
+                enabled: true,
+                state: 'started',
+                name: 'Ensure the Sentinel exporter is enabled and started',
+              }),
+            ]
+          : []),
+      ],
+      {
+        afterHandlers: [
+          ...(redis
+            ? [
+                waitFor({
+                  port: v.redis_exporter_port,
+                  address: String(v.address),
+                  name: 'Wait for the Redis exporter to listen',
+                }),
+              ]
+            : []),
+          ...(sentinel
+            ? [
+                waitFor({
+                  port: v.redis_exporter_sentinel_port,
+                  address: String(v.address),
+                  name: 'Wait for the Sentinel exporter to listen',
+                }),
+              ]
+            : []),
+        ],
+      },
+    )
   },
 }

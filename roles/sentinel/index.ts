@@ -151,9 +151,11 @@ export const sentinelRole: Role<SentinelVars> = {
   },
   async tasks(h) {
     const v = h.vars
-    await installWithoutStarting(h, ['redis-sentinel'], 'Redis Sentinel')
+    const [marked] = await installWithoutStarting(h, ['redis-sentinel'], 'Redis Sentinel', [
+      sh`grep -qxF ${MARKER} ${CONF}`,
+    ])
     if (tlsOn(v, 'redis')) await h.do(tlsReader('redis', 'redis'))
-    const bootstrapped = (await h.query(sh`grep -qxF ${MARKER} ${CONF}`)).code === 0
+    const bootstrapped = marked!.code === 0
     if (!bootstrapped) {
       const primary = await currentPrimary(h)
       h.log(`first deploy: monitoring ${primary.address} (from ${primary.source})`)

@@ -8,7 +8,7 @@
  * through a root-only EnvironmentFile (REDISCLI_AUTH, ETCDCTL_PASSWORD), never a command line. A
  * converge takes one snapshot of a kind only while none is kept yet, so a second run changes nothing.
  */
-import type { HostRun, Role } from '../../lib/types.ts'
+import type { HostRun, Role, Task } from '../../lib/types.ts'
 import { command, directory, packages, service, systemdUnit, template } from '../../lib/tasks/index.ts'
 import { sh } from '../../lib/connection/quote.ts'
 import { defaults, schema, type SnapshotsVars } from './vars.ts'
@@ -35,11 +35,13 @@ export function snapshotKept(dir: string, kind: SnapshotKind): string {
   return sh`test -n "$(find ${dir} -maxdepth 1 -name ${pattern} -print -quit 2>/dev/null)"`
 }
 
-async function kindTasks(h: HostRun & { vars: SnapshotsVars }, kind: SnapshotKind): Promise<void> {
+/** The tasks of one kind; `timerRunning`: its timer ran before this run (a new schedule then restarts it). */
+function kindTasks(h: HostRun & { vars: SnapshotsVars }, kind: SnapshotKind, timerRunning: boolean): Task[] {
   const v = h.vars
   const unit = unitName(kind)
   const view = { kind, env_file: envFile(kind), metrics_dir: METRICS_DIR }
-  await h.doAll([
+  const schedule = kind === 'redis' ? v.snapshots_redis_schedule : v.snapshots_etcd_schedule
+  return [
     template({
       src: 'snapshots/snapshot.env.ejs',
       dest: envFile(kind),
@@ -53,17 +55,13 @@ async function kindTasks(h: HostRun & { vars: SnapshotsVars }, kind: SnapshotKin
       vars: view,
       name: `Ensure the ${LABEL[kind]} snapshot service is current`,
     }),
-  ])
-  const schedule = kind === 'redis' ? v.snapshots_redis_schedule : v.snapshots_etcd_schedule
-  // A running timer restarts on a new schedule; one not started yet simply starts with it below.
-  const running = (await h.query(sh`systemctl is-active -q ${`${unit}.timer`}`)).code === 0
-  await h.doAll([
     systemdUnit({
       unit: `${unit}.timer`,
       src: 'snapshots/snapshot.timer.ejs',
       vars: { ...view, schedule },
       validate: CALENDAR_CHECK,
-      notify: running ? `Restart the ${kind} snapshot timer` : undefined,
+      // A running timer restarts on a new schedule; one not started yet simply starts with it below.
+      notify: timerRunning ? `Restart the ${kind} snapshot timer` : undefined,
       name: `Ensure the ${LABEL[kind]} snapshot timer is current`,
     }),
     service({
@@ -78,7 +76,7 @@ async function kindTasks(h: HostRun & { vars: SnapshotsVars }, kind: SnapshotKin
       timeoutMs: (v.snapshots_timeout_seconds + 120) * 1000,
       name: `Take a first ${LABEL[kind]} snapshot when none is kept`,
     }),
-  ])
+  ]
 }
 
 const restartTimer = (kind: SnapshotKind) => (h: HostRun) =>
@@ -100,6 +98,9 @@ export const snapshotsRole: Role<SnapshotsVars> = {
       h.log('no redis group and no etcd members in the inventory: no snapshot to take')
       return
     }
+    // The timers' states first (no task below starts or stops a timer before its own kind's tasks), then one
+    // run of tasks in the order they were always run: their probes answered in one round trip.
+    const timers = await h.queryAll(kinds.map((kind) => sh`systemctl is-active -q ${`${unitName(kind)}.timer`}`))
     await h.doAll([
       packages({ install: kinds.map((k) => CLIENT_PACKAGES[k]), name: 'Ensure the snapshot clients are installed' }),
       directory({ path: v.snapshots_dir, mode: '0700', name: 'Ensure the snapshot directory exists' }),
@@ -112,7 +113,7 @@ export const snapshotsRole: Role<SnapshotsVars> = {
         mode: '0755',
         name: 'Ensure the hastack-snapshot script is current',
       }),
+      ...kinds.flatMap((kind, i) => kindTasks(h, kind, timers[i]!.code === 0)),
     ])
-    for (const kind of kinds) await kindTasks(h, kind)
   },
 }

@@ -11,7 +11,8 @@ import { loopbackHosts, type Lab } from './harness.ts'
 import { SshConnection } from '../../lib/connection/ssh.ts'
 import { startSshd } from '../fixtures/sshd.ts'
 import { defineTask, noChange } from '../../lib/tasks/common.ts'
-import { directory, file, lineInFile, packages, service, template } from '../../lib/tasks/index.ts'
+import { directory, file, lineInFile, packages, service, template, waitFor } from '../../lib/tasks/index.ts'
+import { sh } from '../../lib/connection/quote.ts'
 import type { HostRun, Play, Probe, Task, TaskOutcome } from '../../lib/types.ts'
 import { probeCommand } from '../../lib/facts/probes.ts'
 
@@ -118,6 +119,64 @@ t.test('a check that asks a command of its own costs one trip, and the rest are 
     'nothing changes',
   )
   t.equal(again.commands, 3, 'the first gather, the undeclared command, one gather for the rest')
+})
+
+t.test(
+  'tasks after the handlers: gathered with the others when no handler runs, asked again after one ran',
+  async (t) => {
+    const dir = seed('after-handlers')
+    const settings = `${dir}/settings`
+    const marker = `${dir}/marker`
+    /** The settings file (notifying the handler when it changes), then, after the handlers, the marker read back. */
+    const play = (content: string): Play => ({
+      name: 'after handlers',
+      hosts: 'h1',
+      handlers: {
+        'Write the marker': (h) => h.do(file({ path: marker, content: `${content}\n`, name: 'Write the marker' })),
+      },
+      tasks: async (h: HostRun) => {
+        const before = h.conn.commandCount
+        const outcomes = await h.doAll([file({ path: settings, content, notify: 'Write the marker' })], {
+          afterHandlers: [file({ path: marker, content: `${content}\n`, name: 'Marker as the handler wrote it' })],
+        })
+        h.log(`commands=${h.conn.commandCount - before} after=${outcomes[1]!.status}`)
+      },
+    })
+    const first = await lab.run([play('one')])
+    t.ok(first.success)
+    t.ok(
+      first.lines.some((l) => l.includes('after=ok')),
+      'after the handler wrote the marker, the task after the handlers reads it anew (ok, not changed)',
+    )
+    const again = await lab.run([play('one')])
+    t.ok(
+      again.lines.some((l) => l.includes('commands=1 after=ok')),
+      'no handler: one round trip for both tasks',
+    )
+    const changed = await lab.run([play('two')])
+    t.ok(
+      changed.lines.some((l) => l.includes('after=ok')),
+      'a changed setting: the handler ran, the marker read anew',
+    )
+    t.equal(readFileSync(marker, 'utf8'), 'two\n')
+  },
+)
+
+t.test("a wait's first try is a probe: no round trip of its own when ready, asked live after a write", async (t) => {
+  const dir = seed('waits')
+  const ready = `${dir}/ready`
+  const tasks = () => [
+    file({ path: ready, content: 'up\n' }),
+    waitFor({ until: sh`test -s ${ready}`, timeoutMs: 5_000, intervalMs: 100, name: 'Wait for the ready file' }),
+  ]
+  const first = await runOn(tasks(), true)
+  t.same(first.brief, [`changed: Ensure ${ready} is current (file is missing)`, 'ok: Wait for the ready file (ready)'])
+  const again = await runOn(tasks(), true)
+  t.equal(again.commands, 1, 'the file and the wait read in one round trip')
+  t.same(
+    again.brief.map((l) => l.split(':')[0]),
+    ['ok', 'ok'],
+  )
 })
 
 t.test('every batched answer is byte for byte what the probe asks live, exit code included', async (t) => {

@@ -15,6 +15,8 @@ import {
   rmSync,
 } from 'node:fs'
 import { execFileSync } from 'node:child_process'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { loopbackHosts, type Lab } from './harness.ts'
 import type { HostRun, Play, Task, TaskOutcome } from '../../lib/types.ts'
@@ -166,6 +168,20 @@ t.test('waitFor: a listening port is ready; a closed one fails after its timeout
   t.equal(closed.status, 'failed')
   t.match(closed.error, /not ready after 1s/)
   t.equal((await once(waitFor({ port: 1, timeoutMs: 1000 }), ['--check'])).status, 'skipped')
+})
+
+t.test('waitFor: a URL answering 2xx is ready; one answering 404 fails after its timeout', async (t) => {
+  const server = createServer((req, res) => {
+    res.statusCode = req.url === '/ready' ? 200 : 404
+    res.end('\n')
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  t.equal((await once(waitFor({ url: `${base}/ready`, timeoutMs: 5000 }))).status, 'ok')
+  const missing = await once(waitFor({ url: `${base}/gone`, timeoutMs: 1000, intervalMs: 200, ignoreErrors: true }))
+  t.equal(missing.status, 'failed')
+  t.match(missing.error, /not ready after 1s/)
 })
 
 t.test('fetchFile copies a remote file locally, once', async (t) => {

@@ -10,7 +10,7 @@
 import { parse } from 'yaml'
 import type { RunOptions } from '../../lib/types.ts'
 import { scramVerifier } from '../../roles/patroni/scram.ts'
-import type { ScriptedConnection, ScriptedLab } from '../fixtures/scripted.ts'
+import { lastWord, type ScriptedConnection, type ScriptedLab } from '../fixtures/scripted.ts'
 
 /** Parameters PostgreSQL applies only after a restart (those the tests change). */
 const RESTART_PARAMETERS = new Set([
@@ -82,6 +82,8 @@ export class PatroniCluster {
       })
       conn.on(/curl -sf .*\/cluster/, () => ({ code: this.bootstrap() ? 0 : 1 }))
       conn.on(/^psql /, (_c, options: RunOptions, c) => this.psql(c, String(options.stdin ?? '')))
+      // The reads a check starts with: one root command each (psqlReadCommand), the SQL quoted as sh reads it.
+      conn.on(/^cd \/ && runuser -u postgres -- psql .* -c '/, (command, _o, c) => this.psql(c, lastWord(command)))
     }
   }
 
@@ -192,6 +194,11 @@ export class PatroniCluster {
     if (conn.host !== this.bootstrap()) return { code: 2, stderr: 'psql: error: not the leader' }
     this.sql.push(sql)
     let m: RegExpExecArray | null
+    if ((m = /FROM pg_authid WHERE rolname IN \((.*)\);$/.exec(sql))) {
+      const names = [...m[1]!.matchAll(/'([^']*)'/g)].map((n) => n[1]!)
+      const rows = names.filter((n) => this.roles.has(n)).map((n) => `${n}|${this.roles.get(n)}\n`)
+      return { code: 0, stdout: rows.join('') }
+    }
     if ((m = /FROM pg_authid WHERE rolname = '([^']*)'/.exec(sql)))
       return { code: 0, stdout: `${this.roles.get(m[1]!) ?? ''}\n` }
     if ((m = /FROM pg_roles WHERE rolname = '([^']*)'/.exec(sql)))

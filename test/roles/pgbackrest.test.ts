@@ -60,8 +60,15 @@ function scriptRepository(lab: ScriptedLab, host: string) {
     return { stdout: '' }
   })
   conn.on(/'--stanza=hastack' check/, () => (state.checks++, { stdout: '' }))
-  conn.on(/'--stanza=hastack' info '--output=json'/, () => ({
-    stdout: JSON.stringify([{ backup: Array.from({ length: state.backups }, (_, i) => ({ label: `b${i}` })) }]),
+  // As pgBackRest answers: status 0 with a backup and archived WAL, 2 ("no valid backups") before the first.
+  conn.on(/'--stanza=hastack' info '?--output=json/, () => ({
+    stdout: JSON.stringify([
+      {
+        archive: state.backups ? [{ min: '000000010000000000000001', max: '000000010000000000000008' }] : [],
+        backup: Array.from({ length: state.backups }, (_, i) => ({ label: `b${i}` })),
+        status: state.backups ? { code: 0, message: 'ok' } : { code: 2, message: 'no valid backups' },
+      },
+    ]),
   }))
   conn.on(new RegExp(`${BACKUP_SCRIPT}'? full`), (_c, _o, self) => {
     state.backups++
@@ -184,7 +191,35 @@ t.test('the repository host creates the stanza once, checks, schedules and takes
   bk1.resetCalls()
   const again = await lab.run([...link, ...repository])
   t.equal(again.stats.get('bk1')?.changed, 0, 'converged: changed 0')
-  t.same(state, { backups: 1, checks: 2, stanzas: 1 }, 'no second stanza-create or backup; check runs each time')
+  t.same(state, { backups: 1, checks: 1, stanzas: 1 }, 'no second stanza-create, backup or check')
+  const checkTask = again.tasks('bk1').find((x) => x.name.startsWith('Ensure pgBackRest check passes'))
+  t.match(checkTask?.reason, /nothing changed in this run; the stanza is sound \(WAL .*, 1 backups\)/)
+  t.ok(
+    bk1.commands.some((c) => /^runuser -u postgres -- pgbackrest '--stanza=hastack' info/.test(c)),
+    'status read',
+  )
+})
+
+t.test('after a change in the run, pgbackrest check runs again (the status read is not enough)', async (t) => {
+  const lab = await world('own')
+  t.teardown(() => lab.cleanup())
+  const state = scriptRepository(lab, 'bk1')
+  t.ok((await lab.run([...link, ...repository])).success)
+  await lab.reconfigure(backupInventory('own', { pgbackrest_retention_full: 3 }))
+  const changed = await lab.run([...link, ...repository])
+  t.ok(changed.success)
+  t.ok((changed.stats.get('bk1')?.changed ?? 0) + (changed.stats.get('db1')?.changed ?? 0) > 0, 'a setting changed')
+  t.equal(state.checks, 2, 'checked again')
+})
+
+t.test('a settled run whose stanza status is not sound runs pgbackrest check', async (t) => {
+  const lab = await world('own')
+  t.teardown(() => lab.cleanup())
+  const state = scriptRepository(lab, 'bk1')
+  t.ok((await lab.run([...link, ...repository])).success)
+  lab.host('bk1').on(/^runuser -u postgres -- pgbackrest '--stanza=hastack' info/, { code: 0, stdout: '[]' })
+  t.ok((await lab.run([...link, ...repository])).success)
+  t.equal(state.checks, 2)
 })
 
 t.test('the restore drill runs on its own timer, after the backups by default', async (t) => {

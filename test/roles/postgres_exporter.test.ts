@@ -10,7 +10,7 @@ import t from 'tap'
 import type { RunOptions } from '../../lib/types.ts'
 import { postgresExporterRole } from '../../roles/postgres_exporter/index.ts'
 import { scramMatches } from '../../roles/patroni/scram.ts'
-import type { ScriptedConnection, ScriptedLab } from '../fixtures/scripted.ts'
+import { lastWord, type ScriptedConnection, type ScriptedLab } from '../fixtures/scripted.ts'
 import { monitoringWorld } from './monitoring-world.ts'
 
 const MEMBERS = ['db1', 'db2', 'db3']
@@ -44,12 +44,18 @@ class PretendLeader {
         },
       )
       conn.on(/^psql /, (_c, options: RunOptions, c) => this.psql(c, String(options.stdin ?? '')))
+      conn.on(/^cd \/ && runuser -u postgres -- psql .* -c '/, (command, _o, c) => this.psql(c, lastWord(command)))
     }
   }
 
   private psql(conn: ScriptedConnection, sql: string): { code: number; stdout?: string; stderr?: string } {
     if (conn.host !== this.leader) return { code: 1, stderr: 'ERROR: cannot execute in a read-only transaction' }
     let m: RegExpExecArray | null
+    if ((m = /FROM pg_authid WHERE rolname IN \((.*)\);$/.exec(sql))) {
+      const names = [...m[1]!.matchAll(/'([^']*)'/g)].map((n) => n[1]!)
+      const rows = names.filter((n) => this.verifiers.has(n)).map((n) => `${n}|${this.verifiers.get(n)}\n`)
+      return { code: 0, stdout: rows.join('') }
+    }
     if ((m = /FROM pg_authid WHERE rolname = '([^']*)'/.exec(sql)))
       return { code: 0, stdout: `${this.verifiers.get(m[1]!) ?? ''}\n` }
     if ((m = /FROM pg_roles WHERE rolname = '([^']*)'/.exec(sql)))

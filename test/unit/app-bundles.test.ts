@@ -4,11 +4,11 @@
  * once with exit 78 naming the first missing variable, as systemd will show it.
  */
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { APP_PROGRAMS, appBundles } from '../../roles/app/bundles.ts'
+import { APP_PROGRAMS, appBundles, DIST_DIR, KEY_FILE, sourcesKey } from '../../roles/app/bundles.ts'
 
 t.test('each bundle runs alone and refuses a missing environment with exit 78', async (t) => {
   const bundles = await appBundles()
@@ -40,3 +40,20 @@ t.test('the bundles hold pg and ioredis and nothing the hosts would have to inst
 })
 
 const BUILTINS = new Set((await import('node:module')).builtinModules)
+
+t.test('written bundles carry the key of their sources: the next process reads them instead of building', async (t) => {
+  const bundles = await appBundles()
+  t.equal(readFileSync(KEY_FILE, 'utf8').trim(), await sourcesKey(), 'the key names these sources')
+  for (const program of APP_PROGRAMS)
+    t.equal(readFileSync(join(DIST_DIR, `${program}.cjs`), 'utf8'), bundles[program], `${program}.cjs is the bundle`)
+  const script = `import { appBundles } from ${JSON.stringify(join(import.meta.dirname, '../../roles/app/bundles.ts'))}
+const b = await appBundles(); console.log(JSON.stringify({ vote: b.vote.length }))`
+  const written = statSync(join(DIST_DIR, 'vote.cjs')).ino
+  const run = spawnSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
+  const answer = JSON.parse(run.stdout) as { vote: number }
+  t.equal(answer.vote, bundles.vote.length, 'the same vote bundle, read back')
+  t.equal(statSync(join(DIST_DIR, 'vote.cjs')).ino, written, 'not built and written again')
+})
