@@ -81,6 +81,12 @@ export class PatroniCluster {
         return { code: answered && this.running(member) ? 0 : 1 }
       })
       conn.on(/curl -sf .*\/cluster/, () => ({ code: this.bootstrap() ? 0 : 1 }))
+      // The role's read of whether config.yml serves the API over HTTPS (sed prints `https`, never the file).
+      conn.on(/^sed -n 's\/\^ {2}certfile: /, () => {
+        const config = conn.readFile('/etc/patroni/config.yml')
+        if (config === undefined) return { code: 2, stderr: 'sed: can\'t read /etc/patroni/config.yml' }
+        return { code: 0, stdout: /^ {2}certfile: /m.test(config) ? 'https\n' : '' }
+      })
       conn.on(/^psql /, (_c, options: RunOptions, c) => this.psql(c, String(options.stdin ?? '')))
       // The reads a check starts with: one root command each (psqlReadCommand), the SQL quoted as sh reads it.
       conn.on(/^cd \/ && runuser -u postgres -- psql .* -c '/, (command, _o, c) => this.psql(c, lastWord(command)))
