@@ -3,8 +3,9 @@
  * test/stack/site.test.ts), its inventory copy and generated secrets, and a way to run a playbook
  * against it. Each check module under test/stack/site/ exports `name`, `destructive` (it breaks
  * and restores hosts, so it runs after the non-destructive ones) and `run(t, ctx)`, and must leave
- * the stack as healthy as it found it. With `tls_enabled` in the inventory (HASTACK_SITE_TLS=on), the
- * checks' own Redis clients connect over TLS (`redisTls()`), checking the stack's CA.
+ * the stack as healthy as it found it. With `tls_enabled` in the inventory (the default; HASTACK_SITE_TLS=off:
+ * plaintext), the checks' own clients connect over TLS (`redisTls()`, `pgTls()`, `patroniApi()`), checking
+ * the stack's CA.
  */
 import { readFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'

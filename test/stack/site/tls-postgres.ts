@@ -17,7 +17,7 @@ export const tlsPostgres: SiteCheck = {
   async run(t, ctx) {
     const vars = ctx.stackVars()
     if (!tlsOn(vars, 'postgresql') || !tlsOn(vars, 'etcd') || !tlsOn(vars, 'patroni_api')) {
-      const reason = 'tls_enabled is off in the inventory (HASTACK_SITE_TLS=on converges the lab with it on)'
+      const reason = 'tls_enabled is off in the inventory (HASTACK_SITE_TLS=off)'
       await t.test('TLS checks', { skip: reason }, async () => {})
       return
     }

@@ -1,5 +1,5 @@
 /**
- * Redis and Sentinel with TLS on the converged lab (HASTACK_SITE_TLS=on; skipped, saying so, when the
+ * Redis and Sentinel with TLS on the converged lab (the default; skipped, saying so, when the
  * inventory leaves `tls_enabled` off). Cheap, no converge: redis-cli without TLS to a Redis port and to a
  * Sentinel port gets no reply, with the one set of TLS options (redisTlsArgs) it gets PONG; then tcpdump
  * (installed on the Redis primary through the lab's apt cache) captures the Redis and Sentinel ports
@@ -36,7 +36,7 @@ export const tlsRedis: SiteCheck = {
     const vars = ctx.stackVars()
     if (!tlsOn(vars, 'redis')) {
       // A plan of nothing with a reason: tap reports the check as skipped, saying why.
-      t.plan(0, 'tls_enabled (or redis_tls) is off in the inventory: HASTACK_SITE_TLS=on turns it on')
+      t.plan(0, 'tls_enabled (or redis_tls) is off in the inventory (HASTACK_SITE_TLS=off)')
       return
     }
     const secrets = ctx.secrets()
