@@ -84,7 +84,7 @@ export class PatroniCluster {
       // The role's read of whether config.yml serves the API over HTTPS (sed prints `https`, never the file).
       conn.on(/^sed -n 's\/\^ {2}certfile: /, () => {
         const config = conn.readFile('/etc/patroni/config.yml')
-        if (config === undefined) return { code: 2, stderr: 'sed: can\'t read /etc/patroni/config.yml' }
+        if (config === undefined) return { code: 2, stderr: "sed: can't read /etc/patroni/config.yml" }
         return { code: 0, stdout: /^ {2}certfile: /m.test(config) ? 'https\n' : '' }
       })
       conn.on(/^psql /, (_c, options: RunOptions, c) => this.psql(c, String(options.stdin ?? '')))

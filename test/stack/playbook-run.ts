@@ -54,6 +54,9 @@ export interface PlaybookRun {
   log?: string
 }
 
+/** Every run's output and report text, in order: the site suite scans them for secrets at its end. */
+export const runOutputs: { source: string; text: string }[] = []
+
 const EMPTY_TOTALS = { ok: 0, changed: 0, failed: 0, skipped: 0, unreachable: 0 }
 
 function readReport(json: string): PlaybookReport {
@@ -84,6 +87,7 @@ export async function runPlaybook(opts: PlaybookRunOptions): Promise<PlaybookRun
   const seconds = (Date.now() - started) / 1000
   if (opts.log) writeFileSync(opts.log, stdout + stderr)
   const report = readReport(opts.json)
+  runOutputs.push({ source: `${opts.playbook} ${opts.extra?.join(' ') ?? ''}`.trim(), text: stdout + stderr })
   // A day-2 playbook's --json document has no per-host tasks (the audit's `hosts` is a list of findings).
   const changed = Object.entries(report.hosts ?? {}).flatMap(([host, s]) =>
     (Array.isArray(s?.tasks) ? s.tasks : [])

@@ -14,6 +14,7 @@ import { Lab } from '../../lab/lab.ts'
 import { runPlaybook } from './playbook-run.ts'
 import { SITE_CHECKS } from './site/checks.ts'
 import { siteContext } from './site/context.ts'
+import { secretScan } from './site/secret-scan.ts'
 
 const repo = resolve(import.meta.dirname, '../..')
 // A copy of inventory/lab-small.yml in a directory of its own, so the lab's host_vars and the
@@ -77,3 +78,9 @@ for (const check of ordered) {
   if (only.length && !only.some((word) => check.name.startsWith(word))) continue
   t.test(check.name, (t) => check.run(t, ctx))
 }
+
+// Last, whatever checks ran: nothing the run produced holds a secret.
+const suiteStarted = Date.now()
+t.test('no generated secret or CA key line in any playbook output or report of the run', (t) =>
+  secretScan(t, ctx, suiteStarted),
+)
