@@ -7,7 +7,7 @@
  * Sentinels elected and change nothing, also after a failover.
  */
 import { playbook } from '../lib/index.ts'
-import { allRoles, certificatesRole } from '../roles/index.ts'
+import { allRoles } from '../roles/index.ts'
 import { REDIS_HOSTS, redisPlays } from './plays/redis.ts'
 import { preparePlay, routeClientsPlay } from './plays/shared.ts'
 
@@ -16,9 +16,8 @@ await playbook({
   script: import.meta.url,
   roles: allRoles,
   plays: [
+    // The base settings and, with tls_enabled, the host certificates Redis, Sentinel and HAProxy read.
     preparePlay(REDIS_HOSTS, 'Prepare the Redis and endpoint hosts'),
-    // With tls_enabled, Redis, Sentinel and HAProxy read their certificates from here.
-    { name: 'Issue the host certificates', hosts: REDIS_HOSTS, roles: [certificatesRole] },
     ...redisPlays,
     routeClientsPlay,
   ],
