@@ -7,8 +7,10 @@
  */
 import type { Vars } from '../lib/types.ts'
 import { caFiles } from './certificates/ca.ts'
-import { TLS_FILES } from './certificates/index.ts'
 import { STACK_DEFAULTS, tlsOn } from './stack.ts'
+
+/** The file names inside `tls_dir` and each service's directory (`pem`: HAProxy's certificate and key in one). */
+export const TLS_FILES = { ca: 'ca.crt', cert: 'host.crt', key: 'host.key', pem: 'host.pem' } as const
 
 /** A service's copy of the host's files, as the certificates role names its directories. */
 export type TlsCopy = 'etcd' | 'postgres' | 'patroni' | 'redis' | 'prometheus' | 'haproxy'
@@ -21,10 +23,15 @@ export interface TlsFiles {
   pem: string
 }
 
+/** The directory of the host's own files (`tls_dir`), or of a service's copy (`<tls_dir>/<copy>`). */
+export function tlsDirectory(vars: Vars, copy?: TlsCopy): string {
+  const base = String(vars.tls_dir ?? STACK_DEFAULTS.tls_dir)
+  return copy ? `${base}/${copy}` : base
+}
+
 /** The host's own files (key readable by root only: root's clients), or a service's copy. */
 export function tlsFiles(vars: Vars, copy?: TlsCopy): TlsFiles {
-  const base = String(vars.tls_dir ?? STACK_DEFAULTS.tls_dir)
-  const dir = copy ? `${base}/${copy}` : base
+  const dir = tlsDirectory(vars, copy)
   const at = (file: string) => `${dir}/${file}`
   return { ca: at(TLS_FILES.ca), cert: at(TLS_FILES.cert), key: at(TLS_FILES.key), pem: at(TLS_FILES.pem) }
 }

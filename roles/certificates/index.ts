@@ -17,6 +17,7 @@ import { command, defineTask, directory, file, group, noChange, packages, user }
 import { sh } from '../../lib/connection/quote.ts'
 import { pathState } from '../../lib/facts/files.ts'
 import { IPV4 } from '../../lib/inventory/formats.ts'
+import { TLS_FILES, tlsDirectory, tlsFiles, type TlsCopy } from '../tls.ts'
 import { STACK_DEFAULTS, TLS_VARS, sharedVars, type StackVars } from '../stack.ts'
 import { caFiles, caProblems, ensureCa, signRequest, type CaFiles, type CertificateNames } from './ca.ts'
 import { certificateProblems } from './inspect.ts'
@@ -31,14 +32,8 @@ export interface CertificatesVars extends Vars, Pick<StackVars, keyof typeof sha
   tls_ca_key_file?: string
 }
 
-/** The file names inside `tls_dir` and each service's directory (`pem`: HAProxy's certificate and key in one). */
-export const TLS_FILES = { ca: 'ca.crt', cert: 'host.crt', key: 'host.key', pem: 'host.pem' } as const
-
 /** Where a host keeps a TLS file: `<tls_dir>/<file>`, or in a service's copy `<tls_dir>/<service>/<file>`. */
-function tlsPath(vars: Vars, file: string, service?: string): string {
-  const dir = String(vars.tls_dir ?? STACK_DEFAULTS.tls_dir)
-  return service === undefined ? `${dir}/${file}` : `${dir}/${service}/${file}`
-}
+const tlsPath = (vars: Vars, file: string, service?: TlsCopy) => `${tlsDirectory(vars, service)}/${file}`
 
 /** The files of a service's copy and their modes: HAProxy's in one PEM, the others' apart. */
 function serviceFiles(service: string): { file: string; sources: string[]; mode: string }[] {
@@ -53,10 +48,10 @@ function serviceFiles(service: string): { file: string; sources: string[]; mode:
 }
 
 /** The services that read the host's key, by the group whose hosts run them. */
-export function tlsServices(h: Pick<HostRun, 'groups' | 'vars'>): string[] {
+export function tlsServices(h: Pick<HostRun, 'groups' | 'vars'>): TlsCopy[] {
   const etcd = String(h.vars.etcd_group ?? STACK_DEFAULTS.etcd_group)
   const patroni = String(h.vars.patroni_group ?? STACK_DEFAULTS.patroni_group)
-  const services: string[] = []
+  const services: TlsCopy[] = []
   if (h.groups.includes(etcd)) services.push('etcd')
   if (h.groups.includes(patroni)) services.push('postgres', 'patroni')
   if (h.groups.includes('redis') || h.groups.includes('sentinel')) services.push('redis')
@@ -129,7 +124,7 @@ function copyOnHost(sources: string[], dest: string, mode: string, owner: string
 /** Issue the host certificate when it is not as wanted: a request made on the host, signed on the controller. */
 function hostCertificate(h: HostRun, ca: CaFiles, caPem: string | undefined): Task {
   const v = h.vars as CertificatesVars
-  const [certPath, keyPath] = [`${v.tls_dir}/${TLS_FILES.cert}`, `${v.tls_dir}/${TLS_FILES.key}`]
+  const { cert: certPath, key: keyPath } = tlsFiles(v)
   const names = hostCertificateNames(h)
   return defineTask('Ensure the host certificate is current', {}, async (ctx) => {
     if (caPem === undefined)
@@ -214,14 +209,14 @@ export const certificatesRole: Role<CertificatesVars> = {
     await h.do(directory({ path: v.tls_dir, mode: '0755', name: 'Ensure the TLS directory exists' }))
     await h.do(
       file({
-        path: `${v.tls_dir}/${TLS_FILES.ca}`,
+        path: tlsFiles(v).ca,
         // Undefined only in check mode before the first converge made the CA: the file would be written.
         content: caPem ?? '',
         mode: '0644',
         name: 'Ensure the CA certificate is current',
       }),
     )
-    const keyPath = `${v.tls_dir}/${TLS_FILES.key}`
+    const keyPath = tlsFiles(v).key
     await h.do(
       command({
         cmd: sh`umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ${keyPath}`,
