@@ -54,6 +54,7 @@ export async function secretScan(t: Test, ctx: SiteContext, sinceMs: number): Pr
   const found = texts.flatMap(({ source, text }) =>
     [...wanted].filter(([, value]) => text.includes(value)).map(([name]) => `${name} in ${source}`),
   )
+  t.ok(texts.length > 0, `${texts.length} outputs and reports to scan (the converge's at least)`)
   t.comment(`scanned ${texts.length} outputs and reports for ${wanted.size} secret values`)
   t.same(found, [], 'no secret in any output or report of the run')
 }
