@@ -24,7 +24,7 @@ import {
   type StackVars,
 } from '../stack.ts'
 import { tlsGroup } from '../certificates/index.ts'
-import { patroniApiCa, patroniApiUrl } from '../tls.ts'
+import { keepAsBuilt, patroniApiCa, patroniApiUrl } from '../tls.ts'
 import { dynamicConfigTask, rollingRestartTask, type ApiContext } from './dynamic.ts'
 import { pgDatabase, pgRole, type PgRoleArgs } from './users.ts'
 import { inventoryApis, rest, waitForLeader } from './rest.ts'
@@ -85,7 +85,7 @@ export function restApiSwitchProblem(host: string, servesHttps: boolean, wantsHt
   return (
     `Patroni on ${host} serves its REST API over ${from} and patroni_api_tls asks for ${to}: switching a running ` +
     "cluster is not automated (HAProxy's checks would fail between the PostgreSQL and HAProxy plays, closing " +
-    `the client ports). Keep patroni_api_tls: ${servesHttps} for this cluster, or switch in a maintenance ` +
+    `the client ports). ${keepAsBuilt('patroni_api_tls', servesHttps)}, or switch in a maintenance ` +
     'window by hand (docs/postgres.md, "Switching to TLS")'
   )
 }

@@ -30,7 +30,6 @@ import { tlsPostgres } from './tls-postgres.ts'
 // near the end (they replace the whole cluster's data, and their switchover check relies on the
 // restored cluster), and the node added and removed last (it grows and shrinks the cluster).
 export const SITE_CHECKS: SiteCheck[] = [
-  // First: with HASTACK_SITE_FIREWALL=on it leaves the firewall on for every check after it.
   security,
   tlsPostgres,
   clients,
