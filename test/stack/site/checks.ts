@@ -24,6 +24,7 @@ import { nodes } from './nodes.ts'
 import { security } from './security.ts'
 import { tlsRedis } from './tls-redis.ts'
 import { tlsPostgres } from './tls-postgres.ts'
+import { renewal } from './renewal.ts'
 
 // Destructive checks, in this order: alerting first (it asserts that no alert is raised when it is
 // done, which the failovers of the later checks would trip for a while), then the rest; the restores
@@ -34,6 +35,7 @@ export const SITE_CHECKS: SiteCheck[] = [
   tlsPostgres,
   clients,
   tlsRedis,
+  renewal,
   prometheusTargets,
   status,
   snapshots,
