@@ -3,15 +3,23 @@
  * HAProxy presenting an older certificate than the one on disk gets a hitless reload (never a restart) and
  * the run waits until it presents the new one; a second run changes nothing; a service presenting the
  * current certificate, or not answering TLS yet, is left alone; check mode reports the reload without it.
+ * Redis loads it with CONFIG SET (never restarted); Sentinels restart one at a time, each back with its
+ * quorum (SENTINEL CKQUORUM) before the next.
  */
 import t from 'tap'
 import { haproxyRole } from '../../roles/haproxy/index.ts'
+import { redisRole } from '../../roles/redis/index.ts'
+import { sentinelRole } from '../../roles/sentinel/index.ts'
 import { parseSerials, serialsCommand } from '../../roles/certificates/served.ts'
 import { scriptedLab, type ScriptedLab, type ScriptedConnection } from '../fixtures/scripted.ts'
+import { RedisWorld } from './redis-world.ts'
 import { stackInventory } from './stack.ts'
 
 const play = [{ name: 'haproxy', hosts: 'haproxy', roles: [haproxyRole] }]
 const PRESENTS = "Ensure HAProxy's stats page presents the current host certificate"
+const redisPlay = [{ name: 'redis', hosts: 'redis', roles: [redisRole] }]
+const sentinelPlay = [{ name: 'sentinel', hosts: 'sentinel', roles: [sentinelRole] }]
+const REDIS_HOSTS = ['redis1', 'redis2', 'redis3']
 const OLD = '1A2B'
 const RENEWED = '3C4D'
 
@@ -80,4 +88,76 @@ t.test('check mode reports the pick-up and reloads nothing', async (t) => {
   const check = await lab.run(play, { check: true })
   t.ok(check.named('lb1', 'changed').includes(PRESENTS))
   t.equal(lb1.service('haproxy').reloads, reloads)
+})
+
+/**
+ * A TLS Redis and Sentinel stack whose processes present OLD until they load their files again: Redis on
+ * CONFIG SET tls-cert-file, a Sentinel on a restart (each restart is logged in the world's timeline).
+ */
+async function redisStack(): Promise<{ lab: ScriptedLab; redis: RedisWorld }> {
+  const lab = await scriptedLab(stackInventory({ tls_enabled: true }))
+  const redis = new RedisWorld(lab)
+  await lab.run([...redisPlay, ...sentinelPlay])
+  for (const host of REDIS_HOSTS) {
+    const conn = lab.host(host)
+    // Converged: the user redis is in the group that reads the TLS copy (the world keeps no group database).
+    conn.on(/getent passwd redis/, {
+      stdout: 'redis:x:100:101::/var/lib/redis:/usr/sbin/nologin\nredis hastack-tls-redis\n',
+    })
+    const restartsAtStart = conn.service('redis-sentinel').restarts
+    const loaded = () => conn.mutations.some((m) => m.startsWith('CONFIG SET tls-cert-file tls-key-file'))
+    conn.on(/^systemctl restart redis-sentinel$/, (_command, _options, c) => {
+      redis.received.push(`${c.address} restart`)
+      c.service('redis-sentinel').restarts++
+      c.mutated('systemctl restart redis-sentinel')
+      return {}
+    })
+    conn.on(/openssl s_client/, (command: string, _options, c: ScriptedConnection) => {
+      const port = /:(\d+)/.exec(command.slice(command.indexOf('s_client')))![1]
+      const renewed = port === '6379' ? loaded() : c.service('redis-sentinel').restarts > restartsAtStart
+      const now = renewed ? RENEWED : OLD
+      if (command.startsWith('printf')) return { stdout: `serial=${RENEWED}\nserial=${now}\n` }
+      return { code: renewed ? 0 : 1 }
+    })
+  }
+  return { lab, redis }
+}
+
+t.test('Redis loads its renewed certificate with CONFIG SET, never restarted; a re-run changes nothing', async (t) => {
+  const { lab } = await redisStack()
+  t.teardown(() => lab.cleanup())
+  const restartsBefore = REDIS_HOSTS.map((h) => lab.host(h).service('redis-server').restarts)
+  const run = await lab.run(redisPlay)
+  t.ok(run.success)
+  for (const [i, host] of REDIS_HOSTS.entries()) {
+    t.ok(run.named(host, 'changed').includes('Ensure Redis presents the current host certificate'), host)
+    t.ok(lab.host(host).mutations.includes('CONFIG SET tls-cert-file tls-key-file'), `${host}: CONFIG SET`)
+    t.equal(lab.host(host).service('redis-server').restarts, restartsBefore[i], `${host}: Redis not restarted`)
+  }
+  const again = await lab.run(redisPlay)
+  t.same(again.named('redis1', 'changed'), [], 'a second run changes nothing')
+})
+
+t.test('Sentinels restart one at a time, each back with its quorum before the next', async (t) => {
+  const { lab, redis } = await redisStack()
+  t.teardown(() => lab.cleanup())
+  const run = await lab.run(sentinelPlay)
+  t.ok(run.success)
+  const addresses = REDIS_HOSTS.map((h) => String(lab.inventory.hosts.get(h)!.vars.address))
+  const timeline = redis.received.filter((line) => / restart$|CKQUORUM/.test(line))
+  const restarts = timeline.filter((line) => line.endsWith(' restart'))
+  t.equal(restarts.length, 3, 'each Sentinel restarted once')
+  for (const [i, line] of timeline.entries()) {
+    if (!line.endsWith(' restart')) continue
+    const next = timeline.slice(i + 1).find((l) => l.endsWith(' restart'))
+    const between = timeline.slice(i + 1, next ? timeline.indexOf(next) : undefined)
+    const address = line.split(' ')[0]!
+    t.ok(addresses.includes(address))
+    t.ok(
+      between.some((l) => l.startsWith(`${address}:26379 SENTINEL CKQUORUM`)),
+      `${address}: its quorum checked before the next restart`,
+    )
+  }
+  const again = await lab.run(sentinelPlay)
+  t.same(again.named('redis1', 'changed'), [], 'a second run changes nothing')
 })
