@@ -4,14 +4,16 @@
  * the run waits until it presents the new one; a second run changes nothing; a service presenting the
  * current certificate, or not answering TLS yet, is left alone; check mode reports the reload without it.
  * Redis loads it with CONFIG SET (never restarted); Sentinels restart one at a time, each back with its
- * quorum (SENTINEL CKQUORUM) before the next.
+ * quorum (SENTINEL CKQUORUM) before the next; one Patroni reload serves PostgreSQL and the REST API.
  */
 import t from 'tap'
 import { haproxyRole } from '../../roles/haproxy/index.ts'
+import { patroniRole } from '../../roles/patroni/index.ts'
 import { redisRole } from '../../roles/redis/index.ts'
 import { sentinelRole } from '../../roles/sentinel/index.ts'
 import { parseSerials, serialsCommand } from '../../roles/certificates/served.ts'
 import { scriptedLab, type ScriptedLab, type ScriptedConnection } from '../fixtures/scripted.ts'
+import { PatroniCluster } from './patroni-world.ts'
 import { RedisWorld } from './redis-world.ts'
 import { stackInventory } from './stack.ts'
 
@@ -160,4 +162,37 @@ t.test('Sentinels restart one at a time, each back with its quorum before the ne
   }
   const again = await lab.run(sentinelPlay)
   t.same(again.named('redis1', 'changed'), [], 'a second run changes nothing')
+})
+
+t.test('PostgreSQL and the REST API pick up the renewed certificate with one Patroni reload, no restart', async (t) => {
+  const lab = await scriptedLab(stackInventory({ tls_enabled: true }))
+  t.teardown(() => lab.cleanup())
+  new PatroniCluster(lab)
+  const patroniPlay = [{ name: 'patroni', hosts: 'postgres', roles: [patroniRole] }]
+  t.ok((await lab.run(patroniPlay)).success)
+  const members = ['db1', 'db2', 'db3']
+  const before = members.map((m) => ({ ...lab.host(m).service('patroni') }))
+  for (const [i, member] of members.entries()) {
+    const conn = lab.host(member)
+    // Converged: postgres is in the groups that read its TLS copies (the world keeps no group database).
+    conn.on(/getent passwd postgres/, {
+      stdout: 'postgres:x:104:110::/var/lib/postgresql:/bin/bash\npostgres hastack-tls-postgres hastack-tls-patroni\n',
+    })
+    conn.on(/openssl s_client/, (command: string, _options, c: ScriptedConnection) => {
+      const now = c.service('patroni').reloads > before[i]!.reloads ? RENEWED : OLD
+      if (command.startsWith('printf')) return { stdout: `serial=${RENEWED}\nserial=${now}\n` }
+      return { code: now === RENEWED ? 0 : 1 }
+    })
+  }
+  const run = await lab.run(patroniPlay)
+  t.ok(run.success)
+  for (const [i, member] of members.entries()) {
+    const changed = run.named(member, 'changed')
+    t.ok(changed.includes("Ensure Patroni's REST API presents the current host certificate"), `${member}: picked up`)
+    t.notOk(changed.includes('Ensure PostgreSQL presents the current host certificate'), 'by the same reload')
+    t.equal(lab.host(member).service('patroni').reloads, before[i]!.reloads + 1, `${member}: one reload`)
+    t.equal(lab.host(member).service('patroni').restarts, before[i]!.restarts, `${member}: no restart`)
+  }
+  const again = await lab.run(patroniPlay)
+  t.same(again.named('db1', 'changed'), [], 'a second run changes nothing')
 })
