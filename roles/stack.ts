@@ -495,13 +495,14 @@ const SHARED: { [K in keyof StackVars]-?: { default?: StackVars[K]; schema: VarS
     },
   },
   tls_enabled: {
-    default: false,
+    default: true,
     schema: {
       type: 'boolean',
       description:
         "TLS for the whole stack: every host gets a key and a certificate from the stack's CA (generated once " +
         'beside the secrets file, `<inventory>.ca.key`, mode 0600), and every service whose own switch is on ' +
-        '(`etcd_tls`, `patroni_api_tls`, `postgresql_tls`, `redis_tls`, `haproxy_stats_tls`) uses it.',
+        '(`etcd_tls`, `patroni_api_tls`, `postgresql_tls`, `redis_tls`, `haproxy_stats_tls`) uses it. On by ' +
+        'default; false keeps the whole stack in plaintext.',
     },
   },
   tls_dir: {

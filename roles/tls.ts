@@ -77,3 +77,17 @@ export function patroniApiUrl(vars: Vars): string {
 export function patroniApiCa(vars: Vars): string | undefined {
   return tlsOn(vars, 'patroni_api') ? tlsFiles(vars).ca : undefined
 }
+
+/**
+ * How to keep a running service as it was built, naming the inventory variable: a plaintext stack built
+ * before TLS was on by default keeps running in plaintext with `tls_enabled: false` (or the one service's
+ * switch false); a TLS one keeps both switches true.
+ */
+export function keepAsBuilt(serviceSwitch: string, builtWithTls: boolean): string {
+  if (builtWithTls)
+    return `To keep it on TLS set ${serviceSwitch}: true and tls_enabled: true in the inventory's all.vars`
+  return (
+    `To keep it in plaintext set ${serviceSwitch}: false in the inventory's all.vars (TLS is on by default), or ` +
+    'tls_enabled: false to keep the whole stack in plaintext as it was built'
+  )
+}

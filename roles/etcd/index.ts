@@ -19,7 +19,7 @@ import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { tlsGroup } from '../certificates/index.ts'
 import { ETCD_CLIENT_VARS, TLS_VARS, settingsOf, sharedVars, tlsOn, type StackVars } from '../stack.ts'
-import { etcdClientUrl, etcdPeerUrl, etcdctlTlsFlags, tlsFiles } from '../tls.ts'
+import { etcdClientUrl, etcdPeerUrl, etcdctlTlsFlags, keepAsBuilt, tlsFiles } from '../tls.ts'
 import { etcdctlEnvView, etcdDefaultView } from './render.ts'
 import { memberAddTask } from './membership.ts'
 
@@ -98,8 +98,8 @@ export function tlsSwitchProblem(host: string, configured: string | undefined, w
   return (
     `etcd member ${host} runs with ${configured} peer URLs and etcd_tls asks for ${wanted}: switching a running ` +
     'etcd cluster between plaintext and TLS is not automated (its peer URLs would change under a running ' +
-    'cluster). Keep etcd_tls as the cluster was built (etcd_tls: ' +
-    `${configured === 'https'}), or rebuild etcd (docs/postgres.md, "Switching to TLS")`
+    `cluster). ${keepAsBuilt('etcd_tls', configured === 'https')}, or rebuild etcd (docs/postgres.md, ` +
+    '"Switching to TLS")'
   )
 }
 

@@ -16,6 +16,8 @@
  */
 import type { Role, Vars } from '../../lib/types.ts'
 import { service, template } from '../../lib/tasks/index.ts'
+import { servesCurrentCertificate } from '../certificates/served.ts'
+import { tlsFiles } from '../tls.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import {
   APP_PORT_VARS,
@@ -26,6 +28,7 @@ import {
   TLS_VARS,
   failoverProfiles,
   sharedVars,
+  tlsOn,
   type StackVars,
 } from '../stack.ts'
 import { haproxyView } from './render.ts'
@@ -133,5 +136,16 @@ export const haproxyRole: Role<HaproxyVars> = {
       }),
       service({ service: 'haproxy', enabled: true, state: 'started', name: 'Ensure HAProxy is enabled and started' }),
     ])
+    // A renewed certificate: HAProxy's hitless reload (new workers read host.pem, old ones finish their
+    // connections) picks it up on the stats page and the Redis endpoint alike.
+    if (tlsOn(h.vars, 'haproxy_stats')) {
+      const stats = { address: String(h.vars.address), port: Number(h.vars.haproxy_stats_port) }
+      const endpoint = { service: "HAProxy's stats page", ...stats, certFile: tlsFiles(h.vars).cert }
+      await h.do(
+        servesCurrentCertificate(endpoint, 'a hitless reload of HAProxy', async () => {
+          await h.conn.run('systemctl reload haproxy', { check: true })
+        }),
+      )
+    }
   },
 }

@@ -22,7 +22,10 @@ export interface Sources {
   hosts: string[]
   /** Extra IPv4 networks (CIDR), e.g. `postgresql_client_networks`. */
   networks: string[]
-  /** The control machine (the address hastack's SSH connection comes from, and `firewall_admin_networks`). */
+  /**
+   * The operators' admin network: the control machine (the address hastack's SSH connection comes from) and
+   * `firewall_admin_networks`. It reaches SSH and every management port (MANAGEMENT below), never a peer link.
+   */
   control: boolean
   /** Any address: the load balancers' client ports. */
   anywhere: boolean
@@ -63,6 +66,13 @@ function unique(names: string[]): string[] {
   return [...new Set(names)]
 }
 
+/**
+ * What the admin network reaches besides SSH: the ports an operator uses from a bastion (etcdctl, psql,
+ * patronictl, redis-cli, a browser, a metrics scrape). Not the peer links (etcd peers, VRRP, journal upload,
+ * pgBackRest's SSH between hosts) nor the app's backends, which only HAProxy uses.
+ */
+export const MANAGEMENT = { control: true } as const
+
 /** Every exposure of the stack, host by host in inventory order. */
 export function stackExposures(inventory: Inventory): Exposure[] {
   const first = inventory.hosts.keys().next().value
@@ -98,12 +108,13 @@ export function stackExposures(inventory: Inventory): Exposure[] {
   }
   for (const host of inventory.hosts.keys())
     exposures.push({ host, service: 'ssh', protocol: 'tcp', port: SSH_PORT, sources: from([], { control: true }) })
-  expose(etcd, 'etcd client', 'etcd_client_port', from([...etcd, ...patroni, ...backup, ...monitoring]))
+  expose(etcd, 'etcd client', 'etcd_client_port', from([...etcd, ...patroni, ...backup, ...monitoring], MANAGEMENT))
   expose(etcd, 'etcd peer', 'etcd_peer_port', from(etcd))
   const pgVars = patroni.length > 0 ? exposureVars(inventory, patroni[0]!) : top
   const pgNetworks = (pgVars.postgresql_client_networks as string[] | undefined) ?? []
-  expose(patroni, 'postgresql', 'postgresql_port', from([...patroni, ...haproxy, ...backup], { networks: pgNetworks }))
-  expose(patroni, 'patroni rest api', 'patroni_restapi_port', from([...patroni, ...haproxy, ...backup, ...monitoring]))
+  const pgSources = [...patroni, ...haproxy, ...backup]
+  expose(patroni, 'postgresql', 'postgresql_port', from(pgSources, { ...MANAGEMENT, networks: pgNetworks }))
+  expose(patroni, 'patroni rest api', 'patroni_restapi_port', from([...pgSources, ...monitoring], MANAGEMENT))
   if (backup.length > 0) {
     // pgBackRest's own SSH: the repository host reaches the members, the members push WAL to it.
     for (const host of patroni)
@@ -111,8 +122,8 @@ export function stackExposures(inventory: Inventory): Exposure[] {
     for (const host of backup)
       exposures.push({ host, service: 'pgbackrest ssh', protocol: 'tcp', port: SSH_PORT, sources: from(patroni) })
   }
-  expose(redis, 'redis', 'redis_port', from([...redis, ...sentinel, ...haproxy, ...app, ...backup]))
-  expose(sentinel, 'sentinel', 'sentinel_port', from([...sentinel, ...app]))
+  expose(redis, 'redis', 'redis_port', from([...redis, ...sentinel, ...haproxy, ...app, ...backup], MANAGEMENT))
+  expose(sentinel, 'sentinel', 'sentinel_port', from([...sentinel, ...app], MANAGEMENT))
   const clients = from([], { anywhere: true })
   if (patroni.length > 0) {
     expose(haproxy, 'haproxy postgresql read-write', 'haproxy_pg_rw_port', clients)
@@ -125,7 +136,7 @@ export function stackExposures(inventory: Inventory): Exposure[] {
     expose(app, 'app vote', 'app_vote_port', from(haproxy))
     expose(app, 'app result', 'app_result_port', from(haproxy))
   }
-  expose(haproxy, 'haproxy stats', 'haproxy_stats_port', from(monitoring, { control: true }))
+  expose(haproxy, 'haproxy stats', 'haproxy_stats_port', from(monitoring, MANAGEMENT))
   if (haproxy.length > 1 && exposureVars(inventory, haproxy[0]!).vip_address !== undefined)
     for (const host of haproxy)
       exposures.push({
@@ -135,13 +146,13 @@ export function stackExposures(inventory: Inventory): Exposure[] {
         sources: from(haproxy.filter((h) => h !== host)),
       })
   if (monitoring.length > 0) {
-    expose(members('all'), 'node_exporter', 'node_exporter_port', from(monitoring))
-    expose(patroni, 'postgres_exporter', 'postgres_exporter_port', from(monitoring))
-    expose(redis, 'redis_exporter', 'redis_exporter_port', from(monitoring))
-    expose(sentinel, 'sentinel exporter', 'redis_exporter_sentinel_port', from(monitoring))
-    expose(monitoring, 'prometheus', 'prometheus_port', from(monitoring, { control: true }))
-    expose(monitoring, 'alertmanager', 'alertmanager_port', from(monitoring, { control: true }))
-    expose(monitoring, 'grafana', 'grafana_port', from([], { control: true }))
+    expose(members('all'), 'node_exporter', 'node_exporter_port', from(monitoring, MANAGEMENT))
+    expose(patroni, 'postgres_exporter', 'postgres_exporter_port', from(monitoring, MANAGEMENT))
+    expose(redis, 'redis_exporter', 'redis_exporter_port', from(monitoring, MANAGEMENT))
+    expose(sentinel, 'sentinel exporter', 'redis_exporter_sentinel_port', from(monitoring, MANAGEMENT))
+    expose(monitoring, 'prometheus', 'prometheus_port', from(monitoring, MANAGEMENT))
+    expose(monitoring, 'alertmanager', 'alertmanager_port', from(monitoring, MANAGEMENT))
+    expose(monitoring, 'grafana', 'grafana_port', from([], MANAGEMENT))
   }
   expose(members(LOGGING_GROUP), 'journal-remote', 'journal_remote_port', from(members('all')))
   return exposures

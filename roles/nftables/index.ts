@@ -1,11 +1,12 @@
 /**
  * nftables: with `firewall_enabled`, each host accepts only the ports its groups need, from the hosts
- * that need them (exposure.ts, derived from the inventory), SSH from the control machine (the address
- * hastack's own SSH connection comes from, and `firewall_admin_networks`), loopback and ICMP; the rest is
+ * that need them (exposure.ts, derived from the inventory), SSH and the management ports from the admin
+ * network (the address hastack's own SSH connection comes from, and `firewall_admin_networks`), loopback and
+ * ICMP; the rest is
  * dropped. The ruleset is written to /etc/nftables.conf (loaded at boot by Debian's nftables unit) only
  * after `nft -c -f` accepted it, then loaded with `nft -f` in one transaction: a bad ruleset never
- * replaces the running one. Without `firewall_enabled` (the default) hastack's table is removed if an
- * earlier run loaded it, and nothing else is touched.
+ * replaces the running one. The firewall is on by default; with `firewall_enabled: false` hastack's table
+ * is removed if an earlier run loaded it, and nothing else is touched.
  */
 import type { Connection, HostRun, Inventory, Role, Vars } from '../../lib/types.ts'
 import { command, file, service } from '../../lib/tasks/index.ts'
@@ -31,7 +32,11 @@ export function firewallProblems(inventory: Inventory): string[] {
   const hosts = new Set(stackExposures(inventory).flatMap((e) => [e.host, ...e.sources.hosts]))
   return [...hosts]
     .filter((name) => !IPV4.test(String(inventory.hosts.get(name)!.vars.address)))
-    .map((name) => `host ${name}: firewall_enabled needs an IPv4 address in address (the rules name it)`)
+    .map(
+      (name) =>
+        `host ${name}: firewall_enabled (on by default) needs an IPv4 address in address (the rules name it); ` +
+        'set firewall_enabled: false to go without the firewall',
+    )
 }
 
 /**
@@ -62,20 +67,22 @@ async function removeHastackTable(h: HostRun): Promise<void> {
 export const nftablesRole: Role<NftablesVars> = {
   name: 'nftables',
   description: 'A firewall (nftables) accepting only the ports each host serves, from the hosts that use them.',
-  defaults: { firewall_enabled: false, firewall_admin_networks: [] },
+  defaults: { firewall_enabled: true, firewall_admin_networks: [] },
   schema: {
     firewall_enabled: {
       type: 'boolean',
       description:
         'Drop every connection a host does not need (nftables): its services only from the hosts that use ' +
-        'them, SSH from the control machine. Off: hastack loads no firewall (and removes its own).',
+        'them, SSH from the control machine. On by default; false: hastack loads no firewall (and removes its own).',
     },
     firewall_admin_networks: {
       type: 'array',
       items: { type: 'string', format: 'cidr' },
       description:
-        'Networks (CIDR) of operators besides the control machine running hastack: they may use SSH, the ' +
-        'HAProxy stats page, Prometheus, Alertmanager and Grafana.',
+        'Networks (CIDR) of operators besides the control machine running hastack (together the admin ' +
+        "network): they may use SSH and the management ports (etcd's client port, PostgreSQL, Patroni's REST " +
+        'API, Redis, Sentinel, the exporters, the HAProxy stats page, Prometheus, Alertmanager, Grafana); ' +
+        "never the peer links or the app's backends.",
     },
   },
   validate: firewallProblems,

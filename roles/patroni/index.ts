@@ -8,7 +8,7 @@
  * cluster-wide settings go through the dynamic configuration (PATCH /config),
  * followed by a rolling restart where PostgreSQL asks for one.
  */
-import type { HostRun, Inventory, InventoryHost, Role, Vars } from '../../lib/types.ts'
+import type { HostRun, Inventory, InventoryHost, Role, Task, Vars } from '../../lib/types.ts'
 import { directory, service, systemdUnit, template, user, waitFor } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import {
@@ -24,7 +24,8 @@ import {
   type StackVars,
 } from '../stack.ts'
 import { tlsGroup } from '../certificates/index.ts'
-import { patroniApiCa, patroniApiUrl } from '../tls.ts'
+import { keepAsBuilt, patroniApiCa, patroniApiUrl, tlsFiles } from '../tls.ts'
+import { servesCurrentCertificate } from '../certificates/served.ts'
 import { dynamicConfigTask, rollingRestartTask, type ApiContext } from './dynamic.ts'
 import { pgDatabase, pgRole, type PgRoleArgs } from './users.ts'
 import { inventoryApis, rest, waitForLeader } from './rest.ts'
@@ -85,9 +86,30 @@ export function restApiSwitchProblem(host: string, servesHttps: boolean, wantsHt
   return (
     `Patroni on ${host} serves its REST API over ${from} and patroni_api_tls asks for ${to}: switching a running ` +
     "cluster is not automated (HAProxy's checks would fail between the PostgreSQL and HAProxy plays, closing " +
-    `the client ports). Keep patroni_api_tls: ${servesHttps} for this cluster, or switch in a maintenance ` +
+    `the client ports). ${keepAsBuilt('patroni_api_tls', servesHttps)}, or switch in a maintenance ` +
     'window by hand (docs/postgres.md, "Switching to TLS")'
   )
+}
+
+/**
+ * A renewed certificate reaches PostgreSQL and the REST API with a reload of Patroni, no restart: on SIGHUP
+ * Patroni 3.0 re-creates the API's TLS context when the certificate's serial on disk changed
+ * (`reload_local_certificate`) and reloads PostgreSQL, which reads its ssl files again.
+ */
+function renewedCertificateTasks(h: HostRun): Task[] {
+  const v = h.vars
+  const address = String(v.address)
+  const certFile = tlsFiles(v).cert
+  const how = 'a reload of Patroni (SIGHUP: the REST API and PostgreSQL read their certificate again)'
+  const reload = async () => void (await h.conn.run('systemctl reload patroni', { check: true }))
+  return [
+    ...(tlsOn(v, 'patroni_api')
+      ? [{ service: "Patroni's REST API", address, port: Number(v.patroni_restapi_port), certFile }]
+      : []),
+    ...(tlsOn(v, 'postgresql')
+      ? [{ service: 'PostgreSQL', address, port: Number(v.postgresql_port), starttls: 'postgres' as const, certFile }]
+      : []),
+  ].map((endpoint) => servesCurrentCertificate(endpoint, how, reload))
 }
 
 export const patroniRole: Role<PatroniVars> = {
@@ -299,6 +321,8 @@ export const patroniRole: Role<PatroniVars> = {
         ],
       },
     )
+
+    await h.doAll(renewedCertificateTasks(h))
 
     // Roles and the application database: on the leader only (the only writable member).
     const leader = (await rest(h, 'GET', `${api.base}/primary`)).status === 200

@@ -21,6 +21,8 @@ import { schema, defaults, type RedisVars } from './vars.ts'
 import { groupMembers, settingsOf, tlsOn } from '../stack.ts'
 import { redisConfView, redisTlsView } from './render.ts'
 import { tlsReader } from '../certificates/index.ts'
+import { servesCurrentCertificate } from '../certificates/served.ts'
+import { tlsFiles } from '../tls.ts'
 
 const CONF = '/etc/redis/redis.conf'
 const INCLUDE = 'include /etc/redis/hastack.conf'
@@ -90,6 +92,22 @@ function runtimeSettingsTask(h: Parameters<Role['tasks']>[0]) {
         if (failed) throw new Error(`applying ${diff.join(', ')} failed: ${failed.join(' ')}`)
       },
     }
+  })
+}
+
+/**
+ * A renewed certificate reaches Redis without a restart: setting `tls-cert-file` and `tls-key-file` (to the
+ * same paths) with CONFIG SET makes Redis load its TLS files again. Nothing to rewrite: the paths are unchanged.
+ */
+function renewedCertificateTask(h: HostRun) {
+  const v = h.vars
+  const ep = cliEndpoint(v, '127.0.0.1', Number(v.redis_port), String(v.redis_password))
+  const files = tlsFiles(v, 'redis')
+  const endpoint = { service: 'Redis', address: String(v.address), port: Number(v.redis_port), certFile: files.cert }
+  return servesCurrentCertificate(endpoint, 'CONFIG SET tls-cert-file (Redis loads its TLS files again)', async () => {
+    const out = await redisCli(h, ep, [['CONFIG', 'SET', 'tls-cert-file', files.cert, 'tls-key-file', files.key]])
+    const failed = (out ?? [['no redis-cli']]).find((r) => isError(r) || r[0] !== 'OK')
+    if (failed) throw new Error(`Redis did not load its TLS files again: ${failed.join(' ')}`)
   })
 }
 
@@ -176,6 +194,7 @@ export const redisRole: Role<RedisVars> = {
       }),
       runtimeSettingsTask(h),
       saveRulesInFileTask(h),
+      ...(tlsOn(v, 'redis') ? [renewedCertificateTask(h)] : []),
     ])
   },
 }

@@ -6,13 +6,15 @@
  * afterwards reconciles the settings it owns at run time with SENTINEL SET
  * (which Sentinel persists itself): re-runs never fight the rewrites.
  */
-import type { Inventory, Role, VarSchema, Vars } from '../../lib/types.ts'
-import { defineTask, noChange, service, template, waitFor } from '../../lib/tasks/index.ts'
+import type { HostRun, Inventory, Role, VarSchema, Vars } from '../../lib/types.ts'
+import { defineTask, noChange, service, template, waitFor, waitUntil } from '../../lib/tasks/index.ts'
 import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { cliEndpoint, isError, pairs, redisCli } from '../redis/cli.ts'
 import { redisTlsView } from '../redis/render.ts'
 import { tlsReader } from '../certificates/index.ts'
+import { servesCurrentCertificate } from '../certificates/served.ts'
+import { tlsFiles } from '../tls.ts'
 import { currentPrimary } from '../redis/primary.ts'
 import {
   REDIS_CLIENT_VARS,
@@ -132,6 +134,36 @@ function monitorTask(h: H) {
   })
 }
 
+/** Longest a restarted Sentinel may take to be back with its quorum before the roll stops. */
+const BACK_WITH_QUORUM_MS = 60_000
+
+/**
+ * Sentinel cannot load its TLS files again while it runs (no CONFIG SET in Sentinel mode, redis/redis#12028):
+ * a renewed certificate needs a restart. One Sentinel at a time, the next only once this one is back with
+ * its quorum (SENTINEL CKQUORUM: enough Sentinels reachable to authorize a failover), so the Sentinels never
+ * lose the ability to fail Redis over; the Redis primary and its clients are not touched.
+ */
+function renewedCertificateTask(h: HostRun) {
+  const v = h.vars
+  const ep = cliEndpoint(v, '127.0.0.1', Number(v.sentinel_port), String(v.sentinel_password))
+  const address = String(v.address)
+  const endpoint = { service: 'Sentinel', address, port: Number(v.sentinel_port), certFile: tlsFiles(v).cert }
+  const how = 'a restart of Sentinel, one at a time, each back with its quorum before the next'
+  return servesCurrentCertificate(endpoint, how, () =>
+    h.oneAtATime('sentinel:restart', async () => {
+      await h.conn.run('systemctl restart redis-sentinel', { check: true })
+      await waitUntil(
+        `Sentinel on ${h.name} back with its quorum`,
+        async () => {
+          const reply = (await redisCli(h, ep, [['SENTINEL', 'CKQUORUM', String(v.redis_master_name)]]))?.[0]
+          return reply !== undefined && /^OK\b/.test(reply.join(' '))
+        },
+        { timeoutMs: BACK_WITH_QUORUM_MS, intervalMs: 1000 },
+      )
+    }),
+  )
+}
+
 export const sentinelRole: Role<SentinelVars> = {
   name: 'sentinel',
   description:
@@ -187,6 +219,7 @@ export const sentinelRole: Role<SentinelVars> = {
         name: 'Wait for Sentinel to accept connections',
       }),
       monitorTask(h),
+      ...(tlsOn(v, 'redis') ? [renewedCertificateTask(h)] : []),
     ])
   },
 }

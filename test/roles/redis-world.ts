@@ -175,6 +175,10 @@ export class RedisWorld {
       switch (sub) {
         case 'get-master-addr-by-name':
           return master ? [master.ip, master.port] : ['']
+        case 'CKQUORUM':
+          return master
+            ? ['OK 3 usable Sentinels. Quorum and failover authorization can be reached']
+            : ['ERR No such master']
         case 'MASTER':
           if (!master) return ['ERR No such master with that name']
           return Object.entries({ name, ip: master.ip, port: master.port, ...master.settings }).flat()

@@ -1,7 +1,9 @@
 /**
  * The inventory the role tests share: three etcd/PostgreSQL members, three
  * Redis/Sentinel hosts and one HAProxy host, with Patroni timings short enough
- * that the role's own waits stay well under a second in a test.
+ * that the role's own waits stay well under a second in a test. It is the plaintext stack without the
+ * firewall (`tls_enabled` and `firewall_enabled` false, both on by default): a test of TLS or of the
+ * firewall turns its switch on.
  */
 export function stackInventory(vars: Record<string, unknown> = {}): Record<string, unknown> {
   const hosts = (names: string[], first: number) =>
@@ -10,7 +12,15 @@ export function stackInventory(vars: Record<string, unknown> = {}): Record<strin
   const redis = hosts(['redis1', 'redis2', 'redis3'], 31)
   return {
     all: {
-      vars: { ssh_user: 'root', patroni_ttl: 20, patroni_loop_wait: 1, patroni_retry_timeout: 3, ...vars },
+      vars: {
+        ssh_user: 'root',
+        tls_enabled: false,
+        firewall_enabled: false,
+        patroni_ttl: 20,
+        patroni_loop_wait: 1,
+        patroni_retry_timeout: 3,
+        ...vars,
+      },
       children: {
         etcd: { hosts: db },
         postgres: { hosts: Object.fromEntries(Object.keys(db).map((n) => [n, null])) },

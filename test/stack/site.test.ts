@@ -21,14 +21,19 @@ const repo = resolve(import.meta.dirname, '../..')
 // generated secrets of this test never touch a demo lab the user may have up.
 const dir = mkdtempSync(join(tmpdir(), 'hastack-site-'))
 const inventory = join(dir, 'lab-small.yml')
-// The lab is converged, and every check runs, with `tls_enabled: true` in the inventory (every service over
-// TLS); HASTACK_SITE_TLS=off runs them in plaintext. The PostgreSQL and Redis suites run in plaintext.
-const tls = process.env.HASTACK_SITE_TLS === 'off' ? '' : '\n    tls_enabled: true'
+// The lab is converged, and every check runs, with the defaults: TLS on every service and the firewall on
+// (this machine, hastack's control address, is the admin network: it reaches the management ports the checks
+// use). HASTACK_SITE_TLS=off runs them in plaintext, HASTACK_SITE_FIREWALL=off without the firewall. The
+// PostgreSQL and Redis suites run in plaintext without the firewall, so both modes are tested.
+const switches = [
+  ...(process.env.HASTACK_SITE_TLS === 'off' ? ['tls_enabled: false'] : []),
+  ...(process.env.HASTACK_SITE_FIREWALL === 'off' ? ['firewall_enabled: false'] : []),
+]
 writeFileSync(
   inventory,
   readFileSync(join(repo, 'inventory/lab-small.yml'), 'utf8').replace(
     'ssh_key: ../.lab/ssh/id_ed25519',
-    `ssh_key: ${repo}/.lab/ssh/id_ed25519${tls}`,
+    [`ssh_key: ${repo}/.lab/ssh/id_ed25519`, ...switches].join('\n    '),
   ),
 )
 const lab = new Lab({ inventory, name: 'site-ci', log: (m) => t.comment(`lab: ${m}`) })

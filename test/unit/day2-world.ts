@@ -289,7 +289,8 @@ export async function worldFleet(world: WorldState, lines: string[] = [], shape:
   const vip = shape.vip ? { vip_address: VIP } : {}
   const inventory = {
     all: {
-      vars: { ssh_user: 'root' },
+      // The scripted world answers plaintext probes: TLS and the firewall (on by default) are switched off.
+      vars: { ssh_user: 'root', tls_enabled: false, firewall_enabled: false },
       hosts: Object.fromEntries(HOSTS.map((h) => [h, { address: ADDRESS[h] }])),
       children: {
         etcd: { hosts: members },

@@ -63,30 +63,33 @@ function whoMayReach(exposures: Exposure[], host: string, port: number | 'vrrp')
 
 const MEMBERS = ['10.0.0.11', '10.0.0.12', '10.0.0.13']
 
-t.test('etcd: clients from members, Patroni, the backup and monitoring host; peers from members only', async (t) => {
-  const e = stackExposures(await labSmall())
-  t.same(whoMayReach(e, 'node2', 2379), MEMBERS)
-  t.same(whoMayReach(e, 'node2', 2380), MEMBERS)
-  t.same(whoMayReach(e, 'web4', 2379), [], 'a host outside the etcd group exposes nothing')
-})
+t.test(
+  'etcd: clients from members, Patroni, backup, monitoring and the admin network; peers from members only',
+  async (t) => {
+    const e = stackExposures(await labSmall())
+    t.same(whoMayReach(e, 'node2', 2379), [CONTROL, ...MEMBERS].sort())
+    t.same(whoMayReach(e, 'node2', 2380), MEMBERS)
+    t.same(whoMayReach(e, 'web4', 2379), [], 'a host outside the etcd group exposes nothing')
+  },
+)
 
 t.test(
-  'Patroni 8008 and PostgreSQL 5432: members, HAProxy hosts and the backup host, never the app-only host',
+  'Patroni 8008 and PostgreSQL 5432: members, HAProxy, backup hosts and the admin network, never the app-only host',
   async (t) => {
     const inv = await labSmall({ postgresql_client_networks: ['192.168.5.0/24'] })
     const e = stackExposures(inv)
-    t.same(whoMayReach(e, 'node3', 8008), MEMBERS)
-    t.same(whoMayReach(e, 'node3', 5432), [...MEMBERS, '192.168.5.0/24'].sort(), 'with the client networks')
+    t.same(whoMayReach(e, 'node3', 8008), [CONTROL, ...MEMBERS].sort())
+    t.same(whoMayReach(e, 'node3', 5432), [CONTROL, ...MEMBERS, '192.168.5.0/24'].sort(), 'with the client networks')
     t.notOk(whoMayReach(e, 'node3', 5432).includes(ADDRESS.web4!))
   },
 )
 
 t.test(
-  'Redis 6379 from Redis, Sentinels, HAProxy, app and backup hosts; Sentinel 26379 from Sentinels and apps',
+  'Redis 6379 from Redis, Sentinel, HAProxy, app, backup hosts; Sentinel 26379 from Sentinels, apps; both from admins',
   async (t) => {
     const e = stackExposures(await labSmall())
-    t.same(whoMayReach(e, 'node3', 6379), [...MEMBERS, ADDRESS.web4!].sort())
-    t.same(whoMayReach(e, 'node3', 26379), [...MEMBERS, ADDRESS.web4!].sort())
+    t.same(whoMayReach(e, 'node3', 6379), [CONTROL, ...MEMBERS, ADDRESS.web4!].sort())
+    t.same(whoMayReach(e, 'node3', 26379), [CONTROL, ...MEMBERS, ADDRESS.web4!].sort())
   },
 )
 
@@ -98,7 +101,7 @@ t.test('HAProxy client ports are open to anyone, its stats page to monitoring an
   t.same(whoMayReach(e, 'web4', 8080), ['10.0.0.11', '10.0.0.12'], "the app's own port: HAProxy hosts only")
 })
 
-t.test('exporters are reachable from the monitoring host only', async (t) => {
+t.test('exporters are reachable from the monitoring host and the admin network only', async (t) => {
   const e = stackExposures(await labSmall())
   for (const [host, port] of [
     ['node3', 9100],
@@ -107,7 +110,7 @@ t.test('exporters are reachable from the monitoring host only', async (t) => {
     ['node3', 9121],
     ['node3', 9122],
   ] as const)
-    t.same(whoMayReach(e, host, port), ['10.0.0.11'], `${host}:${port}`)
+    t.same(whoMayReach(e, host, port), [CONTROL, '10.0.0.11'].sort(), `${host}:${port}`)
   t.same(whoMayReach(e, 'node1', 9090), [CONTROL, '10.0.0.11'].sort(), 'Prometheus: monitoring and the operator')
 })
 
@@ -151,10 +154,14 @@ t.test('the rendered ruleset drops by default and passes `nft -c` when nft can c
   t.equal(checked, '', 'nft accepts the ruleset')
 })
 
-t.test('the firewall refuses hosts addressed by name when loading the inventory, before any connection', async (t) => {
-  await t.rejects(labSmall({ firewall_enabled: true }, { ...ADDRESS, web4: 'web4.example' }), {
-    message: /role nftables: host web4: firewall_enabled needs an IPv4 address in address/,
-  })
-  const off = await labSmall({}, { ...ADDRESS, web4: 'web4.example' })
-  t.same(firewallProblems(off), [], 'off: no requirement')
-})
+t.test(
+  'the firewall (on by default) refuses hosts addressed by name when loading the inventory, before any connection',
+  async (t) => {
+    await t.rejects(labSmall({}, { ...ADDRESS, web4: 'web4.example' }), {
+      message:
+        /role nftables: host web4: firewall_enabled \(on by default\) needs an IPv4 address .* set firewall_enabled: false/,
+    })
+    const off = await labSmall({ firewall_enabled: false }, { ...ADDRESS, web4: 'web4.example' })
+    t.same(firewallProblems(off), [], 'off: no requirement')
+  },
+)

@@ -79,11 +79,11 @@ t.test('with TLS on, Redis and Sentinel listen on their port with TLS only, from
 })
 
 t.test('without TLS, or with redis_tls off under tls_enabled, Redis and Sentinel stay in plaintext', async (t) => {
-  for (const extra of [[], ['tls_enabled=true', 'redis_tls=false']]) {
+  for (const extra of [['tls_enabled=false'], ['tls_enabled=true', 'redis_tls=false']]) {
     const inv = await load(extra)
     const node = view(inv, 'node1')
     const redis = renderTemplate('redis/hastack.conf.ejs', node, redisTlsView(node.vars))
-    t.same(lines(redis, 'port '), ['port 6379'], extra.join(' ') || 'TLS off')
+    t.same(lines(redis, 'port '), ['port 6379'], extra.join(' '))
     t.same(lines(redis, 'tls-'), [])
     const sentinel = renderTemplate('sentinel/sentinel.conf.ejs', node, {
       sentinel_primary: '10.0.0.11',
@@ -127,7 +127,7 @@ t.test("HAProxy's Redis endpoint: TLS to clients, and checks and traffic verifie
     ),
     "traffic verified as the Redis host's name, checks as the Sentinel's",
   )
-  const plain = await load()
+  const plain = await load(['tls_enabled=false'])
   const plainText = renderTemplate('haproxy/redis.cfg.ejs', view(plain, 'node1'), {
     redis_endpoint: redisEndpointView(view(plain, 'node1')),
     redis_bind: '10.0.0.11:6380',
@@ -168,7 +168,11 @@ t.test('the exporter, the app and the switchover writer speak TLS to Redis with 
   t.match(exporter, /^REDIS_ADDR="rediss:\/\/127\.0\.0\.1:6379"$/m)
   t.match(exporter, `--tls-ca-cert-file=${TLS}/ca.crt"`)
   t.equal(new Map(appEnvironment(node)).get('APP_REDIS_TLS_CA_FILE'), `${TLS}/ca.crt`)
-  t.equal(new Map(appEnvironment(view(await load(), 'node1'))).get('APP_REDIS_TLS_CA_FILE'), '', 'plaintext: empty')
+  t.equal(
+    new Map(appEnvironment(view(await load(['tls_enabled=false']), 'node1'))).get('APP_REDIS_TLS_CA_FILE'),
+    '',
+    'plaintext: empty',
+  )
 
   const fleet = { inventory: inv, vars: (h: string) => inv.hosts.get(h)!.vars, members: inv.groupHosts } as Fleet
   t.equal(writerPlacement(fleet, 'redis').target.redisCa, `${TLS}/ca.crt`)

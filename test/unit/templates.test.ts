@@ -32,8 +32,9 @@ const AWKWARD = {
   etcd_root_password: '~root=pass+/word-0123',
 }
 
+// Plaintext (TLS is on by default): the lines checked here are the plaintext ones; tls-render.test.ts has TLS's.
 const INVENTORY = `all:
-  vars: ${JSON.stringify(AWKWARD)}
+  vars: ${JSON.stringify({ ...AWKWARD, tls_enabled: false })}
   children:
     etcd: { hosts: { node1: { address: 10.0.0.1 }, node2: { address: 10.0.0.2 }, node3: { address: 10.0.0.3 } } }
     postgres: { hosts: { node1: , node2: , node3: } }

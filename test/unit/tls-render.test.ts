@@ -128,8 +128,18 @@ t.test('a service switched off keeps its links in plaintext while the others use
   t.equal(f.scrape.find((j) => j.job_name === 'etcd')!.scheme, undefined, 'Prometheus scrapes etcd over http')
 })
 
-t.test('with tls_enabled off nothing mentions TLS', async (t) => {
+t.test('an inventory that says nothing gets TLS on every link (tls_enabled is on by default)', async (t) => {
   const f = files(await inventoryWith({}))
+  t.match(f.etcd, /^ETCD_LISTEN_CLIENT_URLS="https:/m, 'etcd serves https')
+  t.equal(f.patroni.restapi.certfile, '/etc/hastack/tls/patroni/host.crt', "Patroni's API on HTTPS")
+  t.match(JSON.stringify(f.patroni), /hostssl/, 'PostgreSQL requires TLS off the host')
+  t.match(f.haproxy, /check-ssl/, "HAProxy checks Patroni's API over HTTPS")
+  t.equal(f.app.APP_PG_CA_FILE, '/etc/hastack/tls/ca.crt', "the app's connection verifies the CA")
+  t.equal(f.scrape.find((j) => j.job_name === 'etcd')!.scheme, 'https', 'Prometheus scrapes etcd over https')
+})
+
+t.test('with tls_enabled off nothing mentions TLS', async (t) => {
+  const f = files(await inventoryWith({ tls_enabled: false }))
   t.notMatch(f.etcd, /https|CERT/)
   t.notMatch(f.etcdctl, /https|ETCDCTL_CA/)
   t.notMatch(JSON.stringify(f.snapshots), /https|ETCDCTL_CA/)
@@ -146,13 +156,22 @@ t.test('with tls_enabled off nothing mentions TLS', async (t) => {
 t.test('a running cluster is refused a switch between plaintext and TLS, naming the member and the way out', (t) => {
   t.equal(tlsSwitchProblem('db1', undefined, 'https'), undefined, 'a member never configured takes either')
   t.equal(tlsSwitchProblem('db1', 'https', 'https'), undefined)
-  t.match(tlsSwitchProblem('db1', 'http', 'https'), /etcd member db1 runs with http peer URLs .*\(etcd_tls: false\)/)
-  t.match(tlsSwitchProblem('db2', 'https', 'http'), /etcd member db2 runs with https .*\(etcd_tls: true\)/)
+  t.match(
+    tlsSwitchProblem('db1', 'http', 'https'),
+    /etcd member db1 runs with http peer URLs .* To keep it in plaintext set etcd_tls: false in the inventory's all\.vars .* or tls_enabled: false to keep the whole stack in plaintext/,
+  )
+  t.match(
+    tlsSwitchProblem('db2', 'https', 'http'),
+    /etcd member db2 runs with https .*set etcd_tls: true and tls_enabled: true/,
+  )
   t.equal(restApiSwitchProblem('db1', true, true), undefined)
   t.match(
     restApiSwitchProblem('db1', false, true),
-    /Patroni on db1 serves its REST API over HTTP .* patroni_api_tls: false/,
+    /Patroni on db1 serves its REST API over HTTP .* To keep it in plaintext set patroni_api_tls: false .*or tls_enabled: false/,
   )
-  t.match(restApiSwitchProblem('db3', true, false), /over HTTPS .* asks for HTTP.* patroni_api_tls: true/)
+  t.match(
+    restApiSwitchProblem('db3', true, false),
+    /over HTTPS .* asks for HTTP.* set patroni_api_tls: true and tls_enabled: true/,
+  )
   t.end()
 })

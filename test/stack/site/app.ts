@@ -1,8 +1,9 @@
 /**
  * The vote app on the converged lab: every app host runs its three programs and answers /healthz
- * on the vote and result ports; a vote cast through HAProxy's vote port is acknowledged with its
- * id, then shows in /results (through HAProxy's result port) and in the votes table within a
- * bounded time; the same voter's second, different vote replaces the first and counts `applied` 2.
+ * on the vote and result ports (asked from a HAProxy host: the firewall lets only HAProxy reach them); a
+ * vote cast through HAProxy's vote port is acknowledged with its id, then shows in /results (through
+ * HAProxy's result port) and in the votes table within a bounded time; the same voter's second, different
+ * vote replaces the first and counts `applied` 2.
  */
 import { randomUUID } from 'node:crypto'
 import pg from 'pg'
@@ -30,16 +31,17 @@ export const app: SiteCheck = {
   async run(t, ctx) {
     const apps = ctx.hosts('app')
     t.ok(apps.length >= 2, `two app hosts or more (${apps.join(', ')})`)
+    const [balancer] = ctx.hosts('haproxy')
     for (const host of apps) {
       const active = await ctx.lab.ssh(host, `systemctl is-active ${PROGRAMS.join(' ')}`)
       t.same(active.stdout.trim().split('\n'), ['active', 'active', 'active'], `${host}: the three programs run`)
       const address = ctx.lab.host(host).address
       for (const port of [8080, 8081]) {
-        const health = await getJson<{ ok: boolean }>(`http://${address}:${port}/healthz`)
-        t.equal(health.status, 200, `${host}:${port}/healthz answers 200`)
+        const url = `http://${address}:${port}/healthz`
+        const health = await ctx.lab.ssh(balancer!, `curl -s -o /dev/null -w '%{http_code}' --max-time 5 ${url}`)
+        t.equal(health.stdout.trim(), '200', `${host}:${port}/healthz answers 200 (asked from ${balancer})`)
       }
     }
-    const [balancer] = ctx.hosts('haproxy')
     const lb = ctx.lab.host(balancer).address
     const db = new pg.Client({
       host: lb,

@@ -24,17 +24,18 @@ import { nodes } from './nodes.ts'
 import { security } from './security.ts'
 import { tlsRedis } from './tls-redis.ts'
 import { tlsPostgres } from './tls-postgres.ts'
+import { renewal } from './renewal.ts'
 
 // Destructive checks, in this order: alerting first (it asserts that no alert is raised when it is
 // done, which the failovers of the later checks would trip for a while), then the rest; the restores
 // near the end (they replace the whole cluster's data, and their switchover check relies on the
 // restored cluster), and the node added and removed last (it grows and shrinks the cluster).
 export const SITE_CHECKS: SiteCheck[] = [
-  // First: with HASTACK_SITE_FIREWALL=on it leaves the firewall on for every check after it.
   security,
   tlsPostgres,
   clients,
   tlsRedis,
+  renewal,
   prometheusTargets,
   status,
   snapshots,
