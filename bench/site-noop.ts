@@ -123,6 +123,8 @@ function printSlowest(run: PlaybookRun, count = 15): void {
   )
   const stamps = times.filter(Boolean).map((t) => Date.parse(t))
   const span = stamps.length ? (Math.max(...stamps) - Math.min(...stamps)) / 1000 : 0
+  const trips = Object.entries(run.report.hosts).map(([host, h]) => `${host} ${(h as { commands?: number }).commands}`)
+  console.log(`\nRound trips over each host's connection: ${trips.join(', ')}.`)
   console.log(`\nFrom the first task's start to the last task's end: ${span.toFixed(2)} s. Per play:\n`)
   for (const line of playSpanTable(playSpans(run.report as unknown as JsonReport))) console.log(line)
   console.log(`\nThe last no-op run's tasks took ${(total / 1000).toFixed(2)} s summed over the hosts; the slowest:\n`)

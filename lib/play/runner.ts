@@ -360,7 +360,9 @@ export class PlayRunner {
           await this.undoOnClose
             .get(host)?.()
             .catch(() => undefined)
-          await (await c).close()
+          const conn = await c
+          this.statsOf(host).commands = conn.commandCount
+          await conn.close()
         } catch {
           // unreachable hosts have nothing to close
         }
