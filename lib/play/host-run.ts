@@ -22,6 +22,7 @@ import type {
 import { TaskFailed, UnreachableError } from '../types.ts'
 import { mask } from '../output/mask.ts'
 import { ProbedConnection } from './probed-connection.ts'
+import { probeKey } from '../facts/probes.ts'
 import type { HostStats, Reporter } from '../output/reporter.ts'
 import { Interrupted, type RunControl } from './interrupt.ts'
 import { watchSlowTask, type ProgressIntervals } from './progress.ts'
@@ -107,7 +108,16 @@ export class HostRunner implements HostRun {
   }
 
   async do(task: Task): Promise<TaskOutcome> {
-    return this.runTask(task, this.conn)
+    const probes = task.probes ?? []
+    // --step: the host may change while the user answers, as in gather().
+    if (probes.length === 0 || !this.selected(task) || this.batch.step) return this.runTask(task, this.conn)
+    // While the run is settled, the probes the run's early answers hold are answered from them (no round trip).
+    this.batch.recordProbes(this.name, probes)
+    const early = this.settled ? await this.batch.earlyAnswers(this.name) : undefined
+    const known = probes.filter((p) => early?.has(probeKey(p)))
+    if (!this.settled || known.length === 0) return this.runTask(task, this.conn)
+    const isLost = (err: unknown) => err instanceof UnreachableError
+    return this.runTask(task, await ProbedConnection.gather(this.conn, known, isLost, early))
   }
 
   async doAll(tasks: Task[], options: DoAllOptions = {}): Promise<TaskOutcome[]> {
