@@ -215,6 +215,9 @@ t.test('every batched answer is byte for byte what the probe asks live, exit cod
     { kind: 'run', command: "printf 'a\\n\\n'; echo err >&2; exit 3" },
     { kind: 'run', command: "printf '%s' \"it's\"" },
     { kind: 'run', command: 'id -u' },
+    { kind: 'run', command: 'kill -TERM $$' },
+    { kind: 'run', command: 'hastack-no-such-command' },
+    { kind: 'run', command: 'head -c 200000 /dev/zero | tr "\\0" x' },
   ]
   const answers = await conn.runProbes(probes)
   for (const [i, probe] of probes.entries()) {
@@ -232,6 +235,25 @@ t.test('every batched answer is byte for byte what the probe asks live, exit cod
       JSON.stringify(probe),
     )
   }
+})
+
+t.test('the commands of a batch run side by side, their answers in the probes order', async (t) => {
+  const sshd = await startSshd()
+  const conn = await SshConnection.connect(sshd.userSpec())
+  t.teardown(async () => {
+    await conn.close()
+    await sshd.stop()
+  })
+  const sleepers: Probe[] = [3, 1, 2, 0, 5, 4].map((n) => ({ kind: 'run', command: `sleep 0.${n}; echo ${n}` }))
+  const started = Date.now()
+  const answers = await conn.runProbes([...sleepers, { kind: 'run', command: 'exit 7' }])
+  const seconds = (Date.now() - started) / 1000
+  t.same(
+    answers.map((a) => [a.code, a.stdout.toString()]),
+    [...[3, 1, 2, 0, 5, 4].map((n) => [0, `${n}\n`]), [7, '']],
+  )
+  // One after another they would take 1.5 s; side by side about the longest, 0.5 s.
+  t.ok(seconds < 1.2, `six sleeps answered in ${seconds.toFixed(2)} s`)
 })
 
 t.test('a privileged session killed mid-run fails that host alone as unreachable; no task runs twice', async (t) => {
