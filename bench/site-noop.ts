@@ -8,7 +8,7 @@
  * playbook, plain node); one more no-op and the --list-tasks runs are timed with tsx's loader too, for the
  * start-up's share. `--tls` converges and times with `tls_enabled: true`. The lab is removed at the end.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Lab } from '../lab/lab.ts'
@@ -20,6 +20,15 @@ const REPO = resolve(import.meta.dirname, '..')
 const NOOP_RUNS = 3
 /** Where the last no-op run's --json report is kept. */
 const LAST_REPORT = join(REPO, 'reports/site-noop-last.json')
+
+/** Where the --json report of a run that failed is kept. */
+const FAILED_REPORT = join(REPO, 'reports/site-noop-failed.json')
+
+/** Keep a run's --json report in reports/ (not committed), when it wrote one. */
+function keepReport(json: string, to: string): void {
+  mkdirSync(join(REPO, 'reports'), { recursive: true })
+  if (existsSync(json)) copyFileSync(json, to)
+}
 
 const log = (message: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`)
 
@@ -69,7 +78,10 @@ export async function siteNoopBench(options: { tls?: boolean } = {}): Promise<nu
         launcher,
         timeoutMs: 1_800_000,
       })
-      if (run.exitCode !== 0) throw new Error(`site.ts ${label} failed (exit ${run.exitCode}):\n${run.tail}`)
+      if (run.exitCode !== 0) {
+        keepReport(json, FAILED_REPORT)
+        throw new Error(`site.ts ${label} failed (exit ${run.exitCode}; its report: ${FAILED_REPORT}):\n${run.tail}`)
+      }
       if (i > 0 && run.totals.changed !== 0) throw new Error(`site.ts ${label} changed: ${run.changed.join('; ')}`)
       if (launcher === 'bundle') [lastNoop, lastNoopJson] = [run, json]
       const tasks = Object.values(run.report.hosts).reduce((n, h) => n + h.tasks.length, 0)
@@ -86,10 +98,7 @@ export async function siteNoopBench(options: { tls?: boolean } = {}): Promise<nu
   } finally {
     await lab.down().catch((e) => log(`lab down failed: ${e}`))
     // The last no-op run's report stays for a closer look (reports/ is not committed).
-    if (lastNoopJson) {
-      mkdirSync(join(REPO, 'reports'), { recursive: true })
-      copyFileSync(lastNoopJson, LAST_REPORT)
-    }
+    if (lastNoopJson) keepReport(lastNoopJson, LAST_REPORT)
     rmSync(dir, { recursive: true, force: true })
   }
   const load = loadavg().map((n) => n.toFixed(2))
