@@ -4,7 +4,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.lab/', 'reports/', 'dashboards/', 'app/dist/'] },
+  { ignores: ['node_modules/', '.lab/', 'reports/', 'dashboards/', 'app/dist/', '.build/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -4,13 +4,15 @@
  * NOOP_RUNS more runs, each of which must change nothing. Prints each run's wall time (the command as a
  * user types it, start-up included), the start-up before the first connection and the time from the
  * first connection to the recap (both from the --json report), and where the last no-op run spent its
- * time: per play, and the slowest tasks. The lab is removed at the end.
+ * time: per play, and the slowest tasks. The no-op runs start the way `node bin/play.mjs` does (the bundled
+ * playbook, plain node); one more no-op and the --list-tasks runs are timed with tsx's loader too, for the
+ * start-up's share. `--tls` converges and times with `tls_enabled: true`. The lab is removed at the end.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Lab } from '../lab/lab.ts'
-import { runPlaybook, type PlaybookRun, type ReportTask } from '../test/stack/playbook-run.ts'
+import { runPlaybook, type PlaybookRun, type PlaybookRunOptions, type ReportTask } from '../test/stack/playbook-run.ts'
 import { playSpans, playSpanTable } from './site-profile.ts'
 import type { JsonReport } from '../lib/output/json-report.ts'
 
@@ -19,61 +21,91 @@ const NOOP_RUNS = 3
 /** Where the last no-op run's --json report is kept. */
 const LAST_REPORT = join(REPO, 'reports/site-noop-last.json')
 
+/** Where the --json report of a run that failed is kept. */
+const FAILED_REPORT = join(REPO, 'reports/site-noop-failed.json')
+
+/** Keep a run's --json report in reports/ (not committed), when it wrote one. */
+function keepReport(json: string, to: string): void {
+  mkdirSync(join(REPO, 'reports'), { recursive: true })
+  if (existsSync(json)) copyFileSync(json, to)
+}
+
 const log = (message: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`)
 
 /** Milliseconds as seconds with two decimals, `?` when the report has none. */
 const seconds = (ms: number | undefined) => (ms === undefined ? '?' : `${(ms / 1000).toFixed(2)} s`)
 
-/** The bench, start to end; returns the exit code (0: measured). */
-export async function siteNoopBench(): Promise<number> {
+/** The runs, in order: the converge, the timed no-op runs (bundled), one no-op with tsx's loader. */
+const RUNS: { label: string; launcher: PlaybookRunOptions['launcher'] }[] = [
+  { label: 'converge (tsx)', launcher: 'tsx' },
+  ...Array.from({ length: NOOP_RUNS }, (_, i) => ({ label: `no-op ${i + 1} (bundle)`, launcher: 'bundle' as const })),
+  { label: 'no-op (tsx)', launcher: 'tsx' },
+]
+
+/** The options of a `site.ts --list-tasks` run: start-up, inventory and roles, no connection. */
+const listTasks = (dir: string, inventory: string): PlaybookRunOptions => ({
+  cwd: REPO,
+  playbook: 'playbooks/site.ts',
+  inventory,
+  json: join(dir, 'site-list.json'),
+  extra: ['--list-tasks'],
+})
+
+/** The bench, start to end; returns the exit code (0: measured). `tls`: the inventory copy sets `tls_enabled: true`. */
+export async function siteNoopBench(options: { tls?: boolean } = {}): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'hastack-bench-site-'))
   const inventory = join(dir, 'lab-small.yml')
   const source = readFileSync(join(REPO, 'inventory/lab-small.yml'), 'utf8')
-  writeFileSync(inventory, source.replace('ssh_key: ../.lab/ssh/id_ed25519', `ssh_key: ${REPO}/.lab/ssh/id_ed25519`))
+  const key = `ssh_key: ${REPO}/.lab/ssh/id_ed25519${options.tls ? '\n    tls_enabled: true' : ''}`
+  writeFileSync(inventory, source.replace('ssh_key: ../.lab/ssh/id_ed25519', key))
   const lab = new Lab({ inventory, name: 'bench-site', log })
   const rows: string[] = []
   let lastNoop: PlaybookRun | undefined
+  let lastNoopJson: string | undefined
   try {
+    // The bundle is built (when stale) before any timed run, so no timed run pays for the build.
+    const warm = await runPlaybook({ ...listTasks(dir, inventory), launcher: 'bundle' })
+    if (warm.exitCode !== 0) throw new Error(`bin/play.mjs playbooks/site.ts --list-tasks failed:\n${warm.tail}`)
     await lab.up()
-    for (let i = 0; i <= NOOP_RUNS; i++) {
-      const label = i === 0 ? 'converge' : `no-op ${i}`
+    for (const [i, { label, launcher }] of RUNS.entries()) {
       log(`playbooks/site.ts: ${label}`)
+      const json = join(dir, `site-${i}.json`)
       const run = await runPlaybook({
         cwd: REPO,
         playbook: 'playbooks/site.ts',
         inventory,
-        json: join(dir, `site-${i}.json`),
+        json,
+        launcher,
         timeoutMs: 1_800_000,
       })
-      if (run.exitCode !== 0) throw new Error(`site.ts ${label} failed (exit ${run.exitCode}):\n${run.tail}`)
+      if (run.exitCode !== 0) {
+        keepReport(json, FAILED_REPORT)
+        throw new Error(`site.ts ${label} failed (exit ${run.exitCode}; its report: ${FAILED_REPORT}):\n${run.tail}`)
+      }
       if (i > 0 && run.totals.changed !== 0) throw new Error(`site.ts ${label} changed: ${run.changed.join('; ')}`)
-      lastNoop = run
+      if (launcher === 'bundle') [lastNoop, lastNoopJson] = [run, json]
       const tasks = Object.values(run.report.hosts).reduce((n, h) => n + h.tasks.length, 0)
       const { startupMs, durationMs } = run.report as unknown as JsonReport
       const split = `${seconds(startupMs)} | ${seconds(durationMs)}`
       rows.push(`| ${label} | ${tasks} | ${run.totals.changed} | ${run.seconds.toFixed(2)} s | ${split} |`)
     }
-    log('playbooks/site.ts --list-tasks: start-up, inventory and roles, no connection')
-    const listed = await runPlaybook({
-      cwd: REPO,
-      playbook: 'playbooks/site.ts',
-      inventory,
-      json: join(dir, 'site-list.json'),
-      extra: ['--list-tasks'],
-    })
-    if (listed.exitCode !== 0) throw new Error(`site.ts --list-tasks failed:\n${listed.tail}`)
-    rows.push(`| --list-tasks (no connection) | – | – | ${listed.seconds.toFixed(2)} s | – | – |`)
+    for (const launcher of ['bundle', 'tsx'] as const) {
+      log(`playbooks/site.ts --list-tasks (${launcher}): start-up, inventory and roles, no connection`)
+      const listed = await runPlaybook({ ...listTasks(dir, inventory), launcher })
+      if (listed.exitCode !== 0) throw new Error(`site.ts --list-tasks failed:\n${listed.tail}`)
+      rows.push(`| --list-tasks (${launcher}, no connection) | – | – | ${listed.seconds.toFixed(2)} s | – | – |`)
+    }
   } finally {
     await lab.down().catch((e) => log(`lab down failed: ${e}`))
     // The last no-op run's report stays for a closer look (reports/ is not committed).
-    if (lastNoop) {
-      mkdirSync(join(REPO, 'reports'), { recursive: true })
-      copyFileSync(join(dir, `site-${NOOP_RUNS}.json`), LAST_REPORT)
-    }
+    if (lastNoopJson) keepReport(lastNoopJson, LAST_REPORT)
     rmSync(dir, { recursive: true, force: true })
   }
   const load = loadavg().map((n) => n.toFixed(2))
-  console.log(`playbooks/site.ts on lab-small (3 hosts); this machine's load average at the end: ${load.join(' ')}\n`)
+  const tls = options.tls ? 'tls_enabled: true' : 'TLS off'
+  console.log(
+    `playbooks/site.ts on lab-small (3 hosts, ${tls}); this machine's load average at the end: ${load.join(' ')}\n`,
+  )
   console.log(
     '| run | tasks (all hosts) | changed | wall time of the process | start-up to the first connection | first connection to the recap |',
   )
@@ -100,6 +132,8 @@ function printSlowest(run: PlaybookRun, count = 15): void {
   )
   const stamps = times.filter(Boolean).map((t) => Date.parse(t))
   const span = stamps.length ? (Math.max(...stamps) - Math.min(...stamps)) / 1000 : 0
+  const trips = Object.entries(run.report.hosts).map(([host, h]) => `${host} ${(h as { commands?: number }).commands}`)
+  console.log(`\nRound trips over each host's connection: ${trips.join(', ')}.`)
   console.log(`\nFrom the first task's start to the last task's end: ${span.toFixed(2)} s. Per play:\n`)
   for (const line of playSpanTable(playSpans(run.report as unknown as JsonReport))) console.log(line)
   console.log(`\nThe last no-op run's tasks took ${(total / 1000).toFixed(2)} s summed over the hosts; the slowest:\n`)

@@ -27,6 +27,7 @@ import { stateDir } from './play/secret-guard.ts'
 import { RunControl, SIGNAL_EXIT_CODES, watchSignals } from './play/interrupt.ts'
 import type { ProgressIntervals } from './play/progress.ts'
 import { acquireRunLock, type RunLock } from './play/run-lock.ts'
+import { probePlanFile } from './play/probe-plan.ts'
 import { runPlays, type RunReport } from './play/runner.ts'
 import { StepPrompter } from './play/step.ts'
 
@@ -142,6 +143,7 @@ export async function playbook(spec: PlaybookSpec): Promise<PlaybookResult> {
       startAtTask: options.startAtTask,
       step,
       // Check mode writes nothing on the hosts, not even the lock's holder file.
+      probePlan: probePlanFile(inventory.file),
       onConnect: options.check
         ? undefined
         : async (conn) => (await takeHostLock(conn, holder, stateDir(inventory, conn.host))).release,

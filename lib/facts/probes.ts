@@ -4,15 +4,19 @@
  * its facts. perl-base is Essential on Debian (the privileged session's helper is perl too), so the
  * script needs nothing else: path states are read with lstat natively and one `sha256sum` hashes every
  * regular file, one `dpkg-query` answers every package probe, one `systemctl is-enabled` and one
- * `systemctl is-active` every unit probe, and only the other commands start a process each. Each answer
- * is exactly what the probe's own command prints (`probeCommand`), so a check cannot tell a batched
- * answer from a live one. Reads larger than PROBE_READ_MAX_BYTES, and failing
+ * `systemctl is-active` every unit probe, and only the other commands start a process each (up to
+ * PROBE_COMMANDS_AT_ONCE of them side by side, each through `/bin/sh -c` as a live command runs: they
+ * only read). Each answer is exactly what the probe's own command prints (`probeCommand`), so a check
+ * cannot tell a batched answer from a live one. Reads larger than PROBE_READ_MAX_BYTES, and failing
  * reads, answer non-zero: the check then reads live and sees the real error.
  */
 import type { Probe, ProbeAnswer } from '../types.ts'
 import { pathStateCommand } from './files.ts'
 import { packageStateCommand } from './packages.ts'
 import { unitStateCommand } from './units.ts'
+
+/** A batch runs this many of its commands (`c` probes) side by side; answers stay in the probes' order. */
+export const PROBE_COMMANDS_AT_ONCE = 6
 
 /** Files larger than this are not read by a batch. */
 export const PROBE_READ_MAX_BYTES = 1024 * 1024
@@ -63,8 +67,23 @@ if (@units) {
   if (@enabled == @units && @active == @units) { $unit{$units[$_]} = "$enabled[$_]$active[$_]" for 0 .. $#units }
 }
 sub qx_lines { open(my $fh, '-|', @_) or return (); my @lines = <$fh>; close($fh); return @lines }
-for my $p (@probes) {
-  my ($k, @a) = @$p;
+my @jobs = grep { $probes[$_][0] eq 'c' } 0 .. $#probes;
+my (%ran, @running);
+my $started = 0;
+while ($started < @jobs || @running) {
+  while (@running < ${PROBE_COMMANDS_AT_ONCE} && $started < @jobs) {
+    my $i = $jobs[$started++];
+    my $opened = open(my $fh, '-|', '/bin/sh', '-c', $probes[$i][1]);
+    if ($opened) { push @running, [$i, $fh] } else { $ran{$i} = [127, ''] }
+  }
+  last unless @running;
+  my ($i, $fh) = @{shift @running};
+  my $out = do { local $/; <$fh> };
+  close($fh);
+  $ran{$i} = [$? == -1 ? 127 : ($? & 127) ? 128 + ($? & 127) : $? >> 8, defined $out ? $out : ''];
+}
+for my $i (0 .. $#probes) {
+  my ($k, @a) = @{$probes[$i]};
   my ($code, $out) = (0, '');
   if ($k eq 'p') { $out = $state{$a[0]} }
   elsif ($k eq 'u' && defined $unit{$a[0]}) { $out = $unit{$a[0]} }
@@ -75,10 +94,7 @@ for my $p (@probes) {
     if (-f _ && defined $size && $size <= ${PROBE_READ_MAX_BYTES} && open(my $fh, '<:raw', $a[0])) {
       local $/; $out = <$fh>; $out = '' unless defined $out; close($fh);
     } else { $code = 1 }
-  } else {
-    $out = qx{$a[0]};
-    $code = $? == -1 ? 127 : ($? & 127) ? 128 + ($? & 127) : $? >> 8;
-  }
+  } else { ($code, $out) = @{$ran{$i}} }
   print $code, ' ', unpack('H*', $out), "\n";
 }
 `

@@ -22,6 +22,8 @@ export interface HostStats {
   error?: string
   /** Set when the run was interrupted (SIGINT, SIGTERM) before this host was done: what did not run. */
   interrupted?: string
+  /** Round trips made over the host's connection (commands, probe batches, uploads), counted when it closes. */
+  commands?: number
 }
 
 /** A task as recorded for the recap and the JSON report: its outcome, its play, when it started and ended (ISO). */

@@ -11,6 +11,8 @@ import type {
   HandlerSpec,
   HostRun,
   Inventory,
+  Probe,
+  ProbeAnswer,
   RunOptions,
   RunResult,
   Task,
@@ -20,6 +22,7 @@ import type {
 import { TaskFailed, UnreachableError } from '../types.ts'
 import { mask } from '../output/mask.ts'
 import { ProbedConnection } from './probed-connection.ts'
+import { probeKey } from '../facts/probes.ts'
 import type { HostStats, Reporter } from '../output/reporter.ts'
 import { Interrupted, type RunControl } from './interrupt.ts'
 import { watchSlowTask, type ProgressIntervals } from './progress.ts'
@@ -52,6 +55,13 @@ export interface BatchContext {
   step?: StepPrompter
   /** Whether nothing has changed or failed on any host of the run so far (HostRun.settled). */
   runSettled(): boolean
+  /**
+   * The answers of the probe plan read from this host at the run's start (lib/play/probe-plan.ts); undefined
+   * when there are none or the run is no longer settled (then they are dropped for good).
+   */
+  earlyAnswers(host: string): Promise<ReadonlyMap<string, ProbeAnswer> | undefined>
+  /** Note the probes asked of a host, for the next run's probe plan. */
+  recordProbes(host: string, probes: Probe[]): void
 }
 
 export class HostRunner implements HostRun {
@@ -98,7 +108,16 @@ export class HostRunner implements HostRun {
   }
 
   async do(task: Task): Promise<TaskOutcome> {
-    return this.runTask(task, this.conn)
+    const probes = task.probes ?? []
+    // --step: the host may change while the user answers, as in gather().
+    if (probes.length === 0 || !this.selected(task) || this.batch.step) return this.runTask(task, this.conn)
+    // While the run is settled, the probes the run's early answers hold are answered from them (no round trip).
+    this.batch.recordProbes(this.name, probes)
+    const early = this.settled ? await this.batch.earlyAnswers(this.name) : undefined
+    const known = probes.filter((p) => early?.has(probeKey(p)))
+    if (!this.settled || known.length === 0) return this.runTask(task, this.conn)
+    const isLost = (err: unknown) => err instanceof UnreachableError
+    return this.runTask(task, await ProbedConnection.gather(this.conn, known, isLost, early))
   }
 
   async doAll(tasks: Task[], options: DoAllOptions = {}): Promise<TaskOutcome[]> {
@@ -134,7 +153,20 @@ export class HostRunner implements HostRun {
     // --step asks before each task, so the host may change between two answers: no batch then.
     const gathering = !abort.reason && !control.signal && !step
     const probes = gathering ? tasks.filter((t) => this.selected(t)).flatMap((t) => t.probes ?? []) : []
-    return ProbedConnection.gather(this.conn, probes, (err) => err instanceof UnreachableError)
+    return this.gatherProbes(probes)
+  }
+
+  /** Probes answered from the run's early answers while it is settled, the others in one round trip. */
+  private async gatherProbes(probes: Probe[]): Promise<ProbedConnection> {
+    this.batch.recordProbes(this.name, probes)
+    const known = this.settled && probes.length > 0 ? await this.batch.earlyAnswers(this.name) : undefined
+    // Read again after the wait: a change on another host meanwhile drops the early answers.
+    return ProbedConnection.gather(
+      this.conn,
+      probes,
+      (err) => err instanceof UnreachableError,
+      this.settled ? known : undefined,
+    )
   }
 
   /** do() on a given connection: the host's own, or the probed one of a doAll. */
@@ -233,11 +265,7 @@ export class HostRunner implements HostRun {
   }
 
   async queryAll(commands: string[]): Promise<RunResult[]> {
-    const probed = await ProbedConnection.gather(
-      this.conn,
-      commands.map((command) => ({ kind: 'run' as const, command })),
-      (err) => err instanceof UnreachableError,
-    )
+    const probed = await this.gatherProbes(commands.map((command) => ({ kind: 'run' as const, command })))
     const results: RunResult[] = []
     // Answered from the batch; a command the batch could not answer runs live (read-only: nothing to invalidate).
     for (const command of commands) results.push(await probed.run(command))

@@ -21,10 +21,21 @@ export class ProbedConnection implements Connection {
   /**
    * Gather the answers of these probes in one round trip (when the connection can batch, and there are
    * probes). A failing batch is no failure: each check then asks its own probes. A lost host is.
+   * `known`: answers read earlier that still hold (the run's early answers while it is settled): those
+   * probes are answered from them, only the others are asked.
    */
-  static async gather(conn: Connection, probes: Probe[], isLost: (err: unknown) => boolean): Promise<ProbedConnection> {
+  static async gather(
+    conn: Connection,
+    probes: Probe[],
+    isLost: (err: unknown) => boolean,
+    known?: ReadonlyMap<string, ProbeAnswer>,
+  ): Promise<ProbedConnection> {
     const probed = new ProbedConnection(conn)
-    const unique = [...new Map(probes.map((p) => [probeKey(p), p])).values()]
+    const unique = [...new Map(probes.map((p) => [probeKey(p), p])).values()].filter((p) => {
+      const answer = known?.get(probeKey(p))
+      if (answer) probed.answers.set(probeKey(p), answer)
+      return !answer
+    })
     if (!conn.runProbes || unique.length === 0) return probed
     try {
       const answers = await conn.runProbes(unique)
@@ -33,6 +44,12 @@ export class ProbedConnection implements Connection {
       if (isLost(err)) throw err
     }
     return probed
+  }
+
+  /** The answers of these probes by probeKey, read in one round trip; empty when the batch fails or cannot be made. */
+  static async answersOf(conn: Connection, probes: Probe[]): Promise<Map<string, ProbeAnswer>> {
+    const probed = await ProbedConnection.gather(conn, probes, () => false)
+    return probed.answers
   }
 
   get host(): string {

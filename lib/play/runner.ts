@@ -6,12 +6,15 @@
  * Stops starting tasks once interrupted (see interrupt.ts), honours
  * --start-at-task and --step, and takes each host's lock right after connecting.
  */
-import type { Connection, Facts, HandlerSpec, Inventory, Play, Vars } from '../types.ts'
+import type { Connection, Facts, HandlerSpec, Inventory, Play, Probe, ProbeAnswer, Vars } from '../types.ts'
 import { TaskFailed, UnreachableError } from '../types.ts'
 import { gatherFacts } from '../facts/system.ts'
 import { mask } from '../output/mask.ts'
 import { emptyStats, type HostStats, type Reporter } from '../output/reporter.ts'
+import { probeKey } from '../facts/probes.ts'
 import { HostRunner, type BatchContext } from './host-run.ts'
+import { ProbedConnection } from './probed-connection.ts'
+import { nextProbePlan, PLAN_MAX_PROBES, readProbePlan, writeProbePlan, type ProbePlan } from './probe-plan.ts'
 import { Interrupted, RunControl, type StopSignal } from './interrupt.ts'
 import { DEFAULT_PROGRESS, type ProgressIntervals } from './progress.ts'
 import type { StepPrompter } from './step.ts'
@@ -49,6 +52,12 @@ export interface RunSettings {
    * a function undoing it, called before the connection closes.
    */
   onConnect?(conn: Connection): Promise<(() => Promise<void>) | void>
+  /**
+   * The probe plan's file (lib/play/probe-plan.ts): its probes are asked of each host in one round trip right
+   * after connecting, their answers serve the run while it is settled, and the probes this run asks are written
+   * back at its end. None: no plan (check mode, tests of the engine's own trips).
+   */
+  probePlan?: string
 }
 
 export interface RunReport {
@@ -116,6 +125,10 @@ export class PlayRunner {
   private readonly down = new Set<string>()
   /** Secret variables each host's roles were given in this run (their fingerprints are recorded after it). */
   private readonly secretsUsed = new Map<string, Set<string>>()
+  /** The probe plan of the last run, the answers of its probes per host, and the probes this run asked. */
+  private plan: ProbePlan = new Map()
+  private readonly early = new Map<string, Promise<Map<string, ProbeAnswer>>>()
+  private readonly asked: ProbePlan = new Map()
   private stopped?: string
   readonly control: RunControl
   /** Hosts that have reached the --start-at-task task (kept across plays). */
@@ -137,6 +150,49 @@ export class PlayRunner {
     return s
   }
 
+  /** Whether nothing has changed or failed on any host of the run so far. */
+  private settled(): boolean {
+    return [...this.stats.values()].every((s) => s.changed === 0 && s.failed === 0 && !s.unreachable)
+  }
+
+  /** Load the probe plan of the run (none in check mode: its answers are for runs that may write). */
+  async loadProbePlan(): Promise<void> {
+    if (this.settings.probePlan && !this.settings.check) this.plan = await readProbePlan(this.settings.probePlan)
+  }
+
+  /** Ask the plan's probes of a host in one round trip, right after connecting (before any task). */
+  private startEarlyAnswers(host: string, conn: Connection): void {
+    const probes = this.plan.get(host)
+    if (!probes?.length) return
+    const answers = ProbedConnection.answersOf(conn, probes).catch(() => new Map<string, ProbeAnswer>())
+    this.early.set(host, answers)
+  }
+
+  /** The early answers of a host while the run is settled; any change drops every host's for good. */
+  private async earlyAnswers(host: string): Promise<ReadonlyMap<string, ProbeAnswer> | undefined> {
+    if (!this.settled()) this.early.clear()
+    return this.early.get(host)
+  }
+
+  private recordProbes(host: string, probes: Probe[]): void {
+    if (!this.settings.probePlan || this.settings.check || probes.length === 0) return
+    const asked = this.asked.get(host) ?? []
+    if (asked.length < PLAN_MAX_PROBES) this.asked.set(host, [...asked, ...probes])
+  }
+
+  /** Write the plan for the next run: the probes this run asked (none holding a secret), per host. */
+  async saveProbePlan(): Promise<void> {
+    const file = this.settings.probePlan
+    if (!file || this.settings.check || this.asked.size === 0) return
+    const keep = (probe: Probe) => {
+      const text = probeKey(probe)
+      return mask(text) === text
+    }
+    await writeProbePlan(file, nextProbePlan(await readProbePlan(file), this.asked, keep)).catch((error) =>
+      this.settings.reporter.line(`WARNING: could not write the probe plan ${file}: ${error}`),
+    )
+  }
+
   /** The host's one connection; opened on first use, reused after. */
   connection(host: string): Promise<Connection> {
     let conn = this.connections.get(host)
@@ -148,6 +204,8 @@ export class PlayRunner {
         try {
           const undo = await this.settings.onConnect?.(c)
           if (undo) this.undoOnClose.set(host, undo)
+          // After the host lock: no other run changes the host while the plan's answers are read.
+          this.startEarlyAnswers(host, c)
         } catch (error) {
           await c.close().catch(() => undefined)
           throw new HostSetupFailed('host lock', error instanceof Error ? error.message : String(error))
@@ -257,7 +315,9 @@ export class PlayRunner {
         progress: this.settings.progress ?? DEFAULT_PROGRESS,
         startAt: this.startAt,
         step: this.settings.step,
-        runSettled: () => [...this.stats.values()].every((s) => s.changed === 0 && s.failed === 0 && !s.unreachable),
+        runSettled: () => this.settled(),
+        earlyAnswers: (host) => this.earlyAnswers(host),
+        recordProbes: (host, probes) => this.recordProbes(host, probes),
       }
       let failures = 0
       await mapLimit(live, this.settings.forks ?? 10, async (host) => {
@@ -360,7 +420,9 @@ export class PlayRunner {
           await this.undoOnClose
             .get(host)?.()
             .catch(() => undefined)
-          await (await c).close()
+          const conn = await c
+          this.statsOf(host).commands = conn.commandCount
+          await conn.close()
         } catch {
           // unreachable hosts have nothing to close
         }
@@ -374,6 +436,7 @@ export async function runPlays(plays: Play[], settings: RunSettings): Promise<Ru
   const started = Date.now()
   const runner = new PlayRunner(settings)
   try {
+    await runner.loadProbePlan()
     await runner.guardSecrets(plays)
     for (const play of plays) await runner.runPlay(play)
     if (runner.control.signal) {
@@ -382,6 +445,7 @@ export async function runPlays(plays: Play[], settings: RunSettings): Promise<Ru
     await runner.recordSecretFingerprints()
   } finally {
     await runner.closeAll()
+    await runner.saveProbePlan()
   }
   const durationMs = Date.now() - started
   settings.reporter.recap(runner.stats, durationMs)

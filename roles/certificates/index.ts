@@ -12,10 +12,10 @@
  */
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
-import type { HostRun, Inventory, Role, Task, Vars } from '../../lib/types.ts'
+import type { HostRun, Inventory, Probe, Role, Task, Vars } from '../../lib/types.ts'
 import { command, defineTask, directory, file, group, noChange, packages, user } from '../../lib/tasks/index.ts'
 import { sh } from '../../lib/connection/quote.ts'
-import { pathState } from '../../lib/facts/files.ts'
+import { pathState, pathStateProbe } from '../../lib/facts/files.ts'
 import { IPV4 } from '../../lib/inventory/formats.ts'
 import { TLS_FILES, tlsDirectory, tlsFiles, type TlsCopy } from '../tls.ts'
 import { STACK_DEFAULTS, TLS_VARS, sharedVars, type StackVars } from '../stack.ts'
@@ -101,8 +101,11 @@ export function certificateSetupProblems(inventory: Inventory): string[] {
  * key never travels to the controller.
  */
 function copyOnHost(sources: string[], dest: string, mode: string, owner: string, groupName: string): Task {
-  return defineTask(`Ensure ${dest} is a copy of ${sources.join(' + ')}`, {}, async (ctx) => {
-    const sum = await ctx.conn.run(sh`cat -- ${sources} | sha256sum`)
+  const sumCommand = sh`cat -- ${sources} | sha256sum`
+  // Both reads are probes: a run of tasks (h.doAll) answers them with the others' in one round trip.
+  const probes: Probe[] = [{ kind: 'run', command: sumCommand }, pathStateProbe(dest)]
+  return defineTask(`Ensure ${dest} is a copy of ${sources.join(' + ')}`, { probes }, async (ctx) => {
+    const sum = await ctx.conn.run(sumCommand)
     const wanted = sum.code === 0 ? sum.stdout.split(' ')[0] : undefined
     const to = await pathState(ctx.conn, dest)
     const same = wanted !== undefined && to.sha256 === wanted
@@ -126,14 +129,20 @@ function hostCertificate(h: HostRun, ca: CaFiles, caPem: string | undefined): Ta
   const v = h.vars as CertificatesVars
   const { cert: certPath, key: keyPath } = tlsFiles(v)
   const names = hostCertificateNames(h)
-  return defineTask('Ensure the host certificate is current', {}, async (ctx) => {
+  const publicKeyCommand = sh`openssl pkey -in ${keyPath} -pubout 2>/dev/null`
+  // The certificate and the key's public half are probes (the private key itself is never read back).
+  const probes: Probe[] = [
+    { kind: 'read', path: certPath },
+    { kind: 'run', command: publicKeyCommand },
+  ]
+  return defineTask('Ensure the host certificate is current', { probes }, async (ctx) => {
     if (caPem === undefined)
       return { change: true, reason: 'the CA is made by the first converge', apply: async () => {} }
     const current = await ctx.conn.get(certPath).then(
       (b) => b.toString(),
       () => undefined,
     )
-    const pub = await ctx.conn.run(sh`openssl pkey -in ${keyPath} -pubout 2>/dev/null`)
+    const pub = await ctx.conn.run(publicKeyCommand)
     const problems = certificateProblems(current, {
       caPem,
       names,
@@ -205,9 +214,11 @@ export const certificatesRole: Role<CertificatesVars> = {
         return undefined
       }
     })()
-    await h.do(packages({ install: ['openssl'], name: 'Ensure openssl is installed' }))
-    await h.do(directory({ path: v.tls_dir, mode: '0755', name: 'Ensure the TLS directory exists' }))
-    await h.do(
+    const keyPath = tlsFiles(v).key
+    // One run of tasks: in order, each write before the next check, every check's reads in one round trip.
+    await h.doAll([
+      packages({ install: ['openssl'], name: 'Ensure openssl is installed' }),
+      directory({ path: v.tls_dir, mode: '0755', name: 'Ensure the TLS directory exists' }),
       file({
         path: tlsFiles(v).ca,
         // Undefined only in check mode before the first converge made the CA: the file would be written.
@@ -215,24 +226,28 @@ export const certificatesRole: Role<CertificatesVars> = {
         mode: '0644',
         name: 'Ensure the CA certificate is current',
       }),
-    )
-    const keyPath = tlsFiles(v).key
-    await h.do(
       command({
         cmd: sh`umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ${keyPath}`,
         creates: keyPath,
         name: 'Ensure the host key exists (generated on the host)',
       }),
-    )
-    await h.do(hostCertificate(h, ca, caPem))
-    for (const service of tlsServices(h)) {
-      const dir = `${v.tls_dir}/${service}`
-      await h.do(group({ group: tlsGroup(service), system: true, name: `Ensure group ${tlsGroup(service)} exists` }))
-      await h.do(directory({ path: dir, mode: '0750', group: tlsGroup(service), name: `Ensure ${dir} exists` }))
-      for (const { file: name, sources, mode } of serviceFiles(service)) {
-        const from = sources.map((source) => tlsPath(v, source))
-        await h.do(copyOnHost(from, tlsPath(v, name, service), mode, 'root', tlsGroup(service)))
-      }
-    }
+      hostCertificate(h, ca, caPem),
+      ...tlsServices(h).flatMap((service) => {
+        const dir = `${v.tls_dir}/${service}`
+        return [
+          group({ group: tlsGroup(service), system: true, name: `Ensure group ${tlsGroup(service)} exists` }),
+          directory({ path: dir, mode: '0750', group: tlsGroup(service), name: `Ensure ${dir} exists` }),
+          ...serviceFiles(service).map(({ file: name, sources, mode }) =>
+            copyOnHost(
+              sources.map((source) => tlsPath(v, source)),
+              tlsPath(v, name, service),
+              mode,
+              'root',
+              tlsGroup(service),
+            ),
+          ),
+        ]
+      }),
+    ])
   },
 }

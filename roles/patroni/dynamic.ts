@@ -7,7 +7,19 @@
 import type { HostRun, Plan, Task, Vars } from '../../lib/types.ts'
 import { defineTask, delay, noChange, waitUntil } from '../../lib/tasks/index.ts'
 import { walArchiving, type WalArchiving } from '../pgbackrest/archiving.ts'
-import { clusterMembers, isLeader, memberApi, rest, restJson, type PatroniMember, type RestAuth } from './rest.ts'
+import {
+  clusterMembers,
+  documentOf,
+  isLeader,
+  memberApi,
+  membersIn,
+  rest,
+  restGetCommand,
+  restResponse,
+  type PatroniMember,
+  type RestAuth,
+} from './rest.ts'
+import { patroniApiCa } from '../tls.ts'
 
 export type Dynamic = Record<string, unknown> & {
   postgresql: {
@@ -87,8 +99,12 @@ export interface ApiContext {
 
 /** Ensure the dynamic configuration in etcd matches the inventory (PATCH /config, once per cluster). */
 export function dynamicConfigTask(h: HostRun, api: ApiContext): Task {
-  return defineTask('Ensure the Patroni dynamic configuration matches the inventory', {}, async (): Promise<Plan> => {
-    const current = await restJson<Record<string, any>>(h, `${api.base}/config`)
+  // The read is a probe (no credentials in it); the PATCH carries them on curl's standard input.
+  const read = restGetCommand(`${api.base}/config`, patroniApiCa(h.vars))
+  const probes = [{ kind: 'run' as const, command: read }]
+  const name = 'Ensure the Patroni dynamic configuration matches the inventory'
+  return defineTask(name, { probes }, async (ctx): Promise<Plan> => {
+    const current = documentOf<Record<string, any>>(restResponse((await ctx.conn.run(read)).stdout))
     if (!current) {
       if (h.check) return { change: false, skip: true, reason: 'Patroni is not running yet' }
       throw new Error(`GET ${api.base}/config did not answer`)
@@ -133,13 +149,17 @@ const healthy = (m: PatroniMember) => m.state === 'running' || m.state === 'stre
  * first, then the replicas again. Bounded to three rounds.
  */
 export function rollingRestartTask(h: HostRun, api: ApiContext, afterPatch: boolean): Task {
+  // The first read of the members is a probe (no credentials in it); after a PATCH it is read live, later.
+  const read = restGetCommand(`${api.base}/cluster`, patroniApiCa(h.vars))
   return defineTask(
     'Ensure members with pending PostgreSQL settings are restarted one at a time',
-    {},
-    async (): Promise<Plan> => {
+    { probes: afterPatch ? [] : [{ kind: 'run', command: read }] },
+    async (ctx): Promise<Plan> => {
       // A PATCH is seen by the members within one loop_wait: give them that long to flag a pending restart.
       if (afterPatch && !h.check) await delay((Number(h.vars.patroni_loop_wait) + 2) * 1000)
-      const members = await clusterMembers(h, api.base)
+      const members = afterPatch
+        ? await clusterMembers(h, api.base)
+        : membersIn(restResponse((await ctx.conn.run(read)).stdout))
       if (!members)
         return h.check
           ? { change: false, skip: true, reason: 'Patroni is not running yet' }

@@ -8,6 +8,7 @@
  */
 import type { Connection, HostRun, Inventory, Plan, Task } from '../../lib/types.ts'
 import { defineTask, waitUntil } from '../../lib/tasks/index.ts'
+import { sh } from '../../lib/connection/quote.ts'
 import { groupMembers } from '../stack.ts'
 import { patroniApiCa, patroniApiUrl } from '../tls.ts'
 
@@ -72,17 +73,41 @@ export async function rest(
     sudo: false,
     timeoutMs: ((opts.timeoutS ?? 10) + 10) * 1000,
   })
-  const cut = result.stdout.lastIndexOf('\n')
-  const status = Number(result.stdout.slice(cut + 1).trim()) || 0
-  return { status, body: cut >= 0 ? result.stdout.slice(0, cut) : '' }
+  return restResponse(result.stdout)
+}
+
+/** curl's output as `rest` and `restGetCommand` ask for it: the body, a newline, the HTTP status (0: no answer). */
+export function restResponse(stdout: string): RestResponse {
+  const cut = stdout.lastIndexOf('\n')
+  const status = Number(stdout.slice(cut + 1).trim()) || 0
+  return { status, body: cut >= 0 ? stdout.slice(0, cut) : '' }
+}
+
+/**
+ * A GET without credentials as one command line (the URL and the CA file: no secret), so a run of tasks
+ * gathers it as a probe and the probe plan may keep it; prints what `rest` reads (see restResponse).
+ */
+export function restGetCommand(url: string, caFile?: string): string {
+  if (url.startsWith('https:') && caFile === undefined) throw new Error(`${url}: an https call needs the CA file`)
+  const ca = url.startsWith('https:') ? ['--cacert', caFile!] : []
+  return sh`curl -sS -m 10 ${[...ca, '-w', '\\n%{http_code}', '--url', url]}`
+}
+
+/** The members in a `GET /cluster` answer, undefined unless it is a 2xx JSON document. */
+export function membersIn(response: RestResponse): PatroniMember[] | undefined {
+  return documentOf<{ members?: PatroniMember[] }>(response)?.members
 }
 
 /** GET a JSON document; undefined when the API does not answer with 2xx. */
 export async function restJson<T>(conn: Connection | HostRun, url: string, caFile?: string): Promise<T | undefined> {
-  const r = await rest(conn, 'GET', url, { caFile })
-  if (r.status < 200 || r.status >= 300) return undefined
+  return documentOf<T>(await rest(conn, 'GET', url, { caFile }))
+}
+
+/** An answer's JSON document; undefined unless it is 2xx JSON. */
+export function documentOf<T>(response: RestResponse): T | undefined {
+  if (response.status < 200 || response.status >= 300) return undefined
   try {
-    return JSON.parse(r.body) as T
+    return JSON.parse(response.body) as T
   } catch {
     return undefined
   }
@@ -101,10 +126,17 @@ export function isLeader(m: PatroniMember): boolean {
   return m.role === 'leader' || m.role === 'master' || m.role === 'standby_leader'
 }
 
-/** Wait (bounded) until the cluster names a leader, read through `GET /cluster`; skipped in check mode. */
+/**
+ * Wait (bounded) until the cluster names a leader, read through `GET /cluster`; skipped in check mode. The
+ * first read is a probe: in a run of tasks it is answered with the others' in one round trip.
+ */
 export function waitForLeader(h: HostRun, apiBase: string, timeoutMs = 120_000): Task {
-  return defineTask('Wait for the cluster to have a leader', {}, async (ctx): Promise<Plan> => {
+  const firstTry = restGetCommand(`${apiBase}/cluster`, apiBase.startsWith('https:') ? patroniApiCa(h.vars) : undefined)
+  const probes = [{ kind: 'run' as const, command: firstTry }]
+  return defineTask('Wait for the cluster to have a leader', { probes }, async (ctx): Promise<Plan> => {
     if (ctx.check) return { change: false, skip: true, reason: 'not waited for in check mode' }
+    const first = membersIn(restResponse((await ctx.conn.run(firstTry)).stdout))?.find(isLeader)?.name
+    if (first) return { change: false, reason: `${first} leads` }
     const leader = async () => (await clusterMembers(h, apiBase))?.find(isLeader)?.name
     const name = await waitUntil('the cluster to have a leader', leader, { timeoutMs, intervalMs: 1000 })
     return { change: false, reason: `${name} leads` }

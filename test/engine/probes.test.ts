@@ -15,6 +15,7 @@ import { directory, file, lineInFile, packages, service, template, waitFor } fro
 import { sh } from '../../lib/connection/quote.ts'
 import type { HostRun, Play, Probe, Task, TaskOutcome } from '../../lib/types.ts'
 import { probeCommand } from '../../lib/facts/probes.ts'
+import { probePlanFile } from '../../lib/play/probe-plan.ts'
 
 const SAMPLE_TEMPLATE = fileURLToPath(new URL('./fixtures/sample.conf.ejs', import.meta.url))
 
@@ -29,6 +30,15 @@ t.teardown(async () => {
   await lab.stop()
   rmSync(work, { recursive: true, force: true })
 })
+
+/**
+ * Run plays with no probe plan: these tests count the trips of runs of tasks by themselves, and the session
+ * test finds its helper busy with no early batch (test/engine/probe-plan.test.ts covers the plan).
+ */
+function runWithoutPlan(plays: Play[], args: string[] = []) {
+  rmSync(probePlanFile(lab.inventory), { force: true })
+  return lab.run(plays, args)
+}
 
 /** A fresh directory holding some of the wanted state and missing the rest. */
 function seed(name: string): string {
@@ -70,7 +80,7 @@ async function runOn(tasks: Task[], batched: boolean, args: string[] = []) {
       commands = h.conn.commandCount - before
     },
   }
-  const result = await lab.run([play], args)
+  const result = await runWithoutPlan([play], args)
   const brief = outcomes.map((o) => `${o.status}: ${o.task} (${o.reason ?? ''})`)
   return { brief, commands, result }
 }
@@ -142,18 +152,18 @@ t.test(
         h.log(`commands=${h.conn.commandCount - before} after=${outcomes[1]!.status}`)
       },
     })
-    const first = await lab.run([play('one')])
+    const first = await runWithoutPlan([play('one')])
     t.ok(first.success)
     t.ok(
       first.lines.some((l) => l.includes('after=ok')),
       'after the handler wrote the marker, the task after the handlers reads it anew (ok, not changed)',
     )
-    const again = await lab.run([play('one')])
+    const again = await runWithoutPlan([play('one')])
     t.ok(
       again.lines.some((l) => l.includes('commands=1 after=ok')),
       'no handler: one round trip for both tasks',
     )
-    const changed = await lab.run([play('two')])
+    const changed = await runWithoutPlan([play('two')])
     t.ok(
       changed.lines.some((l) => l.includes('after=ok')),
       'a changed setting: the handler ran, the marker read anew',
@@ -205,6 +215,9 @@ t.test('every batched answer is byte for byte what the probe asks live, exit cod
     { kind: 'run', command: "printf 'a\\n\\n'; echo err >&2; exit 3" },
     { kind: 'run', command: "printf '%s' \"it's\"" },
     { kind: 'run', command: 'id -u' },
+    { kind: 'run', command: 'kill -TERM $$' },
+    { kind: 'run', command: 'hastack-no-such-command' },
+    { kind: 'run', command: 'head -c 200000 /dev/zero | tr "\\0" x' },
   ]
   const answers = await conn.runProbes(probes)
   for (const [i, probe] of probes.entries()) {
@@ -222,6 +235,25 @@ t.test('every batched answer is byte for byte what the probe asks live, exit cod
       JSON.stringify(probe),
     )
   }
+})
+
+t.test('the commands of a batch run side by side, their answers in the probes order', async (t) => {
+  const sshd = await startSshd()
+  const conn = await SshConnection.connect(sshd.userSpec())
+  t.teardown(async () => {
+    await conn.close()
+    await sshd.stop()
+  })
+  const sleepers: Probe[] = [3, 1, 2, 0, 5, 4].map((n) => ({ kind: 'run', command: `sleep 0.${n}; echo ${n}` }))
+  const started = Date.now()
+  const answers = await conn.runProbes([...sleepers, { kind: 'run', command: 'exit 7' }])
+  const seconds = (Date.now() - started) / 1000
+  t.same(
+    answers.map((a) => [a.code, a.stdout.toString()]),
+    [...[3, 1, 2, 0, 5, 4].map((n) => [0, `${n}\n`]), [7, '']],
+  )
+  // One after another they would take 1.5 s; side by side about the longest, 0.5 s.
+  t.ok(seconds < 1.2, `six sleeps answered in ${seconds.toFixed(2)} s`)
 })
 
 t.test('a privileged session killed mid-run fails that host alone as unreachable; no task runs twice', async (t) => {
@@ -247,7 +279,7 @@ t.test('a privileged session killed mid-run fails that host alone as unreachable
       await h.do(defineTask('After', {}, async () => noChange()))
     },
   }
-  const result = await lab.run([play])
+  const result = await runWithoutPlan([play])
   t.equal(result.exitCode, 4, 'exit 4: a host was unreachable')
   t.equal(readFileSync(logs.h1, 'utf8'), 'A\nB\n', 'h1: the lost command ran once and nothing after it')
   t.equal(readFileSync(logs.h2, 'utf8'), 'A\nB\nC\n', 'h2 went on')

@@ -47,6 +47,13 @@ function curlConfig(text: string): Record<string, string> {
   return out
 }
 
+/** A GET's command line (restGetCommand: `curl -sS -m 10 [--cacert CA] -w ... --url URL`) as a curl config. */
+function curlGetConfig(command: string): Record<string, string> {
+  const url = /--url (\S+)$/.exec(command)?.[1]
+  const cacert = /--cacert (\S+)/.exec(command)?.[1]
+  return { url: url ?? '', request: 'GET', ...(cacert ? { cacert } : {}) }
+}
+
 export class PatroniCluster {
   leader?: string
   dynamic?: Json
@@ -71,8 +78,9 @@ export class PatroniCluster {
       const conn = lab.host(name)
       conn.on(
         (command) => command === 'curl -K -',
-        (_c, options: RunOptions) => this.rest(String(options.stdin ?? '')),
+        (_c, options: RunOptions) => this.rest(curlConfig(String(options.stdin ?? ''))),
       )
+      conn.on(/^curl -sS -m 10 .*--url \S+$/, (command) => this.rest(curlGetConfig(command)))
       conn.on(/https?:\/\/[\d.]+:\d+\/health/, (command) => {
         const [, scheme = '', address = ''] = /(https?):\/\/([\d.]+):/.exec(command)!
         const member = this.memberAt(address)
@@ -143,8 +151,7 @@ export class PatroniCluster {
       }))
   }
 
-  private rest(stdin: string): { code: number; stdout: string } {
-    const cfg = curlConfig(stdin)
+  private rest(cfg: Record<string, string>): { code: number; stdout: string } {
     const url = new URL(cfg.url!)
     const member = this.memberAt(url.hostname)
     const reply = (status: number, body: unknown = '') => ({

@@ -31,8 +31,11 @@ export interface PlaybookRunOptions {
   extra?: string[]
   /** The repository to run in (default: this repository). */
   cwd?: string
-  /** `tsx` (default): node with tsx's loader; `zx`: `npx zx`, as the README shows. */
-  launcher?: 'zx' | 'tsx'
+  /**
+   * `tsx` (default): node with tsx's loader; `zx`: `npx zx`, as the README shows; `bundle`: `node bin/play.mjs`,
+   * the playbook bundled by esbuild and run with plain node (the fast start).
+   */
+  launcher?: 'zx' | 'tsx' | 'bundle'
   /** Also write stdout and stderr to this file. */
   log?: string
   /** Kill the run after this long (default 15 minutes). */
@@ -67,14 +70,20 @@ function readReport(json: string): PlaybookReport {
   }
 }
 
+/** The command and arguments that start a playbook with `args` the way `launcher` does. */
+function launcherCommand(launcher: 'zx' | 'tsx' | 'bundle', args: string[]): [string, string[]] {
+  if (launcher === 'zx') return ['npx', ['zx', ...args]]
+  if (launcher === 'bundle') return [process.execPath, ['bin/play.mjs', ...args]]
+  return [process.execPath, ['--import=tsx', ...args]]
+}
+
 /** Run `playbook -i inventory --json json ...extra`; never throws for a failed run (look at exitCode). */
 export async function runPlaybook(opts: PlaybookRunOptions): Promise<PlaybookRun> {
   const cwd = opts.cwd ?? ROOT
   rmSync(opts.json, { force: true })
   mkdirSync(dirname(opts.json), { recursive: true })
   const args = [opts.playbook, '-i', opts.inventory, '--json', opts.json, ...(opts.extra ?? [])]
-  const zx = opts.launcher === 'zx'
-  const [command, argv] = zx ? ['npx', ['zx', ...args]] : [process.execPath, ['--import=tsx', ...args]]
+  const [command, argv] = launcherCommand(opts.launcher ?? 'tsx', args)
   const started = Date.now()
   const child = spawn(command, argv, { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''

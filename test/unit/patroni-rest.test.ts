@@ -1,7 +1,10 @@
-/** Patroni's REST credentials go only to the inventory's members, never to an api_url read from the DCS. */
+/**
+ * Patroni's REST credentials go only to the inventory's members, never to an api_url read from the DCS; a read
+ * without credentials is one command line (a probe) that names only the URL and the CA.
+ */
 import t from 'tap'
 import type { HostRun, Inventory, RunOptions } from '../../lib/types.ts'
-import { inventoryApis, memberApi, type PatroniMember } from '../../roles/patroni/rest.ts'
+import { inventoryApis, memberApi, restGetCommand, restResponse, type PatroniMember } from '../../roles/patroni/rest.ts'
 import { rollingRestartTask } from '../../roles/patroni/dynamic.ts'
 
 const ADDRESSES: Record<string, string> = { db1: '10.0.0.11', db2: '10.0.0.12' }
@@ -31,8 +34,9 @@ t.test('the rolling restart posts with credentials to inventory addresses only',
     check: false,
     vars: { patroni_loop_wait: 0 },
     log: () => {},
-    async query(_command: string | string[], options?: RunOptions) {
-      const config = String(options?.stdin ?? '')
+    async query(command: string | string[], options?: RunOptions) {
+      // A call with its curl config on stdin (rest), or a GET on the command line (restGetCommand, the first read).
+      const config = String(options?.stdin ?? `url = "${/--url (\S+)$/.exec(String(command))?.[1]}"\nrequest = "GET"`)
       const url = /^url = "([^"]*)"/m.exec(config)![1]!
       const method = /^request = "([^"]*)"/m.exec(config)![1]!
       calls.push({ url, method, auth: /^user = /m.test(config) })
@@ -43,7 +47,8 @@ t.test('the rolling restart posts with credentials to inventory addresses only',
   } as unknown as HostRun
   const auth = { user: 'patroni', password: 'rest-password-0123456789' }
   const api = { base: 'http://10.0.0.11:8008', auth, members: inventoryApis(inventory, 'postgres') }
-  const plan = await rollingRestartTask(h, api, false).check({} as never)
+  const conn = { run: (command: string, options?: RunOptions) => h.query(command, options) }
+  const plan = await rollingRestartTask(h, api, false).check({ conn } as never)
   t.equal(plan.change, true)
   if (plan.change) await plan.apply()
   const withCredentials = calls.filter((c) => c.auth)
@@ -52,4 +57,18 @@ t.test('the rolling restart posts with credentials to inventory addresses only',
     calls.some((c) => c.url.includes('203.0.113.9')),
     'nothing at all goes to the address from the DCS',
   )
+})
+
+t.test('a read without credentials is one command line naming the URL and, over HTTPS, the CA', async (t) => {
+  t.equal(
+    restGetCommand('https://10.0.0.11:8008/cluster', '/etc/hastack/tls/ca.crt'),
+    "curl -sS -m 10 --cacert /etc/hastack/tls/ca.crt -w '\\n%{http_code}' --url https://10.0.0.11:8008/cluster",
+  )
+  t.equal(
+    restGetCommand('http://10.0.0.11:8008/primary'),
+    "curl -sS -m 10 -w '\\n%{http_code}' --url http://10.0.0.11:8008/primary",
+  )
+  t.throws(() => restGetCommand('https://10.0.0.11:8008/primary'), /needs the CA file/)
+  t.same(restResponse('{"role":"primary"}\n200'), { status: 200, body: '{"role":"primary"}' })
+  t.same(restResponse('\n000'), { status: 0, body: '' }, 'no answer')
 })

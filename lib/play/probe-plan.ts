@@ -1,0 +1,77 @@
+/**
+ * The probe plan: per inventory, the read-only probes each host was asked during the last run, kept on the
+ * controller beside the inventory (`<inventory>.probes.json`, not committed), so the next run can ask them
+ * all in one round trip per host at its start. The plan holds the questions only (paths, package and unit
+ * names, read-only commands), never an answer, never stdin; a probe whose text holds a secret is not kept.
+ * The plan only decides what is asked early: its answers are used only while the run is settled (see
+ * HostRunner), so a stale or damaged plan costs at most a wasted question, never a wrong answer.
+ */
+import { readFile, rename, writeFile } from 'node:fs/promises'
+import type { Probe } from '../types.ts'
+import { probeKey } from '../facts/probes.ts'
+
+/** Each host's probes, in the order first asked. */
+export type ProbePlan = Map<string, Probe[]>
+
+/** At most this many probes are kept per host (a bounded batch; a no-op of the whole site asks about 300). */
+export const PLAN_MAX_PROBES = 2000
+
+/** Where the plan of an inventory file is kept. */
+export function probePlanFile(inventoryFile: string): string {
+  return `${inventoryFile}.probes.json`
+}
+
+function isProbe(value: unknown): value is Probe {
+  const p = value as Record<string, unknown>
+  if (typeof p !== 'object' || p === null) return false
+  switch (p.kind) {
+    case 'run':
+      return typeof p.command === 'string'
+    case 'path':
+    case 'read':
+      return typeof p.path === 'string'
+    case 'unit':
+      return typeof p.name === 'string'
+    case 'packages':
+      return Array.isArray(p.names) && p.names.every((n) => typeof n === 'string')
+    default:
+      return false
+  }
+}
+
+/** The plan in the file; empty when there is none or it cannot be read (anything malformed is left out). */
+export async function readProbePlan(file: string): Promise<ProbePlan> {
+  const plan: ProbePlan = new Map()
+  let data: unknown
+  try {
+    data = JSON.parse(await readFile(file, 'utf8'))
+  } catch {
+    return plan
+  }
+  const hosts = (data as { version?: unknown; hosts?: unknown })?.hosts
+  if ((data as { version?: unknown }).version !== 1 || typeof hosts !== 'object' || hosts === null) return plan
+  for (const [host, probes] of Object.entries(hosts)) {
+    if (Array.isArray(probes)) plan.set(host, probes.filter(isProbe).slice(0, PLAN_MAX_PROBES))
+  }
+  return plan
+}
+
+/**
+ * The next plan: the hosts this run asked replace their old lists (`asked`, in the order first asked, only
+ * the probes `keep` accepts: no secret in them), the other hosts keep theirs.
+ */
+export function nextProbePlan(old: ProbePlan, asked: ProbePlan, keep: (probe: Probe) => boolean): ProbePlan {
+  const next: ProbePlan = new Map(old)
+  for (const [host, probes] of asked) {
+    const unique = new Map(probes.filter(keep).map((p) => [probeKey(p), p]))
+    next.set(host, [...unique.values()].slice(0, PLAN_MAX_PROBES))
+  }
+  return next
+}
+
+/** Write the plan whole or not at all (temp file, then rename). */
+export async function writeProbePlan(file: string, plan: ProbePlan): Promise<void> {
+  const temp = `${file}.${process.pid}.tmp`
+  await writeFile(temp, `${JSON.stringify({ version: 1, hosts: Object.fromEntries(plan) })}\n`, { mode: 0o600 })
+  await rename(temp, file)
+}

@@ -1,0 +1,97 @@
+/**
+ * The probe plan on real hosts (loopback sshd): a settled re-run asks the probes the last run asked in one
+ * round trip per host at its start and answers every run of tasks from it (fewer round trips, the same
+ * results); a change anywhere drops those early answers, so a later check sees the host as it is now; check
+ * mode neither uses nor writes the plan.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import t from 'tap'
+import { loopbackHosts, type Lab } from './harness.ts'
+import { file } from '../../lib/tasks/index.ts'
+import { probePlanFile } from '../../lib/play/probe-plan.ts'
+import type { Play } from '../../lib/types.ts'
+
+let lab: Lab
+let work: string
+t.before(async () => {
+  lab = await loopbackHosts(2)
+  work = mkdtempSync('/tmp/hastack-probe-plan-')
+})
+t.teardown(async () => {
+  await lab.stop()
+  rmSync(work, { recursive: true, force: true })
+})
+
+/** Three runs of tasks (three gathers) of four files each, with this content. */
+function filesPlay(dir: string, content: string): Play {
+  return {
+    name: 'files in three runs of tasks',
+    hosts: 'all',
+    tasks: async (h) => {
+      for (const part of [1, 2, 3]) {
+        const paths = [1, 2, 3, 4].map((n) => `${dir}/${h.name}-${part}-${n}`)
+        await h.doAll(paths.map((path) => file({ path, content })))
+      }
+    },
+  }
+}
+
+t.test('a settled re-run answers the probes of every run of tasks from one early round trip', async (t) => {
+  const dir = mkdtempSync(`${work}/settled-`)
+  const plan = probePlanFile(lab.inventory)
+  rmSync(plan, { force: true })
+  const converge = await lab.run([filesPlay(dir, 'one\n')])
+  t.equal(converge.exitCode, 0)
+  t.ok(existsSync(plan), 'the run wrote its probe plan')
+  t.match(readFileSync(plan, 'utf8'), `${dir}/h1-3-4`, 'the plan names the probed paths')
+  rmSync(plan)
+  const withoutPlan = await lab.run([filesPlay(dir, 'one\n')])
+  const withPlan = await lab.run([filesPlay(dir, 'one\n')])
+  for (const run of [withoutPlan, withPlan]) {
+    t.equal(run.exitCode, 0)
+    for (const host of lab.hosts) t.equal(run.stats.get(host)?.changed, 0, `${host}: a no-op`)
+  }
+  for (const host of lab.hosts) {
+    const [live, early] = [withoutPlan.stats.get(host)!.commands!, withPlan.stats.get(host)!.commands!]
+    t.equal(live - early, 2, `${host}: three gathers became one early trip (${live} → ${early} round trips)`)
+  }
+})
+
+t.test('a change drops the early answers: a later check reads the file the run just wrote', async (t) => {
+  const dir = mkdtempSync(`${work}/changed-`)
+  const twice = (content: string): Play => ({
+    name: 'the same file twice, in two runs of tasks',
+    hosts: 'all',
+    tasks: async (h) => {
+      await h.doAll([file({ path: `${dir}/${h.name}`, content, name: 'Write it' })])
+      await h.doAll([file({ path: `${dir}/${h.name}`, content, name: 'Find it written' })])
+    },
+  })
+  t.equal((await lab.run([twice('old\n')])).exitCode, 0)
+  // The plan now names the file; the early answers of the next run read it as "old".
+  const run = await lab.run([twice('new\n')])
+  t.equal(run.exitCode, 0)
+  for (const host of lab.hosts) {
+    const tasks = run.stats.get(host)!.tasks
+    t.same(
+      tasks.map((task) => [task.task, task.changed]),
+      [
+        ['Write it', true],
+        ['Find it written', false],
+      ],
+      `${host}: the second check saw the new content`,
+    )
+    t.equal(readFileSync(`${dir}/${host}`, 'utf8'), 'new\n')
+  }
+})
+
+t.test('check mode neither reads nor writes the plan', async (t) => {
+  const dir = mkdtempSync(`${work}/check-`)
+  const plan = probePlanFile(lab.inventory)
+  t.equal((await lab.run([filesPlay(dir, 'one\n')])).exitCode, 0)
+  const before = readFileSync(plan, 'utf8')
+  const checked = await lab.run([filesPlay(dir, 'two\n')], ['--check'])
+  t.equal(checked.exitCode, 0)
+  t.equal(readFileSync(plan, 'utf8'), before, 'the plan is as the real run left it')
+  for (const host of lab.hosts) t.equal(checked.stats.get(host)?.changed, 12, `${host}: every file would change`)
+})

@@ -1,0 +1,87 @@
+/**
+ * The probe plan's file (lib/play/probe-plan.ts): what it keeps (the questions, never a probe holding a secret),
+ * how a run's probes replace a host's old list while other hosts keep theirs, and that a missing, damaged or
+ * foreign file reads as an empty plan.
+ */
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import type { Probe } from '../../lib/types.ts'
+import {
+  nextProbePlan,
+  PLAN_MAX_PROBES,
+  probePlanFile,
+  readProbePlan,
+  writeProbePlan,
+  type ProbePlan,
+} from '../../lib/play/probe-plan.ts'
+
+const unit: Probe = { kind: 'unit', name: 'patroni' }
+const path: Probe = { kind: 'path', path: '/etc/patroni/config.yml' }
+const query: Probe = { kind: 'run', command: 'systemctl is-active -q patroni' }
+const keepAll = () => true
+
+function tempFile(t: Test): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hastack-plan-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return probePlanFile(join(dir, 'lab.yml'))
+}
+
+t.test('the plan of an inventory is kept beside it', async (t) => {
+  t.equal(probePlanFile('/srv/inventory/lab.yml'), '/srv/inventory/lab.yml.probes.json')
+})
+
+t.test('writes the questions and reads them back as they were, readable by its owner only', async (t) => {
+  const file = tempFile(t)
+  const plan: ProbePlan = new Map([
+    ['node1', [unit, path, { kind: 'packages', names: ['patroni', 'python3-etcd'] }]],
+    ['node2', [query, { kind: 'read', path: '/etc/hostname' }]],
+  ])
+  await writeProbePlan(file, plan)
+  t.same(await readProbePlan(file), plan)
+  t.equal(statSync(file).mode & 0o777, 0o600)
+})
+
+t.test(
+  "a run's probes replace the hosts it asked, once each in the order first asked; other hosts keep theirs",
+  async (t) => {
+    const old: ProbePlan = new Map([
+      ['node1', [unit]],
+      ['node2', [path]],
+    ])
+    const asked: ProbePlan = new Map([['node1', [query, path, query, unit]]])
+    const next = nextProbePlan(old, asked, keepAll)
+    t.same(next.get('node1'), [query, path, unit])
+    t.same(next.get('node2'), [path], 'a host the run did not ask (--limit) keeps its plan')
+  },
+)
+
+t.test('a probe the keep rule refuses (one holding a secret) is not written', async (t) => {
+  const secret: Probe = { kind: 'run', command: "psql -c 'select 1' password=s3cret" }
+  const next = nextProbePlan(
+    new Map(),
+    new Map([['node1', [unit, secret]]]),
+    (p) => !JSON.stringify(p).includes('s3cret'),
+  )
+  t.same(next.get('node1'), [unit])
+})
+
+t.test('keeps at most PLAN_MAX_PROBES probes per host', async (t) => {
+  const many: Probe[] = Array.from({ length: PLAN_MAX_PROBES + 5 }, (_, i) => ({ kind: 'path', path: `/tmp/f${i}` }))
+  t.equal(nextProbePlan(new Map(), new Map([['node1', many]]), keepAll).get('node1')?.length, PLAN_MAX_PROBES)
+})
+
+t.test('a missing, damaged or foreign file is an empty plan; malformed probes are left out', async (t) => {
+  const file = tempFile(t)
+  t.same(await readProbePlan(file), new Map(), 'missing')
+  writeFileSync(file, '{"version": 1, "hosts": ')
+  t.same(await readProbePlan(file), new Map(), 'cut short')
+  writeFileSync(file, JSON.stringify({ version: 2, hosts: { node1: [unit] } }))
+  t.same(await readProbePlan(file), new Map(), 'another version')
+  writeFileSync(
+    file,
+    JSON.stringify({ version: 1, hosts: { node1: [unit, { kind: 'run' }, { kind: 'shell', command: 'x' }, 7] } }),
+  )
+  t.same(await readProbePlan(file), new Map([['node1', [unit]]]), 'only the well-formed probe')
+})
