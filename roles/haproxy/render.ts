@@ -24,16 +24,17 @@ export function haproxyView(host: HostView): Vars {
   const v = host.vars
   const inventory = host.inventory
   const members = groupMembers(inventory, String(v.patroni_group ?? STACK_DEFAULTS.patroni_group))
+  // Patroni's API over HTTPS: the check verifies the member's certificate and its name (the inventory's).
+  const ca = tlsOn(v, 'patroni_api') ? patroniApiCa(v) : undefined
   const inter = Number(v.haproxy_check_interval_ms)
   const fast = Math.max(100, Math.floor(inter / 2))
   // A member that is down is checked at the fast pace too: a newly promoted primary is routed to sooner
   // (a switchover's write pause), and only Patroni's leader answers /primary, so no second one can rise.
-  const checks = [
-    `check port ${v.patroni_restapi_port} inter ${inter}ms fastinter ${fast}ms downinter ${fast}ms`,
-    `fall ${v.haproxy_check_fall} rise ${v.haproxy_check_rise} on-marked-down shutdown-sessions`,
-  ].join(' ')
-  // Patroni's API over HTTPS: the check verifies the member's certificate and its name (the inventory's).
-  const ca = tlsOn(v, 'patroni_api') ? patroniApiCa(v) : undefined
+  const checks = (rise: number) =>
+    [
+      `check port ${v.patroni_restapi_port} inter ${inter}ms fastinter ${fast}ms downinter ${fast}ms`,
+      `fall ${v.haproxy_check_fall} rise ${rise} on-marked-down shutdown-sessions`,
+    ].join(' ')
   const checkTls = (name: string) => (ca ? ` check-ssl verify required ca-file ${ca} verifyhost ${name}` : '')
   const hasRedis = groupMembers(inventory, 'redis').length > 0
   const appHosts = groupMembers(inventory, 'app')
@@ -47,7 +48,11 @@ export function haproxyView(host: HostView): Vars {
         name,
         address: String(host.hostvars(name).address),
         port: v.postgresql_port,
-        checks: checks + checkTls(name),
+        checks: checks(Number(v.haproxy_check_rise)) + checkTls(name),
+        // postgres_rw rises on the first passed check: /primary answers 200 only on the member holding Patroni's
+        // leader key, which one member at a time holds, so a second answer would only lengthen a switchover's
+        // write pause by fastinter. postgres_ro keeps haproxy_check_rise.
+        rw_checks: checks(1) + checkTls(name),
       }
     }),
     replica_check: `/replica?lag=${v.haproxy_replica_max_lag}`,

@@ -44,6 +44,18 @@ export interface PgbackrestVars extends Vars, Pick<StackVars, keyof typeof share
 export const POSTGRES_SSH = '/var/lib/postgresql/.ssh'
 const IDENTITY = `${POSTGRES_SSH}/hastack_pgbackrest`
 const KNOWN_HOSTS = `${POSTGRES_SSH}/hastack_pgbackrest_known_hosts`
+/** Where postgres's SSH keeps a peer's shared connection (%C: a hash of the connection; short, as sockets need). */
+const CONTROL_PATH = `${POSTGRES_SSH}/mux-%C`
+/**
+ * How long a shared connection outlives its last session. A promotion's archive-gets come within a second or
+ * two of each other; a replica otherwise fetches no WAL, so the connection does not linger.
+ */
+const CONTROL_PERSIST = '60s'
+/**
+ * sshd's MaxSessions (10) bounds the sessions on one shared connection: a backup or restore opens one per
+ * process plus its own, and an archive-get or archive-push may share the connection at the same time.
+ */
+const MAX_PROCESSES = 8
 
 const SECRET_WORD = { type: 'string', format: 'config-word', minLength: 16, secret: true } as const
 
@@ -71,6 +83,8 @@ function sshView(h: HostRun & { vars: PgbackrestVars }) {
     peers: peers.map((p) => String(h.hostvars(p).address)),
     identity: IDENTITY,
     knownHosts: KNOWN_HOSTS,
+    controlPath: CONTROL_PATH,
+    controlPersist: CONTROL_PERSIST,
     hostKeys: pinnedHostKeyLines(h.inventory, peers),
     authorized: clients.length
       ? derivedKey(v.pgbackrest_ssh_secret, isRepository ? 'database' : 'repository').publicLine
@@ -139,8 +153,10 @@ export const pgbackrestRole: Role<PgbackrestVars> = {
     pgbackrest_process_max: {
       type: 'integer',
       minimum: 1,
-      maximum: 32,
-      description: 'Processes a backup or restore compresses and copies with.',
+      maximum: MAX_PROCESSES,
+      description:
+        'Processes a backup or restore compresses and copies with (at most 8: each is an SSH session on the ' +
+        "one shared connection to a peer, which sshd's MaxSessions 10 bounds).",
     },
     pgbackrest_compress_type: {
       type: 'string',

@@ -59,6 +59,25 @@ t.test('a fresh host installs, configures and starts HAProxy, then reloads the c
   t.same(lb1.unmatched, [])
 })
 
+t.test(
+  'the read-write backend routes to a new primary on its first passed check, the read-only one on two',
+  async (t) => {
+    const lab = await freshLab()
+    t.teardown(() => lab.cleanup())
+    t.ok((await lab.run(play)).success)
+    const cfg = lab.host('lb1').readFile(CFG) ?? ''
+    const section = (name: string) => cfg.split(`listen ${name}\n`)[1]?.split('\n\n')[0] ?? ''
+    const servers = (name: string) =>
+      section(name)
+        .split('\n')
+        .filter((l) => l.trim().startsWith('server '))
+    t.equal(servers('postgres_rw').length, 3, 'every member is a read-write server')
+    for (const line of servers('postgres_rw')) t.match(line, / fall 2 rise 1 /, 'read-write: rise 1')
+    t.equal(servers('postgres_ro').length, 3, 'every member is a read-only server')
+    for (const line of servers('postgres_ro')) t.match(line, / fall 2 rise 2 /, 'read-only: haproxy_check_rise')
+  },
+)
+
 t.test('a converged host changes nothing and is not reloaded', async (t) => {
   const lab = await freshLab()
   t.teardown(() => lab.cleanup())

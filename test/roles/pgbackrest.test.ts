@@ -124,6 +124,12 @@ t.test('a member reaches its own repository host over SSH; only the repository h
   t.match(lab.host('db1').readFile(`${SSH}/hastack_pgbackrest_known_hosts`), `10.0.0.40 ssh-ed25519 ${HOST_KEY}`)
   t.match(lab.host('db1').readFile(`${SSH}/config`), /Host 10\.0\.0\.40\n[^]*StrictHostKeyChecking yes/)
   t.match(lab.host('bk1').readFile(`${SSH}/config`), /Host 10\.0\.0\.11 10\.0\.0\.12 10\.0\.0\.13\n/)
+  for (const h of ['db1', 'bk1'])
+    t.match(
+      lab.host(h).readFile(`${SSH}/config`),
+      new RegExp(`ControlMaster auto\n +ControlPath ${SSH}/mux-%C\n +ControlPersist 60s\n`),
+      `${h}: pgbackrest commands to a peer share one SSH connection`,
+    )
   for (const h of ['db1', 'bk1']) t.same(lab.host(h).unmatched, [], `${h}: every command answered`)
 })
 
@@ -282,6 +288,11 @@ t.test('inconsistent inventories are refused before any connection', async (t) =
   )
   await t.rejects(scriptedLab(backupInventory('own', { pgbackrest_cipher_pass: 'has a space in it, sixteen+' })))
   await t.rejects(scriptedLab(backupInventory('own', { pgbackrest_full_schedule: 'daily; rm -rf /' })))
+  await t.rejects(
+    scriptedLab(backupInventory('own', { pgbackrest_process_max: 9 })),
+    /pgbackrest_process_max/,
+    "more processes than sshd's MaxSessions leaves room for on the shared connection",
+  )
 })
 
 t.test("Patroni's dynamic configuration archives through pgBackRest only with a repository", async (t) => {

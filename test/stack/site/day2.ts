@@ -38,7 +38,8 @@ export async function switchover(t: Tap, ctx: SiteContext, component: 'postgres'
   t.equal(report.to, after[component], 'the report names the new primary')
   const pause = (report.pauseMs ?? NaN) / 1000
   t.comment(
-    `${component} switchover write pause: ${pause.toFixed(2)} s (goal ≤ 2 s), writes ${JSON.stringify(report.writes)}`,
+    `${component} switchover ${report.from} → ${report.to}: write pause ${pause.toFixed(2)} s (goal ≤ 2 s), ` +
+      `writes ${JSON.stringify(report.writes)}`,
   )
   t.ok(report.writes && report.writes.acknowledged > 0, 'the writer wrote through HAProxy')
   if (report.timeline) t.comment(`where the ${component} pause went:\n${report.timeline.join('\n')}`)
