@@ -7,7 +7,7 @@
  * certificate. After that nothing differs, so a second run changes nothing. etcd is not in the list: it
  * loads its certificate on each TLS handshake.
  */
-import type { Task } from '../../lib/types.ts'
+import type { Probe, Task } from '../../lib/types.ts'
 import { defineTask, noChange } from '../../lib/tasks/index.ts'
 import { quote, sh } from '../../lib/connection/quote.ts'
 
@@ -64,7 +64,9 @@ function waitPresentedScript(e: TlsEndpoint): string {
  * A service that does not answer TLS (not started yet) reads the file when it starts: nothing to do.
  */
 export function servesCurrentCertificate(e: TlsEndpoint, how: string, pickUp: () => Promise<void>): Task {
-  return defineTask(`Ensure ${e.service} presents the current host certificate`, {}, async (ctx) => {
+  // The read is a probe: a settled run answers it with the role's other reads, in one round trip or none.
+  const probes: Probe[] = [{ kind: 'run', command: serialsCommand(e) }]
+  return defineTask(`Ensure ${e.service} presents the current host certificate`, { probes }, async (ctx) => {
     const { onDisk, presented } = parseSerials((await ctx.conn.run(serialsCommand(e))).stdout)
     if (onDisk === '' || presented === '' || presented === onDisk) return noChange()
     return {
