@@ -16,7 +16,7 @@ const USAGE = `usage: npm run bench -- [engine|backup|ansible|site-noop|scale] [
   ansible  issue 15: the same 200-task play with Ansible and hastack on one lab host, first and no-op runs,
            and the no-op ratio (installs ansible-core; root; a lab of its own: take the lab lock first)
   site-noop  issue 15: playbooks/site.ts converged on lab-small, then timed no-op runs (root; lab lock);
-           --tls: with tls_enabled: true
+           --plaintext: with tls_enabled: false (TLS is on by default)
   scale    issue 15: the no-op run of common + node_exporter on 1, 10, 30 and 50 light lab hosts, boot
            time and memory per host; table and docs/pictures/scale-curve.svg (root; the lab lock)`
 
@@ -30,7 +30,7 @@ const parsed = parseCommandLineOrExit(
       valueName: 'FILE',
       description: 'backup: the inventory to copy for the lab (default inventory/lab-small.yml)',
     },
-    tls: { type: 'boolean', description: 'site-noop: converge and time with tls_enabled: true' },
+    plaintext: { type: 'boolean', description: 'site-noop: converge and time with tls_enabled: false' },
     ...SCALE_OPTIONS,
   },
   USAGE,
@@ -46,7 +46,9 @@ if (part === 'engine') {
 } else if (part === 'ansible') {
   process.exitCode = await (await import('./ansible.ts')).ansibleBench()
 } else if (part === 'site-noop') {
-  process.exitCode = await (await import('./site-noop.ts')).siteNoopBench({ tls: parsed.values.tls === true })
+  process.exitCode = await (
+    await import('./site-noop.ts')
+  ).siteNoopBench({ plaintext: parsed.values.plaintext === true })
 } else if (part === 'scale') {
   const settings = scaleSettingsOrExit(parsed.values)
   const { scaleBench } = await import('./scale.ts')

@@ -6,7 +6,8 @@
  * first connection to the recap (both from the --json report), and where the last no-op run spent its
  * time: per play, and the slowest tasks. The no-op runs start the way `node bin/play.mjs` does (the bundled
  * playbook, plain node); one more no-op and the --list-tasks runs are timed with tsx's loader too, for the
- * start-up's share. `--tls` converges and times with `tls_enabled: true`. The lab is removed at the end.
+ * start-up's share. It converges and times with the defaults (TLS and the firewall on); `--plaintext` sets
+ * `tls_enabled: false`. The lab is removed at the end.
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
@@ -51,12 +52,12 @@ const listTasks = (dir: string, inventory: string): PlaybookRunOptions => ({
   extra: ['--list-tasks'],
 })
 
-/** The bench, start to end; returns the exit code (0: measured). `tls`: the inventory copy sets `tls_enabled: true`. */
-export async function siteNoopBench(options: { tls?: boolean } = {}): Promise<number> {
+/** The bench, start to end; returns the exit code (0: measured). `plaintext`: the copy sets `tls_enabled: false`. */
+export async function siteNoopBench(options: { plaintext?: boolean } = {}): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'hastack-bench-site-'))
   const inventory = join(dir, 'lab-small.yml')
   const source = readFileSync(join(REPO, 'inventory/lab-small.yml'), 'utf8')
-  const key = `ssh_key: ${REPO}/.lab/ssh/id_ed25519${options.tls ? '\n    tls_enabled: true' : ''}`
+  const key = `ssh_key: ${REPO}/.lab/ssh/id_ed25519${options.plaintext ? '\n    tls_enabled: false' : ''}`
   writeFileSync(inventory, source.replace('ssh_key: ../.lab/ssh/id_ed25519', key))
   const lab = new Lab({ inventory, name: 'bench-site', log })
   const rows: string[] = []
@@ -102,7 +103,7 @@ export async function siteNoopBench(options: { tls?: boolean } = {}): Promise<nu
     rmSync(dir, { recursive: true, force: true })
   }
   const load = loadavg().map((n) => n.toFixed(2))
-  const tls = options.tls ? 'tls_enabled: true' : 'TLS off'
+  const tls = options.plaintext ? 'tls_enabled: false' : 'TLS on'
   console.log(
     `playbooks/site.ts on lab-small (3 hosts, ${tls}); this machine's load average at the end: ${load.join(' ')}\n`,
   )

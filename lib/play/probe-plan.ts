@@ -4,9 +4,11 @@
  * all in one round trip per host at its start. The plan holds the questions only (paths, package and unit
  * names, read-only commands), never an answer, never stdin; a probe whose text holds a secret is not kept.
  * The plan only decides what is asked early: its answers are used only while the run is settled (see
- * HostRunner), so a stale or damaged plan costs at most a wasted question, never a wrong answer.
+ * HostRunner), so a stale or damaged plan costs at most a wasted question, never a wrong answer. Its `run`
+ * probes are commands the next run executes as root, so, like sshd's StrictModes, a plan file that is not
+ * the controller user's own or that others may write is not read at all.
  */
-import { readFile, rename, writeFile } from 'node:fs/promises'
+import { readFile, rename, stat, writeFile } from 'node:fs/promises'
 import type { Probe } from '../types.ts'
 import { probeKey } from '../facts/probes.ts'
 
@@ -39,11 +41,19 @@ function isProbe(value: unknown): value is Probe {
   }
 }
 
+/** Whether the file belongs to this process's user and no one else may write it. */
+async function ownedAndPrivate(file: string): Promise<boolean> {
+  const st = await stat(file)
+  const uid = process.getuid?.()
+  return (uid === undefined || st.uid === uid) && (st.mode & 0o022) === 0
+}
+
 /** The plan in the file; empty when there is none or it cannot be read (anything malformed is left out). */
 export async function readProbePlan(file: string): Promise<ProbePlan> {
   const plan: ProbePlan = new Map()
   let data: unknown
   try {
+    if (!(await ownedAndPrivate(file))) return plan
     data = JSON.parse(await readFile(file, 'utf8'))
   } catch {
     return plan

@@ -3,7 +3,7 @@
  * how a run's probes replace a host's old list while other hosts keep theirs, and that a missing, damaged or
  * foreign file reads as an empty plan.
  */
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
@@ -84,4 +84,14 @@ t.test('a missing, damaged or foreign file is an empty plan; malformed probes ar
     JSON.stringify({ version: 1, hosts: { node1: [unit, { kind: 'run' }, { kind: 'shell', command: 'x' }, 7] } }),
   )
   t.same(await readProbePlan(file), new Map([['node1', [unit]]]), 'only the well-formed probe')
+})
+
+t.test('a plan file that others may write is not read (its run probes are commands run as root)', async (t) => {
+  const file = tempFile(t)
+  await writeProbePlan(file, new Map([['node1', [query]]]))
+  t.same(await readProbePlan(file), new Map([['node1', [query]]]), 'the private plan is read')
+  chmodSync(file, 0o620)
+  t.same(await readProbePlan(file), new Map(), 'group-writable: ignored')
+  chmodSync(file, 0o602)
+  t.same(await readProbePlan(file), new Map(), 'world-writable: ignored')
 })
