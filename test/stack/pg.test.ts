@@ -676,7 +676,7 @@ check('a partitioned primary stops accepting writes before the ttl; never two wr
     t.fail(`${reason}; diagnosis: ${outcome.diagnosis}`)
     return
   }
-  t.pass(`after healing, ${primary} rejoined as a replica`)
+  t.pass(`after healing, ${primary} rejoined as a replica (${outcome.seconds} s after the heal)`)
   // What the cut-off primary acknowledged must survive its rejoining (pg_rewind may discard what was never replicated).
   const lost = await missing(`part-${stamp}-${primary}`, results.get(primary)!)
   const ackedAfterCut = acked(primary).filter((w) => w.acked! >= cutAt).length
@@ -696,8 +696,11 @@ check('a partitioned primary stops accepting writes before the ttl; never two wr
  * (README: PostgreSQL HA known issues); once every member's view agrees on that, stop waiting and report it
  * with a diagnosis. A cluster that does neither within the bound closes the suite's gate.
  */
-async function afterPartitionHeal(primary: string): Promise<{ leadsAgain: boolean; diagnosis?: string }> {
+async function afterPartitionHeal(
+  primary: string,
+): Promise<{ leadsAgain: boolean; seconds: number; diagnosis?: string }> {
   const boundMs = 180_000
+  const healedAt = Date.now()
   const rejoined = (ms: Member[]) => healthy(ms) && ms.some((m) => m.name === primary && !isLeader(m))
   const leads = (ms: Member[] | undefined) => Boolean(ms?.some((m) => m.name === primary && isLeader(m)))
   const everyViewSaysItLeads = async () => (await Promise.all(DB.map((h) => cluster([addr[h]!])))).every(leads)
@@ -711,9 +714,10 @@ async function afterPartitionHeal(primary: string): Promise<{ leadsAgain: boolea
     },
     1000,
   ).catch(() => undefined)
-  if (outcome === 'rejoined') return { leadsAgain: false }
+  const seconds = Math.round((Date.now() - healedAt) / 1000)
+  if (outcome === 'rejoined') return { leadsAgain: false, seconds }
   const diagnosis = await diagnose()
-  if (outcome === 'leads again') return { leadsAgain: true, diagnosis }
+  if (outcome === 'leads again') return { leadsAgain: true, seconds, diagnosis }
   const reason = `${primary} did not rejoin as a replica within ${boundMs / 1000} s of the heal`
   gate.close(reason, diagnosis)
   throw new Error(`${reason} (diagnosis: ${diagnosis})`)
