@@ -68,6 +68,8 @@ const gate = new SuiteGate({
 const check = (name: string, body: (t: Test) => Promise<void>) => t.test(name, gate.check(name, body))
 /** The Patroni log lines a diagnosis lists as events: promotions, demotions, the leader lock, rewinds. */
 const PATRONI_EVENTS = /promot|Demot|demot|session lock|leader lock|leader key|rewind|Postponing|starting as|timeline/
+/** Each timeline history file of the member's data directory, file name on every line (its last lines). */
+const HISTORIES = 'grep -H . "$(sudo -u postgres psql -XAtc "SHOW data_directory")"/pg_wal/*.history 2>&1 | tail -n 6'
 
 let addr: Record<string, string> = {}
 /** The hosts were booted from fresh disks by this run (not reused). */
@@ -141,6 +143,9 @@ async function diagnose(): Promise<string> {
     `sudo journalctl -u patroni --no-pager -o short-precise --since @${since} | ` +
     `grep -E ${quote(PATRONI_EVENTS.source)} | tail -n 40`
   const events = await Promise.all(DB.map((h) => journal(h, eventsCommand)))
+  // Each timeline's history file (parent timeline, switch point): two members with a timeline of the same
+  // number but different switch points have forked histories that Patroni cannot tell apart.
+  const histories = await Promise.all(DB.map((h) => journal(h, `sudo sh -c ${quote(HISTORIES)}`)))
   const logs = await Promise.all(
     DB.map((h) => journal(h, 'sudo journalctl -u patroni -u etcd --no-pager -o short-precise -n 40')),
   )
@@ -150,6 +155,7 @@ async function diagnose(): Promise<string> {
     [
       ...views,
       ...DB.flatMap((h, i) => [`--- ${h}: Patroni events since "${gate.current.name}" started`, events[i]!]),
+      ...DB.flatMap((h, i) => [`--- ${h}: timeline histories`, histories[i]!]),
       ...DB.flatMap((h, i) => [`--- ${h}: last Patroni and etcd lines`, logs[i]!]),
     ].join('\n') + '\n',
   )
@@ -164,6 +170,7 @@ async function diagnose(): Promise<string> {
     [
       ...views,
       ...DB.flatMap((h, i) => [`--- ${h}: Patroni events`, events[i]!]),
+      ...DB.flatMap((h, i) => [`--- ${h}: timeline histories`, histories[i]!]),
       ...DB.flatMap((h, i) => [`--- ${h}: last Patroni lines`, patroniTail(logs[i]!)]),
       `(full logs: ${file})`,
     ].join('\n'),
