@@ -13,10 +13,11 @@
  */
 import { existsSync, readFileSync, renameSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { parse } from 'yaml'
 import { Redis } from 'ioredis'
 import { Lab } from '../../lab/lab.ts'
+import { SuiteGate } from './gate.ts'
 import { runPlaybook } from './playbook-run.ts'
 import { longestGap, pollHaproxy, routable, writeLoop } from './redis/probes.ts'
 import { until } from './until.ts'
@@ -37,6 +38,14 @@ const QUORUM = 2
 const REDIS_HOSTS = ['redis1', 'redis2', 'redis3']
 const figures: Record<string, unknown> = {}
 const clients: Redis[] = []
+/**
+ * The suite's fail-fast gate (test/stack/gate.ts): once a check leaves Redis broken, the later checks fail at
+ * once, naming it. Probed only once the first converge has run (Redis and its secrets exist).
+ */
+let redisExpected = false
+const gate = new SuiteGate({ suite: 'Redis suite', probe: async () => (redisExpected ? redisBroken() : undefined) })
+/** A check of this suite, behind the gate. */
+const check = (name: string, body: (t: Test) => Promise<void>) => t.test(name, gate.check(name, body))
 
 let addr: Record<string, string> = {}
 let secrets: { redis_password: string; sentinel_password: string }
@@ -150,6 +159,27 @@ async function replication(host: string): Promise<Record<string, string>> {
   }
 }
 
+/** The gate's probe: what is wrong when the Sentinels do not agree on one primary with two online replicas (60 s). */
+async function redisBroken(): Promise<{ reason: string } | undefined> {
+  const boundMs = 60_000
+  let seen = 'no Sentinel answered'
+  const healthy = await until(
+    'one primary, two online replicas, Sentinels agreeing',
+    boundMs,
+    async () => {
+      const v = await sentinelViews()
+      const primaries = [...new Set(Object.values(v).map((x) => hostOf(x.primary) ?? x.primary))]
+      seen = `Sentinels name ${primaries.join(', ') || 'no primary'}`
+      if (primaries.length !== 1 || !primaries[0] || !Object.values(v).every((x) => x.others === 2)) return false
+      const i = await replication(primaries[0])
+      seen = `${primaries[0]} is ${i.role} with ${i.connected_slaves ?? 0} connected replicas`
+      return i.role === 'master' && [i.slave0, i.slave1].every((r) => r?.includes('state=online'))
+    },
+    1000,
+  ).catch(() => false)
+  return healthy ? undefined : { reason: `Redis not healthy within ${boundMs / 1000} s (${seen})` }
+}
+
 /** The endpoint's health-check timing as deployed on lb1: interval (ms) and rise. */
 async function endpointChecks(): Promise<{ interMs: number; rise: number }> {
   const cfg = await lab.ssh('lb1', 'sudo cat /etc/haproxy/haproxy.cfg')
@@ -204,7 +234,7 @@ async function hostActivity(host: string, fromMs: number, toMs: number): Promise
   }
 }
 
-t.test('the lab boots and the playbook converges from bare hosts', async (t) => {
+check('the lab boots and the playbook converges from bare hosts', async (t) => {
   const running = lab.instance && lab.status().every((s) => s.state === 'running')
   if (!(reuse && running)) {
     fresh = true
@@ -220,13 +250,14 @@ t.test('the lab boots and the playbook converges from bare hosts', async (t) => 
     t.equal(touched.stdout.trim(), '', 'bare hosts: check mode installed and wrote nothing')
     t.ok(check.changed > 0, `bare hosts: check mode reports ${check.changed} changes to make`)
   }
+  redisExpected = true
   const first = await converge('first')
   figures.firstConvergeSeconds = first.seconds
   t.equal(first.exitCode, 0, `first converge succeeded in ${first.seconds.toFixed(0)} s`)
   secrets = parse(readFileSync(join(repo, 'test/stack/redis/hosts.secrets.yml'), 'utf8'))
 })
 
-t.test('one primary with two online replicas; every Sentinel agrees and sees the other two', async (t) => {
+check('one primary with two online replicas; every Sentinel agrees and sees the other two', async (t) => {
   const views = await until('Sentinels agree', 30_000, async () => {
     const v = await sentinelViews()
     const primaries = new Set(Object.values(v).map((x) => x.primary))
@@ -249,7 +280,7 @@ t.test('one primary with two online replicas; every Sentinel agrees and sees the
     t.equal((await replication(h)).role, 'slave', `${h} is a replica`)
 })
 
-t.test('ioredis through Sentinel and a plain client through lb1:6379 write and read', async (t) => {
+check('ioredis through Sentinel and a plain client through lb1:6379 write and read', async (t) => {
   const s = viaSentinel()
   await s.set('hello:sentinel', 'via-sentinel')
   t.equal(await s.get('hello:sentinel'), 'via-sentinel')
@@ -269,14 +300,14 @@ t.test('ioredis through Sentinel and a plain client through lb1:6379 write and r
   unauth.disconnect()
 })
 
-t.test('a second converge changes nothing', async (t) => {
+check('a second converge changes nothing', async (t) => {
   const r = await converge('second')
   figures.secondConvergeSeconds = r.seconds
   t.equal(r.exitCode, 0, 'converge succeeded')
   t.equal(r.changed, 0, 'changed: 0')
 })
 
-t.test('a lost secrets file is refused before anything changes; the restored file converges again', async (t) => {
+check('a lost secrets file is refused before anything changes; the restored file converges again', async (t) => {
   const file = join(repo, 'test/stack/redis/hosts.secrets.yml')
   const aside = `${file}.aside`
   renameSync(file, aside)
@@ -297,7 +328,7 @@ t.test('a lost secrets file is refused before anything changes; the restored fil
   t.equal(restored.changed, 0, 'and finds nothing to change')
 })
 
-t.test("--list-hosts prints every play's hosts, exits 0, writes no report and logs in nowhere", async (t) => {
+check("--list-hosts prints every play's hosts, exits 0, writes no report and logs in nowhere", async (t) => {
   const from = Date.now()
   const r = await converge('list-hosts', ['--list-hosts'])
   const to = Date.now()
@@ -315,7 +346,7 @@ t.test("--list-hosts prints every play's hosts, exits 0, writes no report and lo
   }
 })
 
-t.test("-f 1 works on one host at a time: within a play, hosts' logins and commands never interleave", async (t) => {
+check("-f 1 works on one host at a time: within a play, hosts' logins and commands never interleave", async (t) => {
   const hosts = [...REDIS_HOSTS, 'lb1']
   const from = Date.now()
   // Check mode and one role's tasks keep it short; every play still runs (the other roles' tasks skipped).
@@ -342,7 +373,7 @@ t.test("-f 1 works on one host at a time: within a play, hosts' logins and comma
 
 let oldPrimary = ''
 let newPrimary = ''
-t.test('a power cut of the primary under writes: a replica is promoted in bounded time', async (t) => {
+check('a power cut of the primary under writes: a replica is promoted in bounded time', async (t) => {
   oldPrimary = hostOf((await sentinelViews()).redis1!.primary)!
   const checks = await endpointChecks()
   const poll = pollHaproxy(lab, 'lb1', 150)
@@ -469,7 +500,7 @@ t.test('a power cut of the primary under writes: a replica is promoted in bounde
   )
 })
 
-t.test('after the failover: maxmemory changes live, every Sentinel takes a new down-after-milliseconds', async (t) => {
+check('after the failover: maxmemory changes live, every Sentinel takes a new down-after-milliseconds', async (t) => {
   const states = () => Promise.all(REDIS_HOSTS.map(async (h) => [h, await serverState(h, 'maxmemory')] as const))
   const before = Object.fromEntries(await states())
   const maxmemoryMb = 96
@@ -501,7 +532,7 @@ t.test('after the failover: maxmemory changes live, every Sentinel takes a new d
   }
 })
 
-t.test('a converge after the failover changes nothing and keeps the promoted primary', async (t) => {
+check('a converge after the failover changes nothing and keeps the promoted primary', async (t) => {
   const r = await converge('after-failover')
   t.equal(r.exitCode, 0, 'converge succeeded')
   t.equal(r.changed, 0, 'changed: 0')
@@ -509,7 +540,7 @@ t.test('a converge after the failover changes nothing and keeps the promoted pri
   t.equal((await replication(oldPrimary)).role, 'slave', `${oldPrimary} is still a replica`)
 })
 
-t.test('a partitioned primary stops accepting writes within min-replicas-max-lag', async (t) => {
+check('a partitioned primary stops accepting writes within min-replicas-max-lag', async (t) => {
   const cut = newPrimary
   const direct = redisTo(addr[cut]!)
   await direct.ping()
@@ -585,7 +616,7 @@ t.test('a partitioned primary stops accepting writes within min-replicas-max-lag
   )
 })
 
-t.test('a converge after the partition changes nothing', async (t) => {
+check('a converge after the partition changes nothing', async (t) => {
   const r = await converge('after-partition')
   t.equal(r.exitCode, 0, 'converge succeeded')
   t.equal(r.changed, 0, 'changed: 0')

@@ -9,11 +9,13 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Lab } from '../../lab/lab.ts'
+import { SuiteGate } from './gate.ts'
 import { runPlaybook } from './playbook-run.ts'
 import { SITE_CHECKS } from './site/checks.ts'
 import { siteContext } from './site/context.ts'
+import { siteBroken } from './site/health.ts'
 import { secretScan } from './site/secret-scan.ts'
 
 const repo = resolve(import.meta.dirname, '../..')
@@ -58,7 +60,14 @@ async function site(label: string, extra: string[] = []) {
   return { exitCode: r.exitCode, totals: r.totals, changed: r.changed, seconds: r.seconds, output: r.stdout }
 }
 
-t.test('site.ts converges bare lab-small hosts, then changes nothing', async (t) => {
+// Fail fast: once a check leaves the stack broken (status.ts not healthy within its bound), every later
+// check fails at once, naming it (test/stack/gate.ts). The secret scan at the end runs whatever happened.
+const ctx = siteContext(repo, dir, inventory, lab)
+const gate = new SuiteGate({ suite: 'site suite', probe: () => siteBroken(ctx) })
+const converges = 'site.ts converges bare lab-small hosts, then changes nothing'
+
+t.test(converges, gate.check(converges, siteConverges))
+async function siteConverges(t: Test) {
   const boot = await lab.up()
   t.comment(`lab up: ${JSON.stringify(boot)}`)
   const first = await site('first')
@@ -71,17 +80,19 @@ t.test('site.ts converges bare lab-small hosts, then changes nothing', async (t)
   const check = await site('check', ['--check'])
   t.equal(check.exitCode, 0)
   t.same(check.changed, [], '--check after a converge reports nothing to change')
-})
+}
 
 // Every check runs against this one converged lab (non-destructive ones first). HASTACK_SITE_CHECKS
 // (a comma-separated list of check names' first words, e.g. `clients,prometheus`) runs only those,
 // for a faster loop while working on one of them; CI runs them all.
 const only = (process.env.HASTACK_SITE_CHECKS ?? '').split(',').filter(Boolean)
-const ctx = siteContext(repo, dir, inventory, lab)
 const ordered = [...SITE_CHECKS.filter((c) => !c.destructive), ...SITE_CHECKS.filter((c) => c.destructive)]
 for (const check of ordered) {
   if (only.length && !only.some((word) => check.name.startsWith(word))) continue
-  t.test(check.name, (t) => check.run(t, ctx))
+  t.test(
+    check.name,
+    gate.check(check.name, (t) => check.run(t, ctx)),
+  )
 }
 
 // Last, whatever checks ran: nothing the run produced holds a secret.
