@@ -127,7 +127,7 @@ export const pgbackrestRepositoryRole: Role<PgbackrestVars> = {
       stanza,
       replicaChecks: replicaChecks(h),
       // The CA an https check verifies the members with (null: plain http).
-      caFile: patroniApiCa(h.vars) ?? null,
+      caFile: patroniApiCa(h.vars) ?? '',
       metricsFile: `${TEXTFILE_DIR}/hastack_backup.prom`,
       timeoutSeconds: BACKUP_TIMEOUT_S,
     }

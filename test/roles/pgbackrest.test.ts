@@ -191,6 +191,8 @@ t.test('the repository host creates the stanza once, checks, schedules and takes
       input: bk1.readFile(script),
     })
     t.equal(parsed.toString().trim(), 'ok', `${script} is valid Python`)
+    // JSON's null/true/false parse as Python names but fail when the script runs (NameError).
+    t.notMatch(bk1.readFile(script), /= (null|true|false)$/m, `${script} assigns no JSON-only literal`)
   }
   const drill = ini(bk1.readFile('/etc/pgbackrest/drill.conf'))
   t.same([drill['pg1-path'], drill['pg1-port']], ['/var/lib/postgresql/hastack-drill/data', '5439'])
