@@ -17,7 +17,7 @@ export const ETCD3_MODULE = '/usr/lib/python3/dist-packages/patroni/dcs/etcd3.py
 /** sha256 of etcd3.py in Debian 12's patroni 3.0.2-1 (the same bytes as upstream's v3.0.2 tag). */
 export const DEBIAN_ETCD3_SHA256 = '79ed0afda03ec5de422579ec2bcdd848f392dd4dcdb54103f36cf9b77f85fdb3'
 /** sha256 of that file with the patch applied. */
-export const PATCHED_ETCD3_SHA256 = 'b0239a9eefa312f4811c190e62d0ca389c006c840e6d207d9e6be3ead0ff76ac'
+export const PATCHED_ETCD3_SHA256 = '3f6b1f56c78079db3d2b6db2c202908d91484a8bdeef060378ef7374b2da4a57'
 export const ETCD3_PATCH_FILE = new URL('../../files/patroni/etcd3-update-leader.patch', import.meta.url)
 
 /** Compiles the temp file as py_compile does, without leaving a .pyc of the temp file behind. */
