@@ -31,6 +31,7 @@ import { pgDatabase, pgRole, type PgRoleArgs } from './users.ts'
 import { inventoryApis, restGetCommand, restResponse, waitForLeader } from './rest.ts'
 import { patroniConfigView } from './render.ts'
 import { dataDirTask, validateDataDirs } from './datadir.ts'
+import { etcd3LeaderFix } from './etcd3-fix.ts'
 
 const shared = sharedVars(
   'patroni_group',
@@ -306,6 +307,8 @@ export const patroniRole: Role<PatroniVars> = {
           src: 'patroni/patroni.service.ejs',
           name: 'Ensure the Patroni systemd unit is current',
         }),
+        // Before Patroni's first start; a running member restarts (one at a time, health-gated) to load it.
+        etcd3LeaderFix(running ? 'Restart Patroni' : undefined),
         service({ service: 'patroni', enabled: true, state: 'started', name: 'Ensure Patroni is enabled and started' }),
       ],
       {

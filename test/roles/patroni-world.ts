@@ -6,10 +6,15 @@
  * users of its `authentication` section, as Patroni does. It answers the REST
  * calls the role makes with `curl -K -` (unsafe ones only with the API's basic
  * auth), the waits for /health and /cluster, and the role's psql on the leader.
+ * Installing patroni puts Debian's 3.0.2 etcd3.py in place; the compile check of a new etcd3.py is
+ * answered by the real python3.
  */
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { parse } from 'yaml'
 import type { RunOptions } from '../../lib/types.ts'
 import { scramVerifier } from '../../roles/patroni/scram.ts'
+import { ETCD3_MODULE } from '../../roles/patroni/etcd3-fix.ts'
 import { lastWord, type ScriptedConnection, type ScriptedLab } from '../fixtures/scripted.ts'
 
 /** Parameters PostgreSQL applies only after a restart (those the tests change). */
@@ -22,6 +27,20 @@ const RESTART_PARAMETERS = new Set([
 ])
 
 type Json = Record<string, any>
+
+/** etcd3.py as Debian 12's patroni 3.0.2-1 installs it (upstream's v3.0.2 file, MIT). */
+export const DEBIAN_ETCD3 = readFileSync(new URL('../fixtures/patroni-3.0.2-etcd3.py', import.meta.url), 'utf8')
+
+/** The put's check of a new etcd3.py, answered by compiling the temp file's content with the real python3. */
+function compilesAsPython(source: string): { code: number; stderr?: string } {
+  const compile = 'import sys; compile(sys.stdin.read(), "etcd3.py", "exec")'
+  try {
+    execFileSync('python3', ['-c', compile], { input: source, stdio: ['pipe', 'ignore', 'pipe'], timeout: 30_000 })
+    return { code: 0 }
+  } catch (e) {
+    return { code: 1, stderr: String((e as { stderr?: Buffer }).stderr ?? e) }
+  }
+}
 
 /** Patroni's merge of a PATCH into the dynamic configuration: objects merge, null deletes. */
 function mergePatch(target: Json, patch: Json): Json {
@@ -76,6 +95,11 @@ export class PatroniCluster {
   constructor(private readonly lab: ScriptedLab) {
     for (const name of this.memberNames()) {
       const conn = lab.host(name)
+      // The package installs Debian's etcd3.py (a test may install another file instead).
+      conn.onInstall('patroni', (c) => void c.writeFile(ETCD3_MODULE, DEBIAN_ETCD3))
+      conn.on(/^python3 -c 'import sys; compile\(open\(sys\.argv\[1\]/, (command, _o, c) =>
+        compilesAsPython(c.readFile(lastWord(command)) ?? ''),
+      )
       conn.on(
         (command) => command === 'curl -K -',
         (_c, options: RunOptions) => this.rest(curlConfig(String(options.stdin ?? ''))),
