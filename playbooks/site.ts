@@ -8,7 +8,8 @@
  * Grafana) with a monitoring group, and the central logs (journal-remote on the logging group,
  * journal-upload everywhere) with a logging group. A play whose group the inventory does not have is
  * left out. Host certificates (with `tls_enabled`) come with the base settings, the firewall
- * (with `firewall_enabled`) last.
+ * (with `firewall_enabled`) right after them: its rules come from the inventory alone, so a host joining
+ * the stack is let in by every other host before a service (an etcd member add, replication) needs it.
  * `npx zx playbooks/site.ts -i inventory/lab.yml [--check --diff --json FILE]`
  */
 import { playbook, type Inventory, type Play } from '../lib/index.ts'
@@ -24,6 +25,7 @@ import { snapshotsPlay } from './plays/snapshots.ts'
 
 const plays: Play[] = [
   preparePlay('all', 'Prepare every host'),
+  { name: 'Close every port the stack does not use', hosts: 'all', roles: [nftablesRole] },
   ...postgresPlays,
   ...redisPlays,
   routeClientsPlay,
@@ -40,8 +42,6 @@ export function sitePlays(inventory: Inventory): Play[] {
     ...backups,
     ...(hasMonitoring(inventory) ? monitoringPlays(inventory) : []),
     ...(hasLogging(inventory) ? loggingPlays : []),
-    // Last: every service the rules let through is set up by then.
-    { name: 'Close every port the stack does not use', hosts: 'all', roles: [nftablesRole] },
   ]
 }
 

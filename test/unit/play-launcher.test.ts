@@ -109,6 +109,6 @@ t.test('lists exactly the tasks the TypeScript loader lists for the site playboo
   })
   t.equal(bundled.status, 0, bundled.stderr)
   t.equal(loaded.status, 0, loaded.stderr)
-  t.ok(bundled.stdout.includes('Close every port the stack does not use'), 'the listing has the last play')
+  t.ok(bundled.stdout.includes('Close every port the stack does not use'), 'the listing has the firewall play')
   t.equal(bundled.stdout, loaded.stdout)
 })
