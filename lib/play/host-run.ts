@@ -64,6 +64,9 @@ export interface BatchContext {
   recordProbes(host: string, probes: Probe[]): void
 }
 
+/** A probe batch's error that means the host is lost (not merely a batch that could not be made). */
+const isLostHost = (err: unknown) => err instanceof UnreachableError
+
 export class HostRunner implements HostRun {
   readonly name: string
   readonly vars: Vars
@@ -116,8 +119,7 @@ export class HostRunner implements HostRun {
     const early = this.settled ? await this.batch.earlyAnswers(this.name) : undefined
     const known = probes.filter((p) => early?.has(probeKey(p)))
     if (!this.settled || known.length === 0) return this.runTask(task, this.conn)
-    const isLost = (err: unknown) => err instanceof UnreachableError
-    return this.runTask(task, await ProbedConnection.gather(this.conn, known, isLost, early))
+    return this.runTask(task, await ProbedConnection.gather(this.conn, known, isLostHost, early))
   }
 
   async doAll(tasks: Task[], options: DoAllOptions = {}): Promise<TaskOutcome[]> {
@@ -161,12 +163,7 @@ export class HostRunner implements HostRun {
     this.batch.recordProbes(this.name, probes)
     const known = this.settled && probes.length > 0 ? await this.batch.earlyAnswers(this.name) : undefined
     // Read again after the wait: a change on another host meanwhile drops the early answers.
-    return ProbedConnection.gather(
-      this.conn,
-      probes,
-      (err) => err instanceof UnreachableError,
-      this.settled ? known : undefined,
-    )
+    return ProbedConnection.gather(this.conn, probes, isLostHost, this.settled ? known : undefined)
   }
 
   /** do() on a given connection: the host's own, or the probed one of a doAll. */

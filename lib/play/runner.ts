@@ -176,8 +176,9 @@ export class PlayRunner {
 
   private recordProbes(host: string, probes: Probe[]): void {
     if (!this.settings.probePlan || this.settings.check || probes.length === 0) return
-    const asked = this.asked.get(host) ?? []
-    if (asked.length < PLAN_MAX_PROBES) this.asked.set(host, [...asked, ...probes])
+    const asked = this.asked.get(host)
+    if (!asked) this.asked.set(host, [...probes])
+    else if (asked.length < PLAN_MAX_PROBES) asked.push(...probes)
   }
 
   /** Write the plan for the next run: the probes this run asked (none holding a secret), per host. */

@@ -233,7 +233,7 @@ export const certificatesRole: Role<CertificatesVars> = {
       }),
       hostCertificate(h, ca, caPem),
       ...tlsServices(h).flatMap((service) => {
-        const dir = `${v.tls_dir}/${service}`
+        const dir = tlsDirectory(v, service)
         return [
           group({ group: tlsGroup(service), system: true, name: `Ensure group ${tlsGroup(service)} exists` }),
           directory({ path: dir, mode: '0750', group: tlsGroup(service), name: `Ensure ${dir} exists` }),

@@ -131,7 +131,7 @@ export function isLeader(m: PatroniMember): boolean {
  * first read is a probe: in a run of tasks it is answered with the others' in one round trip.
  */
 export function waitForLeader(h: HostRun, apiBase: string, timeoutMs = 120_000): Task {
-  const firstTry = restGetCommand(`${apiBase}/cluster`, apiBase.startsWith('https:') ? patroniApiCa(h.vars) : undefined)
+  const firstTry = restGetCommand(`${apiBase}/cluster`, patroniApiCa(h.vars))
   const probes = [{ kind: 'run' as const, command: firstTry }]
   return defineTask('Wait for the cluster to have a leader', { probes }, async (ctx): Promise<Plan> => {
     if (ctx.check) return { change: false, skip: true, reason: 'not waited for in check mode' }

@@ -126,7 +126,7 @@ export const pgbackrestRepositoryRole: Role<PgbackrestVars> = {
     const backup = {
       stanza,
       replicaChecks: replicaChecks(h),
-      // The CA an https check verifies the members with (null: plain http).
+      // The CA an https check verifies the members with ('': plain http; the script is Python, not JSON).
       caFile: patroniApiCa(h.vars) ?? '',
       metricsFile: `${TEXTFILE_DIR}/hastack_backup.prom`,
       timeoutSeconds: BACKUP_TIMEOUT_S,
