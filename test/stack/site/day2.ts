@@ -12,8 +12,7 @@ import { reportText, type LoadReport } from '../../../playbooks/load/report.ts'
 import { runLoad } from '../../../playbooks/load/run.ts'
 import type { RollingRestartReport } from '../../../playbooks/day2/rolling.ts'
 import { delay } from '../../../lib/tasks/wait.ts'
-import { until } from '../until.ts'
-import { actualPrimaries, stackStatus } from './status.ts'
+import { actualPrimaries, stackStatus, waitHealthy } from './status.ts'
 
 interface SwitchoverJson {
   from?: string
@@ -58,16 +57,11 @@ function failuresByStep(votes: LoadReport, roll: RollingRestartReport): Map<stri
   return byStep
 }
 
-/** Wait (bounded) until status.ts calls the stack healthy again. */
-async function healthyAgain(ctx: SiteContext, label: string): Promise<void> {
-  await until(`the stack healthy (${label})`, 180_000, async () => (await stackStatus(ctx, label)).exitCode === 0, 5000)
-}
-
 export const day2: SiteCheck = {
   name: 'day-2: switchovers with measured pauses, a full rolling restart, a refusal on an unhealthy replica',
   destructive: true,
   async run(t, ctx) {
-    await healthyAgain(ctx, 'day2-start')
+    await waitHealthy(ctx, 'day2-start')
     await t.test('switchover of PostgreSQL', (t) => switchover(t, ctx, 'postgres'))
     await t.test('switchover of Redis', (t) => switchover(t, ctx, 'redis'))
     await t.test('a rolling restart of the whole stack under load ends healthy, failed 0, lost 0', async (t) => {
@@ -179,7 +173,7 @@ export const day2: SiteCheck = {
       } finally {
         await ctx.lab.ssh(replica, 'sudo systemctl start patroni')
       }
-      await healthyAgain(ctx, 'after-refusal')
+      await waitHealthy(ctx, 'after-refusal')
       t.pass(`${replica} back, the stack healthy`)
     })
   },

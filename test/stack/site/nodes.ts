@@ -12,9 +12,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { Redis } from 'ioredis'
 import { parse, stringify } from 'yaml'
 import type { SiteCheck, SiteContext, Tap } from './context.ts'
-import { until } from '../until.ts'
-import { actualPrimaries, stackStatus } from './status.ts'
-import type { StatusReport } from '../../../playbooks/day2/status-report.ts'
+import { actualPrimaries, waitHealthy } from './status.ts'
 
 const NEW_HOST = 'node4'
 const JOINED_GROUPS = ['etcd', 'postgres', 'redis']
@@ -80,22 +78,6 @@ async function servicesKnowing(ctx: SiteContext, address: string): Promise<strin
   return knowing
 }
 
-/** Wait (bounded) until status.ts calls the stack healthy; its last report. */
-async function healthyStatus(ctx: SiteContext, label: string): Promise<StatusReport> {
-  let last: StatusReport | undefined
-  await until(
-    `the stack healthy (${label})`,
-    180_000,
-    async () => {
-      const run = await stackStatus(ctx, label)
-      last = run.report
-      return run.exitCode === 0
-    },
-    5000,
-  )
-  return last!
-}
-
 async function join(t: Tap, ctx: SiteContext, original: string) {
   const members = ctx.hosts('etcd')
   const before = await startTimes(ctx, members)
@@ -118,7 +100,7 @@ async function join(t: Tap, ctx: SiteContext, original: string) {
   t.same(second.changed, [], 'a second run changes nothing')
   t.comment(`second converge: ${second.seconds.toFixed(0)} s`)
 
-  const report = await healthyStatus(ctx, 'nodes-joined')
+  const report = await waitHealthy(ctx, 'nodes-joined')
   t.ok(
     report.etcd.some((e) => e.host === NEW_HOST && e.healthy),
     `${NEW_HOST} is a healthy etcd member (of ${report.etcd.length})`,
@@ -138,7 +120,7 @@ async function remove(t: Tap, ctx: SiteContext) {
   t.equal(plan.exitCode, 0, 'without --confirm: the plan, exit 0')
   t.match(plan.stdout, /nothing was touched: run again with --confirm/)
   t.ok(
-    (await healthyStatus(ctx, 'nodes-plan-touched-nothing')).etcd.some((e) => e.host === NEW_HOST),
+    (await waitHealthy(ctx, 'nodes-plan-touched-nothing')).etcd.some((e) => e.host === NEW_HOST),
     `${NEW_HOST} is still a member after the plan`,
   )
   const { postgres: leader } = await actualPrimaries(ctx)
@@ -158,7 +140,7 @@ export const nodes: SiteCheck = {
   destructive: true,
   async run(t, ctx) {
     const original = readFileSync(ctx.inventory, 'utf8')
-    await healthyStatus(ctx, 'nodes-start')
+    await waitHealthy(ctx, 'nodes-start')
     try {
       await t.test(`${NEW_HOST} joins without disturbing the running members`, (t) => join(t, ctx, original))
       await t.test(`remove-node.ts removes ${NEW_HOST}`, (t) => remove(t, ctx))
@@ -169,7 +151,7 @@ export const nodes: SiteCheck = {
     if (cleanup.exitCode !== 0) t.comment(cleanup.tail)
     t.equal(cleanup.exitCode, 0, `site.ts on the inventory without ${NEW_HOST} converges`)
     t.comment(`cleanup converge: ${cleanup.seconds.toFixed(0)} s, changed: ${cleanup.changed.join(' | ')}`)
-    await healthyStatus(ctx, 'nodes-removed')
+    await waitHealthy(ctx, 'nodes-removed')
     t.pass('status.ts: the stack is healthy')
     t.same(await servicesKnowing(ctx, ctx.lab.host(NEW_HOST).address), [], `no service knows ${NEW_HOST} any more`)
     await ctx.lab.stop(NEW_HOST)

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { isLeader } from '../pg/cluster.ts'
+import { until } from '../until.ts'
 import type { SiteCheck, SiteContext } from './context.ts'
 import type { StatusReport } from '../../../playbooks/day2/status-report.ts'
 
@@ -15,6 +16,38 @@ export async function stackStatus(ctx: SiteContext, label: string) {
   const run = await ctx.playbook('playbooks/status.ts', label, [], 120_000)
   const report = JSON.parse(readFileSync(join(ctx.repo, `reports/site-${label}.json`), 'utf8')) as StatusReport
   return { exitCode: run.exitCode, stdout: run.stdout, tail: run.tail, report }
+}
+
+/** What a status report names as wrong: each component's problems and each unreachable host. */
+function statusProblems(report: StatusReport): string[] {
+  return [
+    ...Object.entries(report.problems).flatMap(([part, found]) => found.map((p) => `${part}: ${p}`)),
+    ...Object.entries(report.unreachable).map(([host, why]) => `${host} unreachable: ${why}`),
+  ]
+}
+
+/**
+ * Wait (bounded, polling every 5 s) until status.ts calls the stack healthy; its last report. When it
+ * never does, the error names what the last report found wrong, not only that the wait timed out.
+ */
+export async function waitHealthy(ctx: SiteContext, label: string, timeoutMs = 180_000): Promise<StatusReport> {
+  let last: StatusReport | undefined
+  try {
+    await until(
+      `the stack healthy (${label})`,
+      timeoutMs,
+      async () => {
+        const run = await stackStatus(ctx, label)
+        last = run.report
+        return run.exitCode === 0
+      },
+      5000,
+    )
+  } catch (error) {
+    const named = last ? statusProblems(last).slice(0, 8).join('; ') : 'no status report was read'
+    throw new Error(`${(error as Error).message}; the last status.ts report: ${named}`, { cause: error })
+  }
+  return last!
 }
 
 /** The primaries as the services report them, read from this machine. */
