@@ -4,17 +4,17 @@
  * NOOP_RUNS more runs, each of which must change nothing. Prints each run's wall time (the command as a
  * user types it, start-up included), the start-up before the first connection and the time from the
  * first connection to the recap (both from the --json report), and where the last no-op run spent its
- * time: per play, and the slowest tasks. The no-op runs start the way `node bin/play.mjs` does (the bundled
- * playbook, plain node); one more no-op and the --list-tasks runs are timed with tsx's loader too, for the
- * start-up's share. It converges and times with the defaults (TLS and the firewall on); `--plaintext` sets
- * `tls_enabled: false`. The lab is removed at the end.
+ * time: outside the tasks (the report's phases), per play, and the slowest tasks. The no-op runs start the
+ * way `node bin/play.mjs` does (the bundled playbook, plain node); one more no-op and the --list-tasks
+ * runs are timed with tsx's loader too, for the start-up's share. It converges and times with the defaults
+ * (TLS and the firewall on); `--plaintext` sets `tls_enabled: false`. The lab is removed at the end.
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Lab } from '../lab/lab.ts'
 import { runPlaybook, type PlaybookRun, type PlaybookRunOptions, type ReportTask } from '../test/stack/playbook-run.ts'
-import { playSpans, playSpanTable } from './site-profile.ts'
+import { phaseTables, playSpans, playSpanTable } from './site-profile.ts'
 import type { JsonReport } from '../lib/output/json-report.ts'
 
 const REPO = resolve(import.meta.dirname, '..')
@@ -135,6 +135,8 @@ function printSlowest(run: PlaybookRun, count = 15): void {
   const span = stamps.length ? (Math.max(...stamps) - Math.min(...stamps)) / 1000 : 0
   const trips = Object.entries(run.report.hosts).map(([host, h]) => `${host} ${(h as { commands?: number }).commands}`)
   console.log(`\nRound trips over each host's connection: ${trips.join(', ')}.`)
+  console.log(`\nOutside the tasks (the --json report's phases):\n`)
+  for (const line of phaseTables(run.report as unknown as JsonReport)) console.log(line)
   console.log(`\nFrom the first task's start to the last task's end: ${span.toFixed(2)} s. Per play:\n`)
   for (const line of playSpanTable(playSpans(run.report as unknown as JsonReport))) console.log(line)
   console.log(`\nThe last no-op run's tasks took ${(total / 1000).toFixed(2)} s summed over the hosts; the slowest:\n`)
