@@ -3,11 +3,12 @@
  * lab lock first): on a copy of inventory/lab-small.yml, converge `playbooks/site.ts` once, then time
  * NOOP_RUNS more runs, each of which must change nothing. Prints each run's wall time (the command as a
  * user types it, start-up included), the start-up before the first connection and the time from the
- * first connection to the recap (both from the --json report), and where the last no-op run spent its
- * time: outside the tasks (the report's phases), per play, and the slowest tasks. The no-op runs start the
- * way `node bin/play.mjs` does (the bundled playbook, plain node); one more no-op and the --list-tasks
- * runs are timed with tsx's loader too, for the start-up's share. It converges and times with the defaults
- * (TLS and the firewall on); `--plaintext` sets `tls_enabled: false`. The lab is removed at the end.
+ * first connection to the recap (both from the --json report; the first and last no-op's stay in
+ * reports/), and where the last no-op run spent its time: outside the tasks (the report's phases), per
+ * play, and the slowest tasks. The no-op runs start the way `node bin/play.mjs` does (the bundled
+ * playbook, plain node); one more no-op and the --list-tasks runs are timed with tsx's loader too, for
+ * the start-up's share. It converges and times with the defaults (TLS and the firewall on);
+ * `--plaintext` sets `tls_enabled: false`. The lab is removed at the end.
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
@@ -21,6 +22,9 @@ const REPO = resolve(import.meta.dirname, '..')
 const NOOP_RUNS = 3
 /** Where the last no-op run's --json report is kept. */
 const LAST_REPORT = join(REPO, 'reports/site-noop-last.json')
+
+/** Where the first no-op run's --json report is kept (the one right after the converge). */
+const FIRST_REPORT = join(REPO, 'reports/site-noop-first.json')
 
 /** Where the --json report of a run that failed is kept. */
 const FAILED_REPORT = join(REPO, 'reports/site-noop-failed.json')
@@ -85,6 +89,7 @@ export async function siteNoopBench(options: { plaintext?: boolean } = {}): Prom
       }
       if (i > 0 && run.totals.changed !== 0) throw new Error(`site.ts ${label} changed: ${run.changed.join('; ')}`)
       if (launcher === 'bundle') [lastNoop, lastNoopJson] = [run, json]
+      if (i === 1) keepReport(json, FIRST_REPORT)
       const tasks = Object.values(run.report.hosts).reduce((n, h) => n + h.tasks.length, 0)
       const { startupMs, durationMs } = run.report as unknown as JsonReport
       const split = `${seconds(startupMs)} | ${seconds(durationMs)}`
@@ -113,7 +118,7 @@ export async function siteNoopBench(options: { plaintext?: boolean } = {}): Prom
   console.log('|---|---|---|---|---|---|')
   for (const row of rows) console.log(row)
   if (lastNoop) printSlowest(lastNoop)
-  if (lastNoop) console.log(`\nThe last no-op run's --json report: ${LAST_REPORT}`)
+  if (lastNoop) console.log(`\nThe --json reports of the first and the last no-op run: ${FIRST_REPORT}, ${LAST_REPORT}`)
   return 0
 }
 
