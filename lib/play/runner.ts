@@ -13,7 +13,7 @@ import { mask } from '../output/mask.ts'
 import { emptyStats, type HostStats, type Reporter } from '../output/reporter.ts'
 import { probeKey } from '../facts/probes.ts'
 import { HostRunner, type BatchContext } from './host-run.ts'
-import { ProbedConnection } from './probed-connection.ts'
+import { EarlyAnswers } from './early-answers.ts'
 import { nextProbePlan, PLAN_MAX_PROBES, readProbePlan, writeProbePlan, type ProbePlan } from './probe-plan.ts'
 import { Interrupted, RunControl, type StopSignal } from './interrupt.ts'
 import { DEFAULT_PROGRESS, type ProgressIntervals } from './progress.ts'
@@ -130,7 +130,7 @@ export class PlayRunner {
   private readonly secretsUsed = new Map<string, Set<string>>()
   /** The probe plan of the last run, the answers of its probes per host, and the probes this run asked. */
   private plan: ProbePlan = new Map()
-  private readonly early = new Map<string, Promise<Map<string, ProbeAnswer>>>()
+  private readonly early = new Map<string, EarlyAnswers>()
   private readonly asked: ProbePlan = new Map()
   private stopped?: string
   readonly control: RunControl
@@ -169,21 +169,29 @@ export class PlayRunner {
     if (this.settings.probePlan && !this.settings.check) this.plan = await readProbePlan(this.settings.probePlan)
   }
 
-  /** Ask the plan's probes of a host in one round trip, right after connecting (before any task). */
+  /** Start reading the plan's probes from a host right after connecting (before any task), chunk after chunk. */
   private startEarlyAnswers(host: string, conn: Connection): void {
     const probes = this.plan.get(host)
     if (!probes?.length) return
-    const asking = () => ProbedConnection.answersOf(conn, probes)
-    const answers = timed(asking, (ms) => (this.phasesOf(host).planBatchMs = ms)).catch(
-      () => new Map<string, ProbeAnswer>(),
+    const phases = this.phasesOf(host)
+    const early = EarlyAnswers.start(conn, probes, ({ firstChunkMs, allMs, chunks }) =>
+      Object.assign(phases, { planFirstChunkMs: firstChunkMs, planBatchMs: allMs, planChunks: chunks }),
     )
-    this.early.set(host, answers)
+    this.early.set(host, early)
   }
 
-  /** The early answers of a host while the run is settled; any change drops every host's for good. */
-  private async earlyAnswers(host: string): Promise<ReadonlyMap<string, ProbeAnswer> | undefined> {
-    if (!this.settled()) this.early.clear()
-    return this.early.get(host)
+  /**
+   * The early answers of these probes on a host while the run is settled, once the chunks holding them are
+   * read; any change drops every host's for good (and reads no further chunk).
+   */
+  private async earlyAnswers(host: string, probes: Probe[]): Promise<ReadonlyMap<string, ProbeAnswer> | undefined> {
+    if (!this.settled()) this.dropEarlyAnswers()
+    return this.early.get(host)?.answersFor(probes)
+  }
+
+  private dropEarlyAnswers(): void {
+    for (const early of this.early.values()) early.stop()
+    this.early.clear()
   }
 
   private recordProbes(host: string, probes: Probe[]): void {
@@ -343,7 +351,7 @@ export class PlayRunner {
         startAt: this.startAt,
         step: this.settings.step,
         runSettled: () => this.settled(),
-        earlyAnswers: (host) => this.earlyAnswers(host),
+        earlyAnswers: (host, probes) => this.earlyAnswers(host, probes),
         recordProbes: (host, probes) => this.recordProbes(host, probes),
       }
       let failures = 0
@@ -441,6 +449,7 @@ export class PlayRunner {
   }
 
   async closeAll(): Promise<void> {
+    this.dropEarlyAnswers()
     await Promise.all(
       [...this.connections].map(async ([host, c]) => {
         try {
