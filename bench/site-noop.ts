@@ -17,6 +17,7 @@ import { Lab } from '../lab/lab.ts'
 import { runPlaybook, type PlaybookRun, type PlaybookRunOptions, type ReportTask } from '../test/stack/playbook-run.ts'
 import { phaseTables, playSpans, playSpanTable } from './site-profile.ts'
 import type { JsonReport } from '../lib/output/json-report.ts'
+import { probePlanFile } from '../lib/play/probe-plan.ts'
 
 const REPO = resolve(import.meta.dirname, '..')
 const NOOP_RUNS = 3
@@ -25,6 +26,9 @@ const LAST_REPORT = join(REPO, 'reports/site-noop-last.json')
 
 /** Where the first no-op run's --json report is kept (the one right after the converge). */
 const FIRST_REPORT = join(REPO, 'reports/site-noop-first.json')
+
+/** Where the probe plan the last no-op run left is kept (the questions only, never a secret). */
+const PLAN_COPY = join(REPO, 'reports/site-noop-plan.json')
 
 /** Where the --json report of a run that failed is kept. */
 const FAILED_REPORT = join(REPO, 'reports/site-noop-failed.json')
@@ -105,6 +109,7 @@ export async function siteNoopBench(options: { plaintext?: boolean } = {}): Prom
     await lab.down().catch((e) => log(`lab down failed: ${e}`))
     // The last no-op run's report stays for a closer look (reports/ is not committed).
     if (lastNoopJson) keepReport(lastNoopJson, LAST_REPORT)
+    keepReport(probePlanFile(inventory), PLAN_COPY)
     rmSync(dir, { recursive: true, force: true })
   }
   const load = loadavg().map((n) => n.toFixed(2))
