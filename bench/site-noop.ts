@@ -17,7 +17,10 @@ import { Lab } from '../lab/lab.ts'
 import { runPlaybook, type PlaybookRun, type PlaybookRunOptions, type ReportTask } from '../test/stack/playbook-run.ts'
 import { phaseTables, playSpans, playSpanTable } from './site-profile.ts'
 import type { JsonReport } from '../lib/output/json-report.ts'
-import { probePlanFile } from '../lib/play/probe-plan.ts'
+import { probePlanFile, readProbePlan } from '../lib/play/probe-plan.ts'
+import { loadInventory } from '../lib/inventory/index.ts'
+import { SshConnection } from '../lib/connection/ssh.ts'
+import { planProfileLines, profilePlan } from './plan-profile.ts'
 
 const REPO = resolve(import.meta.dirname, '..')
 const NOOP_RUNS = 3
@@ -71,6 +74,7 @@ export async function siteNoopBench(options: { plaintext?: boolean } = {}): Prom
   const rows: string[] = []
   let lastNoop: PlaybookRun | undefined
   let lastNoopJson: string | undefined
+  let planLines: string[] | undefined
   try {
     // The bundle is built (when stale) before any timed run, so no timed run pays for the build.
     const warm = await runPlaybook({ ...listTasks(dir, inventory), launcher: 'bundle' })
@@ -105,6 +109,8 @@ export async function siteNoopBench(options: { plaintext?: boolean } = {}): Prom
       if (listed.exitCode !== 0) throw new Error(`site.ts --list-tasks failed:\n${listed.tail}`)
       rows.push(`| --list-tasks (${launcher}, no connection) | – | – | ${listed.seconds.toFixed(2)} s | – | – |`)
     }
+    log(`what the probe plan's early reads cost on ${PROFILED_HOST}`)
+    planLines = await planCost(inventory).catch((error) => [`(the plan's cost was not measured: ${error})`])
   } finally {
     await lab.down().catch((e) => log(`lab down failed: ${e}`))
     // The last no-op run's report stays for a closer look (reports/ is not committed).
@@ -123,8 +129,24 @@ export async function siteNoopBench(options: { plaintext?: boolean } = {}): Prom
   console.log('|---|---|---|---|---|---|')
   for (const row of rows) console.log(row)
   if (lastNoop) printSlowest(lastNoop)
+  if (planLines?.length) console.log(`\n${planLines.join('\n')}`)
   if (lastNoop) console.log(`\nThe --json reports of the first and the last no-op run: ${FIRST_REPORT}, ${LAST_REPORT}`)
   return 0
+}
+
+/** The host whose probe plan is timed probe by probe (the one with the most roles on lab-small). */
+const PROFILED_HOST = 'node1'
+
+/** The plan's cost on PROFILED_HOST (bench/plan-profile.ts), as Markdown lines. */
+async function planCost(inventoryFile: string): Promise<string[]> {
+  const inventory = await loadInventory(inventoryFile, { writeSecrets: false, listing: true })
+  const probes = (await readProbePlan(probePlanFile(inventoryFile))).get(PROFILED_HOST) ?? []
+  const conn = await SshConnection.connect(inventory.hosts.get(PROFILED_HOST)!.connection)
+  try {
+    return planProfileLines(await profilePlan(conn, probes))
+  } finally {
+    await conn.close()
+  }
 }
 
 /** Where the last no-op run spent its time: the tasks with the largest summed duration over the hosts. */
