@@ -62,25 +62,16 @@ const RUN_STEPS: [keyof RunPhases, string][] = [
   ['closeMs', 'releasing the host locks, closing the connections'],
   ['planWriteMs', 'writing the probe plan'],
 ]
-const HOST_STEPS: (keyof HostPhases)[] = [
-  'connectMs',
-  'lockMs',
-  'factsMs',
-  'readyAtMs',
-  'planFirstChunkMs',
-  'planBatchMs',
-  'planChunks',
-]
+const HOST_STEPS: (keyof HostPhases)[] = ['connectMs', 'lockMs', 'factsMs', 'planBatchMs', 'readyAtMs']
 
 /** The time outside the tasks as two Markdown tables (the run's steps; each host's set-up); none without phases. */
 export function phaseTables(report: Pick<JsonReport, 'hosts' | 'phases' | 'durationMs'>): string[] {
   const { phases } = report
   if (!phases) return []
-  const ms = (n: number | undefined, name?: string) =>
-    n === undefined ? '–' : name === 'planChunks' ? String(n) : `${n} ms`
+  const ms = (n: number | undefined) => (n === undefined ? '–' : `${n} ms`)
   const run = RUN_STEPS.map(([name, what]) => `| ${name} | ${what} | ${ms(phases[name])} |`)
   const hosts = Object.entries(report.hosts).map(
-    ([host, stats]) => `| ${host} | ${HOST_STEPS.map((name) => ms(stats.phases?.[name], name)).join(' | ')} |`,
+    ([host, stats]) => `| ${host} | ${HOST_STEPS.map((name) => ms(stats.phases?.[name])).join(' | ')} |`,
   )
   return [
     `| run step (of ${report.durationMs} ms) | what | time |`,

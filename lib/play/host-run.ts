@@ -56,11 +56,10 @@ export interface BatchContext {
   /** Whether nothing has changed or failed on any host of the run so far (HostRun.settled). */
   runSettled(): boolean
   /**
-   * The answers the probe plan holds for these probes, read from this host since the run's start
-   * (lib/play/early-answers.ts); undefined when there are none or the run is no longer settled (then they
-   * are dropped for good).
+   * The answers of the probe plan read from this host at the run's start (lib/play/probe-plan.ts); undefined
+   * when there are none or the run is no longer settled (then they are dropped for good).
    */
-  earlyAnswers(host: string, probes: Probe[]): Promise<ReadonlyMap<string, ProbeAnswer> | undefined>
+  earlyAnswers(host: string): Promise<ReadonlyMap<string, ProbeAnswer> | undefined>
   /** Note the probes asked of a host, for the next run's probe plan. */
   recordProbes(host: string, probes: Probe[]): void
 }
@@ -117,7 +116,7 @@ export class HostRunner implements HostRun {
     if (probes.length === 0 || !this.selected(task) || this.batch.step) return this.runTask(task, this.conn)
     // While the run is settled, the probes the run's early answers hold are answered from them (no round trip).
     this.batch.recordProbes(this.name, probes)
-    const early = this.settled ? await this.batch.earlyAnswers(this.name, probes) : undefined
+    const early = this.settled ? await this.batch.earlyAnswers(this.name) : undefined
     const known = probes.filter((p) => early?.has(probeKey(p)))
     if (!this.settled || known.length === 0) return this.runTask(task, this.conn)
     return this.runTask(task, await ProbedConnection.gather(this.conn, known, isLostHost, early))
@@ -162,7 +161,7 @@ export class HostRunner implements HostRun {
   /** Probes answered from the run's early answers while it is settled, the others in one round trip. */
   private async gatherProbes(probes: Probe[]): Promise<ProbedConnection> {
     this.batch.recordProbes(this.name, probes)
-    const known = this.settled && probes.length > 0 ? await this.batch.earlyAnswers(this.name, probes) : undefined
+    const known = this.settled && probes.length > 0 ? await this.batch.earlyAnswers(this.name) : undefined
     // Read again after the wait: a change on another host meanwhile drops the early answers.
     return ProbedConnection.gather(this.conn, probes, isLostHost, this.settled ? known : undefined)
   }

@@ -14,12 +14,8 @@ export interface HostPhases {
   lockMs?: number
   /** Gathering the facts (one command; runs beside the lock). */
   factsMs?: number
-  /** The probe plan's early reads (lib/play/early-answers.ts), from the lock being held to the last chunk's answers. */
+  /** The probe plan's early batch, from the lock being held to its answers. */
   planBatchMs?: number
-  /** From the lock being held to the plan's first chunk's answers (the first tasks wait for no more). */
-  planFirstChunkMs?: number
-  /** How many chunks (round trips) the plan was read in. */
-  planChunks?: number
   /** From the run's start until the host's connection and lock were ready. */
   readyAtMs?: number
 }

@@ -13,7 +13,7 @@ import { mask } from '../output/mask.ts'
 import { emptyStats, type HostStats, type Reporter } from '../output/reporter.ts'
 import { probeKey } from '../facts/probes.ts'
 import { HostRunner, type BatchContext } from './host-run.ts'
-import { EarlyAnswers } from './early-answers.ts'
+import { ProbedConnection } from './probed-connection.ts'
 import { nextProbePlan, PLAN_MAX_PROBES, readProbePlan, writeProbePlan, type ProbePlan } from './probe-plan.ts'
 import { Interrupted, RunControl, type StopSignal } from './interrupt.ts'
 import { DEFAULT_PROGRESS, type ProgressIntervals } from './progress.ts'
@@ -130,7 +130,7 @@ export class PlayRunner {
   private readonly secretsUsed = new Map<string, Set<string>>()
   /** The probe plan of the last run, the answers of its probes per host, and the probes this run asked. */
   private plan: ProbePlan = new Map()
-  private readonly early = new Map<string, EarlyAnswers>()
+  private readonly early = new Map<string, Promise<Map<string, ProbeAnswer>>>()
   private readonly asked: ProbePlan = new Map()
   private stopped?: string
   readonly control: RunControl
@@ -169,29 +169,21 @@ export class PlayRunner {
     if (this.settings.probePlan && !this.settings.check) this.plan = await readProbePlan(this.settings.probePlan)
   }
 
-  /** Start reading the plan's probes from a host right after connecting (before any task), chunk after chunk. */
+  /** Ask the plan's probes of a host in one round trip, right after connecting (before any task). */
   private startEarlyAnswers(host: string, conn: Connection): void {
     const probes = this.plan.get(host)
     if (!probes?.length) return
-    const phases = this.phasesOf(host)
-    const early = EarlyAnswers.start(conn, probes, ({ firstChunkMs, allMs, chunks }) =>
-      Object.assign(phases, { planFirstChunkMs: firstChunkMs, planBatchMs: allMs, planChunks: chunks }),
+    const asking = () => ProbedConnection.answersOf(conn, probes)
+    const answers = timed(asking, (ms) => (this.phasesOf(host).planBatchMs = ms)).catch(
+      () => new Map<string, ProbeAnswer>(),
     )
-    this.early.set(host, early)
+    this.early.set(host, answers)
   }
 
-  /**
-   * The early answers of these probes on a host while the run is settled, once the chunks holding them are
-   * read; any change drops every host's for good (and reads no further chunk).
-   */
-  private async earlyAnswers(host: string, probes: Probe[]): Promise<ReadonlyMap<string, ProbeAnswer> | undefined> {
-    if (!this.settled()) this.dropEarlyAnswers()
-    return this.early.get(host)?.answersFor(probes)
-  }
-
-  private dropEarlyAnswers(): void {
-    for (const early of this.early.values()) early.stop()
-    this.early.clear()
+  /** The early answers of a host while the run is settled; any change drops every host's for good. */
+  private async earlyAnswers(host: string): Promise<ReadonlyMap<string, ProbeAnswer> | undefined> {
+    if (!this.settled()) this.early.clear()
+    return this.early.get(host)
   }
 
   private recordProbes(host: string, probes: Probe[]): void {
@@ -351,7 +343,7 @@ export class PlayRunner {
         startAt: this.startAt,
         step: this.settings.step,
         runSettled: () => this.settled(),
-        earlyAnswers: (host, probes) => this.earlyAnswers(host, probes),
+        earlyAnswers: (host) => this.earlyAnswers(host),
         recordProbes: (host, probes) => this.recordProbes(host, probes),
       }
       let failures = 0
@@ -449,7 +441,6 @@ export class PlayRunner {
   }
 
   async closeAll(): Promise<void> {
-    this.dropEarlyAnswers()
     await Promise.all(
       [...this.connections].map(async ([host, c]) => {
         try {

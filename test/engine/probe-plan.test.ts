@@ -117,31 +117,3 @@ t.test("--json breaks the time outside the tasks down: each host's set-up and th
   t.ok(run.tasksMs > 0, 'the tasks took time')
   t.equal(run.firstTaskAtMs + run.tasksMs + run.afterLastTaskMs, data.durationMs, 'before, during, after the tasks')
 })
-
-t.test('a plan longer than its first chunk is read in growing chunks, and still answers every probe', async (t) => {
-  const dir = mkdtempSync(`${work}/chunks-`)
-  const report = `${dir}/report.json`
-  // 20 files in each of three runs of tasks: more probes than the first chunk holds.
-  const manyFiles: Play = {
-    name: 'many files in three runs of tasks',
-    hosts: 'all',
-    tasks: async (h) => {
-      for (const part of [1, 2, 3]) {
-        const paths = Array.from({ length: 20 }, (_, n) => `${dir}/${h.name}-${part}-${n}`)
-        await h.doAll(paths.map((path) => file({ path, content: 'one\n' })))
-      }
-    },
-  }
-  t.equal((await lab.run([manyFiles])).exitCode, 0)
-  const settled = await lab.run([manyFiles], ['--json', report])
-  t.equal(settled.exitCode, 0)
-  const data = JSON.parse(readFileSync(report, 'utf8'))
-  for (const host of lab.hosts) {
-    const phases = data.hosts[host].phases
-    t.ok(phases.planChunks > 1, `${host}: read in ${phases.planChunks} chunks`)
-    t.ok(phases.planFirstChunkMs <= phases.planBatchMs, `${host}: the first chunk came first`)
-    t.equal(settled.stats.get(host)?.changed, 0, `${host}: a no-op`)
-    // The lock, the facts and one trip per chunk: no run of tasks asked live.
-    t.equal(settled.stats.get(host)!.commands, 2 + phases.planChunks, `${host}: no probe asked live`)
-  }
-})

@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import type { Probe } from '../../lib/types.ts'
-import { planChunks } from '../../lib/play/early-answers.ts'
 import {
   nextProbePlan,
   PLAN_MAX_PROBES,
@@ -95,15 +94,4 @@ t.test('a plan file that others may write is not read (its run probes are comman
   t.same(await readProbePlan(file), new Map(), 'group-writable: ignored')
   chmodSync(file, 0o602)
   t.same(await readProbePlan(file), new Map(), 'world-writable: ignored')
-})
-
-t.test('the plan is read in consecutive chunks: a small first one, each next twice the one before', async (t) => {
-  const probes = Array.from({ length: 100 }, (_, n) => n)
-  const chunks = planChunks(probes, 10)
-  t.same(
-    chunks.map((c) => c.length),
-    [10, 20, 40, 30],
-  )
-  t.same(chunks.flat(), probes, 'every probe once, in the plan order')
-  t.same(planChunks([], 10), [], 'an empty plan is no chunk')
 })
