@@ -1,9 +1,11 @@
 /**
  * Where a run's time goes, from its --json report: per play, the span from its first task's start
  * to its last task's end (plays run one after another, so the spans add up to the run) and each
- * host's own span in it; the slowest host of a play is the one the next play waits for.
+ * host's own span in it; the slowest host of a play is the one the next play waits for. And the time
+ * outside the tasks (`phases`): the run's own steps and each host's set-up.
  */
 import type { JsonReport } from '../lib/output/json-report.ts'
+import type { HostPhases, RunPhases } from '../lib/play/phases.ts'
 
 export interface PlaySpan {
   play: string
@@ -46,4 +48,38 @@ export function playSpanTable(spans: PlaySpan[]): string[] {
     (s) => `| ${s.play} | ${s.ms} ms | ${s.hosts.map((h) => `${h.host} ${h.ms} ms (${h.tasks} tasks)`).join(', ')} |`,
   )
   return ['| play | span | per host: span (tasks) |', '|---|---|---|', ...rows]
+}
+
+/** The run's steps, in the order they happen, with what each one is. */
+const RUN_STEPS: [keyof RunPhases, string][] = [
+  ['planReadMs', 'reading the probe plan'],
+  ['hostsReadyMs', 'every host connected, locked, facts gathered (the secret guard)'],
+  ['firstTaskAtMs', 'run start to the first task'],
+  ['tasksMs', 'first task start to last task end'],
+  ['playsMs', 'the plays (tasks, role logic, handlers)'],
+  ['afterLastTaskMs', 'last task end to the recap'],
+  ['fingerprintsMs', 'recording the secret fingerprints'],
+  ['closeMs', 'releasing the host locks, closing the connections'],
+  ['planWriteMs', 'writing the probe plan'],
+]
+const HOST_STEPS: (keyof HostPhases)[] = ['connectMs', 'lockMs', 'factsMs', 'planBatchMs', 'readyAtMs']
+
+/** The time outside the tasks as two Markdown tables (the run's steps; each host's set-up); none without phases. */
+export function phaseTables(report: Pick<JsonReport, 'hosts' | 'phases' | 'durationMs'>): string[] {
+  const { phases } = report
+  if (!phases) return []
+  const ms = (n: number | undefined) => (n === undefined ? '–' : `${n} ms`)
+  const run = RUN_STEPS.map(([name, what]) => `| ${name} | ${what} | ${ms(phases[name])} |`)
+  const hosts = Object.entries(report.hosts).map(
+    ([host, stats]) => `| ${host} | ${HOST_STEPS.map((name) => ms(stats.phases?.[name])).join(' | ')} |`,
+  )
+  return [
+    `| run step (of ${report.durationMs} ms) | what | time |`,
+    '|---|---|---|',
+    ...run,
+    '',
+    `| host | ${HOST_STEPS.join(' | ')} |`,
+    `|---|${HOST_STEPS.map(() => '---|').join('')}`,
+    ...hosts,
+  ]
 }

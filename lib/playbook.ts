@@ -153,8 +153,9 @@ export async function playbook(spec: PlaybookSpec): Promise<PlaybookResult> {
       process.stderr.write(`ERROR: no task matched --start-at-task ${JSON.stringify(options.startAtTask)}\n`)
     }
     if (options.json) {
-      const { success, durationMs, stats, interrupted } = report
-      const json = { ...buildReport(spec.name, options.check, success, durationMs, stats, interrupted), startupMs }
+      const { success, durationMs, stats, interrupted, phases } = report
+      const built = buildReport(spec.name, options.check, success, durationMs, stats, interrupted)
+      const json = { ...built, startupMs, phases }
       await writeReport(options.json, json)
     }
     result = { ...report, inventory, exitCode }

@@ -6,8 +6,9 @@
  * regular file, one `dpkg-query` answers every package probe, one `systemctl is-enabled` and one
  * `systemctl is-active` every unit probe, and only the other commands start a process each (up to
  * PROBE_COMMANDS_AT_ONCE of them side by side, each through `/bin/sh -c` as a live command runs: they
- * only read). Each answer is exactly what the probe's own command prints (`probeCommand`), so a check
- * cannot tell a batched answer from a live one. Reads larger than PROBE_READ_MAX_BYTES, and failing
+ * only read; the next starts as soon as any one ends, so a slow command holds back no other). Each
+ * answer is exactly what the probe's own command prints (`probeCommand`), so a check cannot tell a
+ * batched answer from a live one. Reads larger than PROBE_READ_MAX_BYTES, and failing
  * reads, answer non-zero: the check then reads live and sees the real error.
  */
 import type { Probe, ProbeAnswer } from '../types.ts'
@@ -30,6 +31,7 @@ export const PROBE_READ_MAX_BYTES = 1024 * 1024
  */
 export const PROBE_SCRIPT = String.raw`
 use strict;
+use IO::Select;
 open(STDERR, '>', '/dev/null');
 my @probes = map { chomp; my ($k, @a) = split / /; [$k, map { pack('H*', $_) } @a] } <STDIN>;
 my (%state, %hash, %status, @files);
@@ -68,19 +70,25 @@ if (@units) {
 }
 sub qx_lines { open(my $fh, '-|', @_) or return (); my @lines = <$fh>; close($fh); return @lines }
 my @jobs = grep { $probes[$_][0] eq 'c' } 0 .. $#probes;
-my (%ran, @running);
+my (%ran, %running);
+my $select = IO::Select->new;
 my $started = 0;
-while ($started < @jobs || @running) {
-  while (@running < ${PROBE_COMMANDS_AT_ONCE} && $started < @jobs) {
+while ($started < @jobs || $select->count) {
+  while ($select->count < ${PROBE_COMMANDS_AT_ONCE} && $started < @jobs) {
     my $i = $jobs[$started++];
-    my $opened = open(my $fh, '-|', '/bin/sh', '-c', $probes[$i][1]);
-    if ($opened) { push @running, [$i, $fh] } else { $ran{$i} = [127, ''] }
+    if (open(my $fh, '-|', '/bin/sh', '-c', $probes[$i][1])) { $running{fileno $fh} = [$i, $fh, '']; $select->add($fh) }
+    else { $ran{$i} = [127, ''] }
   }
-  last unless @running;
-  my ($i, $fh) = @{shift @running};
-  my $out = do { local $/; <$fh> };
-  close($fh);
-  $ran{$i} = [$? == -1 ? 127 : ($? & 127) ? 128 + ($? & 127) : $? >> 8, defined $out ? $out : ''];
+  for my $fh ($select->can_read) {
+    my $job = $running{fileno $fh};
+    my $n = sysread($fh, my $chunk, 65536);
+    next if !defined $n && $!{EINTR};
+    if ($n) { $job->[2] .= $chunk; next }
+    $select->remove($fh);
+    delete $running{fileno $fh};
+    close($fh);
+    $ran{$job->[0]} = [$? == -1 ? 127 : ($? & 127) ? 128 + ($? & 127) : $? >> 8, $job->[2]];
+  }
 }
 for my $i (0 .. $#probes) {
   my ($k, @a) = @{$probes[$i]};

@@ -7,6 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { HostStats } from './reporter.ts'
 import { mask } from './mask.ts'
+import type { RunPhases } from '../play/phases.ts'
 
 export interface JsonReport {
   playbook: string
@@ -18,6 +19,8 @@ export interface JsonReport {
    * modules and the inventory, the run lock); `durationMs` runs from there to the recap. Playbook scripts only.
    */
   startupMs?: number
+  /** Where the time from the first connection to the recap went outside the tasks (lib/play/phases.ts). */
+  phases?: RunPhases
   /** The signal that stopped the run early (each host's `interrupted` says where). */
   interrupted?: string
   totals: { ok: number; changed: number; failed: number; skipped: number; unreachable: number }

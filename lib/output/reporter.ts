@@ -7,6 +7,7 @@
  */
 import type { TaskOutcome } from '../types.ts'
 import { mask } from './mask.ts'
+import type { HostPhases } from '../play/phases.ts'
 
 export interface HostStats {
   ok: number
@@ -24,6 +25,8 @@ export interface HostStats {
   interrupted?: string
   /** Round trips made over the host's connection (commands, probe batches, uploads), counted when it closes. */
   commands?: number
+  /** The host's set-up: connection, lock, facts, the probe plan's early batch (lib/play/phases.ts). */
+  phases?: HostPhases
 }
 
 /** A task as recorded for the recap and the JSON report: its outcome, its play, when it started and ended (ISO). */

@@ -17,6 +17,7 @@ import { ProbedConnection } from './probed-connection.ts'
 import { nextProbePlan, PLAN_MAX_PROBES, readProbePlan, writeProbePlan, type ProbePlan } from './probe-plan.ts'
 import { Interrupted, RunControl, type StopSignal } from './interrupt.ts'
 import { DEFAULT_PROGRESS, type ProgressIntervals } from './progress.ts'
+import { elapsedMs, taskBounds, timed, type HostPhases, type RunPhases } from './phases.ts'
 import type { StepPrompter } from './step.ts'
 import {
   fingerprintFile,
@@ -69,6 +70,8 @@ export interface RunReport {
   interrupted?: StopSignal
   /** With a start-at-task: false when no task of the run matched it. */
   startAtTaskFound?: boolean
+  /** Where the run's time went outside its tasks (each host's set-up is in its stats' `phases`). */
+  phases?: RunPhases
 }
 
 /** Set on a host that connected but could not be prepared (its lock is held by another run). */
@@ -131,6 +134,8 @@ export class PlayRunner {
   private readonly asked: ProbePlan = new Map()
   private stopped?: string
   readonly control: RunControl
+  /** The run's start on the monotonic clock, for each host's `readyAtMs`. */
+  private readonly startedAt = performance.now()
   /** Hosts that have reached the --start-at-task task (kept across plays). */
   private readonly startAt?: BatchContext['startAt']
 
@@ -150,6 +155,10 @@ export class PlayRunner {
     return s
   }
 
+  private phasesOf(host: string): HostPhases {
+    return (this.statsOf(host).phases ??= {})
+  }
+
   /** Whether nothing has changed or failed on any host of the run so far. */
   private settled(): boolean {
     return [...this.stats.values()].every((s) => s.changed === 0 && s.failed === 0 && !s.unreachable)
@@ -164,7 +173,10 @@ export class PlayRunner {
   private startEarlyAnswers(host: string, conn: Connection): void {
     const probes = this.plan.get(host)
     if (!probes?.length) return
-    const answers = ProbedConnection.answersOf(conn, probes).catch(() => new Map<string, ProbeAnswer>())
+    const asking = () => ProbedConnection.answersOf(conn, probes)
+    const answers = timed(asking, (ms) => (this.phasesOf(host).planBatchMs = ms)).catch(
+      () => new Map<string, ProbeAnswer>(),
+    )
     this.early.set(host, answers)
   }
 
@@ -198,13 +210,24 @@ export class PlayRunner {
   connection(host: string): Promise<Connection> {
     let conn = this.connections.get(host)
     if (!conn) {
-      const opened = this.settings.connect(host)
+      const phases = this.phasesOf(host)
+      const opened = timed(
+        () => this.settings.connect(host),
+        (ms) => (phases.connectMs = ms),
+      )
       opened.catch(() => undefined)
       this.opened.set(host, opened)
+      const onConnect = this.settings.onConnect
       conn = opened.then(async (c) => {
         try {
-          const undo = await this.settings.onConnect?.(c)
+          const undo =
+            onConnect &&
+            (await timed(
+              () => onConnect(c),
+              (ms) => (phases.lockMs = ms),
+            ))
           if (undo) this.undoOnClose.set(host, undo)
+          phases.readyAtMs = elapsedMs(this.startedAt)
           // After the host lock: no other run changes the host while the plan's answers are read.
           this.startEarlyAnswers(host, c)
         } catch (error) {
@@ -221,7 +244,10 @@ export class PlayRunner {
 
   private hostFacts(host: string, conn: Connection): Promise<Facts> {
     let f = this.facts.get(host)
-    if (!f) this.facts.set(host, (f = gatherFacts(conn, fingerprintFile(this.settings.inventory, host))))
+    if (!f) {
+      const gathering = () => gatherFacts(conn, fingerprintFile(this.settings.inventory, host))
+      this.facts.set(host, (f = timed(gathering, (ms) => (this.phasesOf(host).factsMs = ms))))
+    }
     return f
   }
 
@@ -436,24 +462,31 @@ export class PlayRunner {
 export async function runPlays(plays: Play[], settings: RunSettings): Promise<RunReport> {
   const started = Date.now()
   const runner = new PlayRunner(settings)
+  const spent = { planReadMs: 0, hostsReadyMs: 0, playsMs: 0, fingerprintsMs: 0, closeMs: 0, planWriteMs: 0 }
+  const step = (name: keyof typeof spent, work: () => Promise<void>) => timed(work, (ms) => (spent[name] = ms))
   try {
-    await runner.loadProbePlan()
-    await runner.guardSecrets(plays)
-    for (const play of plays) await runner.runPlay(play)
+    await step('planReadMs', () => runner.loadProbePlan())
+    await step('hostsReadyMs', () => runner.guardSecrets(plays))
+    await step('playsMs', async () => {
+      for (const play of plays) await runner.runPlay(play)
+    })
     if (runner.control.signal) {
       for (const problem of await runner.control.runCleanups()) settings.reporter.line(`cleanup failed: ${problem}`)
     }
-    await runner.recordSecretFingerprints()
+    await step('fingerprintsMs', () => runner.recordSecretFingerprints())
   } finally {
-    await runner.closeAll()
-    await runner.saveProbePlan()
+    await step('closeMs', () => runner.closeAll())
+    await step('planWriteMs', () => runner.saveProbePlan())
   }
-  const durationMs = Date.now() - started
+  const ended = Date.now()
+  const durationMs = ended - started
+  const [first, last] = taskBounds([...runner.stats.values()].flatMap((s) => s.tasks)) ?? [started, started]
+  const phases = { ...spent, firstTaskAtMs: first - started, tasksMs: last - first, afterLastTaskMs: ended - last }
   settings.reporter.recap(runner.stats, durationMs)
   const interrupted = runner.control.signal
   if (interrupted) {
     settings.reporter.line(`\nInterrupted by ${interrupted}: running tasks were let finish, no new task was started.`)
   }
   const success = !interrupted && [...runner.stats.values()].every((s) => s.failed === 0 && s.unreachable === 0)
-  return { stats: runner.stats, success, durationMs, interrupted, startAtTaskFound: runner.startAtTaskFound }
+  return { stats: runner.stats, success, durationMs, interrupted, startAtTaskFound: runner.startAtTaskFound, phases }
 }

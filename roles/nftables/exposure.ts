@@ -77,7 +77,10 @@ export const MANAGEMENT = { control: true } as const
 export function stackExposures(inventory: Inventory): Exposure[] {
   const first = inventory.hosts.keys().next().value
   if (first === undefined) return []
-  const top = exposureVars(inventory, first)
+  // Each host's variables merged once (a merge copies some 250 variables; the list reads a few of them often).
+  const merged = new Map<string, Vars>()
+  const varsOf = (host: string) => merged.get(host) ?? merged.set(host, exposureVars(inventory, host)).get(host)!
+  const top = varsOf(first)
   const members = (group: string) => (group === 'all' ? [...inventory.hosts.keys()] : groupMembers(inventory, group))
   const etcd = members(String(top.etcd_group))
   const patroni = members(String(top.patroni_group))
@@ -103,14 +106,13 @@ export function stackExposures(inventory: Inventory): Exposure[] {
     sources: Sources,
     protocol: 'tcp' | 'udp' = 'tcp',
   ) => {
-    for (const host of on)
-      exposures.push({ host, service, protocol, port: Number(exposureVars(inventory, host)[portVar]), sources })
+    for (const host of on) exposures.push({ host, service, protocol, port: Number(varsOf(host)[portVar]), sources })
   }
   for (const host of inventory.hosts.keys())
     exposures.push({ host, service: 'ssh', protocol: 'tcp', port: SSH_PORT, sources: from([], { control: true }) })
   expose(etcd, 'etcd client', 'etcd_client_port', from([...etcd, ...patroni, ...backup, ...monitoring], MANAGEMENT))
   expose(etcd, 'etcd peer', 'etcd_peer_port', from(etcd))
-  const pgVars = patroni.length > 0 ? exposureVars(inventory, patroni[0]!) : top
+  const pgVars = patroni.length > 0 ? varsOf(patroni[0]!) : top
   const pgNetworks = (pgVars.postgresql_client_networks as string[] | undefined) ?? []
   const pgSources = [...patroni, ...haproxy, ...backup]
   expose(patroni, 'postgresql', 'postgresql_port', from(pgSources, { ...MANAGEMENT, networks: pgNetworks }))
@@ -137,7 +139,7 @@ export function stackExposures(inventory: Inventory): Exposure[] {
     expose(app, 'app result', 'app_result_port', from(haproxy))
   }
   expose(haproxy, 'haproxy stats', 'haproxy_stats_port', from(monitoring, MANAGEMENT))
-  if (haproxy.length > 1 && exposureVars(inventory, haproxy[0]!).vip_address !== undefined)
+  if (haproxy.length > 1 && varsOf(haproxy[0]!).vip_address !== undefined)
     for (const host of haproxy)
       exposures.push({
         host,

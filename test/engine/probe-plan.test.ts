@@ -95,3 +95,25 @@ t.test('check mode neither reads nor writes the plan', async (t) => {
   t.equal(readFileSync(plan, 'utf8'), before, 'the plan is as the real run left it')
   for (const host of lab.hosts) t.equal(checked.stats.get(host)?.changed, 12, `${host}: every file would change`)
 })
+
+t.test("--json breaks the time outside the tasks down: each host's set-up and the run's own steps", async (t) => {
+  const dir = mkdtempSync(`${work}/phases-`)
+  const report = `${dir}/report.json`
+  t.equal((await lab.run([filesPlay(dir, 'one\n')])).exitCode, 0)
+  t.equal((await lab.run([filesPlay(dir, 'one\n')], ['--json', report])).exitCode, 0)
+  const data = JSON.parse(readFileSync(report, 'utf8'))
+  for (const host of lab.hosts) {
+    const phases = data.hosts[host].phases
+    for (const name of ['connectMs', 'lockMs', 'factsMs', 'planBatchMs', 'readyAtMs'])
+      t.ok(phases[name] >= 0, `${host}: ${name} is measured (${phases[name]} ms)`)
+    // Rounding each span to a millisecond may lose one per span.
+    t.ok(phases.readyAtMs >= phases.connectMs + phases.lockMs - 2, `${host}: ready after its login and lock`)
+  }
+  const run = data.phases
+  const steps = ['planReadMs', 'hostsReadyMs', 'playsMs', 'fingerprintsMs', 'closeMs', 'planWriteMs']
+  for (const name of steps) t.ok(run[name] >= 0, `the run's ${name} is measured (${run[name]} ms)`)
+  const stepsSum = steps.reduce((sum, name) => sum + run[name], 0)
+  t.ok(stepsSum <= data.durationMs + steps.length, `the steps (${stepsSum} ms) fit in the run (${data.durationMs} ms)`)
+  t.ok(run.tasksMs > 0, 'the tasks took time')
+  t.equal(run.firstTaskAtMs + run.tasksMs + run.afterLastTaskMs, data.durationMs, 'before, during, after the tasks')
+})

@@ -256,6 +256,27 @@ t.test('the commands of a batch run side by side, their answers in the probes or
   t.ok(seconds < 1.2, `six sleeps answered in ${seconds.toFixed(2)} s`)
 })
 
+t.test('a slow command of a batch holds back none of the others: the next starts when any one ends', async (t) => {
+  const sshd = await startSshd()
+  const conn = await SshConnection.connect(sshd.userSpec())
+  t.teardown(async () => {
+    await conn.close()
+    await sshd.stop()
+  })
+  // One 2 s command, then eleven of 0.5 s, six at once. Waiting for the commands in the order they started
+  // (the slow one first) would start the last six only after 2 s, ending at 2.5 s; taking whichever ends
+  // first runs the eleven in the slow one's shadow, so the batch takes about its 2 s.
+  const quick = Array.from({ length: 11 }, (_, n): Probe => ({ kind: 'run', command: `sleep 0.5; echo ${n}` }))
+  const started = Date.now()
+  const answers = await conn.runProbes([{ kind: 'run', command: 'sleep 2; echo slow' }, ...quick])
+  const seconds = (Date.now() - started) / 1000
+  t.same(
+    answers.map((a) => a.stdout.toString()),
+    ['slow\n', ...quick.map((_, n) => `${n}\n`)],
+  )
+  t.ok(seconds < 2.4, `answered in ${seconds.toFixed(2)} s`)
+})
+
 t.test('a privileged session killed mid-run fails that host alone as unreachable; no task runs twice', async (t) => {
   const logs = { h1: `${work}/h1.log`, h2: `${work}/h2.log` }
   /** A task that always changes: its apply appends its letter to the host's log (and may kill its session). */

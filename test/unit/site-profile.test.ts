@@ -3,7 +3,7 @@
  * first task's start to its last task's end over every host, with each host's own span and task count.
  */
 import t from 'tap'
-import { playSpans, playSpanTable } from '../../bench/site-profile.ts'
+import { phaseTables, playSpans, playSpanTable } from '../../bench/site-profile.ts'
 
 const at = (ms: number) => new Date(Date.UTC(2026, 10, 30, 12, 0, 0, ms)).toISOString()
 const task = (play: string, start: number, end: number) => ({
@@ -50,4 +50,25 @@ t.test('spans each play over every host, in the order the plays ran, with each h
 t.test('leaves out tasks that never started (skipped before a run)', async (t) => {
   const skipped = { play: 'etcd', task: 'x', status: 'skipped', durationMs: 0 }
   t.same(playSpans({ hosts: { a1: { ...host([]), tasks: [skipped] } } }), [])
+})
+
+t.test('prints the run steps and each host set-up from the report phases', async (t) => {
+  const phases = {
+    planReadMs: 2,
+    hostsReadyMs: 310,
+    playsMs: 700,
+    fingerprintsMs: 0,
+    closeMs: 40,
+    planWriteMs: 5,
+    firstTaskAtMs: 330,
+    tasksMs: 650,
+    afterLastTaskMs: 120,
+  }
+  const a1 = { ...host([]), phases: { connectMs: 120, lockMs: 90, factsMs: 60, planBatchMs: 180, readyAtMs: 215 } }
+  const lines = phaseTables({ durationMs: 1100, phases, hosts: { a1, a2: host([]) } })
+  t.equal(lines[0], '| run step (of 1100 ms) | what | time |')
+  t.ok(lines.includes('| closeMs | releasing the host locks, closing the connections | 40 ms |'))
+  t.equal(lines.at(-2), '| a1 | 120 ms | 90 ms | 60 ms | 180 ms | 215 ms |')
+  t.equal(lines.at(-1), '| a2 | – | – | – | – | – |', 'a host without phases shows dashes')
+  t.same(phaseTables({ durationMs: 5, hosts: {} }), [], 'a report without phases prints nothing')
 })

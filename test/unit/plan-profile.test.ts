@@ -1,0 +1,49 @@
+/**
+ * The site bench's plan profile (bench/plan-profile.ts): the plan's probes counted by kind, the probes that
+ * start no process timed as one trip, each command probe timed alone and listed slowest first.
+ */
+import t from 'tap'
+import { planProfileLines, profilePlan } from '../../bench/plan-profile.ts'
+import type { Connection, Probe, ProbeAnswer } from '../../lib/types.ts'
+
+/** A connection whose batches take as long as their commands say (`sleep N` ms), recording each batch. */
+function fakeConnection(batches: Probe[][]): Connection {
+  return {
+    host: 'a1',
+    async runProbes(probes: readonly Probe[]): Promise<ProbeAnswer[]> {
+      batches.push([...probes])
+      const ms = probes.reduce((n, p) => n + (p.kind === 'run' ? Number(p.command.split(' ')[1]) : 0), 0)
+      await new Promise((done) => setTimeout(done, ms))
+      return probes.map(() => ({ code: 0, stdout: Buffer.from('') }))
+    },
+  } as unknown as Connection
+}
+
+t.test('times the non-command probes as one trip and each command alone, slowest first', async (t) => {
+  const batches: Probe[][] = []
+  const plan: Probe[] = [
+    { kind: 'path', path: '/etc/hosts' },
+    { kind: 'run', command: 'sleep 5' },
+    { kind: 'unit', name: 'ssh.service' },
+    { kind: 'run', command: 'sleep 60 | tee' },
+  ]
+  const profile = await profilePlan(fakeConnection(batches), plan)
+  t.same(profile.kinds, { path: 1, run: 2, unit: 1 })
+  t.same(
+    batches.map((b) => b.length),
+    [2, 1, 1],
+    'one trip for the path and the unit, then one per command',
+  )
+  t.same(
+    profile.commands.map((c) => c.command),
+    ['sleep 60 | tee', 'sleep 5'],
+  )
+  t.ok(profile.commands[0]!.ms >= 55, `the slow command measured ${profile.commands[0]!.ms} ms`)
+  const lines = planProfileLines(profile)
+  t.match(lines[0], /^a1's plan: 1 path, 2 run, 1 unit\. /)
+  t.equal(
+    lines[4],
+    `| ${profile.commands[0]!.ms} | \`sleep 60 \\| tee\` |`,
+    'a pipe in a command keeps the table whole',
+  )
+})
