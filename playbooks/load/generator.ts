@@ -19,6 +19,8 @@ export interface GeneratorOptions {
   maxInFlight: number
   /** Told about every finished request (progress output, tests). */
   onRecord?: (record: RequestRecord) => void
+  /** Sends no more votes once aborted (the run still ends by `durationS` at the latest). */
+  stop?: AbortSignal
 }
 
 /** A vote's acknowledgement: 201 with `{"ok": true, "id": ...}`. */
@@ -101,8 +103,9 @@ export async function generateVotes(o: GeneratorOptions): Promise<RequestRecord[
     })
     pending.add(sent)
   }
+  const stopped = () => o.stop?.aborted === true
   try {
-    while (next < total) {
+    while (next < total && !stopped()) {
       const due = dueBy(performance.now() - started, o.rate, total)
       while (next < due) launch(next++)
       if (next < total) {
@@ -114,5 +117,5 @@ export async function generateVotes(o: GeneratorOptions): Promise<RequestRecord[
   } finally {
     agent.destroy()
   }
-  return records
+  return records.slice(0, next)
 }

@@ -29,6 +29,8 @@ export interface LoadOptions {
   /** How long to wait for the worker to store every acknowledged vote. */
   drainTimeoutS: number
   onRecord?: (record: RequestRecord) => void
+  /** Sends no more votes once aborted; the votes sent are still reconciled. */
+  stop?: AbortSignal
 }
 
 type Bounded = 'rate' | 'durationS' | 'timeoutMs' | 'maxInFlight' | 'drainTimeoutS'
@@ -80,6 +82,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
     timeoutMs: o.timeoutMs,
     maxInFlight: o.maxInFlight,
     onRecord: o.onRecord,
+    stop: o.stop,
   })
   const acknowledged = records.filter((r) => r.outcome === 'acknowledged').map((r) => r.voter)
   const drain = await waitForDrain(endpoints.database, prefix, acknowledged, o.drainTimeoutS * 1000)
@@ -87,7 +90,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
     startedAt,
     target: `${endpoints.vote.host}:${endpoints.vote.port}`,
     rate: o.rate,
-    durationS: o.durationS,
+    durationS: o.stop?.aborted ? Math.round((records.length / o.rate) * 10) / 10 : o.durationS,
     prefix,
     requests: records.length,
     successRate: successRate(records),

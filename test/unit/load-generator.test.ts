@@ -112,3 +112,32 @@ t.test('a closed port: every request fails with the connection error as its reas
   t.equal(records.length, 10)
   t.same(new Set(records.map((r) => `${r.outcome} ${r.reason}`)), new Set(['error ECONNREFUSED']))
 })
+
+t.test('stopped by its signal: sends no more votes, waits for the ones open, returns only those sent', async (t) => {
+  const seen: string[] = []
+  const port = await serve(t, async (request, response) => {
+    const vote = await body(request)
+    seen.push(vote.voter)
+    response.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, id: vote.voter }))
+  })
+  const stop = new AbortController()
+  setTimeout(() => stop.abort(), 500)
+  const started = Date.now()
+  const records = await generateVotes({
+    target: { host: '127.0.0.1', port },
+    rate: 20,
+    durationS: 30,
+    prefix: 'stopped',
+    timeoutMs: 2000,
+    maxInFlight: 50,
+    stop: stop.signal,
+  })
+  const elapsed = Date.now() - started
+  t.ok(elapsed < 2000, `ended soon after the stop, not after 30 s (${elapsed} ms)`)
+  t.ok(records.length >= 8 && records.length <= 13, `about half a second of votes (${records.length})`)
+  t.ok(
+    records.every((r) => r !== undefined && r.outcome === 'acknowledged'),
+    'every vote sent has its record',
+  )
+  t.same(new Set(seen), new Set(records.map((r) => r.voter)), 'the server saw exactly the votes recorded')
+})
