@@ -11,6 +11,7 @@ import type { Connection } from '../../lib/types.ts'
 import { delay, waitUntil } from '../../lib/tasks/wait.ts'
 import { rest } from '../../roles/patroni/rest.ts'
 import type { Fleet } from './fleet.ts'
+import { openArchiveLink } from './archive-link.ts'
 import { setServerState } from './balancers.ts'
 import { gate } from './gates.ts'
 import { componentProblems, postgresView, redisView, type Component, type Limits } from './health.ts'
@@ -108,6 +109,8 @@ export const PG_WRITE_BACKEND = 'postgres_rw'
  * connection after a 1 s turn-around, so the client waits out its connect timeout (libpq: 2 s at
  * least) instead of failing at once and trying again. Its open sessions are left alone (they end
  * with the demotion). Back to `ready`, the old primary, now a replica, fails its `/primary` check.
+ * Before anything, `to` opens its SSH connection to the pgBackRest repository (archive-link.ts), so the
+ * archive lookups of its promotion do not pay a full SSH login inside the write pause.
  */
 export async function switchPostgres(
   fleet: Fleet,
@@ -118,6 +121,7 @@ export async function switchPostgres(
   const v = fleet.vars(move.from)
   const auth = { user: String(v.patroni_restapi_user), password: String(v.patroni_restapi_password) }
   const body = { leader: move.from, candidate: move.to }
+  await openArchiveLink(fleet, move.to)
   await setServerState(fleet, [PG_WRITE_BACKEND], move.from, 'drain')
   try {
     const api = `${patroniApi(fleet, move.from)}/switchover`

@@ -22,11 +22,15 @@ export const HOSTS = ['node1', 'node2', 'node3'] as const
 export const ADDRESS: Record<string, string> = { node1: '10.0.0.11', node2: '10.0.0.12', node3: '10.0.0.13' }
 export const VIP = '10.0.0.200'
 
-/** Beyond the default (HAProxy on node1 alone): app hosts, more HAProxy hosts, the VIP on the first of them. */
+/**
+ * Beyond the default (HAProxy on node1 alone): app hosts, more HAProxy hosts, the VIP on the first of them,
+ * a pgBackRest repository host (the backup_repo group).
+ */
 export interface WorldShape {
   app?: string[]
   balancers?: string[]
   vip?: boolean
+  backupRepo?: string
 }
 
 export interface PgMemberState {
@@ -299,6 +303,7 @@ export async function worldFleet(world: WorldState, lines: string[] = [], shape:
         sentinel: { hosts: members },
         haproxy: { hosts: group(world.balancers), vars: { redis_haproxy_port: 6380, ...vip } },
         ...(shape.app ? { app: { hosts: group(shape.app) } } : {}),
+        ...(shape.backupRepo ? { backup_repo: { hosts: group([shape.backupRepo]) } } : {}),
       },
     },
   }
