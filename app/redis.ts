@@ -4,8 +4,9 @@
  * names its file), which follows a failover by itself (told by the Sentinels' `+switch-master`,
  * reconnecting every 300 ms at most meanwhile). Commands are never
  * queued while disconnected: they fail at once, so the vote program answers 503 instead of waiting.
- * The queue's key names live here too.
+ * A health check waits a moment for a reconnect (`answersWithin`). The queue's key names live here too.
  */
+import type { EventEmitter } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { AppConfig } from './config.ts'
@@ -54,4 +55,37 @@ export function sentinelClient(config: AppConfig, options: ClientOptions = {}): 
   })
   client.on('error', (error: Error) => console.error(`redis: ${error.message}`))
   return client
+}
+
+/** What `answersWithin` needs of a client: its connection status, its `ready` event and PING. */
+export interface Pingable extends Pick<EventEmitter, 'once' | 'off'> {
+  readonly status: string
+  ping(): Promise<string>
+}
+
+/**
+ * Whether the client answers PING, waiting up to `waitMs` for it to be connected first. A change of
+ * primary makes it reconnect, twice in a planned switchover (each Sentinel's `+switch-master`, about
+ * a second apart); a health check that caught it in between called a working program down, and since
+ * HAProxy's checks are a second apart too, it took two checks in a row on every app host at once: no
+ * vote server left, votes answered 503 by HAProxy before the app's own retry could ride it out.
+ */
+export async function answersWithin(client: Pingable, waitMs: number): Promise<boolean> {
+  if (client.status !== 'ready') {
+    const ready = await new Promise<boolean>((resolve) => {
+      const onReady = () => settle(true)
+      const timer = setTimeout(() => settle(false), waitMs)
+      function settle(value: boolean) {
+        clearTimeout(timer)
+        client.off('ready', onReady)
+        resolve(value)
+      }
+      client.once('ready', onReady)
+    })
+    if (!ready) return false
+  }
+  return client.ping().then(
+    (reply) => reply === 'PONG',
+    () => false,
+  )
 }

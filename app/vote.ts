@@ -7,7 +7,7 @@
  */
 import { configOrExit } from './config.ts'
 import { drainOnSignal, httpServer, listen } from './http.ts'
-import { QUEUE_KEY, sentinelClient } from './redis.ts'
+import { QUEUE_KEY, answersWithin, sentinelClient } from './redis.ts'
 import { retryingQueue, voteHandler, type VoteQueue } from './vote-api.ts'
 
 const config = configOrExit('vote')
@@ -15,6 +15,8 @@ const redis = sentinelClient(config)
 const { waitReplicas, waitTimeoutMs } = config.redis
 /** Pushes refused or cut by a change of primary are tried again for up to APP_VOTE_RETRY_MS. */
 const RETRY = { firstMs: 100, maxMs: 500, limitMs: config.voteRetryMs }
+/** How long /healthz waits for Redis to reconnect: under HAProxy's `timeout check` (2 s, haproxy.cfg). */
+const HEALTH_READY_WAIT_MS = 1500
 
 const queue: VoteQueue = {
   async push(item) {
@@ -23,12 +25,7 @@ const queue: VoteQueue = {
     const copies = await redis.wait(waitReplicas, waitTimeoutMs)
     if (copies < waitReplicas) throw new Error(`${copies} of ${waitReplicas} replica(s) acknowledged in time`)
   },
-  async healthy() {
-    return redis.ping().then(
-      (reply) => reply === 'PONG',
-      () => false,
-    )
-  },
+  healthy: () => answersWithin(redis, HEALTH_READY_WAIT_MS),
 }
 
 async function main(): Promise<void> {

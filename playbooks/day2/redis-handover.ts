@@ -5,8 +5,15 @@
  * replica then holds every acknowledged write, and the other replicas follow it with a partial
  * resync (a replica ahead of the promoted one needs a full resync, which Redis holds back by
  * `repl-diskless-sync-delay`, 5 s, while the new primary refuses writes for want of a good replica).
- * Once every Sentinel names the new primary, the old primary's clients are disconnected (a paused
- * write never runs there; the client reconnects and writes to the new primary) and the pause lifted.
+ * A pause does not stop the primary's own replication PING (every `repl-ping-replica-period`, 10 s;
+ * only Redis' FAILOVER command holds it back): one sent after the promoted replica left but before
+ * the others did put them 14 bytes ahead of it, and that was the 6 s stall of issue 13. So the
+ * primary's PINGs are off (a period no uptime reaches) for as long as its writes are paused.
+ * Once every Sentinel names the new primary, the old one is made its replica at once (REPLICAOF, as
+ * Sentinel would do some 10 s later, by when Sentinel's hello messages had put it ahead too and it
+ * needed a full resync; meanwhile a client that reached it was refused writes for want of replicas),
+ * its PING period restored and written back (CONFIG REWRITE, as Sentinel does), its clients
+ * disconnected (a paused write never runs there) and the pause lifted.
  */
 import { waitUntil } from '../../lib/tasks/wait.ts'
 import { parseInfo } from '../../roles/redis/cli.ts'
@@ -25,16 +32,37 @@ export function replicationOffset(info: string[]): number | undefined {
   return Number.isFinite(offset) ? offset : undefined
 }
 
-/** Pause writes on the primary for at most `ms`; its replication offset once paused. */
-export async function pauseWrites(fleet: Fleet, primary: string, ms: number): Promise<number> {
-  const [paused = [], info = []] = await ask(fleet, primary, [
+/** `repl-ping-replica-period` while writes are paused: Redis PINGs when its seconds counter is a multiple of it. */
+export const PING_OFF_PERIOD = 2_147_483_647
+
+/** The old primary while its writes are paused: its replication offset and the PING period to restore. */
+export interface PausedPrimary {
+  host: string
+  offset: number
+  pingPeriod: number
+}
+
+/** Turn the primary's replication PINGs off, then pause its writes for at most `ms`; where its stream stopped. */
+export async function pauseWrites(fleet: Fleet, primary: string, ms: number): Promise<PausedPrimary> {
+  const [period = []] = await ask(fleet, primary, [['CONFIG', 'GET', 'repl-ping-replica-period']])
+  const pingPeriod = Number(period[1])
+  if (!Number.isInteger(pingPeriod) || pingPeriod < 1)
+    throw new Error(`${primary} gave no repl-ping-replica-period: ${period[0] ?? 'no reply'}`)
+  const [off = [], paused = [], info = []] = await ask(fleet, primary, [
+    ['CONFIG', 'SET', 'repl-ping-replica-period', PING_OFF_PERIOD],
     ['CLIENT', 'PAUSE', ms, 'WRITE'],
     ['INFO', 'replication'],
   ])
-  if (paused[0] !== 'OK') throw new Error(`CLIENT PAUSE on ${primary}: ${paused[0] ?? 'no reply'}`)
-  const offset = replicationOffset(info)
-  if (offset === undefined) throw new Error(`${primary} gave no replication offset: ${info[0] ?? 'no reply'}`)
-  return offset
+  const held = { host: primary, offset: replicationOffset(info) ?? NaN, pingPeriod }
+  if (off[0] !== 'OK' || paused[0] !== 'OK') {
+    await releaseOldPrimary(fleet, held)
+    throw new Error(`pausing ${primary}: ${[off[0], paused[0]].find((r) => r !== 'OK') ?? 'no reply'}`)
+  }
+  if (Number.isNaN(held.offset)) {
+    await releaseOldPrimary(fleet, held)
+    throw new Error(`${primary} gave no replication offset: ${info[0] ?? 'no reply'}`)
+  }
+  return held
 }
 
 /** Wait (bounded) until every replica has applied the primary's offset. */
@@ -53,32 +81,61 @@ export async function waitReplicasCaughtUp(
   }
 }
 
-/** Wait (bounded) until every Sentinel names a primary other than the one at `fromAddress`. */
+/** The Redis server every Sentinel names, as an address and port. */
+export interface NamedPrimary {
+  address: string
+  port: number
+}
+
+/**
+ * Wait (bounded) until every Sentinel names one same primary other than the one at `fromAddress`;
+ * that primary.
+ */
 export async function waitSentinelsMoved(
   fleet: Fleet,
   sentinels: string[],
   masterName: string,
   fromAddress: string,
   timeoutMs: number,
-): Promise<void> {
+): Promise<NamedPrimary> {
+  const named: NamedPrimary[] = []
   for (const sentinel of sentinels) {
     const moved = async () => {
       const [addr = []] = await redisCommands(await fleet.conn(sentinel), sentinelEndpoint(fleet, sentinel), [
         ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', masterName],
       ])
-      return addr.length === 2 && addr[0] !== fromAddress ? true : undefined
+      const [address = '', port = NaN] = [addr[0], Number(addr[1])]
+      return addr.length === 2 && address !== fromAddress && Number.isInteger(port) ? { address, port } : undefined
     }
-    await waitUntil(`the Sentinel on ${sentinel} to name the new primary`, moved, { timeoutMs, intervalMs: 100 })
+    const what = `the Sentinel on ${sentinel} to name the new primary`
+    named.push(await waitUntil(what, moved, { timeoutMs, intervalMs: 100 }))
   }
+  const [first] = named
+  const differ = named.filter((n) => n.address !== first?.address || n.port !== first.port)
+  if (!first || differ.length) {
+    const names = named.map((n) => `${n.address}:${n.port}`).join(', ')
+    throw new Error(`the Sentinels name different primaries: ${names}`)
+  }
+  return first
 }
 
 /**
- * Lift the pause on the old primary; when the primary moved, first disconnect its clients, so that
- * the writes they had waiting never run on a server that is no longer the primary.
+ * Let the old primary go. With `to` (the primary the Sentinels name now) it becomes its replica first
+ * and keeps that across a restart (REPLICAOF, CONFIG REWRITE once its PING period is back), and its
+ * clients are disconnected, so that the writes they had waiting never run on it; then the pause is
+ * lifted. Without `to` (no switch happened) it stays the primary: PING period back, pause lifted.
+ * Every step is tried; the first failure is thrown at the end.
  */
-export async function releaseOldPrimary(fleet: Fleet, host: string, moved: boolean): Promise<void> {
-  const commands = [...(moved ? [['CLIENT', 'KILL', 'TYPE', 'normal']] : []), ['CLIENT', 'UNPAUSE']]
-  const replies = await ask(fleet, host, commands)
-  const unpaused = replies[replies.length - 1] ?? []
-  if (unpaused[0] !== 'OK') throw new Error(`CLIENT UNPAUSE on ${host}: ${unpaused[0] ?? 'no reply'}`)
+export async function releaseOldPrimary(fleet: Fleet, held: PausedPrimary, to?: NamedPrimary): Promise<void> {
+  const period = ['CONFIG', 'SET', 'repl-ping-replica-period', held.pingPeriod]
+  const commands = to
+    ? [['REPLICAOF', to.address, to.port], period, ['CONFIG', 'REWRITE'], ['CLIENT', 'KILL', 'TYPE', 'normal']]
+    : [period]
+  commands.push(['CLIENT', 'UNPAUSE'])
+  const replies = await ask(fleet, held.host, commands)
+  const failed = commands
+    .map((command, i) => ({ command, reply: replies[i]?.[0] }))
+    .filter(({ command, reply }) => command[1] !== 'KILL' && reply !== 'OK')
+  if (failed[0])
+    throw new Error(`${failed[0].command.slice(0, 2).join(' ')} on ${held.host}: ${failed[0].reply ?? 'no reply'}`)
 }

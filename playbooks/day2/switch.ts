@@ -2,10 +2,12 @@
  * A planned change of primary. PostgreSQL: Patroni's `POST /switchover` on the leader's REST API (at
  * its inventory address, with the API's credentials). Redis: `SENTINEL FAILOVER`; with a chosen
  * target the other replicas' `replica-priority` is set to 0 (never promoted) until every Sentinel has
- * seen it, and restored afterwards whatever happens; the old primary's writes wait meanwhile and the
- * replicas catch up first (redis-handover.ts). The target is chosen (or checked) first and
- * refused when it is not a healthy, streaming replica within the lag limit. Each switch waits
- * (bounded) until the new primary is the one HAProxy routes to; `switchover` measures the write pause.
+ * seen it, and restored afterwards whatever happens; the old primary's writes wait meanwhile (its
+ * replication PINGs off), the replicas catch up first, and once the Sentinels name the new primary
+ * the old one becomes its replica before its pause is lifted (redis-handover.ts). The target is
+ * chosen (or checked) first and refused when it is not a healthy, streaming replica within the lag
+ * limit. Each switch waits (bounded) until the new primary is the one HAProxy routes to; `switchover`
+ * measures the write pause.
  */
 import type { Connection } from '../../lib/types.ts'
 import { delay, waitUntil } from '../../lib/tasks/wait.ts'
@@ -16,7 +18,13 @@ import { setServerState } from './balancers.ts'
 import { gate } from './gates.ts'
 import { componentProblems, postgresView, redisView, type Component, type Limits } from './health.ts'
 import { redisCommands } from './readers.ts'
-import { pauseWrites, releaseOldPrimary, waitReplicasCaughtUp, waitSentinelsMoved } from './redis-handover.ts'
+import {
+  pauseWrites,
+  releaseOldPrimary,
+  waitReplicasCaughtUp,
+  waitSentinelsMoved,
+  type NamedPrimary,
+} from './redis-handover.ts'
 import {
   componentMembers,
   limitsOf,
@@ -195,20 +203,19 @@ export async function switchRedis(
       }
     }
     // Writes wait on the old primary while the replicas catch up and the Sentinels switch (redis-handover.ts).
-    const offset = await pauseWrites(fleet, move.from, timeoutMs + 5000)
-    let moved = false
+    const held = await pauseWrites(fleet, move.from, timeoutMs + 5000)
+    let moved: NamedPrimary | undefined
     try {
-      await waitReplicasCaughtUp(fleet, redisView(state).replicas, offset, 5000)
+      await waitReplicasCaughtUp(fleet, redisView(state).replicas, held.offset, 5000)
       const [reply = []] = await redisCommands(
         await fleet.conn(sentinels[0]!),
         sentinelEndpoint(fleet, sentinels[0]!),
         [['SENTINEL', 'FAILOVER', name]],
       )
       if (reply[0] !== 'OK') throw new Error(`SENTINEL FAILOVER: ${reply[0] ?? 'no reply'}`)
-      await waitSentinelsMoved(fleet, sentinels, name, state.addresses[move.from]!, timeoutMs)
-      moved = true
+      moved = await waitSentinelsMoved(fleet, sentinels, name, state.addresses[move.from]!, timeoutMs)
     } finally {
-      await releaseOldPrimary(fleet, move.from, moved)
+      await releaseOldPrimary(fleet, held, moved)
     }
     const healthy = switchProblems(fleet, limits, ['redis', 'sentinel', 'haproxy'])
     return await gate(

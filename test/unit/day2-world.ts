@@ -51,6 +51,10 @@ export interface WorldState {
   redisPrimary: string
   redisLinkUp: Record<string, boolean>
   priority: Record<string, number>
+  /** Each Redis server's `repl-ping-replica-period`. */
+  pingPeriod: Record<string, number>
+  /** Every Redis command the servers ran, in order, as `host: WORDS` (passwords never reach a command). */
+  redisRan: string[]
   /** What each Sentinel names as the primary (default: the primary). */
   sentinelNames: Record<string, string | undefined>
   /** What happens when systemctl restarts a unit on a host (default: nothing changes). */
@@ -85,6 +89,8 @@ export function healthyState(): WorldState {
     redisPrimary: 'node1',
     redisLinkUp: { node1: true, node2: true, node3: true },
     priority: { node1: 100, node2: 100, node3: 100 },
+    pingPeriod: { node1: 10, node2: 10, node3: 10 },
+    redisRan: [],
     sentinelNames: {},
     app: {},
     pgWriteDrained: [],
@@ -145,6 +151,7 @@ function etcdAnswer(world: WorldState, host: string): Answer {
 
 function redisReply(world: WorldState, host: string, words: string[]): string[] {
   const [cmd = '', ...args] = words.map((w, i) => (i === 0 ? w.toUpperCase() : w))
+  world.redisRan.push(`${host}: ${words.join(' ')}`)
   if (cmd === 'INFO') {
     if (host === world.redisPrimary) {
       const replicas = HOSTS.filter((h) => h !== host && world.redisLinkUp[h])
@@ -164,11 +171,16 @@ function redisReply(world: WorldState, host: string, words: string[]): string[] 
     ])
   }
   if (cmd === 'CLIENT') return args[0]?.toUpperCase() === 'KILL' ? ['2'] : ['OK']
+  if (cmd === 'CONFIG' && args[0] === 'GET' && args[1] === 'repl-ping-replica-period')
+    return [args[1], String(world.pingPeriod[host])]
   if (cmd === 'CONFIG' && args[0] === 'GET') return ['replica-priority', String(world.priority[host])]
   if (cmd === 'CONFIG' && args[0] === 'SET') {
-    world.priority[host] = Number(args[2])
+    if (args[1] === 'repl-ping-replica-period') world.pingPeriod[host] = Number(args[2])
+    else world.priority[host] = Number(args[2])
     return ['OK']
   }
+  if (cmd === 'CONFIG' && args[0] === 'REWRITE') return ['OK']
+  if (cmd === 'REPLICAOF') return args[0] === ADDRESS[world.redisPrimary] ? ['OK'] : ['ERR not the primary']
   return [`ERR unknown command ${cmd}`]
 }
 

@@ -1,7 +1,8 @@
 /**
  * The day-2 playbooks' decisions on a scripted stack: what status judges unhealthy, the order of a
  * rolling restart, its refusal to start on an unhealthy stack (touching nothing), its stop at the
- * first member that does not come back, and the switchover's choice or refusal of a target.
+ * first member that does not come back, the switchover's choice or refusal of a target, and the Redis
+ * handover's commands to the old primary.
  */
 import t from 'tap'
 import { stackProblems } from '../../playbooks/day2/health.ts'
@@ -13,7 +14,8 @@ import { postgresTarget, redisTarget, switchPostgres, switchRedis } from '../../
 import { longestPause } from '../../playbooks/day2/writer.ts'
 import { parseShowStat } from '../../playbooks/day2/readers.ts'
 import type { ScriptedConnection } from '../fixtures/scripted.ts'
-import { healthyState, worldFleet, type WorldState } from './day2-world.ts'
+import { PING_OFF_PERIOD } from '../../playbooks/day2/redis-handover.ts'
+import { ADDRESS, healthyState, worldFleet, type WorldState } from './day2-world.ts'
 
 async function status(world: WorldState) {
   const { fleet } = await worldFleet(world)
@@ -192,6 +194,50 @@ t.test('switchovers move the primary and wait until HAProxy routes to it', async
     [],
     'credentials never on a command line',
   )
+})
+
+/** The old primary's handover commands: what node1 ran apart from the readers' INFO and priority reads. */
+const handoverCommands = (world: WorldState) =>
+  world.redisRan
+    .filter((l) => l.startsWith('node1: ') && !/^node1: INFO|replica-priority$/.test(l))
+    .map((l) => l.slice('node1: '.length))
+
+t.test(
+  "a Redis switchover holds the old primary's PINGs back while writes wait, then makes it a replica",
+  async (t) => {
+    const world = healthyState()
+    const { fleet, state } = await status(world)
+    await switchRedis(fleet, limitsOf(fleet), state, { from: 'node1' }, 5_000)
+    t.equal(world.redisPrimary, 'node2', "the Sentinels' choice won")
+    t.same(handoverCommands(world), [
+      'CONFIG GET repl-ping-replica-period',
+      `CONFIG SET repl-ping-replica-period ${PING_OFF_PERIOD}`,
+      'CLIENT PAUSE 10000 WRITE',
+      `REPLICAOF ${ADDRESS.node2} 6379`,
+      'CONFIG SET repl-ping-replica-period 10',
+      'CONFIG REWRITE',
+      'CLIENT KILL TYPE normal',
+      'CLIENT UNPAUSE',
+    ])
+    t.same(world.pingPeriod, { node1: 10, node2: 10, node3: 10 }, 'every PING period as it was')
+  },
+)
+
+t.test('a Redis switchover the Sentinels do not agree on leaves the old primary the primary, unpaused', async (t) => {
+  for (const [named, reason] of [
+    ['node1', /timed out .* waiting for the Sentinel on node3 to name the new primary/],
+    ['node3', /the Sentinels name different primaries/],
+  ] as const) {
+    const world = healthyState()
+    world.sentinelNames.node3 = named
+    const { fleet, state } = await status(world)
+    await t.rejects(switchRedis(fleet, limitsOf(fleet), state, { from: 'node1' }, 600), reason)
+    t.same(
+      handoverCommands(world).slice(3),
+      ['CONFIG SET repl-ping-replica-period 10', 'CLIENT UNPAUSE'],
+      `Sentinel on node3 naming ${named}: no REPLICAOF, no client cut, PINGs back, writes go on`,
+    )
+  }
 })
 
 t.test('a refused PostgreSQL switchover leaves the old primary ready in HAProxy', async (t) => {
