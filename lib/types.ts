@@ -305,8 +305,9 @@ export interface HostRun extends HostView {
   /**
    * Run several read-only shell commands now, also in check mode, in one round trip when the connection
    * batches probes (else one after another); each answer is the command's exit code and stdout, as `query`.
+   * A typed probe is asked as its command (`probeCommand`), which a batch may answer without a process.
    */
-  queryAll(commands: string[]): Promise<RunResult[]>
+  queryAll(questions: ReadonlyArray<string | CommandProbe>): Promise<RunResult[]>
   /** True while nothing has changed or failed on any host of the run so far and no handler is pending here. */
   readonly settled: boolean
   notify(handler: string | string[]): void

@@ -12,7 +12,7 @@
  * batched answer from a live one. Reads larger than PROBE_READ_MAX_BYTES, and failing
  * reads, answer non-zero: the check then reads live and sees the real error.
  */
-import type { Probe, ProbeAnswer } from '../types.ts'
+import type { CommandProbe, Probe, ProbeAnswer } from '../types.ts'
 import { pathStateCommand } from './files.ts'
 import { packageStateCommand } from './packages.ts'
 import { PORT_CONNECT_SECONDS, portStateCommand } from './ports.ts'
@@ -173,6 +173,8 @@ export function parseProbeAnswers(stdout: string, count: number): ProbeAnswer[] 
 }
 
 /** The command a check runs for this probe (the batched answer stands for its output), none for a read. */
+export function probeCommand(probe: CommandProbe): string
+export function probeCommand(probe: Probe): string | undefined
 export function probeCommand(probe: Probe): string | undefined {
   switch (probe.kind) {
     case 'path':

@@ -190,6 +190,29 @@ t.test("a wait's first try is a probe: no round trip of its own when ready, aske
   )
 })
 
+t.test('queryAll asks typed probes and commands together in one trip, each answered as its command live', async (t) => {
+  const packagesProbe = { kind: 'packages' as const, names: ['bash', 'hastack-no-such-package'] }
+  let asked: string[] = []
+  let live: string[] = []
+  let commands = 0
+  const play: Play = {
+    name: 'queries',
+    hosts: 'h1',
+    tasks: async (h: HostRun) => {
+      const before = h.conn.commandCount
+      const answers = await h.queryAll([packagesProbe, 'echo plain'])
+      commands = h.conn.commandCount - before
+      asked = answers.map((a) => `${a.code} ${a.stdout}`)
+      const one = await h.query(probeCommand(packagesProbe))
+      live = [`${one.code} ${one.stdout}`, '0 plain\n']
+    },
+  }
+  await runWithoutPlan([play])
+  t.equal(commands, 1, 'one round trip')
+  t.same(asked, live)
+  t.match(asked[0], /^0 bash installed\n$/, 'the unknown package prints nothing')
+})
+
 /** A loopback TCP port nothing listens on (bound, then closed again). */
 async function closedPort(): Promise<number> {
   const server = createServer()
