@@ -7,7 +7,7 @@
  * whose check runs one become (`sudo`) command, with the persistent privileged
  * session on and off (`ssh_persistent_session`), whose ratio is printed too; and 200 file tasks already
  * correct, checked one by one (a round trip each) and as one run of tasks (h.doAll: one round trip).
- * Prints a Markdown table for the README.
+ * Then what typed probes save in a probe batch (bench/probe-kinds.ts). Prints Markdown tables for the README.
  */
 import { loopbackHosts } from '../test/engine/harness.ts'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -16,6 +16,7 @@ import { join } from 'node:path'
 import { defineTask, noChange } from '../lib/tasks/common.ts'
 import { file } from '../lib/tasks/files.ts'
 import type { Play, Task } from '../lib/types.ts'
+import { probeKindLines } from './probe-kinds.ts'
 
 const TASKS = Number(process.env.BENCH_TASKS ?? 200)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -110,3 +111,7 @@ for (const count of [1, 5]) {
       `on ${(on / TASKS / count).toFixed(2)} ms per task per host: ${(off / on).toFixed(2)}× faster with the session`,
   )
 }
+console.log(
+  '\nThe same questions in one probe batch, as typed probes and as the commands they stand for (median of 7):\n',
+)
+for (const line of await probeKindLines()) console.log(line)

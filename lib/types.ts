@@ -146,15 +146,20 @@ export interface Connection {
  * A read-only question a task's check asks the host, declared as data so the runner can gather the
  * probes of many tasks in one round trip (lib/facts/probes.ts): a command the check runs as
  * `conn.run(command)` (or with `check: true`), the path state it reads with `pathState`, the package
- * states it reads with `packageStateCommand`, a unit's state it reads with `unitStateCommand`, or a file
- * it reads with `conn.get(path)`.
+ * states it reads with `packageStateCommand`, a unit's state it reads with `unitStateCommand`, whether a
+ * TCP port accepts a connection as `portStateCommand` tells (an IPv4 address), or a file it reads with
+ * `conn.get(path)`.
  */
 export type Probe =
   | { kind: 'run'; command: string }
   | { kind: 'path'; path: string }
   | { kind: 'packages'; names: string[] }
   | { kind: 'unit'; name: string }
+  | { kind: 'port'; address: string; port: number }
   | { kind: 'read'; path: string }
+
+/** A probe answered as a command's output (every kind but a file read): what `HostRun.queryAll` may ask. */
+export type CommandProbe = Exclude<Probe, { kind: 'read' }>
 
 /** A probe's answer: the command's exit code and output, or a read's bytes (code 0) or its failure (non-zero). */
 export interface ProbeAnswer {
@@ -300,8 +305,9 @@ export interface HostRun extends HostView {
   /**
    * Run several read-only shell commands now, also in check mode, in one round trip when the connection
    * batches probes (else one after another); each answer is the command's exit code and stdout, as `query`.
+   * A typed probe is asked as its command (`probeCommand`), which a batch may answer without a process.
    */
-  queryAll(commands: string[]): Promise<RunResult[]>
+  queryAll(questions: ReadonlyArray<string | CommandProbe>): Promise<RunResult[]>
   /** True while nothing has changed or failed on any host of the run so far and no handler is pending here. */
   readonly settled: boolean
   notify(handler: string | string[]): void

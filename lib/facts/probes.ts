@@ -4,16 +4,18 @@
  * its facts. perl-base is Essential on Debian (the privileged session's helper is perl too), so the
  * script needs nothing else: path states are read with lstat natively and one `sha256sum` hashes every
  * regular file, one `dpkg-query` answers every package probe, one `systemctl is-enabled` and one
- * `systemctl is-active` every unit probe, and only the other commands start a process each (up to
+ * `systemctl is-active` every unit probe, every TCP port probe is one non-blocking connect of its own, all
+ * side by side within PORT_CONNECT_SECONDS, and only the other commands start a process each (up to
  * PROBE_COMMANDS_AT_ONCE of them side by side, each through `/bin/sh -c` as a live command runs: they
  * only read; the next starts as soon as any one ends, so a slow command holds back no other). Each
  * answer is exactly what the probe's own command prints (`probeCommand`), so a check cannot tell a
  * batched answer from a live one. Reads larger than PROBE_READ_MAX_BYTES, and failing
  * reads, answer non-zero: the check then reads live and sees the real error.
  */
-import type { Probe, ProbeAnswer } from '../types.ts'
+import type { CommandProbe, Probe, ProbeAnswer } from '../types.ts'
 import { pathStateCommand } from './files.ts'
 import { packageStateCommand } from './packages.ts'
+import { PORT_CONNECT_SECONDS, portStateCommand } from './ports.ts'
 import { unitStateCommand } from './units.ts'
 
 /** A batch runs this many of its commands (`c` probes) side by side; answers stay in the probes' order. */
@@ -23,18 +25,45 @@ export const PROBE_COMMANDS_AT_ONCE = 6
 export const PROBE_READ_MAX_BYTES = 1024 * 1024
 
 /**
- * The evaluator. Input: one probe a line, its kind (`p` path state, `d` packages, `u` unit, `r` read,
- * `c` command) and its hex-encoded arguments (a unit's name, then its own command: when the units'
- * answers do not come one line per unit, as when systemctl stops at a unit it cannot read, each unit
- * asks its own command). Output: one line per probe, in order: the exit code and the hex-encoded
- * output. stderr is dropped (a probe's answer is its stdout and code, as checks read them).
+ * The evaluator. Input: one probe a line, its kind (`p` path state, `d` packages, `u` unit, `t` TCP port,
+ * `r` read, `c` command) and its hex-encoded arguments (a port's IPv4 address and number; a unit's name,
+ * then its own command: when the units' answers do not come one line per unit, as when systemctl stops
+ * at a unit it cannot read, each unit asks its own command). Output: one line per probe, in order: the
+ * exit code and the hex-encoded output. stderr is dropped (a probe's answer is its stdout and code, as
+ * checks read them).
  */
 export const PROBE_SCRIPT = String.raw`
 use strict;
 use IO::Select;
 open(STDERR, '>', '/dev/null');
 my @probes = map { chomp; my ($k, @a) = split / /; [$k, map { pack('H*', $_) } @a] } <STDIN>;
-my (%state, %hash, %status, @files);
+my (%state, %hash, %status, @files, %port);
+my @ports = do { my %seen; grep { $_->[0] eq 't' && !$seen{"$_->[1] $_->[2]"}++ } @probes };
+if (@ports) {
+  require IO::Socket::INET;
+  my $pending = IO::Select->new;
+  my %socket;
+  for my $p (@ports) {
+    my $key = "$p->[1] $p->[2]";
+    my $s = $p->[1] =~ /^[0-9.]+$/ && $p->[2] =~ /^[0-9]+$/
+      && IO::Socket::INET->new(PeerAddr => $p->[1], PeerPort => $p->[2], Proto => 'tcp', Blocking => 0);
+    if (!$s) { $port{$key} = 1; next }
+    $socket{fileno $s} = [$key, $s];
+    $pending->add($s);
+  }
+  my $left = ${PORT_CONNECT_SECONDS};
+  while ($pending->count && $left > 0) {
+    my ($n, $timeleft) = select(undef, my $ready = $pending->bits, undef, $left);
+    last if $n < 0;
+    $left = $timeleft;
+    for my $s (grep { vec($ready, fileno $_, 1) } $pending->handles) {
+      $port{$socket{fileno $s}[0]} = $s->sockopt(IO::Socket::SO_ERROR()) ? 1 : 0;
+      $pending->remove($s);
+    }
+  }
+  $port{$socket{fileno $_}[0]} = 124 for $pending->handles;
+  close($_->[1]) for values %socket;
+}
 for my $p (grep { $_->[0] eq 'p' } @probes) {
   my $path = $p->[1];
   next if exists $state{$path};
@@ -96,6 +125,7 @@ for my $i (0 .. $#probes) {
   if ($k eq 'p') { $out = $state{$a[0]} }
   elsif ($k eq 'u' && defined $unit{$a[0]}) { $out = $unit{$a[0]} }
   elsif ($k eq 'u') { $out = qx{$a[1]}; $code = $? >> 8 }
+  elsif ($k eq 't') { $code = $port{"$a[0] $a[1]"} }
   elsif ($k eq 'd') { my %seen; $out = join('', map { $seen{$_}++ || !defined $status{$_} ? () : $status{$_} } sort @a) }
   elsif ($k eq 'r') {
     my $size = -s $a[0];
@@ -119,6 +149,8 @@ export function probeInput(probes: readonly Probe[]): string {
         return ['d', ...p.names.map(hex)].join(' ')
       case 'unit':
         return `u ${hex(p.name)} ${hex(unitStateCommand(p.name))}`
+      case 'port':
+        return `t ${hex(p.address)} ${hex(String(p.port))}`
       case 'read':
         return `r ${hex(p.path)}`
       case 'run':
@@ -141,6 +173,8 @@ export function parseProbeAnswers(stdout: string, count: number): ProbeAnswer[] 
 }
 
 /** The command a check runs for this probe (the batched answer stands for its output), none for a read. */
+export function probeCommand(probe: CommandProbe): string
+export function probeCommand(probe: Probe): string | undefined
 export function probeCommand(probe: Probe): string | undefined {
   switch (probe.kind) {
     case 'path':
@@ -149,6 +183,8 @@ export function probeCommand(probe: Probe): string | undefined {
       return packageStateCommand(probe.names)
     case 'unit':
       return unitStateCommand(probe.name)
+    case 'port':
+      return portStateCommand(probe.address, probe.port)
     case 'run':
       return probe.command
     case 'read':

@@ -5,6 +5,7 @@
  * hosts of a batch.
  */
 import type {
+  CommandProbe,
   Connection,
   DoAllOptions,
   Facts,
@@ -22,7 +23,7 @@ import type {
 import { TaskFailed, UnreachableError } from '../types.ts'
 import { mask } from '../output/mask.ts'
 import { ProbedConnection } from './probed-connection.ts'
-import { probeKey } from '../facts/probes.ts'
+import { probeCommand, probeKey } from '../facts/probes.ts'
 import type { HostStats, Reporter } from '../output/reporter.ts'
 import { Interrupted, type RunControl } from './interrupt.ts'
 import { watchSlowTask, type ProgressIntervals } from './progress.ts'
@@ -261,11 +262,12 @@ export class HostRunner implements HostRun {
     return this.conn.run(command, options)
   }
 
-  async queryAll(commands: string[]): Promise<RunResult[]> {
-    const probed = await this.gatherProbes(commands.map((command) => ({ kind: 'run' as const, command })))
+  async queryAll(questions: ReadonlyArray<string | CommandProbe>): Promise<RunResult[]> {
+    const probes = questions.map((q): CommandProbe => (typeof q === 'string' ? { kind: 'run', command: q } : q))
+    const probed = await this.gatherProbes(probes)
     const results: RunResult[] = []
     // Answered from the batch; a command the batch could not answer runs live (read-only: nothing to invalidate).
-    for (const command of commands) results.push(await probed.run(command))
+    for (const probe of probes) results.push(await probed.run(probeCommand(probe)))
     return results
   }
 

@@ -11,6 +11,7 @@
 import { readFile, rename, stat, writeFile } from 'node:fs/promises'
 import type { Probe } from '../types.ts'
 import { probeKey } from '../facts/probes.ts'
+import { isIpv4Address, isTcpPort } from '../facts/ports.ts'
 
 /** Each host's probes, in the order first asked. */
 export type ProbePlan = Map<string, Probe[]>
@@ -34,6 +35,10 @@ function isProbe(value: unknown): value is Probe {
       return typeof p.path === 'string'
     case 'unit':
       return typeof p.name === 'string'
+    case 'port':
+      return (
+        typeof p.address === 'string' && isIpv4Address(p.address) && typeof p.port === 'number' && isTcpPort(p.port)
+      )
     case 'packages':
       return Array.isArray(p.names) && p.names.every((n) => typeof n === 'string')
     default:

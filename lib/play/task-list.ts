@@ -115,8 +115,8 @@ class RecordingHostRun implements HostRun {
     return EMPTY
   }
 
-  async queryAll(commands: string[]): Promise<RunResult[]> {
-    return commands.map(() => EMPTY)
+  async queryAll(questions: ReadonlyArray<unknown>): Promise<RunResult[]> {
+    return questions.map(() => EMPTY)
   }
 
   notify(): void {}

@@ -5,8 +5,9 @@
  * from this machine (an API read through the connection), bounded in tries and
  * time; `delay` is the only plain pause, for a wait that has no condition.
  */
-import type { Plan } from '../types.ts'
+import type { Plan, Probe } from '../types.ts'
 import { quote } from '../connection/quote.ts'
+import { isIpv4Address, isTcpPort, portStateCommand } from '../facts/ports.ts'
 import { defineTask, type TaskOptions } from './common.ts'
 
 export interface WaitArgs extends TaskOptions {
@@ -26,10 +27,7 @@ export interface WaitArgs extends TaskOptions {
 
 /** The probe, as a shell command that exits 0 when ready. */
 export function probeCommand(args: WaitArgs): string {
-  if (args.port !== undefined) {
-    const addr = args.address ?? '127.0.0.1'
-    return `timeout 2 bash -c ${quote(`exec 3<>/dev/tcp/${addr}/${args.port}`)} 2>/dev/null`
-  }
+  if (args.port !== undefined) return portStateCommand(args.address ?? '127.0.0.1', args.port)
   if (args.url) {
     // curl (the common role installs it) starts in a few milliseconds; python3, the fallback, in tens.
     const ca = args.caFile ? ` --cacert ${quote(args.caFile)}` : ''
@@ -49,12 +47,20 @@ export function probeCommand(args: WaitArgs): string {
   throw new Error('waitFor needs port, url or until')
 }
 
+/** The first try as a probe: a port on an IPv4 address is a typed probe (no process in a batch), the rest commands. */
+function firstTryProbe(args: WaitArgs, command: string): Probe {
+  const address = args.address ?? '127.0.0.1'
+  if (args.port !== undefined && isIpv4Address(address) && isTcpPort(args.port))
+    return { kind: 'port', address, port: args.port }
+  return { kind: 'run', command }
+}
+
 /** Wait until the port, URL or command is ready; fail with the last probe output after the timeout. */
 export function waitFor(args: WaitArgs) {
   const target = args.port !== undefined ? `port ${args.port}` : args.url ? args.url : 'the condition'
   const firstTry = probeCommand(args)
   // The first try is a probe: in a run of tasks (h.doAll) it is answered with the others' in one round trip.
-  const definition = { ...args, probes: [{ kind: 'run' as const, command: firstTry }] }
+  const definition = { ...args, probes: [firstTryProbe(args, firstTry)] }
   return defineTask(`Wait for ${target}`, definition, async (ctx): Promise<Plan> => {
     if (ctx.check) return { change: false, skip: true, reason: 'not waited for in check mode' }
     if ((await ctx.conn.run(firstTry)).code === 0) return { change: false, reason: 'ready' }

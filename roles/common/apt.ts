@@ -6,10 +6,10 @@
  * `denyServiceStarts` in lib/tasks/apt.ts), so an interrupted run does not leave
  * it behind; the roles then start the services once their configuration is written.
  */
-import type { HostRun, RunResult, Task } from '../../lib/types.ts'
+import type { CommandProbe, HostRun, RunResult, Task } from '../../lib/types.ts'
 import { defineTask, noChange, packages } from '../../lib/tasks/index.ts'
-import { POLICY_RC_D, isOwnPolicy } from '../../lib/tasks/apt.ts'
-import { quoteArgs, sh } from '../../lib/connection/quote.ts'
+import { POLICY_RC_D, isOwnPolicy, parseInstalled } from '../../lib/tasks/apt.ts'
+import { sh } from '../../lib/connection/quote.ts'
 
 /**
  * A deny-all policy-rc.d of hastack's that an install killed outright (SIGKILL, a reboot) left
@@ -34,13 +34,16 @@ export function noLeftoverStartPolicy(policy?: { text: string | undefined }): Ta
   })
 }
 
-/** How many of these packages are installed, as a read-only command printing the count. */
-const installedCount = (names: string[]) =>
-  `dpkg-query -W -f '\${db:Status-Status}\\n' ${quoteArgs(names)} 2>/dev/null | grep -cx installed; true`
+/** Whether every one of these packages is installed, from the packages probe's answer (`packageStateCommand`). */
+function everyInstalled(names: string[], states: RunResult): boolean {
+  const installed = parseInstalled(states.stdout)
+  return names.every((name) => installed.has(name))
+}
 
 /** Whether every one of these packages is installed (a read-only query, also in check mode). */
 export async function allInstalled(h: HostRun, names: string[]): Promise<boolean> {
-  return Number((await h.query(installedCount(names))).stdout.trim() || 0) >= names.length
+  const [states] = await h.queryAll([{ kind: 'packages', names }])
+  return everyInstalled(names, states!)
 }
 
 /**
@@ -52,11 +55,13 @@ export async function installWithoutStarting(
   h: HostRun,
   names: string[],
   what: string,
-  ask: string[] = [],
+  ask: ReadonlyArray<string | CommandProbe> = [],
 ): Promise<RunResult[]> {
-  // One round trip: the packages' states, a policy-rc.d left behind if any, and the caller's questions.
-  const [count, policy, ...answers] = await h.queryAll([installedCount(names), sh`cat -- ${POLICY_RC_D}`, ...ask])
-  const missing = Number(count!.stdout.trim() || 0) < names.length
+  // One round trip: the packages' states (one dpkg-query for all in a batch), a policy-rc.d left behind if any,
+  // and the caller's questions.
+  const questions = [{ kind: 'packages' as const, names }, sh`cat -- ${POLICY_RC_D}`, ...ask]
+  const [states, policy, ...answers] = await h.queryAll(questions)
+  const missing = !everyInstalled(names, states!)
   if (!missing) {
     // A policy killed with its install (SIGKILL, a reboot) must not keep denying starts.
     await h.do(noLeftoverStartPolicy({ text: policy!.code === 0 ? policy!.stdout : undefined }))

@@ -22,6 +22,7 @@ import { ETCD_CLIENT_VARS, TLS_VARS, settingsOf, sharedVars, tlsOn, type StackVa
 import { etcdClientUrl, etcdPeerUrl, etcdctlTlsFlags, keepAsBuilt, tlsFiles } from '../tls.ts'
 import { etcdctlEnvView, etcdDefaultView } from './render.ts'
 import { memberAddTask } from './membership.ts'
+import { isActiveState } from '../../lib/facts/units.ts'
 
 const shared = sharedVars(...ETCD_CLIENT_VARS, 'patroni_namespace', 'etcd_root_password', ...TLS_VARS)
 
@@ -178,7 +179,7 @@ export const etcdRole: Role<EtcdVars> = {
       h,
       ['etcd-server', 'etcd-client'],
       'etcd',
-      [sh`test -d ${`${dataDir}/member`}`, 'systemctl is-active -q etcd', INITIAL_CLUSTER_READ, PEER_SCHEME_READ],
+      [sh`test -d ${`${dataDir}/member`}`, { kind: 'unit', name: 'etcd' }, INITIAL_CLUSTER_READ, PEER_SCHEME_READ],
     )
     // Bootstrap state: `new` only when this member has no data and no peer answers.
     const hasData = data!.code === 0
@@ -201,7 +202,7 @@ export const etcdRole: Role<EtcdVars> = {
         'etcd peers already run a cluster: initial-cluster-state existing, registered with `etcdctl member add` before its first start',
       )
 
-    const running = active!.code === 0
+    const running = isActiveState(active!.stdout)
     const kept = hasData ? bootstrappedInitialCluster(initialCluster!) : undefined
     const config = (initialState: 'new' | 'existing', name: string, notify?: string) =>
       template({

@@ -32,6 +32,7 @@ import { inventoryApis, restGetCommand, restResponse, waitForLeader } from './re
 import { patroniConfigView } from './render.ts'
 import { dataDirTask, validateDataDirs } from './datadir.ts'
 import { etcd3LeaderFix } from './etcd3-fix.ts'
+import { isActiveState } from '../../lib/facts/units.ts'
 
 const shared = sharedVars(
   'patroni_group',
@@ -258,10 +259,10 @@ export const patroniRole: Role<PatroniVars> = {
     // With the packages' states: whether Patroni runs, and whether its configuration serves the API over
     // HTTPS (`https` when it has a certificate; never the file itself: it holds passwords).
     const [active, served] = await installWithoutStarting(h, ['patroni', 'python3-etcd'], 'Patroni', [
-      'systemctl is-active -q patroni',
+      { kind: 'unit', name: 'patroni' },
       "sed -n 's/^  certfile: .*/https/p' /etc/patroni/config.yml",
     ])
-    const running = active!.code === 0
+    const running = isActiveState(active!.stdout)
     if (running) {
       const problem = restApiSwitchProblem(h.name, served!.stdout.trim() === 'https', tlsOn(v, 'patroni_api'))
       if (problem) throw new Error(problem)

@@ -11,6 +11,7 @@
 import type { HostRun, Role, Task } from '../../lib/types.ts'
 import { command, directory, packages, service, systemdUnit, template } from '../../lib/tasks/index.ts'
 import { sh } from '../../lib/connection/quote.ts'
+import { isActiveState } from '../../lib/facts/units.ts'
 import { defaults, schema, type SnapshotsVars } from './vars.ts'
 import {
   METRICS_DIR,
@@ -100,7 +101,7 @@ export const snapshotsRole: Role<SnapshotsVars> = {
     }
     // The timers' states first (no task below starts or stops a timer before its own kind's tasks), then one
     // run of tasks in the order they were always run: their probes answered in one round trip.
-    const timers = await h.queryAll(kinds.map((kind) => sh`systemctl is-active -q ${`${unitName(kind)}.timer`}`))
+    const timers = await h.queryAll(kinds.map((kind) => ({ kind: 'unit', name: `${unitName(kind)}.timer` }) as const))
     await h.doAll([
       packages({ install: kinds.map((k) => CLIENT_PACKAGES[k]), name: 'Ensure the snapshot clients are installed' }),
       directory({ path: v.snapshots_dir, mode: '0700', name: 'Ensure the snapshot directory exists' }),
@@ -113,7 +114,7 @@ export const snapshotsRole: Role<SnapshotsVars> = {
         mode: '0755',
         name: 'Ensure the hastack-snapshot script is current',
       }),
-      ...kinds.flatMap((kind, i) => kindTasks(h, kind, timers[i]!.code === 0)),
+      ...kinds.flatMap((kind, i) => kindTasks(h, kind, isActiveState(timers[i]!.stdout))),
     ])
   },
 }

@@ -6,6 +6,7 @@
  */
 import t from 'tap'
 import { fileURLToPath } from 'node:url'
+import { createServer, type AddressInfo } from 'node:net'
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { loopbackHosts, type Lab } from './harness.ts'
 import { SshConnection } from '../../lib/connection/ssh.ts'
@@ -189,6 +190,61 @@ t.test("a wait's first try is a probe: no round trip of its own when ready, aske
   )
 })
 
+t.test('queryAll asks typed probes and commands together in one trip, each answered as its command live', async (t) => {
+  const packagesProbe = { kind: 'packages' as const, names: ['bash', 'hastack-no-such-package'] }
+  let asked: string[] = []
+  let live: string[] = []
+  let commands = 0
+  const play: Play = {
+    name: 'queries',
+    hosts: 'h1',
+    tasks: async (h: HostRun) => {
+      const before = h.conn.commandCount
+      const answers = await h.queryAll([packagesProbe, 'echo plain'])
+      commands = h.conn.commandCount - before
+      asked = answers.map((a) => `${a.code} ${a.stdout}`)
+      const one = await h.query(probeCommand(packagesProbe))
+      live = [`${one.code} ${one.stdout}`, '0 plain\n']
+    },
+  }
+  await runWithoutPlan([play])
+  t.equal(commands, 1, 'one round trip')
+  t.same(asked, live)
+  t.match(asked[0], /^0 bash installed\n$/, 'the unknown package prints nothing')
+})
+
+/** A loopback TCP port nothing listens on (bound, then closed again). */
+async function closedPort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+t.test("a wait for a port is a typed probe: answered by the batch's own connect, not a process", async (t) => {
+  const server = createServer((socket) => socket.destroy())
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise((resolve) => server.close(resolve)))
+  const { port } = server.address() as AddressInfo
+  const wait = waitFor({ port, address: '127.0.0.1', timeoutMs: 3_000, name: 'Wait for the test port' })
+  t.same(wait.probes, [{ kind: 'port', address: '127.0.0.1', port }])
+  t.same(waitFor({ port, address: 'localhost' }).probes?.[0]?.kind, 'run', 'a name is asked as the command')
+  const ready = await runOn([wait], true)
+  t.same(ready.brief, ['ok: Wait for the test port (ready)'])
+  t.equal(ready.commands, 1, 'the wait answered by the batch in its one round trip')
+  const closed = await closedPort()
+  const missing = await runOn(
+    [waitFor({ port: closed, address: '127.0.0.1', timeoutMs: 1_000, intervalMs: 200 })],
+    true,
+  )
+  t.match(
+    missing.result.lines.join('\n'),
+    /Wait for port \d+[^]*not ready after 1s/,
+    'a closed port is waited for, live',
+  )
+})
+
 t.test('every batched answer is byte for byte what the probe asks live, exit code included', async (t) => {
   const sshd = await startSshd()
   const conn = await SshConnection.connect(sshd.userSpec())
@@ -211,6 +267,8 @@ t.test('every batched answer is byte for byte what the probe asks live, exit cod
     { kind: 'packages', names: ['coreutils', 'hastack-no-such-package', 'bash'] },
     { kind: 'unit', name: 'ssh.service' },
     { kind: 'unit', name: 'hastack-no-such.service' },
+    { kind: 'port', address: '127.0.0.1', port: sshd.port },
+    { kind: 'port', address: '127.0.0.1', port: await closedPort() },
     ...paths.map((path) => ({ kind: 'read' as const, path })),
     { kind: 'run', command: "printf 'a\\n\\n'; echo err >&2; exit 3" },
     { kind: 'run', command: "printf '%s' \"it's\"" },

@@ -8,6 +8,7 @@ import { normalizeMode, parsePathState } from '../../lib/facts/files.ts'
 import { editLines } from '../../lib/tasks/files.ts'
 import { parseInstalled } from '../../lib/tasks/apt.ts'
 import { parseServiceState } from '../../lib/tasks/systemd.ts'
+import { isActiveState } from '../../lib/facts/units.ts'
 import { parseUser } from '../../lib/tasks/users.ts'
 import { parseArgs, scriptArgs } from '../../lib/cli/args.ts'
 import { batches, mapLimit } from '../../lib/play/runner.ts'
@@ -67,6 +68,21 @@ t.test('service, package and user parsers', async (t) => {
     shell: '/bin/bash',
     groups: ['pg', 'ssl-cert'],
   })
+})
+
+t.test('isActiveState answers as `systemctl is-active -q` exits, from the unit state output', async (t) => {
+  const cases: [string, boolean][] = [
+    ['enabled\nactive\n', true],
+    ['disabled\nreloading\n', true],
+    ['static\nrefreshing\n', true],
+    ['enabled\ninactive\n', false],
+    ['enabled\nactivating\n', false],
+    ['enabled\nfailed\n', false],
+    ['inactive\n', false],
+    ['enabled\n', false],
+    ['', false],
+  ]
+  for (const [stdout, active] of cases) t.equal(isActiveState(stdout), active, JSON.stringify(stdout))
 })
 
 t.test('parseArgs understands Ansible-style options and rejects bad ones', async (t) => {

@@ -86,6 +86,21 @@ t.test('a missing, damaged or foreign file is an empty plan; malformed probes ar
   t.same(await readProbePlan(file), new Map([['node1', [unit]]]), 'only the well-formed probe')
 })
 
+t.test('a port probe is kept only for a dotted IPv4 address and a TCP port number', async (t) => {
+  const file = tempFile(t)
+  const port: Probe = { kind: 'port', address: '10.0.0.1', port: 6379 }
+  const others = [
+    { kind: 'port', address: 'localhost', port: 6379 },
+    { kind: 'port', address: '10.0.0.256', port: 6379 },
+    { kind: 'port', address: '10.0.0.01', port: 6379 },
+    { kind: 'port', address: '10.0.0.1', port: 0 },
+    { kind: 'port', address: '10.0.0.1', port: 65536 },
+    { kind: 'port', address: '10.0.0.1', port: '6379' },
+  ]
+  writeFileSync(file, JSON.stringify({ version: 1, hosts: { node1: [port, ...others] } }), { mode: 0o600 })
+  t.same(await readProbePlan(file), new Map([['node1', [port]]]))
+})
+
 t.test('a plan file that others may write is not read (its run probes are commands run as root)', async (t) => {
   const file = tempFile(t)
   await writeProbePlan(file, new Map([['node1', [query]]]))
