@@ -39,6 +39,9 @@ export function runtimeSettings(vars: Vars): Record<string, string> {
     'min-replicas-to-write': String(vars.redis_min_replicas_to_write),
     'min-replicas-max-lag': String(vars.redis_min_replicas_max_lag),
     'replica-priority': String(vars.redis_replica_priority),
+    // Redis's default. A switchover turns the old primary's PINGs off while its writes are paused
+    // (playbooks/day2/redis-handover.ts) and restores them; a run cut off in between is repaired here.
+    'repl-ping-replica-period': '10',
   }
 }
 

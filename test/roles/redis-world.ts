@@ -26,6 +26,9 @@ interface RedisServer extends Loaded {
   replicaof?: string
 }
 
+/** Settings as a Redis 7.0 server reports them when no file sets them. */
+const REDIS_DEFAULTS: Record<string, string> = { 'repl-ping-replica-period': '10' }
+
 interface SentinelState extends Loaded {
   masters: Map<string, { ip: string; port: string; settings: Record<string, string> }>
 }
@@ -81,7 +84,8 @@ export class RedisWorld {
     if (!conn || !svc?.active) return undefined
     let s = this.servers.get(address)
     if (!s || s.restarts !== svc.restarts) {
-      const config: Record<string, string> = {}
+      // Redis's own defaults for what the role reads but does not write in a file.
+      const config: Record<string, string> = { ...REDIS_DEFAULTS }
       for (const [k, v] of directives(conn.readFile('/etc/redis/hastack.conf') ?? ''))
         config[k] = k === 'maxmemory' ? String(memoryBytes(v)) : v
       let replicaof: string | undefined

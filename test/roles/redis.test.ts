@@ -2,8 +2,9 @@
  * The redis role on three scripted hosts with a pretend Redis and Sentinel
  * behind them: the first deploy makes the initial primary and points the
  * others at it; later runs change nothing, apply a drifted or changed setting
- * at run time without a restart, and take the primary from the Sentinels, so a
- * promoted replica is never turned back; check mode writes nothing.
+ * at run time without a restart (the PING period a cut-off switchover left
+ * off too), and take the primary from the Sentinels, so a promoted replica is
+ * never turned back; check mode writes nothing.
  */
 import t from 'tap'
 import { redisRole } from '../../roles/redis/index.ts'
@@ -80,6 +81,18 @@ t.test('a setting changed at run time is set back with CONFIG SET, without a res
   t.match(run.tasks('redis2').find((x) => x.name === RUNTIME)?.reason, /maxmemory/)
   t.same(lab.host('redis2').mutations, ['CONFIG SET maxmemory', 'CONFIG REWRITE'])
   t.equal(run.stats.get('redis1')?.changed, 0)
+})
+
+t.test("a switchover cut off while the old primary's PINGs were off: the next run turns them back on", async (t) => {
+  const { lab, redis } = await world()
+  t.teardown(() => lab.cleanup())
+  await lab.run(redisPlay)
+  redis.server('10.0.0.31')!.config['repl-ping-replica-period'] = '2147483647'
+  lab.host('redis1').resetCalls()
+  const run = await lab.run(redisPlay)
+  t.same(run.named('redis1', 'changed'), [RUNTIME])
+  t.same(lab.host('redis1').mutations, ['CONFIG SET repl-ping-replica-period', 'CONFIG REWRITE'])
+  t.equal(redis.server('10.0.0.31')!.config['repl-ping-replica-period'], '10')
 })
 
 t.test('a changed redis_maxmemory is written and applied live on every host, never restarting Redis', async (t) => {
