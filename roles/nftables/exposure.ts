@@ -125,7 +125,8 @@ export function stackExposures(inventory: Inventory): Exposure[] {
       exposures.push({ host, service: 'pgbackrest ssh', protocol: 'tcp', port: SSH_PORT, sources: from(patroni) })
   }
   expose(redis, 'redis', 'redis_port', from([...redis, ...sentinel, ...haproxy, ...app, ...backup], MANAGEMENT))
-  expose(sentinel, 'sentinel', 'sentinel_port', from([...sentinel, ...app], MANAGEMENT))
+  // A Redis host asks the Sentinels which server is the primary before its first start (roles/redis/primary.ts).
+  expose(sentinel, 'sentinel', 'sentinel_port', from([...sentinel, ...redis, ...app], MANAGEMENT))
   const clients = from([], { anywhere: true })
   if (patroni.length > 0) {
     expose(haproxy, 'haproxy postgresql read-write', 'haproxy_pg_rw_port', clients)

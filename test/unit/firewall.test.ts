@@ -24,7 +24,11 @@ const ADDRESS: Record<string, string> = {
 }
 const CONTROL = '10.0.0.1'
 
-async function labSmall(extra: Record<string, unknown> = {}, address = ADDRESS): Promise<Inventory> {
+async function labSmall(
+  extra: Record<string, unknown> = {},
+  address = ADDRESS,
+  groups: Record<string, { hosts: Record<string, null> }> = {},
+): Promise<Inventory> {
   const dir = mkdtempSync(join(tmpdir(), 'hastack-firewall-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const members = { node1: null, node2: null, node3: null }
@@ -42,6 +46,7 @@ async function labSmall(extra: Record<string, unknown> = {}, address = ADDRESS):
         logging: { hosts: { node1: null } },
         backup_repo: { hosts: { node1: null } },
         app: { hosts: { node1: null, node2: null, web4: null } },
+        ...groups,
       },
     },
   }
@@ -85,13 +90,21 @@ t.test(
 )
 
 t.test(
-  'Redis 6379 from Redis, Sentinel, HAProxy, app, backup hosts; Sentinel 26379 from Sentinels, apps; both from admins',
+  'Redis 6379 from Redis, Sentinel, HAProxy, app, backup hosts; Sentinel 26379 from Sentinels, Redis, apps; both from admins',
   async (t) => {
     const e = stackExposures(await labSmall())
     t.same(whoMayReach(e, 'node3', 6379), [CONTROL, ...MEMBERS, ADDRESS.web4!].sort())
     t.same(whoMayReach(e, 'node3', 26379), [CONTROL, ...MEMBERS, ADDRESS.web4!].sort())
   },
 )
+
+t.test("a Redis host that runs no Sentinel reaches the Sentinels' port (it asks them for the primary)", async (t) => {
+  const redis = { hosts: { node1: null, node2: null, node3: null, web4: null } }
+  const app = { hosts: { node1: null, node2: null } }
+  const e = stackExposures(await labSmall({}, ADDRESS, { redis, app }))
+  t.ok(whoMayReach(e, 'node3', 26379).includes(ADDRESS.web4!), 'the joining Redis host web4 is let in')
+  t.ok(whoMayReach(e, 'node3', 6379).includes(ADDRESS.web4!))
+})
 
 t.test('HAProxy client ports are open to anyone, its stats page to monitoring and the control machine', async (t) => {
   const e = stackExposures(await labSmall())
