@@ -1,7 +1,8 @@
 /**
  * Unit facts: the command whose two lines say whether a systemd unit is enabled and whether it is
- * active (`systemctl is-enabled`, then `systemctl is-active`). The service task reads it with
- * parseServiceState; batched probes answer it for many units with one call of each.
+ * active (`systemctl is-enabled`, then `systemctl is-active`), and its one reading (`unitStateWords`), which
+ * the service task's parseServiceState and `isActiveState` use; batched probes answer it for many units
+ * with one call of each.
  */
 import { sh } from '../connection/quote.ts'
 
@@ -12,13 +13,20 @@ import { sh } from '../connection/quote.ts'
 const IS_ACTIVE_STATES = new Set(['active', 'reloading', 'refreshing'])
 
 /**
- * What `systemctl is-active -q UNIT` answers (exit 0), read from the unit state command's output: its last
- * line is always is-active's (is-active prints one state per unit; is-enabled prints nothing for a unit it
- * does not know, and no is-enabled state is an is-active one).
+ * The unit state command's two words: its last line is always is-active's (is-active prints one state per
+ * unit), the one before it is-enabled's; is-enabled prints nothing for a unit it does not know (empty).
  */
+export function unitStateWords(stdout: string): { enabled: string; active: string } {
+  const lines = stdout
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+  return { enabled: lines.length > 1 ? lines[0]! : '', active: lines.at(-1) ?? '' }
+}
+
+/** What `systemctl is-active -q UNIT` answers (exit 0), read from the unit state command's output. */
 export function isActiveState(stdout: string): boolean {
-  const lines = stdout.split('\n').filter((line) => line !== '')
-  return IS_ACTIVE_STATES.has(lines.at(-1) ?? '')
+  return IS_ACTIVE_STATES.has(unitStateWords(stdout).active)
 }
 
 /** `systemctl is-enabled UNIT; systemctl is-active UNIT`, errors dropped, always exiting 0. */

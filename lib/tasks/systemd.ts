@@ -9,7 +9,7 @@ import { renderTemplate } from '../template.ts'
 import { defineTask, noChange, type TaskOptions } from './common.ts'
 import { file, type Validated } from './files.ts'
 import { pathStateProbe } from '../facts/files.ts'
-import { unitStateCommand } from '../facts/units.ts'
+import { unitStateCommand, unitStateWords } from '../facts/units.ts'
 
 export interface UnitArgs extends TaskOptions, Validated {
   /** Unit name, e.g. "patroni.service"; a drop-in when `dropIn` is set. */
@@ -53,7 +53,7 @@ export interface ServiceArgs extends TaskOptions {
 
 /** Parse the two lines of `systemctl is-enabled; systemctl is-active`. */
 export function parseServiceState(stdout: string): { enabled: boolean; active: boolean } {
-  const [enabled = '', active = ''] = stdout.split('\n').map((s) => s.trim())
+  const { enabled, active } = unitStateWords(stdout)
   return {
     enabled: enabled === 'enabled' || enabled === 'enabled-runtime' || enabled === 'alias',
     active: active === 'active' || active === 'reloading' || active === 'activating',

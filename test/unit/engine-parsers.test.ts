@@ -8,7 +8,7 @@ import { normalizeMode, parsePathState } from '../../lib/facts/files.ts'
 import { editLines } from '../../lib/tasks/files.ts'
 import { parseInstalled } from '../../lib/tasks/apt.ts'
 import { parseServiceState } from '../../lib/tasks/systemd.ts'
-import { isActiveState } from '../../lib/facts/units.ts'
+import { isActiveState, unitStateWords } from '../../lib/facts/units.ts'
 import { parseUser } from '../../lib/tasks/users.ts'
 import { parseArgs, scriptArgs } from '../../lib/cli/args.ts'
 import { batches, mapLimit } from '../../lib/play/runner.ts'
@@ -59,6 +59,8 @@ t.test('service, package and user parsers', async (t) => {
   t.same(parseServiceState('enabled\nactive\n'), { enabled: true, active: true })
   t.same(parseServiceState('disabled\ninactive\n'), { enabled: false, active: false })
   t.same(parseServiceState('\n\n'), { enabled: false, active: false })
+  t.same(parseServiceState('static\nactivating\n'), { enabled: false, active: true })
+  t.same(unitStateWords('inactive\n'), { enabled: '', active: 'inactive' }, 'an unknown unit: is-active alone')
   t.same(
     [...parseInstalled('redis-server installed\nfoo not-installed\nlibc6:amd64 installed\n')],
     ['redis-server', 'libc6'],
