@@ -102,7 +102,7 @@ export interface NamedPrimary {
 
 /**
  * Wait (bounded) until every Sentinel names one same primary other than the one at `fromAddress`
- * (the Sentinels are asked side by side, every 50 ms); that primary.
+ * (the Sentinels are asked side by side, every 100 ms); that primary.
  */
 export async function waitSentinelsMoved(
   fleet: Fleet,
@@ -120,7 +120,7 @@ export async function waitSentinelsMoved(
       return addr.length === 2 && address !== fromAddress && Number.isInteger(port) ? { address, port } : undefined
     }
     const what = `the Sentinel on ${sentinel} to name the new primary`
-    return waitUntil(what, moved, { timeoutMs, intervalMs: 50 })
+    return waitUntil(what, moved, { timeoutMs, intervalMs: 100 })
   })
   const named = await allOrFirstError(waits)
   const [first] = named
