@@ -6,7 +6,8 @@
  * as long as an idle one can last, so none is cut by the move; its keepalived is stopped, which
  * sends a priority-0 advert; the peer must hold the address), then its configuration is checked (`haproxy -c`)
  * and HAProxy reloaded (master-worker: the listeners are handed over, no connection refused), and
- * keepalived started again (as BACKUP: `nopreempt` keeps the VIP where it is).
+ * keepalived started again (as BACKUP: `nopreempt` keeps the VIP where it is). A Redis switchover
+ * forces its endpoint entries' health at every HAProxy at once (`forceServerHealth`).
  */
 import { delay, probeCommand, waitUntil } from '../../lib/tasks/wait.ts'
 import { UNITS as APP_UNITS } from '../../roles/app/render.ts'
@@ -50,6 +51,37 @@ export async function setServerState(
       if (answer) throw new Error(`HAProxy on ${balancer}: set server ${backend}/${host} state ${state}: ${answer}`)
     }
   }
+}
+
+/** A health state forced on one server entry of one backend (admin socket `set server … health …`). */
+export interface ServerHealth {
+  backend: string
+  server: string
+  health: 'up' | 'down'
+}
+
+/** Backend and server names as HAProxy's admin socket reads them: one word, no `;`. */
+const ADMIN_WORD = /^[A-Za-z0-9_.-]+$/
+
+/**
+ * Force the entries' health at every HAProxy host at once: one admin-socket line per host, its commands
+ * `;`-separated (HAProxy runs them in order, so list the entries to take down first). `health up` sets
+ * the entry's check counter to rise + fall - 1 (it takes `fall` failed checks to go down again), `health
+ * down` to 0 (`rise` good checks to come up); the checks go on and may change the state again. Never
+ * rejects for a host: each host that does not answer, or answers an error, comes back as a warning.
+ */
+export async function forceServerHealth(fleet: Fleet, entries: readonly ServerHealth[]): Promise<string[]> {
+  const bad = entries.find((e) => !ADMIN_WORD.test(e.backend) || !ADMIN_WORD.test(e.server))
+  if (bad) throw new Error(`not a backend/server name HAProxy's admin socket can take: ${bad.backend}/${bad.server}`)
+  if (!entries.length) return []
+  const line = entries.map((e) => `set server ${e.backend}/${e.server} health ${e.health}`).join('; ')
+  const told = await Promise.allSettled(
+    fleet.members('haproxy').map(async (balancer) => {
+      const answer = (await adminCommand(await fleet.conn(balancer), line)).trim()
+      if (answer) throw new Error(`HAProxy on ${balancer}: ${answer}`)
+    }),
+  )
+  return told.flatMap((r) => (r.status === 'rejected' ? [String(r.reason?.message ?? r.reason)] : []))
 }
 
 /** Set the app host's servers to `drain` or `ready` in every app backend of every HAProxy host. */

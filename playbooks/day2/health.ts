@@ -7,6 +7,7 @@
  * healthy. Pure functions of the data.
  */
 import type { StackState } from './stack-state.ts'
+import { redisBackendName } from '../../roles/redis/render.ts'
 
 export const COMPONENTS = ['etcd', 'postgres', 'redis', 'sentinel', 'app', 'haproxy'] as const
 export type Component = (typeof COMPONENTS)[number]
@@ -167,7 +168,7 @@ export function haproxyProblems(state: StackState, expected: string[]): string[]
     if (ro && pg.members.some((m) => m.role === 'replica') && ro.up.length === 0)
       problems.push(`HAProxy on ${r.host}: postgres_ro has no replica up`)
     if (redis.primary) {
-      const backend = r.backends[`redis_${redis.primary.replace(/[^A-Za-z0-9_]/g, '_')}`]
+      const backend = r.backends[redisBackendName(redis.primary)]
       if (backend && backend.up.length < state.sentinelQuorum)
         problems.push(`HAProxy on ${r.host}: the Redis endpoint does not route to the primary ${redis.primary}`)
     }

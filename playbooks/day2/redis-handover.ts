@@ -13,10 +13,14 @@
  * Sentinel would do some 10 s later, by when Sentinel's hello messages had put it ahead too and it
  * needed a full resync; meanwhile a client that reached it was refused writes for want of replicas),
  * its PING period restored and written back (CONFIG REWRITE, as Sentinel does), its clients
- * disconnected (a paused write never runs there) and the pause lifted.
+ * disconnected (a paused write never runs there) and the pause lifted. Meanwhile every HAProxy is told
+ * at once what its checks are about to conclude (the old primary's entries down, then the new one's
+ * up, once it answers role:master) instead of waiting out `rise` × the check interval (routeWritesTo).
  */
 import { waitUntil } from '../../lib/tasks/wait.ts'
 import { parseInfo } from '../../roles/redis/cli.ts'
+import { redisBackendName, redisEntryName } from '../../roles/redis/render.ts'
+import { forceServerHealth, type ServerHealth } from './balancers.ts'
 import type { Fleet } from './fleet.ts'
 import { redisCommands } from './readers.ts'
 import { redisEndpoint, sentinelEndpoint } from './stack-state.ts'
@@ -65,20 +69,29 @@ export async function pauseWrites(fleet: Fleet, primary: string, ms: number): Pr
   return held
 }
 
-/** Wait (bounded) until every replica has applied the primary's offset. */
+/** Every promise's outcome once all have settled; the first rejection, if any, is thrown then. */
+async function allOrFirstError<T>(promises: Promise<T>[]): Promise<T[]> {
+  const outcomes = await Promise.allSettled(promises)
+  const failed = outcomes.find((o) => o.status === 'rejected')
+  if (failed) throw failed.reason
+  return outcomes.map((o) => (o as PromiseFulfilledResult<T>).value)
+}
+
+/** Wait (bounded) until every replica has applied the primary's offset; the replicas are asked side by side. */
 export async function waitReplicasCaughtUp(
   fleet: Fleet,
   replicas: string[],
   offset: number,
   timeoutMs: number,
 ): Promise<void> {
-  for (const replica of replicas) {
+  const waits = replicas.map((replica) => {
     const caughtUp = async () => {
       const [info = []] = await ask(fleet, replica, [['INFO', 'replication']])
       return (replicationOffset(info) ?? -1) >= offset ? true : undefined
     }
-    await waitUntil(`${replica} to reach the primary's offset ${offset}`, caughtUp, { timeoutMs, intervalMs: 50 })
-  }
+    return waitUntil(`${replica} to reach the primary's offset ${offset}`, caughtUp, { timeoutMs, intervalMs: 50 })
+  })
+  await allOrFirstError(waits)
 }
 
 /** The Redis server every Sentinel names, as an address and port. */
@@ -88,8 +101,8 @@ export interface NamedPrimary {
 }
 
 /**
- * Wait (bounded) until every Sentinel names one same primary other than the one at `fromAddress`;
- * that primary.
+ * Wait (bounded) until every Sentinel names one same primary other than the one at `fromAddress`
+ * (the Sentinels are asked side by side, every 100 ms); that primary.
  */
 export async function waitSentinelsMoved(
   fleet: Fleet,
@@ -98,8 +111,7 @@ export async function waitSentinelsMoved(
   fromAddress: string,
   timeoutMs: number,
 ): Promise<NamedPrimary> {
-  const named: NamedPrimary[] = []
-  for (const sentinel of sentinels) {
+  const waits = sentinels.map((sentinel) => {
     const moved = async () => {
       const [addr = []] = await redisCommands(await fleet.conn(sentinel), sentinelEndpoint(fleet, sentinel), [
         ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', masterName],
@@ -108,8 +120,9 @@ export async function waitSentinelsMoved(
       return addr.length === 2 && address !== fromAddress && Number.isInteger(port) ? { address, port } : undefined
     }
     const what = `the Sentinel on ${sentinel} to name the new primary`
-    named.push(await waitUntil(what, moved, { timeoutMs, intervalMs: 100 }))
-  }
+    return waitUntil(what, moved, { timeoutMs, intervalMs: 100 })
+  })
+  const named = await allOrFirstError(waits)
   const [first] = named
   const differ = named.filter((n) => n.address !== first?.address || n.port !== first.port)
   if (!first || differ.length) {
@@ -138,4 +151,50 @@ export async function releaseOldPrimary(fleet: Fleet, held: PausedPrimary, to?: 
     .filter(({ command, reply }) => command[1] !== 'KILL' && reply !== 'OK')
   if (failed[0])
     throw new Error(`${failed[0].command.slice(0, 2).join(' ')} on ${held.host}: ${failed[0].reply ?? 'no reply'}`)
+}
+
+/**
+ * The entries HAProxy's checks are about to conclude on once every Sentinel names the primary `to`:
+ * each of the old primary's entries down (listed first: never two backends at quorum), then, when `to`
+ * answers role:master, each of its own up. One per Sentinel in each host's backend (redis.cfg.ejs).
+ */
+export function switchedEntries(fleet: Fleet, from: string, to: string, toIsPrimary: boolean): ServerHealth[] {
+  const sentinels = fleet.members('sentinel')
+  const entries = (host: string, health: 'up' | 'down') =>
+    sentinels.map((s) => ({ backend: redisBackendName(host), server: redisEntryName(host, s), health }))
+  return [...entries(from, 'down'), ...(toIsPrimary ? entries(to, 'up') : [])]
+}
+
+/**
+ * Tell every HAProxy at once that writes go to `to` now (the Sentinels all name it): the old primary's
+ * entries down, then, once `to` answers role:master, its entries up. This only brings forward what the
+ * checks conclude some `rise` × interval later; they keep running. Never fails the switch: a HAProxy that
+ * does not answer (or `to` not yet master) is a warning, and its checks conclude on their own.
+ */
+export async function routeWritesTo(fleet: Fleet, from: string, to: string): Promise<void> {
+  const warn = (why: string) => fleet.say(`WARNING: ${why}; HAProxy's checks will route to ${to} on their own`)
+  try {
+    const [info = []] = await ask(fleet, to, [['INFO', 'replication']])
+    const primary = parseInfo(info).role === 'master'
+    if (!primary) warn(`${to} does not answer role:master yet (${info[0] ?? 'no reply'})`)
+    for (const problem of await forceServerHealth(fleet, switchedEntries(fleet, from, to, primary))) warn(problem)
+  } catch (error) {
+    warn(error instanceof Error ? error.message : String(error))
+  }
+}
+
+/**
+ * The handover's end: the old primary released (releaseOldPrimary) and, when the Sentinels named a new
+ * primary, HAProxy told to route to it (routeWritesTo), side by side. Routing before the release is done
+ * keeps every acknowledged write: the old primary runs no write while paused, and its pause is lifted only
+ * after it is the new primary's replica. A release failure is thrown once both are done.
+ */
+export async function finishHandover(fleet: Fleet, held: PausedPrimary, to?: NamedPrimary): Promise<void> {
+  const newPrimary = to && fleet.members('redis').find((h) => fleet.vars(h).address === to.address)
+  if (to && !newPrimary) fleet.say(`WARNING: no redis host has the address ${to.address} the Sentinels name`)
+  const [released] = await Promise.allSettled([
+    releaseOldPrimary(fleet, held, to),
+    newPrimary ? routeWritesTo(fleet, held.host, newPrimary) : undefined,
+  ])
+  if (released.status === 'rejected') throw released.reason
 }

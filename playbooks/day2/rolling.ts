@@ -17,7 +17,7 @@ import { GateFailed, gate } from './gates.ts'
 import { COMPONENTS, componentProblems, postgresView, redisView, type Component, type Limits } from './health.ts'
 import { Refused, measured, postgresTarget, redisTarget, switchPostgres, switchRedis } from './switch.ts'
 import { componentMembers, limitsOf, readStack, type StackState } from './stack-state.ts'
-import { longestPause } from './writer.ts'
+import { longestPause, timelineLines, type WriteSummary } from './writer.ts'
 import {
   APP_SERVICE_UNITS,
   appAnswers,
@@ -157,6 +157,8 @@ export interface MeasuredPause {
   component: 'postgres' | 'redis'
   from: string
   pauseMs: number
+  /** Where the pause went (the watcher's changes, seconds after the last write before it). */
+  timeline?: string[]
 }
 
 /** When a step started (seconds after the roll started) and how long it took. */
@@ -185,6 +187,12 @@ interface RollContext {
   keepAliveMs: number
 }
 
+/** A switchover's reading for the roll's report: its pause and, when the writer watched, where it went. */
+function measuredPause(component: 'postgres' | 'redis', from: string, summary: WriteSummary): MeasuredPause {
+  const timeline = summary.events ? { timeline: timelineLines(summary) } : {}
+  return { component, from, pauseMs: longestPause(summary), ...timeline }
+}
+
 /** Move the primary of `component` away from its host under a writer; the reading once healthy again. */
 async function switchAway(ctx: RollContext, component: 'postgres' | 'redis', current: StackState) {
   const { fleet, limits, timeoutMs } = ctx
@@ -194,14 +202,14 @@ async function switchAway(ctx: RollContext, component: 'postgres' | 'redis', cur
     const { summary } = await measured(fleet, component, timeoutMs, () =>
       switchPostgres(fleet, limits, move, timeoutMs),
     )
-    ctx.pauses.push({ component, from: move.from, pauseMs: longestPause(summary) })
+    ctx.pauses.push(measuredPause(component, move.from, summary))
   } else {
     const move = redisTarget(current, limits)
     const { value, summary } = await measured(fleet, component, timeoutMs, () =>
       switchRedis(fleet, limits, current, move, timeoutMs),
     )
     fleet.say(`  redis: ${redisView(value).primary} is the primary`)
-    ctx.pauses.push({ component, from: move.from, pauseMs: longestPause(summary) })
+    ctx.pauses.push(measuredPause(component, move.from, summary))
   }
   return gate(fleet, `the stack healthy after the ${component} switchover`, ctx.healthy, { timeoutMs })
 }

@@ -4,7 +4,8 @@
  * target the other replicas' `replica-priority` is set to 0 (never promoted) until every Sentinel has
  * seen it, and restored afterwards whatever happens; the old primary's writes wait meanwhile (its
  * replication PINGs off), the replicas catch up first, and once the Sentinels name the new primary
- * the old one becomes its replica before its pause is lifted (redis-handover.ts). The target is
+ * the old one becomes its replica before its pause is lifted while every HAProxy is told to route to
+ * the new one (redis-handover.ts). The target is
  * chosen (or checked) first and refused when it is not a healthy, streaming replica within the lag
  * limit. Each switch waits (bounded) until the new primary is the one HAProxy routes to; `switchover`
  * measures the write pause.
@@ -19,8 +20,8 @@ import { gate } from './gates.ts'
 import { componentProblems, postgresView, redisView, type Component, type Limits } from './health.ts'
 import { redisCommands } from './readers.ts'
 import {
+  finishHandover,
   pauseWrites,
-  releaseOldPrimary,
   waitReplicasCaughtUp,
   waitSentinelsMoved,
   type NamedPrimary,
@@ -215,7 +216,7 @@ export async function switchRedis(
       if (reply[0] !== 'OK') throw new Error(`SENTINEL FAILOVER: ${reply[0] ?? 'no reply'}`)
       moved = await waitSentinelsMoved(fleet, sentinels, name, state.addresses[move.from]!, timeoutMs)
     } finally {
-      await releaseOldPrimary(fleet, held, moved)
+      await finishHandover(fleet, held, moved)
     }
     const healthy = switchProblems(fleet, limits, ['redis', 'sentinel', 'haproxy'])
     return await gate(

@@ -15,6 +15,7 @@ import { quote, sh } from '../../lib/connection/quote.ts'
 import type { Fleet } from './fleet.ts'
 import { patroniApi, redisEndpoint, sentinelEndpoint, stackGroups } from './stack-state.ts'
 import { tlsOn } from '../../roles/stack.ts'
+import { redisBackendName } from '../../roles/redis/render.ts'
 import { patroniApiCa, tlsFiles } from '../../roles/tls.ts'
 
 export interface WriterTarget {
@@ -296,7 +297,7 @@ export function switchWatch(fleet: Fleet, component: 'postgres' | 'redis'): Swit
     sentinelPassword: sentinels[0]?.password ?? '',
     servers: servers.map((r) => ({ name: r.name, address: r.host, port: r.port })),
     redisPassword: first?.password ?? '',
-    backends: servers.map((r) => `redis_${r.name.replace(/[^A-Za-z0-9_]/g, '_')}`),
+    backends: servers.map((r) => redisBackendName(r.name)),
     ...redisCa(fleet.vars(first!.name)),
   }
 }

@@ -63,6 +63,16 @@ export function haproxyRedisTls(vars: Vars) {
   }
 }
 
+/** HAProxy's backend for one Redis host (templates/haproxy/redis.cfg.ejs). */
+export function redisBackendName(redis: string): string {
+  return `redis_${redis.replace(/[^A-Za-z0-9_]/g, '_')}`
+}
+
+/** The server entry, in the Redis host's backend, whose check asks this Sentinel. */
+export function redisEntryName(redis: string, sentinel: string): string {
+  return `${redis}_via_${sentinel}`
+}
+
 /** The Redis endpoint of an HAProxy host: one backend per Redis host, one server per Sentinel. */
 export function redisEndpointView(host: HostView): Vars {
   const inventory = host.inventory
@@ -73,12 +83,16 @@ export function redisEndpointView(host: HostView): Vars {
   const backends: RedisBackend[] = group('redis').map((name) => {
     const address = String(host.hostvars(name).address)
     return {
-      backend: `redis_${name.replace(/[^A-Za-z0-9_]/g, '_')}`,
+      backend: redisBackendName(name),
       address,
       primaryReply: primaryReplyHex(address, port),
       redisConnect: tls.connect(name),
       servers: group('sentinel').map((s) => {
-        return { name: `${name}_via_${s}`, sentinelAddress: String(host.hostvars(s).address), tls: tls.server(name, s) }
+        return {
+          name: redisEntryName(name, s),
+          sentinelAddress: String(host.hostvars(s).address),
+          tls: tls.server(name, s),
+        }
       }),
     }
   })

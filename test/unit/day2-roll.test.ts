@@ -13,7 +13,7 @@ import { switchRedis } from '../../playbooks/day2/switch.ts'
 import { majorVersion, parsePending, splitByMajor, unitsToRestart } from '../../playbooks/day2/upgrades.ts'
 import { timelineLines } from '../../playbooks/day2/writer.ts'
 import type { ScriptedConnection } from '../fixtures/scripted.ts'
-import { healthyState, worldFleet, type WorldState } from './day2-world.ts'
+import { WRITER_SUMMARY, healthyState, worldFleet, type WorldState } from './day2-world.ts'
 
 const LAB_SMALL = { app: ['node1', 'node2'], balancers: ['node1', 'node2'], vip: true }
 
@@ -146,6 +146,24 @@ t.test('a Redis switchover pauses writes, lets the replicas catch up, then frees
     .map((m) => `${m[1]} ${m[2]}`)
     .filter((c) => c !== 'SENTINEL GET-MASTER-ADDR-BY-NAME' && c !== 'SENTINEL MASTER')
   t.same(sent, ['CLIENT PAUSE', 'SENTINEL FAILOVER', 'CLIENT KILL', 'CLIENT UNPAUSE'])
+})
+
+t.test("a roll's switchover reading carries where its pause went when the writer watched", async (t) => {
+  const { fleet, conns, state } = await labSmall()
+  const events = [
+    { ms: 250, what: 'sentinel node1 names', value: 'node2' },
+    { ms: 1450, what: 'haproxy redis_node2 up', value: 'node2_via_node1,node2_via_node2,node2_via_node3' },
+  ]
+  conns.get('node1')!.on(/^python3 -c .*max_seconds/s, { stdout: JSON.stringify({ ...WRITER_SUMMARY, events }) + '\n' })
+  const steps = planRoll(state, componentMembers(fleet), ['redis'], () => true)
+  const result = await roll(fleet, state, steps, limitsOf(fleet), 5_000)
+  t.equal(result.stopped, undefined)
+  t.same(result.pauses[0]?.timeline, [
+    '-0.05 s sentinel node1 names: node2',
+    '+0.00 s the last write acknowledged before the pause',
+    '+1.15 s haproxy redis_node2 up: node2_via_node1,node2_via_node2,node2_via_node3',
+    '+1.20 s the first write acknowledged after it',
+  ])
 })
 
 t.test("apt's pending list, the major version and the units an update restarts", async (t) => {

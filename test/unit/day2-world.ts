@@ -6,7 +6,8 @@
  * (a switchover, SENTINEL FAILOVER, systemctl restarts). Tests break the state on purpose.
  * `worldFleet(world, lines, shape)` can add app hosts, a second HAProxy host and the VIP (as
  * lab-small has them); the world then answers drain/ready, `ip addr` and keepalived's stop, the
- * writer (a fixed summary), reboots (a new boot id) and `apt-get -s upgrade` (`world.pending`).
+ * writer (a fixed summary), reboots (a new boot id) and `apt-get -s upgrade` (`world.pending`); the
+ * Redis entries' forced health is recorded (`world.healthForced`).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -73,6 +74,8 @@ export interface WorldState {
   pending: Record<string, string[]>
   /** The haproxy group (set by worldFleet's shape). */
   balancers: string[]
+  /** Every admin-socket line of `set server … health …` commands, as `host: backend/server health; …`. */
+  healthForced: string[]
 }
 
 export function healthyState(): WorldState {
@@ -98,6 +101,7 @@ export function healthyState(): WorldState {
     boots: { node1: 1, node2: 1, node3: 1 },
     pending: {},
     balancers: ['node1'],
+    healthForced: [],
   }
 }
 
@@ -223,7 +227,7 @@ function showStat(world: WorldState): Answer {
   for (const h of HOSTS) {
     for (const s of HOSTS) {
       const named = (world.sentinelNames[s] ?? world.redisPrimary) === h
-      lines.push(`redis_${h},${s},0,${named && h === world.redisPrimary ? 'UP' : 'DOWN'}`)
+      lines.push(`redis_${h},${h}_via_${s},0,${named && h === world.redisPrimary ? 'UP' : 'DOWN'}`)
     }
   }
   for (const backend of ['app_vote', 'app_result'])
@@ -258,6 +262,11 @@ export function worldConnections(world: WorldState): Map<string, ScriptedConnect
       const [, member, state] = /set server postgres_rw\/(\w+) state (\w+)/.exec(command)!
       world.pgWriteDrained = world.pgWriteDrained.filter((m) => m !== member)
       if (state === 'drain') world.pgWriteDrained.push(member!)
+      return { stdout: '\n' }
+    })
+    conn.on(/^python3 -c .*'set server redis_\w+\/\w+ health /s, (command) => {
+      const forced = [...command.matchAll(/set server (\w+\/\w+) health (\w+)/g)].map(([, e, h]) => `${e} ${h}`)
+      world.healthForced.push(`${host}: ${forced.join('; ')}`)
       return { stdout: '\n' }
     })
     conn.on(/^python3 -c .*max_seconds/s, () => ({ stdout: JSON.stringify(WRITER_SUMMARY) + '\n' }))

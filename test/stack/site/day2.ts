@@ -97,8 +97,10 @@ export const day2: SiteCheck = {
         'the VIP holder was in the roll',
       )
       t.comment(`rolling restart: ${report.steps.length} steps in ${report.seconds.toFixed(0)} s`)
-      for (const p of report.pauses)
+      for (const p of report.pauses) {
         t.comment(`roll: ${p.component} switchover from ${p.from}, write pause ${(p.pauseMs / 1000).toFixed(2)} s`)
+        if (p.timeline) t.comment(`where that ${p.component} pause went:\n${p.timeline.join('\n')}`)
+      }
       t.equal(report.pauses.length, 2, 'both switchovers measured')
       t.comment(reportText(votes))
       t.ok(rollSeconds < ROLL_LOAD.durationS, `the whole roll (${rollSeconds.toFixed(0)} s) ran under load`)
