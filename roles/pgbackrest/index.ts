@@ -6,7 +6,8 @@
  * generated passphrase) and the retention. WAL archiving itself is Patroni's dynamic configuration
  * (roles/pgbackrest/archiving.ts); the members get the script its restore_command runs. The role runs on
  * the members before Patroni (a replica's restore_command must find pgbackrest when it first starts: a
- * missing command stops its recovery) and does nothing without a repository host. The stanza, the check and the timers are the repository role's.
+ * missing command stops its recovery) and does nothing without a repository host. The stanza, the check
+ * and the timers are the repository role's.
  */
 import type { HostRun, Role, Task, Vars } from '../../lib/types.ts'
 import { directory, file, template } from '../../lib/tasks/index.ts'
