@@ -4,13 +4,15 @@
  * generated secret, restricted in authorized_keys to running pgbackrest, host keys pinned from the
  * controller's known_hosts. The repository host keeps the encrypted repository (aes-256-cbc with a
  * generated passphrase) and the retention. WAL archiving itself is Patroni's dynamic configuration
- * (roles/pgbackrest/archiving.ts). The role runs on the members before Patroni (a replica's
- * restore_command must find pgbackrest when it first starts: a missing command stops its recovery) and
- * does nothing without a repository host. The stanza, the check and the timers are the repository role's.
+ * (roles/pgbackrest/archiving.ts); the members get the script its restore_command runs. The role runs on
+ * the members before Patroni (a replica's restore_command must find pgbackrest when it first starts: a
+ * missing command stops its recovery) and does nothing without a repository host. The stanza, the check
+ * and the timers are the repository role's.
  */
 import type { HostRun, Role, Task, Vars } from '../../lib/types.ts'
 import { directory, file, template } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
+import { RESTORE_SCRIPT } from './archiving.ts'
 import { BACKUP_VARS, groupMembers, settingsOf, sharedVars, type StackVars } from '../stack.ts'
 import { pinnedHostKeyLines } from './host-keys.ts'
 import { configSections, sshClients, sshPeers } from './render.ts'
@@ -205,6 +207,7 @@ export const pgbackrestRole: Role<PgbackrestVars> = {
     // Part of the members' play (before Patroni, so restore_command finds pgbackrest from the first start).
     if (groupMembers(h.inventory, v.pgbackrest_group).length === 0) return
     const isRepository = groupMembers(h.inventory, v.pgbackrest_group).includes(h.name)
+    const isMember = groupMembers(h.inventory, v.patroni_group).includes(h.name)
     await installWithoutStarting(h, ['pgbackrest', ...(isRepository ? ['python3'] : [])], 'pgBackRest')
     const ssh = sshView(h)
     const sshFile = (src: string, dest: string, what: string) =>
@@ -245,6 +248,17 @@ export const pgbackrestRole: Role<PgbackrestVars> = {
         vars: { sections: configSections(h) },
         name: 'Ensure the pgBackRest configuration is current',
       }),
+      ...(isMember
+        ? [
+            template({
+              src: 'pgbackrest/restore-wal.sh.ejs',
+              dest: RESTORE_SCRIPT,
+              mode: '0755',
+              vars: {},
+              name: "Ensure the members' restore_command script is current",
+            }),
+          ]
+        : []),
     ])
   },
 }

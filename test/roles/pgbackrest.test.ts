@@ -8,13 +8,13 @@
  * nothing; inconsistent inventories are refused; Patroni's dynamic configuration carries archiving.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { knownHostsFilePath } from '../../lib/inventory/connection-spec.ts'
 import { desiredDynamic, dynamicPatch } from '../../roles/patroni/dynamic.ts'
-import { walArchiving } from '../../roles/pgbackrest/archiving.ts'
+import { RESTORE_SCRIPT, walArchiving } from '../../roles/pgbackrest/archiving.ts'
 import { pgbackrestRole } from '../../roles/pgbackrest/index.ts'
 import {
   BACKUP_SCRIPT,
@@ -304,7 +304,7 @@ t.test("Patroni's dynamic configuration archives through pgBackRest only with a 
   const archiving = walArchiving(lab.inventory, v)
   t.same(archiving, {
     parameters: { archive_mode: 'on', archive_command: 'pgbackrest --stanza=hastack archive-push "%p"' },
-    recovery_conf: { restore_command: 'pgbackrest --stanza=hastack archive-get %f "%p"' },
+    recovery_conf: { restore_command: `${RESTORE_SCRIPT} hastack %f "%p"` },
   })
   const without = await scriptedLab(stackInventory())
   t.teardown(() => without.cleanup())
@@ -317,4 +317,100 @@ t.test("Patroni's dynamic configuration archives through pgBackRest only with a 
     dynamicPatch(JSON.parse(JSON.stringify(desiredDynamic(v, archiving))), desiredDynamic(v, archiving)),
     undefined,
   )
+})
+
+t.test("every member gets the restore_command script, the repository's own host does not", async (t) => {
+  const lab = await world('own')
+  t.teardown(() => lab.cleanup())
+  t.ok((await lab.run(link)).success)
+  for (const h of ['db1', 'db2', 'db3']) {
+    const entry = lab.host(h).fs.get(RESTORE_SCRIPT)
+    t.equal(entry?.type === 'file' && entry.mode, '0755', `${h}: installed, executable`)
+  }
+  t.equal(lab.host('bk1').fs.get(RESTORE_SCRIPT), undefined, 'no PostgreSQL on bk1, no restore_command')
+})
+
+/**
+ * The restore_command script as a member got it, run by sh in a scratch data directory, with a pgbackrest on
+ * PATH that records its arguments and answers as the repository would (`found` holds what the archive has).
+ */
+async function restoreScript(t: Test, found: Record<string, string>) {
+  const lab = await world('own')
+  t.teardown(() => lab.cleanup())
+  t.ok((await lab.run(link)).success)
+  const dir = mkdtempSync(join(tmpdir(), 'hastack-restore-wal-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const [bin, data, calls] = [join(dir, 'bin'), join(dir, 'data'), join(dir, 'calls')]
+  mkdirSync(bin)
+  mkdirSync(join(data, 'pg_wal'), { recursive: true })
+  writeFileSync(join(dir, 'restore.sh'), lab.host('db2').readFile(RESTORE_SCRIPT)!)
+  const archive = Object.entries(found)
+    .map(([name, content]) => `  ${name}) printf '%s' '${content}' > "$4"; exit 0 ;;`)
+    .join('\n')
+  const fake = `#!/bin/sh\necho "$*" >> '${calls}'\ncase $3 in\n${archive}\nesac\nexit 1\n`
+  writeFileSync(join(bin, 'pgbackrest'), fake)
+  chmodSync(join(bin, 'pgbackrest'), 0o755)
+  const run = (...args: string[]) => {
+    const r = spawnSync('sh', [join(dir, 'restore.sh'), ...args], {
+      cwd: data,
+      encoding: 'utf8',
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+      timeout: 10_000,
+    })
+    return { code: r.status, stderr: r.stderr }
+  }
+  const asked = () => (spawnSync('cat', [calls], { encoding: 'utf8' }).stdout ?? '').trim().split('\n').filter(Boolean)
+  const read = (path: string) => readFileSync(join(data, path), 'utf8')
+  return {
+    data,
+    run,
+    asked,
+    read,
+    local: (name: string, text: string) => writeFileSync(join(data, 'pg_wal', name), text),
+  }
+}
+
+t.test('the restore script gives the history file pg_wal holds without asking the repository', async (t) => {
+  const s = await restoreScript(t, { '00000003.history': 'the archive copy\n' })
+  s.local('00000003.history', '2\t0/5000000\tno recovery target specified\n')
+  t.equal(s.run('hastack', '00000003.history', 'pg_wal/RECOVERYHISTORY').code, 0)
+  t.equal(s.read('pg_wal/RECOVERYHISTORY'), '2\t0/5000000\tno recovery target specified\n', "the server's own copy")
+  t.same(s.asked(), [], 'pgBackRest not run')
+})
+
+t.test(
+  'the restore script asks the repository for a history file pg_wal lacks, as for the next timeline',
+  async (t) => {
+    const s = await restoreScript(t, { '00000004.history': 'taken by another server\n' })
+    t.equal(s.run('hastack', '00000005.history', 'pg_wal/RECOVERYHISTORY').code, 1, 'not in the archive: exit 1')
+    t.equal(s.run('hastack', '00000004.history', 'pg_wal/RECOVERYHISTORY').code, 0, 'in the archive: found')
+    t.equal(s.read('pg_wal/RECOVERYHISTORY'), 'taken by another server\n')
+    t.same(s.asked(), [
+      '--stanza=hastack archive-get 00000005.history pg_wal/RECOVERYHISTORY',
+      '--stanza=hastack archive-get 00000004.history pg_wal/RECOVERYHISTORY',
+    ])
+  },
+)
+
+t.test('the restore script asks the repository for every WAL segment, even one pg_wal holds in part', async (t) => {
+  const segment = '000000030000000000000007'
+  const s = await restoreScript(t, { [segment]: 'the whole segment' })
+  s.local(segment, 'the streamed part')
+  t.equal(s.run('hastack', segment, 'pg_wal/RECOVERYXLOG').code, 0)
+  t.equal(s.read('pg_wal/RECOVERYXLOG'), 'the whole segment', "the archive's copy, not pg_wal's")
+  t.same(s.asked(), [`--stanza=hastack archive-get ${segment} pg_wal/RECOVERYXLOG`])
+})
+
+t.test("the restore script says timeline 1's history file does not exist without asking", async (t) => {
+  const s = await restoreScript(t, {})
+  t.equal(s.run('hastack', '00000001.history', 'pg_wal/RECOVERYHISTORY').code, 1)
+  t.same(s.asked(), [], 'pgBackRest not run')
+})
+
+t.test('the restore script refuses a call without stanza, file and destination with exit 2', async (t) => {
+  const s = await restoreScript(t, {})
+  const r = s.run('00000003.history', 'pg_wal/RECOVERYHISTORY')
+  t.equal(r.code, 2)
+  t.match(r.stderr, /usage: .* STANZA FILE DESTINATION/)
+  t.same(s.asked(), [])
 })
