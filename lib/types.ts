@@ -147,7 +147,10 @@ export interface Connection {
  * probes of many tasks in one round trip (lib/facts/probes.ts): a command the check runs as
  * `conn.run(command)` (or with `check: true`), the path state it reads with `pathState`, the package
  * states it reads with `packageStateCommand`, a unit's state it reads with `unitStateCommand`, whether a
- * TCP port accepts a connection as `portStateCommand` tells (an IPv4 address), or a file it reads with
+ * TCP port accepts a connection as `portStateCommand` tells (an IPv4 address), a group's or a user's
+ * account as `groupLookupCommand` and `userLookupCommand` print it (lib/facts/accounts.ts), a path's `test`,
+ * the digest of some files' contents or whether a file holds a line as `pathTestCommand`,
+ * `contentDigestCommand` and `lineInFileCommand` answer (lib/facts/files.ts), or a file it reads with
  * `conn.get(path)`.
  */
 export type Probe =
@@ -156,7 +159,15 @@ export type Probe =
   | { kind: 'packages'; names: string[] }
   | { kind: 'unit'; name: string }
   | { kind: 'port'; address: string; port: number }
+  | { kind: 'group'; name: string }
+  | { kind: 'user'; name: string }
+  | { kind: 'test'; test: PathTest; path: string }
+  | { kind: 'digest'; paths: string[] }
+  | { kind: 'line'; line: string; path: string }
   | { kind: 'read'; path: string }
+
+/** What `test` asks of a path: `-e` (exists, following links) or `-d` (a directory, following links). */
+export type PathTest = 'exists' | 'directory'
 
 /** A probe answered as a command's output (every kind but a file read): what `HostRun.queryAll` may ask. */
 export type CommandProbe = Exclude<Probe, { kind: 'read' }>

@@ -5,7 +5,10 @@
  * script needs nothing else: path states are read with lstat natively and one `sha256sum` hashes every
  * regular file, one `dpkg-query` answers every package probe, one `systemctl is-enabled` and one
  * `systemctl is-active` every unit probe, every TCP port probe is one non-blocking connect of its own, all
- * side by side within PORT_CONNECT_SECONDS, and only the other commands start a process each (up to
+ * side by side within PORT_CONNECT_SECONDS; a group's or user's entry is read from /etc/group and
+ * /etc/passwd, a path `test` with perl's own, a file's digest from the same `sha256sum`, a line in a file by
+ * reading it, each only where that answer is provably the command's (else the command runs); and only the
+ * other commands start a process each (up to
  * PROBE_COMMANDS_AT_ONCE of them side by side, each through `/bin/sh -c` as a live command runs: they
  * only read; the next starts as soon as any one ends, so a slow command holds back no other). Each
  * answer is exactly what the probe's own command prints (`probeCommand`), so a check cannot tell a
@@ -17,6 +20,8 @@ import { pathStateCommand } from './files.ts'
 import { packageStateCommand } from './packages.ts'
 import { PORT_CONNECT_SECONDS, portStateCommand } from './ports.ts'
 import { unitStateCommand } from './units.ts'
+import { groupLookupCommand, userLookupCommand } from './accounts.ts'
+import { contentDigestCommand, lineInFileCommand, pathTestCommand } from './files.ts'
 
 /** A batch runs this many of its commands (`c` probes) side by side; answers stay in the probes' order. */
 export const PROBE_COMMANDS_AT_ONCE = 6
@@ -26,11 +31,24 @@ export const PROBE_READ_MAX_BYTES = 1024 * 1024
 
 /**
  * The evaluator. Input: one probe a line, its kind (`p` path state, `d` packages, `u` unit, `t` TCP port,
- * `r` read, `c` command) and its hex-encoded arguments (a port's IPv4 address and number; a unit's name,
- * then its own command: when the units' answers do not come one line per unit, as when systemctl stops
- * at a unit it cannot read, each unit asks its own command). Output: one line per probe, in order: the
- * exit code and the hex-encoded output. stderr is dropped (a probe's answer is its stdout and code, as
- * checks read them).
+ * `r` read, `c` command, and the kinds answered natively where provable: `g` group, `w` user, `e` path test,
+ * `h` digest, `l` line in file) and its hex-encoded arguments (a port's IPv4 address and number; a unit's
+ * name, then its own command: when the units' answers do not come one line per unit, as when systemctl
+ * stops at a unit it cannot read, each unit asks its own command; a native kind's arguments, then its own
+ * command, which runs as a `c` probe whenever the evaluator cannot prove its answer). Output: one line per
+ * probe, in order: the exit code and the hex-encoded output. stderr is dropped (a probe's answer is its
+ * stdout and code, as checks read them).
+ *
+ * Proofs the native kinds rest on: an account line is read from the file only when nsswitch.conf names
+ * `files` first for that database with no action, nscd is not running, the name is an ordinary account name
+ * (not a number, not an option) and every line of the file is plain (printable ASCII, the right number of
+ * fields, decimal ids, no blank inside a name or a list); glibc's files service then returns the first line
+ * of that name, which getent prints as it stands. `id -nG` is computed (the user's group, then the groups
+ * listing the user in file order, as glibc's getgrouplist and coreutils' id give them) only when `files` is
+ * the only source of both databases and no `initgroups` line exists, and every group id is found once. A
+ * path test is perl's `-e`/`-d` (stat, as test's). A digest of one regular file is its sha256sum. A line is
+ * found by reading a regular file of printable ASCII, tabs and newlines (no byte grep could take for binary)
+ * for a printable line that starts with no dash.
  */
 export const PROBE_SCRIPT = String.raw`
 use strict;
@@ -77,6 +95,8 @@ for my $p (grep { $_->[0] eq 'p' } @probes) {
     defined $user ? $user : 'UNKNOWN', defined $group ? $group : 'UNKNOWN', $s[7]);
   push @files, $path if -f _;
 }
+my %digested;
+push @files, grep { -f $_ && !$digested{$_}++ } map { $_->[1] } grep { $_->[0] eq 'h' && @$_ == 3 } @probes;
 while (my @chunk = splice(@files, 0, 500)) {
   open(my $fh, '-|', 'sha256sum', '-z', '--', @chunk) or next;
   local $/ = "\0";
@@ -98,8 +118,90 @@ if (@units) {
   if (@enabled == @units && @active == @units) { $unit{$units[$_]} = "$enabled[$_]$active[$_]" for 0 .. $#units }
 }
 sub qx_lines { open(my $fh, '-|', @_) or return (); my @lines = <$fh>; close($fh); return @lines }
-my @jobs = grep { $probes[$_][0] eq 'c' } 0 .. $#probes;
+my %nss;
+if (open(my $fh, '<', '/etc/nsswitch.conf')) {
+  while (my $line = <$fh>) { $line =~ s/#.*//; $nss{$1} = $2 if $line =~ /^\s*(\w+)\s*:\s*(.*?)\s*$/ }
+  close($fh);
+}
+my $nscd = -e '/run/nscd/socket' || -e '/var/run/nscd/socket';
+sub files_first { my $s = $nss{$_[0]}; !$nscd && defined $s && $s =~ /^files(\s|$)/ && $s !~ /\[/ }
+sub files_only {
+  !$nscd && !exists $nss{initgroups} && ($nss{passwd} // '') eq 'files' && ($nss{group} // '') eq 'files';
+}
+my $NAME = qr/[A-Za-z_][A-Za-z0-9_.-]*\$?/;
+my $ID = qr/(?:0|[1-9][0-9]{0,9})/;
+my %table;
+sub table {
+  my ($file) = @_;
+  return $table{$file} if exists $table{$file};
+  my $row = $file eq '/etc/group' ? qr/^($NAME):([!-9;-~]*):($ID):((?:$NAME(?:,$NAME)*)?)$/
+    : qr/^($NAME):([!-9;-~]*):($ID):($ID):([ -9;-~]*):([!-9;-~]*):([!-9;-~]*)$/;
+  my @rows;
+  open(my $fh, '<', $file) or return $table{$file} = undef;
+  while (my $line = <$fh>) {
+    $line =~ s/\n\z//;
+    next if $line eq '' || $line =~ /^#/;
+    my @fields = $line =~ $row;
+    return $table{$file} = undef if !@fields || grep { /^[0-9]+$/ && $_ > 4294967294 } @fields[2, 3];
+    push @rows, \@fields;
+  }
+  close($fh);
+  return $table{$file} = \@rows;
+}
+sub entry {
+  my ($db, $name) = @_;
+  return undef unless $name =~ /^$NAME$/ && files_first($db);
+  my $rows = table("/etc/$db") or return undef;
+  my ($found) = grep { $_->[0] eq $name } @$rows;
+  return $found;
+}
+sub group_names {
+  my ($pw) = @_;
+  return undef unless files_only();
+  my $users = table('/etc/passwd') or return undef;
+  my $groups = table('/etc/group') or return undef;
+  my ($by_uid) = grep { $_->[2] eq $pw->[2] } @$users;
+  return undef unless $by_uid->[3] eq $pw->[3];
+  my $member = sub { my ($g) = @_; $g->[2] ne $pw->[3] && grep { $_ eq $pw->[0] } split(/,/, $g->[3]) };
+  my @gids = ($pw->[3], map { $_->[2] } grep { $member->($_) } @$groups);
+  my (%seen, @names);
+  for my $gid (@gids) {
+    my @named = grep { $_->[2] eq $gid } @$groups;
+    return undef if $seen{$gid}++ || @named != 1;
+    push @names, $named[0][0];
+  }
+  return join(' ', @names) . "\n";
+}
+sub native {
+  my ($k, @a) = @{$_[0]};
+  if ($k eq 'g') { my $g = entry('group', $a[0]) or return undef; return [0, join(':', @$g) . "\n"] }
+  if ($k eq 'w') {
+    my $pw = entry('passwd', $a[0]) or return undef;
+    my $names = group_names($pw) // return undef;
+    return [0, join(':', @$pw) . "\n" . $names];
+  }
+  if ($k eq 'e') { return [($a[0] eq 'd' ? -d $a[1] : -e $a[1]) ? 0 : 1, ''] }
+  if ($k eq 'h') { return @a == 2 && -f $a[0] && defined $hash{$a[0]} ? [0, "$hash{$a[0]}  -\n"] : undef }
+  if ($k eq 'l') {
+    my ($want, $path) = @a;
+    return undef if $want =~ /[^\t -~]|^-/ || $path =~ /^-/ || !-f $path || -s _ > ${PROBE_READ_MAX_BYTES};
+    open(my $fh, '<:raw', $path) or return undef;
+    local $/;
+    my $text = <$fh> // '';
+    close($fh);
+    return undef if $text =~ /[^\t\n -~]/;
+    my @lines = split(/\n/, $text, -1);
+    pop @lines if @lines && $lines[-1] eq '';
+    return [(grep { $_ eq $want } @lines) ? 0 : 1, ''];
+  }
+  return undef;
+}
 my (%ran, %running);
+for my $i (grep { $probes[$_][0] =~ /^[gwehl]$/ } 0 .. $#probes) {
+  my $answer = native($probes[$i]);
+  if ($answer) { $ran{$i} = $answer } else { $probes[$i] = ['c', $probes[$i][-1]] }
+}
+my @jobs = grep { $probes[$_][0] eq 'c' } 0 .. $#probes;
 my $select = IO::Select->new;
 my $started = 0;
 while ($started < @jobs || $select->count) {
@@ -151,6 +253,16 @@ export function probeInput(probes: readonly Probe[]): string {
         return `u ${hex(p.name)} ${hex(unitStateCommand(p.name))}`
       case 'port':
         return `t ${hex(p.address)} ${hex(String(p.port))}`
+      case 'group':
+        return `g ${hex(p.name)} ${hex(probeCommand(p))}`
+      case 'user':
+        return `w ${hex(p.name)} ${hex(probeCommand(p))}`
+      case 'test':
+        return `e ${hex(p.test === 'exists' ? 'e' : 'd')} ${hex(p.path)} ${hex(probeCommand(p))}`
+      case 'digest':
+        return ['h', ...p.paths.map(hex), hex(probeCommand(p))].join(' ')
+      case 'line':
+        return `l ${hex(p.line)} ${hex(p.path)} ${hex(probeCommand(p))}`
       case 'read':
         return `r ${hex(p.path)}`
       case 'run':
@@ -185,6 +297,16 @@ export function probeCommand(probe: Probe): string | undefined {
       return unitStateCommand(probe.name)
     case 'port':
       return portStateCommand(probe.address, probe.port)
+    case 'group':
+      return groupLookupCommand(probe.name)
+    case 'user':
+      return userLookupCommand(probe.name)
+    case 'test':
+      return pathTestCommand(probe.test, probe.path)
+    case 'digest':
+      return contentDigestCommand(probe.paths)
+    case 'line':
+      return lineInFileCommand(probe.line, probe.path)
     case 'run':
       return probe.command
     case 'read':

@@ -34,7 +34,15 @@ function isProbe(value: unknown): value is Probe {
     case 'read':
       return typeof p.path === 'string'
     case 'unit':
+    case 'group':
+    case 'user':
       return typeof p.name === 'string'
+    case 'test':
+      return (p.test === 'exists' || p.test === 'directory') && typeof p.path === 'string'
+    case 'digest':
+      return Array.isArray(p.paths) && p.paths.length > 0 && p.paths.every((path) => typeof path === 'string')
+    case 'line':
+      return typeof p.line === 'string' && typeof p.path === 'string'
     case 'port':
       return (
         typeof p.address === 'string' && isIpv4Address(p.address) && typeof p.port === 'number' && isTcpPort(p.port)

@@ -5,7 +5,7 @@
  */
 import type { ApplyResult, Probe, RunResult } from '../types.ts'
 import { CommandError } from '../types.ts'
-import { sh } from '../connection/quote.ts'
+import { pathTestCommand } from '../facts/files.ts'
 import { defineTask, noChange, type TaskOptions } from './common.ts'
 
 export interface CommandArgs extends TaskOptions {
@@ -36,19 +36,22 @@ export function command(args: CommandArgs) {
   const shown = Array.isArray(args.cmd) ? args.cmd.join(' ') : args.cmd
   // The guards are read-only: those run as a plain command (no user, env, cwd) can be gathered as probes.
   const plain = args.sudo === undefined && !args.user && !args.env && !args.cwd
+  const exists = (path: string | undefined): Probe[] => (path ? [{ kind: 'test', test: 'exists', path }] : [])
   const guards = [
-    args.creates && sh`test -e ${args.creates}`,
-    args.removes && sh`test -e ${args.removes}`,
     plain && typeof args.unless === 'string' && args.unless,
     plain && typeof args.onlyIf === 'string' && args.onlyIf,
   ]
-  const probes: Probe[] = guards.flatMap((g) => (typeof g === 'string' ? [{ kind: 'run', command: g }] : []))
+  const probes: Probe[] = [
+    ...exists(args.creates),
+    ...exists(args.removes),
+    ...guards.flatMap((g): Probe[] => (typeof g === 'string' ? [{ kind: 'run', command: g }] : [])),
+  ]
   const name = `Run ${shown.length > 60 ? `${shown.slice(0, 57)}...` : shown}`
   return defineTask(name, { ...args, probes }, async (ctx) => {
     const probeOpts = { sudo: args.sudo, user: args.user, env: args.env, cwd: args.cwd }
-    if (args.creates && (await ctx.conn.run(sh`test -e ${args.creates}`)).code === 0)
+    if (args.creates && (await ctx.conn.run(pathTestCommand('exists', args.creates))).code === 0)
       return noChange(`${args.creates} exists`)
-    if (args.removes && (await ctx.conn.run(sh`test -e ${args.removes}`)).code !== 0)
+    if (args.removes && (await ctx.conn.run(pathTestCommand('exists', args.removes))).code !== 0)
       return noChange(`${args.removes} is absent`)
     if (args.unless && (await ctx.conn.run(args.unless, probeOpts)).code === 0)
       return noChange('the unless probe passed')

@@ -1,0 +1,166 @@
+/**
+ * The probe kinds the batch answers without a process of its own (group, user, path test, digest, line):
+ * run through the evaluator on this machine, in a private mount namespace whose nsswitch.conf, passwd and
+ * group files the test chooses (bind mounts: the machine's own files are never changed), each answer is
+ * byte for byte what its command prints live in the same namespace, exit code included; and with the
+ * evaluator unable to start a shell, which of them it answered itself shows: a kind it cannot prove is
+ * left to its command (which then fails with 127).
+ */
+import t from 'tap'
+import { spawnSync } from 'node:child_process'
+import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import type { Probe } from '../../lib/types.ts'
+import { PROBE_SCRIPT, parseProbeAnswers, probeCommand, probeInput } from '../../lib/facts/probes.ts'
+
+/** The namespace tests need root (unshare -m, mount --bind). */
+const NEEDS_ROOT = { skip: process.getuid?.() === 0 ? false : 'needs root for a mount namespace' }
+const work = mkdtempSync('/tmp/hastack-native-probes-')
+chmodSync(work, 0o755)
+t.teardown(() => rmSync(work, { recursive: true, force: true }))
+
+/** The evaluator as sent, or one that cannot start a command (every `c` probe then answers 127). */
+const WITHOUT_SHELL = PROBE_SCRIPT.replace("'/bin/sh', '-c'", "'/nonexistent/sh', '-c'")
+t.not(WITHOUT_SHELL, PROBE_SCRIPT, 'the evaluator starts its commands through /bin/sh')
+
+/** Run argv in a new mount namespace with these files bound over the system's. */
+function inNamespace(binds: Record<string, string>, argv: string[], input = '') {
+  const mounts = Object.entries(binds).map(([over, from]) => `mount --bind '${from}' '${over}' && `)
+  const script = `${mounts.join('')}exec "$@"`
+  const result = spawnSync('unshare', ['-m', 'sh', '-c', script, 'ns', ...argv], { input, timeout: 30_000 })
+  if (result.error) throw result.error
+  return { code: result.status ?? -1, stdout: result.stdout }
+}
+
+/** Each probe's batched answer (by the given evaluator) and its command's live answer, in the namespace. */
+function compare(binds: Record<string, string>, probes: Probe[], script = PROBE_SCRIPT) {
+  const batch = inNamespace(binds, ['perl', '-e', script], probeInput(probes))
+  const answers = parseProbeAnswers(batch.stdout.toString(), probes.length)
+  return probes.map((probe, i) => {
+    const live = inNamespace(binds, ['/bin/sh', '-c', probeCommand(probe)!])
+    return {
+      probe: JSON.stringify(probe),
+      batched: [answers[i]!.code, answers[i]!.stdout.toString('latin1')],
+      live: [live.code, live.stdout.toString('latin1')],
+    }
+  })
+}
+
+/** An nsswitch.conf with these passwd and group lines, written into the work directory. */
+function nsswitch(name: string, passwd: string, group: string, extra = ''): string {
+  const file = `${work}/${name}`
+  writeFileSync(file, `passwd: ${passwd}\ngroup: ${group}\nshadow: files\nhosts: files\n${extra}`)
+  return file
+}
+
+const accountNames = (file: string) =>
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map((line) => line.split(':')[0]!)
+
+t.test(
+  'every account and group of this machine, files only: answered by the evaluator, as getent and id',
+  NEEDS_ROOT,
+  async (t) => {
+    const binds = { '/etc/nsswitch.conf': nsswitch('files-only', 'files', 'files') }
+    const probes: Probe[] = [
+      ...accountNames('/etc/passwd').map((name) => ({ kind: 'user' as const, name })),
+      ...accountNames('/etc/group').map((name) => ({ kind: 'group' as const, name })),
+    ]
+    for (const row of compare(binds, probes)) t.same(row.batched, row.live, row.probe)
+    for (const row of compare(binds, probes, WITHOUT_SHELL)) t.same(row.batched, row.live, `${row.probe}, no process`)
+  },
+)
+
+t.test('a user in several groups, listed in the group file order, its own group first', NEEDS_ROOT, async (t) => {
+  const passwd = `${work}/passwd`
+  const group = `${work}/group`
+  writeFileSync(
+    passwd,
+    `${readFileSync('/etc/passwd', 'utf8')}hastack-probe:x:4321:4320:A B,,,:/nonexistent:/bin/false\n`,
+  )
+  writeFileSync(
+    group,
+    `${readFileSync('/etc/group', 'utf8')}hastack-b:x:4322:root,hastack-probe\nhastack-own:x:4320:hastack-probe\n` +
+      'hastack-a:x:4319:hastack-probe\nhastack-none:x:4323:root\n',
+  )
+  const binds = {
+    '/etc/nsswitch.conf': nsswitch('files-only', 'files', 'files'),
+    '/etc/passwd': passwd,
+    '/etc/group': group,
+  }
+  const probes: Probe[] = [
+    { kind: 'user', name: 'hastack-probe' },
+    { kind: 'group', name: 'hastack-b' },
+    { kind: 'group', name: 'hastack-own' },
+  ]
+  const rows = compare(binds, probes, WITHOUT_SHELL)
+  for (const row of rows) t.same(row.batched, row.live, row.probe)
+  t.same(
+    rows[0]!.live[1],
+    'hastack-probe:x:4321:4320:A B,,,:/nonexistent:/bin/false\nhastack-own hastack-b hastack-a\n',
+  )
+})
+
+t.test(
+  'what the evaluator cannot prove is left to the command, which answers as it would live',
+  NEEDS_ROOT,
+  async (t) => {
+    const spaced = `${work}/group-spaced`
+    writeFileSync(spaced, `${readFileSync('/etc/group', 'utf8')} hastack-spaced:x:4400:\n`)
+    const cases: Array<[string, Record<string, string>, Probe[]]> = [
+      ['another source first', { '/etc/nsswitch.conf': nsswitch('other', 'systemd files', 'systemd files') }, []],
+      ['an action', { '/etc/nsswitch.conf': nsswitch('action', 'files [NOTFOUND=return]', 'files') }, []],
+      ['an initgroups line', { '/etc/nsswitch.conf': nsswitch('init', 'files', 'files', 'initgroups: files\n') }, []],
+      [
+        'a group line not plain',
+        { '/etc/nsswitch.conf': nsswitch('files-only', 'files', 'files'), '/etc/group': spaced },
+        [],
+      ],
+    ]
+    for (const [what, binds] of cases) {
+      const probes: Probe[] = [{ kind: 'user', name: 'root' }]
+      if (what !== 'an action' && what !== 'an initgroups line') probes.push({ kind: 'group', name: 'root' })
+      for (const row of compare(binds, probes)) t.same(row.batched, row.live, `${what}: ${row.probe}`)
+      for (const row of compare(binds, probes, WITHOUT_SHELL)) t.same(row.batched[0], 127, `${what}: ${row.probe} ran`)
+    }
+    const filesOnly = { '/etc/nsswitch.conf': nsswitch('files-only', 'files', 'files') }
+    const unprovable: Probe[] = [
+      { kind: 'group', name: '0' },
+      { kind: 'user', name: '-s' },
+      { kind: 'group', name: 'hastack-no-such-group' },
+    ]
+    for (const row of compare(filesOnly, unprovable)) t.same(row.batched, row.live, row.probe)
+    for (const row of compare(filesOnly, unprovable, WITHOUT_SHELL)) t.same(row.batched[0], 127, `${row.probe} ran`)
+  },
+)
+
+t.test('path tests, digests and lines: answered without a process where provable, else by the command', async (t) => {
+  writeFileSync(`${work}/text`, 'include /etc/x.conf\n\tindented\n\nlast')
+  writeFileSync(`${work}/binary`, Buffer.from('include /etc/x.conf\n\u0000\n'))
+  symlinkSync('text', `${work}/link`)
+  const native: Probe[] = [
+    { kind: 'test', test: 'exists', path: `${work}/link` },
+    { kind: 'test', test: 'directory', path: `${work}/link` },
+    { kind: 'test', test: 'directory', path: work },
+    { kind: 'test', test: 'exists', path: `${work}/absent` },
+    { kind: 'digest', paths: [`${work}/text`] },
+    { kind: 'digest', paths: [`${work}/link`] },
+    ...['include /etc/x.conf', '\tindented', '', 'last', 'include'].map((line) => ({
+      kind: 'line' as const,
+      line,
+      path: `${work}/text`,
+    })),
+  ]
+  const byCommand: Probe[] = [
+    { kind: 'digest', paths: [`${work}/text`, `${work}/binary`] },
+    { kind: 'digest', paths: [`${work}/absent`] },
+    { kind: 'line', line: 'include /etc/x.conf', path: `${work}/binary` },
+    { kind: 'line', line: '-include', path: `${work}/text` },
+    { kind: 'line', line: 'x', path: `${work}/absent` },
+  ]
+  for (const row of compare({}, [...native, ...byCommand])) t.same(row.batched, row.live, row.probe)
+  const alone = compare({}, [...native, ...byCommand], WITHOUT_SHELL)
+  for (const row of alone.slice(0, native.length)) t.same(row.batched, row.live, `${row.probe}, no process`)
+  for (const row of alone.slice(native.length)) t.same(row.batched[0], 127, `${row.probe} ran`)
+})
