@@ -149,9 +149,11 @@ export interface Connection {
  * states it reads with `packageStateCommand`, a unit's state it reads with `unitStateCommand`, whether a
  * TCP port accepts a connection as `portStateCommand` tells (an IPv4 address), a group's or a user's
  * account as `groupLookupCommand` and `userLookupCommand` print it (lib/facts/accounts.ts), a path's `test`,
- * the digest of some files' contents or whether a file holds a line as `pathTestCommand`,
- * `contentDigestCommand` and `lineInFileCommand` answer (lib/facts/files.ts), or a file it reads with
- * `conn.get(path)`.
+ * the digest of some files' contents, whether a file holds a line, a file's bytes or whether a directory holds
+ * an entry matching a pattern as `pathTestCommand`, `contentDigestCommand`, `lineInFileCommand`,
+ * `fileContentCommand` and `entryMatchCommand` answer (lib/facts/files.ts), whether the running host name or a
+ * sysctl is a value as `hostnameIsCommand` and `sysctlIsCommand` answer (lib/facts/kernel.ts), or a file it
+ * reads with `conn.get(path)`.
  */
 export type Probe =
   | { kind: 'run'; command: string }
@@ -164,6 +166,10 @@ export type Probe =
   | { kind: 'test'; test: PathTest; path: string }
   | { kind: 'digest'; paths: string[] }
   | { kind: 'line'; line: string; path: string }
+  | { kind: 'content'; path: string }
+  | { kind: 'entry'; dir: string; pattern: string }
+  | { kind: 'hostname'; name: string }
+  | { kind: 'sysctl'; key: string; value: string }
   | { kind: 'read'; path: string }
 
 /** What `test` asks of a path: `-e` (exists, following links) or `-d` (a directory, following links). */

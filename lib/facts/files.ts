@@ -1,8 +1,9 @@
 /**
  * File facts: what a path is on the host (absent, file, directory, link), its
  * mode, owner, group and checksum, read in one round trip; whether a path exists or is a directory
- * (`test`), the digest of some files' contents and whether a file holds a line, as the commands below
- * answer them (batched probes answer them without a process where they can, lib/facts/probes.ts).
+ * (`test`), the digest of some files' contents, whether a file holds a line, a file's bytes (`cat`) and
+ * whether a directory holds an entry matching a pattern, as the commands below answer them (batched probes
+ * answer them without a process where they can, lib/facts/probes.ts).
  * Always read fresh: files change during a run.
  */
 import type { Connection, PathTest, Probe } from '../types.ts'
@@ -37,6 +38,16 @@ export function contentDigestCommand(paths: readonly string[]): string {
 /** `grep -qxF LINE PATH`: exit 0 when a line of the file is exactly LINE, 1 when none is, 2 on an error. */
 export function lineInFileCommand(line: string, path: string): string {
   return sh`grep -qxF ${line} ${path}`
+}
+
+/** `cat -- PATH`: the file's bytes (exit 1 and nothing when it cannot be read). */
+export function fileContentCommand(path: string): string {
+  return sh`cat -- ${path}`
+}
+
+/** Exit 0 when DIR itself or an entry directly in it has a name matching the shell PATTERN (find's -name). */
+export function entryMatchCommand(dir: string, pattern: string): string {
+  return sh`test -n "$(find ${dir} -maxdepth 1 -name ${pattern} -print -quit 2>/dev/null)"`
 }
 
 /** pathState's question as a probe, for a task to declare. */

@@ -6,8 +6,9 @@
  * regular file, one `dpkg-query` answers every package probe, one `systemctl is-enabled` and one
  * `systemctl is-active` every unit probe, every TCP port probe is one non-blocking connect of its own, all
  * side by side within PORT_CONNECT_SECONDS; a group's or user's entry is read from /etc/group and
- * /etc/passwd, a path `test` with perl's own, a file's digest from the same `sha256sum`, a line in a file by
- * reading it, each only where that answer is provably the command's (else the command runs); and only the
+ * /etc/passwd, a path `test` with perl's own, a file's digest from the same `sha256sum`, a line in a file, a
+ * file's bytes, a directory's entries, the host name and a sysctl by reading them, each only where that
+ * answer is provably the command's (else the command runs); and only the
  * other commands start a process each (up to
  * PROBE_COMMANDS_AT_ONCE of them side by side, each through `/bin/sh -c` as a live command runs: they
  * only read; the next starts as soon as any one ends, so a slow command holds back no other). Each
@@ -21,7 +22,14 @@ import { packageStateCommand } from './packages.ts'
 import { PORT_CONNECT_SECONDS, portStateCommand } from './ports.ts'
 import { unitStateCommand } from './units.ts'
 import { groupLookupCommand, userLookupCommand } from './accounts.ts'
-import { contentDigestCommand, lineInFileCommand, pathTestCommand } from './files.ts'
+import {
+  contentDigestCommand,
+  entryMatchCommand,
+  fileContentCommand,
+  lineInFileCommand,
+  pathTestCommand,
+} from './files.ts'
+import { hostnameIsCommand, sysctlIsCommand } from './kernel.ts'
 
 /** A batch runs this many of its commands (`c` probes) side by side; answers stay in the probes' order. */
 export const PROBE_COMMANDS_AT_ONCE = 6
@@ -32,12 +40,12 @@ export const PROBE_READ_MAX_BYTES = 1024 * 1024
 /**
  * The evaluator. Input: one probe a line, its kind (`p` path state, `d` packages, `u` unit, `t` TCP port,
  * `r` read, `c` command, and the kinds answered natively where provable: `g` group, `w` user, `e` path test,
- * `h` digest, `l` line in file) and its hex-encoded arguments (a port's IPv4 address and number; a unit's
- * name, then its own command: when the units' answers do not come one line per unit, as when systemctl
- * stops at a unit it cannot read, each unit asks its own command; a native kind's arguments, then its own
- * command, which runs as a `c` probe whenever the evaluator cannot prove its answer). Output: one line per
- * probe, in order: the exit code and the hex-encoded output. stderr is dropped (a probe's answer is its
- * stdout and code, as checks read them).
+ * `h` digest, `l` line in file, `f` file content, `m` entry match, `n` host name, `s` sysctl) and its
+ * hex-encoded arguments (a port's IPv4 address and number; a unit's name, then its own command: when the
+ * units' answers do not come one line per unit, as when systemctl stops at a unit it cannot read, each unit
+ * asks its own command; a native kind's arguments, then its own command, which runs as a `c` probe whenever
+ * the evaluator cannot prove its answer). Output: one line per probe, in order: the exit code and the
+ * hex-encoded output. stderr is dropped (a probe's answer is its stdout and code, as checks read them).
  *
  * Proofs the native kinds rest on: an account line is read from the file only when nsswitch.conf names
  * `files` first for that database with no action, nscd is not running, the name is an ordinary account name
@@ -48,7 +56,11 @@ export const PROBE_READ_MAX_BYTES = 1024 * 1024
  * the only source of both databases and no `initgroups` line exists, and every group id is found once. A
  * path test is perl's `-e`/`-d` (stat, as test's). A digest of one regular file is its sha256sum. A line is
  * found by reading a regular file of printable ASCII, tabs and newlines (no byte grep could take for binary)
- * for a printable line that starts with no dash.
+ * for a printable line that starts with no dash. `cat` of a regular file is its bytes, of a missing path
+ * exit 1 and nothing. find's -name with only `*` as a wildcard is matched against the directory's own name
+ * (depth 0) and its entries' names (all printable ASCII; the directory no link, absolute, plainly named). The
+ * host name is /proc/sys/kernel/hostname (the UTS name `hostname` prints), a sysctl its /proc/sys file when
+ * that holds one decimal number; both compared as test's `=` compares strings, for plain names and values.
  */
 export const PROBE_SCRIPT = String.raw`
 use strict;
@@ -194,10 +206,51 @@ sub native {
     pop @lines if @lines && $lines[-1] eq '';
     return [(grep { $_ eq $want } @lines) ? 0 : 1, ''];
   }
+  if ($k eq 'f') {
+    if (!lstat($a[0])) { return $!{ENOENT} ? [1, ''] : undef }
+    return undef unless -f $a[0] && -s _ <= ${PROBE_READ_MAX_BYTES} && open(my $fh, '<:raw', $a[0]);
+    local $/;
+    my $bytes = <$fh> // '';
+    close($fh);
+    return [0, $bytes];
+  }
+  if ($k eq 'm') {
+    my ($dir, $pattern) = @a;
+    my $plain = qr/[A-Za-z0-9._-]+/;
+    return undef unless $dir =~ m{^(?:/$plain)+\z} && $pattern =~ /^[A-Za-z0-9._*-]+\z/ && !-l $dir && -d _;
+    (my $re = quotemeta($pattern)) =~ s/\\\*/.*/g;
+    my ($base) = $dir =~ m{([^/]+)\z};
+    return [0, ''] if $base =~ /^$re\z/s;
+    opendir(my $dh, $dir) or return undef;
+    my @names = grep { $_ ne '.' && $_ ne '..' } readdir($dh);
+    closedir($dh);
+    return undef if grep { /[^ -~]/ } @names;
+    return [(grep { /^$re\z/s } @names) ? 0 : 1, ''];
+  }
+  if ($k eq 'n') {
+    open(my $fh, '<', '/proc/sys/kernel/hostname') or return undef;
+    my $node = <$fh> // '';
+    close($fh);
+    my $plain = qr/[A-Za-z0-9][A-Za-z0-9.-]*/;
+    my ($name) = $node =~ /^($plain)\n\z/;
+    return undef unless defined $name && $a[0] =~ /^$plain\z/;
+    return [$name eq $a[0] ? 0 : 1, ''];
+  }
+  if ($k eq 's') {
+    my ($key, $value) = @a;
+    return undef unless $key =~ /^[a-z0-9_]+(?:\.[a-z0-9_]+)+\z/ && $value =~ /^[0-9]+\z/;
+    (my $path = "/proc/sys/$key") =~ tr{.}{/};
+    return undef unless -f $path && open(my $fh, '<', $path);
+    my $text = do { local $/; <$fh> } // '';
+    close($fh);
+    my ($number) = $text =~ /^([0-9]+)\n\z/;
+    return undef unless defined $number;
+    return [$number eq $value ? 0 : 1, ''];
+  }
   return undef;
 }
 my (%ran, %running);
-for my $i (grep { $probes[$_][0] =~ /^[gwehl]$/ } 0 .. $#probes) {
+for my $i (grep { $probes[$_][0] =~ /^[gwehlfmns]$/ } 0 .. $#probes) {
   my $answer = native($probes[$i]);
   if ($answer) { $ran{$i} = $answer } else { $probes[$i] = ['c', $probes[$i][-1]] }
 }
@@ -263,6 +316,14 @@ export function probeInput(probes: readonly Probe[]): string {
         return ['h', ...p.paths.map(hex), hex(probeCommand(p))].join(' ')
       case 'line':
         return `l ${hex(p.line)} ${hex(p.path)} ${hex(probeCommand(p))}`
+      case 'content':
+        return `f ${hex(p.path)} ${hex(probeCommand(p))}`
+      case 'entry':
+        return `m ${hex(p.dir)} ${hex(p.pattern)} ${hex(probeCommand(p))}`
+      case 'hostname':
+        return `n ${hex(p.name)} ${hex(probeCommand(p))}`
+      case 'sysctl':
+        return `s ${hex(p.key)} ${hex(p.value)} ${hex(probeCommand(p))}`
       case 'read':
         return `r ${hex(p.path)}`
       case 'run':
@@ -307,6 +368,14 @@ export function probeCommand(probe: Probe): string | undefined {
       return contentDigestCommand(probe.paths)
     case 'line':
       return lineInFileCommand(probe.line, probe.path)
+    case 'content':
+      return fileContentCommand(probe.path)
+    case 'entry':
+      return entryMatchCommand(probe.dir, probe.pattern)
+    case 'hostname':
+      return hostnameIsCommand(probe.name)
+    case 'sysctl':
+      return sysctlIsCommand(probe.key, probe.value)
     case 'run':
       return probe.command
     case 'read':

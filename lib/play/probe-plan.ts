@@ -32,10 +32,16 @@ function isProbe(value: unknown): value is Probe {
       return typeof p.command === 'string'
     case 'path':
     case 'read':
+    case 'content':
       return typeof p.path === 'string'
+    case 'entry':
+      return typeof p.dir === 'string' && typeof p.pattern === 'string'
+    case 'sysctl':
+      return typeof p.key === 'string' && typeof p.value === 'string'
     case 'unit':
     case 'group':
     case 'user':
+    case 'hostname':
       return typeof p.name === 'string'
     case 'test':
       return (p.test === 'exists' || p.test === 'directory') && typeof p.path === 'string'

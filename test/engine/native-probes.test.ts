@@ -9,6 +9,7 @@
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { hostname } from 'node:os'
 import type { Probe } from '../../lib/types.ts'
 import { PROBE_SCRIPT, parseProbeAnswers, probeCommand, probeInput } from '../../lib/facts/probes.ts'
 
@@ -135,10 +136,11 @@ t.test(
   },
 )
 
-t.test('path tests, digests and lines: answered without a process where provable, else by the command', async (t) => {
+t.test('path tests, digests, lines, file bytes, entries: no process where provable, else the command', async (t) => {
   writeFileSync(`${work}/text`, 'include /etc/x.conf\n\tindented\n\nlast')
   writeFileSync(`${work}/binary`, Buffer.from('include /etc/x.conf\n\u0000\n'))
   symlinkSync('text', `${work}/link`)
+  symlinkSync('nowhere', `${work}/dangling`)
   const native: Probe[] = [
     { kind: 'test', test: 'exists', path: `${work}/link` },
     { kind: 'test', test: 'directory', path: `${work}/link` },
@@ -152,7 +154,29 @@ t.test('path tests, digests and lines: answered without a process where provable
       path: `${work}/text`,
     })),
   ]
+  native.push(
+    { kind: 'content', path: `${work}/binary` },
+    { kind: 'content', path: `${work}/link` },
+    { kind: 'content', path: `${work}/absent` },
+    { kind: 'content', path: `${work}/absent/deeper` },
+    ...['*', 'te*', 'text', 'hastack-native-probes-*', 'none*', '*.sha256'].map((pattern) => ({
+      kind: 'entry' as const,
+      dir: work,
+      pattern,
+    })),
+    { kind: 'hostname', name: hostname() },
+    { kind: 'hostname', name: 'hastack-not-this-host' },
+    { kind: 'sysctl', key: 'net.ipv4.ip_forward', value: readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() },
+    { kind: 'sysctl', key: 'net.ipv4.ip_forward', value: '7' },
+  )
   const byCommand: Probe[] = [
+    { kind: 'content', path: `${work}/dangling` },
+    { kind: 'content', path: `${work}/text/under-a-file` },
+    { kind: 'entry', dir: `${work}/absent`, pattern: '*' },
+    { kind: 'entry', dir: `${work}/link`, pattern: '*' },
+    { kind: 'entry', dir: work, pattern: 'te?t' },
+    { kind: 'sysctl', key: 'net.hastack.no_such_key', value: '1' },
+    { kind: 'sysctl', key: 'kernel.hostname', value: '1' },
     { kind: 'digest', paths: [`${work}/text`, `${work}/binary`] },
     { kind: 'digest', paths: [`${work}/absent`] },
     { kind: 'line', line: 'include /etc/x.conf', path: `${work}/binary` },
