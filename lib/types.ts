@@ -149,11 +149,11 @@ export interface Connection {
  * states it reads with `packageStateCommand`, a unit's state it reads with `unitStateCommand`, whether a
  * TCP port accepts a connection as `portStateCommand` tells (an IPv4 address), a group's or a user's
  * account as `groupLookupCommand` and `userLookupCommand` print it (lib/facts/accounts.ts), a path's `test`,
- * the digest of some files' contents, whether a file holds a line, a file's bytes or whether a directory holds
- * an entry matching a pattern as `pathTestCommand`, `contentDigestCommand`, `lineInFileCommand`,
- * `fileContentCommand` and `entryMatchCommand` answer (lib/facts/files.ts), whether the running host name or a
- * sysctl is a value as `hostnameIsCommand` and `sysctlIsCommand` answer (lib/facts/kernel.ts), or a file it
- * reads with `conn.get(path)`.
+ * the digest of some files' contents, whether a file holds a line, a file's bytes, a directory's listing or
+ * whether a directory holds an entry matching a pattern as `pathTestCommand`, `contentDigestCommand`,
+ * `lineInFileCommand`, `fileContentCommand`, `listingCommand` and `entryMatchCommand` answer
+ * (lib/facts/files.ts), whether the running host name or a sysctl is a value as `hostnameIsCommand` and
+ * `sysctlIsCommand` answer (lib/facts/kernel.ts), or a file it reads with `conn.get(path)`.
  */
 export type Probe =
   | { kind: 'run'; command: string }
@@ -167,6 +167,7 @@ export type Probe =
   | { kind: 'digest'; paths: string[] }
   | { kind: 'line'; line: string; path: string }
   | { kind: 'content'; path: string }
+  | { kind: 'listing'; dir: string }
   | { kind: 'entry'; dir: string; pattern: string }
   | { kind: 'hostname'; name: string }
   | { kind: 'sysctl'; key: string; value: string }

@@ -1,9 +1,9 @@
 /**
  * File facts: what a path is on the host (absent, file, directory, link), its
  * mode, owner, group and checksum, read in one round trip; whether a path exists or is a directory
- * (`test`), the digest of some files' contents, whether a file holds a line, a file's bytes (`cat`) and
- * whether a directory holds an entry matching a pattern, as the commands below answer them (batched probes
- * answer them without a process where they can, lib/facts/probes.ts).
+ * (`test`), the digest of some files' contents, whether a file holds a line, a file's bytes (`cat`), a
+ * directory's listing (`ls -1`) and whether a directory holds an entry matching a pattern, as the commands
+ * below answer them (batched probes answer them without a process where they can, lib/facts/probes.ts).
  * Always read fresh: files change during a run.
  */
 import type { Connection, PathTest, Probe } from '../types.ts'
@@ -43,6 +43,11 @@ export function lineInFileCommand(line: string, path: string): string {
 /** `cat -- PATH`: the file's bytes (exit 1 and nothing when it cannot be read). */
 export function fileContentCommand(path: string): string {
   return sh`cat -- ${path}`
+}
+
+/** `ls -1 DIR`: the names in the directory, one a line, sorted as ls sorts them. */
+export function listingCommand(dir: string): string {
+  return sh`ls -1 ${dir}`
 }
 
 /** Exit 0 when DIR itself or an entry directly in it has a name matching the shell PATTERN (find's -name). */

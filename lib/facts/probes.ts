@@ -27,6 +27,7 @@ import {
   entryMatchCommand,
   fileContentCommand,
   lineInFileCommand,
+  listingCommand,
   pathTestCommand,
 } from './files.ts'
 import { hostnameIsCommand, sysctlIsCommand } from './kernel.ts'
@@ -40,7 +41,7 @@ export const PROBE_READ_MAX_BYTES = 1024 * 1024
 /**
  * The evaluator. Input: one probe a line, its kind (`p` path state, `d` packages, `u` unit, `t` TCP port,
  * `r` read, `c` command, and the kinds answered natively where provable: `g` group, `w` user, `e` path test,
- * `h` digest, `l` line in file, `f` file content, `m` entry match, `n` host name, `s` sysctl) and its
+ * `h` digest, `l` line in file, `f` file content, `i` listing, `m` entry match, `n` host name, `s` sysctl) and its
  * hex-encoded arguments (a port's IPv4 address and number; a unit's name, then its own command: when the
  * units' answers do not come one line per unit, as when systemctl stops at a unit it cannot read, each unit
  * asks its own command; a native kind's arguments, then its own command, which runs as a `c` probe whenever
@@ -54,13 +55,17 @@ export const PROBE_READ_MAX_BYTES = 1024 * 1024
  * of that name, which getent prints as it stands. `id -nG` is computed (the user's group, then the groups
  * listing the user in file order, as glibc's getgrouplist and coreutils' id give them) only when `files` is
  * the only source of both databases and no `initgroups` line exists, and every group id is found once. A
- * path test is perl's `-e`/`-d` (stat, as test's). A digest of one regular file is its sha256sum. A line is
+ * path test is perl's `-e`/`-d` (stat, as test's). A digest of one regular file is its sha256sum, of several
+ * regular files Digest::SHA's over their bytes in order (where the module is installed). A line is
  * found by reading a regular file of printable ASCII, tabs and newlines (no byte grep could take for binary)
  * for a printable line that starts with no dash. `cat` of a regular file is its bytes, of a missing path
- * exit 1 and nothing. find's -name with only `*` as a wildcard is matched against the directory's own name
- * (depth 0) and its entries' names (all printable ASCII; the directory no link, absolute, plainly named). The
- * host name is /proc/sys/kernel/hostname (the UTS name `hostname` prints), a sysctl its /proc/sys file when
- * that holds one decimal number; both compared as test's `=` compares strings, for plain names and values.
+ * exit 1 and nothing. `ls -1` of a directory (no link) is its names not starting with a dot, all printable
+ * ASCII, in byte order, when the collation is C or POSIX (LC_ALL, else LC_COLLATE, else LANG, unset or empty
+ * counting as C) and QUOTING_STYLE is unset. find's -name with only `*` as a wildcard is matched against the
+ * directory's own name (depth 0) and its entries' names (all printable ASCII; the directory no link,
+ * absolute, plainly named). The host name is /proc/sys/kernel/hostname (the UTS name `hostname` prints), a
+ * sysctl its /proc/sys file when that holds one decimal number; both compared as test's `=` compares strings,
+ * for plain names and values.
  */
 export const PROBE_SCRIPT = String.raw`
 use strict;
@@ -193,7 +198,19 @@ sub native {
     return [0, join(':', @$pw) . "\n" . $names];
   }
   if ($k eq 'e') { return [($a[0] eq 'd' ? -d $a[1] : -e $a[1]) ? 0 : 1, ''] }
-  if ($k eq 'h') { return @a == 2 && -f $a[0] && defined $hash{$a[0]} ? [0, "$hash{$a[0]}  -\n"] : undef }
+  if ($k eq 'h' && @a == 2) { return -f $a[0] && defined $hash{$a[0]} ? [0, "$hash{$a[0]}  -\n"] : undef }
+  if ($k eq 'h') {
+    pop @a;
+    return undef if grep { !-f $_ || -s _ > ${PROBE_READ_MAX_BYTES} } @a or !eval { require Digest::SHA; 1 };
+    my $sha = Digest::SHA->new(256);
+    for my $path (@a) {
+      open(my $fh, '<:raw', $path) or return undef;
+      local $/;
+      $sha->add(<$fh> // '');
+      close($fh);
+    }
+    return [0, $sha->hexdigest . "  -\n"];
+  }
   if ($k eq 'l') {
     my ($want, $path) = @a;
     return undef if $want =~ /[^\t -~]|^-/ || $path =~ /^-/ || !-f $path || -s _ > ${PROBE_READ_MAX_BYTES};
@@ -213,6 +230,15 @@ sub native {
     my $bytes = <$fh> // '';
     close($fh);
     return [0, $bytes];
+  }
+  if ($k eq 'i') {
+    my $collate = $ENV{LC_ALL} || $ENV{LC_COLLATE} || $ENV{LANG} || 'C';
+    return undef if ($collate ne 'C' && $collate ne 'POSIX') || defined $ENV{QUOTING_STYLE};
+    return undef if -l $a[0] || !-d _ || !opendir(my $dh, $a[0]);
+    my @names = sort grep { !/^\./ } readdir($dh);
+    closedir($dh);
+    return undef if grep { /[^ -~]/ } @names;
+    return [0, join('', map { "$_\n" } @names)];
   }
   if ($k eq 'm') {
     my ($dir, $pattern) = @a;
@@ -250,7 +276,7 @@ sub native {
   return undef;
 }
 my (%ran, %running);
-for my $i (grep { $probes[$_][0] =~ /^[gwehlfmns]$/ } 0 .. $#probes) {
+for my $i (grep { $probes[$_][0] =~ /^[gwehlfimns]$/ } 0 .. $#probes) {
   my $answer = native($probes[$i]);
   if ($answer) { $ran{$i} = $answer } else { $probes[$i] = ['c', $probes[$i][-1]] }
 }
@@ -318,6 +344,8 @@ export function probeInput(probes: readonly Probe[]): string {
         return `l ${hex(p.line)} ${hex(p.path)} ${hex(probeCommand(p))}`
       case 'content':
         return `f ${hex(p.path)} ${hex(probeCommand(p))}`
+      case 'listing':
+        return `i ${hex(p.dir)} ${hex(probeCommand(p))}`
       case 'entry':
         return `m ${hex(p.dir)} ${hex(p.pattern)} ${hex(probeCommand(p))}`
       case 'hostname':
@@ -370,6 +398,8 @@ export function probeCommand(probe: Probe): string | undefined {
       return lineInFileCommand(probe.line, probe.path)
     case 'content':
       return fileContentCommand(probe.path)
+    case 'listing':
+      return listingCommand(probe.dir)
     case 'entry':
       return entryMatchCommand(probe.dir, probe.pattern)
     case 'hostname':

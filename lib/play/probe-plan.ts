@@ -34,6 +34,8 @@ function isProbe(value: unknown): value is Probe {
     case 'read':
     case 'content':
       return typeof p.path === 'string'
+    case 'listing':
+      return typeof p.dir === 'string'
     case 'entry':
       return typeof p.dir === 'string' && typeof p.pattern === 'string'
     case 'sysctl':

@@ -8,7 +8,7 @@
  */
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import type { Probe } from '../../lib/types.ts'
 import { PROBE_SCRIPT, parseProbeAnswers, probeCommand, probeInput } from '../../lib/facts/probes.ts'
@@ -24,20 +24,20 @@ const WITHOUT_SHELL = PROBE_SCRIPT.replace("'/bin/sh', '-c'", "'/nonexistent/sh'
 t.not(WITHOUT_SHELL, PROBE_SCRIPT, 'the evaluator starts its commands through /bin/sh')
 
 /** Run argv in a new mount namespace with these files bound over the system's. */
-function inNamespace(binds: Record<string, string>, argv: string[], input = '') {
+function inNamespace(binds: Record<string, string>, argv: string[], input = '', env = process.env) {
   const mounts = Object.entries(binds).map(([over, from]) => `mount --bind '${from}' '${over}' && `)
   const script = `${mounts.join('')}exec "$@"`
-  const result = spawnSync('unshare', ['-m', 'sh', '-c', script, 'ns', ...argv], { input, timeout: 30_000 })
+  const result = spawnSync('unshare', ['-m', 'sh', '-c', script, 'ns', ...argv], { input, env, timeout: 30_000 })
   if (result.error) throw result.error
   return { code: result.status ?? -1, stdout: result.stdout }
 }
 
 /** Each probe's batched answer (by the given evaluator) and its command's live answer, in the namespace. */
-function compare(binds: Record<string, string>, probes: Probe[], script = PROBE_SCRIPT) {
-  const batch = inNamespace(binds, ['perl', '-e', script], probeInput(probes))
+function compare(binds: Record<string, string>, probes: Probe[], script = PROBE_SCRIPT, env = process.env) {
+  const batch = inNamespace(binds, ['perl', '-e', script], probeInput(probes), env)
   const answers = parseProbeAnswers(batch.stdout.toString(), probes.length)
   return probes.map((probe, i) => {
-    const live = inNamespace(binds, ['/bin/sh', '-c', probeCommand(probe)!])
+    const live = inNamespace(binds, ['/bin/sh', '-c', probeCommand(probe)!], '', env)
     return {
       probe: JSON.stringify(probe),
       batched: [answers[i]!.code, answers[i]!.stdout.toString('latin1')],
@@ -148,6 +148,7 @@ t.test('path tests, digests, lines, file bytes, entries: no process where provab
     { kind: 'test', test: 'exists', path: `${work}/absent` },
     { kind: 'digest', paths: [`${work}/text`] },
     { kind: 'digest', paths: [`${work}/link`] },
+    { kind: 'digest', paths: [`${work}/text`, `${work}/binary`] },
     ...['include /etc/x.conf', '\tindented', '', 'last', 'include'].map((line) => ({
       kind: 'line' as const,
       line,
@@ -177,8 +178,8 @@ t.test('path tests, digests, lines, file bytes, entries: no process where provab
     { kind: 'entry', dir: work, pattern: 'te?t' },
     { kind: 'sysctl', key: 'net.hastack.no_such_key', value: '1' },
     { kind: 'sysctl', key: 'kernel.hostname', value: '1' },
-    { kind: 'digest', paths: [`${work}/text`, `${work}/binary`] },
     { kind: 'digest', paths: [`${work}/absent`] },
+    { kind: 'digest', paths: [`${work}/text`, `${work}/absent`] },
     { kind: 'line', line: 'include /etc/x.conf', path: `${work}/binary` },
     { kind: 'line', line: '-include', path: `${work}/text` },
     { kind: 'line', line: 'x', path: `${work}/absent` },
@@ -187,4 +188,26 @@ t.test('path tests, digests, lines, file bytes, entries: no process where provab
   const alone = compare({}, [...native, ...byCommand], WITHOUT_SHELL)
   for (const row of alone.slice(0, native.length)) t.same(row.batched, row.live, `${row.probe}, no process`)
   for (const row of alone.slice(native.length)) t.same(row.batched[0], 127, `${row.probe} ran`)
+})
+
+t.test('a listing in the C collation, and a digest of a file twice, without a process', async (t) => {
+  const dir = `${work}/listing`
+  mkdirSync(dir)
+  for (const name of ['b.yml', 'B.yml', 'a-b', 'a.b', 'ab', '_x', '.hidden', '10', '9'])
+    writeFileSync(`${dir}/${name}`, name)
+  const cLocale = { ...process.env, LANG: 'C.UTF-8', LC_ALL: 'C' }
+  const probes: Probe[] = [
+    { kind: 'listing', dir },
+    { kind: 'digest', paths: [`${dir}/ab`, `${dir}/10`, `${dir}/ab`] },
+  ]
+  for (const row of compare({}, probes, WITHOUT_SHELL, cLocale))
+    t.same(row.batched, row.live, `${row.probe}, no process`)
+  const otherLocale = { ...process.env, LC_ALL: '', LC_COLLATE: '', LANG: 'en_US.UTF-8' }
+  const left: Probe[] = [
+    { kind: 'listing', dir },
+    { kind: 'listing', dir: `${work}/link` },
+    { kind: 'listing', dir: `${work}/absent` },
+  ]
+  for (const row of compare({}, left, PROBE_SCRIPT, otherLocale)) t.same(row.batched, row.live, row.probe)
+  for (const row of compare({}, left, WITHOUT_SHELL, otherLocale)) t.same(row.batched[0], 127, `${row.probe} ran`)
 })

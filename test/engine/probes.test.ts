@@ -287,6 +287,8 @@ t.test('every batched answer is byte for byte what the probe asks live, exit cod
     ...['*', 'with*', 'kinds', 'k*s', 'nothing*', '.*'].map((pattern) => ({ kind: 'entry' as const, dir, pattern })),
     { kind: 'entry', dir: `${dir}/absent`, pattern: '*' },
     { kind: 'entry', dir: `${dir}/link`, pattern: '*' },
+    { kind: 'listing', dir },
+    { kind: 'listing', dir: `${dir}/absent` },
     { kind: 'hostname', name: hostname() },
     { kind: 'hostname', name: 'hastack-not-this-host' },
     { kind: 'sysctl', key: 'net.ipv4.ip_forward', value: readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() },

@@ -112,6 +112,7 @@ t.test('the typed probes answered in the evaluator are kept only when well-forme
     { kind: 'line', line: 'include /etc/redis/hastack.conf', path: '/etc/redis/redis.conf' },
     { kind: 'content', path: '/usr/sbin/policy-rc.d' },
     { kind: 'entry', dir: '/var/backups/hastack', pattern: 'redis-*.rdb.sha256' },
+    { kind: 'listing', dir: '/etc/prometheus/rules/hastack' },
     { kind: 'hostname', name: 'node1' },
     { kind: 'sysctl', key: 'net.ipv4.ip_nonlocal_bind', value: '1' },
   ]
@@ -125,6 +126,7 @@ t.test('the typed probes answered in the evaluator are kept only when well-forme
     { kind: 'line', line: 'x' },
     { kind: 'content' },
     { kind: 'entry', dir: '/var/backups' },
+    { kind: 'listing', path: '/etc' },
     { kind: 'hostname', name: null },
     { kind: 'sysctl', key: 'net.ipv4.ip_nonlocal_bind', value: 1 },
   ]
