@@ -1,14 +1,16 @@
 /**
  * What a typed probe saves in a probe batch (issue 15, part of `npm run bench`, loopback sshd): the same
- * questions a site no-op's host asks (package states, TCP port waits; group lookups, path tests, file digests
- * and lines in files, on files of this machine), once as typed probes (one dpkg-query for all, a connect each
- * inside the evaluator, the files read by the evaluator) and once as the commands they stand for
+ * questions a site no-op's host asks (package states, TCP port waits; group lookups, path tests, file digests,
+ * lines in files, a file's bytes, a listing, entry matches, the host name and a sysctl, on files of this
+ * machine), once as typed probes (one dpkg-query for all, a connect each inside the evaluator, the files read
+ * by the evaluator) and once as the commands they stand for
  * (`probeCommand`, a `/bin/sh -c` and its children each), both through one privileged session, median of
  * ROUNDS batches. (The user lookups are left out: this machine's nsswitch.conf names `files systemd`, where
  * the evaluator runs `id -nG` as the command; the lab's hosts name `files` alone.)
  */
 import { createServer, type AddressInfo, type Server } from 'node:net'
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { SshConnection } from '../lib/connection/ssh.ts'
 import { probeCommand } from '../lib/facts/probes.ts'
 import type { CommandProbe, Probe } from '../lib/types.ts'
@@ -37,7 +39,10 @@ const PACKAGE_LISTS = [
 /** node1 waits for 7 ports in the site no-op. */
 const PORTS = 7
 
-/** node1's 6 group lookups, 3 path tests, 3 one-file digests and 2 lines (groups of this machine, files made here). */
+/**
+ * node1's 6 group lookups, 3 path tests, 4 digests, 2 lines, policy-rc.d's bytes, 2 entry matches, a listing,
+ * the host name and a sysctl (groups of this machine, files made here; the listing in the C collation).
+ */
 function fileQuestions(dir: string): CommandProbe[] {
   for (const name of ['ca.crt', 'host.crt', 'host.key']) writeFileSync(`${dir}/${name}`, `${name}\n`.repeat(40))
   writeFileSync(`${dir}/redis.conf`, '# redis\nbind 127.0.0.1\ninclude /etc/redis/hastack.conf\n')
@@ -49,6 +54,13 @@ function fileQuestions(dir: string): CommandProbe[] {
     ...['ca.crt', 'host.crt', 'host.key'].map((name) => ({ kind: 'digest' as const, paths: [`${dir}/${name}`] })),
     { kind: 'line', line: 'include /etc/redis/hastack.conf', path: `${dir}/redis.conf` },
     { kind: 'line', line: '# hastack: sentinel bootstrap', path: `${dir}/redis.conf` },
+    { kind: 'digest', paths: [`${dir}/host.crt`, `${dir}/host.key`] },
+    { kind: 'content', path: `${dir}/policy-rc.d` },
+    { kind: 'entry', dir, pattern: 'redis-*.rdb.sha256' },
+    { kind: 'entry', dir, pattern: 'etcd-*.db.sha256' },
+    { kind: 'listing', dir },
+    { kind: 'hostname', name: hostname() },
+    { kind: 'sysctl', key: 'net.ipv4.ip_forward', value: '1' },
   ]
 }
 
@@ -91,7 +103,7 @@ export async function probeKindLines(): Promise<string[]> {
       [`${packages.length} package-state questions`, packages],
       [`${ports.length} port waits (open ports)`, ports],
       ['both together', [...packages, ...ports]],
-      [`${files.length} group, path test, digest and line questions`, files],
+      [`${files.length} group, path, digest, line, file, listing, entry, host name and sysctl questions`, files],
     ] as const) {
       const typed = await medianMs(conn, probes)
       const commands = await medianMs(conn, asCommands(probes))
