@@ -147,8 +147,13 @@ export interface Connection {
  * probes of many tasks in one round trip (lib/facts/probes.ts): a command the check runs as
  * `conn.run(command)` (or with `check: true`), the path state it reads with `pathState`, the package
  * states it reads with `packageStateCommand`, a unit's state it reads with `unitStateCommand`, whether a
- * TCP port accepts a connection as `portStateCommand` tells (an IPv4 address), or a file it reads with
- * `conn.get(path)`.
+ * TCP port accepts a connection as `portStateCommand` tells (an IPv4 address), a group's or a user's
+ * account as `groupLookupCommand` and `userLookupCommand` print it (lib/facts/accounts.ts), a path's `test`,
+ * the digest of some files' contents, whether a file holds a line, a file's bytes, a directory's listing or
+ * whether a directory holds an entry matching a pattern as `pathTestCommand`, `contentDigestCommand`,
+ * `lineInFileCommand`, `fileContentCommand`, `listingCommand` and `entryMatchCommand` answer
+ * (lib/facts/files.ts), whether the running host name or a sysctl is a value as `hostnameIsCommand` and
+ * `sysctlIsCommand` answer (lib/facts/kernel.ts), or a file it reads with `conn.get(path)`.
  */
 export type Probe =
   | { kind: 'run'; command: string }
@@ -156,7 +161,20 @@ export type Probe =
   | { kind: 'packages'; names: string[] }
   | { kind: 'unit'; name: string }
   | { kind: 'port'; address: string; port: number }
+  | { kind: 'group'; name: string }
+  | { kind: 'user'; name: string }
+  | { kind: 'test'; test: PathTest; path: string }
+  | { kind: 'digest'; paths: string[] }
+  | { kind: 'line'; line: string; path: string }
+  | { kind: 'content'; path: string }
+  | { kind: 'listing'; dir: string }
+  | { kind: 'entry'; dir: string; pattern: string }
+  | { kind: 'hostname'; name: string }
+  | { kind: 'sysctl'; key: string; value: string }
   | { kind: 'read'; path: string }
+
+/** What `test` asks of a path: `-e` (exists, following links) or `-d` (a directory, following links). */
+export type PathTest = 'exists' | 'directory'
 
 /** A probe answered as a command's output (every kind but a file read): what `HostRun.queryAll` may ask. */
 export type CommandProbe = Exclude<Probe, { kind: 'read' }>

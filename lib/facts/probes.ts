@@ -5,7 +5,11 @@
  * script needs nothing else: path states are read with lstat natively and one `sha256sum` hashes every
  * regular file, one `dpkg-query` answers every package probe, one `systemctl is-enabled` and one
  * `systemctl is-active` every unit probe, every TCP port probe is one non-blocking connect of its own, all
- * side by side within PORT_CONNECT_SECONDS, and only the other commands start a process each (up to
+ * side by side within PORT_CONNECT_SECONDS; a group's or user's entry is read from /etc/group and
+ * /etc/passwd, a path `test` with perl's own, a file's digest from the same `sha256sum`, a line in a file, a
+ * file's bytes, a directory's entries, the host name and a sysctl by reading them, each only where that
+ * answer is provably the command's (else the command runs); and only the
+ * other commands start a process each (up to
  * PROBE_COMMANDS_AT_ONCE of them side by side, each through `/bin/sh -c` as a live command runs: they
  * only read; the next starts as soon as any one ends, so a slow command holds back no other). Each
  * answer is exactly what the probe's own command prints (`probeCommand`), so a check cannot tell a
@@ -17,6 +21,16 @@ import { pathStateCommand } from './files.ts'
 import { packageStateCommand } from './packages.ts'
 import { PORT_CONNECT_SECONDS, portStateCommand } from './ports.ts'
 import { unitStateCommand } from './units.ts'
+import { groupLookupCommand, userLookupCommand } from './accounts.ts'
+import {
+  contentDigestCommand,
+  entryMatchCommand,
+  fileContentCommand,
+  lineInFileCommand,
+  listingCommand,
+  pathTestCommand,
+} from './files.ts'
+import { hostnameIsCommand, sysctlIsCommand } from './kernel.ts'
 
 /** A batch runs this many of its commands (`c` probes) side by side; answers stay in the probes' order. */
 export const PROBE_COMMANDS_AT_ONCE = 6
@@ -26,11 +40,32 @@ export const PROBE_READ_MAX_BYTES = 1024 * 1024
 
 /**
  * The evaluator. Input: one probe a line, its kind (`p` path state, `d` packages, `u` unit, `t` TCP port,
- * `r` read, `c` command) and its hex-encoded arguments (a port's IPv4 address and number; a unit's name,
- * then its own command: when the units' answers do not come one line per unit, as when systemctl stops
- * at a unit it cannot read, each unit asks its own command). Output: one line per probe, in order: the
- * exit code and the hex-encoded output. stderr is dropped (a probe's answer is its stdout and code, as
- * checks read them).
+ * `r` read, `c` command, and the kinds answered natively where provable: `g` group, `w` user, `e` path test,
+ * `h` digest, `l` line in file, `f` file content, `i` listing, `m` entry match, `n` host name, `s` sysctl) and its
+ * hex-encoded arguments (a port's IPv4 address and number; a unit's name, then its own command: when the
+ * units' answers do not come one line per unit, as when systemctl stops at a unit it cannot read, each unit
+ * asks its own command; a native kind's arguments, then its own command, which runs as a `c` probe whenever
+ * the evaluator cannot prove its answer). Output: one line per probe, in order: the exit code and the
+ * hex-encoded output. stderr is dropped (a probe's answer is its stdout and code, as checks read them).
+ *
+ * Proofs the native kinds rest on: an account line is read from the file only when nsswitch.conf names
+ * `files` first for that database with no action, nscd is not running, the name is an ordinary account name
+ * (not a number, not an option) and every line of the file is plain (printable ASCII, the right number of
+ * fields, decimal ids, no blank inside a name or a list); glibc's files service then returns the first line
+ * of that name, which getent prints as it stands. `id -nG` is computed (the user's group, then the groups
+ * listing the user in file order, as glibc's getgrouplist and coreutils' id give them) only when `files` is
+ * the only source of both databases and no `initgroups` line exists, and every group id is found once. A
+ * path test is perl's `-e`/`-d` (stat, as test's). A digest of one regular file is its sha256sum, of several
+ * regular files Digest::SHA's over their bytes in order (where the module is installed). A line is
+ * found by reading a regular file of printable ASCII, tabs and newlines (no byte grep could take for binary)
+ * for a printable line that starts with no dash. `cat` of a regular file is its bytes, of a missing path
+ * exit 1 and nothing. `ls -1` of a directory (no link) is its names not starting with a dot, all printable
+ * ASCII, in byte order, when the collation is C or POSIX (LC_ALL, else LC_COLLATE, else LANG, unset or empty
+ * counting as C) and QUOTING_STYLE is unset. find's -name with only `*` as a wildcard is matched against the
+ * directory's own name (depth 0) and its entries' names (all printable ASCII; the directory no link,
+ * absolute, plainly named). The host name is /proc/sys/kernel/hostname (the UTS name `hostname` prints), a
+ * sysctl its /proc/sys file when that holds one decimal number; both compared as test's `=` compares strings,
+ * for plain names and values.
  */
 export const PROBE_SCRIPT = String.raw`
 use strict;
@@ -77,6 +112,8 @@ for my $p (grep { $_->[0] eq 'p' } @probes) {
     defined $user ? $user : 'UNKNOWN', defined $group ? $group : 'UNKNOWN', $s[7]);
   push @files, $path if -f _;
 }
+my %digested;
+push @files, grep { -f $_ && !$digested{$_}++ } map { $_->[1] } grep { $_->[0] eq 'h' && @$_ == 3 } @probes;
 while (my @chunk = splice(@files, 0, 500)) {
   open(my $fh, '-|', 'sha256sum', '-z', '--', @chunk) or next;
   local $/ = "\0";
@@ -98,8 +135,152 @@ if (@units) {
   if (@enabled == @units && @active == @units) { $unit{$units[$_]} = "$enabled[$_]$active[$_]" for 0 .. $#units }
 }
 sub qx_lines { open(my $fh, '-|', @_) or return (); my @lines = <$fh>; close($fh); return @lines }
-my @jobs = grep { $probes[$_][0] eq 'c' } 0 .. $#probes;
+my %nss;
+if (open(my $fh, '<', '/etc/nsswitch.conf')) {
+  while (my $line = <$fh>) { $line =~ s/#.*//; $nss{$1} = $2 if $line =~ /^\s*(\w+)\s*:\s*(.*?)\s*$/ }
+  close($fh);
+}
+my $nscd = -e '/run/nscd/socket' || -e '/var/run/nscd/socket';
+sub files_first { my $s = $nss{$_[0]}; !$nscd && defined $s && $s =~ /^files(\s|$)/ && $s !~ /\[/ }
+sub files_only {
+  !$nscd && !exists $nss{initgroups} && ($nss{passwd} // '') eq 'files' && ($nss{group} // '') eq 'files';
+}
+my $NAME = qr/[A-Za-z_][A-Za-z0-9_.-]*\$?/;
+my $ID = qr/(?:0|[1-9][0-9]{0,9})/;
+my %table;
+sub table {
+  my ($file) = @_;
+  return $table{$file} if exists $table{$file};
+  my $row = $file eq '/etc/group' ? qr/^($NAME):([!-9;-~]*):($ID):((?:$NAME(?:,$NAME)*)?)$/
+    : qr/^($NAME):([!-9;-~]*):($ID):($ID):([ -9;-~]*):([!-9;-~]*):([!-9;-~]*)$/;
+  my @rows;
+  open(my $fh, '<', $file) or return $table{$file} = undef;
+  while (my $line = <$fh>) {
+    $line =~ s/\n\z//;
+    next if $line eq '' || $line =~ /^#/;
+    my @fields = $line =~ $row;
+    return $table{$file} = undef if !@fields || grep { /^[0-9]+$/ && $_ > 4294967294 } @fields[2, 3];
+    push @rows, \@fields;
+  }
+  close($fh);
+  return $table{$file} = \@rows;
+}
+sub entry {
+  my ($db, $name) = @_;
+  return undef unless $name =~ /^$NAME$/ && files_first($db);
+  my $rows = table("/etc/$db") or return undef;
+  my ($found) = grep { $_->[0] eq $name } @$rows;
+  return $found;
+}
+sub group_names {
+  my ($pw) = @_;
+  return undef unless files_only();
+  my $users = table('/etc/passwd') or return undef;
+  my $groups = table('/etc/group') or return undef;
+  my ($by_uid) = grep { $_->[2] eq $pw->[2] } @$users;
+  return undef unless $by_uid->[3] eq $pw->[3];
+  my $member = sub { my ($g) = @_; $g->[2] ne $pw->[3] && grep { $_ eq $pw->[0] } split(/,/, $g->[3]) };
+  my @gids = ($pw->[3], map { $_->[2] } grep { $member->($_) } @$groups);
+  my (%seen, @names);
+  for my $gid (@gids) {
+    my @named = grep { $_->[2] eq $gid } @$groups;
+    return undef if $seen{$gid}++ || @named != 1;
+    push @names, $named[0][0];
+  }
+  return join(' ', @names) . "\n";
+}
+sub native {
+  my ($k, @a) = @{$_[0]};
+  if ($k eq 'g') { my $g = entry('group', $a[0]) or return undef; return [0, join(':', @$g) . "\n"] }
+  if ($k eq 'w') {
+    my $pw = entry('passwd', $a[0]) or return undef;
+    my $names = group_names($pw) // return undef;
+    return [0, join(':', @$pw) . "\n" . $names];
+  }
+  if ($k eq 'e') { return [($a[0] eq 'd' ? -d $a[1] : -e $a[1]) ? 0 : 1, ''] }
+  if ($k eq 'h' && @a == 2) { return -f $a[0] && defined $hash{$a[0]} ? [0, "$hash{$a[0]}  -\n"] : undef }
+  if ($k eq 'h') {
+    pop @a;
+    return undef if grep { !-f $_ || -s _ > ${PROBE_READ_MAX_BYTES} } @a or !eval { require Digest::SHA; 1 };
+    my $sha = Digest::SHA->new(256);
+    for my $path (@a) {
+      open(my $fh, '<:raw', $path) or return undef;
+      local $/;
+      $sha->add(<$fh> // '');
+      close($fh);
+    }
+    return [0, $sha->hexdigest . "  -\n"];
+  }
+  if ($k eq 'l') {
+    my ($want, $path) = @a;
+    return undef if $want =~ /[^\t -~]|^-/ || $path =~ /^-/ || !-f $path || -s _ > ${PROBE_READ_MAX_BYTES};
+    open(my $fh, '<:raw', $path) or return undef;
+    local $/;
+    my $text = <$fh> // '';
+    close($fh);
+    return undef if $text =~ /[^\t\n -~]/;
+    my @lines = split(/\n/, $text, -1);
+    pop @lines if @lines && $lines[-1] eq '';
+    return [(grep { $_ eq $want } @lines) ? 0 : 1, ''];
+  }
+  if ($k eq 'f') {
+    if (!lstat($a[0])) { return $!{ENOENT} ? [1, ''] : undef }
+    return undef unless -f $a[0] && -s _ <= ${PROBE_READ_MAX_BYTES} && open(my $fh, '<:raw', $a[0]);
+    local $/;
+    my $bytes = <$fh> // '';
+    close($fh);
+    return [0, $bytes];
+  }
+  if ($k eq 'i') {
+    my $collate = $ENV{LC_ALL} || $ENV{LC_COLLATE} || $ENV{LANG} || 'C';
+    return undef if ($collate ne 'C' && $collate ne 'POSIX') || defined $ENV{QUOTING_STYLE};
+    return undef if -l $a[0] || !-d _ || !opendir(my $dh, $a[0]);
+    my @names = sort grep { !/^\./ } readdir($dh);
+    closedir($dh);
+    return undef if grep { /[^ -~]/ } @names;
+    return [0, join('', map { "$_\n" } @names)];
+  }
+  if ($k eq 'm') {
+    my ($dir, $pattern) = @a;
+    my $plain = qr/[A-Za-z0-9._-]+/;
+    return undef unless $dir =~ m{^(?:/$plain)+\z} && $pattern =~ /^[A-Za-z0-9._*-]+\z/ && !-l $dir && -d _;
+    (my $re = quotemeta($pattern)) =~ s/\\\*/.*/g;
+    my ($base) = $dir =~ m{([^/]+)\z};
+    return [0, ''] if $base =~ /^$re\z/s;
+    opendir(my $dh, $dir) or return undef;
+    my @names = grep { $_ ne '.' && $_ ne '..' } readdir($dh);
+    closedir($dh);
+    return undef if grep { /[^ -~]/ } @names;
+    return [(grep { /^$re\z/s } @names) ? 0 : 1, ''];
+  }
+  if ($k eq 'n') {
+    open(my $fh, '<', '/proc/sys/kernel/hostname') or return undef;
+    my $node = <$fh> // '';
+    close($fh);
+    my $plain = qr/[A-Za-z0-9][A-Za-z0-9.-]*/;
+    my ($name) = $node =~ /^($plain)\n\z/;
+    return undef unless defined $name && $a[0] =~ /^$plain\z/;
+    return [$name eq $a[0] ? 0 : 1, ''];
+  }
+  if ($k eq 's') {
+    my ($key, $value) = @a;
+    return undef unless $key =~ /^[a-z0-9_]+(?:\.[a-z0-9_]+)+\z/ && $value =~ /^[0-9]+\z/;
+    (my $path = "/proc/sys/$key") =~ tr{.}{/};
+    return undef unless -f $path && open(my $fh, '<', $path);
+    my $text = do { local $/; <$fh> } // '';
+    close($fh);
+    my ($number) = $text =~ /^([0-9]+)\n\z/;
+    return undef unless defined $number;
+    return [$number eq $value ? 0 : 1, ''];
+  }
+  return undef;
+}
 my (%ran, %running);
+for my $i (grep { $probes[$_][0] =~ /^[gwehlfimns]$/ } 0 .. $#probes) {
+  my $answer = native($probes[$i]);
+  if ($answer) { $ran{$i} = $answer } else { $probes[$i] = ['c', $probes[$i][-1]] }
+}
+my @jobs = grep { $probes[$_][0] eq 'c' } 0 .. $#probes;
 my $select = IO::Select->new;
 my $started = 0;
 while ($started < @jobs || $select->count) {
@@ -151,6 +332,26 @@ export function probeInput(probes: readonly Probe[]): string {
         return `u ${hex(p.name)} ${hex(unitStateCommand(p.name))}`
       case 'port':
         return `t ${hex(p.address)} ${hex(String(p.port))}`
+      case 'group':
+        return `g ${hex(p.name)} ${hex(probeCommand(p))}`
+      case 'user':
+        return `w ${hex(p.name)} ${hex(probeCommand(p))}`
+      case 'test':
+        return `e ${hex(p.test === 'exists' ? 'e' : 'd')} ${hex(p.path)} ${hex(probeCommand(p))}`
+      case 'digest':
+        return ['h', ...p.paths.map(hex), hex(probeCommand(p))].join(' ')
+      case 'line':
+        return `l ${hex(p.line)} ${hex(p.path)} ${hex(probeCommand(p))}`
+      case 'content':
+        return `f ${hex(p.path)} ${hex(probeCommand(p))}`
+      case 'listing':
+        return `i ${hex(p.dir)} ${hex(probeCommand(p))}`
+      case 'entry':
+        return `m ${hex(p.dir)} ${hex(p.pattern)} ${hex(probeCommand(p))}`
+      case 'hostname':
+        return `n ${hex(p.name)} ${hex(probeCommand(p))}`
+      case 'sysctl':
+        return `s ${hex(p.key)} ${hex(p.value)} ${hex(probeCommand(p))}`
       case 'read':
         return `r ${hex(p.path)}`
       case 'run':
@@ -185,6 +386,26 @@ export function probeCommand(probe: Probe): string | undefined {
       return unitStateCommand(probe.name)
     case 'port':
       return portStateCommand(probe.address, probe.port)
+    case 'group':
+      return groupLookupCommand(probe.name)
+    case 'user':
+      return userLookupCommand(probe.name)
+    case 'test':
+      return pathTestCommand(probe.test, probe.path)
+    case 'digest':
+      return contentDigestCommand(probe.paths)
+    case 'line':
+      return lineInFileCommand(probe.line, probe.path)
+    case 'content':
+      return fileContentCommand(probe.path)
+    case 'listing':
+      return listingCommand(probe.dir)
+    case 'entry':
+      return entryMatchCommand(probe.dir, probe.pattern)
+    case 'hostname':
+      return hostnameIsCommand(probe.name)
+    case 'sysctl':
+      return sysctlIsCommand(probe.key, probe.value)
     case 'run':
       return probe.command
     case 'read':

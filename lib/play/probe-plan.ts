@@ -32,9 +32,25 @@ function isProbe(value: unknown): value is Probe {
       return typeof p.command === 'string'
     case 'path':
     case 'read':
+    case 'content':
       return typeof p.path === 'string'
+    case 'listing':
+      return typeof p.dir === 'string'
+    case 'entry':
+      return typeof p.dir === 'string' && typeof p.pattern === 'string'
+    case 'sysctl':
+      return typeof p.key === 'string' && typeof p.value === 'string'
     case 'unit':
+    case 'group':
+    case 'user':
+    case 'hostname':
       return typeof p.name === 'string'
+    case 'test':
+      return (p.test === 'exists' || p.test === 'directory') && typeof p.path === 'string'
+    case 'digest':
+      return Array.isArray(p.paths) && p.paths.length > 0 && p.paths.every((path) => typeof path === 'string')
+    case 'line':
+      return typeof p.line === 'string' && typeof p.path === 'string'
     case 'port':
       return (
         typeof p.address === 'string' && isIpv4Address(p.address) && typeof p.port === 'number' && isTcpPort(p.port)

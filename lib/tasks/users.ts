@@ -4,6 +4,7 @@
  * recreated. The lookups are probes (a run of tasks reads them with the others in one round trip).
  */
 import { sh } from '../connection/quote.ts'
+import { groupLookupCommand, userLookupCommand } from '../facts/accounts.ts'
 import { defineTask, noChange, type TaskOptions } from './common.ts'
 
 export interface GroupArgs extends TaskOptions {
@@ -13,10 +14,10 @@ export interface GroupArgs extends TaskOptions {
 
 /** Ensure a group exists. */
 export function group(args: GroupArgs) {
-  const lookup = sh`getent group ${args.group}`
+  const lookup = groupLookupCommand(args.group)
   return defineTask(
     `Ensure group ${args.group} exists`,
-    { ...args, probes: [{ kind: 'run', command: lookup }] },
+    { ...args, probes: [{ kind: 'group', name: args.group }] },
     async (ctx) => {
       const found = await ctx.conn.run(lookup)
       if (found.code === 0) return noChange()
@@ -47,10 +48,10 @@ export function parseUser(passwd: string, groups: string): { home: string; shell
 
 /** Ensure a user exists with the given home, shell and supplementary groups. */
 export function user(args: UserArgs) {
-  const lookup = sh`getent passwd ${args.user} && id -nG ${args.user}`
+  const lookup = userLookupCommand(args.user)
   return defineTask(
     `Ensure user ${args.user} exists`,
-    { ...args, probes: [{ kind: 'run', command: lookup }] },
+    { ...args, probes: [{ kind: 'user', name: args.user }] },
     async (ctx) => {
       const found = await ctx.conn.run(lookup)
       if (found.code !== 0) {

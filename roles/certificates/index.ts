@@ -15,7 +15,7 @@ import path from 'node:path'
 import type { HostRun, Inventory, Probe, Role, Task, Vars } from '../../lib/types.ts'
 import { command, defineTask, directory, file, group, noChange, packages, user } from '../../lib/tasks/index.ts'
 import { sh } from '../../lib/connection/quote.ts'
-import { pathState, pathStateProbe } from '../../lib/facts/files.ts'
+import { contentDigestCommand, pathState, pathStateProbe } from '../../lib/facts/files.ts'
 import { IPV4 } from '../../lib/inventory/formats.ts'
 import { TLS_FILES, tlsDirectory, tlsFiles, type TlsCopy } from '../tls.ts'
 import { STACK_DEFAULTS, TLS_VARS, sharedVars, type StackVars } from '../stack.ts'
@@ -101,9 +101,9 @@ export function certificateSetupProblems(inventory: Inventory): string[] {
  * key never travels to the controller.
  */
 function copyOnHost(sources: string[], dest: string, mode: string, owner: string, groupName: string): Task {
-  const sumCommand = sh`cat -- ${sources} | sha256sum`
+  const sumCommand = contentDigestCommand(sources)
   // Both reads are probes: a run of tasks (h.doAll) answers them with the others' in one round trip.
-  const probes: Probe[] = [{ kind: 'run', command: sumCommand }, pathStateProbe(dest)]
+  const probes: Probe[] = [{ kind: 'digest', paths: sources }, pathStateProbe(dest)]
   return defineTask(`Ensure ${dest} is a copy of ${sources.join(' + ')}`, { probes }, async (ctx) => {
     const sum = await ctx.conn.run(sumCommand)
     const wanted = sum.code === 0 ? sum.stdout.split(' ')[0] : undefined

@@ -59,7 +59,7 @@ export async function installWithoutStarting(
 ): Promise<RunResult[]> {
   // One round trip: the packages' states (one dpkg-query for all in a batch), a policy-rc.d left behind if any,
   // and the caller's questions.
-  const questions = [{ kind: 'packages' as const, names }, sh`cat -- ${POLICY_RC_D}`, ...ask]
+  const questions = [{ kind: 'packages' as const, names }, { kind: 'content' as const, path: POLICY_RC_D }, ...ask]
   const [states, policy, ...answers] = await h.queryAll(questions)
   const missing = !everyInstalled(names, states!)
   if (!missing) {

@@ -66,7 +66,7 @@ export const commonRole: Role<CommonVars> = {
         file({ path: '/etc/hostname', content: `${h.name}\n`, name: 'Ensure /etc/hostname names the host' }),
         command({
           cmd: sh`hostname ${h.name}`,
-          unless: sh`test "$(hostname)" = ${h.name}`,
+          unless: { kind: 'hostname', name: h.name },
           name: 'Ensure the running host name is the inventory name',
         }),
       )

@@ -179,7 +179,12 @@ export const etcdRole: Role<EtcdVars> = {
       h,
       ['etcd-server', 'etcd-client'],
       'etcd',
-      [sh`test -d ${`${dataDir}/member`}`, { kind: 'unit', name: 'etcd' }, INITIAL_CLUSTER_READ, PEER_SCHEME_READ],
+      [
+        { kind: 'test', test: 'directory', path: `${dataDir}/member` },
+        { kind: 'unit', name: 'etcd' },
+        INITIAL_CLUSTER_READ,
+        PEER_SCHEME_READ,
+      ],
     )
     // Bootstrap state: `new` only when this member has no data and no peer answers.
     const hasData = data!.code === 0

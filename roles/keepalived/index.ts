@@ -90,7 +90,7 @@ export const keepalivedRole: Role<KeepalivedVars> = {
       }),
       command({
         cmd: 'sysctl -q -w net.ipv4.ip_nonlocal_bind=1',
-        unless: 'test "$(sysctl -n net.ipv4.ip_nonlocal_bind)" = 1',
+        unless: { kind: 'sysctl', key: 'net.ipv4.ip_nonlocal_bind', value: '1' },
         name: 'Ensure HAProxy may bind the VIP before holding it (running kernel)',
       }),
     ])

@@ -10,7 +10,6 @@ import { basename } from 'node:path'
 import { stringify } from 'yaml'
 import type { Inventory, Role, Vars } from '../../lib/types.ts'
 import { absent, directory, file, service, template, user, waitFor } from '../../lib/tasks/index.ts'
-import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { durationErrors } from '../monitoring/duration.ts'
 import { RULES_DIR, ruleFiles } from './rule-files.ts'
@@ -82,7 +81,9 @@ export const prometheusRole: Role<PrometheusVars> = {
   async tasks(h) {
     const v = h.vars
     // With the packages' states: the rule files deployed now (a file hastack no longer ships is removed below).
-    const [listing] = await installWithoutStarting(h, ['prometheus'], 'Prometheus', [sh`ls -1 ${RULES_REMOTE_DIR}`])
+    const [listing] = await installWithoutStarting(h, ['prometheus'], 'Prometheus', [
+      { kind: 'listing', dir: RULES_REMOTE_DIR },
+    ])
     const deployed = listing!.stdout.split('\n').filter((f) => f.endsWith('.yml'))
     // Its client certificate for etcd's metrics (scrape.ts): read through the group, from its next start.
     if (tlsOn(v, 'etcd'))

@@ -12,7 +12,6 @@
 import type { HostRun, Inventory, Role } from '../../lib/types.ts'
 import { defineTask, noChange, service, template, waitFor } from '../../lib/tasks/index.ts'
 import { unifiedDiff } from '../../lib/output/diff.ts'
-import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { cliEndpoint, isError, pairs, redisCli } from './cli.ts'
 import { currentPrimary, initialPrimaryHost } from './primary.ts'
@@ -144,7 +143,7 @@ export const redisRole: Role<RedisVars> = {
     const v = h.vars
     // redis.conf is the package's until the first deploy adds the include (the template below is another file).
     const [included] = await installWithoutStarting(h, ['redis-server', 'redis-tools'], 'Redis', [
-      sh`grep -qxF ${INCLUDE} ${CONF}`,
+      { kind: 'line', line: INCLUDE, path: CONF },
     ])
     if (tlsOn(v, 'redis')) await h.do(tlsReader('redis', 'redis'))
     await h.do(

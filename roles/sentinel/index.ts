@@ -184,7 +184,7 @@ export const sentinelRole: Role<SentinelVars> = {
   async tasks(h) {
     const v = h.vars
     const [marked] = await installWithoutStarting(h, ['redis-sentinel'], 'Redis Sentinel', [
-      sh`grep -qxF ${MARKER} ${CONF}`,
+      { kind: 'line', line: MARKER, path: CONF },
     ])
     if (tlsOn(v, 'redis')) await h.do(tlsReader('redis', 'redis'))
     const bootstrapped = marked!.code === 0

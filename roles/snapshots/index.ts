@@ -8,7 +8,7 @@
  * through a root-only EnvironmentFile (REDISCLI_AUTH, ETCDCTL_PASSWORD), never a command line. A
  * converge takes one snapshot of a kind only while none is kept yet, so a second run changes nothing.
  */
-import type { HostRun, Role, Task } from '../../lib/types.ts'
+import type { CommandProbe, HostRun, Role, Task } from '../../lib/types.ts'
 import { command, directory, packages, service, systemdUnit, template } from '../../lib/tasks/index.ts'
 import { sh } from '../../lib/connection/quote.ts'
 import { isActiveState } from '../../lib/facts/units.ts'
@@ -31,9 +31,8 @@ const CLIENT_PACKAGES: Record<SnapshotKind, string> = { redis: 'redis-tools', et
 const CALENDAR_CHECK = `systemd-analyze calendar "$(sed -n 's/^OnCalendar=//p' %s)" >/dev/null`
 
 /** A kept snapshot of this kind exists (its `.sha256` is written last, so it marks a complete one). */
-export function snapshotKept(dir: string, kind: SnapshotKind): string {
-  const pattern = `${kind}-*.${extension(kind)}.sha256`
-  return sh`test -n "$(find ${dir} -maxdepth 1 -name ${pattern} -print -quit 2>/dev/null)"`
+export function snapshotKept(dir: string, kind: SnapshotKind): CommandProbe {
+  return { kind: 'entry', dir, pattern: `${kind}-*.${extension(kind)}.sha256` }
 }
 
 /** The tasks of one kind; `timerRunning`: its timer ran before this run (a new schedule then restarts it). */

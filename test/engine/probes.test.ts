@@ -7,6 +7,7 @@
 import t from 'tap'
 import { fileURLToPath } from 'node:url'
 import { createServer, type AddressInfo } from 'node:net'
+import { hostname } from 'node:os'
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { loopbackHosts, type Lab } from './harness.ts'
 import { SshConnection } from '../../lib/connection/ssh.ts'
@@ -270,6 +271,29 @@ t.test('every batched answer is byte for byte what the probe asks live, exit cod
     { kind: 'port', address: '127.0.0.1', port: sshd.port },
     { kind: 'port', address: '127.0.0.1', port: await closedPort() },
     ...paths.map((path) => ({ kind: 'read' as const, path })),
+    ...paths.map((path) => ({ kind: 'test' as const, test: 'exists' as const, path })),
+    ...paths.map((path) => ({ kind: 'test' as const, test: 'directory' as const, path })),
+    ...paths.map((path) => ({ kind: 'digest' as const, paths: [path] })),
+    { kind: 'digest', paths: [`${dir}/binary`, `${dir}/with space`] },
+    ...['a b', 'a', '', '-a b', '\'"\\'].map((line) => ({ kind: 'line' as const, line, path: `${dir}/with space` })),
+    ...['binary', 'empty', 'sub', 'link', 'absent'].map((n) => ({
+      kind: 'line' as const,
+      line: '',
+      path: `${dir}/${n}`,
+    })),
+    ...['root', 'nogroup', 'hastack-no-such-group', '0', '-s'].map((name) => ({ kind: 'group' as const, name })),
+    ...['root', 'nobody', 'hastack-no-such-user', '0', '-s'].map((name) => ({ kind: 'user' as const, name })),
+    ...paths.map((path) => ({ kind: 'content' as const, path })),
+    ...['*', 'with*', 'kinds', 'k*s', 'nothing*', '.*'].map((pattern) => ({ kind: 'entry' as const, dir, pattern })),
+    { kind: 'entry', dir: `${dir}/absent`, pattern: '*' },
+    { kind: 'entry', dir: `${dir}/link`, pattern: '*' },
+    { kind: 'listing', dir },
+    { kind: 'listing', dir: `${dir}/absent` },
+    { kind: 'hostname', name: hostname() },
+    { kind: 'hostname', name: 'hastack-not-this-host' },
+    { kind: 'sysctl', key: 'net.ipv4.ip_forward', value: readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() },
+    { kind: 'sysctl', key: 'net.ipv4.ip_forward', value: '7' },
+    { kind: 'sysctl', key: 'net.hastack.no_such_key', value: '1' },
     { kind: 'run', command: "printf 'a\\n\\n'; echo err >&2; exit 3" },
     { kind: 'run', command: "printf '%s' \"it's\"" },
     { kind: 'run', command: 'id -u' },
@@ -278,6 +302,10 @@ t.test('every batched answer is byte for byte what the probe asks live, exit cod
     { kind: 'run', command: 'head -c 200000 /dev/zero | tr "\\0" x' },
   ]
   const answers = await conn.runProbes(probes)
+  // A command's live output reaches a check decoded as UTF-8, and so does a batched answer (ProbedConnection);
+  // a read's bytes stay bytes. (test/engine/native-probes.test.ts compares undecoded bytes too.)
+  const asChecksRead = (probe: Probe, stdout: Buffer) =>
+    probe.kind === 'read' ? stdout.toString('latin1') : Buffer.from(stdout.toString('utf8')).toString('latin1')
   for (const [i, probe] of probes.entries()) {
     const command = probeCommand(probe)
     const live =
@@ -288,7 +316,7 @@ t.test('every batched answer is byte for byte what the probe asks live, exit cod
           )
         : await conn.run(command).then((r) => ({ code: r.code, stdout: Buffer.from(r.stdout) }))
     t.same(
-      [answers[i]!.code, answers[i]!.stdout.toString('latin1')],
+      [answers[i]!.code, asChecksRead(probe, answers[i]!.stdout)],
       [live.code, live.stdout.toString('latin1')],
       JSON.stringify(probe),
     )

@@ -101,6 +101,39 @@ t.test('a port probe is kept only for a dotted IPv4 address and a TCP port numbe
   t.same(await readProbePlan(file), new Map([['node1', [port]]]))
 })
 
+t.test('the typed probes answered in the evaluator are kept only when well-formed', async (t) => {
+  const file = tempFile(t)
+  const kept: Probe[] = [
+    { kind: 'group', name: 'hastack-tls-etcd' },
+    { kind: 'user', name: 'etcd' },
+    { kind: 'test', test: 'exists', path: '/etc/hastack/tls/host.key' },
+    { kind: 'test', test: 'directory', path: '/var/lib/etcd/member' },
+    { kind: 'digest', paths: ['/etc/hastack/tls/host.crt', '/etc/hastack/tls/host.key'] },
+    { kind: 'line', line: 'include /etc/redis/hastack.conf', path: '/etc/redis/redis.conf' },
+    { kind: 'content', path: '/usr/sbin/policy-rc.d' },
+    { kind: 'entry', dir: '/var/backups/hastack', pattern: 'redis-*.rdb.sha256' },
+    { kind: 'listing', dir: '/etc/prometheus/rules/hastack' },
+    { kind: 'hostname', name: 'node1' },
+    { kind: 'sysctl', key: 'net.ipv4.ip_nonlocal_bind', value: '1' },
+  ]
+  const malformed = [
+    { kind: 'group', name: 7 },
+    { kind: 'user' },
+    { kind: 'test', test: 'readable', path: '/etc' },
+    { kind: 'test', test: 'exists' },
+    { kind: 'digest', paths: [] },
+    { kind: 'digest', paths: ['/a', 1] },
+    { kind: 'line', line: 'x' },
+    { kind: 'content' },
+    { kind: 'entry', dir: '/var/backups' },
+    { kind: 'listing', path: '/etc' },
+    { kind: 'hostname', name: null },
+    { kind: 'sysctl', key: 'net.ipv4.ip_nonlocal_bind', value: 1 },
+  ]
+  writeFileSync(file, JSON.stringify({ version: 1, hosts: { node1: [...kept, ...malformed] } }), { mode: 0o600 })
+  t.same(await readProbePlan(file), new Map([['node1', kept]]))
+})
+
 t.test('a plan file that others may write is not read (its run probes are commands run as root)', async (t) => {
   const file = tempFile(t)
   await writeProbePlan(file, new Map([['node1', [query]]]))
