@@ -320,6 +320,13 @@ for my $i (0 .. $#probes) {
 
 const hex = (text: string) => Buffer.from(text).toString('hex')
 
+/**
+ * A kind the evaluator answers itself where it can (a unit with the batch's one systemctl call; the native kinds
+ * where their answer is provable): its letter, its arguments, then its own command, which runs when it cannot.
+ */
+const withCommand = (letter: string, args: readonly string[], p: CommandProbe) =>
+  [letter, ...[...args, probeCommand(p)].map(hex)].join(' ')
+
 /** The evaluator's input for these probes. */
 export function probeInput(probes: readonly Probe[]): string {
   const line = (p: Probe): string => {
@@ -329,29 +336,29 @@ export function probeInput(probes: readonly Probe[]): string {
       case 'packages':
         return ['d', ...p.names.map(hex)].join(' ')
       case 'unit':
-        return `u ${hex(p.name)} ${hex(unitStateCommand(p.name))}`
+        return withCommand('u', [p.name], p)
       case 'port':
         return `t ${hex(p.address)} ${hex(String(p.port))}`
       case 'group':
-        return `g ${hex(p.name)} ${hex(probeCommand(p))}`
+        return withCommand('g', [p.name], p)
       case 'user':
-        return `w ${hex(p.name)} ${hex(probeCommand(p))}`
+        return withCommand('w', [p.name], p)
       case 'test':
-        return `e ${hex(p.test === 'exists' ? 'e' : 'd')} ${hex(p.path)} ${hex(probeCommand(p))}`
+        return withCommand('e', [p.test === 'exists' ? 'e' : 'd', p.path], p)
       case 'digest':
-        return ['h', ...p.paths.map(hex), hex(probeCommand(p))].join(' ')
+        return withCommand('h', p.paths, p)
       case 'line':
-        return `l ${hex(p.line)} ${hex(p.path)} ${hex(probeCommand(p))}`
+        return withCommand('l', [p.line, p.path], p)
       case 'content':
-        return `f ${hex(p.path)} ${hex(probeCommand(p))}`
+        return withCommand('f', [p.path], p)
       case 'listing':
-        return `i ${hex(p.dir)} ${hex(probeCommand(p))}`
+        return withCommand('i', [p.dir], p)
       case 'entry':
-        return `m ${hex(p.dir)} ${hex(p.pattern)} ${hex(probeCommand(p))}`
+        return withCommand('m', [p.dir, p.pattern], p)
       case 'hostname':
-        return `n ${hex(p.name)} ${hex(probeCommand(p))}`
+        return withCommand('n', [p.name], p)
       case 'sysctl':
-        return `s ${hex(p.key)} ${hex(p.value)} ${hex(probeCommand(p))}`
+        return withCommand('s', [p.key, p.value], p)
       case 'read':
         return `r ${hex(p.path)}`
       case 'run':
