@@ -17,7 +17,7 @@ import { GateFailed, gate } from './gates.ts'
 import { COMPONENTS, componentProblems, postgresView, redisView, type Component, type Limits } from './health.ts'
 import { Refused, measured, postgresTarget, redisTarget, switchPostgres, switchRedis } from './switch.ts'
 import { componentMembers, limitsOf, readStack, type StackState } from './stack-state.ts'
-import { longestPause, timelineLines, type WriteSummary } from './writer.ts'
+import { longestPause, type WriteSummary } from './writer.ts'
 import {
   APP_SERVICE_UNITS,
   appAnswers,
@@ -188,9 +188,12 @@ interface RollContext {
 }
 
 /** A switchover's reading for the roll's report: its pause and, when the writer watched, where it went. */
-function measuredPause(component: 'postgres' | 'redis', from: string, summary: WriteSummary): MeasuredPause {
-  const timeline = summary.events ? { timeline: timelineLines(summary) } : {}
-  return { component, from, pauseMs: longestPause(summary), ...timeline }
+function measuredPause(
+  component: 'postgres' | 'redis',
+  from: string,
+  { summary, timeline }: { summary: WriteSummary; timeline?: string[] },
+): MeasuredPause {
+  return { component, from, pauseMs: longestPause(summary), ...(timeline ? { timeline } : {}) }
 }
 
 /** Move the primary of `component` away from its host under a writer; the reading once healthy again. */
@@ -199,17 +202,15 @@ async function switchAway(ctx: RollContext, component: 'postgres' | 'redis', cur
   if (component === 'postgres') {
     const move = postgresTarget(current, limits)
     fleet.say(`  postgres: switching over from ${move.from} to ${move.to}`)
-    const { summary } = await measured(fleet, component, timeoutMs, () =>
-      switchPostgres(fleet, limits, move, timeoutMs),
-    )
-    ctx.pauses.push(measuredPause(component, move.from, summary))
+    const reading = await measured(fleet, component, timeoutMs, () => switchPostgres(fleet, limits, move, timeoutMs))
+    ctx.pauses.push(measuredPause(component, move.from, reading))
   } else {
     const move = redisTarget(current, limits)
-    const { value, summary } = await measured(fleet, component, timeoutMs, () =>
+    const reading = await measured(fleet, component, timeoutMs, () =>
       switchRedis(fleet, limits, current, move, timeoutMs),
     )
-    fleet.say(`  redis: ${redisView(value).primary} is the primary`)
-    ctx.pauses.push(measuredPause(component, move.from, summary))
+    fleet.say(`  redis: ${redisView(reading.value).primary} is the primary`)
+    ctx.pauses.push(measuredPause(component, move.from, reading))
   }
   return gate(fleet, `the stack healthy after the ${component} switchover`, ctx.healthy, { timeoutMs })
 }

@@ -279,17 +279,17 @@ export async function switchover(
   const move = (pgMove ?? redisMove)!
   fleet.say(`${component}: switching over from ${move.from} to ${move.to ?? "the Sentinels' choice"}`)
   const started = Date.now()
-  const { value: after, summary } = await measured(fleet, component, timeoutMs, () =>
+  const reading = await measured(fleet, component, timeoutMs, () =>
     pgMove
       ? switchPostgres(fleet, limits, pgMove, timeoutMs)
       : switchRedis(fleet, limits, state, redisMove!, timeoutMs),
   )
+  const { value: after, summary, timeline } = reading
   const writes = { attempts: summary.attempts, acknowledged: summary.acks.length, failures: summary.failures }
   const pauseMs = longestPause(summary)
   const primary = pgMove ? pgMove.to : redisView(after).primary
   const seconds = (Date.now() - started) / 1000
   fleet.say(`${component}: ${primary} is the primary (${seconds.toFixed(1)} s)`)
-  const timeline = summary.events ? timelineLines(summary) : undefined
   return { component, from: move.from, to: primary, pauseMs, writes, seconds, timeline }
 }
 
@@ -302,7 +302,7 @@ export async function measured<T>(
   component: 'postgres' | 'redis',
   timeoutMs: number,
   work: () => Promise<T>,
-): Promise<{ value: T; summary: WriteSummary }> {
+): Promise<{ value: T; summary: WriteSummary; timeline?: string[] }> {
   const placement = writerPlacement(fleet, component)
   const watch = switchWatch(fleet, component)
   const maxSeconds = Math.ceil(timeoutMs / 1000) + 60
@@ -317,6 +317,7 @@ export async function measured<T>(
   }
   const summary = await writer.stop()
   fleet.say(pauseLine(component, summary))
-  if (summary.events) for (const line of timelineLines(summary)) fleet.say(`    ${line}`)
-  return { value, summary }
+  const timeline = summary.events ? timelineLines(summary) : undefined
+  for (const line of timeline ?? []) fleet.say(`    ${line}`)
+  return { value, summary, timeline }
 }
