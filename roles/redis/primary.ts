@@ -1,7 +1,9 @@
 /**
- * Who is the Redis primary: the address most Sentinels name now, or, before any
- * Sentinel runs (the first deploy), the inventory's initial primary. Later runs
- * follow the Sentinels, so a promoted replica is never turned back.
+ * Who is the Redis primary: the address most Sentinels name now; when no Sentinel
+ * answers (all of them new or down), the one Redis server that says it is a primary;
+ * before any Redis or Sentinel runs (the first deploy), the inventory's initial
+ * primary. Later runs follow the running stack, so a promoted replica is never turned
+ * back, and two servers that both say primary stop the run instead of being guessed at.
  */
 import type { HostRun, HostView } from '../../lib/types.ts'
 import { cliEndpoint, isError, redisCli } from './cli.ts'
@@ -10,9 +12,11 @@ export interface PrimaryAnswer {
   /** The primary's address. */
   address: string
   /** Where the answer came from. */
-  source: 'sentinel' | 'inventory'
+  source: 'sentinel' | 'servers' | 'inventory'
   /** Each Sentinel's answer (undefined: no answer). */
   answers: Record<string, string | undefined>
+  /** Each Redis server's role (`master`, `slave`; undefined: no answer), asked only when no Sentinel answered. */
+  roles?: Record<string, string | undefined>
 }
 
 /** The inventory host chosen as the first primary: `redis_initial_primary`, else the first host of `redis`. */
@@ -64,12 +68,45 @@ export async function askSentinels(h: HostRun): Promise<Record<string, string | 
   return answers
 }
 
+/** Ask every Redis server of the inventory for its role (`ROLE`'s first word: `master` or `slave`). */
+export async function askServers(h: HostRun): Promise<Record<string, string | undefined>> {
+  const roles: Record<string, string | undefined> = {}
+  await Promise.all(
+    h.inventory.groupHosts('redis').map(async (r) => {
+      const address = String(h.hostvars(r).address)
+      const ep = cliEndpoint(h.vars, address, Number(h.vars.redis_port), String(h.vars.redis_password))
+      const replies = await redisCli(h, ep, [['ROLE']], 10_000).catch(() => undefined)
+      const reply = replies?.[0]
+      const role = reply && !isError(reply) ? reply[0] : undefined
+      roles[address] = role === 'master' || role === 'slave' ? role : undefined
+    }),
+  )
+  return roles
+}
+
+/**
+ * The primary the Redis servers name when no Sentinel answers: the one that says `master`; undefined when none
+ * answers as one (nothing runs yet). Two or more primaries are a split the run must not guess at: it throws.
+ */
+export function primaryFromServers(roles: Record<string, string | undefined>): string | undefined {
+  const primaries = Object.keys(roles).filter((a) => roles[a] === 'master')
+  if (primaries.length > 1)
+    throw new Error(
+      `no Sentinel answers and ${primaries.length} Redis servers say they are the primary (${primaries.join(', ')}): ` +
+        'start the Sentinels (or make all but one a replica) before this run, which will not choose between them',
+    )
+  return primaries[0]
+}
+
 /** The current primary, asked once per play batch (every host of the batch gets the same answer). */
 export function currentPrimary(h: HostRun): Promise<PrimaryAnswer> {
   return h.once('redis:primary', async () => {
     const answers = await askSentinels(h)
     const fromSentinels = majority(answers)
     if (fromSentinels) return { address: fromSentinels, source: 'sentinel', answers }
-    return { address: String(h.hostvars(initialPrimaryHost(h)).address), source: 'inventory', answers }
+    const roles = await askServers(h)
+    const fromServers = primaryFromServers(roles)
+    if (fromServers) return { address: fromServers, source: 'servers', answers, roles }
+    return { address: String(h.hostvars(initialPrimaryHost(h)).address), source: 'inventory', answers, roles }
   })
 }

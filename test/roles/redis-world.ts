@@ -5,7 +5,7 @@
  * settings from the files on its host when its service (re)starts (its `save`
  * lines add up only before the include, as in Redis 7.0), answers
  * CONFIG GET/SET/REWRITE; a Sentinel loads its monitor from sentinel.conf and
- * answers SENTINEL MASTER/MONITOR/SET/get-master-addr-by-name. `failover`
+ * answers SENTINEL MASTER/MONITOR/SET/get-master-addr-by-name; a server answers ROLE. `failover`
  * moves the primary the way Sentinel would.
  */
 import type { RunOptions } from '../../lib/types.ts'
@@ -168,6 +168,9 @@ export class RedisWorld {
         return ['OK']
       }
       if (cmd === 'CONFIG' && sub === 'REWRITE') return (conn.mutated('CONFIG REWRITE'), ['OK'])
+      // ROLE as redis-cli --raw prints it: a primary's offset and replicas, a replica's primary and link.
+      if (cmd === 'ROLE')
+        return server.replicaof ? ['slave', server.replicaof, String(REDIS_PORT), 'connected', '0'] : ['master', '0']
       return [`ERR unknown command '${cmd}'`]
     }
     if (port === SENTINEL_PORT) {

@@ -148,6 +148,44 @@ t.test("after a failover a reinstalled old primary rejoins as a replica of the S
   t.equal(run.stats.get('redis3')?.changed, 0)
 })
 
+t.test(
+  'with every Sentinel down, a reinstalled host replicates from the server that says it is the primary',
+  async (t) => {
+    const { lab, redis } = await world()
+    t.teardown(() => lab.cleanup())
+    await lab.run(redisPlay)
+    await lab.run(sentinelPlay)
+    redis.failover('hastack-redis', 'redis2')
+    for (const h of HOSTS) lab.host(h).setService('redis-sentinel', { enabled: true, active: false })
+    lab.host('redis1').fs.delete(CONF)
+    lab.host('redis1').setService('redis-server', { enabled: false, active: false })
+    const run = await lab.run(redisPlay)
+    t.ok(run.success)
+    t.equal(
+      replicaof(lab, 'redis1'),
+      '10.0.0.32',
+      "redis1 follows redis2 (ROLE: master), not the inventory's first host",
+    )
+    t.ok(redis.received.includes('10.0.0.32:6379 ROLE'), 'the servers were asked once no Sentinel answered')
+  },
+)
+
+t.test('with every Sentinel down and two servers saying primary, the run stops naming both', async (t) => {
+  const { lab, redis } = await world()
+  t.teardown(() => lab.cleanup())
+  await lab.run(redisPlay)
+  await lab.run(sentinelPlay)
+  redis.failover('hastack-redis', 'redis2')
+  redis.server('10.0.0.33')!.replicaof = undefined
+  for (const h of HOSTS) lab.host(h).setService('redis-sentinel', { enabled: true, active: false })
+  lab.host('redis1').fs.delete(CONF)
+  lab.host('redis1').setService('redis-server', { enabled: false, active: false })
+  const run = await lab.run(redisPlay)
+  t.notOk(run.success)
+  t.match(run.lines.join('\n'), /2 Redis servers say they are the primary \(10\.0\.0\.32, 10\.0\.0\.33\)/)
+  t.equal(lab.host('redis1').readFile(CONF), undefined, 'redis1 got no redis.conf')
+})
+
 t.test('check mode on fresh hosts reports the plan and writes nothing', async (t) => {
   const { lab, redis } = await world()
   t.teardown(() => lab.cleanup())
