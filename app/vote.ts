@@ -7,7 +7,7 @@
  */
 import { configOrExit } from './config.ts'
 import { drainOnSignal, httpServer, listen } from './http.ts'
-import { QUEUE_KEY, answersWithin, sentinelClient } from './redis.ts'
+import { QUEUE_KEY, answersWithin, closeClient, exitWhenUnanswered, sentinelClient } from './redis.ts'
 import { retryingQueue, voteHandler, type VoteQueue } from './vote-api.ts'
 
 const config = configOrExit('vote')
@@ -32,8 +32,10 @@ async function main(): Promise<void> {
   const server = httpServer(voteHandler(retryingQueue(queue, RETRY)))
   await listen(server, config.votePort, config.listenAddress)
   console.log(`vote: listening on ${config.listenAddress}:${config.votePort}`)
+  const stopWatchdog = exitWhenUnanswered(redis, 'vote')
   drainOnSignal('vote', [server], async () => {
-    await redis.quit().catch(() => redis.disconnect())
+    stopWatchdog()
+    await closeClient(redis)
   })
 }
 

@@ -6,13 +6,15 @@
  */
 import { configOrExit } from './config.ts'
 import { applyVote, ensureSchema, pool } from './db.ts'
-import { PROCESSING_KEY, QUEUE_KEY, REJECTED_KEY, sentinelClient } from './redis.ts'
+import { PROCESSING_KEY, QUEUE_KEY, REJECTED_KEY, closeClient, exitWhenUnanswered, sentinelClient } from './redis.ts'
 import { Stopped, VoteWorker, type QueueStore } from './queue.ts'
 
 const config = configOrExit('worker')
 const redis = sentinelClient(config)
 const blocking = sentinelClient(config, { blocking: true })
 const postgres = pool(config, config.postgres.writePort, 2)
+// Both clients watched: the blocking one answers PING between two BLMOVEs (each at most a few seconds).
+const stopWatchdogs = [exitWhenUnanswered(redis, 'worker'), exitWhenUnanswered(blocking, 'worker')]
 
 const queue: QueueStore = {
   async take(timeoutS) {
@@ -32,7 +34,8 @@ const queue: QueueStore = {
 const worker = new VoteWorker(queue, { apply: (vote) => applyVote(postgres, vote) })
 
 async function close(): Promise<void> {
-  await Promise.allSettled([redis.quit(), blocking.quit(), postgres.end()])
+  for (const stop of stopWatchdogs) stop()
+  await Promise.allSettled([closeClient(redis), closeClient(blocking), postgres.end()])
 }
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
