@@ -40,6 +40,14 @@ function isProbe(value: unknown): value is Probe {
       return typeof p.dir === 'string' && typeof p.pattern === 'string'
     case 'sysctl':
       return typeof p.key === 'string' && typeof p.value === 'string'
+    case 'served':
+      return (
+        typeof p.address === 'string' &&
+        typeof p.port === 'number' &&
+        isTcpPort(p.port) &&
+        (p.starttls === undefined || p.starttls === 'postgres') &&
+        typeof p.certFile === 'string'
+      )
     case 'unit':
     case 'group':
     case 'user':

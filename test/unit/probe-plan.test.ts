@@ -115,6 +115,8 @@ t.test('the typed probes answered in the evaluator are kept only when well-forme
     { kind: 'listing', dir: '/etc/prometheus/rules/hastack' },
     { kind: 'hostname', name: 'node1' },
     { kind: 'sysctl', key: 'net.ipv4.ip_nonlocal_bind', value: '1' },
+    { kind: 'served', address: '10.0.0.1', port: 8008, certFile: '/etc/hastack/tls/host.crt' },
+    { kind: 'served', address: '10.0.0.1', port: 5432, starttls: 'postgres', certFile: '/etc/hastack/tls/host.crt' },
   ]
   const malformed = [
     { kind: 'group', name: 7 },
@@ -129,6 +131,9 @@ t.test('the typed probes answered in the evaluator are kept only when well-forme
     { kind: 'listing', path: '/etc' },
     { kind: 'hostname', name: null },
     { kind: 'sysctl', key: 'net.ipv4.ip_nonlocal_bind', value: 1 },
+    { kind: 'served', address: '10.0.0.1', port: 0, certFile: '/etc/hastack/tls/host.crt' },
+    { kind: 'served', address: '10.0.0.1', port: 6379, starttls: 'smtp', certFile: '/etc/hastack/tls/host.crt' },
+    { kind: 'served', address: '10.0.0.1', port: 6379 },
   ]
   writeFileSync(file, JSON.stringify({ version: 1, hosts: { node1: [...kept, ...malformed] } }), { mode: 0o600 })
   t.same(await readProbePlan(file), new Map([['node1', kept]]))
