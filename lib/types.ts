@@ -154,7 +154,9 @@ export interface Connection {
  * `lineInFileCommand`, `fileContentCommand`, `listingCommand` and `entryMatchCommand` answer
  * (lib/facts/files.ts), whether the running host name or a sysctl is a value as `hostnameIsCommand` and
  * `sysctlIsCommand` answer (lib/facts/kernel.ts), the serials of a certificate on disk and of the one a TLS
- * service presents as `serialsCommand` prints them (lib/facts/served.ts), or a file it reads with `conn.get(path)`.
+ * service presents as `serialsCommand` prints them (lib/facts/served.ts), a GET's body and status or whether a
+ * URL answers 2xx as `httpGetCommand` and `urlReadyCommand` answer (lib/facts/http.ts), or a file it reads with
+ * `conn.get(path)`.
  */
 export type Probe =
   | { kind: 'run'; command: string }
@@ -173,6 +175,8 @@ export type Probe =
   | { kind: 'hostname'; name: string }
   | { kind: 'sysctl'; key: string; value: string }
   | { kind: 'served'; address: string; port: number; starttls?: 'postgres'; certFile: string }
+  | { kind: 'get'; url: string; caFile?: string }
+  | { kind: 'url'; url: string; caFile?: string }
   | { kind: 'read'; path: string }
 
 /** What `test` asks of a path: `-e` (exists, following links) or `-d` (a directory, following links). */

@@ -48,6 +48,11 @@ function isProbe(value: unknown): value is Probe {
         (p.starttls === undefined || p.starttls === 'postgres') &&
         typeof p.certFile === 'string'
       )
+    case 'get':
+    case 'url':
+      if (typeof p.url !== 'string') return false
+      // An https GET needs its CA file (httpGetCommand refuses one without).
+      return p.caFile === undefined ? p.kind === 'url' || !p.url.startsWith('https:') : typeof p.caFile === 'string'
     case 'unit':
     case 'group':
     case 'user':

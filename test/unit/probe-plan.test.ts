@@ -117,6 +117,10 @@ t.test('the typed probes answered in the evaluator are kept only when well-forme
     { kind: 'sysctl', key: 'net.ipv4.ip_nonlocal_bind', value: '1' },
     { kind: 'served', address: '10.0.0.1', port: 8008, certFile: '/etc/hastack/tls/host.crt' },
     { kind: 'served', address: '10.0.0.1', port: 5432, starttls: 'postgres', certFile: '/etc/hastack/tls/host.crt' },
+    { kind: 'get', url: 'https://10.0.0.1:8008/cluster', caFile: '/etc/hastack/tls/ca.crt' },
+    { kind: 'get', url: 'http://10.0.0.1:8008/cluster' },
+    { kind: 'url', url: 'https://10.0.0.1:8008/health', caFile: '/etc/hastack/tls/ca.crt' },
+    { kind: 'url', url: 'http://10.0.0.1:9090/-/ready' },
   ]
   const malformed = [
     { kind: 'group', name: 7 },
@@ -134,6 +138,9 @@ t.test('the typed probes answered in the evaluator are kept only when well-forme
     { kind: 'served', address: '10.0.0.1', port: 0, certFile: '/etc/hastack/tls/host.crt' },
     { kind: 'served', address: '10.0.0.1', port: 6379, starttls: 'smtp', certFile: '/etc/hastack/tls/host.crt' },
     { kind: 'served', address: '10.0.0.1', port: 6379 },
+    { kind: 'get', url: 'https://10.0.0.1:8008/cluster' },
+    { kind: 'get', url: 'https://10.0.0.1:8008/cluster', caFile: 1 },
+    { kind: 'url', caFile: '/etc/hastack/tls/ca.crt' },
   ]
   writeFileSync(file, JSON.stringify({ version: 1, hosts: { node1: [...kept, ...malformed] } }), { mode: 0o600 })
   t.same(await readProbePlan(file), new Map([['node1', kept]]))

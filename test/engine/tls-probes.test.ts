@@ -1,15 +1,17 @@
 /**
- * The served-certificate probe (`serialsCommand`: the serial on disk and the one a TLS service presents):
- * against TLS servers on loopback with a throwaway CA made here, each batched answer is byte for byte what
- * the command prints live, exit code included; with an evaluator that cannot start a shell, which answers
- * the one python3 reader gave shows (every serial form, PostgreSQL's STARTTLS, a missing file), and what it
- * cannot prove (a DER file, a key first, a refused port or STARTTLS, a host name) is left to the command;
- * without python3 every read runs its command; and through the loopback sshd the batch answers as live.
+ * The TLS probes one python3 process answers for a batch: served certificates (`serialsCommand`: the serial on
+ * disk and the one a TLS service presents) and HTTPS reads with a CA file (`httpGetCommand`, `urlReadyCommand`).
+ * Against TLS servers on loopback with a throwaway CA made here, each batched answer is byte for byte what the
+ * command prints live, exit code included; with an evaluator that cannot start a shell, which answers python3
+ * gave shows (every serial form, PostgreSQL's STARTTLS, a missing file; a body and a status, a URL wait), and
+ * what it cannot prove (a DER file, a key first, a refused port or STARTTLS, a host name; a redirect, an empty or
+ * short body, another status, a failed verification, a curlrc, a proxy) is left to the command; without python3
+ * every read runs its command; and through the loopback sshd the batch answers as live.
  */
 import t, { type Test } from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
 import { createServer, type AddressInfo } from 'node:net'
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { Probe } from '../../lib/types.ts'
 import { PROBE_SCRIPT, parseProbeAnswers, probeCommand, probeInput } from '../../lib/facts/probes.ts'
@@ -18,7 +20,9 @@ import { startSshd } from '../fixtures/sshd.ts'
 
 const TLS_SERVER = fileURLToPath(new URL('./fixtures/tls-server.py', import.meta.url))
 const NEEDS_TOOLS = {
-  skip: existsSync('/usr/bin/python3') && existsSync('/usr/bin/openssl') ? false : 'needs python3 and openssl',
+  skip: ['python3', 'openssl', 'curl'].every((tool) => existsSync(`/usr/bin/${tool}`))
+    ? false
+    : 'needs python3, openssl, curl',
 }
 
 /** The evaluator as sent, one that cannot start a command (a `c` probe answers 127), one without python3. */
@@ -30,7 +34,7 @@ t.not(WITHOUT_PYTHON, PROBE_SCRIPT, 'the evaluator reads served certificates wit
 /** Serials as `openssl x509 -set_serial` takes them: zero, below 0x10, high bit set, 20 bytes, negative. */
 const SERIALS = ['0', '1', '15', '127', '128', '0x8a1b', '0xff00112233445566778899aabbccddeeff001122', '-5']
 
-const work = mkdtempSync('/tmp/hastack-served-probes-')
+const work = mkdtempSync('/tmp/hastack-tls-probes-')
 chmodSync(work, 0o755)
 t.teardown(() => rmSync(work, { recursive: true, force: true }))
 
@@ -40,7 +44,10 @@ function openssl(args: string[], input?: string): Buffer {
   return result.stdout
 }
 
-/** A throwaway CA and one leaf certificate per serial (one key), a DER copy and a key-first file. */
+/**
+ * A throwaway CA and one leaf certificate per serial (one key), one for 127.0.0.1 (an IP address SAN), a DER
+ * copy, a key-first file and another CA.
+ */
 function makeCertificates(): string[] {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes']
   openssl([
@@ -64,6 +71,9 @@ function makeCertificates(): string[] {
     openssl(['x509', '-req', ...ca, '-set_serial', serial, '-out', file], request)
     return file
   })
+  writeFileSync(`${work}/ip.ext`, 'subjectAltName = IP:127.0.0.1\n')
+  openssl(['x509', '-req', ...ca, '-set_serial', '77', '-extfile', `${work}/ip.ext`, '-out', `${work}/ip.crt`], request)
+  openssl(['req', '-x509', ...ec, '-keyout', `${work}/other.key`, '-out', `${work}/other-ca.crt`, '-subj', '/CN=o'])
   openssl(['x509', '-in', files[1]!, '-outform', 'der', '-out', `${work}/leaf.der`])
   writeFileSync(`${work}/key-first.crt`, Buffer.concat([readFileSync(`${work}/leaf.key`), readFileSync(files[1]!)]))
   return files
@@ -93,11 +103,11 @@ async function closedPort(): Promise<number> {
 }
 
 /** Each probe's batched answer (by the given evaluator) beside its command's live answer, undecoded. */
-function compare(probes: ServedProbe[], script = PROBE_SCRIPT) {
-  const batch = spawnSync('perl', ['-e', script], { input: probeInput(probes), timeout: 60_000 })
+function compare(probes: TlsProbe[], script = PROBE_SCRIPT, env = process.env) {
+  const batch = spawnSync('perl', ['-e', script], { input: probeInput(probes), env, timeout: 60_000 })
   const answers = parseProbeAnswers(batch.stdout.toString(), probes.length)
   return probes.map((probe, i) => {
-    const live = spawnSync('/bin/sh', ['-c', probeCommand(probe)], { timeout: 30_000 })
+    const live = spawnSync('/bin/sh', ['-c', probeCommand(probe)], { env, timeout: 30_000 })
     return {
       probe: JSON.stringify(probe),
       batched: [answers[i]!.code, answers[i]!.stdout.toString('latin1')],
@@ -106,7 +116,9 @@ function compare(probes: ServedProbe[], script = PROBE_SCRIPT) {
   })
 }
 
+type TlsProbe = Extract<Probe, { kind: 'served' | 'get' | 'url' }>
 type ServedProbe = Extract<Probe, { kind: 'served' }>
+type UrlProbe = Extract<Probe, { kind: 'get' | 'url' }>
 
 const served = (port: number, certFile: string, starttls?: 'postgres'): ServedProbe => ({
   kind: 'served',
@@ -116,18 +128,32 @@ const served = (port: number, certFile: string, starttls?: 'postgres'): ServedPr
   certFile,
 })
 
-t.test('served certificates on loopback', NEEDS_TOOLS, async (t) => {
+t.test('served certificates and HTTPS reads on loopback', NEEDS_TOOLS, async (t) => {
   const certificates = makeCertificates()
   const key = `${work}/leaf.key`
   const ports = await startServers(t, [
     ...certificates.map((file) => `tls,${file},${key}`),
     `postgres,${certificates[5]},${key}`,
     `postgres-refused,${certificates[5]},${key}`,
+    `https,${work}/ip.crt,${key}`,
+    `https,${certificates[1]},${key}`,
   ])
-  const [postgres, refusedStarttls] = ports.slice(certificates.length) as [number, number]
+  const [postgres, refusedStarttls, https, httpsNoAddress] = ports.slice(certificates.length) as number[] as [
+    number,
+    number,
+    number,
+    number,
+  ]
+  const ca = `${work}/ca.crt`
+  const get = (path: string, port = https, caFile = ca): UrlProbe => ({
+    kind: 'get',
+    url: `https://127.0.0.1:${port}${path}`,
+    caFile,
+  })
+  const url = (path: string, port = https, caFile = ca): UrlProbe => ({ ...get(path, port, caFile), kind: 'url' })
 
   t.test('every serial form, on disk and presented, read by python3 as openssl prints it', async (t) => {
-    const probes: ServedProbe[] = [
+    const probes: TlsProbe[] = [
       ...certificates.map((file, i) => served(ports[i]!, file)),
       served(ports[0]!, certificates[6]!),
       served(postgres, certificates[2]!, 'postgres'),
@@ -144,7 +170,7 @@ t.test('served certificates on loopback', NEEDS_TOOLS, async (t) => {
   })
 
   t.test('what python3 cannot prove is left to the command, which answers as it would live', async (t) => {
-    const probes: ServedProbe[] = [
+    const probes: TlsProbe[] = [
       served(ports[1]!, `${work}/leaf.der`),
       served(ports[1]!, `${work}/key-first.crt`),
       served(ports[1]!, work),
@@ -157,8 +183,48 @@ t.test('served certificates on loopback', NEEDS_TOOLS, async (t) => {
     for (const row of compare(probes, WITHOUT_SHELL)) t.same(row.batched[0], 127, `${row.probe} ran`)
   })
 
-  t.test('without python3 every served read runs its command', async (t) => {
-    const probes = [served(ports[1]!, certificates[1]!), served(postgres, certificates[5]!, 'postgres')]
+  t.test('a body and a status, and a URL wait, read by python3 as curl answers them', async (t) => {
+    const probes = [get('/ok'), get('/down'), get('/chunked'), url('/ok'), url('/down'), url('/empty')]
+    const rows = compare(probes, WITHOUT_SHELL)
+    for (const row of rows) t.same(row.batched, row.live, `${row.probe}, no process`)
+    t.same(rows[0]!.live, [0, '{"state": "running"}\n200'])
+    t.same(rows[1]!.live, [0, '{"state": "stopped"}\n\n503'])
+    t.same(rows[4]!.live, [1, ''], 'a 503 is not ready')
+    for (const row of compare(probes)) t.same(row.batched, row.live, row.probe)
+  })
+
+  t.test('what python3 cannot prove of an HTTPS read is left to curl', async (t) => {
+    const probes = [
+      get('/empty'),
+      ...['/moved', '/missing', '/short'].flatMap((path) => [get(path), url(path)]),
+      get('/ok', https, `${work}/other-ca.crt`),
+      url('/ok', https, `${work}/other-ca.crt`),
+      get('/ok', httpsNoAddress),
+      url('/ok', await closedPort()),
+      { ...get('/ok'), url: `https://localhost:${https}/ok` },
+      { kind: 'url' as const, url: `https://127.0.0.1:${https}/ok` },
+    ]
+    for (const row of compare(probes)) t.same(row.batched, row.live, row.probe)
+    for (const row of compare(probes, WITHOUT_SHELL)) t.same(row.batched[0], 127, `${row.probe} ran`)
+    const home = `${work}/home`
+    mkdirSync(home)
+    writeFileSync(`${home}/.curlrc`, '-H "X-Test: 1"\n')
+    const settings = [{ HOME: home }, { https_proxy: 'http://127.0.0.1:9' }, { ALL_PROXY: 'http://127.0.0.1:9' }]
+    for (const setting of settings) {
+      const env = { ...process.env, ...setting }
+      const set = JSON.stringify(setting)
+      for (const row of compare([get('/ok'), url('/ok')], PROBE_SCRIPT, env)) t.same(row.batched, row.live, set)
+      for (const row of compare([get('/ok'), url('/ok')], WITHOUT_SHELL, env)) t.same(row.batched[0], 127, set)
+    }
+  })
+
+  t.test('without python3 every TLS read runs its command', async (t) => {
+    const probes = [
+      served(ports[1]!, certificates[1]!),
+      served(postgres, certificates[5]!, 'postgres'),
+      get('/ok'),
+      url('/down'),
+    ]
     for (const row of compare(probes, WITHOUT_PYTHON)) t.same(row.batched, row.live, row.probe)
     const neither = WITHOUT_PYTHON.replace("'/bin/sh', '-c'", "'/nonexistent/sh', '-c'")
     for (const row of compare(probes, neither)) t.same(row.batched[0], 127, `${row.probe} ran`)
@@ -176,6 +242,9 @@ t.test('served certificates on loopback', NEEDS_TOOLS, async (t) => {
       served(postgres, certificates[1]!, 'postgres'),
       served(ports[1]!, `${work}/leaf.der`),
       served(await closedPort(), `${work}/absent.crt`),
+      get('/ok'),
+      url('/ok'),
+      get('/moved'),
     ]
     const answers = await conn.runProbes(probes)
     for (const [i, probe] of probes.entries()) {
