@@ -154,9 +154,9 @@ export interface Connection {
  * `lineInFileCommand`, `fileContentCommand`, `listingCommand` and `entryMatchCommand` answer
  * (lib/facts/files.ts), whether the running host name or a sysctl is a value as `hostnameIsCommand` and
  * `sysctlIsCommand` answer (lib/facts/kernel.ts), the serials of a certificate on disk and of the one a TLS
- * service presents as `serialsCommand` prints them (lib/facts/served.ts), a GET's body and status or whether a
- * URL answers 2xx as `httpGetCommand` and `urlReadyCommand` answer (lib/facts/http.ts), or a file it reads with
- * `conn.get(path)`.
+ * service presents as `serialsCommand` prints them (lib/facts/served.ts), a GET's body and status, whether a
+ * URL answers 2xx or whether etcd members say healthy as `httpGetCommand`, `urlReadyCommand` and
+ * `healthyCommand` answer (lib/facts/http.ts), or a file it reads with `conn.get(path)`.
  */
 export type Probe =
   | { kind: 'run'; command: string }
@@ -177,6 +177,7 @@ export type Probe =
   | { kind: 'served'; address: string; port: number; starttls?: 'postgres'; certFile: string }
   | { kind: 'get'; url: string; caFile?: string }
   | { kind: 'url'; url: string; caFile?: string }
+  | { kind: 'health'; urls: string[]; caFile?: string; certFile?: string; keyFile?: string }
   | { kind: 'read'; path: string }
 
 /** What `test` asks of a path: `-e` (exists, following links) or `-d` (a directory, following links). */

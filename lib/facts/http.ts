@@ -1,8 +1,9 @@
 /**
- * HTTP facts read with curl on the host: a GET's body and status (`httpGetCommand`, Patroni's API reads) and
- * whether a URL answers 2xx (`urlReadyCommand`, waitFor's first try). A batch answers the HTTPS ones with a
- * CA file from the one python3 process that reads a host's TLS questions (lib/facts/tls-reader.ts) where that
- * answer is provably curl's, else it runs the command.
+ * HTTP facts read with curl on the host: a GET's body and status (`httpGetCommand`, Patroni's API reads),
+ * whether a URL answers 2xx (`urlReadyCommand`, waitFor's first try) and whether every etcd member's `/health`
+ * says healthy (`healthyCommand`). A batch answers the HTTPS ones with a CA file from the one python3 process
+ * that reads a host's TLS questions (lib/facts/tls-reader.ts) where that answer is provably curl's, else it
+ * runs the command.
  */
 import { quote, sh } from '../connection/quote.ts'
 
@@ -31,4 +32,19 @@ export function urlReadyCommand(url: string, caFile?: string): string {
     '  sys.exit(1)',
   ].join('\n')
   return `if command -v curl >/dev/null 2>&1; then ${curl}; else python3 -c ${quote(py)}; fi`
+}
+
+/** The TLS files a client verifies the server with and presents (etcd's client-cert-auth asks for one). */
+export interface ClientTls {
+  caFile: string
+  certFile: string
+  keyFile: string
+}
+
+/** Exits 0 when every URL's `/health` answers 2xx with `"health":"true"` (curl -f, each within 2 s, in order). */
+export function healthyCommand(urls: readonly string[], tls?: ClientTls): string {
+  const flags = tls ? sh` --cacert ${tls.caFile} --cert ${tls.certFile} --key ${tls.keyFile}` : ''
+  return urls
+    .map((url) => sh`curl -fsS -m 2` + flags + sh` ${`${url}/health`} | grep -qF '"health":"true"'`)
+    .join(' && ')
 }

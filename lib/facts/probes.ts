@@ -35,7 +35,7 @@ import {
 import { hostnameIsCommand, sysctlIsCommand } from './kernel.ts'
 import { serialsCommand } from './served.ts'
 import { TLS_READER_PY } from './tls-reader.ts'
-import { httpGetCommand, urlReadyCommand } from './http.ts'
+import { type ClientTls, healthyCommand, httpGetCommand, urlReadyCommand } from './http.ts'
 
 /** A batch runs this many of its commands (`c` probes) side by side; answers stay in the probes' order. */
 export const PROBE_COMMANDS_AT_ONCE = 6
@@ -47,7 +47,7 @@ export const PROBE_READ_MAX_BYTES = 1024 * 1024
  * The evaluator. Input: one probe a line, its kind (`p` path state, `d` packages, `u` unit, `t` TCP port,
  * `r` read, `c` command, and the kinds answered natively where provable: `g` group, `w` user, `e` path test,
  * `h` digest, `l` line in file, `f` file content, `i` listing, `m` entry match, `n` host name, `s` sysctl, `x`
- * served certificate, `o` HTTP GET, `y` URL ready) and its
+ * served certificate, `o` HTTP GET, `y` URL ready, `v` etcd health) and its
  * hex-encoded arguments (a port's IPv4 address and number; a unit's name, then its own command: when the
  * units' answers do not come one line per unit, as when systemctl stops at a unit it cannot read, each unit
  * asks its own command; a native kind's arguments, then its own command, which runs as a `c` probe whenever
@@ -73,7 +73,7 @@ export const PROBE_READ_MAX_BYTES = 1024 * 1024
  * sysctl its /proc/sys file when that holds one decimal number; both compared as test's `=` compares strings,
  * for plain names and values. Served certificates and HTTPS reads are answered by TLS_READER_PY (its proofs
  * are written there), started under `timeout 5` only when /usr/bin/python3 exists and the tools the commands
- * would run (`openssl`; `curl`, and `grep` for a URL wait) and `timeout` are /usr/bin's (the same libssl3
+ * would run (`openssl`; `curl`, and `grep` for a URL wait or health) and `timeout` are /usr/bin's (the same libssl3
  * then serves both), for HTTPS reads only with no curlrc and no proxy variable curl would read; its unproven
  * answers, or all of them when it fails, run their commands, which start as soon as it ends.
  */
@@ -302,15 +302,15 @@ sub in_path_is {
 my $home = (getpwuid($<))[7];
 my @curlrc = map { "$_/.curlrc" } grep { defined && $_ ne '' } @ENV{qw(CURL_HOME XDG_CONFIG_HOME HOME)}, $home;
 push @curlrc, "$ENV{XDG_CONFIG_HOME}/curlrc" if defined $ENV{XDG_CONFIG_HOME};
-my %tls_tools = (x => ['openssl'], o => ['curl'], y => ['curl', 'grep']);
+my %tls_tools = (x => ['openssl'], o => ['curl'], y => ['curl', 'grep'], v => ['curl', 'grep']);
 my %reads = map { $_ => -x '/usr/bin/python3' && in_path_is('timeout') && !grep { !in_path_is($_) } @{$tls_tools{$_}} }
   keys %tls_tools;
-$reads{$_} &&= !grep { -e $_ } @curlrc for qw(o y);
-$reads{$_} &&= !grep { defined $ENV{$_} } qw(https_proxy HTTPS_PROXY all_proxy ALL_PROXY) for qw(o y);
+$reads{$_} &&= !grep { -e $_ } @curlrc for qw(o y v);
+$reads{$_} &&= !grep { defined $ENV{$_} } qw(https_proxy HTTPS_PROXY all_proxy ALL_PROXY) for qw(o y v);
 my @to_reader = grep { $reads{$probes[$_][0]} } 0 .. $#probes;
 sub reader_question { my ($k, @a) = @{$_[0]}; pop @a; return [$k, (@a, '', '', '')[0 .. 3]] }
 my $reader = @to_reader && tls_reader(map { reader_question($probes[$_]) } @to_reader);
-$probes[$_] = ['c', $probes[$_][-1]] for grep { $probes[$_][0] =~ /^[xoy]$/ } 0 .. $#probes;
+$probes[$_] = ['c', $probes[$_][-1]] for grep { $probes[$_][0] =~ /^[xoyv]$/ } 0 .. $#probes;
 my %by_reader = map { $_ => 1 } $reader ? @to_reader : ();
 my @jobs = grep { $probes[$_][0] eq 'c' && !$by_reader{$_} } 0 .. $#probes;
 my $select = IO::Select->new;
@@ -415,6 +415,8 @@ export function probeInput(probes: readonly Probe[]): string {
         return withCommand('o', [p.url, p.caFile ?? ''], p)
       case 'url':
         return withCommand('y', [p.url, p.caFile ?? ''], p)
+      case 'health':
+        return withCommand('v', [p.urls.join(' '), p.caFile ?? '', p.certFile ?? '', p.keyFile ?? ''], p)
       case 'read':
         return `r ${hex(p.path)}`
       case 'run':
@@ -475,11 +477,21 @@ export function probeCommand(probe: Probe): string | undefined {
       return httpGetCommand(probe.url, probe.caFile)
     case 'url':
       return urlReadyCommand(probe.url, probe.caFile)
+    case 'health':
+      return healthyCommand(probe.urls, clientTls(probe))
     case 'run':
       return probe.command
     case 'read':
       return undefined
   }
+}
+
+/** A health probe's TLS files, when it has them all. */
+function clientTls(probe: { caFile?: string; certFile?: string; keyFile?: string }): ClientTls | undefined {
+  const { caFile, certFile, keyFile } = probe
+  return caFile !== undefined && certFile !== undefined && keyFile !== undefined
+    ? { caFile, certFile, keyFile }
+    : undefined
 }
 
 /** The key under which a probe's answer is kept: a command's text, or the path read. */

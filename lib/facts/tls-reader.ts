@@ -1,21 +1,23 @@
 /**
  * The one python3 process that answers a batch's TLS questions side by side, a thread each: the serials of
  * served certificates (`serialsCommand`, lib/facts/served.ts) and HTTPS reads verified with a CA file
- * (`httpGetCommand` and `urlReadyCommand`, lib/facts/http.ts). The evaluator (lib/facts/probes.ts) starts it
- * only where the commands' own tools are the system's, and runs the command of every question it leaves.
+ * (`httpGetCommand`, `urlReadyCommand` and `healthyCommand`, lib/facts/http.ts). The evaluator
+ * (lib/facts/probes.ts) starts it only where the commands' own tools are the system's, and runs the command
+ * of every question it leaves.
  */
 
 /** The reader's whole run, and each connection's longest wait: inside `serialsCommand`'s `timeout 5`. */
 export const TLS_READER_SECONDS = 4
 
-/** A URL wait's answer counts only when it came within this: inside the command's `curl -m 2`. */
+/** A URL wait's or a health read's answer counts only when it came within this: inside `curl -m 2`. */
 export const URL_READY_SECONDS = 1.5
 
 /**
  * The program. Arguments: five per question, its letter then four values: `x` (served certificate: IPv4
- * address, port, `postgres` or empty, certificate file), `o` (GET: URL, CA file) or `y` (URL ready: URL, CA
- * file). Output: one line per question, in order: the command's exit code and the hex of its exact output,
- * or `-` where it cannot prove them.
+ * address, port, `postgres` or empty, certificate file), `o` (GET: URL, CA file), `y` (URL ready: URL, CA
+ * file) or `v` (etcd health: the URLs separated by spaces, CA file, client certificate, its key). Output:
+ * one line per question, in order: the command's exit code and the hex of its exact output, or `-` where it
+ * cannot prove them.
  *
  * Served certificates: a serial is printed by OpenSSL's own decoding (`_ssl._test_decode_cert`:
  * PEM_read_bio_X509 and i2a_ASN1_INTEGER, what `openssl x509 -serial` prints, from the same libssl3 as
@@ -30,7 +32,11 @@ export const URL_READY_SECONDS = 1.5
  * IP address (curl trusts at least that CA and checks the same address), no SNI to an IP address, as curl;
  * one GET with curl's Host and Accept headers; only a complete answer with status 200 or 503 (no redirect
  * for `-L` to follow, none that `-f` would treat otherwise), for the GET with a body: the body, a newline
- * and the status, exit 0; for the URL wait exit 0 on 200 and 1 on 503 (grep '^2'), nothing printed.
+ * and the status, exit 0; for the URL wait exit 0 on 200 and 1 on 503 (grep '^2'), nothing printed. The
+ * health reads present the client certificate as curl's `--cert`/`--key` do and go member by member as the
+ * `&&` chain does, each `/health` answer printable ASCII: exit 0 when every one is 200 and holds
+ * `"health":"true"` (grep -qF), 1 at the first that is 503 (curl -f prints nothing) or does not; nothing
+ * printed. A wait or a health read counts only when it came within URL_READY_SECONDS.
  *
  * A connect error, a refusal, a timeout or anything odd leaves the question to its command.
  */
@@ -88,11 +94,13 @@ def presented(address, port, starttls):
 def served(address, port, starttls, cert_file):
     return 0, ('%s\n%s\n' % (on_disk(cert_file), presented(address, port, starttls))).encode()
 
-def https_get(url, ca_file, seconds):
+def https_get(url, ca_file, seconds, client=None):
     match = HTTPS_URL.fullmatch(url)
     if not match or not ca_file:
         raise ValueError('not a plain https URL with its CA file')
     context = ssl.create_default_context(cafile=ca_file)
+    if client:
+        context.load_cert_chain(*client)
     connection = http.client.HTTPSConnection(match[1], int(match[2]), timeout=seconds, context=context)
     try:
         connection.putrequest('GET', match[3] or '/', skip_accept_encoding=True)
@@ -119,7 +127,23 @@ def ready(url, ca_file, *_):
         raise ValueError('late')
     return (0 if status == 200 else 1), b''
 
-KINDS = {'x': served, 'o': get, 'y': ready}
+def healthy(urls, ca_file, cert_file, key_file):
+    started = time.monotonic()
+    if not cert_file or not key_file:
+        raise ValueError('no client certificate')
+    code = 0
+    for url in urls.split(' '):
+        status, body = https_get(url + '/health', ca_file, URL_READY_SECONDS, (cert_file, key_file))
+        if re.search(b'[^\t\n\r -~]', body):
+            raise ValueError('not plain text')
+        if status != 200 or b'"health":"true"' not in body:
+            code = 1
+            break
+    if time.monotonic() - started > URL_READY_SECONDS:
+        raise ValueError('late')
+    return code, b''
+
+KINDS = {'x': served, 'o': get, 'y': ready, 'v': healthy}
 answers = {}
 
 def answer(i, kind, *values):

@@ -1,11 +1,13 @@
 /**
  * The TLS probes one python3 process answers for a batch: served certificates (`serialsCommand`: the serial on
- * disk and the one a TLS service presents) and HTTPS reads with a CA file (`httpGetCommand`, `urlReadyCommand`).
+ * disk and the one a TLS service presents) and HTTPS reads with a CA file (`httpGetCommand`, `urlReadyCommand`,
+ * etcd's `healthyCommand` with a client certificate).
  * Against TLS servers on loopback with a throwaway CA made here, each batched answer is byte for byte what the
  * command prints live, exit code included; with an evaluator that cannot start a shell, which answers python3
  * gave shows (every serial form, PostgreSQL's STARTTLS, a missing file; a body and a status, a URL wait), and
  * what it cannot prove (a DER file, a key first, a refused port or STARTTLS, a host name; a redirect, an empty or
- * short body, another status, a failed verification, a curlrc, a proxy) is left to the command; without python3
+ * short body, another status, a failed verification, an unreachable member after a healthy one, a client
+ * certificate refused, a curlrc, a proxy) is left to the command; without python3
  * every read runs its command; and through the loopback sshd the batch answers as live.
  */
 import t, { type Test } from 'tap'
@@ -116,9 +118,10 @@ function compare(probes: TlsProbe[], script = PROBE_SCRIPT, env = process.env) {
   })
 }
 
-type TlsProbe = Extract<Probe, { kind: 'served' | 'get' | 'url' }>
+type TlsProbe = Extract<Probe, { kind: 'served' | 'get' | 'url' | 'health' }>
 type ServedProbe = Extract<Probe, { kind: 'served' }>
 type UrlProbe = Extract<Probe, { kind: 'get' | 'url' }>
+type HealthProbe = Extract<Probe, { kind: 'health' }>
 
 const served = (port: number, certFile: string, starttls?: 'postgres'): ServedProbe => ({
   kind: 'served',
@@ -137,13 +140,9 @@ t.test('served certificates and HTTPS reads on loopback', NEEDS_TOOLS, async (t)
     `postgres-refused,${certificates[5]},${key}`,
     `https,${work}/ip.crt,${key}`,
     `https,${certificates[1]},${key}`,
+    `https-mutual,${work}/ip.crt,${key},${work}/ca.crt`,
   ])
-  const [postgres, refusedStarttls, https, httpsNoAddress] = ports.slice(certificates.length) as number[] as [
-    number,
-    number,
-    number,
-    number,
-  ]
+  const [postgres, refusedStarttls, https, httpsNoAddress, mutual] = ports.slice(certificates.length)
   const ca = `${work}/ca.crt`
   const get = (path: string, port = https, caFile = ca): UrlProbe => ({
     kind: 'get',
@@ -151,6 +150,16 @@ t.test('served certificates and HTTPS reads on loopback', NEEDS_TOOLS, async (t)
     caFile,
   })
   const url = (path: string, port = https, caFile = ca): UrlProbe => ({ ...get(path, port, caFile), kind: 'url' })
+  /** A member's client URL: `/ok`, `/sick`, `/down` tell its /health answer. */
+  const member = (path: string, port = mutual) => `https://127.0.0.1:${port}${path}`
+  /** etcd's health gate over these members, with a client certificate. */
+  const health = (paths: string[], caFile = ca): HealthProbe => ({
+    kind: 'health',
+    urls: paths.map((path) => member(path)),
+    caFile,
+    certFile: `${work}/ip.crt`,
+    keyFile: key,
+  })
 
   t.test('every serial form, on disk and presented, read by python3 as openssl prints it', async (t) => {
     const probes: TlsProbe[] = [
@@ -218,12 +227,39 @@ t.test('served certificates and HTTPS reads on loopback', NEEDS_TOOLS, async (t)
     }
   })
 
+  t.test("etcd's health gate, member by member with a client certificate, read by python3 as curl", async (t) => {
+    const closed = await closedPort()
+    const probes = [
+      health(['/ok', '/ok']),
+      health(['/ok', '/sick']),
+      health(['/down', '/ok']),
+      health(['/ok', '/down', '/ok']),
+      { ...health([]), urls: [member('/sick'), member('', closed)] },
+    ]
+    const rows = compare(probes, WITHOUT_SHELL)
+    for (const row of rows) t.same(row.batched, row.live, `${row.probe}, no process`)
+    t.same(
+      rows.map((row) => row.live[0]),
+      [0, 1, 1, 1, 1],
+    )
+    for (const row of compare(probes)) t.same(row.batched, row.live, row.probe)
+    const left: TlsProbe[] = [
+      { ...health([]), urls: [member('/ok'), member('', closed)] },
+      health(['/ok'], `${work}/other-ca.crt`),
+      { kind: 'health', urls: [member('/ok')], caFile: ca },
+      { ...health(['/ok']), certFile: `${work}/other-ca.crt`, keyFile: `${work}/other.key` },
+    ]
+    for (const row of compare(left)) t.same(row.batched, row.live, row.probe)
+    for (const row of compare(left, WITHOUT_SHELL)) t.same(row.batched[0], 127, `${row.probe} ran`)
+  })
+
   t.test('without python3 every TLS read runs its command', async (t) => {
     const probes = [
       served(ports[1]!, certificates[1]!),
       served(postgres, certificates[5]!, 'postgres'),
       get('/ok'),
       url('/down'),
+      health(['/ok']),
     ]
     for (const row of compare(probes, WITHOUT_PYTHON)) t.same(row.batched, row.live, row.probe)
     const neither = WITHOUT_PYTHON.replace("'/bin/sh', '-c'", "'/nonexistent/sh', '-c'")
