@@ -299,14 +299,17 @@ sub in_path_is {
   require Cwd;
   return defined $found && (Cwd::abs_path($found) // '') eq "/usr/bin/$name";
 }
-my $home = (getpwuid($<))[7];
-my @curlrc = map { "$_/.curlrc" } grep { defined && $_ ne '' } @ENV{qw(CURL_HOME XDG_CONFIG_HOME HOME)}, $home;
-push @curlrc, "$ENV{XDG_CONFIG_HOME}/curlrc" if defined $ENV{XDG_CONFIG_HOME};
 my %tls_tools = (x => ['openssl'], o => ['curl'], y => ['curl', 'grep'], v => ['curl', 'grep']);
-my %reads = map { $_ => -x '/usr/bin/python3' && in_path_is('timeout') && !grep { !in_path_is($_) } @{$tls_tools{$_}} }
-  keys %tls_tools;
-$reads{$_} &&= !grep { -e $_ } @curlrc for qw(o y v);
-$reads{$_} &&= !grep { defined $ENV{$_} } qw(https_proxy HTTPS_PROXY all_proxy ALL_PROXY) for qw(o y v);
+my %reads;
+if (grep { $tls_tools{$_->[0]} } @probes) {
+  my @curlrc = map { "$_/.curlrc" } grep { defined && $_ ne '' } @ENV{qw(CURL_HOME XDG_CONFIG_HOME HOME)},
+    (getpwuid($<))[7];
+  push @curlrc, "$ENV{XDG_CONFIG_HOME}/curlrc" if defined $ENV{XDG_CONFIG_HOME};
+  my $system = -x '/usr/bin/python3' && in_path_is('timeout');
+  %reads = map { my $k = $_; $k => $system && !grep { !in_path_is($_) } @{$tls_tools{$k}} } keys %tls_tools;
+  $reads{$_} &&= !grep { -e $_ } @curlrc for qw(o y v);
+  $reads{$_} &&= !grep { defined $ENV{$_} } qw(https_proxy HTTPS_PROXY all_proxy ALL_PROXY) for qw(o y v);
+}
 my @to_reader = grep { $reads{$probes[$_][0]} } 0 .. $#probes;
 sub reader_question { my ($k, @a) = @{$_[0]}; pop @a; return [$k, (@a, '', '', '')[0 .. 3]] }
 my $reader = @to_reader && tls_reader(map { reader_question($probes[$_]) } @to_reader);
@@ -415,8 +418,11 @@ export function probeInput(probes: readonly Probe[]): string {
         return withCommand('o', [p.url, p.caFile ?? ''], p)
       case 'url':
         return withCommand('y', [p.url, p.caFile ?? ''], p)
-      case 'health':
-        return withCommand('v', [p.urls.join(' '), p.caFile ?? '', p.certFile ?? '', p.keyFile ?? ''], p)
+      case 'health': {
+        // Their count first: a URL holding a space cannot pass for two.
+        const urls = `${p.urls.length} ${p.urls.join(' ')}`
+        return withCommand('v', [urls, p.caFile ?? '', p.certFile ?? '', p.keyFile ?? ''], p)
+      }
       case 'read':
         return `r ${hex(p.path)}`
       case 'run':

@@ -15,9 +15,9 @@ export const URL_READY_SECONDS = 1.5
 /**
  * The program. Arguments: five per question, its letter then four values: `x` (served certificate: IPv4
  * address, port, `postgres` or empty, certificate file), `o` (GET: URL, CA file), `y` (URL ready: URL, CA
- * file) or `v` (etcd health: the URLs separated by spaces, CA file, client certificate, its key). Output:
- * one line per question, in order: the command's exit code and the hex of its exact output, or `-` where it
- * cannot prove them.
+ * file) or `v` (etcd health: the URLs' count and the URLs, separated by spaces; CA file, client certificate,
+ * its key). Output: one line per question, in order: the command's exit code and the hex of its exact output,
+ * or `-` where it cannot prove them.
  *
  * Served certificates: a serial is printed by OpenSSL's own decoding (`_ssl._test_decode_cert`:
  * PEM_read_bio_X509 and i2a_ASN1_INTEGER, what `openssl x509 -serial` prints, from the same libssl3 as
@@ -131,8 +131,11 @@ def healthy(urls, ca_file, cert_file, key_file):
     started = time.monotonic()
     if not cert_file or not key_file:
         raise ValueError('no client certificate')
+    count, *urls = urls.split(' ')
+    if count != str(len(urls)):
+        raise ValueError('a URL with a space')
     code = 0
-    for url in urls.split(' '):
+    for url in urls:
         status, body = https_get(url + '/health', ca_file, URL_READY_SECONDS, (cert_file, key_file))
         if re.search(b'[^\t\n\r -~]', body):
             raise ValueError('not plain text')

@@ -245,6 +245,7 @@ t.test('served certificates and HTTPS reads on loopback', NEEDS_TOOLS, async (t)
     for (const row of compare(probes)) t.same(row.batched, row.live, row.probe)
     const left: TlsProbe[] = [
       { ...health([]), urls: [member('/ok'), member('', closed)] },
+      { ...health([]), urls: [`${member('/ok')} ${member('/ok')}`] },
       health(['/ok'], `${work}/other-ca.crt`),
       { kind: 'health', urls: [member('/ok')], caFile: ca },
       { ...health(['/ok']), certFile: `${work}/other-ca.crt`, keyFile: `${work}/other.key` },
