@@ -17,6 +17,11 @@ function fakeConnection(batches: Probe[][]): Connection {
       await new Promise((done) => setTimeout(done, ms))
       return probes.map(() => ({ code: 0, stdout: Buffer.from('') }))
     },
+    /** The evaluator without a shell: the reader answered the first TLS read, not the others. */
+    async run(_command: string[], options: { stdin: string }) {
+      const count = options.stdin.split('\n').length - 1
+      return { code: 0, stdout: ['0 ', ...Array.from({ length: count - 1 }, () => '127 ')].join('\n') + '\n' }
+    },
   } as unknown as Connection
 }
 
@@ -37,7 +42,7 @@ t.test('times the non-command probes as one trip, the TLS reads both ways, each 
     'one trip for the path and the unit, the TLS read typed then as its command, then one per command',
   )
   t.match(batches[2]![0], { kind: 'run', command: /^if command -v curl / })
-  t.same(profile.tls.count, 1)
+  t.same(profile.tls, { ...profile.tls, count: 1, alike: 1, byReader: 1 })
   t.same(
     profile.commands.map((c) => c.command),
     ['sleep 60 | tee', 'sleep 5'],
