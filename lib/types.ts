@@ -153,7 +153,10 @@ export interface Connection {
  * whether a directory holds an entry matching a pattern as `pathTestCommand`, `contentDigestCommand`,
  * `lineInFileCommand`, `fileContentCommand`, `listingCommand` and `entryMatchCommand` answer
  * (lib/facts/files.ts), whether the running host name or a sysctl is a value as `hostnameIsCommand` and
- * `sysctlIsCommand` answer (lib/facts/kernel.ts), or a file it reads with `conn.get(path)`.
+ * `sysctlIsCommand` answer (lib/facts/kernel.ts), the serials of a certificate on disk and of the one a TLS
+ * service presents as `serialsCommand` prints them (lib/facts/served.ts), a GET's body and status, whether a
+ * URL answers 2xx or whether etcd members say healthy as `httpGetCommand`, `urlReadyCommand` and
+ * `healthyCommand` answer (lib/facts/http.ts), or a file it reads with `conn.get(path)`.
  */
 export type Probe =
   | { kind: 'run'; command: string }
@@ -171,6 +174,10 @@ export type Probe =
   | { kind: 'entry'; dir: string; pattern: string }
   | { kind: 'hostname'; name: string }
   | { kind: 'sysctl'; key: string; value: string }
+  | { kind: 'served'; address: string; port: number; starttls?: 'postgres'; certFile: string }
+  | { kind: 'get'; url: string; caFile?: string }
+  | { kind: 'url'; url: string; caFile?: string }
+  | { kind: 'health'; urls: string[]; caFile?: string; certFile?: string; keyFile?: string }
   | { kind: 'read'; path: string }
 
 /** What `test` asks of a path: `-e` (exists, following links) or `-d` (a directory, following links). */

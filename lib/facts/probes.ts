@@ -7,7 +7,9 @@
  * `systemctl is-active` every unit probe, every TCP port probe is one non-blocking connect of its own, all
  * side by side within PORT_CONNECT_SECONDS; a group's or user's entry is read from /etc/group and
  * /etc/passwd, a path `test` with perl's own, a file's digest from the same `sha256sum`, a line in a file, a
- * file's bytes, a directory's entries, the host name and a sysctl by reading them, each only where that
+ * file's bytes, a directory's entries, the host name and a sysctl by reading them, every served-certificate
+ * and HTTPS read of the batch from one python3 process beside the commands (lib/facts/tls-reader.ts), each
+ * only where that
  * answer is provably the command's (else the command runs); and only the
  * other commands start a process each (up to
  * PROBE_COMMANDS_AT_ONCE of them side by side, each through `/bin/sh -c` as a live command runs: they
@@ -31,6 +33,9 @@ import {
   pathTestCommand,
 } from './files.ts'
 import { hostnameIsCommand, sysctlIsCommand } from './kernel.ts'
+import { serialsCommand } from './served.ts'
+import { TLS_READER_PY } from './tls-reader.ts'
+import { type ClientTls, healthyCommand, httpGetCommand, urlReadyCommand } from './http.ts'
 
 /** A batch runs this many of its commands (`c` probes) side by side; answers stay in the probes' order. */
 export const PROBE_COMMANDS_AT_ONCE = 6
@@ -41,7 +46,8 @@ export const PROBE_READ_MAX_BYTES = 1024 * 1024
 /**
  * The evaluator. Input: one probe a line, its kind (`p` path state, `d` packages, `u` unit, `t` TCP port,
  * `r` read, `c` command, and the kinds answered natively where provable: `g` group, `w` user, `e` path test,
- * `h` digest, `l` line in file, `f` file content, `i` listing, `m` entry match, `n` host name, `s` sysctl) and its
+ * `h` digest, `l` line in file, `f` file content, `i` listing, `m` entry match, `n` host name, `s` sysctl, `x`
+ * served certificate, `o` HTTP GET, `y` URL ready, `v` etcd health) and its
  * hex-encoded arguments (a port's IPv4 address and number; a unit's name, then its own command: when the
  * units' answers do not come one line per unit, as when systemctl stops at a unit it cannot read, each unit
  * asks its own command; a native kind's arguments, then its own command, which runs as a `c` probe whenever
@@ -65,12 +71,19 @@ export const PROBE_READ_MAX_BYTES = 1024 * 1024
  * directory's own name (depth 0) and its entries' names (all printable ASCII; the directory no link,
  * absolute, plainly named). The host name is /proc/sys/kernel/hostname (the UTS name `hostname` prints), a
  * sysctl its /proc/sys file when that holds one decimal number; both compared as test's `=` compares strings,
- * for plain names and values.
+ * for plain names and values. Served certificates and HTTPS reads are answered by TLS_READER_PY (its proofs
+ * are written there), started under `timeout 5` only when /usr/bin/python3 exists and the tools the commands
+ * would run (`openssl`; `curl`, and `grep` for a URL wait or health) and `timeout` are /usr/bin's (the same libssl3
+ * then serves both), for HTTPS reads only with no curlrc and no proxy variable curl would read; its unproven
+ * answers, or all of them when it fails, run their commands, which start as soon as it ends.
  */
 export const PROBE_SCRIPT = String.raw`
 use strict;
 use IO::Select;
 open(STDERR, '>', '/dev/null');
+my $TLS_READER = <<'PY';
+${TLS_READER_PY}
+PY
 my @probes = map { chomp; my ($k, @a) = split / /; [$k, map { pack('H*', $_) } @a] } <STDIN>;
 my (%state, %hash, %status, @files, %port);
 my @ports = do { my %seen; grep { $_->[0] eq 't' && !$seen{"$_->[1] $_->[2]"}++ } @probes };
@@ -280,8 +293,47 @@ for my $i (grep { $probes[$_][0] =~ /^[gwehlfimns]$/ } 0 .. $#probes) {
   my $answer = native($probes[$i]);
   if ($answer) { $ran{$i} = $answer } else { $probes[$i] = ['c', $probes[$i][-1]] }
 }
-my @jobs = grep { $probes[$_][0] eq 'c' } 0 .. $#probes;
+sub in_path_is {
+  my ($name) = @_;
+  my ($found) = grep { -f $_ && -x _ } map { "$_/$name" } split(/:/, $ENV{PATH} // '');
+  require Cwd;
+  return defined $found && (Cwd::abs_path($found) // '') eq "/usr/bin/$name";
+}
+my %tls_tools = (x => ['openssl'], o => ['curl'], y => ['curl', 'grep'], v => ['curl', 'grep']);
+my %reads;
+if (grep { $tls_tools{$_->[0]} } @probes) {
+  my @curlrc = map { "$_/.curlrc" } grep { defined && $_ ne '' } @ENV{qw(CURL_HOME XDG_CONFIG_HOME HOME)},
+    (getpwuid($<))[7];
+  push @curlrc, "$ENV{XDG_CONFIG_HOME}/curlrc" if defined $ENV{XDG_CONFIG_HOME};
+  my $system = -x '/usr/bin/python3' && in_path_is('timeout');
+  %reads = map { my $k = $_; $k => $system && !grep { !in_path_is($_) } @{$tls_tools{$k}} } keys %tls_tools;
+  $reads{$_} &&= !grep { -e $_ } @curlrc for qw(o y v);
+  $reads{$_} &&= !grep { defined $ENV{$_} } qw(https_proxy HTTPS_PROXY all_proxy ALL_PROXY) for qw(o y v);
+}
+my @to_reader = grep { $reads{$probes[$_][0]} } 0 .. $#probes;
+sub reader_question { my ($k, @a) = @{$_[0]}; pop @a; return [$k, (@a, '', '', '')[0 .. 3]] }
+my $reader = @to_reader && tls_reader(map { reader_question($probes[$_]) } @to_reader);
+$probes[$_] = ['c', $probes[$_][-1]] for grep { $probes[$_][0] =~ /^[xoyv]$/ } 0 .. $#probes;
+my %by_reader = map { $_ => 1 } $reader ? @to_reader : ();
+my @jobs = grep { $probes[$_][0] eq 'c' && !$by_reader{$_} } 0 .. $#probes;
 my $select = IO::Select->new;
+if ($reader) { $running{fileno $reader} = ['reader', $reader, '']; $select->add($reader) }
+sub tls_reader {
+  open(my $fh, '-|', '/usr/bin/timeout', '5', '/usr/bin/python3', '-I', '-S', '-c', $TLS_READER, map { @$_ } @_)
+    or return undef;
+  return $fh;
+}
+sub reader_answers {
+  my ($out, $ok) = @_;
+  my @lines = split(/\n/, $out);
+  $ok &&= @lines == @to_reader;
+  my @left;
+  for my $n (0 .. $#to_reader) {
+    if ($ok && $lines[$n] =~ /^([0-9]+) ((?:[0-9a-f]{2})*)$/) { $ran{$to_reader[$n]} = [$1, pack('H*', $2)] }
+    else { push @left, $to_reader[$n] }
+  }
+  return @left;
+}
 my $started = 0;
 while ($started < @jobs || $select->count) {
   while ($select->count < ${PROBE_COMMANDS_AT_ONCE} && $started < @jobs) {
@@ -297,6 +349,7 @@ while ($started < @jobs || $select->count) {
     $select->remove($fh);
     delete $running{fileno $fh};
     close($fh);
+    if ($job->[0] eq 'reader') { push @jobs, reader_answers($job->[2], $? == 0); next }
     $ran{$job->[0]} = [$? == -1 ? 127 : ($? & 127) ? 128 + ($? & 127) : $? >> 8, $job->[2]];
   }
 }
@@ -359,6 +412,17 @@ export function probeInput(probes: readonly Probe[]): string {
         return withCommand('n', [p.name], p)
       case 'sysctl':
         return withCommand('s', [p.key, p.value], p)
+      case 'served':
+        return withCommand('x', [p.address, String(p.port), p.starttls ?? '', p.certFile], p)
+      case 'get':
+        return withCommand('o', [p.url, p.caFile ?? ''], p)
+      case 'url':
+        return withCommand('y', [p.url, p.caFile ?? ''], p)
+      case 'health': {
+        // Their count first: a URL holding a space cannot pass for two.
+        const urls = `${p.urls.length} ${p.urls.join(' ')}`
+        return withCommand('v', [urls, p.caFile ?? '', p.certFile ?? '', p.keyFile ?? ''], p)
+      }
       case 'read':
         return `r ${hex(p.path)}`
       case 'run':
@@ -413,11 +477,27 @@ export function probeCommand(probe: Probe): string | undefined {
       return hostnameIsCommand(probe.name)
     case 'sysctl':
       return sysctlIsCommand(probe.key, probe.value)
+    case 'served':
+      return serialsCommand(probe)
+    case 'get':
+      return httpGetCommand(probe.url, probe.caFile)
+    case 'url':
+      return urlReadyCommand(probe.url, probe.caFile)
+    case 'health':
+      return healthyCommand(probe.urls, clientTls(probe))
     case 'run':
       return probe.command
     case 'read':
       return undefined
   }
+}
+
+/** A health probe's TLS files, when it has them all. */
+function clientTls(probe: { caFile?: string; certFile?: string; keyFile?: string }): ClientTls | undefined {
+  const { caFile, certFile, keyFile } = probe
+  return caFile !== undefined && certFile !== undefined && keyFile !== undefined
+    ? { caFile, certFile, keyFile }
+    : undefined
 }
 
 /** The key under which a probe's answer is kept: a command's text, or the path read. */

@@ -40,6 +40,24 @@ function isProbe(value: unknown): value is Probe {
       return typeof p.dir === 'string' && typeof p.pattern === 'string'
     case 'sysctl':
       return typeof p.key === 'string' && typeof p.value === 'string'
+    case 'served':
+      return (
+        typeof p.address === 'string' &&
+        typeof p.port === 'number' &&
+        isTcpPort(p.port) &&
+        (p.starttls === undefined || p.starttls === 'postgres') &&
+        typeof p.certFile === 'string'
+      )
+    case 'get':
+    case 'url':
+      if (typeof p.url !== 'string') return false
+      // An https GET needs its CA file (httpGetCommand refuses one without).
+      return p.caFile === undefined ? p.kind === 'url' || !p.url.startsWith('https:') : typeof p.caFile === 'string'
+    case 'health': {
+      const files = [p.caFile, p.certFile, p.keyFile]
+      const urls = Array.isArray(p.urls) && p.urls.length > 0 && p.urls.every((url) => typeof url === 'string')
+      return urls && (files.every((f) => f === undefined) || files.every((f) => typeof f === 'string'))
+    }
     case 'unit':
     case 'group':
     case 'user':

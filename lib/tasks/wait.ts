@@ -8,6 +8,7 @@
 import type { Plan, Probe } from '../types.ts'
 import { quote } from '../connection/quote.ts'
 import { isIpv4Address, isTcpPort, portStateCommand } from '../facts/ports.ts'
+import { urlReadyCommand } from '../facts/http.ts'
 import { defineTask, type TaskOptions } from './common.ts'
 
 export interface WaitArgs extends TaskOptions {
@@ -28,30 +29,21 @@ export interface WaitArgs extends TaskOptions {
 /** The probe, as a shell command that exits 0 when ready. */
 export function probeCommand(args: WaitArgs): string {
   if (args.port !== undefined) return portStateCommand(args.address ?? '127.0.0.1', args.port)
-  if (args.url) {
-    // curl (the common role installs it) starts in a few milliseconds; python3, the fallback, in tens.
-    const ca = args.caFile ? ` --cacert ${quote(args.caFile)}` : ''
-    const curl = `curl -sSL -o /dev/null -m 2${ca} -w '%{http_code}' ${quote(args.url)} 2>/dev/null | grep -q '^2'`
-    const context = args.caFile ? `, context=ssl.create_default_context(cafile=${JSON.stringify(args.caFile)})` : ''
-    const py = [
-      'import ssl,sys,urllib.request',
-      'try:',
-      `  r=urllib.request.urlopen(${JSON.stringify(args.url)}, timeout=2${context})`,
-      '  sys.exit(0 if 200<=r.status<300 else 1)',
-      'except Exception:',
-      '  sys.exit(1)',
-    ].join('\n')
-    return `if command -v curl >/dev/null 2>&1; then ${curl}; else python3 -c ${quote(py)}; fi`
-  }
+  if (args.url) return urlReadyCommand(args.url, args.caFile)
   if (args.until) return args.until
   throw new Error('waitFor needs port, url or until')
 }
 
-/** The first try as a probe: a port on an IPv4 address is a typed probe (no process in a batch), the rest commands. */
+/**
+ * The first try as a probe: a port on an IPv4 address and a URL are typed probes (a batch answers them without a
+ * process of their own where it can), the rest commands.
+ */
 function firstTryProbe(args: WaitArgs, command: string): Probe {
   const address = args.address ?? '127.0.0.1'
   if (args.port !== undefined && isIpv4Address(address) && isTcpPort(args.port))
     return { kind: 'port', address, port: args.port }
+  if (args.port === undefined && args.url)
+    return { kind: 'url', url: args.url, ...(args.caFile ? { caFile: args.caFile } : {}) }
   return { kind: 'run', command }
 }
 

@@ -7,49 +7,26 @@
  * certificate. After that nothing differs, so a second run changes nothing. etcd is not in the list: it
  * loads its certificate on each TLS handshake.
  */
-import type { Probe, Task } from '../../lib/types.ts'
+import type { Task } from '../../lib/types.ts'
 import { defineTask, noChange } from '../../lib/tasks/index.ts'
-import { quote, sh } from '../../lib/connection/quote.ts'
+import { quote } from '../../lib/connection/quote.ts'
+import {
+  type ServedCertificate,
+  onDiskSerialCommand,
+  parseSerials,
+  presentedSerialCommand,
+  serialsCommand,
+} from '../../lib/facts/served.ts'
 
 /** Where a service presents its certificate, and the file it was configured with. */
-export interface TlsEndpoint {
+export interface TlsEndpoint extends ServedCertificate {
   /** The service, as task names and reasons name it. */
   service: string
-  address: string
-  port: number
-  /** A protocol whose TLS starts inside it (`openssl s_client -starttls postgres`). */
-  starttls?: 'postgres'
-  /** The host certificate (every service's copy is made from it). */
-  certFile: string
 }
 
 /** Longest wait for a service to present the renewed certificate after its reload or restart. */
 const PICKED_UP_MS = 90_000
 const POLL_SECONDS = 1
-
-/** Prints the presented certificate's serial (`serial=...`); nothing when no TLS answer came. */
-export function presentedSerialCommand(e: TlsEndpoint): string {
-  const starttls = e.starttls ? sh` -starttls ${e.starttls}` : ''
-  const connect = sh`${`${e.address}:${String(e.port)}`}`
-  return (
-    `timeout 5 openssl s_client -connect ${connect}${starttls} </dev/null 2>/dev/null` +
-    ' | openssl x509 -noout -serial 2>/dev/null'
-  )
-}
-
-/** The serial of the certificate on disk (`serial=...`). */
-const onDiskSerialCommand = (e: TlsEndpoint) => `openssl x509 -noout -serial -in ${sh`${e.certFile}`} 2>/dev/null`
-
-/** Prints the serials on disk and presented, one line each (empty when unknown). */
-export function serialsCommand(e: TlsEndpoint): string {
-  return `printf '%s\\n%s\\n' "$(${onDiskSerialCommand(e)})" "$(${presentedSerialCommand(e)})"`
-}
-
-/** The serials `serialsCommand` printed: on disk, presented. */
-export function parseSerials(stdout: string): { onDisk: string; presented: string } {
-  const [onDisk = '', presented = ''] = stdout.split('\n').map((l) => l.trim().replace(/^serial=/, ''))
-  return { onDisk, presented }
-}
 
 /** A bounded shell loop until the service presents the certificate on disk. */
 function waitPresentedScript(e: TlsEndpoint): string {
@@ -65,7 +42,8 @@ function waitPresentedScript(e: TlsEndpoint): string {
  */
 export function servesCurrentCertificate(e: TlsEndpoint, how: string, pickUp: () => Promise<void>): Task {
   // The read is a probe: a settled run answers it with the role's other reads, in one round trip or none.
-  const probes: Probe[] = [{ kind: 'run', command: serialsCommand(e) }]
+  const { address, port, starttls, certFile } = e
+  const probes = [{ kind: 'served' as const, address, port, ...(starttls ? { starttls } : {}), certFile }]
   return defineTask(`Ensure ${e.service} presents the current host certificate`, { probes }, async (ctx) => {
     const { onDisk, presented } = parseSerials((await ctx.conn.run(serialsCommand(e))).stdout)
     if (onDisk === '' || presented === '' || presented === onDisk) return noChange()

@@ -53,10 +53,9 @@ function waitClusterHealthy(name: string, intervalMs: number) {
 function healthGate(h: HostRun, strict: Task, clientUrls: string[]): Task {
   // With TLS, root shows the host's own certificate (etcd's client-cert-auth asks every client for one).
   const f = tlsFiles(h.vars)
-  const tls = tlsOn(h.vars, 'etcd') ? sh` --cacert ${f.ca} --cert ${f.cert} --key ${f.key}` : ''
-  const reads = clientUrls.map((url) => sh`curl -fsS -m 2` + tls + sh` ${`${url}/health`} | grep -qF '"health":"true"'`)
+  const tls = tlsOn(h.vars, 'etcd') ? { caFile: f.ca, certFile: f.cert, keyFile: f.key } : {}
   return verifyAfterChange(strict, {
-    command: reads.join(' && '),
+    command: { kind: 'health', urls: clientUrls, ...tls },
     judge: (r) =>
       r.code === 0 ? `${clientUrls.length === 1 ? 'the member answers' : 'every member answers'} /health` : undefined,
   })

@@ -15,6 +15,7 @@ import {
   membersIn,
   rest,
   restGetCommand,
+  restGetProbe,
   restResponse,
   type PatroniMember,
   type RestAuth,
@@ -101,7 +102,7 @@ export interface ApiContext {
 export function dynamicConfigTask(h: HostRun, api: ApiContext): Task {
   // The read is a probe (no credentials in it); the PATCH carries them on curl's standard input.
   const read = restGetCommand(`${api.base}/config`, patroniApiCa(h.vars))
-  const probes = [{ kind: 'run' as const, command: read }]
+  const probes = [restGetProbe(`${api.base}/config`, patroniApiCa(h.vars))]
   const name = 'Ensure the Patroni dynamic configuration matches the inventory'
   return defineTask(name, { probes }, async (ctx): Promise<Plan> => {
     const current = documentOf<Record<string, any>>(restResponse((await ctx.conn.run(read)).stdout))
@@ -153,7 +154,7 @@ export function rollingRestartTask(h: HostRun, api: ApiContext, afterPatch: bool
   const read = restGetCommand(`${api.base}/cluster`, patroniApiCa(h.vars))
   return defineTask(
     'Ensure members with pending PostgreSQL settings are restarted one at a time',
-    { probes: afterPatch ? [] : [{ kind: 'run', command: read }] },
+    { probes: afterPatch ? [] : [restGetProbe(`${api.base}/cluster`, patroniApiCa(h.vars))] },
     async (ctx): Promise<Plan> => {
       // A PATCH is seen by the members within one loop_wait: give them that long to flag a pending restart.
       if (afterPatch && !h.check) await delay((Number(h.vars.patroni_loop_wait) + 2) * 1000)

@@ -6,9 +6,9 @@
  * curl verifies the member's certificate with the stack's CA. Also the one `isLeader`
  * (the tests import it too) and the wait for a leader built on it.
  */
-import type { Connection, HostRun, Inventory, Plan, Task } from '../../lib/types.ts'
+import type { CommandProbe, Connection, HostRun, Inventory, Plan, Task } from '../../lib/types.ts'
+import { httpGetCommand } from '../../lib/facts/http.ts'
 import { defineTask, waitUntil } from '../../lib/tasks/index.ts'
-import { sh } from '../../lib/connection/quote.ts'
 import { groupMembers } from '../stack.ts'
 import { patroniApiCa, patroniApiUrl } from '../tls.ts'
 
@@ -88,9 +88,13 @@ export function restResponse(stdout: string): RestResponse {
  * gathers it as a probe and the probe plan may keep it; prints what `rest` reads (see restResponse).
  */
 export function restGetCommand(url: string, caFile?: string): string {
-  if (url.startsWith('https:') && caFile === undefined) throw new Error(`${url}: an https call needs the CA file`)
-  const ca = url.startsWith('https:') ? ['--cacert', caFile!] : []
-  return sh`curl -sS -m 10 ${[...ca, '-w', '\\n%{http_code}', '--url', url]}`
+  return httpGetCommand(url, caFile)
+}
+
+/** The same GET as a typed probe (a batch may answer an https one without a curl process of its own). */
+export function restGetProbe(url: string, caFile?: string): CommandProbe {
+  httpGetCommand(url, caFile) // refuses an https URL without its CA file, as the command does
+  return { kind: 'get', url, ...(caFile === undefined ? {} : { caFile }) }
 }
 
 /** The members in a `GET /cluster` answer, undefined unless it is a 2xx JSON document. */
@@ -132,7 +136,7 @@ export function isLeader(m: PatroniMember): boolean {
  */
 export function waitForLeader(h: HostRun, apiBase: string, timeoutMs = 120_000): Task {
   const firstTry = restGetCommand(`${apiBase}/cluster`, patroniApiCa(h.vars))
-  const probes = [{ kind: 'run' as const, command: firstTry }]
+  const probes = [restGetProbe(`${apiBase}/cluster`, patroniApiCa(h.vars))]
   return defineTask('Wait for the cluster to have a leader', { probes }, async (ctx): Promise<Plan> => {
     if (ctx.check) return { change: false, skip: true, reason: 'not waited for in check mode' }
     const first = membersIn(restResponse((await ctx.conn.run(firstTry)).stdout))?.find(isLeader)?.name

@@ -4,7 +4,15 @@
  */
 import t from 'tap'
 import type { HostRun, Inventory, RunOptions } from '../../lib/types.ts'
-import { inventoryApis, memberApi, restGetCommand, restResponse, type PatroniMember } from '../../roles/patroni/rest.ts'
+import {
+  inventoryApis,
+  memberApi,
+  restGetCommand,
+  restGetProbe,
+  restResponse,
+  type PatroniMember,
+} from '../../roles/patroni/rest.ts'
+import { probeCommand } from '../../lib/facts/probes.ts'
 import { rollingRestartTask } from '../../roles/patroni/dynamic.ts'
 
 const ADDRESSES: Record<string, string> = { db1: '10.0.0.11', db2: '10.0.0.12' }
@@ -71,4 +79,13 @@ t.test('a read without credentials is one command line naming the URL and, over 
   t.throws(() => restGetCommand('https://10.0.0.11:8008/primary'), /needs the CA file/)
   t.same(restResponse('{"role":"primary"}\n200'), { status: 200, body: '{"role":"primary"}' })
   t.same(restResponse('\n000'), { status: 0, body: '' }, 'no answer')
+})
+
+t.test('a read without credentials is asked as a typed probe standing for the same command line', async (t) => {
+  for (const [url, ca] of [
+    ['https://10.0.0.11:8008/cluster', '/etc/hastack/tls/ca.crt'],
+    ['http://10.0.0.11:8008/primary', undefined],
+  ] as const)
+    t.equal(probeCommand(restGetProbe(url, ca)), restGetCommand(url, ca), url)
+  t.throws(() => restGetProbe('https://10.0.0.11:8008/primary'), /needs the CA file/)
 })

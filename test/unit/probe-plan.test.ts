@@ -115,6 +115,20 @@ t.test('the typed probes answered in the evaluator are kept only when well-forme
     { kind: 'listing', dir: '/etc/prometheus/rules/hastack' },
     { kind: 'hostname', name: 'node1' },
     { kind: 'sysctl', key: 'net.ipv4.ip_nonlocal_bind', value: '1' },
+    { kind: 'served', address: '10.0.0.1', port: 8008, certFile: '/etc/hastack/tls/host.crt' },
+    { kind: 'served', address: '10.0.0.1', port: 5432, starttls: 'postgres', certFile: '/etc/hastack/tls/host.crt' },
+    { kind: 'get', url: 'https://10.0.0.1:8008/cluster', caFile: '/etc/hastack/tls/ca.crt' },
+    { kind: 'get', url: 'http://10.0.0.1:8008/cluster' },
+    { kind: 'url', url: 'https://10.0.0.1:8008/health', caFile: '/etc/hastack/tls/ca.crt' },
+    { kind: 'url', url: 'http://10.0.0.1:9090/-/ready' },
+    { kind: 'health', urls: ['http://10.0.0.1:2379', 'http://10.0.0.2:2379'] },
+    {
+      kind: 'health',
+      urls: ['https://10.0.0.1:2379'],
+      caFile: '/etc/hastack/tls/ca.crt',
+      certFile: '/etc/hastack/tls/host.crt',
+      keyFile: '/etc/hastack/tls/host.key',
+    },
   ]
   const malformed = [
     { kind: 'group', name: 7 },
@@ -129,6 +143,14 @@ t.test('the typed probes answered in the evaluator are kept only when well-forme
     { kind: 'listing', path: '/etc' },
     { kind: 'hostname', name: null },
     { kind: 'sysctl', key: 'net.ipv4.ip_nonlocal_bind', value: 1 },
+    { kind: 'served', address: '10.0.0.1', port: 0, certFile: '/etc/hastack/tls/host.crt' },
+    { kind: 'served', address: '10.0.0.1', port: 6379, starttls: 'smtp', certFile: '/etc/hastack/tls/host.crt' },
+    { kind: 'served', address: '10.0.0.1', port: 6379 },
+    { kind: 'get', url: 'https://10.0.0.1:8008/cluster' },
+    { kind: 'get', url: 'https://10.0.0.1:8008/cluster', caFile: 1 },
+    { kind: 'url', caFile: '/etc/hastack/tls/ca.crt' },
+    { kind: 'health', urls: [] },
+    { kind: 'health', urls: ['https://10.0.0.1:2379'], caFile: '/etc/hastack/tls/ca.crt' },
   ]
   writeFileSync(file, JSON.stringify({ version: 1, hosts: { node1: [...kept, ...malformed] } }), { mode: 0o600 })
   t.same(await readProbePlan(file), new Map([['node1', kept]]))
