@@ -11,6 +11,7 @@ import { SshConnection } from '../../lib/connection/ssh.ts'
 import { wrapCommand } from '../../lib/connection/wrap.ts'
 import { CommandError, UnreachableError } from '../../lib/types.ts'
 import { startSshd, TEST_USER } from '../fixtures/sshd.ts'
+import { closedPort } from '../fixtures/ports.ts'
 
 const sshd = await startSshd()
 const root = await SshConnection.connect(sshd.rootSpec())
@@ -239,15 +240,6 @@ t.test('a closed connection refuses new commands', async (t) => {
   await conn.close()
   await t.rejects(conn.run('true'), UnreachableError)
 })
-
-/** A port with nothing listening on it. */
-async function closedPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  const { port } = server.address() as { port: number }
-  await new Promise((r) => server.close(r))
-  return port
-}
 
 t.test('connecting to a closed port fails quickly with UnreachableError naming host and port', async (t) => {
   const port = await closedPort()

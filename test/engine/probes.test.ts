@@ -18,6 +18,7 @@ import { sh } from '../../lib/connection/quote.ts'
 import type { HostRun, Play, Probe, Task, TaskOutcome } from '../../lib/types.ts'
 import { probeCommand } from '../../lib/facts/probes.ts'
 import { probePlanFile } from '../../lib/play/probe-plan.ts'
+import { closedPort } from '../fixtures/ports.ts'
 
 const SAMPLE_TEMPLATE = fileURLToPath(new URL('./fixtures/sample.conf.ejs', import.meta.url))
 
@@ -213,15 +214,6 @@ t.test('queryAll asks typed probes and commands together in one trip, each answe
   t.same(asked, live)
   t.match(asked[0], /^0 bash installed\n$/, 'the unknown package prints nothing')
 })
-
-/** A loopback TCP port nothing listens on (bound, then closed again). */
-async function closedPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 t.test("a wait for a port is a typed probe: answered by the batch's own connect, not a process", async (t) => {
   const server = createServer((socket) => socket.destroy())

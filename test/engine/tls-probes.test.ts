@@ -12,13 +12,13 @@
  */
 import t, { type Test } from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
-import { createServer, type AddressInfo } from 'node:net'
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { Probe } from '../../lib/types.ts'
 import { PROBE_SCRIPT, parseProbeAnswers, probeCommand, probeInput } from '../../lib/facts/probes.ts'
 import { SshConnection } from '../../lib/connection/ssh.ts'
 import { startSshd } from '../fixtures/sshd.ts'
+import { closedPort } from '../fixtures/ports.ts'
 
 const TLS_SERVER = fileURLToPath(new URL('./fixtures/tls-server.py', import.meta.url))
 const NEEDS_TOOLS = {
@@ -94,14 +94,6 @@ async function startServers(t: Test, specs: string[]): Promise<number[]> {
     server.once('exit', (code) => (clearTimeout(timer), reject(new Error(`the TLS servers exited: ${code}`))))
   })
   return line.trim().split(' ').map(Number)
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 /** Each probe's batched answer (by the given evaluator) beside its command's live answer, undecoded. */
