@@ -20,13 +20,14 @@ import { tlsReader } from '../certificates/index.ts'
 import { servesCurrentCertificate } from '../certificates/served.ts'
 import { tlsFiles } from '../tls.ts'
 import { RESTORE_SCRIPT } from './archiving.ts'
-import { BACKUP_VARS, groupMembers, settingsOf, sharedVars, type StackVars } from '../stack.ts'
+import { BACKUP_VARS, TLS_VARS, groupMembers, settingsOf, sharedVars, tlsOn, type StackVars } from '../stack.ts'
 import { pinnedHostKeyLines } from './host-keys.ts'
 import { configSections, sshClients, sshPeers, tlsServer, type TlsServer } from './render.ts'
 import { derivedKey } from './ssh-keys.ts'
 
 const shared = sharedVars(
   ...BACKUP_VARS,
+  ...TLS_VARS,
   'patroni_group',
   'patroni_restapi_port',
   'postgresql_version',
@@ -237,6 +238,10 @@ export const pgbackrestRole: Role<PgbackrestVars> = {
         )
       if (host.groups.includes(v.patroni_group) && v.pgbackrest_drill_port === v.postgresql_port)
         errors.push(`host ${host.name}: pgbackrest_drill_port must differ from postgresql_port (${v.postgresql_port})`)
+      const served = { postgresql_port: v.postgresql_port, patroni_restapi_port: v.patroni_restapi_port }
+      for (const [name, port] of Object.entries(served))
+        if (tlsOn(v, 'pgbackrest') && host.groups.includes(v.patroni_group) && v.pgbackrest_tls_port === port)
+          errors.push(`host ${host.name}: pgbackrest_tls_port and ${name} are the same port (${port})`)
       const dataDir = `${v.postgresql_data_dir.replace(/\/$/, '')}/`
       const drill = `${v.pgbackrest_drill_dir.replace(/\/$/, '')}/`
       if (drill.startsWith(dataDir) || dataDir.startsWith(drill))

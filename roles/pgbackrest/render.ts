@@ -6,7 +6,7 @@
  */
 import type { HostView, Vars } from '../../lib/types.ts'
 import { IPV4 } from '../../lib/inventory/formats.ts'
-import { groupMembers, tlsOn } from '../stack.ts'
+import { STACK_DEFAULTS, groupMembers, settingsOf, tlsOn } from '../stack.ts'
 import { patroniApiUrl, pgbackrestClientFiles, tlsFiles } from '../tls.ts'
 
 export type Option = [name: string, value: string | number]
@@ -43,7 +43,8 @@ export interface TlsServer {
 /** The repository host's TLS server when `pgbackrest_tls` is on there (with `tls_enabled`); else undefined. */
 export function tlsServer(host: HostView): TlsServer | undefined {
   const repo = repositoryHost(host)
-  const v = host.inventory.hosts.get(repo)!.vars
+  // The repository host's own settings over the shared defaults (TLS is on by default).
+  const v = settingsOf(host.inventory.hosts.get(repo)!, STACK_DEFAULTS)
   if (!tlsOn(v, 'pgbackrest')) return undefined
   const address = String(v.address)
   return {

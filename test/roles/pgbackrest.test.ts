@@ -291,6 +291,11 @@ t.test('inconsistent inventories are refused before any connection', async (t) =
   await t.rejects(scriptedLab(backupInventory('own', { pgbackrest_cipher_pass: 'has a space in it, sixteen+' })))
   await t.rejects(scriptedLab(backupInventory('own', { pgbackrest_full_schedule: 'daily; rm -rf /' })))
   await t.rejects(
+    scriptedLab(backupInventory('member', { tls_enabled: true, pgbackrest_tls_port: 8008 })),
+    /host db1: pgbackrest_tls_port and patroni_restapi_port are the same port \(8008\)/,
+  )
+  await t.rejects(scriptedLab(backupInventory('own', { pgbackrest_tls_port: 70000 })), /pgbackrest_tls_port/)
+  await t.rejects(
     scriptedLab(backupInventory('own', { pgbackrest_process_max: 9 })),
     /pgbackrest_process_max/,
     "more processes than sshd's MaxSessions leaves room for on the shared connection",
@@ -422,7 +427,8 @@ const valuesOf = (text: string | undefined, key: string) =>
     .filter((l) => l.startsWith(`${key}=`))
     .map((l) => l.slice(key.length + 1))
 
-const TLS = { tls_enabled: true }
+/** TLS as most inventories have it: `tls_enabled` unset, on by default (the role tests' stack sets it false). */
+const TLS = { tls_enabled: undefined }
 const POSTGRES_TLS = '/etc/hastack/tls/postgres'
 
 /**
