@@ -45,7 +45,9 @@ export const pgbackrestTls: SiteCheck = {
     const lookup = (extra = '') => asPostgres(`--stanza=${stanza} ${extra} archive-get ${NO_SUCH_HISTORY} /dev/null`)
     const answered = await lookup()
     t.equal(answered.code, 1, `${member}: the repository answers over TLS ("not found"): ${answered.stdout.trim()}`)
-    const other = await asPostgres(`--stanza=no-such-stanza archive-get ${NO_SUCH_HISTORY} /dev/null`)
+    // The member's configuration has no section for another stanza: its data directory on the command line.
+    const otherStanza = `--stanza=no-such-stanza --pg1-path=${String(vars.postgresql_data_dir)}`
+    const other = await asPostgres(`${otherStanza} archive-get ${NO_SUCH_HISTORY} /dev/null`)
     t.match(other.stdout, /access denied/, `${member}'s certificate is refused for another stanza`)
     const withoutName = await lookup(`--repo1-host-cert-file=${tlsFiles(vars, 'postgres').cert}`)
     t.not(withoutName.code, 1, `a certificate without ${member}'s CommonName is refused: ${withoutName.stdout.trim()}`)
