@@ -47,6 +47,7 @@ export interface StackVars extends Vars {
   vip_address?: string
   pgbackrest_group: string
   pgbackrest_stanza: string
+  pgbackrest_tls_port: number
   haproxy_pg_rw_port: number
   haproxy_pg_ro_port: number
   app_vote_port: number
@@ -61,6 +62,7 @@ export interface StackVars extends Vars {
   postgresql_tls: boolean
   redis_tls: boolean
   haproxy_stats_tls: boolean
+  pgbackrest_tls: boolean
 }
 
 /** How fast failures are detected and acted on: `failover_profile` in the inventory. */
@@ -117,10 +119,11 @@ export const TLS_VARS = [
   'postgresql_tls',
   'redis_tls',
   'haproxy_stats_tls',
+  'pgbackrest_tls',
 ] as const
 
 /** A service whose links can be switched to TLS, by the name of its switch. */
-export type TlsService = 'etcd' | 'patroni_api' | 'postgresql' | 'redis' | 'haproxy_stats'
+export type TlsService = 'etcd' | 'patroni_api' | 'postgresql' | 'redis' | 'haproxy_stats' | 'pgbackrest'
 
 /**
  * Whether a service's links use TLS on a host: `tls_enabled` (the whole stack) and the service's own
@@ -153,7 +156,7 @@ export const POSTGRESQL_VARS = [
 ] as const
 
 /** Where PostgreSQL's backups go: read by the pgbackrest roles and by Patroni (the archive command). */
-export const BACKUP_VARS = ['pgbackrest_group', 'pgbackrest_stanza'] as const
+export const BACKUP_VARS = ['pgbackrest_group', 'pgbackrest_stanza', 'pgbackrest_tls_port'] as const
 
 /** How a client reaches Redis and its Sentinels. */
 export const REDIS_CLIENT_VARS = [
@@ -430,6 +433,17 @@ const SHARED: { [K in keyof StackVars]-?: { default?: StackVars[K]; schema: VarS
       description: "pgBackRest's name for the cluster (its stanza): the repository's directory and every command's.",
     },
   },
+  pgbackrest_tls_port: {
+    default: 8432,
+    schema: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 65535,
+      description:
+        "Port of pgBackRest's TLS server on the repository host's address (with `pgbackrest_tls`), open to the " +
+        'members only.',
+    },
+  },
   haproxy_pg_rw_port: {
     default: 5000,
     schema: {
@@ -501,8 +515,8 @@ const SHARED: { [K in keyof StackVars]-?: { default?: StackVars[K]; schema: VarS
       description:
         "TLS for the whole stack: every host gets a key and a certificate from the stack's CA (generated once " +
         'beside the secrets file, `<inventory>.ca.key`, mode 0600), and every service whose own switch is on ' +
-        '(`etcd_tls`, `patroni_api_tls`, `postgresql_tls`, `redis_tls`, `haproxy_stats_tls`) uses it. On by ' +
-        'default; false keeps the whole stack in plaintext.',
+        '(`etcd_tls`, `patroni_api_tls`, `postgresql_tls`, `redis_tls`, `haproxy_stats_tls`, `pgbackrest_tls`) ' +
+        'uses it. On by default; false keeps the whole stack in plaintext.',
     },
   },
   tls_dir: {
@@ -551,6 +565,17 @@ const SHARED: { [K in keyof StackVars]-?: { default?: StackVars[K]; schema: VarS
       type: 'boolean',
       description:
         "HAProxy's stats page over HTTPS when `tls_enabled` is on (false keeps this one service in plaintext).",
+    },
+  },
+  pgbackrest_tls: {
+    default: true,
+    schema: {
+      type: 'boolean',
+      description:
+        "The members reach pgBackRest's repository host over its TLS server (`pgbackrest server`, each member " +
+        'authorized by its client certificate for the stanza only) instead of SSH, for archive-push, archive-get ' +
+        'and restores, when `tls_enabled` is on (false keeps SSH); backups from the repository host to the ' +
+        'members stay on SSH.',
     },
   },
 }

@@ -10,7 +10,13 @@ import { caFiles } from './certificates/ca.ts'
 import { STACK_DEFAULTS, tlsOn } from './stack.ts'
 
 /** The file names inside `tls_dir` and each service's directory (`pem`: HAProxy's certificate and key in one). */
-export const TLS_FILES = { ca: 'ca.crt', cert: 'host.crt', key: 'host.key', pem: 'host.pem' } as const
+export const TLS_FILES = {
+  ca: 'ca.crt',
+  cert: 'host.crt',
+  key: 'host.key',
+  pem: 'host.pem',
+  pgbackrestClient: 'pgbackrest-client.crt',
+} as const
 
 /** A service's copy of the host's files, as the certificates role names its directories. */
 export type TlsCopy = 'etcd' | 'postgres' | 'patroni' | 'redis' | 'prometheus' | 'haproxy'
@@ -34,6 +40,16 @@ export function tlsFiles(vars: Vars, copy?: TlsCopy): TlsFiles {
   const dir = tlsDirectory(vars, copy)
   const at = (file: string) => `${dir}/${file}`
   return { ca: at(TLS_FILES.ca), cert: at(TLS_FILES.cert), key: at(TLS_FILES.key), pem: at(TLS_FILES.pem) }
+}
+
+/**
+ * What a member's pgBackRest shows the repository host's TLS server, from postgres's own copy: the CA, the host
+ * key, and a certificate for that key whose CommonName is the host's name (the server authorizes a client by its
+ * CN, `tls-server-auth`; the host certificate has none, as etcd wants). The certificates role issues it.
+ */
+export function pgbackrestClientFiles(vars: Vars): { ca: string; cert: string; key: string } {
+  const own = tlsFiles(vars, 'postgres')
+  return { ca: own.ca, cert: `${tlsDirectory(vars, 'postgres')}/${TLS_FILES.pgbackrestClient}`, key: own.key }
 }
 
 const scheme = (on: boolean) => (on ? 'https' : 'http')

@@ -6,7 +6,10 @@
  * replica has not used it for minutes, so the first of those lookups paid a full SSH login inside the
  * write pause. One archive-get of a history file no timeline has, just before the switchover, opens the
  * shared connection (it persists 60 s) so the promotion's lookups reuse it. Nothing is written anywhere.
+ * With `pgbackrest_tls` the members reach the repository over its TLS server instead: no connection
+ * outlives a lookup, so there is none to open.
  */
+import { tlsOn } from '../../roles/stack.ts'
 import type { Fleet } from './fleet.ts'
 
 /** Timeline 0 does not exist, so the archive never holds its history file: the lookup answers "not found". */
@@ -17,12 +20,13 @@ const REPOSITORY_ANSWERED = new Set([0, 1])
 
 /**
  * The command, run as postgres on `host`, that opens its connection to the repository; undefined when
- * the inventory has no repository host or `host` is the repository host (its archive is local).
+ * the inventory has no repository host, `host` is the repository host (its archive is local) or the
+ * members reach the repository over TLS (no shared connection).
  */
 export function archiveLinkCommand(fleet: Fleet, host: string): string[] | undefined {
   const v = fleet.vars(host)
   const repositories = fleet.members(String(v.pgbackrest_group))
-  if (repositories.length === 0 || repositories.includes(host)) return undefined
+  if (repositories.length === 0 || repositories.includes(host) || tlsOn(v, 'pgbackrest')) return undefined
   return ['pgbackrest', `--stanza=${v.pgbackrest_stanza}`, 'archive-get', NO_SUCH_HISTORY, '/dev/null']
 }
 

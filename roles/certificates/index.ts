@@ -4,7 +4,10 @@
  * host runs (`<tls_dir>/<service>/`, key readable by the group `hastack-tls-<service>` only) for etcd,
  * postgres, patroni and redis (Sentinel runs as redis too), prometheus (its client certificate for etcd's
  * metrics), and for haproxy `host.pem` (certificate then key in one file, as HAProxy's `crt` wants them)
- * beside the CA. The key is generated ON the host and never
+ * beside the CA; postgres's copy also goes to the pgBackRest repository host, and a member that reaches the
+ * repository over pgBackRest's TLS server (`pgbackrest_tls`) gets there a second certificate for the same key,
+ * with its host name as CommonName (the server authorizes a client by its CN, which the host certificate must
+ * not carry for etcd). The key is generated ON the host and never
  * leaves it: the host makes a request, the controller signs it with the names it decides (host name,
  * localhost, cluster address, loopback and the VIP on haproxy hosts). A certificate is issued again when
  * it is missing, not from the current CA, for other names or another key, or expires within
@@ -17,8 +20,8 @@ import { command, defineTask, directory, file, group, noChange, packages, user }
 import { sh } from '../../lib/connection/quote.ts'
 import { contentDigestCommand, pathState, pathStateProbe } from '../../lib/facts/files.ts'
 import { IPV4 } from '../../lib/inventory/formats.ts'
-import { TLS_FILES, tlsDirectory, tlsFiles, type TlsCopy } from '../tls.ts'
-import { STACK_DEFAULTS, TLS_VARS, sharedVars, type StackVars } from '../stack.ts'
+import { TLS_FILES, pgbackrestClientFiles, tlsDirectory, tlsFiles, type TlsCopy } from '../tls.ts'
+import { STACK_DEFAULTS, TLS_VARS, groupMembers, sharedVars, tlsOn, type StackVars } from '../stack.ts'
 import { caFiles, caProblems, ensureCa, signRequest, type CaFiles, type CertificateNames } from './ca.ts'
 import { certificateProblems } from './inspect.ts'
 
@@ -51,9 +54,12 @@ function serviceFiles(service: string): { file: string; sources: string[]; mode:
 export function tlsServices(h: Pick<HostRun, 'groups' | 'vars'>): TlsCopy[] {
   const etcd = String(h.vars.etcd_group ?? STACK_DEFAULTS.etcd_group)
   const patroni = String(h.vars.patroni_group ?? STACK_DEFAULTS.patroni_group)
+  const repository = String(h.vars.pgbackrest_group ?? STACK_DEFAULTS.pgbackrest_group)
   const services: TlsCopy[] = []
   if (h.groups.includes(etcd)) services.push('etcd')
   if (h.groups.includes(patroni)) services.push('postgres', 'patroni')
+  // pgBackRest's TLS server runs as postgres on the repository host, with postgres's copy.
+  else if (h.groups.includes(repository) && tlsOn(h.vars, 'pgbackrest')) services.push('postgres')
   if (h.groups.includes('redis') || h.groups.includes('sentinel')) services.push('redis')
   if (h.groups.includes('haproxy')) services.push('haproxy')
   if (h.groups.includes('monitoring')) services.push('prometheus')
@@ -124,10 +130,33 @@ function copyOnHost(sources: string[], dest: string, mode: string, owner: string
   })
 }
 
-/** Issue the host certificate when it is not as wanted: a request made on the host, signed on the controller. */
-function hostCertificate(h: HostRun, ca: CaFiles, caPem: string | undefined): Task {
+/**
+ * Whether this host reaches the pgBackRest repository over its TLS server and so needs a client certificate
+ * with a CommonName: a member other than the repository host, with `pgbackrest_tls` on.
+ */
+export function needsPgbackrestClientCertificate(h: Pick<HostRun, 'name' | 'inventory' | 'vars'>): boolean {
+  const v = h.vars
+  const repositories = groupMembers(h.inventory, String(v.pgbackrest_group ?? STACK_DEFAULTS.pgbackrest_group))
+  const members = groupMembers(h.inventory, String(v.patroni_group ?? STACK_DEFAULTS.patroni_group))
+  return tlsOn(v, 'pgbackrest') && repositories.length > 0 && !repositories.includes(h.name) && members.includes(h.name)
+}
+
+/** A certificate the role issues for the host's key: where it goes, and the CommonName it carries (none: none). */
+interface IssuedCertificate {
+  path: string
+  commonName?: string
+  /** The task's name. */
+  name: string
+}
+
+/**
+ * Issue a certificate for the host's key when it is not as wanted: a request made on the host, signed on the
+ * controller with the host's names.
+ */
+function issuedCertificate(h: HostRun, ca: CaFiles, caPem: string | undefined, issued: IssuedCertificate): Task {
   const v = h.vars as CertificatesVars
-  const { cert: certPath, key: keyPath } = tlsFiles(v)
+  const { key: keyPath } = tlsFiles(v)
+  const certPath = issued.path
   const names = hostCertificateNames(h)
   const publicKeyCommand = sh`openssl pkey -in ${keyPath} -pubout 2>/dev/null`
   // The certificate and the key's public half are probes (the private key itself is never read back).
@@ -135,7 +164,7 @@ function hostCertificate(h: HostRun, ca: CaFiles, caPem: string | undefined): Ta
     { kind: 'read', path: certPath },
     { kind: 'run', command: publicKeyCommand },
   ]
-  return defineTask('Ensure the host certificate is current', { probes }, async (ctx) => {
+  return defineTask(issued.name, { probes }, async (ctx) => {
     if (caPem === undefined)
       return { change: true, reason: 'the CA is made by the first converge', apply: async () => {} }
     const current = await ctx.conn.get(certPath).then(
@@ -149,14 +178,16 @@ function hostCertificate(h: HostRun, ca: CaFiles, caPem: string | undefined): Ta
       publicKeyPem: pub.code === 0 ? pub.stdout : undefined,
       renewMarginDays: v.tls_renew_margin_days,
       now: new Date(),
+      commonName: issued.commonName,
     })
     if (problems.length === 0) return noChange()
     return {
       change: true,
       reason: problems.join('; '),
       apply: async () => {
-        // No CommonName (inspect.ts): the host is named in the subject's organizational unit and the SANs.
-        const subject = `/O=hastack/OU=${h.name}`
+        // The host is named in the subject's organizational unit and the SANs; a CommonName only when wanted
+        // (inspect.ts: etcd refuses one from Patroni).
+        const subject = `/O=hastack/OU=${h.name}${issued.commonName === undefined ? '' : `/CN=${issued.commonName}`}`
         const csr = await ctx.conn.run(sh`openssl req -new -key ${keyPath} -subj ${subject}`, { check: true })
         const pem = await signRequest(ca, csr.stdout, names, v.tls_cert_days)
         await ctx.conn.put(certPath, pem, { mode: '0644', owner: 'root', group: 'root' })
@@ -231,7 +262,7 @@ export const certificatesRole: Role<CertificatesVars> = {
         creates: keyPath,
         name: 'Ensure the host key exists (generated on the host)',
       }),
-      hostCertificate(h, ca, caPem),
+      issuedCertificate(h, ca, caPem, { path: tlsFiles(v).cert, name: 'Ensure the host certificate is current' }),
       ...tlsServices(h).flatMap((service) => {
         const dir = tlsDirectory(v, service)
         return [
@@ -248,6 +279,15 @@ export const certificatesRole: Role<CertificatesVars> = {
           ),
         ]
       }),
+      ...(needsPgbackrestClientCertificate(h)
+        ? [
+            issuedCertificate(h, ca, caPem, {
+              path: pgbackrestClientFiles(v).cert,
+              commonName: h.name,
+              name: "Ensure pgBackRest's client certificate (CommonName the host's name) is current",
+            }),
+          ]
+        : []),
     ])
   },
 }

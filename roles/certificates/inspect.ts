@@ -1,7 +1,8 @@
 /**
  * Reading a host certificate against what it must be: issued by the CA, for exactly the wanted names,
  * with no CommonName (its names are in subjectAltName only: etcd's JSON gateway, which Patroni uses,
- * refuses a client certificate with a CommonName once etcd authenticates), for the host's own key, and
+ * refuses a client certificate with a CommonName once etcd authenticates) or with exactly the wanted one
+ * (pgBackRest's client certificate: its TLS server authorizes a client by its CN), for the host's own key, and
  * valid beyond the renewal margin. The certificates role renews when any
  * of these fails; the audit reports certificates inside the margin. Pure: PEM text in, reasons out.
  */
@@ -38,6 +39,13 @@ export interface WantedCertificate {
   publicKeyPem?: string
   renewMarginDays: number
   now: Date
+  /** The CommonName it must carry; undefined: it must carry none. */
+  commonName?: string
+}
+
+/** The CommonName of a certificate's subject, undefined without one. */
+export function commonNameOf(cert: X509Certificate): string | undefined {
+  return /^CN=(.*)$/m.exec(cert.subject)?.[1]
 }
 
 /** Why this certificate must be (re)issued; empty when it is as wanted. */
@@ -57,7 +65,11 @@ export function certificateProblems(certPem: string | undefined, want: WantedCer
   const names = certificateNamesOf(cert)
   if (!sameSet(names.dns, want.names.dns) || !sameSet(names.ips, want.names.ips))
     problems.push(`its names (${[...names.dns, ...names.ips].join(', ')}) differ from the wanted ones`)
-  if (/^CN=/m.test(cert.subject)) problems.push('it has a CommonName (etcd refuses it from Patroni)')
+  const commonName = commonNameOf(cert)
+  if (want.commonName === undefined && commonName !== undefined)
+    problems.push('it has a CommonName (etcd refuses it from Patroni)')
+  if (want.commonName !== undefined && commonName !== want.commonName)
+    problems.push(`its CommonName (${commonName ?? 'none'}) is not ${want.commonName}`)
   const own = cert.publicKey.export({ type: 'spki', format: 'pem' }).toString()
   if (want.publicKeyPem === undefined || spki(own) !== spki(want.publicKeyPem))
     problems.push("it is not for the host's key")

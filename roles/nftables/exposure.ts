@@ -14,7 +14,7 @@ import { nodeExporterRole } from '../node_exporter/index.ts'
 import { postgresExporterRole } from '../postgres_exporter/index.ts'
 import { prometheusRole } from '../prometheus/index.ts'
 import { redisExporterRole } from '../redis_exporter/index.ts'
-import { STACK_DEFAULTS, groupMembers } from '../stack.ts'
+import { STACK_DEFAULTS, groupMembers, tlsOn } from '../stack.ts'
 
 /** Where connections to an exposed port may come from. */
 export interface Sources {
@@ -123,6 +123,10 @@ export function stackExposures(inventory: Inventory): Exposure[] {
       exposures.push({ host, service: 'pgbackrest ssh', protocol: 'tcp', port: SSH_PORT, sources: from(backup) })
     for (const host of backup)
       exposures.push({ host, service: 'pgbackrest ssh', protocol: 'tcp', port: SSH_PORT, sources: from(patroni) })
+    // pgBackRest's TLS server (pgbackrest_tls): the members other than the repository host fetch and push WAL.
+    const tlsClients = patroni.filter((m) => !backup.includes(m))
+    if (tlsOn(varsOf(backup[0]!), 'pgbackrest') && tlsClients.length > 0)
+      expose(backup, 'pgbackrest tls', 'pgbackrest_tls_port', from(tlsClients))
   }
   expose(redis, 'redis', 'redis_port', from([...redis, ...sentinel, ...haproxy, ...app, ...backup], MANAGEMENT))
   // A Redis host asks the Sentinels which server is the primary before its first start (roles/redis/primary.ts).

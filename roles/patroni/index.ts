@@ -268,10 +268,11 @@ export const patroniRole: Role<PatroniVars> = {
       if (problem) throw new Error(problem)
     }
     // Patroni and the PostgreSQL it runs are the postgres user: it reads the copies of the host key it
-    // serves with (PostgreSQL, the REST API) and shows etcd. A process reads its groups when it starts, so a
+    // serves with (PostgreSQL, the REST API) and shows etcd, and its archive and restore commands show
+    // pgBackRest's TLS server postgres's copy. A process reads its groups when it starts, so a
     // running member that joins a group restarts (one member at a time, each healthy before the next).
     const groups = [
-      ...(tlsOn(v, 'postgresql') ? [tlsGroup('postgres')] : []),
+      ...(tlsOn(v, 'postgresql') || tlsOn(v, 'pgbackrest') ? [tlsGroup('postgres')] : []),
       ...(tlsOn(v, 'patroni_api') || tlsOn(v, 'etcd') ? [tlsGroup('patroni')] : []),
     ]
     if (groups.length)

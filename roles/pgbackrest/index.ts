@@ -3,23 +3,31 @@
  * the package, its pgbackrest.conf and the SSH link for pgBackRest as postgres: keys derived from a
  * generated secret, restricted in authorized_keys to running pgbackrest, host keys pinned from the
  * controller's known_hosts. The repository host keeps the encrypted repository (aes-256-cbc with a
- * generated passphrase) and the retention. WAL archiving itself is Patroni's dynamic configuration
+ * generated passphrase) and the retention. With `pgbackrest_tls` (and `tls_enabled`) the repository host
+ * also runs pgBackRest's TLS server (Debian's pgbackrest.service, as postgres, on its address only), which
+ * the members reach instead of SSH: a member's archive-get then needs no SSH login and no remote pgbackrest
+ * process; the server is restarted when its configuration or certificate changes, and stays stopped on every
+ * other host. WAL archiving itself is Patroni's dynamic configuration
  * (roles/pgbackrest/archiving.ts); the members get the script its restore_command runs. The role runs on
  * the members before Patroni (a replica's restore_command must find pgbackrest when it first starts: a
  * missing command stops its recovery) and does nothing without a repository host. The stanza, the check
  * and the timers are the repository role's.
  */
 import type { HostRun, Role, Task, Vars } from '../../lib/types.ts'
-import { directory, file, template } from '../../lib/tasks/index.ts'
+import { directory, file, service, template, waitFor } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
+import { tlsReader } from '../certificates/index.ts'
+import { servesCurrentCertificate } from '../certificates/served.ts'
+import { tlsFiles } from '../tls.ts'
 import { RESTORE_SCRIPT } from './archiving.ts'
-import { BACKUP_VARS, groupMembers, settingsOf, sharedVars, type StackVars } from '../stack.ts'
+import { BACKUP_VARS, TLS_VARS, groupMembers, settingsOf, sharedVars, tlsOn, type StackVars } from '../stack.ts'
 import { pinnedHostKeyLines } from './host-keys.ts'
-import { configSections, sshClients, sshPeers } from './render.ts'
+import { configSections, sshClients, sshPeers, tlsServer, type TlsServer } from './render.ts'
 import { derivedKey } from './ssh-keys.ts'
 
 const shared = sharedVars(
   ...BACKUP_VARS,
+  ...TLS_VARS,
   'patroni_group',
   'patroni_restapi_port',
   'postgresql_version',
@@ -61,6 +69,12 @@ const MAX_PROCESSES = 8
 
 const SECRET_WORD = { type: 'string', format: 'config-word', minLength: 16, secret: true } as const
 
+/** Debian's unit of pgBackRest's TLS server: `pgbackrest server` as postgres, with /etc/pgbackrest/pgbackrest.conf. */
+export const TLS_SERVER_UNIT = 'pgbackrest'
+const RESTART_TLS_SERVER = "Restart pgBackRest's TLS server"
+/** The server reads its certificate and its options when it starts. */
+const RESTART_HOW = "a restart of pgBackRest's TLS server (it reads its certificate when it starts)"
+
 /** A file whose content is a secret: never shown under --diff. */
 function secretFile(path: string, content: string, name: string): Task {
   const inner = file({ path, content, owner: 'postgres', group: 'postgres', mode: '0600', name })
@@ -92,6 +106,35 @@ function sshView(h: HostRun & { vars: PgbackrestVars }) {
       ? derivedKey(v.pgbackrest_ssh_secret, isRepository ? 'database' : 'repository').publicLine
       : undefined,
   }
+}
+
+/**
+ * The TLS server on the repository host: running and enabled, listening on the host's address, presenting the
+ * current certificate (after a renewal, a restart).
+ */
+function tlsServerTasks(h: HostRun & { vars: PgbackrestVars }, server: TlsServer): Task[] {
+  const restart = () => h.conn.run(`systemctl restart ${TLS_SERVER_UNIT}`, { check: true }).then(() => undefined)
+  const endpoint = {
+    service: "pgBackRest's TLS server",
+    address: server.address,
+    port: server.port,
+    certFile: tlsFiles(h.vars, 'postgres').cert,
+  }
+  return [
+    service({
+      service: TLS_SERVER_UNIT,
+      enabled: true,
+      state: 'started',
+      name: "Ensure pgBackRest's TLS server is enabled and running",
+    }),
+    waitFor({
+      port: server.port,
+      address: server.address,
+      timeoutMs: 30_000,
+      name: "Wait for pgBackRest's TLS server to accept connections",
+    }),
+    servesCurrentCertificate(endpoint, RESTART_HOW, restart),
+  ]
 }
 
 export const pgbackrestRole: Role<PgbackrestVars> = {
@@ -195,12 +238,20 @@ export const pgbackrestRole: Role<PgbackrestVars> = {
         )
       if (host.groups.includes(v.patroni_group) && v.pgbackrest_drill_port === v.postgresql_port)
         errors.push(`host ${host.name}: pgbackrest_drill_port must differ from postgresql_port (${v.postgresql_port})`)
+      const served = { postgresql_port: v.postgresql_port, patroni_restapi_port: v.patroni_restapi_port }
+      for (const [name, port] of Object.entries(served))
+        if (tlsOn(v, 'pgbackrest') && host.groups.includes(v.patroni_group) && v.pgbackrest_tls_port === port)
+          errors.push(`host ${host.name}: pgbackrest_tls_port and ${name} are the same port (${port})`)
       const dataDir = `${v.postgresql_data_dir.replace(/\/$/, '')}/`
       const drill = `${v.pgbackrest_drill_dir.replace(/\/$/, '')}/`
       if (drill.startsWith(dataDir) || dataDir.startsWith(drill))
         errors.push(`host ${host.name}: pgbackrest_drill_dir must lie outside postgresql_data_dir and not contain it`)
     }
     return errors
+  },
+  handlers: {
+    [RESTART_TLS_SERVER]: (h) =>
+      h.do(service({ service: TLS_SERVER_UNIT, state: 'restarted', name: RESTART_TLS_SERVER })),
   },
   async tasks(h) {
     const v = h.vars
@@ -209,6 +260,9 @@ export const pgbackrestRole: Role<PgbackrestVars> = {
     const isRepository = groupMembers(h.inventory, v.pgbackrest_group).includes(h.name)
     const isMember = groupMembers(h.inventory, v.patroni_group).includes(h.name)
     await installWithoutStarting(h, ['pgbackrest', ...(isRepository ? ['python3'] : [])], 'pgBackRest')
+    const server = isRepository ? tlsServer(h) : undefined
+    // The server runs as postgres with postgres's copy of the host key (its group); before it first starts.
+    if (server) await h.do(tlsReader('postgres', 'postgres'))
     const ssh = sshView(h)
     const sshFile = (src: string, dest: string, what: string) =>
       template({ src, dest, owner: 'postgres', mode: '0600', vars: { ssh }, name: `Ensure ${what} is current` })
@@ -246,6 +300,7 @@ export const pgbackrestRole: Role<PgbackrestVars> = {
         group: 'postgres',
         mode: '0640',
         vars: { sections: configSections(h) },
+        notify: server ? RESTART_TLS_SERVER : undefined,
         name: 'Ensure the pgBackRest configuration is current',
       }),
       ...(isMember
@@ -260,5 +315,19 @@ export const pgbackrestRole: Role<PgbackrestVars> = {
           ]
         : []),
     ])
+    await h.flushHandlers()
+    await h.doAll(
+      server
+        ? tlsServerTasks(h, server)
+        : [
+            // Debian enables the unit on install; without options it has nothing to serve.
+            service({
+              service: TLS_SERVER_UNIT,
+              enabled: false,
+              state: 'stopped',
+              name: "Ensure pgBackRest's TLS server is not running here",
+            }),
+          ],
+    )
   },
 }

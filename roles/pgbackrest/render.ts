@@ -1,12 +1,13 @@
 /**
  * What the pgbackrest templates print, prepared from the inventory: the sections of each host's
- * pgbackrest.conf (the repository host's with the repository and every member, a database host's with
- * the way to the repository), the restore drill's own configuration, the SSH peers of a host, and the
- * values the backup and drill scripts are built with.
+ * pgbackrest.conf (the repository host's with the repository, every member and, with `pgbackrest_tls`, its
+ * TLS server; a database host's with the way to the repository, TLS or SSH), the restore drill's own
+ * configuration, the SSH peers of a host, and the values the backup and drill scripts are built with.
  */
 import type { HostView, Vars } from '../../lib/types.ts'
-import { groupMembers } from '../stack.ts'
-import { patroniApiUrl } from '../tls.ts'
+import { IPV4 } from '../../lib/inventory/formats.ts'
+import { STACK_DEFAULTS, groupMembers, settingsOf, tlsOn } from '../stack.ts'
+import { patroniApiUrl, pgbackrestClientFiles, tlsFiles } from '../tls.ts'
 
 export type Option = [name: string, value: string | number]
 export interface Section {
@@ -22,6 +23,70 @@ export function repositoryHost(host: HostView): string {
 }
 
 const addressOf = (host: HostView, name: string) => String(host.inventory.hosts.get(name)!.vars.address)
+
+/** pgBackRest's TLS server on the repository host, as its clients reach it and as it listens. */
+export interface TlsServer {
+  /** The repository host. */
+  host: string
+  /**
+   * The name a member connects to: the host's name (in /etc/hosts, and a DNS name of its certificate) when its
+   * address is an IPv4 address, since pgBackRest 2.45 checks a server's DNS names only; else its address.
+   */
+  connect: string
+  /** Where it listens: the repository host's address only. */
+  address: string
+  port: number
+  /** The members that reach it (every member but the repository host), each authorized for the stanza. */
+  clients: string[]
+}
+
+/** The repository host's TLS server when `pgbackrest_tls` is on there (with `tls_enabled`); else undefined. */
+export function tlsServer(host: HostView): TlsServer | undefined {
+  const repo = repositoryHost(host)
+  // The repository host's own settings over the shared defaults (TLS is on by default).
+  const v = settingsOf(host.inventory.hosts.get(repo)!, STACK_DEFAULTS)
+  if (!tlsOn(v, 'pgbackrest')) return undefined
+  const address = String(v.address)
+  return {
+    host: repo,
+    connect: IPV4.test(address) ? repo : address,
+    address,
+    port: Number(v.pgbackrest_tls_port),
+    clients: groupMembers(host.inventory, String(v.patroni_group)).filter((m) => m !== repo),
+  }
+}
+
+/** The TLS server's own options in the repository host's [global]: only `pgbackrest server` reads them. */
+function tlsServerOptions(v: Vars, server: TlsServer): Option[] {
+  const own = tlsFiles(v, 'postgres')
+  return [
+    ['tls-server-address', server.address],
+    ['tls-server-port', server.port],
+    ['tls-server-cert-file', own.cert],
+    ['tls-server-key-file', own.key],
+    ['tls-server-ca-file', own.ca],
+    ...server.clients.map((m): Option => ['tls-server-auth', `${m}=${String(v.pgbackrest_stanza)}`]),
+  ]
+}
+
+/** How a member reaches the repository: its TLS server with the member's client certificate, or SSH as postgres. */
+function repositoryLinkOptions(host: HostView, repo: string): Option[] {
+  const server = tlsServer(host)
+  if (!server)
+    return [
+      ['repo1-host', addressOf(host, repo)],
+      ['repo1-host-user', 'postgres'],
+    ]
+  const client = pgbackrestClientFiles(host.vars)
+  return [
+    ['repo1-host', server.connect],
+    ['repo1-host-type', 'tls'],
+    ['repo1-host-port', server.port],
+    ['repo1-host-ca-file', client.ca],
+    ['repo1-host-cert-file', client.cert],
+    ['repo1-host-key-file', client.key],
+  ]
+}
 
 /** The repository's own options: where it is, its encryption, retention and how backups copy. */
 function repositoryOptions(v: Vars): Option[] {
@@ -56,8 +121,8 @@ function pgOptions(index: number, v: Vars, address?: string): Option[] {
 
 /**
  * pgbackrest.conf of a host. The repository host lists every member (itself first and local when it
- * is one), so a backup can pick the primary and a standby; a database host lists itself and reaches
- * the repository over SSH.
+ * is one), so a backup can pick the primary and a standby (over SSH); a database host lists itself and
+ * reaches the repository over its TLS server, or over SSH without `pgbackrest_tls`.
  */
 export function configSections(host: HostView): Section[] {
   const v = host.vars
@@ -67,8 +132,9 @@ export function configSections(host: HostView): Section[] {
     const members = groupMembers(host.inventory, String(v.patroni_group))
     const ordered = [...members.filter((m) => m === repo), ...members.filter((m) => m !== repo)]
     const pgs = ordered.flatMap((m, i) => pgOptions(i + 1, v, m === repo ? undefined : addressOf(host, m)))
+    const server = tlsServer(host)
     return [
-      { name: 'global', options: repositoryOptions(v) },
+      { name: 'global', options: [...repositoryOptions(v), ...(server ? tlsServerOptions(v, server) : [])] },
       { name: stanza, options: pgs },
     ]
   }
@@ -76,8 +142,7 @@ export function configSections(host: HostView): Section[] {
     {
       name: 'global',
       options: [
-        ['repo1-host', addressOf(host, repo)],
-        ['repo1-host-user', 'postgres'],
+        ...repositoryLinkOptions(host, repo),
         // archive-push compresses on the member: the repository's compression, not pgBackRest's default gz.
         ['compress-type', String(v.pgbackrest_compress_type)],
         ['log-level-console', 'warn'],

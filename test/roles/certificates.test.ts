@@ -98,11 +98,11 @@ const caPaths = (lab: ScriptedLab) => {
   return { cert: `${base}.ca.crt`, key: `${base}.ca.key` }
 }
 
-/** openssl's text of a host's certificate, after verifying it against the CA. */
-function verified(lab: ScriptedLab, host: string): string {
+/** openssl's text of a host's certificate (or another it holds), after verifying it against the CA. */
+function verified(lab: ScriptedLab, host: string, path = `${TLS}/host.crt`): string {
   const dir = mkdtempSync(join(tmpdir(), 'hastack-verify-'))
   try {
-    writeFileSync(join(dir, 'host.crt'), lab.host(host).readFile(`${TLS}/host.crt`) ?? '')
+    writeFileSync(join(dir, 'host.crt'), lab.host(host).readFile(path) ?? '')
     const verdict = openssl(['verify', '-CAfile', caPaths(lab).cert, join(dir, 'host.crt')])
     if (!verdict.includes(': OK')) throw new Error(verdict)
     return openssl(['x509', '-in', join(dir, 'host.crt'), '-noout', '-text'])
@@ -138,6 +138,55 @@ t.test('a fresh stack gets a CA, a key made on each host and a certificate for i
 
   const again = await lab.run(play)
   for (const host of lab.inventory.hosts.keys()) t.equal(again.stats.get(host)?.changed, 0, `${host}: nothing changes`)
+})
+
+/** The role tests' stack with a pgBackRest repository host of its own. */
+function backupPkiInventory(vars: Record<string, unknown>): Record<string, unknown> {
+  const doc = pkiInventory(vars) as { all: { children: Record<string, unknown> } }
+  doc.all.children.backup_repo = { hosts: { bk1: { address: '10.0.0.40' } } }
+  return doc
+}
+
+const CLIENT = `${TLS}/postgres/pgbackrest-client.crt`
+const CLIENT_ISSUE = "Ensure pgBackRest's client certificate (CommonName the host's name) is current"
+
+t.test("a member gets pgBackRest's client certificate, named in its CommonName, for its own key", async (t) => {
+  const lab = await scriptedLab(backupPkiInventory({ tls_enabled: true }))
+  t.teardown(() => lab.cleanup())
+  for (const name of lab.inventory.hosts.keys()) realOpenssl(lab.host(name))
+  t.ok((await lab.run(play)).success)
+  const db2 = lab.host('db2')
+  const text = verified(lab, 'db2', CLIENT)
+  t.match(text, /Subject: O = hastack, OU = db2, CN = db2\n/)
+  t.match(text, /DNS:db2, DNS:localhost, IP Address:127\.0\.0\.1, IP Address:10\.0\.0\.12\n/)
+  t.match(db2.fs.get(CLIENT), { mode: '0644', owner: 'root' })
+  const publicKey = (pem: string) => openssl(['x509', '-noout', '-pubkey'], pem)
+  t.equal(publicKey(db2.readFile(CLIENT)!), publicKey(db2.readFile(`${TLS}/host.crt`)!), "the host's key")
+  t.match(verified(lab, 'db2'), /Subject: O = hastack, OU = db2\n/, 'the host certificate keeps no CommonName')
+  const bk1 = lab.host('bk1')
+  t.match(bk1.fs.get(`${TLS}/postgres/host.key`), { group: 'hastack-tls-postgres' }, "the server's copy, as postgres")
+  t.notOk(bk1.fs.has(CLIENT), 'the repository host is no client')
+  t.notOk(lab.host('redis1').fs.has(CLIENT), 'nor is a host that runs no PostgreSQL')
+  const again = await lab.run(play)
+  for (const host of lab.inventory.hosts.keys()) t.equal(again.stats.get(host)?.changed, 0, `${host}: nothing changes`)
+
+  await lab.reconfigure(backupPkiInventory({ tls_enabled: true, tls_renew_margin_days: 365 }))
+  const before = db2.readFile(CLIENT)
+  const renewal = await lab.run(play)
+  t.match(
+    renewal.tasks('db2').find((x) => x.name === CLIENT_ISSUE),
+    { status: 'changed', reason: /within/ },
+  )
+  t.not(db2.readFile(CLIENT), before, 'renewed with the host certificate')
+})
+
+t.test('with pgbackrest_tls false no client certificate is issued', async (t) => {
+  const lab = await scriptedLab(backupPkiInventory({ tls_enabled: true, pgbackrest_tls: false }))
+  t.teardown(() => lab.cleanup())
+  for (const name of lab.inventory.hosts.keys()) realOpenssl(lab.host(name))
+  t.ok((await lab.run(play)).success)
+  t.notOk(lab.host('db2').fs.has(CLIENT))
+  t.notOk(lab.host('bk1').fs.has(`${TLS}/postgres/host.key`), 'no server, no copy for it')
 })
 
 t.test('a certificate inside the renewal margin is issued again for the same key', async (t) => {

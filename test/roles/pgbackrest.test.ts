@@ -291,6 +291,11 @@ t.test('inconsistent inventories are refused before any connection', async (t) =
   await t.rejects(scriptedLab(backupInventory('own', { pgbackrest_cipher_pass: 'has a space in it, sixteen+' })))
   await t.rejects(scriptedLab(backupInventory('own', { pgbackrest_full_schedule: 'daily; rm -rf /' })))
   await t.rejects(
+    scriptedLab(backupInventory('member', { tls_enabled: true, pgbackrest_tls_port: 8008 })),
+    /host db1: pgbackrest_tls_port and patroni_restapi_port are the same port \(8008\)/,
+  )
+  await t.rejects(scriptedLab(backupInventory('own', { pgbackrest_tls_port: 70000 })), /pgbackrest_tls_port/)
+  await t.rejects(
     scriptedLab(backupInventory('own', { pgbackrest_process_max: 9 })),
     /pgbackrest_process_max/,
     "more processes than sshd's MaxSessions leaves room for on the shared connection",
@@ -413,4 +418,131 @@ t.test('the restore script refuses a call without stanza, file and destination w
   t.equal(r.code, 2)
   t.match(r.stderr, /usage: .* STANZA FILE DESTINATION/)
   t.same(s.asked(), [])
+})
+
+/** Every value of `key` in a pgbackrest.conf, in order (a hash option such as tls-server-auth repeats). */
+const valuesOf = (text: string | undefined, key: string) =>
+  (text ?? '')
+    .split('\n')
+    .filter((l) => l.startsWith(`${key}=`))
+    .map((l) => l.slice(key.length + 1))
+
+/** TLS as most inventories have it: `tls_enabled` unset, on by default (the role tests' stack sets it false). */
+const TLS = { tls_enabled: undefined }
+const POSTGRES_TLS = '/etc/hastack/tls/postgres'
+
+/**
+ * The repository host as it answers the TLS server's tasks: postgres and its groups (usermod adds to them),
+ * the server's port open while its unit runs, and the certificate it presents (`presented.serial`, the one on
+ * disk until a test says otherwise).
+ */
+function answerTlsServer(lab: ScriptedLab, host: string) {
+  const conn = lab.host(host)
+  const groups = new Set(['postgres'])
+  const presented = { serial: 'CURRENT', restarts: 0 }
+  conn.on(/^getent passwd postgres && id -nG postgres$/, () => ({
+    stdout: `postgres:x:104:110::/var/lib/postgresql:/bin/bash\n${[...groups].join(' ')}\n`,
+  }))
+  conn.on(/^usermod --append --groups (\S+) postgres$/, (command, _o, c) => {
+    for (const g of command.split(' ')[3]!.split(',')) groups.add(g)
+    c.mutated(command)
+    return {}
+  })
+  conn.on(/exec 3<>\/dev\/tcp\/[\d.]+\/8432/, (_c, _o, c) => ({ code: c.service('pgbackrest').active ? 0 : 1 }))
+  conn.on(/openssl s_client/, () => ({ stdout: `serial=CURRENT\nserial=${presented.serial}\n` }))
+  conn.on(/^systemctl restart pgbackrest$/, (command, _o, c) => {
+    presented.serial = 'CURRENT'
+    presented.restarts++
+    c.mutated(command)
+    return {}
+  })
+  return { groups, presented }
+}
+
+t.test(
+  "with pgbackrest_tls a member reaches the repository host's TLS server with its client certificate",
+  async (t) => {
+    const lab = await world('own', TLS)
+    t.teardown(() => lab.cleanup())
+    const server = answerTlsServer(lab, 'bk1')
+    t.ok((await lab.run(link)).success)
+    const db2 = ini(lab.host('db2').readFile(CONF))
+    t.same(
+      [db2['repo1-host'], db2['repo1-host-type'], db2['repo1-host-port']],
+      ['bk1', 'tls', '8432'],
+      "by the repository host's name: pgBackRest 2.45 checks a server certificate's DNS names only",
+    )
+    t.same(
+      [db2['repo1-host-ca-file'], db2['repo1-host-cert-file'], db2['repo1-host-key-file']],
+      [`${POSTGRES_TLS}/ca.crt`, `${POSTGRES_TLS}/pgbackrest-client.crt`, `${POSTGRES_TLS}/host.key`],
+    )
+    t.equal(db2['repo1-host-user'], undefined, 'no SSH user')
+    const bk1 = lab.host('bk1').readFile(CONF)
+    const options = ini(bk1)
+    t.same(
+      [options['tls-server-address'], options['tls-server-port'], options['tls-server-cert-file']],
+      ['10.0.0.40', '8432', `${POSTGRES_TLS}/host.crt`],
+      "on the repository host's address only, with postgres's copy of its certificate",
+    )
+    t.same(
+      [options['tls-server-key-file'], options['tls-server-ca-file']],
+      [`${POSTGRES_TLS}/host.key`, `${POSTGRES_TLS}/ca.crt`],
+    )
+    t.same(
+      valuesOf(bk1, 'tls-server-auth'),
+      ['db1=hastack', 'db2=hastack', 'db3=hastack'],
+      'each member, the stanza only',
+    )
+    t.same([lab.host('bk1').service('pgbackrest').active, lab.host('bk1').service('pgbackrest').enabled], [true, true])
+    t.same(
+      [lab.host('db2').service('pgbackrest').active, lab.host('db2').service('pgbackrest').enabled],
+      [false, false],
+    )
+    t.ok(server.groups.has('hastack-tls-postgres'), "the server's user reads postgres's copy of the key")
+    t.match(lab.host('bk1').readFile(CONF), /pg2-host=10\.0\.0\.12\n/, 'backups still reach the members over SSH')
+    for (const h of ['db2', 'bk1']) t.same(lab.host(h).unmatched, [], `${h}: every command answered`)
+    const again = await lab.run(link)
+    for (const h of ['db1', 'db2', 'db3', 'bk1']) t.equal(again.stats.get(h)?.changed, 0, `${h}: second run, changed 0`)
+  },
+)
+
+t.test('a repository on a member authorizes only the other members, and serves itself locally', async (t) => {
+  const lab = await world('member', TLS)
+  t.teardown(() => lab.cleanup())
+  answerTlsServer(lab, 'db1')
+  t.ok((await lab.run(link)).success)
+  t.same(valuesOf(lab.host('db1').readFile(CONF), 'tls-server-auth'), ['db2=hastack', 'db3=hastack'])
+  t.equal(ini(lab.host('db1').readFile(CONF))['repo1-host'], undefined, 'its repository is local')
+  t.equal(ini(lab.host('db3').readFile(CONF))['repo1-host'], 'db1')
+})
+
+t.test(
+  'a changed setting restarts the server, and so does a renewed certificate it does not present yet',
+  async (t) => {
+    const lab = await world('own', TLS)
+    t.teardown(() => lab.cleanup())
+    const server = answerTlsServer(lab, 'bk1')
+    t.ok((await lab.run(link)).success)
+    const first = server.presented.restarts
+    await lab.reconfigure(backupInventory('own', { ...TLS, pgbackrest_retention_full: 3 }))
+    t.ok((await lab.run(link)).success)
+    t.equal(server.presented.restarts, first + 1, 'the new retention: one restart')
+    server.presented.serial = 'BEFORE-RENEWAL'
+    const renewed = await lab.run(link)
+    t.ok(renewed.success, renewed.tasks('bk1').find((x) => x.status === 'failed')?.reason ?? 'converged')
+    const task = renewed.tasks('bk1').find((x) => x.name.startsWith("Ensure pgBackRest's TLS server presents"))
+    t.match(task?.reason, /presents certificate BEFORE-RENEWAL, the renewed one on disk is CURRENT: a restart/)
+    t.equal(server.presented.restarts, first + 2, 'the renewal: one restart')
+    t.equal((await lab.run(link)).stats.get('bk1')?.changed, 0, 'then nothing to do')
+  },
+)
+
+t.test('with pgbackrest_tls false the members keep SSH and no server runs', async (t) => {
+  const lab = await world('own', { ...TLS, pgbackrest_tls: false })
+  t.teardown(() => lab.cleanup())
+  t.ok((await lab.run(link)).success)
+  const db2 = ini(lab.host('db2').readFile(CONF))
+  t.same([db2['repo1-host'], db2['repo1-host-user'], db2['repo1-host-type']], ['10.0.0.40', 'postgres', undefined])
+  t.same(valuesOf(lab.host('bk1').readFile(CONF), 'tls-server-auth'), [])
+  t.same([lab.host('bk1').service('pgbackrest').active, lab.host('bk1').service('pgbackrest').enabled], [false, false])
 })

@@ -5,6 +5,7 @@
  */
 import t from 'tap'
 import { NO_SUCH_HISTORY, archiveLinkCommand } from '../../playbooks/day2/archive-link.ts'
+import type { Fleet } from '../../playbooks/day2/fleet.ts'
 import { limitsOf } from '../../playbooks/day2/stack-state.ts'
 import { switchPostgres } from '../../playbooks/day2/switch.ts'
 import type { RunOptions } from '../../lib/types.ts'
@@ -29,6 +30,14 @@ t.test('the candidate asks the archive for a history file no timeline has, as po
     '/dev/null',
   ])
   t.equal(archiveLinkCommand(fleet, 'node1'), undefined, 'the repository host reads its archive locally')
+})
+
+t.test("with pgBackRest's TLS server there is no shared connection to open", async (t) => {
+  const { fleet } = await worldFleet(healthyState(), [], { backupRepo: 'node1' })
+  const overTls: Fleet = { ...fleet, vars: (host) => ({ ...fleet.vars(host), tls_enabled: true }) }
+  t.equal(archiveLinkCommand(overTls, 'node2'), undefined)
+  const overSsh: Fleet = { ...fleet, vars: (host) => ({ ...overTls.vars(host), pgbackrest_tls: false }) }
+  t.ok(archiveLinkCommand(overSsh, 'node2'), 'pgbackrest_tls false: the SSH link is opened as before')
 })
 
 t.test('without a repository host there is no link to open', async (t) => {

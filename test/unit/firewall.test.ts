@@ -89,6 +89,14 @@ t.test(
   },
 )
 
+t.test("pgBackRest's TLS server 8432 on the repository host: the other members only, and only with TLS", async (t) => {
+  const e = stackExposures(await labSmall())
+  t.same(whoMayReach(e, 'node1', 8432), ['10.0.0.12', '10.0.0.13'], 'no admin network, no app-only host')
+  t.same(whoMayReach(e, 'node2', 8432), [], 'only the repository host serves it')
+  t.same(whoMayReach(stackExposures(await labSmall({ pgbackrest_tls: false })), 'node1', 8432), [], 'SSH instead')
+  t.same(whoMayReach(stackExposures(await labSmall({ tls_enabled: false })), 'node1', 8432), [], 'a plaintext stack')
+})
+
 t.test(
   'Redis 6379 from Redis, Sentinel, HAProxy, app, backup hosts; Sentinel 26379 from Sentinels, Redis, apps; both from admins',
   async (t) => {

@@ -93,6 +93,22 @@ t.test('a current certificate needs nothing; every way of falling out of date is
   ])
 })
 
+t.test("a client certificate for pgBackRest must carry exactly the host's name as its CommonName", async (t) => {
+  const dir = workdir()
+  const ca = await newCa(dir)
+  const caPem = readFileSync(ca.cert, 'utf8')
+  const named = hostRequest(dir, 'named', '/O=hastack/OU=node1/CN=node1')
+  const withCn = await signRequest(ca, named.csr, NAMES, 365)
+  const want = { caPem, names: NAMES, publicKeyPem: named.publicKey, renewMarginDays: 30, now: new Date() }
+  t.same(certificateProblems(withCn, { ...want, commonName: 'node1' }), [])
+  t.same(certificateProblems(withCn, { ...want, commonName: 'node2' }), ['its CommonName (node1) is not node2'])
+  const plain = hostRequest(dir, 'plain')
+  const withoutCn = await signRequest(ca, plain.csr, NAMES, 365)
+  t.same(certificateProblems(withoutCn, { ...want, publicKeyPem: plain.publicKey, commonName: 'node1' }), [
+    'its CommonName (none) is not node1',
+  ])
+})
+
 t.test(
   "a user's own CA is refused with a loose key, a key of another CA, or a certificate that is no CA",
   async (t) => {

@@ -25,6 +25,7 @@ import { security } from './security.ts'
 import { tlsRedis } from './tls-redis.ts'
 import { tlsPostgres } from './tls-postgres.ts'
 import { renewal } from './renewal.ts'
+import { pgbackrestTls } from './pgbackrest-tls.ts'
 
 // Destructive checks, in this order: alerting first (it asserts that no alert is raised when it is
 // done, which the failovers of the later checks would trip for a while), then the rest; the restores
@@ -42,6 +43,7 @@ export const SITE_CHECKS: SiteCheck[] = [
   dashboards,
   pictures,
   backup,
+  pgbackrestTls,
   centralLogs,
   app,
   appBrowser,
