@@ -49,9 +49,15 @@ export function retryingQueue(
 }
 
 const VOTER = /^[A-Za-z0-9_.:@-]{1,128}$/
+/** A vote id a client may choose (its idempotency key): a UUID, lower-case. */
+const VOTE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
-/** The vote in a request body, or the reason it is refused. */
-export function parseVoteRequest(body: string): { voter: string; choice: 'a' | 'b' } | { error: string } {
+/**
+ * The vote in a request body, or the reason it is refused. A client may send the vote's `id` (a UUID): sent again
+ * after a cut connection, the same vote is then applied once (the worker's upsert keeps a voter's vote with the
+ * same id); without one the program draws it.
+ */
+export function parseVoteRequest(body: string): { voter: string; choice: 'a' | 'b'; id?: string } | { error: string } {
   let data: unknown
   try {
     data = JSON.parse(body)
@@ -59,11 +65,13 @@ export function parseVoteRequest(body: string): { voter: string; choice: 'a' | '
     return { error: 'the body is not JSON' }
   }
   if (typeof data !== 'object' || data === null) return { error: 'the body is not a JSON object' }
-  const { voter, choice } = data as Record<string, unknown>
+  const { voter, choice, id } = data as Record<string, unknown>
   if (typeof voter !== 'string' || !VOTER.test(voter))
     return { error: 'voter must be 1 to 128 letters, digits or _ . : @ -' }
   if (choice !== 'a' && choice !== 'b') return { error: 'choice must be "a" or "b"' }
-  return { voter, choice }
+  if (id === undefined) return { voter, choice }
+  if (typeof id !== 'string' || !VOTE_ID.test(id)) return { error: 'id must be a lower-case UUID' }
+  return { voter, choice, id }
 }
 
 async function postVote(req: IncomingMessage, res: ServerResponse, queue: VoteQueue, now: () => number) {
@@ -76,7 +84,7 @@ async function postVote(req: IncomingMessage, res: ServerResponse, queue: VoteQu
   }
   const parsed = parseVoteRequest(body)
   if ('error' in parsed) return sendJson(res, 400, { ok: false, error: parsed.error })
-  const vote: Vote = { id: randomUUID(), voter: parsed.voter, choice: parsed.choice, at: now() }
+  const vote: Vote = { id: parsed.id ?? randomUUID(), voter: parsed.voter, choice: parsed.choice, at: now() }
   try {
     await queue.push(encodeVote(vote))
   } catch (error) {

@@ -2,8 +2,12 @@
  * Sending the votes: `POST /vote` with a fresh voter id per request (the run's prefix and a
  * sequence number), at the schedule of pacing.ts, with at most `maxInFlight` requests open (a
  * request due while that many are open is not sent and is recorded as failed, `in-flight limit`)
- * and each one ended after `timeoutMs`. Returns one record per planned request.
+ * and each one ended after `timeoutMs`. Each vote carries its own id (a UUID, the app's idempotency key): a
+ * request whose connection was cut or refused before any answer (a VIP moving between the load balancers cuts
+ * the connections open at that moment) is sent again once, the same vote with the same id, so the app applies
+ * it once; the record says so (`retried`). Returns one record per planned request.
  */
+import { randomUUID } from 'node:crypto'
 import http from 'node:http'
 import { dueAtMs, dueBy, plannedRequests } from './pacing.ts'
 import type { RequestRecord } from './stats.ts'
@@ -34,17 +38,39 @@ function acknowledgedId(status: number, body: string): string | undefined {
   }
 }
 
-/** One vote request, never rejecting: the outcome is in the record. */
-function sendVote(agent: http.Agent, o: GeneratorOptions, voter: string, choice: string, startMs: number) {
-  const payload = JSON.stringify({ voter, choice })
+/** Errors of a connection cut or refused before any answer came: the vote is sent again, once. */
+const CUT_BEFORE_ANSWER = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE'])
+
+/** How long after a cut connection the vote is sent again. */
+const RESEND_AFTER_MS = 100
+
+/**
+ * One vote, never rejecting: the outcome is in the record. A connection cut before any answer sends the same vote
+ * (same id) once more, within what is left of `timeoutMs`.
+ */
+async function sendVote(agent: http.Agent, o: GeneratorOptions, voter: string, choice: string, startMs: number) {
+  const payload = JSON.stringify({ voter, choice, id: randomUUID() })
   const began = performance.now()
-  return new Promise<RequestRecord>((done) => {
+  const first = await sendOnce(agent, o, payload, o.timeoutMs)
+  const left = o.timeoutMs - (performance.now() - began) - RESEND_AFTER_MS
+  if (first.outcome !== 'error' || !CUT_BEFORE_ANSWER.has(first.reason ?? '') || left <= 0)
+    return { voter, startMs, latencyMs: performance.now() - began, ...first }
+  await new Promise((resolve) => setTimeout(resolve, RESEND_AFTER_MS))
+  const second = await sendOnce(agent, o, payload, left)
+  return { voter, startMs, latencyMs: performance.now() - began, ...second, retried: first.reason }
+}
+
+type Attempt = Omit<RequestRecord, 'voter' | 'startMs' | 'latencyMs'>
+
+/** One POST of the payload, bounded by `timeoutMs`, never rejecting. */
+function sendOnce(agent: http.Agent, o: GeneratorOptions, payload: string, timeoutMs: number): Promise<Attempt> {
+  return new Promise<Attempt>((done) => {
     let finished = false
-    const finish = (fields: Omit<RequestRecord, 'voter' | 'startMs' | 'latencyMs'>) => {
+    const finish = (fields: Attempt) => {
       if (finished) return
       finished = true
       clearTimeout(timer)
-      done({ voter, startMs, latencyMs: performance.now() - began, ...fields })
+      done(fields)
     }
     const request = http.request(
       {
@@ -74,7 +100,7 @@ function sendVote(agent: http.Agent, o: GeneratorOptions, voter: string, choice:
     const timer = setTimeout(() => {
       finish({ outcome: 'timeout', reason: 'timeout' })
       request.destroy()
-    }, o.timeoutMs)
+    }, timeoutMs)
     request.on('error', (e) => finish({ outcome: 'error', reason: (e as NodeJS.ErrnoException).code ?? e.message }))
     request.end(payload)
   })

@@ -18,6 +18,8 @@ export interface LoadReport extends Reconciliation {
   /** Latency of the acknowledged votes, in milliseconds. */
   latencyMs: Latency
   failureWindows: FailureWindow[]
+  /** Votes sent a second time (same id) after their first connection was cut before any answer. */
+  resent: number
   /** The wait for the worker: how long, whether every acknowledged vote arrived, the error if none could be read. */
   drain: { seconds: number; drained: boolean; error?: string }
   /** False when PostgreSQL could not be read at all (the counts of stored votes then mean nothing). */
@@ -53,6 +55,7 @@ export function reportText(r: LoadReport): string {
       `p99 ${l.p99} ms, max ${l.max} ms`,
     r.failureWindows.length ? '  requests failed in:' : '  no request failed',
     ...windowLines(r.failureWindows).map((line) => `    ${line}`),
+    ...(r.resent ? [`  sent again after a connection cut before any answer: ${r.resent} (same vote id)`] : []),
   ]
   if (!r.reconciled) lines.push(`  NOT reconciled: PostgreSQL could not be read (${r.drain.error ?? 'no answer'})`)
   else {

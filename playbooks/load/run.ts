@@ -96,6 +96,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadReport> {
     successRate: successRate(records),
     latencyMs: latencyOf(records),
     failureWindows: failureWindows(records),
+    resent: records.filter((r) => r.retried !== undefined).length,
     ...reconcile(records, drain.rows),
     drain: { seconds: Math.round(drain.seconds * 10) / 10, drained: drain.drained, error: drain.error },
     reconciled: drain.error === undefined,

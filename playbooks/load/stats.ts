@@ -21,6 +21,8 @@ export interface RequestRecord {
   id?: string
   /** A short reason for a failure: `503`, `timeout`, `ECONNREFUSED`, `in-flight limit`. */
   reason?: string
+  /** Why the vote was sent a second time (the first connection's error, e.g. `ECONNRESET`), when it was. */
+  retried?: string
 }
 
 export interface Latency {

@@ -58,6 +58,19 @@ t.test('a vote is answered 201 with its id once the queue holds it', async (t) =
   t.same(queue.items.map(decodeVote), [{ id: body.id, voter: 'alice', choice: 'b', at: 1234 }])
 })
 
+t.test("a vote sent with the client's own id keeps it; an id that is not a UUID is refused with 400", async (t) => {
+  const queue = fakeQueue()
+  const get = await serve(t, voteHandler(queue))
+  const id = '0f8fad5b-d9cb-469f-a165-70867728950e'
+  const r = await get('/vote', post(JSON.stringify({ voter: 'bob', choice: 'a', id })))
+  t.equal(r.status, 201)
+  t.same(await r.json(), { ok: true, id })
+  t.equal(decodeVote(queue.items[0]!)?.id, id, 'the queued vote carries it')
+  for (const bad of ['x', 42, '0F8FAD5B-D9CB-469F-A165-70867728950E'])
+    t.equal((await get('/vote', post(JSON.stringify({ voter: 'bob', choice: 'a', id: bad })))).status, 400)
+  t.equal(queue.items.length, 1, 'nothing queued for a refused one')
+})
+
 t.test('a vote the queue refused or timed out on is answered 503, never 2xx', async (t) => {
   for (const reason of ['NOREPLICAS Not enough good replicas to write.', 'Command timed out']) {
     const get = await serve(t, voteHandler(fakeQueue(new Error(reason))))

@@ -2,7 +2,8 @@
  * The load generator's sender against small HTTP servers of this test on 127.0.0.1 (they stand in
  * for nothing but an HTTP peer: what the app does is checked in the lab, test/stack/site/): it keeps
  * the rate, sends one unique voter per request, reads 201 + id as acknowledged and anything else as
- * failed, ends a request at its timeout and never has more than its limit of requests open.
+ * failed, ends a request at its timeout and never has more than its limit of requests open; a connection
+ * cut before any answer sends the same vote, with the same id, once more.
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -21,7 +22,7 @@ async function serve(t: Tap, handler: http.RequestListener): Promise<number> {
   return (server.address() as AddressInfo).port
 }
 
-function body(request: http.IncomingMessage): Promise<{ voter: string; choice: string }> {
+function body(request: http.IncomingMessage): Promise<{ voter: string; choice: string; id?: string }> {
   return new Promise((done) => {
     let text = ''
     request.on('data', (chunk) => (text += chunk))
@@ -140,4 +141,33 @@ t.test('stopped by its signal: sends no more votes, waits for the ones open, ret
     'every vote sent has its record',
   )
   t.same(new Set(seen), new Set(records.map((r) => r.voter)), 'the server saw exactly the votes recorded')
+})
+
+t.test('a connection cut before any answer sends the same vote, with the same id, once more', async (t) => {
+  const ids = new Map<string, string[]>()
+  const port = await serve(t, async (request, response) => {
+    const vote = await body(request)
+    const seen = ids.get(vote.voter) ?? []
+    ids.set(vote.voter, [...seen, vote.id ?? ''])
+    if (seen.length === 0) request.socket.destroy()
+    else response.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, id: vote.id }))
+  })
+  const records = await generateVotes({
+    target: { host: '127.0.0.1', port },
+    rate: 10,
+    durationS: 0.5,
+    prefix: 'cut',
+    timeoutMs: 2000,
+    maxInFlight: 10,
+  })
+  t.equal(records.length, 5)
+  for (const [voter, sent] of ids) {
+    t.equal(sent.length, 2, `${voter}: sent twice`)
+    t.match(sent[0], /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'with a UUID of its own')
+    t.equal(sent[1], sent[0], 'the same id both times')
+  }
+  t.ok(
+    records.every((r) => r.outcome === 'acknowledged' && r.retried === 'ECONNRESET' && r.id === ids.get(r.voter)![0]),
+    'each acknowledged on its second sending, which the record says',
+  )
 })

@@ -99,6 +99,7 @@ function reportOf(records: RequestRecord[], rows: VoteRow[], reconciled = true):
     successRate: successRate(records),
     latencyMs: latencyOf(records),
     failureWindows: failureWindows(records),
+    resent: records.filter((r) => r.retried !== undefined).length,
     ...reconcile(records, rows),
     drain: reconciled ? { seconds: 1.2, drained: true } : { seconds: 60, drained: false, error: 'ECONNREFUSED' },
     reconciled,
