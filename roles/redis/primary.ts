@@ -46,42 +46,50 @@ export function majority(answers: Record<string, string | undefined>): string | 
   return best
 }
 
-/** Ask every Sentinel of the inventory which address it names as the primary. */
-export async function askSentinels(h: HostRun): Promise<Record<string, string | undefined>> {
-  const answers: Record<string, string | undefined> = {}
-  const name = String(h.vars.redis_master_name)
-  await Promise.all(
-    h.inventory.groupHosts('sentinel').map(async (s) => {
-      const ep = cliEndpoint(
-        h.vars,
-        String(h.hostvars(s).address),
-        Number(h.vars.sentinel_port),
-        String(h.vars.sentinel_password),
-      )
-      const replies = await redisCli(h, ep, [['SENTINEL', 'get-master-addr-by-name', name]], 10_000).catch(
+/** One host of a group as asked by `askEvery`: its name, its address and its reply (undefined: none, or an error). */
+interface Asked {
+  host: string
+  address: string
+  reply: string[] | undefined
+}
+
+/** One command to every host of `group` at its address and `port`, side by side, each bounded at 10 s. */
+async function askEvery(
+  h: HostRun,
+  group: string,
+  port: number,
+  password: string,
+  command: (string | number)[],
+): Promise<Asked[]> {
+  return Promise.all(
+    h.inventory.groupHosts(group).map(async (host) => {
+      const address = String(h.hostvars(host).address)
+      const replies = await redisCli(h, cliEndpoint(h.vars, address, port, password), [command], 10_000).catch(
         () => undefined,
       )
       const reply = replies?.[0]
-      answers[s] = reply && !isError(reply) && /^\d+\.\d+\.\d+\.\d+$/.test(reply[0] ?? '') ? reply[0] : undefined
+      return { host, address, reply: reply && !isError(reply) ? reply : undefined }
     }),
   )
-  return answers
 }
 
-/** Ask every Redis server of the inventory for its role (`ROLE`'s first word: `master` or `slave`). */
+/** Ask every Sentinel of the inventory which address it names as the primary. */
+export async function askSentinels(h: HostRun): Promise<Record<string, string | undefined>> {
+  const name = String(h.vars.redis_master_name)
+  const asked = await askEvery(h, 'sentinel', Number(h.vars.sentinel_port), String(h.vars.sentinel_password), [
+    'SENTINEL',
+    'get-master-addr-by-name',
+    name,
+  ])
+  const named = (reply?: string[]) => (/^\d+\.\d+\.\d+\.\d+$/.test(reply?.[0] ?? '') ? reply![0] : undefined)
+  return Object.fromEntries(asked.map((a) => [a.host, named(a.reply)]))
+}
+
+/** Ask every Redis server of the inventory for its role (`ROLE`'s first word: `master` or `slave`), by address. */
 export async function askServers(h: HostRun): Promise<Record<string, string | undefined>> {
-  const roles: Record<string, string | undefined> = {}
-  await Promise.all(
-    h.inventory.groupHosts('redis').map(async (r) => {
-      const address = String(h.hostvars(r).address)
-      const ep = cliEndpoint(h.vars, address, Number(h.vars.redis_port), String(h.vars.redis_password))
-      const replies = await redisCli(h, ep, [['ROLE']], 10_000).catch(() => undefined)
-      const reply = replies?.[0]
-      const role = reply && !isError(reply) ? reply[0] : undefined
-      roles[address] = role === 'master' || role === 'slave' ? role : undefined
-    }),
-  )
-  return roles
+  const asked = await askEvery(h, 'redis', Number(h.vars.redis_port), String(h.vars.redis_password), ['ROLE'])
+  const role = (reply?: string[]) => (reply?.[0] === 'master' || reply?.[0] === 'slave' ? reply[0] : undefined)
+  return Object.fromEntries(asked.map((a) => [a.address, role(a.reply)]))
 }
 
 /**
