@@ -7,6 +7,7 @@
 import type { HostRun, Plan, Task, Vars } from '../../lib/types.ts'
 import { defineTask, delay, noChange, waitUntil } from '../../lib/tasks/index.ts'
 import { walArchiving, type WalArchiving } from '../pgbackrest/archiving.ts'
+import { httpGetCommand } from '../../lib/facts/http.ts'
 import {
   clusterMembers,
   documentOf,
@@ -14,7 +15,6 @@ import {
   memberApi,
   membersIn,
   rest,
-  restGetCommand,
   restGetProbe,
   restResponse,
   type PatroniMember,
@@ -101,7 +101,7 @@ export interface ApiContext {
 /** Ensure the dynamic configuration in etcd matches the inventory (PATCH /config, once per cluster). */
 export function dynamicConfigTask(h: HostRun, api: ApiContext): Task {
   // The read is a probe (no credentials in it); the PATCH carries them on curl's standard input.
-  const read = restGetCommand(`${api.base}/config`, patroniApiCa(h.vars))
+  const read = httpGetCommand(`${api.base}/config`, patroniApiCa(h.vars))
   const probes = [restGetProbe(`${api.base}/config`, patroniApiCa(h.vars))]
   const name = 'Ensure the Patroni dynamic configuration matches the inventory'
   return defineTask(name, { probes }, async (ctx): Promise<Plan> => {
@@ -151,7 +151,7 @@ const healthy = (m: PatroniMember) => m.state === 'running' || m.state === 'stre
  */
 export function rollingRestartTask(h: HostRun, api: ApiContext, afterPatch: boolean): Task {
   // The first read of the members is a probe (no credentials in it); after a PATCH it is read live, later.
-  const read = restGetCommand(`${api.base}/cluster`, patroniApiCa(h.vars))
+  const read = httpGetCommand(`${api.base}/cluster`, patroniApiCa(h.vars))
   return defineTask(
     'Ensure members with pending PostgreSQL settings are restarted one at a time',
     { probes: afterPatch ? [] : [restGetProbe(`${api.base}/cluster`, patroniApiCa(h.vars))] },

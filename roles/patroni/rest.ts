@@ -76,19 +76,14 @@ export async function rest(
   return restResponse(result.stdout)
 }
 
-/** curl's output as `rest` and `restGetCommand` ask for it: the body, a newline, the HTTP status (0: no answer). */
+/**
+ * curl's output as `rest` and `httpGetCommand` (lib/facts/http.ts) ask for it: the body, a newline, the HTTP
+ * status (0: no answer).
+ */
 export function restResponse(stdout: string): RestResponse {
   const cut = stdout.lastIndexOf('\n')
   const status = Number(stdout.slice(cut + 1).trim()) || 0
   return { status, body: cut >= 0 ? stdout.slice(0, cut) : '' }
-}
-
-/**
- * A GET without credentials as one command line (the URL and the CA file: no secret), so a run of tasks
- * gathers it as a probe and the probe plan may keep it; prints what `rest` reads (see restResponse).
- */
-export function restGetCommand(url: string, caFile?: string): string {
-  return httpGetCommand(url, caFile)
 }
 
 /** The same GET as a typed probe (a batch may answer an https one without a curl process of its own). */
@@ -135,7 +130,7 @@ export function isLeader(m: PatroniMember): boolean {
  * first read is a probe: in a run of tasks it is answered with the others' in one round trip.
  */
 export function waitForLeader(h: HostRun, apiBase: string, timeoutMs = 120_000): Task {
-  const firstTry = restGetCommand(`${apiBase}/cluster`, patroniApiCa(h.vars))
+  const firstTry = httpGetCommand(`${apiBase}/cluster`, patroniApiCa(h.vars))
   const probes = [restGetProbe(`${apiBase}/cluster`, patroniApiCa(h.vars))]
   return defineTask('Wait for the cluster to have a leader', { probes }, async (ctx): Promise<Plan> => {
     if (ctx.check) return { change: false, skip: true, reason: 'not waited for in check mode' }

@@ -66,7 +66,7 @@ function curlConfig(text: string): Record<string, string> {
   return out
 }
 
-/** A GET's command line (restGetCommand: `curl -sS -m 10 [--cacert CA] -w ... --url URL`) as a curl config. */
+/** A GET's command line (httpGetCommand: `curl -sS -m 10 [--cacert CA] -w ... --url URL`) as a curl config. */
 function curlGetConfig(command: string): Record<string, string> {
   const url = /--url (\S+)$/.exec(command)?.[1]
   const cacert = /--cacert (\S+)/.exec(command)?.[1]

@@ -2,16 +2,10 @@
  * Patroni's REST credentials go only to the inventory's members, never to an api_url read from the DCS; a read
  * without credentials is one command line (a probe) that names only the URL and the CA.
  */
+import { httpGetCommand } from '../../lib/facts/http.ts'
 import t from 'tap'
 import type { HostRun, Inventory, RunOptions } from '../../lib/types.ts'
-import {
-  inventoryApis,
-  memberApi,
-  restGetCommand,
-  restGetProbe,
-  restResponse,
-  type PatroniMember,
-} from '../../roles/patroni/rest.ts'
+import { inventoryApis, memberApi, restGetProbe, restResponse, type PatroniMember } from '../../roles/patroni/rest.ts'
 import { probeCommand } from '../../lib/facts/probes.ts'
 import { rollingRestartTask } from '../../roles/patroni/dynamic.ts'
 
@@ -43,7 +37,7 @@ t.test('the rolling restart posts with credentials to inventory addresses only',
     vars: { patroni_loop_wait: 0 },
     log: () => {},
     async query(command: string | string[], options?: RunOptions) {
-      // A call with its curl config on stdin (rest), or a GET on the command line (restGetCommand, the first read).
+      // A call with its curl config on stdin (rest), or a GET on the command line (httpGetCommand, the first read).
       const config = String(options?.stdin ?? `url = "${/--url (\S+)$/.exec(String(command))?.[1]}"\nrequest = "GET"`)
       const url = /^url = "([^"]*)"/m.exec(config)![1]!
       const method = /^request = "([^"]*)"/m.exec(config)![1]!
@@ -69,14 +63,14 @@ t.test('the rolling restart posts with credentials to inventory addresses only',
 
 t.test('a read without credentials is one command line naming the URL and, over HTTPS, the CA', async (t) => {
   t.equal(
-    restGetCommand('https://10.0.0.11:8008/cluster', '/etc/hastack/tls/ca.crt'),
+    httpGetCommand('https://10.0.0.11:8008/cluster', '/etc/hastack/tls/ca.crt'),
     "curl -sS -m 10 --cacert /etc/hastack/tls/ca.crt -w '\\n%{http_code}' --url https://10.0.0.11:8008/cluster",
   )
   t.equal(
-    restGetCommand('http://10.0.0.11:8008/primary'),
+    httpGetCommand('http://10.0.0.11:8008/primary'),
     "curl -sS -m 10 -w '\\n%{http_code}' --url http://10.0.0.11:8008/primary",
   )
-  t.throws(() => restGetCommand('https://10.0.0.11:8008/primary'), /needs the CA file/)
+  t.throws(() => httpGetCommand('https://10.0.0.11:8008/primary'), /needs the CA file/)
   t.same(restResponse('{"role":"primary"}\n200'), { status: 200, body: '{"role":"primary"}' })
   t.same(restResponse('\n000'), { status: 0, body: '' }, 'no answer')
 })
@@ -86,6 +80,6 @@ t.test('a read without credentials is asked as a typed probe standing for the sa
     ['https://10.0.0.11:8008/cluster', '/etc/hastack/tls/ca.crt'],
     ['http://10.0.0.11:8008/primary', undefined],
   ] as const)
-    t.equal(probeCommand(restGetProbe(url, ca)), restGetCommand(url, ca), url)
+    t.equal(probeCommand(restGetProbe(url, ca)), httpGetCommand(url, ca), url)
   t.throws(() => restGetProbe('https://10.0.0.11:8008/primary'), /needs the CA file/)
 })

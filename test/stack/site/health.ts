@@ -39,7 +39,7 @@ const COMPONENT_UNITS: Record<string, { group: string; units: string[] }> = {
 const JOURNAL_LINES = 40
 
 /** Keep the last journal lines of every failing component's units, host by host, in site-gate-journal.txt. */
-export async function keepJournals(ctx: SiteContext, statusFile: string): Promise<void> {
+async function keepJournals(ctx: SiteContext, statusFile: string): Promise<void> {
   const report = JSON.parse(readFileSync(statusFile, 'utf8')) as { problems?: Record<string, string[]> }
   const failing = Object.entries(report.problems ?? {}).filter(([c, p]) => p.length && COMPONENT_UNITS[c])
   const parts = await Promise.all(
