@@ -8,11 +8,16 @@
  * The bundle (`.build/<playbook>.mjs`, not committed) is built on the first run and used only while its key
  * (`.build/<playbook>.key`) matches: the SHA-256 of every file the bundle was built from, of tsconfig.json, of
  * this launcher and esbuild's version. Any difference (a source edited, this launcher changed, esbuild upgraded)
- * builds it again before it runs, so a stale bundle never runs. npm packages stay outside the bundle and load
- * from node_modules as usual. `import.meta.url`, `.dirname` and `.filename` keep naming each source file, so
- * the engine finds its templates and schema where they are; any other use of `import.meta` fails the build.
+ * builds it again before it runs, so a stale bundle never runs. The npm packages the playbook imports are
+ * bundled too (their files are inputs of the key like the sources): loading some 200 CommonJS files one by one
+ * through Node's module loader was a third of the start-up. In a bundled file `import.meta.url`, `.dirname` and
+ * `.filename` keep naming that file, and so do a package file's `__dirname` and `__filename`, so the engine
+ * finds its templates and schema where they are; any other use of `import.meta` fails the build. `require`
+ * works as in the package's own file (built-in modules; a native addon or an optional package not installed
+ * is required at run time from where the package would require it, as before).
  */
 import { createHash } from 'node:crypto'
+import { statSync } from 'node:fs'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path'
 import process from 'node:process'
@@ -22,6 +27,16 @@ const LAUNCHER = fileURLToPath(import.meta.url)
 const REPO = resolve(dirname(LAUNCHER), '..')
 const BUILD_DIR = join(REPO, '.build')
 const USAGE = "usage: node bin/play.mjs playbooks/<playbook>.ts [the playbook's options]"
+
+/** The key's format: each input's SHA-256, size and modification time (1 recorded the SHA-256 alone). */
+const KEY_VERSION = 2
+/** An input unmodified this long when the key is written may later be judged by its size and time alone. */
+const QUIET_MS = 2000
+
+/** Packages the launcher itself uses, never a playbook: left out of every bundle. */
+const LAUNCHER_ONLY = ['esbuild']
+/** Optional packages a bundled package requires only when they are installed (ssh2's cpu-features). */
+const OPTIONAL_PACKAGES = ['cpu-features']
 
 /** @param {string | Buffer} content */
 const sha256 = (content) => createHash('sha256').update(content).digest('hex')
@@ -46,6 +61,31 @@ async function toolingKey() {
 }
 
 /**
+ * A file's size and modification time, as the key records them (undefined when it cannot be read).
+ * @param {string} path
+ */
+function fileStamp(path) {
+  try {
+    const st = statSync(path, { bigint: true })
+    return `${st.size} ${st.mtimeNs}`
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Whether an input still has the content the key recorded. Its size and modification time are enough when
+ * both are unchanged and it had been left alone for a while when the key was written (a change within the
+ * file system's timestamp granularity of that moment could otherwise hide, as git's racy-clean rule says);
+ * otherwise its content is hashed again.
+ * @param {string} path @param {{ sha256: string, stamp?: string, quiet?: boolean }} recorded
+ */
+async function unchanged(path, recorded) {
+  if (recorded.quiet && recorded.stamp !== undefined && fileStamp(path) === recorded.stamp) return true
+  return (await fileHash(path)) === recorded.sha256
+}
+
+/**
  * True when the key file names exactly the current tooling and every input's current content.
  * @param {string} keyFile
  */
@@ -56,11 +96,11 @@ async function isFresh(keyFile) {
   } catch {
     return false
   }
-  if (JSON.stringify(key.tooling) !== JSON.stringify(await toolingKey())) return false
+  if (key.version !== KEY_VERSION || JSON.stringify(key.tooling) !== JSON.stringify(await toolingKey())) return false
   const inputs = Object.entries(key.inputs ?? {})
   if (inputs.length === 0) return false
-  const hashes = await Promise.all(inputs.map(([path]) => fileHash(join(REPO, path))))
-  return inputs.every(([, hash], i) => hashes[i] === hash)
+  const same = await Promise.all(inputs.map(([path, recorded]) => unchanged(join(REPO, path), recorded)))
+  return same.every(Boolean)
 }
 
 /**
@@ -91,29 +131,45 @@ async function build(playbook, bundle, keyFile) {
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    packages: 'external',
+    external: [...LAUNCHER_ONLY, ...OPTIONAL_PACKAGES],
     absWorkingDir: REPO,
     write: false,
     metafile: true,
     outfile: bundle,
     logLevel: 'silent',
+    banner: {
+      js: "import { createRequire as __hastackRequire } from 'node:module'\nconst require = __hastackRequire(import.meta.url)",
+    },
     plugins: [
       {
-        name: 'pin-import-meta',
+        name: 'pin-file-names',
         setup(context) {
+          // A native addon stays a file of its package: required at run time by its absolute path.
+          context.onResolve({ filter: /\.node$/ }, ({ path, resolveDir }) => ({
+            path: resolve(resolveDir, path),
+            external: true,
+          }))
           context.onLoad({ filter: /\.[cm]?ts$/ }, async ({ path }) => ({
             contents: pinImportMeta(await readFile(path, 'utf8'), path),
             loader: 'ts',
+          }))
+          context.onLoad({ filter: /[\\/]node_modules[\\/].*\.[cm]?js$/ }, async ({ path }) => ({
+            contents: `var __dirname = ${JSON.stringify(dirname(path))}, __filename = ${JSON.stringify(path)};\n${pinImportMeta(await readFile(path, 'utf8'), path)}`,
+            loader: 'js',
           }))
         },
       },
     ],
   })
   const inputs = {}
+  const now = Date.now()
   for (const input of Object.keys(result.metafile.inputs).sort()) {
-    inputs[input] = await fileHash(join(REPO, input))
+    const path = join(REPO, input)
+    const stamp = fileStamp(path)
+    const modifiedMs = stamp === undefined ? now : Number(BigInt(stamp.split(' ')[1]) / 1_000_000n)
+    inputs[input] = { sha256: await fileHash(path), stamp, quiet: now - modifiedMs > QUIET_MS }
   }
-  const key = { tooling: await toolingKey(), inputs }
+  const key = { version: KEY_VERSION, tooling: await toolingKey(), inputs }
   await mkdir(dirname(bundle), { recursive: true })
   await writeAtomically(bundle, result.outputFiles[0].contents)
   await writeAtomically(keyFile, `${JSON.stringify(key, null, 1)}\n`)

@@ -57,6 +57,19 @@ export function renderTemplate(src: string, host: HostView, extra: Vars = {}): s
   if (!isAbsolute(src) && !filename.startsWith(TEMPLATES_DIR))
     throw new Error(`template path escapes templates/: ${src}`)
   const text = readFileSync(filename, 'utf8')
-  const options = { filename, root: TEMPLATES_DIR, views: [join(TEMPLATES_DIR)], escape: printed(src) }
-  return ejs.render(text, templateData(host, extra), { ...options, async: false })
+  return compiled(src, filename, text)(templateData(host, extra))
+}
+
+/** Compiled templates of this process, by their name and text (a template renders for many hosts). */
+const COMPILED = new Map<string, ejs.TemplateFunction>()
+
+/** The template compiled once per process for this name and text (an edited file compiles again). */
+function compiled(src: string, filename: string, text: string): ejs.TemplateFunction {
+  const key = `${src}\0${filename}\0${text}`
+  let render = COMPILED.get(key)
+  if (!render) {
+    const options = { filename, root: TEMPLATES_DIR, views: [join(TEMPLATES_DIR)], escape: printed(src) }
+    COMPILED.set(key, (render = ejs.compile(text, { ...options, async: false })))
+  }
+  return render
 }

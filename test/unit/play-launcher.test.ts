@@ -1,11 +1,23 @@
 /**
  * bin/play.mjs, the bundled start of a playbook: it runs the playbook with its own arguments from an esbuild
  * bundle, builds that bundle again whenever anything it was built from changed (so a stale bundle never runs),
- * keeps `import.meta.url` naming each source file, refuses what is not a playbook of its repository, and
- * lists exactly the tasks that `node --import=tsx` lists for the site playbook.
+ * keeps `import.meta.url` naming each source file and `__dirname` each bundled package file, refuses what is
+ * not a playbook of its repository, and lists exactly the tasks that `node --import=tsx` lists for the site
+ * playbook.
  */
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import t, { type Test } from 'tap'
@@ -72,6 +84,61 @@ t.test('builds the bundle again when an imported source changes, so a stale bund
   t.equal(JSON.parse(play(dir, ['playbooks/greet.ts']).stdout).greeting, 'changed', 'the edited module runs')
   writeGreeting(dir, 'hello')
   t.equal(JSON.parse(play(dir, ['playbooks/greet.ts']).stdout).greeting, 'hello', 'and the edit undone runs too')
+})
+
+t.test(
+  'a source touched but not changed keeps the bundle; a changed one old enough to be judged by its time does not',
+  async (t) => {
+    const dir = fixtureRepo(t)
+    const source = join(dir, 'lib/greet.ts')
+    const longAgo = new Date(Date.now() - 60_000)
+    utimesSync(source, longAgo, longAgo)
+    play(dir, ['playbooks/greet.ts'])
+    const bundle = join(dir, '.build/playbooks/greet.mjs')
+    const built = statSync(bundle).mtimeMs
+    utimesSync(source, new Date(), new Date())
+    t.equal(JSON.parse(play(dir, ['playbooks/greet.ts']).stdout).greeting, 'hello')
+    t.equal(statSync(bundle).mtimeMs, built, 'the same content under a new time: the bundle is not built again')
+    writeGreeting(dir, 'hellO')
+    const alsoLongAgo = new Date(Date.now() - 50_000)
+    utimesSync(source, alsoLongAgo, alsoLongAgo)
+    t.equal(
+      JSON.parse(play(dir, ['playbooks/greet.ts']).stdout).greeting,
+      'hellO',
+      'same size, other time: hashed, rebuilt',
+    )
+  },
+)
+
+t.test('bundles the npm packages a playbook imports, each file keeping its own __dirname and require', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hastack-play-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  for (const sub of ['bin', 'playbooks', 'node_modules/where']) mkdirSync(join(dir, sub), { recursive: true })
+  copyFileSync(LAUNCHER, join(dir, 'bin/play.mjs'))
+  copyFileSync(join(REPO, 'tsconfig.json'), join(dir, 'tsconfig.json'))
+  // Every installed package but the fixture's own (the test runner's loader may need them).
+  for (const name of readdirSync(join(REPO, 'node_modules')))
+    if (name !== 'where') symlinkSync(join(REPO, 'node_modules', name), join(dir, 'node_modules', name))
+  writeFileSync(join(dir, 'node_modules/where/package.json'), '{ "name": "where", "main": "index.js" }\n')
+  writeFileSync(
+    join(dir, 'node_modules/where/index.js'),
+    "module.exports = { dir: __dirname, file: __filename, sep: require('node:path').sep }\n",
+  )
+  writeFileSync(join(dir, 'playbooks/where.ts'), "import where from 'where'\nconsole.log(JSON.stringify(where))\n")
+  const run = play(dir, ['playbooks/where.ts'])
+  t.equal(run.status, 0, run.stderr)
+  t.same(JSON.parse(run.stdout), {
+    dir: join(dir, 'node_modules/where'),
+    file: join(dir, 'node_modules/where/index.js'),
+    sep: '/',
+  })
+  t.match(
+    readFileSync(join(dir, '.build/playbooks/where.mjs'), 'utf8'),
+    /module\.exports = \{ dir: __dirname/,
+    'the package is in the bundle',
+  )
+  const key = JSON.parse(readFileSync(join(dir, '.build/playbooks/where.key'), 'utf8'))
+  t.ok(key.inputs['node_modules/where/index.js'], "the package's file is an input of the key")
 })
 
 t.test('builds the bundle again when its key names other tooling', async (t) => {
