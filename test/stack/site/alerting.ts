@@ -2,7 +2,8 @@
  * An alert reaches a receiver, and so does its resolution: a webhook receiver on the lab bridge's
  * gateway address becomes an Alertmanager receiver through the inventory (`-e`, the alertmanager
  * role alone, notifications after 5 s and changes every 10 s), a Redis replica host gets a power
- * cut, and RedisReplicaDown, naming that host, must fire within its `for:` plus one evaluation
+ * cut (or, when no replica's host may lose its power without raising other alerts, its Redis is
+ * stopped), and RedisReplicaDown, naming that host, must fire within its `for:` plus one evaluation
  * interval and be POSTed to the webhook; after `lab start` Redis replicates again and the resolved
  * notification arrives. The receiver is removed again and the stack left with every target up.
  */
@@ -32,23 +33,69 @@ async function configureAlertmanager(ctx: SiteContext, label: string, vars?: Rec
   return ctx.playbook('playbooks/monitoring.ts', label, extra, 300_000)
 }
 
-/** A Redis replica that is neither the monitoring host, the VIP holder nor the Patroni primary. */
-async function pickReplica(ctx: SiteContext, prometheus: string): Promise<string | undefined> {
-  const hostsOf = async (expr: string) =>
-    (await prometheusGet<Vector>(prometheus, `query?${new URLSearchParams({ query: expr })}`)).result.map(
-      (r) => r.metric.host!,
-    )
-  const replicas = await hostsOf('redis_instance_info{job="redis", role="slave"}')
-  // Spared: the monitoring host, the load balancer clients reach (the VIP holder, or every haproxy
-  // host without a VIP) and the Patroni primary, whose loss would raise failover alerts of its own.
-  // An etcd leader may go: a new one is elected in well under EtcdNoLeader's minute.
+/** The hosts a Prometheus query's series name (their `host` label). */
+async function hostsOf(prometheus: string, expr: string): Promise<string[]> {
+  const { result } = await prometheusGet<Vector>(prometheus, `query?${new URLSearchParams({ query: expr })}`)
+  return result.map((r) => r.metric.host!)
+}
+
+/**
+ * The Redis replicas whose host may lose its power without raising other alerts: neither the
+ * monitoring host, the load balancer clients reach (the VIP holder, or every haproxy host without a
+ * VIP) nor the Patroni primary, whose loss would raise failover alerts of its own. An etcd leader may
+ * go: a new one is elected in well under EtcdNoLeader's minute.
+ */
+async function powerCuttable(ctx: SiteContext, prometheus: string): Promise<string[]> {
+  const replicas = await hostsOf(prometheus, 'redis_instance_info{job="redis", role="slave"}')
   const vip = ctx.lab.need().vip
   const spared = new Set([
     ...ctx.hosts('monitoring'),
     ...(vip ? await holders(ctx, vip) : ctx.hosts('haproxy')),
-    ...(await hostsOf('patroni_primary == 1')),
+    ...(await hostsOf(prometheus, 'patroni_primary == 1')),
   ])
-  return replicas.sort().find((h) => !spared.has(h))
+  return replicas.sort().filter((h) => !spared.has(h))
+}
+
+/**
+ * Hand the VIP to the monitoring host when another haproxy host holds it (keepalived stopped on the
+ * holder, then started again: it comes back as BACKUP and leaves the VIP where it is). A VIP move
+ * raises no alert, while a Patroni switchover or a Sentinel failover would raise one for 10 minutes.
+ */
+async function vipToMonitoringHost(t: Tap, ctx: SiteContext): Promise<void> {
+  const vip = ctx.lab.need().vip
+  const [monitor] = ctx.hosts('monitoring')
+  if (!vip || !ctx.hosts('haproxy').includes(monitor!)) return
+  const [holder] = await holders(ctx, vip)
+  if (!holder || holder === monitor) return
+  await ctx.lab.ssh(holder, 'sudo systemctl stop keepalived', { timeoutMs: 30_000 })
+  try {
+    await until(`${monitor} holds the VIP ${vip}`, 30_000, async () => (await holders(ctx, vip)).join() === monitor)
+  } finally {
+    await ctx.lab.ssh(holder, 'sudo systemctl start keepalived', { timeoutMs: 30_000 })
+  }
+  t.comment(`the VIP moved from ${holder} to ${monitor}, so that ${holder}'s Redis replica may lose its power`)
+}
+
+/**
+ * How the check takes a Redis replica down: its host's power when one may lose it (after moving the
+ * VIP to the monitoring host if that frees one), else Redis alone on a replica (the monitoring host
+ * last), when the Patroni primary, the VIP and the monitoring host leave no replica's host spare.
+ */
+async function pickFault(
+  t: Tap,
+  ctx: SiteContext,
+  prometheus: string,
+): Promise<{ victim: string; power: boolean } | undefined> {
+  let [victim] = await powerCuttable(ctx, prometheus)
+  if (!victim) {
+    await vipToMonitoringHost(t, ctx)
+    ;[victim] = await powerCuttable(ctx, prometheus)
+  }
+  if (victim) return { victim, power: true }
+  const monitoring = new Set(ctx.hosts('monitoring'))
+  const replicas = await hostsOf(prometheus, 'redis_instance_info{job="redis", role="slave"}')
+  const [unit] = replicas.sort((a, b) => Number(monitoring.has(a)) - Number(monitoring.has(b)) || a.localeCompare(b))
+  return unit ? { victim: unit, power: false } : undefined
 }
 
 /** The first alert named ALERT about `host` with this status in any notification so far. */
@@ -129,16 +176,16 @@ async function powerCut(t: Tap, ctx: SiteContext, prometheus: string, hook: Webh
   const group = groups.find((g) => g.rules.some((r) => r.name === ALERT))!
   const forMs = (group.rules.find((r) => r.name === ALERT)!.duration ?? 0) * 1000
   const intervalMs = group.interval * 1000
-  const victim = await pickReplica(ctx, prometheus)
-  if (!victim)
-    return void t.fail(
-      'no Redis replica outside the monitoring host, the VIP holder and the Patroni primary to power-cut',
-    )
+  const fault = await pickFault(t, ctx, prometheus)
+  if (!fault) return void t.fail('no Redis replica to take down')
+  const { victim, power } = fault
+  t.comment(`${victim}: ${power ? 'a power cut' : "its Redis stopped (no replica's host may lose its power)"}`)
   const address = ctx.lab.host(victim).address
   const password = ctx.secrets().redis_password!
 
   const killedAt = Date.now()
-  await ctx.lab.kill(victim)
+  if (power) await ctx.lab.kill(victim)
+  else await ctx.lab.ssh(victim, 'sudo systemctl stop redis-server', { timeoutMs: 30_000 })
   let activeAt: number | undefined
   const fired = await until(
     `${ALERT} for ${victim} reaches the webhook`,
@@ -168,20 +215,21 @@ async function powerCut(t: Tap, ctx: SiteContext, prometheus: string, hook: Webh
   }
 
   const startedAt = Date.now()
-  await ctx.lab.start(victim)
+  if (power) await ctx.lab.start(victim)
+  else await ctx.lab.ssh(victim, 'sudo systemctl start redis-server', { timeoutMs: 30_000 })
   const replicaAt = await until(
     `${victim} replicates again`,
     180_000,
     async () => (await replicating(ctx, address, password)) && Date.now(),
   )
-  t.comment(`${victim}'s Redis replicates ${seconds(replicaAt - startedAt)} after lab start`)
+  t.comment(`${victim}'s Redis replicates ${seconds(replicaAt - startedAt)} after ${power ? 'lab start' : 'its start'}`)
   const resolved = await until(`${ALERT} for ${victim} resolved at the webhook`, 180_000, async () =>
     notified(hook, victim, 'resolved'),
   ).catch(() => undefined)
   t.ok(resolved, `the webhook received ${ALERT} resolved for ${victim}`)
   if (resolved)
     t.comment(
-      `time to resolve: ${seconds(resolved.at - startedAt)} from lab start to the webhook ` +
+      `time to resolve: ${seconds(resolved.at - startedAt)} from the start to the webhook ` +
         `(${seconds(resolved.at - replicaAt)} after Redis replicates again)`,
     )
   await healthy(t, prometheus)
