@@ -69,6 +69,34 @@ def on_disk(path):
         raise ValueError('not a plain certificate file')
     return serial_line(path)
 
+# One context per kind of connection, made once for the batch and shared by its threads (making an OpenSSL 3
+# context and loading its CA file cost more than a handshake); each is set up whole before any thread uses it.
+contexts = {}
+contexts_made = threading.Lock()
+
+def shared_context(key, make):
+    with contexts_made:
+        if key not in contexts:
+            contexts[key] = make()
+        return contexts[key]
+
+def unverified():
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+def unverified_context():
+    return shared_context(('unverified',), unverified)
+
+def verifying_context(ca_file, client):
+    def make():
+        context = ssl.create_default_context(cafile=ca_file)
+        if client:
+            context.load_cert_chain(*client)
+        return context
+    return shared_context(('verifying', ca_file, tuple(client or ())), make)
+
 def presented(address, port, starttls):
     if not re.fullmatch(IPV4, address) or not re.fullmatch('[1-9][0-9]{0,4}', port):
         raise ValueError('not an IPv4 address and port')
@@ -79,10 +107,7 @@ def presented(address, port, starttls):
             plain.sendall(SSL_REQUEST)
             if plain.recv(16384) != b'S':
                 raise ValueError('no TLS')
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        with context.wrap_socket(plain) as tls:
+        with unverified_context().wrap_socket(plain) as tls:
             der = tls.getpeercert(True)
     memory = os.memfd_create('served')
     try:
@@ -98,9 +123,7 @@ def https_get(url, ca_file, seconds, client=None):
     match = HTTPS_URL.fullmatch(url)
     if not match or not ca_file:
         raise ValueError('not a plain https URL with its CA file')
-    context = ssl.create_default_context(cafile=ca_file)
-    if client:
-        context.load_cert_chain(*client)
+    context = verifying_context(ca_file, client)
     connection = http.client.HTTPSConnection(match[1], int(match[2]), timeout=seconds, context=context)
     try:
         connection.putrequest('GET', match[3] or '/', skip_accept_encoding=True)

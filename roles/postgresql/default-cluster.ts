@@ -9,6 +9,7 @@
 import type { TaskContext } from '../../lib/types.ts'
 import { defineTask, noChange } from '../../lib/tasks/index.ts'
 import { quoteArgs, sh } from '../../lib/connection/quote.ts'
+import { pathStateCommand } from '../../lib/facts/files.ts'
 
 /** PostgreSQL's first object number for user objects; template1 is 1, template0 4 and postgres 5 (fixed since 15). */
 const FIRST_USER_OID = 16384
@@ -74,14 +75,23 @@ export function refusal(version: number, row: ClusterRow, found: string[]): stri
   ].join(' ')
 }
 
+/**
+ * The file whose presence makes a cluster exist for pg_lsclusters (postgresql-common's get_version_clusters:
+ * `<confroot>/<version>/<name>/postgresql.conf` existing or a dead symlink, /etc/postgresql as the root).
+ */
+export const clusterConfFile = (version: number) => `/etc/postgresql/${version}/main/postgresql.conf`
+
 /** Stop and drop Debian's main cluster of this version, when it exists and holds no user data. */
 export function dropDefaultClusterTask(version: number) {
-  // One shell command (a probe: a run of tasks reads it with the others in one round trip).
   const list = quoteArgs(['pg_lsclusters', '--no-header', String(version), 'main'])
+  const conf = clusterConfFile(version)
   return defineTask(
     'Ensure no Debian main cluster runs beside Patroni',
-    { probes: [{ kind: 'run', command: list }] },
+    // The path's state is a probe (read with the others in one round trip, without a process of its own):
+    // pg_lsclusters, a Perl program of some 50 ms of CPU, runs only when the cluster's file is there.
+    { probes: [{ kind: 'path', path: conf }] },
     async (ctx) => {
+      if ((await ctx.conn.run(pathStateCommand(conf))).stdout === 'absent\n') return noChange()
       const listed = await ctx.conn.run(list)
       const row = listed.code === 0 ? parseClusterRow(listed.stdout) : undefined
       if (!row) return noChange()

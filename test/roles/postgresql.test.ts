@@ -22,10 +22,11 @@ async function freshLab(): Promise<ScriptedLab> {
   const lab = await scriptedLab(stackInventory())
   const db1 = lab.host('db1')
   db1.onInstall('postgresql-15', (c) => void c.setService('postgresql', { enabled: true, active: false }))
-  // pg_lsclusters (postgresql-common) lists the main cluster while its configuration directory exists, stopped.
+  // pg_lsclusters (postgresql-common) lists the main cluster while its postgresql.conf exists, stopped.
   db1.on(/^pg_lsclusters --no-header 15 main$/, (_cmd, _opts, c) => {
     if (!c.packages.has('postgresql-15')) return { code: 127, stderr: 'pg_lsclusters: not found\n' }
-    if (!c.fs.has(MAIN)) return { code: 1, stderr: "Error: specified cluster '15 main' does not exist\n" }
+    if (!c.fs.has(`${MAIN}/postgresql.conf`))
+      return { code: 1, stderr: "Error: specified cluster '15 main' does not exist\n" }
     return { stdout: `15  main    5432 down   postgres ${MAIN_DATA} /var/log/postgresql/postgresql-15-main.log\n` }
   })
   // The stopped cluster's files: the entries of base/ and of base/5 (the postgres database).
@@ -49,6 +50,7 @@ async function freshLab(): Promise<ScriptedLab> {
 function leaveMainCluster(lab: ScriptedLab, extra: string[] = []): void {
   const db1 = lab.host('db1')
   db1.mkdir(MAIN, { owner: 'postgres' })
+  db1.writeFile(`${MAIN}/postgresql.conf`, "data_directory = '/var/lib/postgresql/15/main'\n", { owner: 'postgres' })
   for (const file of ['base/1/1259', 'base/4/1259', 'base/5/1259', 'base/5/2619', 'PG_VERSION', ...extra])
     db1.writeFile(`${MAIN_DATA}/${file}`, '', { owner: 'postgres', mode: '0600' })
 }

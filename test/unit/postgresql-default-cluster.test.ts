@@ -1,20 +1,31 @@
 /** Debian's main cluster is dropped only when it holds no user data; otherwise the run stops and says why. */
 import t from 'tap'
 import type { Connection, RunOptions, TaskContext } from '../../lib/types.ts'
-import { dropDefaultClusterTask, parseClusterRow, userDataFromFiles } from '../../roles/postgresql/default-cluster.ts'
+import {
+  clusterConfFile,
+  dropDefaultClusterTask,
+  parseClusterRow,
+  userDataFromFiles,
+} from '../../roles/postgresql/default-cluster.ts'
+import { pathStateCommand } from '../../lib/facts/files.ts'
 
 const LOG = '/var/log/postgresql/postgresql-15-main.log'
 const ONLINE = `15  main    5432 online postgres /var/lib/postgresql/15/main ${LOG}\n`
 const DOWN = `15  main    5432 down   postgres /var/lib/postgresql/15/main ${LOG}\n`
 
-/** A scripted host: answers pg_lsclusters, psql and the listing; records every other command. */
-function scriptedHost(answers: { lsclusters?: string; psql?: string; listing?: string }) {
+/**
+ * A scripted host: answers the cluster file's state (there when pg_lsclusters lists the cluster, unless
+ * `conf` says otherwise), pg_lsclusters, psql and the listing; records every other command.
+ */
+function scriptedHost(answers: { lsclusters?: string; psql?: string; listing?: string; conf?: string }) {
   const ran: string[] = []
   const missing = 'Error: specified cluster does not exist'
   const reply = (stdout: string, code = 0) => ({ code, stdout, stderr: code ? missing : '', durationMs: 0 })
   const conn = {
     async run(command: string | string[], _options?: RunOptions) {
       const text = Array.isArray(command) ? command.join(' ') : command
+      if (text === pathStateCommand(clusterConfFile(15)))
+        return reply(answers.conf ?? (answers.lsclusters ? 'regular file|644|postgres|postgres|29\n\n' : 'absent\n'))
       if (text.startsWith('pg_lsclusters')) return answers.lsclusters ? reply(answers.lsclusters) : reply('', 1)
       if (text.startsWith('psql')) return reply(answers.psql ?? '')
       if (text.startsWith('if [ -d')) return reply(answers.listing ?? '')
@@ -34,6 +45,24 @@ t.test('pg_lsclusters lines are read for port, state and data directory', async 
 t.test('no main cluster: nothing to do', async (t) => {
   const { ctx } = scriptedHost({})
   t.equal((await dropDefaultClusterTask(15).check(ctx)).change, false)
+})
+
+t.test('without the cluster file pg_lsclusters is not run; a dead symlink still counts as a cluster', async (t) => {
+  const asked: string[] = []
+  const { ctx } = scriptedHost({ lsclusters: ONLINE, psql: '', conf: 'absent\n' })
+  const run = ctx.conn.run.bind(ctx.conn)
+  ctx.conn.run = async (command, options) => {
+    asked.push(Array.isArray(command) ? command.join(' ') : command)
+    return run(command, options)
+  }
+  t.equal((await dropDefaultClusterTask(15).check(ctx)).change, false)
+  t.notOk(
+    asked.some((c) => c.startsWith('pg_lsclusters')),
+    'pg_lsclusters not run',
+  )
+  const linked = scriptedHost({ lsclusters: ONLINE, psql: '', conf: 'link\n/nowhere/postgresql.conf\n' })
+  t.equal((await dropDefaultClusterTask(15).check(linked.ctx)).change, true, 'a dead symlink: listed and dropped')
+  t.equal(clusterConfFile(15), '/etc/postgresql/15/main/postgresql.conf')
 })
 
 t.test('an empty running cluster is stopped and dropped', async (t) => {
