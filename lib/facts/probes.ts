@@ -85,33 +85,6 @@ my $TLS_READER = <<'PY';
 ${TLS_READER_PY}
 PY
 my @probes = map { chomp; my ($k, @a) = split / /; [$k, map { pack('H*', $_) } @a] } <STDIN>;
-sub in_path_is {
-  my ($name) = @_;
-  my ($found) = grep { -f $_ && -x _ } map { "$_/$name" } split(/:/, $ENV{PATH} // '');
-  require Cwd;
-  return defined $found && (Cwd::abs_path($found) // '') eq "/usr/bin/$name";
-}
-my %tls_tools = (x => ['openssl'], o => ['curl'], y => ['curl', 'grep'], v => ['curl', 'grep']);
-my %reads;
-if (grep { $tls_tools{$_->[0]} } @probes) {
-  my @curlrc = map { "$_/.curlrc" } grep { defined && $_ ne '' } @ENV{qw(CURL_HOME XDG_CONFIG_HOME HOME)},
-    (getpwuid($<))[7];
-  push @curlrc, "$ENV{XDG_CONFIG_HOME}/curlrc" if defined $ENV{XDG_CONFIG_HOME};
-  my $system = -x '/usr/bin/python3' && in_path_is('timeout');
-  %reads = map { my $k = $_; $k => $system && !grep { !in_path_is($_) } @{$tls_tools{$k}} } keys %tls_tools;
-  $reads{$_} &&= !grep { -e $_ } @curlrc for qw(o y v);
-  $reads{$_} &&= !grep { defined $ENV{$_} } qw(https_proxy HTTPS_PROXY all_proxy ALL_PROXY) for qw(o y v);
-}
-my @to_reader = grep { $reads{$probes[$_][0]} } 0 .. $#probes;
-sub reader_question { my ($k, @a) = @{$_[0]}; pop @a; return [$k, (@a, '', '', '')[0 .. 3]] }
-my $reader = @to_reader && tls_reader(map { reader_question($probes[$_]) } @to_reader);
-# The helpers whose answers are read last start first, beside the TLS reader: the unit states and packages.
-my @units = do { my %seen; grep { !$seen{$_}++ } map { $_->[1] } grep { $_->[0] eq 'u' } @probes };
-my ($enabled_fh, $active_fh);
-if (@units) { open($enabled_fh, '-|', 'systemctl', 'is-enabled', @units); open($active_fh, '-|', 'systemctl', 'is-active', @units) }
-my %wanted = map { $_ => 1 } map { @$_[1 .. $#$_] } grep { $_->[0] eq 'd' } @probes;
-my $dpkg_fh;
-open($dpkg_fh, '-|', 'dpkg-query', '-W', '-f', '$' . '{Package} $' . '{db:Status-Status}\n', sort keys %wanted) if %wanted;
 my (%state, %hash, %status, @files, %port);
 my @ports = do { my %seen; grep { $_->[0] eq 't' && !$seen{"$_->[1] $_->[2]"}++ } @probes };
 if (@ports) {
@@ -161,6 +134,20 @@ while (my @chunk = splice(@files, 0, 500)) {
   close($fh);
 }
 for my $path (keys %state) { $state{$path} .= (defined $hash{$path} ? $hash{$path} : '') . "\n" if $state{$path} =~ /^regular/ }
+my %wanted = map { $_ => 1 } map { @$_[1 .. $#$_] } grep { $_->[0] eq 'd' } @probes;
+if (%wanted) {
+  open(my $fh, '-|', 'dpkg-query', '-W', '-f', '$' . '{Package} $' . '{db:Status-Status}\n', sort keys %wanted);
+  while (my $line = <$fh>) { my ($name) = split(/[ :]/, $line); $status{$name} .= $line }
+  close($fh);
+}
+my @units = do { my %seen; grep { !$seen{$_}++ } map { $_->[1] } grep { $_->[0] eq 'u' } @probes };
+my %unit;
+if (@units) {
+  my @enabled = qx_lines('systemctl', 'is-enabled', @units);
+  my @active = qx_lines('systemctl', 'is-active', @units);
+  if (@enabled == @units && @active == @units) { $unit{$units[$_]} = "$enabled[$_]$active[$_]" for 0 .. $#units }
+}
+sub qx_lines { open(my $fh, '-|', @_) or return (); my @lines = <$fh>; close($fh); return @lines }
 my %nss;
 if (open(my $fh, '<', '/etc/nsswitch.conf')) {
   while (my $line = <$fh>) { $line =~ s/#.*//; $nss{$1} = $2 if $line =~ /^\s*(\w+)\s*:\s*(.*?)\s*$/ }
@@ -306,6 +293,26 @@ for my $i (grep { $probes[$_][0] =~ /^[gwehlfimns]$/ } 0 .. $#probes) {
   my $answer = native($probes[$i]);
   if ($answer) { $ran{$i} = $answer } else { $probes[$i] = ['c', $probes[$i][-1]] }
 }
+sub in_path_is {
+  my ($name) = @_;
+  my ($found) = grep { -f $_ && -x _ } map { "$_/$name" } split(/:/, $ENV{PATH} // '');
+  require Cwd;
+  return defined $found && (Cwd::abs_path($found) // '') eq "/usr/bin/$name";
+}
+my %tls_tools = (x => ['openssl'], o => ['curl'], y => ['curl', 'grep'], v => ['curl', 'grep']);
+my %reads;
+if (grep { $tls_tools{$_->[0]} } @probes) {
+  my @curlrc = map { "$_/.curlrc" } grep { defined && $_ ne '' } @ENV{qw(CURL_HOME XDG_CONFIG_HOME HOME)},
+    (getpwuid($<))[7];
+  push @curlrc, "$ENV{XDG_CONFIG_HOME}/curlrc" if defined $ENV{XDG_CONFIG_HOME};
+  my $system = -x '/usr/bin/python3' && in_path_is('timeout');
+  %reads = map { my $k = $_; $k => $system && !grep { !in_path_is($_) } @{$tls_tools{$k}} } keys %tls_tools;
+  $reads{$_} &&= !grep { -e $_ } @curlrc for qw(o y v);
+  $reads{$_} &&= !grep { defined $ENV{$_} } qw(https_proxy HTTPS_PROXY all_proxy ALL_PROXY) for qw(o y v);
+}
+my @to_reader = grep { $reads{$probes[$_][0]} } 0 .. $#probes;
+sub reader_question { my ($k, @a) = @{$_[0]}; pop @a; return [$k, (@a, '', '', '')[0 .. 3]] }
+my $reader = @to_reader && tls_reader(map { reader_question($probes[$_]) } @to_reader);
 $probes[$_] = ['c', $probes[$_][-1]] for grep { $probes[$_][0] =~ /^[xoyv]$/ } 0 .. $#probes;
 my %by_reader = map { $_ => 1 } $reader ? @to_reader : ();
 my @jobs = grep { $probes[$_][0] eq 'c' && !$by_reader{$_} } 0 .. $#probes;
@@ -346,17 +353,6 @@ while ($started < @jobs || $select->count) {
     $ran{$job->[0]} = [$? == -1 ? 127 : ($? & 127) ? 128 + ($? & 127) : $? >> 8, $job->[2]];
   }
 }
-if ($dpkg_fh) {
-  while (my $line = <$dpkg_fh>) { my ($name) = split(/[ :]/, $line); $status{$name} .= $line }
-  close($dpkg_fh);
-}
-my %unit;
-if (@units) {
-  my @enabled = lines_of($enabled_fh);
-  my @active = lines_of($active_fh);
-  if (@enabled == @units && @active == @units) { $unit{$units[$_]} = "$enabled[$_]$active[$_]" for 0 .. $#units }
-}
-sub lines_of { my ($fh) = @_; return () unless $fh; my @lines = <$fh>; close($fh); return @lines }
 for my $i (0 .. $#probes) {
   my ($k, @a) = @{$probes[$i]};
   my ($code, $out) = (0, '');

@@ -85,7 +85,10 @@ export async function runPlaybook(opts: PlaybookRunOptions): Promise<PlaybookRun
   const args = [opts.playbook, '-i', opts.inventory, '--json', opts.json, ...(opts.extra ?? [])]
   const [command, argv] = launcherCommand(opts.launcher ?? 'tsx', args)
   const started = Date.now()
-  const child = spawn(command, argv, { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+  // The bundle needs no TypeScript loader; inherited from a tsx parent (NODE_OPTIONS=--import=tsx), the loader
+  // would transform the whole 2 MB bundle on every start (1.1 s more, measured on 2026-12-01).
+  const env = opts.launcher === 'bundle' ? { ...process.env, NODE_OPTIONS: '' } : process.env
+  const child = spawn(command, argv, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
