@@ -4,19 +4,12 @@
  * itself compiles them without that check (lib/inventory/schema.ts, for a faster start-up).
  */
 import t from 'tap'
-import { Ajv } from 'ajv'
-import { AJV_OPTIONS, ENGINE_VARS, INVENTORY_SCHEMA } from '../../lib/inventory/schema.ts'
-import { addFormats } from '../../lib/inventory/formats.ts'
+import type { Ajv } from 'ajv'
+import { ENGINE_VARS, INVENTORY_SCHEMA, schemaAjv } from '../../lib/inventory/schema.ts'
 import { allRoles } from '../../roles/index.ts'
 
 /** An ajv as the run's, but one that checks each schema against the meta-schema before compiling it. */
-function checkingAjv(): Ajv {
-  const ajv = new Ajv({ ...AJV_OPTIONS, validateSchema: true })
-  ajv.addKeyword({ keyword: 'secret', schemaType: 'boolean' })
-  ajv.addKeyword({ keyword: 'expected', schemaType: 'string' })
-  addFormats(ajv)
-  return ajv
-}
+const checkingAjv = () => schemaAjv({ validateSchema: true })
 
 /** The meta-schema's complaints about a schema ('' when it is valid). */
 function complaints(ajv: Ajv, schema: object): string {
