@@ -61,13 +61,14 @@ async function toolingKey() {
 }
 
 /**
- * A file's size and modification time, as the key records them (undefined when it cannot be read).
+ * A file's size and modification time as the key records them (`stamp`), and that time in milliseconds
+ * (undefined when the file cannot be read).
  * @param {string} path
  */
-function fileStamp(path) {
+function fileStat(path) {
   try {
     const st = statSync(path, { bigint: true })
-    return `${st.size} ${st.mtimeNs}`
+    return { stamp: `${st.size} ${st.mtimeNs}`, modifiedMs: Number(st.mtimeNs / 1_000_000n) }
   } catch {
     return undefined
   }
@@ -81,7 +82,7 @@ function fileStamp(path) {
  * @param {string} path @param {{ sha256: string, stamp?: string, quiet?: boolean }} recorded
  */
 async function unchanged(path, recorded) {
-  if (recorded.quiet && recorded.stamp !== undefined && fileStamp(path) === recorded.stamp) return true
+  if (recorded.quiet && recorded.stamp !== undefined && fileStat(path)?.stamp === recorded.stamp) return true
   return (await fileHash(path)) === recorded.sha256
 }
 
@@ -165,9 +166,9 @@ async function build(playbook, bundle, keyFile) {
   const now = Date.now()
   for (const input of Object.keys(result.metafile.inputs).sort()) {
     const path = join(REPO, input)
-    const stamp = fileStamp(path)
-    const modifiedMs = stamp === undefined ? now : Number(BigInt(stamp.split(' ')[1]) / 1_000_000n)
-    inputs[input] = { sha256: await fileHash(path), stamp, quiet: now - modifiedMs > QUIET_MS }
+    const stat = fileStat(path)
+    const quiet = stat !== undefined && now - stat.modifiedMs > QUIET_MS
+    inputs[input] = { sha256: await fileHash(path), stamp: stat?.stamp, quiet }
   }
   const key = { version: KEY_VERSION, tooling: await toolingKey(), inputs }
   await mkdir(dirname(bundle), { recursive: true })

@@ -63,9 +63,9 @@ export function renderTemplate(src: string, host: HostView, extra: Vars = {}): s
 /** Compiled templates of this process, by their name and text (a template renders for many hosts). */
 const COMPILED = new Map<string, ejs.TemplateFunction>()
 
-/** The template compiled once per process for this name and text (an edited file compiles again). */
+/** The template compiled once per process for this name (its file follows from it) and text (an edit recompiles). */
 function compiled(src: string, filename: string, text: string): ejs.TemplateFunction {
-  const key = `${src}\0${filename}\0${text}`
+  const key = `${src}\0${text}`
   let render = COMPILED.get(key)
   if (!render) {
     const options = { filename, root: TEMPLATES_DIR, views: [join(TEMPLATES_DIR)], escape: printed(src) }
