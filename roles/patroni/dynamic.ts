@@ -7,7 +7,7 @@
 import type { HostRun, Plan, Task, Vars } from '../../lib/types.ts'
 import { defineTask, delay, noChange, waitUntil } from '../../lib/tasks/index.ts'
 import { walArchiving, type WalArchiving } from '../pgbackrest/archiving.ts'
-import { httpGetCommand } from '../../lib/facts/http.ts'
+import { probeCommand } from '../../lib/facts/probes.ts'
 import {
   clusterMembers,
   documentOf,
@@ -101,8 +101,9 @@ export interface ApiContext {
 /** Ensure the dynamic configuration in etcd matches the inventory (PATCH /config, once per cluster). */
 export function dynamicConfigTask(h: HostRun, api: ApiContext): Task {
   // The read is a probe (no credentials in it); the PATCH carries them on curl's standard input.
-  const read = httpGetCommand(`${api.base}/config`, patroniApiCa(h.vars))
-  const probes = [restGetProbe(`${api.base}/config`, patroniApiCa(h.vars))]
+  const readProbe = restGetProbe(`${api.base}/config`, patroniApiCa(h.vars))
+  const read = probeCommand(readProbe)
+  const probes = [readProbe]
   const name = 'Ensure the Patroni dynamic configuration matches the inventory'
   return defineTask(name, { probes }, async (ctx): Promise<Plan> => {
     const current = documentOf<Record<string, any>>(restResponse((await ctx.conn.run(read)).stdout))
@@ -151,10 +152,11 @@ const healthy = (m: PatroniMember) => m.state === 'running' || m.state === 'stre
  */
 export function rollingRestartTask(h: HostRun, api: ApiContext, afterPatch: boolean): Task {
   // The first read of the members is a probe (no credentials in it); after a PATCH it is read live, later.
-  const read = httpGetCommand(`${api.base}/cluster`, patroniApiCa(h.vars))
+  const readProbe = restGetProbe(`${api.base}/cluster`, patroniApiCa(h.vars))
+  const read = probeCommand(readProbe)
   return defineTask(
     'Ensure members with pending PostgreSQL settings are restarted one at a time',
-    { probes: afterPatch ? [] : [restGetProbe(`${api.base}/cluster`, patroniApiCa(h.vars))] },
+    { probes: afterPatch ? [] : [readProbe] },
     async (ctx): Promise<Plan> => {
       // A PATCH is seen by the members within one loop_wait: give them that long to flag a pending restart.
       if (afterPatch && !h.check) await delay((Number(h.vars.patroni_loop_wait) + 2) * 1000)

@@ -8,6 +8,7 @@
  */
 import type { CommandProbe, Connection, HostRun, Inventory, Plan, Task } from '../../lib/types.ts'
 import { httpGetCommand } from '../../lib/facts/http.ts'
+import { probeCommand } from '../../lib/facts/probes.ts'
 import { defineTask, waitUntil } from '../../lib/tasks/index.ts'
 import { groupMembers } from '../stack.ts'
 import { patroniApiCa, patroniApiUrl } from '../tls.ts'
@@ -130,8 +131,9 @@ export function isLeader(m: PatroniMember): boolean {
  * first read is a probe: in a run of tasks it is answered with the others' in one round trip.
  */
 export function waitForLeader(h: HostRun, apiBase: string, timeoutMs = 120_000): Task {
-  const firstTry = httpGetCommand(`${apiBase}/cluster`, patroniApiCa(h.vars))
-  const probes = [restGetProbe(`${apiBase}/cluster`, patroniApiCa(h.vars))]
+  const firstProbe = restGetProbe(`${apiBase}/cluster`, patroniApiCa(h.vars))
+  const firstTry = probeCommand(firstProbe)
+  const probes = [firstProbe]
   return defineTask('Wait for the cluster to have a leader', { probes }, async (ctx): Promise<Plan> => {
     if (ctx.check) return { change: false, skip: true, reason: 'not waited for in check mode' }
     const first = membersIn(restResponse((await ctx.conn.run(firstTry)).stdout))?.find(isLeader)?.name
