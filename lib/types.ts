@@ -213,6 +213,8 @@ export interface Facts {
   ipv4: Record<string, string[]>
   /** The address used to reach the host. */
   defaultIpv4?: string
+  /** The IPv4 address this run's SSH connection comes from, as the host sees it (sshd's SSH_CONNECTION). */
+  controlAddress?: string
   kernel: string
   /** Whether systemd runs as PID 1. */
   systemd: boolean

@@ -1,9 +1,11 @@
 /**
  * System facts, gathered once per host at the start of a run with a single
- * command: OS and release, architecture, CPUs, memory, addresses, hostname,
- * and the fingerprints of the secrets the host was given (fingerprints.ts).
+ * command: OS and release, architecture, CPUs, memory, addresses, hostname, the address this run's SSH
+ * connection comes from as the host sees it, and the fingerprints of the secrets the host was given
+ * (fingerprints.ts).
  */
 import type { Connection, Facts } from '../types.ts'
+import { IPV4 } from '../inventory/formats.ts'
 import { FINGERPRINT_FILE, fingerprintFactScript, parseFingerprints } from './fingerprints.ts'
 
 const script = (fingerprintFile: string) =>
@@ -17,6 +19,8 @@ const script = (fingerprintFile: string) =>
     'echo "pid1=$(cat /proc/1/comm 2>/dev/null)"',
     '. /etc/os-release 2>/dev/null; echo "os_id=$ID"; echo "os_version=$VERSION_ID"; echo "os_codename=$VERSION_CODENAME"; echo "os_pretty=$PRETTY_NAME"',
     `ip -o -4 addr show scope global 2>/dev/null | awk '{print "addr=" $2 " " $4}'`,
+    // sshd's SSH_CONNECTION: the script runs on its own channel without sudo (which would clear the variable).
+    'echo "control=${SSH_CONNECTION%% *}"',
     `ip -4 route get 1.1.1.1 2>/dev/null | awk '{for (i=1;i<NF;i++) if ($i=="src") print "default=" $(i+1)}' | head -n1`,
     fingerprintFactScript(fingerprintFile),
   ].join('; ')
@@ -52,6 +56,7 @@ export function parseFacts(output: string): Facts {
     memoryMb: Math.round((Number(one.memkb) || 0) / 1024),
     ipv4,
     defaultIpv4: one.default || undefined,
+    controlAddress: one.control && IPV4.test(one.control) ? one.control : undefined,
     systemd: one.pid1 === 'systemd',
     secretFingerprints: one.fp_unreadable ? undefined : parseFingerprints(fingerprintLines),
   }

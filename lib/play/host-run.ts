@@ -144,6 +144,8 @@ export class HostRunner implements HostRun {
       if (i > 0 && conn.stale && !wrote) conn = await this.gather(all.slice(i))
       const outcome = await this.runTask(task, conn)
       wrote = outcome.changed && !this.check
+      // A write may have gone through another connection (a role's own query): no answer read before it holds.
+      if (wrote) conn.invalidate()
       outcomes.push(outcome)
     }
     if (after.length === 0 && options.afterHandlers) await this.flushHandlers()

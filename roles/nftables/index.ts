@@ -8,7 +8,7 @@
  * replaces the running one. The firewall is on by default; with `firewall_enabled: false` hastack's table
  * is removed if an earlier run loaded it, and nothing else is touched.
  */
-import type { Connection, HostRun, Inventory, Role, Vars } from '../../lib/types.ts'
+import type { HostRun, Inventory, Role, Vars } from '../../lib/types.ts'
 import { command, file, service } from '../../lib/tasks/index.ts'
 import { sh } from '../../lib/connection/quote.ts'
 import { IPV4 } from '../../lib/inventory/formats.ts'
@@ -37,16 +37,6 @@ export function firewallProblems(inventory: Inventory): string[] {
         `host ${name}: firewall_enabled (on by default) needs an IPv4 address in address (the rules name it); ` +
         'set firewall_enabled: false to go without the firewall',
     )
-}
-
-/**
- * Where this run's SSH connection comes from, as the host sees it (none when it cannot tell): sshd's
- * `SSH_CONNECTION` of a command on its own channel, without sudo (which would clear the variable).
- */
-export async function controlAddress(conn: Connection): Promise<string | undefined> {
-  const { stdout } = await conn.run('printf "%s\\n" "${SSH_CONNECTION%% *}"', { sudo: false })
-  const address = stdout.trim()
-  return IPV4.test(address) ? address : undefined
 }
 
 async function removeHastackTable(h: HostRun): Promise<void> {
@@ -92,7 +82,7 @@ export const nftablesRole: Role<NftablesVars> = {
   async tasks(h) {
     const v = h.vars
     if (!v.firewall_enabled) return removeHastackTable(h)
-    const control = [...(await controlAddress(h.conn).then((a) => (a ? [a] : []))), ...v.firewall_admin_networks]
+    const control = [...(h.facts.controlAddress ? [h.facts.controlAddress] : []), ...v.firewall_admin_networks]
     const unknownControl =
       'cannot tell the address of the control machine (no SSH_CONNECTION): set firewall_admin_networks, ' +
       'or SSH would be dropped'

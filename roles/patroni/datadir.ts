@@ -7,7 +7,7 @@
  */
 import type { Inventory } from '../../lib/types.ts'
 import { defineTask, noChange } from '../../lib/tasks/index.ts'
-import { pathState } from '../../lib/facts/files.ts'
+import { pathState, pathStateProbe } from '../../lib/facts/files.ts'
 import { sh } from '../../lib/connection/quote.ts'
 
 /** Directories that must never be the data directory (nor, for the first group below, contain it). */
@@ -65,7 +65,8 @@ export function validateDataDirs(inventory: Inventory, members: string[]): strin
  */
 export function dataDirTask(dir: string) {
   const parent = parentOf(dir)
-  return defineTask(`Ensure the data directory ${dir} exists for postgres`, {}, async (ctx) => {
+  const probes = [pathStateProbe(parent), pathStateProbe(dir)]
+  return defineTask(`Ensure the data directory ${dir} exists for postgres`, { probes }, async (ctx) => {
     const [parentState, state] = [await pathState(ctx.conn, parent), await pathState(ctx.conn, dir)]
     const steps: string[] = []
     const reasons: string[] = []

@@ -28,7 +28,7 @@ import { keepAsBuilt, patroniApiCa, patroniApiUrl, tlsFiles } from '../tls.ts'
 import { servesCurrentCertificate } from '../certificates/served.ts'
 import { dynamicConfigTask, rollingRestartTask, type ApiContext } from './dynamic.ts'
 import { pgDatabase, pgRole, type PgRoleArgs } from './users.ts'
-import { inventoryApis, restGetProbe, restResponse, waitForLeader } from './rest.ts'
+import { inventoryApis, leadsNow, waitForLeader } from './rest.ts'
 import { patroniConfigView } from './render.ts'
 import { dataDirTask, validateDataDirs } from './datadir.ts'
 import { etcd3LeaderFix } from './etcd3-fix.ts'
@@ -331,9 +331,7 @@ export const patroniRole: Role<PatroniVars> = {
 
     // Roles and the application database: on the leader only (the only writable member).
     // A read without credentials: gathered (and kept in the probe plan) like the role's other queries.
-    const [primary] = await h.queryAll([restGetProbe(`${api.base}/primary`, patroniApiCa(v))])
-    const leader = restResponse(primary!.stdout).status === 200
-    if (leader) {
+    if (await leadsNow(h)) {
       const roles: PgRoleArgs[] = [
         {
           role: 'postgres',

@@ -93,6 +93,16 @@ export function restGetProbe(url: string, caFile?: string): CommandProbe {
   return { kind: 'get', url, ...(caFile === undefined ? {} : { caFile }) }
 }
 
+/**
+ * Whether this member leads (its API answers 200 to `GET /primary`), read as a check's probe: in a run of tasks
+ * it is answered with the others' in one round trip, from the run's early batch while the host is settled, so
+ * it is for a role's decisions, never for a wait (`isPatroniLeader` in roles/pgbackrest/wal.ts reads live).
+ */
+export async function leadsNow(h: HostRun): Promise<boolean> {
+  const [primary] = await h.queryAll([restGetProbe(`${patroniApiUrl(h.vars)}/primary`, patroniApiCa(h.vars))])
+  return restResponse(primary!.stdout).status === 200
+}
+
 /** The members in a `GET /cluster` answer, undefined unless it is a 2xx JSON document. */
 export function membersIn(response: RestResponse): PatroniMember[] | undefined {
   return documentOf<{ members?: PatroniMember[] }>(response)?.members

@@ -35,6 +35,9 @@ type RepositoryHost = HostRun & { vars: PgbackrestVars }
 
 const asPostgres = (stanza: string, ...args: string[]) => ['pgbackrest', `--stanza=${stanza}`, ...args]
 
+/** The stanza's status as JSON, read as postgres: one command text, so a batch answers every task that asks it. */
+const infoCommand = (stanza: string) => sh`runuser -u postgres -- pgbackrest ${`--stanza=${stanza}`} info --output=json`
+
 /**
  * `pgbackrest check`: a WAL switch reaches the repository, and the stanza matches the cluster. Changes nothing.
  * When nothing changed in the run, reading the stanza's status (`pgbackrest info`: the repository holds the
@@ -43,7 +46,7 @@ const asPostgres = (stanza: string, ...args: string[]) => ['pgbackrest', `--stan
  */
 function checkArchiving(h: RepositoryHost): Task {
   return verifyAfterChange(strictArchivingCheck(h), {
-    command: sh`runuser -u postgres -- pgbackrest ${`--stanza=${h.vars.pgbackrest_stanza}`} info --output=json`,
+    command: infoCommand(h.vars.pgbackrest_stanza),
     judge: (r) => {
       const status = r.code === 0 ? stanzaStatus(r.stdout) : undefined
       return status ? `the stanza is sound (${status})` : undefined
@@ -81,9 +84,10 @@ function strictArchivingCheck(h: RepositoryHost): Task {
 
 /** A first full backup when the repository holds none, so the drill and a restore have one from the start. */
 function firstBackup(h: RepositoryHost): Task {
-  return defineTask('Ensure the repository holds a backup', {}, async (ctx): Promise<Plan> => {
-    const info = await ctx.conn.run(asPostgres(h.vars.pgbackrest_stanza, 'info', '--output=json'), { user: 'postgres' })
-    const backups = info.code === 0 ? (JSON.parse(info.stdout)[0]?.backup ?? []) : []
+  const info = infoCommand(h.vars.pgbackrest_stanza)
+  return defineTask('Ensure the repository holds a backup', { probes: [{ kind: 'run', command: info }] }, async (ctx) => {
+    const read = await ctx.conn.run(info)
+    const backups = read.code === 0 ? (JSON.parse(read.stdout)[0]?.backup ?? []) : []
     if (backups.length > 0) return noChange(`${backups.length} backups`)
     return {
       change: true,

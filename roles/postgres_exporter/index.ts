@@ -9,8 +9,7 @@ import type { Role, Vars } from '../../lib/types.ts'
 import { defineTask, directory, file, noChange, service, template, waitFor } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { pgRole, psql, psqlProbe, psqlRead } from '../patroni/users.ts'
-import { rest } from '../patroni/rest.ts'
-import { patroniApiUrl } from '../tls.ts'
+import { leadsNow } from '../patroni/rest.ts'
 
 export interface PostgresExporterVars extends Vars {
   postgres_exporter_port: number
@@ -68,8 +67,8 @@ export const postgresExporterRole: Role<PostgresExporterVars> = {
   },
   async tasks(h) {
     const v = h.vars
-    const primary = await rest(h, 'GET', `${patroniApiUrl(v)}/primary`)
-    if (primary.status === 200) {
+    // A read without credentials: gathered (and kept in the probe plan) like the role's other queries.
+    if (await leadsNow(h)) {
       const role = v.postgres_exporter_user
       await h.doAll([
         pgRole({

@@ -9,7 +9,8 @@
  * primary the Sentinels name. The HAProxy endpoint's variables live here too
  * (templates/haproxy/redis.cfg.ejs).
  */
-import type { HostRun, Inventory, Role } from '../../lib/types.ts'
+import type { HostRun, Inventory, Probe, Role } from '../../lib/types.ts'
+import { pathState, pathStateProbe } from '../../lib/facts/files.ts'
 import { defineTask, noChange, service, template, waitFor } from '../../lib/tasks/index.ts'
 import { unifiedDiff } from '../../lib/output/diff.ts'
 import { installWithoutStarting } from '../common/apt.ts'
@@ -115,15 +116,17 @@ function renewedCertificateTask(h: HostRun) {
  * Redis owns the rest of the file and its mode and owner: only the content changes.
  */
 export function saveRulesInFileTask(h: Pick<HostRun, 'vars'>) {
-  return defineTask('Ensure redis.conf keeps every RDB snapshot rule across restarts', {}, async (ctx) => {
-    const current = await ctx.conn.run(['cat', '--', CONF])
-    if (current.code !== 0) return { change: false, skip: true, reason: `${CONF} is not there yet` }
-    const content = placeSaveRules(current.stdout, saveLines(String(h.vars.redis_save)), INCLUDE)
-    if (content === current.stdout) return noChange()
+  const probes: Probe[] = [pathStateProbe(CONF), { kind: 'read', path: CONF }]
+  return defineTask('Ensure redis.conf keeps every RDB snapshot rule across restarts', { probes }, async (ctx) => {
+    if ((await pathState(ctx.conn, CONF)).type === 'absent')
+      return { change: false, skip: true, reason: `${CONF} is not there yet` }
+    const current = (await ctx.conn.get(CONF)).toString()
+    const content = placeSaveRules(current, saveLines(String(h.vars.redis_save)), INCLUDE)
+    if (content === current) return noChange()
     return {
       change: true,
       reason: 'save rules stand where a restart would drop them (after the include)',
-      diff: ctx.diff ? unifiedDiff(CONF, current.stdout, content) : undefined,
+      diff: ctx.diff ? unifiedDiff(CONF, current, content) : undefined,
       apply: () => ctx.conn.put(CONF, content),
     }
   })

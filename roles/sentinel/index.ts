@@ -6,9 +6,8 @@
  * afterwards reconciles the settings it owns at run time with SENTINEL SET
  * (which Sentinel persists itself): re-runs never fight the rewrites.
  */
-import type { HostRun, Inventory, Role, VarSchema, Vars } from '../../lib/types.ts'
+import type { HostRun, Inventory, Probe, Role, VarSchema, Vars } from '../../lib/types.ts'
 import { defineTask, noChange, service, template, waitFor, waitUntil } from '../../lib/tasks/index.ts'
-import { sh } from '../../lib/connection/quote.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { cliEndpoint, isError, pairs, redisCli } from '../redis/cli.ts'
 import { redisTlsView } from '../redis/render.ts'
@@ -96,7 +95,10 @@ function monitorTask(h: H) {
   const ep = cliEndpoint(v, '127.0.0.1', Number(v.sentinel_port), String(v.sentinel_password))
   const wanted = sentinelSettings(v)
   const authLine = `sentinel auth-pass ${name} ${v.redis_password}`
-  return defineTask(`Ensure this Sentinel monitors ${name} with the inventory settings`, {}, async () => {
+  // auth-pass is not reported by SENTINEL MASTER: the check reads the file Sentinel keeps current (a probe: it
+  // is read with the other tasks' in one round trip; the file's text stays in memory, never printed).
+  const probes: Probe[] = [{ kind: 'read', path: CONF }]
+  return defineTask(`Ensure this Sentinel monitors ${name} with the inventory settings`, { probes }, async (ctx) => {
     const replies = await redisCli(h, ep, [['SENTINEL', 'MASTER', name]])
     if (!replies) return { change: false, skip: true, reason: 'redis-cli is not installed yet' }
     const reply = replies[0] ?? []
@@ -107,8 +109,11 @@ function monitorTask(h: H) {
     }
     const running = unknown ? {} : pairs(reply)
     const diff = Object.keys(wanted).filter((k) => running[k] !== wanted[k])
-    // auth-pass is not reported by SENTINEL MASTER: look for it in the file Sentinel keeps current (password on stdin).
-    const authOk = (await h.query(sh`grep -qxF -f - ${CONF}`, { stdin: `${authLine}\n` })).code === 0
+    const kept = await ctx.conn.get(CONF).then(
+      (text) => text.toString(),
+      () => '',
+    )
+    const authOk = kept.split('\n').includes(authLine)
     if (!unknown && diff.length === 0 && authOk) return noChange()
     const reason = unknown
       ? `not monitoring ${name}`

@@ -18,13 +18,11 @@ interface NftHost {
   loaded: boolean
   /** The checker's verdict: undefined accepts, a message rejects. */
   rejectWith?: string
-  /** What SSH_CONNECTION says (empty: unknown). */
-  sshFrom: string
 }
 
 function scriptedNft(conn: ScriptedConnection): NftHost {
-  const host: NftHost = { conn, loaded: false, sshFrom: `${CONTROL} 51000 10.0.0.11 22` }
-  conn.on(/SSH_CONNECTION/, () => ({ code: 0, stdout: `${host.sshFrom.split(' ')[0] ?? ''}\n` }))
+  const host: NftHost = { conn, loaded: false }
+  conn.controlAddress = CONTROL
   conn.on(/^nft -c -f \S+$/, () =>
     host.rejectWith === undefined ? { code: 0 } : { code: 1, stderr: `Error: ${host.rejectWith}\n` },
   )
@@ -121,13 +119,13 @@ t.test("switched off, hastack's table and boot ruleset go; a host without nft is
 
 t.test('without a known control address the role refuses rather than drop SSH', async (t) => {
   const { lab, db1 } = await firewallLab()
-  db1.sshFrom = ''
+  db1.conn.controlAddress = ''
   const run = await lab.run(play)
   t.notOk(run.success)
   t.match(run.lines.join('\n'), /cannot tell the address of the control machine/)
   t.equal(db1.conn.readFile(NFT_CONFIG), undefined)
   const admin = await firewallLab({ firewall_enabled: true, firewall_admin_networks: ['192.168.7.0/24'] })
-  admin.db1.sshFrom = ''
+  admin.db1.conn.controlAddress = ''
   t.ok((await admin.lab.run(play)).success)
   t.match(admin.db1.conn.readFile(NFT_CONFIG), /tcp dport 22 ip saddr \{ 192\.168\.7\.0\/24 \} accept/)
 })

@@ -35,14 +35,12 @@ class PretendLeader {
   ) {
     for (const name of MEMBERS) {
       const conn = lab.host(name)
-      conn.on(
-        (command) => command === 'curl -K -',
-        (_c, options: RunOptions) => {
-          const url = /^url = "([^"]+)"$/m.exec(String(options.stdin ?? ''))?.[1] ?? ''
-          const primary = url.endsWith('/primary') && url.startsWith(`http://${conn.address}:`)
-          return { stdout: `{}\n${primary && name === leader ? 200 : 503}` }
-        },
-      )
+      // The role asks GET /primary as a probe (httpGetCommand: `curl -sS -m 10 -w ... --url URL`).
+      conn.on(/^curl -sS -m 10 .*--url \S+$/, (command) => {
+        const url = lastWord(command)
+        const primary = url.endsWith('/primary') && url.startsWith(`http://${conn.address}:`)
+        return { stdout: `{}\n${primary && name === leader ? 200 : 503}` }
+      })
       conn.on(/^psql /, (_c, options: RunOptions, c) => this.psql(c, String(options.stdin ?? '')))
       conn.on(/^cd \/ && runuser -u postgres -- psql .* -c '/, (command, _o, c) => this.psql(c, lastWord(command)))
     }
