@@ -85,20 +85,24 @@ function strictArchivingCheck(h: RepositoryHost): Task {
 /** A first full backup when the repository holds none, so the drill and a restore have one from the start. */
 function firstBackup(h: RepositoryHost): Task {
   const info = infoCommand(h.vars.pgbackrest_stanza)
-  return defineTask('Ensure the repository holds a backup', { probes: [{ kind: 'run', command: info }] }, async (ctx) => {
-    const read = await ctx.conn.run(info)
-    const backups = read.code === 0 ? (JSON.parse(read.stdout)[0]?.backup ?? []) : []
-    if (backups.length > 0) return noChange(`${backups.length} backups`)
-    return {
-      change: true,
-      reason: 'no backup yet',
-      apply: async () => {
-        const r = await ctx.conn.run([BACKUP_SCRIPT, 'full'], { timeoutMs: BACKUP_TIMEOUT_S * 1000 })
-        if (r.code !== 0) throw new Error(`first full backup failed: ${(r.stderr || r.stdout).trim()}`)
-        return { stdout: r.stdout }
-      },
-    }
-  })
+  return defineTask(
+    'Ensure the repository holds a backup',
+    { probes: [{ kind: 'run', command: info }] },
+    async (ctx) => {
+      const read = await ctx.conn.run(info)
+      const backups = read.code === 0 ? (JSON.parse(read.stdout)[0]?.backup ?? []) : []
+      if (backups.length > 0) return noChange(`${backups.length} backups`)
+      return {
+        change: true,
+        reason: 'no backup yet',
+        apply: async () => {
+          const r = await ctx.conn.run([BACKUP_SCRIPT, 'full'], { timeoutMs: BACKUP_TIMEOUT_S * 1000 })
+          if (r.code !== 0) throw new Error(`first full backup failed: ${(r.stderr || r.stdout).trim()}`)
+          return { stdout: r.stdout }
+        },
+      }
+    },
+  )
 }
 
 export const pgbackrestRepositoryRole: Role<PgbackrestVars> = {
