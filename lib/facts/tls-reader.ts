@@ -1,7 +1,7 @@
 /**
  * The one python3 process that answers a batch's TLS questions side by side, a thread each: the serials of
- * served certificates (`serialsCommand`, lib/facts/served.ts) and HTTPS reads verified with a CA file
- * (`httpGetCommand`, `urlReadyCommand` and `healthyCommand`, lib/facts/http.ts). The evaluator
+ * served certificates (`serialsCommand`, lib/facts/served.ts), HTTPS reads verified with a CA file and plain
+ * HTTP reads (`httpGetCommand`, `urlReadyCommand` and `healthyCommand`, lib/facts/http.ts). The evaluator
  * (lib/facts/probes.ts) starts it only where the commands' own tools are the system's, and runs the command
  * of every question it leaves.
  */
@@ -28,9 +28,13 @@ export const URL_READY_SECONDS = 1.5
  * an IP address, as s_client; certificates are not verified, as s_client goes on after a failed
  * verification; PostgreSQL's SSLRequest answered by exactly `S`, as s_client's `-starttls postgres` requires.
  *
- * HTTPS reads: only `https://IPV4:PORT/plain-path`; the peer verified against the CA file alone and its
+ * HTTP reads: only `https://IPV4:PORT/plain-path`, the peer verified against the CA file alone and its
  * IP address (curl trusts at least that CA and checks the same address), no SNI to an IP address, as curl;
- * one GET with curl's Host and Accept headers; only a complete answer with status 200 or 503 (no redirect
+ * or `http://IPV4:PORT/plain-path` without a CA file, a client certificate or a proxy setting curl reads
+ * (http_proxy, all_proxy, ALL_PROXY). One GET with curl's Host and Accept headers, the answer read as
+ * http.client reads it (by its length, its chunks, or to the end of a closed connection; anything else is
+ * odd), without importing http.client (its email parser is most of the reader's start-up); only a complete
+ * answer with status 200 or 503 (no redirect
  * for `-L` to follow, none that `-f` would treat otherwise), for the GET with a body: the body, a newline
  * and the status, exit 0; for the URL wait exit 0 on 200 and 1 on 503 (grep '^2'), nothing printed. The
  * health reads present the client certificate as curl's `--cert`/`--key` do and go member by member as the
@@ -41,13 +45,15 @@ export const URL_READY_SECONDS = 1.5
  * A connect error, a refusal, a timeout or anything odd leaves the question to its command.
  */
 export const TLS_READER_PY = String.raw`
-import http.client, os, re, socket, ssl, stat, sys, threading, time, _ssl
+import os, re, socket, ssl, stat, sys, threading, time, _ssl
 
 SECONDS = ${TLS_READER_SECONDS}
 URL_READY_SECONDS = ${URL_READY_SECONDS}
 SSL_REQUEST = bytes([0, 0, 0, 8, 4, 210, 22, 47])
 IPV4 = r'\.'.join(['(?:0|[1-9][0-9]{0,2})'] * 4)
-HTTPS_URL = re.compile('https://(%s):([1-9][0-9]{0,4})(/[A-Za-z0-9/._-]*)?' % IPV4)
+HTTP_URL = re.compile('(https?)://(%s):([1-9][0-9]{0,4})(/[A-Za-z0-9/._-]*)?' % IPV4)
+# curl's proxy settings for a plain http URL (it reads no HTTP_PROXY in capitals).
+PLAIN_PROXIES = ('http_proxy', 'all_proxy', 'ALL_PROXY')
 
 def serial_line(path):
     number = _ssl._test_decode_cert(path)['serialNumber']
@@ -119,33 +125,100 @@ def presented(address, port, starttls):
 def served(address, port, starttls, cert_file):
     return 0, ('%s\n%s\n' % (on_disk(cert_file), presented(address, port, starttls))).encode()
 
-def https_get(url, ca_file, seconds, client=None):
-    match = HTTPS_URL.fullmatch(url)
-    if not match or not ca_file:
-        raise ValueError('not a plain https URL with its CA file')
-    context = verifying_context(ca_file, client)
-    connection = http.client.HTTPSConnection(match[1], int(match[2]), timeout=seconds, context=context)
-    try:
-        connection.putrequest('GET', match[3] or '/', skip_accept_encoding=True)
-        connection.putheader('Accept', '*/*')
-        connection.endheaders()
-        response = connection.getresponse()
-        body = response.read()
-    finally:
-        connection.close()
-    if response.status not in (200, 503):
+def read_response(stream):
+    """The status and body of one HTTP/1.x answer, as http.client reads them; anything odd raises."""
+    head = b''
+    while b'\r\n\r\n' not in head:
+        chunk = stream.recv(16384)
+        if not chunk or len(head) > 65536:
+            raise ValueError('no complete head')
+        head += chunk
+    head, rest = head.split(b'\r\n\r\n', 1)
+    status_line, *header_lines = head.decode('latin-1').split('\r\n')
+    match = re.fullmatch('HTTP/1\\.([01]) ([1-5][0-9][0-9])(?: .*)?', status_line)
+    if not match or match[2].startswith('1'):
+        raise ValueError('not a final HTTP/1.x status')
+    headers = {}
+    for line in header_lines:
+        name, colon, value = line.partition(':')
+        if not colon or not re.fullmatch("[!#$%&'*+.^_|~0-9A-Za-z-]+", name) or name.lower() in headers:
+            raise ValueError('a header line http.client might read otherwise')
+        headers[name.lower()] = value.strip()
+
+    def more():
+        chunk = stream.recv(65536)
+        if not chunk:
+            raise ValueError('cut short')
+        return chunk
+
+    status = int(match[2])
+    if status in (204, 304):
+        return status, b''
+    if 'transfer-encoding' in headers:
+        if headers['transfer-encoding'].lower() != 'chunked':
+            raise ValueError('a transfer coding')
+        body = b''
+        while True:
+            while b'\r\n' not in rest:
+                rest += more()
+            size_line, rest = rest.split(b'\r\n', 1)
+            size = int(size_line.split(b';')[0].strip(), 16)
+            while len(rest) < size + 2:
+                rest += more()
+            if size == 0:
+                return status, body
+            if rest[size:size + 2] != b'\r\n':
+                raise ValueError('a bad chunk')
+            body, rest = body + rest[:size], rest[size + 2:]
+    if 'content-length' in headers:
+        if not re.fullmatch('[0-9]{1,9}', headers['content-length']):
+            raise ValueError('a bad length')
+        length = int(headers['content-length'])
+        while len(rest) < length:
+            rest += more()
+        return status, rest[:length]
+    if match[1] == '1' and headers.get('connection', '').lower() != 'close':
+        raise ValueError('no length on a kept connection')
+    while True:
+        chunk = stream.recv(65536)
+        if not chunk:
+            return status, rest
+        rest += chunk
+
+def http_get(url, ca_file, seconds, client=None):
+    """One GET with curl's Host and Accept headers: https verified with the CA file (and its IP address), or
+    plain http when curl would go straight to the server (no CA file, no client certificate, no proxy)."""
+    match = HTTP_URL.fullmatch(url)
+    if not match:
+        raise ValueError('not a plain http or https URL')
+    scheme, address, port, path = match[1], match[2], int(match[3]), match[4] or '/'
+    if scheme == 'https' and not ca_file:
+        raise ValueError('an https URL without its CA file')
+    if scheme == 'http' and (ca_file or client or any(os.environ.get(v) for v in PLAIN_PROXIES)):
+        raise ValueError('plain http only straight to the server')
+    host = address if port == (443 if scheme == 'https' else 80) else '%s:%d' % (address, port)
+    request = ('GET %s HTTP/1.1\r\nHost: %s\r\nAccept: */*\r\n\r\n' % (path, host)).encode()
+    with socket.create_connection((address, port), timeout=seconds) as plain:
+        if scheme == 'https':
+            with verifying_context(ca_file, client).wrap_socket(plain, server_hostname=address) as tls:
+                tls.sendall(request)
+                status, body = read_response(tls)
+        else:
+            plain.sendall(request)
+            status, body = read_response(plain)
+    if status not in (200, 503):
         raise ValueError('another status')
-    return response.status, body
+    return status, body
 
 def get(url, ca_file, *_):
-    status, body = https_get(url, ca_file, SECONDS)
+    status, body = http_get(url, ca_file, SECONDS)
     if not body:
         raise ValueError('no body')
     return 0, body + b'\n' + str(status).encode()
 
 def ready(url, ca_file, *_):
     started = time.monotonic()
-    status, _ = https_get(url, ca_file, URL_READY_SECONDS)
+    status, _ = http_get(url, ca_file, URL_READY_SECONDS)
     if time.monotonic() - started > URL_READY_SECONDS:
         raise ValueError('late')
     return (0 if status == 200 else 1), b''
@@ -159,7 +232,7 @@ def healthy(urls, ca_file, cert_file, key_file):
         raise ValueError('a URL with a space')
     code = 0
     for url in urls:
-        status, body = https_get(url + '/health', ca_file, URL_READY_SECONDS, (cert_file, key_file))
+        status, body = http_get(url + '/health', ca_file, URL_READY_SECONDS, (cert_file, key_file))
         if re.search(b'[^\t\n\r -~]', body):
             raise ValueError('not plain text')
         if status != 200 or b'"health":"true"' not in body:

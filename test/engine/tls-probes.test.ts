@@ -133,8 +133,9 @@ t.test('served certificates and HTTPS reads on loopback', NEEDS_TOOLS, async (t)
     `https,${work}/ip.crt,${key}`,
     `https,${certificates[1]},${key}`,
     `https-mutual,${work}/ip.crt,${key},${work}/ca.crt`,
+    `http,${work}/ip.crt,${key}`,
   ])
-  const [postgres, refusedStarttls, https, httpsNoAddress, mutual] = ports.slice(certificates.length)
+  const [postgres, refusedStarttls, https, httpsNoAddress, mutual, http] = ports.slice(certificates.length)
   const ca = `${work}/ca.crt`
   const get = (path: string, port = https, caFile = ca): UrlProbe => ({
     kind: 'get',
@@ -185,13 +186,42 @@ t.test('served certificates and HTTPS reads on loopback', NEEDS_TOOLS, async (t)
   })
 
   t.test('a body and a status, and a URL wait, read by python3 as curl answers them', async (t) => {
-    const probes = [get('/ok'), get('/down'), get('/chunked'), url('/ok'), url('/down'), url('/empty')]
+    const probes = [get('/ok'), get('/down'), get('/chunked'), get('/kept'), url('/ok'), url('/down'), url('/empty')]
     const rows = compare(probes, WITHOUT_SHELL)
     for (const row of rows) t.same(row.batched, row.live, `${row.probe}, no process`)
     t.same(rows[0]!.live, [0, '{"state": "running"}\n200'])
     t.same(rows[1]!.live, [0, '{"state": "stopped"}\n\n503'])
-    t.same(rows[4]!.live, [1, ''], 'a 503 is not ready')
+    t.same(rows[5]!.live, [1, ''], 'a 503 is not ready')
     for (const row of compare(probes)) t.same(row.batched, row.live, row.probe)
+  })
+
+  t.test('plain http reads and URL waits, read by python3 as curl answers them', async (t) => {
+    const plain = (path: string, kind: 'get' | 'url', port = http): UrlProbe => ({
+      kind,
+      url: `http://127.0.0.1:${port}${path}`,
+    })
+    const probes = [
+      ...['/ok', '/down', '/chunked', '/kept'].map((path) => plain(path, 'get')),
+      ...['/ok', '/down', '/empty', '/kept'].map((path) => plain(path, 'url')),
+    ]
+    const rows = compare(probes, WITHOUT_SHELL)
+    for (const row of rows) t.same(row.batched, row.live, `${row.probe}, no process`)
+    t.same(rows[3]!.live, [0, 'to the end\n\n200'], 'a body that ends with the connection')
+    for (const row of compare(probes)) t.same(row.batched, row.live, row.probe)
+    const left = [
+      ...['/moved', '/missing', '/short'].flatMap((path) => [plain(path, 'get'), plain(path, 'url')]),
+      plain('/ok', 'url', await closedPort()),
+      { ...plain('/ok', 'url'), caFile: `${work}/ca.crt` },
+    ]
+    for (const row of compare(left)) t.same(row.batched, row.live, row.probe)
+    for (const row of compare(left, WITHOUT_SHELL)) t.same(row.batched[0], 127, `${row.probe} ran`)
+    for (const setting of [{ http_proxy: 'http://127.0.0.1:9' }, { ALL_PROXY: 'http://127.0.0.1:9' }]) {
+      const env = { ...process.env, ...setting }
+      const set = JSON.stringify(setting)
+      const asked = [plain('/ok', 'get'), plain('/ok', 'url')]
+      for (const row of compare(asked, PROBE_SCRIPT, env)) t.same(row.batched, row.live, set)
+      for (const row of compare(asked, WITHOUT_SHELL, env)) t.same(row.batched[0], 127, set)
+    }
   })
 
   t.test('what python3 cannot prove of an HTTPS read is left to curl', async (t) => {
