@@ -140,6 +140,11 @@ export interface Connection {
    * connection cannot batch, and each task's check runs its own commands.
    */
   runProbes?(probes: readonly Probe[]): Promise<ProbeAnswer[]>
+  /**
+   * Start, without waiting, what the privileged commands to come will run through (a persistent session), so
+   * it is ready when the first one comes; that one waits for it. Absent: nothing to start ahead.
+   */
+  startPrivileged?(): void
 }
 
 /**

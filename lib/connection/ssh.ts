@@ -95,6 +95,8 @@ export class SshConnection implements Connection {
   private lost: string | undefined
   private session: PrivilegedSession | undefined
   private sessionOpening = false
+  /** The session started ahead (startPrivileged), until it runs or failed: the first claim waits for it. */
+  private starting: Promise<void> | undefined
   private sessionOpens = 0
   /** Why the exec path is used for every become command from now on (undefined: sessions allowed). */
   private sessionOff: string | undefined
@@ -244,10 +246,26 @@ export class SshConnection implements Connection {
 
   /**
    * The privileged session, marked busy for the caller, or undefined when the exec path must be used
-   * (sessions off, the session busy or starting for another command, or the opening budget spent).
+   * (sessions off, the session busy or starting for another command, or the opening budget spent). A session
+   * started ahead (startPrivileged) is waited for.
    * Throws UnreachableError when the channel for a new session cannot be opened.
    */
   private async claimSession(): Promise<PrivilegedSession | undefined> {
+    if (this.starting) await this.starting
+    return this.claimOrOpenSession()
+  }
+
+  /** Start the privileged session ahead (see Connection.startPrivileged); its failures surface at first use. */
+  startPrivileged(): void {
+    if (this.starting || this.session || this.sessionOpening) return
+    const starting = this.claimOrOpenSession().then(
+      (session) => void (session && (session.busy = false)),
+      () => undefined,
+    )
+    this.starting = starting.finally(() => (this.starting = undefined))
+  }
+
+  private async claimOrOpenSession(): Promise<PrivilegedSession | undefined> {
     if (this.spec.persistentSession === false || this.sessionOff || this.maxSessions < 2) return undefined
     const current = this.session
     if (current?.alive) {

@@ -219,6 +219,8 @@ export class PlayRunner {
       this.opened.set(host, opened)
       const onConnect = this.settings.onConnect
       conn = opened.then(async (c) => {
+        // The privileged session starts while the host lock is taken: the plan's batch after it runs through it.
+        c.startPrivileged?.()
         try {
           const undo =
             onConnect &&
