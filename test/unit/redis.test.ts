@@ -264,7 +264,9 @@ t.test('appended save lines move back before the include; the owner and mode sta
   const puts: { path: string; content: string; options?: PutOptions }[] = []
   let conf = REWRITTEN_BY_REDIS_7_0
   const conn = {
-    run: async () => ({ code: 0, stdout: conf, stderr: '', durationMs: 0 }),
+    // The path's state (as pathStateCommand prints it), then the file itself.
+    run: async () => ({ code: 0, stdout: `regular file|640|redis|redis|${conf.length}\n`, stderr: '', durationMs: 0 }),
+    get: async () => Buffer.from(conf),
     put: async (path: string, content: string, options?: PutOptions) => void puts.push({ path, content, options }),
   } as unknown as Connection
   const ctx = { conn, check: false, diff: true, host: {} } as unknown as TaskContext
