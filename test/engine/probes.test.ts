@@ -118,6 +118,33 @@ t.test('a run of tasks ends exactly as the same tasks one by one, and a no-op ru
   t.equal(checked.commands, 1)
 })
 
+t.test("a write through a role's own query makes the next task read the host again", async (t) => {
+  const path = `${work}/own-query`
+  writeFileSync(path, 'old\n')
+  chmodSync(path, 0o644)
+  let outcomes: TaskOutcome[] = []
+  const play: Play = {
+    name: 'own query',
+    hosts: 'h1',
+    tasks: async (h: HostRun) => {
+      // The write goes through the host's own connection, not the run of tasks' batched one.
+      const rewrite = defineTask('Rewrite the file through a query', {}, async () => ({
+        change: true,
+        reason: 'rewritten',
+        apply: async () => void (await h.query(sh`printf 'one\n' > ${path}`, { check: true })),
+      }))
+      outcomes = await h.doAll([rewrite, lineInFile({ path, line: 'two' })])
+    },
+  }
+  const result = await runWithoutPlan([play])
+  t.ok(result.success, result.lines.join('\n'))
+  t.same(
+    outcomes.map((o) => o.status),
+    ['changed', 'changed'],
+  )
+  t.equal(readFileSync(path, 'utf8'), 'one\ntwo\n', 'the line task edited the file as the write left it')
+})
+
 t.test('a check that asks a command of its own costs one trip, and the rest are asked again together', async (t) => {
   const dir = seed('own-command')
   const reads = defineTask('Read something undeclared', {}, async (ctx) => {
