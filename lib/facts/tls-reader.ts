@@ -199,13 +199,10 @@ def http_get(url, ca_file, seconds, client=None):
     host = address if port == (443 if scheme == 'https' else 80) else '%s:%d' % (address, port)
     request = ('GET %s HTTP/1.1\r\nHost: %s\r\nAccept: */*\r\n\r\n' % (path, host)).encode()
     with socket.create_connection((address, port), timeout=seconds) as plain:
-        if scheme == 'https':
-            with verifying_context(ca_file, client).wrap_socket(plain, server_hostname=address) as tls:
-                tls.sendall(request)
-                status, body = read_response(tls)
-        else:
-            plain.sendall(request)
-            status, body = read_response(plain)
+        secure = scheme == 'https'
+        with verifying_context(ca_file, client).wrap_socket(plain, server_hostname=address) if secure else plain as stream:
+            stream.sendall(request)
+            status, body = read_response(stream)
     if status not in (200, 503):
         raise ValueError('another status')
     return status, body
