@@ -155,6 +155,9 @@ export const POSTGRESQL_VARS = [
   'postgresql_app_password',
 ] as const
 
+/** Where Debian installs the programs of a PostgreSQL major version (pg_wrapper in /usr/bin picks among them). */
+export const pgBinDir = (version: unknown) => `/usr/lib/postgresql/${String(version)}/bin`
+
 /** Where PostgreSQL's backups go: read by the pgbackrest roles and by Patroni (the archive command). */
 export const BACKUP_VARS = ['pgbackrest_group', 'pgbackrest_stanza', 'pgbackrest_tls_port'] as const
 

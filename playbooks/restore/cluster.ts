@@ -9,7 +9,8 @@
 import { command, service, waitUntil, type HostRun } from '../../lib/index.ts'
 import { clusterMembers, isLeader, rest, waitForLeader } from '../../roles/patroni/rest.ts'
 import { patroniApiUrl } from '../../roles/tls.ts'
-import { isPatroniLeader, psql } from '../../roles/pgbackrest/wal.ts'
+import { isPatroniLeader } from '../../roles/pgbackrest/wal.ts'
+import { psqlArgv } from '../../roles/patroni/users.ts'
 import type { RestoreTarget } from '../../roles/pgbackrest/pitr-target.ts'
 import { stopStrayServer } from './recover.ts'
 
@@ -160,7 +161,7 @@ export async function checkRestoredCluster(h: HostRun, run: RestoreRun): Promise
   if (h.check) return
   const sql = "select count(*) from pg_stat_replication where state = 'streaming'"
   const streaming = async () => {
-    const r = await h.query([...psql(h.vars.postgresql_port), '-c', sql], { user: 'postgres' })
+    const r = await h.query([...psqlArgv(h.vars), '-c', sql], { user: 'postgres' })
     return (await isPatroniLeader(h)) && Number(r.stdout.trim()) === run.others.length
   }
   await waitUntil('the restored leader to stream to every replica', streaming, {

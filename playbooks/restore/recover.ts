@@ -9,7 +9,8 @@
  */
 import { command, waitUntil, type HostRun } from '../../lib/index.ts'
 import { describeTarget, restoreOptions, type RestoreTarget } from '../../roles/pgbackrest/pitr-target.ts'
-import { psql } from '../../roles/pgbackrest/wal.ts'
+import { psqlArgv } from '../../roles/patroni/users.ts'
+import { pgBinDir } from '../../roles/stack.ts'
 
 /** The log of the recovering PostgreSQL, on the restored member. */
 export const RECOVERY_LOG = '/var/log/pgbackrest/hastack-restore-postgresql.log'
@@ -29,7 +30,7 @@ const RECOVERY_SETTINGS = [
 const RECOVERY_SERVER_SETTINGS = "-c hot_standby=off -c listen_addresses='' -c synchronous_standby_names=''"
 const HOUR_MS = 3_600_000
 
-export const pgBinary = (h: HostRun, name: string) => `/usr/lib/postgresql/${h.vars.postgresql_version}/bin/${name}`
+export const pgBinary = (h: HostRun, name: string) => `${pgBinDir(h.vars.postgresql_version)}/${name}`
 const dataDir = (h: HostRun) => String(h.vars.postgresql_data_dir)
 
 /** What the recovery reached, for the log and the report. */
@@ -113,11 +114,7 @@ export async function restoreInPlace(h: HostRun, target: RestoreTarget): Promise
   if (!h.check) await waitForPromotion(h)
   const reset = RECOVERY_SETTINGS.map((s) => `alter system reset ${s};`).join('\n')
   const sql = `${reset}\nselect pg_reload_conf();\ncheckpoint;\nselect timeline_id from pg_control_checkpoint();\n`
-  const printed = await asPostgres(
-    psql(h.vars.postgresql_port),
-    'Drop the recovery settings and note the timeline',
-    sql,
-  )
+  const printed = await asPostgres(psqlArgv(h.vars), 'Drop the recovery settings and note the timeline', sql)
   await asPostgres(
     [pgBinary(h, 'pg_ctl'), '-D', dataDir(h), '-m', 'fast', '-w', '-t', '300', 'stop'],
     'Stop the recovered PostgreSQL (Patroni starts it next)',

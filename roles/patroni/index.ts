@@ -334,24 +334,28 @@ export const patroniRole: Role<PatroniVars> = {
     if (await leadsNow(h)) {
       const roles: PgRoleArgs[] = [
         {
+          server: v,
           role: 'postgres',
           password: v.patroni_superuser_password,
           attrs: 'SUPERUSER LOGIN',
           name: 'Ensure the superuser password is current',
         },
         {
+          server: v,
           role: v.patroni_replication_user,
           password: v.patroni_replication_password,
           attrs: 'REPLICATION LOGIN',
           name: 'Ensure the replication user is current',
         },
         {
+          server: v,
           role: v.patroni_rewind_user,
           password: v.patroni_rewind_password,
           attrs: 'LOGIN',
           name: 'Ensure the pg_rewind user is current',
         },
         {
+          server: v,
           role: String(v.postgresql_app_user),
           password: String(v.postgresql_app_password),
           attrs: 'LOGIN',
@@ -363,6 +367,7 @@ export const patroniRole: Role<PatroniVars> = {
       await h.doAll([
         ...roles.map((r) => pgRole(r, together)),
         pgDatabase({
+          server: v,
           database: String(v.postgresql_app_database),
           owner: String(v.postgresql_app_user),
           name: 'Ensure the application database exists',

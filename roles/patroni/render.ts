@@ -7,7 +7,7 @@
 import type { HostView, Vars } from '../../lib/types.ts'
 import { etcdEndpoints } from '../etcd/index.ts'
 import { walArchiving } from '../pgbackrest/archiving.ts'
-import { tlsOn } from '../stack.ts'
+import { pgBinDir, tlsOn } from '../stack.ts'
 import { tlsFiles } from '../tls.ts'
 import { stackAddresses } from './index.ts'
 
@@ -78,7 +78,7 @@ export function patroniConfigView(host: HostView): Vars {
     recovery_conf: Object.entries(archiving?.recovery_conf ?? {}).map(([name, value]) => ({ name, value })),
     pg_listen: `${v.address},127.0.0.1:${v.postgresql_port}`,
     pg_connect_address: `${v.address}:${v.postgresql_port}`,
-    pg_bin_dir: `/usr/lib/postgresql/${v.postgresql_version}/bin`,
+    pg_bin_dir: pgBinDir(v.postgresql_version),
     pg_hba: pgHbaLines(host),
     tls: patroniTlsView(v),
   }

@@ -19,6 +19,7 @@ import { renderTemplate } from '../../lib/template.ts'
 import { pgbackrestRole, type PgbackrestVars } from './index.ts'
 import { drillSections, replicaChecks } from './render.ts'
 import { patroniApiCa } from '../tls.ts'
+import { pgBinDir } from '../stack.ts'
 
 /** Where node_exporter's textfile collector reads (Debian's default directory). */
 export const TEXTFILE_DIR = '/var/lib/prometheus/node-exporter'
@@ -144,7 +145,7 @@ export const pgbackrestRepositoryRole: Role<PgbackrestVars> = {
       config: DRILL_CONFIG,
       dir: v.pgbackrest_drill_dir,
       port: v.pgbackrest_drill_port,
-      binDir: `/usr/lib/postgresql/${v.postgresql_version}/bin`,
+      binDir: pgBinDir(v.postgresql_version),
       canaryTable: CANARY_TABLE,
       metricsFile: `${TEXTFILE_DIR}/hastack_restore_drill.prom`,
     }

@@ -7,9 +7,7 @@ import type { HostRun } from '../../lib/types.ts'
 import { command, waitUntil } from '../../lib/tasks/index.ts'
 import { rest } from '../patroni/rest.ts'
 import { patroniApiUrl } from '../tls.ts'
-
-/** psql as postgres on the member's own PostgreSQL, quiet and stopping at the first error. */
-export const psql = (port: unknown) => ['psql', '-p', String(port), '-d', 'postgres', '-XAtq', '-v', 'ON_ERROR_STOP=1']
+import { psqlArgv } from '../patroni/users.ts'
 
 /** Whether this member is the Patroni leader (its REST API answers 200 to GET /primary). */
 export async function isPatroniLeader(h: HostRun): Promise<boolean> {
@@ -21,14 +19,14 @@ export async function isPatroniLeader(h: HostRun): Promise<boolean> {
  * Returns the lines `sql` printed; undefined in check mode (nothing ran).
  */
 export async function writeAndArchive(h: HostRun, sql: string, name: string): Promise<string[] | undefined> {
-  const port = h.vars.postgresql_port
   const stdin = `${sql}\nselect pg_walfile_name(pg_switch_wal());\n`
-  const outcome = await h.do(command({ cmd: psql(port), user: 'postgres', stdin, name }))
+  const outcome = await h.do(command({ cmd: psqlArgv(h.vars), user: 'postgres', stdin, name }))
   if (!outcome.stdout) return undefined
   const lines = outcome.stdout.trim().split('\n')
   const segment = lines.pop()!
   const archived = `select coalesce(last_archived_wal, '') >= '${segment}' from pg_stat_archiver`
-  const probe = async () => (await h.query([...psql(port), '-c', archived], { user: 'postgres' })).stdout.trim() === 't'
+  const probe = async () =>
+    (await h.query([...psqlArgv(h.vars), '-c', archived], { user: 'postgres' })).stdout.trim() === 't'
   await waitUntil(`WAL segment ${segment} to reach the repository`, probe, { timeoutMs: 120_000, intervalMs: 1000 })
   h.log(`WAL segment ${segment} archived`)
   return lines

@@ -8,10 +8,14 @@
 import type { Role, Vars } from '../../lib/types.ts'
 import { defineTask, directory, file, noChange, service, template, waitFor } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
-import { pgRole, psql, psqlProbe, psqlRead } from '../patroni/users.ts'
+import { pgRole, psql, psqlProbe, psqlRead, type LocalServer } from '../patroni/users.ts'
 import { leadsNow } from '../patroni/rest.ts'
+import { sharedVars, type StackVars } from '../stack.ts'
 
-export interface PostgresExporterVars extends Vars {
+/** The leader's own server, where the monitoring role is created. */
+const shared = sharedVars('postgresql_version', 'postgresql_port')
+
+export interface PostgresExporterVars extends Vars, Pick<StackVars, keyof typeof shared.defaults> {
   postgres_exporter_port: number
   postgres_exporter_user: string
   postgres_exporter_password: string
@@ -20,15 +24,15 @@ export interface PostgresExporterVars extends Vars {
 const PASSWORD_FILE = '/etc/prometheus/postgres-exporter.pass'
 
 /** Ensure the monitoring role is a member of pg_monitor (read-only access to statistics). */
-function pgMonitorMember(role: string) {
+function pgMonitorMember(server: LocalServer, role: string) {
   const sql = `SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member JOIN pg_roles g ON g.oid = m.roleid
       WHERE r.rolname = '${role}' AND g.rolname = 'pg_monitor';`
-  return defineTask(`Ensure ${role} is a member of pg_monitor`, { probes: [psqlProbe(sql)] }, async (ctx) => {
-    if ((await psqlRead(ctx, sql)) === '1') return noChange()
+  return defineTask(`Ensure ${role} is a member of pg_monitor`, { probes: [psqlProbe(server, sql)] }, async (ctx) => {
+    if ((await psqlRead(ctx, server, sql)) === '1') return noChange()
     return {
       change: true,
       reason: 'not a member of pg_monitor',
-      apply: async () => void (await psql(ctx, `GRANT pg_monitor TO "${role}";`)),
+      apply: async () => void (await psql(ctx, server, `GRANT pg_monitor TO "${role}";`)),
     }
   })
 }
@@ -38,11 +42,13 @@ export const postgresExporterRole: Role<PostgresExporterVars> = {
   description:
     'PostgreSQL metrics (prometheus-postgres-exporter) as a read-only pg_monitor role, on the cluster address.',
   defaults: {
+    ...shared.defaults,
     postgres_exporter_port: 9187,
     postgres_exporter_user: 'hastack_monitor',
     postgres_exporter_password: '',
   },
   schema: {
+    ...shared.schema,
     postgres_exporter_port: {
       type: 'integer',
       minimum: 1,
@@ -72,12 +78,13 @@ export const postgresExporterRole: Role<PostgresExporterVars> = {
       const role = v.postgres_exporter_user
       await h.doAll([
         pgRole({
+          server: v,
           role,
           password: v.postgres_exporter_password,
           attrs: 'LOGIN IN ROLE pg_monitor',
           name: 'Ensure the monitoring role is current',
         }),
-        pgMonitorMember(role),
+        pgMonitorMember(v, role),
       ])
     }
     await installWithoutStarting(h, ['prometheus-postgres-exporter'], 'postgres_exporter')

@@ -119,9 +119,13 @@ export class PatroniCluster {
         if (config === undefined) return { code: 2, stderr: "sed: can't read /etc/patroni/config.yml" }
         return { code: 0, stdout: /^ {2}certfile: /m.test(config) ? 'https\n' : '' }
       })
-      conn.on(/^psql /, (_c, options: RunOptions, c) => this.psql(c, String(options.stdin ?? '')))
+      conn.on(/^\/usr\/lib\/postgresql\/\d+\/bin\/psql /, (_c, options: RunOptions, c) =>
+        this.psql(c, String(options.stdin ?? '')),
+      )
       // The reads a check starts with: one root command each (psqlReadCommand), the SQL quoted as sh reads it.
-      conn.on(/^cd \/ && runuser -u postgres -- psql .* -c '/, (command, _o, c) => this.psql(c, lastWord(command)))
+      conn.on(/^cd \/ && runuser -u postgres -- \/usr\/lib\/postgresql\/\d+\/bin\/psql .* -c '/, (command, _o, c) =>
+        this.psql(c, lastWord(command)),
+      )
     }
   }
 

@@ -172,6 +172,24 @@ t.test('a password changed in the database is set back as a SCRAM verifier, neve
   )
 })
 
+t.test("the leader's roles are read and written by its PostgreSQL version's own psql on postgresql_port", async (t) => {
+  const { lab, cluster } = await world({ postgresql_port: 5433 })
+  t.teardown(() => lab.cleanup())
+  await lab.run(play)
+  cluster.roles.set('app', 'md5deadbeef')
+  const run = await lab.run(play)
+  t.same(statuses(run, APP_USER), ['db1:changed'])
+  const psqlCalls = lab
+    .host('db1')
+    .calls.map((c) => c.target)
+    .filter((target) => /psql/.test(target))
+  t.ok(psqlCalls.length >= 2, 'a read and a write went through psql')
+  for (const target of psqlCalls) {
+    // Debian's /usr/bin/psql (pg_wrapper) would pick port 5432 for a cluster it does not know.
+    t.match(target, /(^|runuser -u postgres -- )\/usr\/lib\/postgresql\/15\/bin\/psql -p 5433 -d postgres /)
+  }
+})
+
 t.test('check mode on fresh members reports the plan and writes nothing', async (t) => {
   const { lab, cluster } = await world()
   t.teardown(() => lab.cleanup())

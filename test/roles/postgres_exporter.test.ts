@@ -41,8 +41,12 @@ class PretendLeader {
         const primary = url.endsWith('/primary') && url.startsWith(`http://${conn.address}:`)
         return { stdout: `{}\n${primary && name === leader ? 200 : 503}` }
       })
-      conn.on(/^psql /, (_c, options: RunOptions, c) => this.psql(c, String(options.stdin ?? '')))
-      conn.on(/^cd \/ && runuser -u postgres -- psql .* -c '/, (command, _o, c) => this.psql(c, lastWord(command)))
+      conn.on(/^\/usr\/lib\/postgresql\/\d+\/bin\/psql /, (_c, options: RunOptions, c) =>
+        this.psql(c, String(options.stdin ?? '')),
+      )
+      conn.on(/^cd \/ && runuser -u postgres -- \/usr\/lib\/postgresql\/\d+\/bin\/psql .* -c '/, (command, _o, c) =>
+        this.psql(c, lastWord(command)),
+      )
     }
   }
 

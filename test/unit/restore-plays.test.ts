@@ -57,10 +57,13 @@ async function world(options: WorldOptions = {}) {
       (_c, o: RunOptions) => rest(/url = "([^"]+)"/.exec(String(o.stdin))![1]!),
     )
     c.on(matching(/^curl -s -o \/dev\/null -w %\{http_code\} .*\/replica$/), { stdout: '200' })
-    c.on((cmd, o) => cmd.startsWith('psql') && String(o.stdin ?? '').includes('pg_switch_wal'), {
-      stdout: `${MARKER_XID} ${NOW}\n000000020000000000000007\n`,
-    })
-    c.on(matching(/^psql .*last_archived_wal/), { stdout: 't\n' })
+    c.on(
+      (cmd, o) => cmd.startsWith('/usr/lib/postgresql/15/bin/psql') && String(o.stdin ?? '').includes('pg_switch_wal'),
+      {
+        stdout: `${MARKER_XID} ${NOW}\n000000020000000000000007\n`,
+      },
+    )
+    c.on(matching(/^\/usr\/lib\/postgresql\/15\/bin\/psql .*last_archived_wal/), { stdout: 't\n' })
     c.on(matching(/^test ! -e .*postmaster\.pid$/), { stdout: '' })
     if (m === options.stuck) c.on(matching(/stop patroni/), { code: 1, stderr: 'Job for patroni.service failed' })
     c.on(matching(/pg_controldata/), {
@@ -68,9 +71,13 @@ async function world(options: WorldOptions = {}) {
     })
     c.on(matching(/^tail -n 12 /), { stdout: 'FATAL:  recovery ended before configured recovery target was reached\n' })
     c.on(matching(/pg_isready/), {})
-    c.on((cmd, o) => cmd.startsWith('psql') && String(o.stdin ?? '').includes('alter system reset'), {
-      stdout: '\n3\n',
-    })
+    c.on(
+      (cmd, o) =>
+        cmd.startsWith('/usr/lib/postgresql/15/bin/psql') && String(o.stdin ?? '').includes('alter system reset'),
+      {
+        stdout: '\n3\n',
+      },
+    )
     c.on(matching(/^grep -oE /), { stdout: 'recovery stopping before commit of transaction 850, time T\n' })
     c.on(matching(/^patronictl .* remove hastack$/), () => ((state.keysRemoved = true), {}))
     c.on(matching(/pg_stat_replication/), { stdout: '2\n' })
