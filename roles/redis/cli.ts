@@ -2,6 +2,9 @@
  * Talking to Redis and Sentinel from a role: `redis-cli` runs on the host, the
  * password travels on standard input (never on a command line, so neither `ps`
  * nor a failed task's message shows it), and replies come back as plain lines.
+ * The script runs through the host's privileged session like the role's other commands (its
+ * environment, where the password sits, is then root's alone): one message on the open session
+ * instead of a new SSH channel and a login shell per call.
  * Pure builders and parsers are exported for the unit tests.
  */
 import type { HostRun, Vars } from '../../lib/types.ts'
@@ -87,7 +90,7 @@ export async function redisCli(
   timeoutMs = 15_000,
 ): Promise<string[][] | undefined> {
   const script = `command -v redis-cli >/dev/null 2>&1 || { echo HASTACK_NO_CLI; exit 0; }\n${cliScript(ep, commands)}`
-  const result = await h.query(['sh', '-s'], { stdin: script, timeoutMs, sudo: false })
+  const result = await h.query(['sh', '-s'], { stdin: script, timeoutMs })
   if (result.stdout.startsWith('HASTACK_NO_CLI')) return undefined
   return splitReplies(result.stdout)
 }
