@@ -32,6 +32,14 @@ function sameSet(a: string[], b: string[]): boolean {
 
 const spki = (pem: string) => pem.replace(/\s+/g, '')
 
+/** The CA certificate parsed once per PEM text: every host's checks in a run compare against the same CA. */
+const parsedCas = new Map<string, X509Certificate>()
+function parsedCa(pem: string): X509Certificate {
+  let ca = parsedCas.get(pem)
+  if (!ca) parsedCas.set(pem, (ca = new X509Certificate(pem)))
+  return ca
+}
+
 export interface WantedCertificate {
   caPem: string
   names: CertificateNames
@@ -58,7 +66,7 @@ export function certificateProblems(certPem: string | undefined, want: WantedCer
     return ['the certificate is not readable PEM']
   }
   const problems: string[] = []
-  const ca = new X509Certificate(want.caPem)
+  const ca = parsedCa(want.caPem)
   if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) problems.push('it was not issued by the current CA')
   if (expiresWithin(cert, want.renewMarginDays, want.now))
     problems.push(`it expires on ${cert.validTo}, within tls_renew_margin_days (${want.renewMarginDays})`)
