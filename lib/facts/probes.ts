@@ -315,7 +315,7 @@ sub reader_question { my ($k, @a) = @{$_[0]}; pop @a; return [$k, (@a, '', '', '
 my $reader = @to_reader && tls_reader(map { reader_question($probes[$_]) } @to_reader);
 $probes[$_] = ['c', $probes[$_][-1]] for grep { $probes[$_][0] =~ /^[xoyv]$/ } 0 .. $#probes;
 my %by_reader = map { $_ => 1 } $reader ? @to_reader : ();
-my @jobs = grep { $probes[$_][0] eq 'c' && !$by_reader{$_} } 0 .. $#probes;
+my @jobs = grep { $probes[$_][0] =~ /^[cC]$/ && !$by_reader{$_} } 0 .. $#probes;
 my $select = IO::Select->new;
 if ($reader) { $running{fileno $reader} = ['reader', $reader, '']; $select->add($reader) }
 sub tls_reader {
@@ -334,11 +334,29 @@ sub reader_answers {
   }
   return @left;
 }
+# A command with standard input (kind C): sh reads it from a pipe a child of its own fills, so no input size can
+# stall the batch. The children exit with plain exit: nothing is printed before the answers, no buffer to copy.
+sub without_input { open(my $fh, '-|', '/bin/sh', '-c', $_[0]) or return undef; return $fh }
+sub with_input {
+  my ($command, $input) = @_;
+  $input = '' unless defined $input;
+  my $pid = open(my $fh, '-|');
+  return undef unless defined $pid;
+  return $fh if $pid;
+  pipe(my $r, my $w) or exit 127;
+  my $writer = fork;
+  exit 127 unless defined $writer;
+  if (!$writer) { close $r; local $SIG{PIPE} = 'DEFAULT'; print {$w} $input; close $w; exit 0 }
+  close $w; open(STDIN, '<&', $r) or exit 127; close $r;
+  exec { '/bin/sh' } '/bin/sh', '-c', $command;
+  exit 127;
+}
 my $started = 0;
 while ($started < @jobs || $select->count) {
   while ($select->count < ${PROBE_COMMANDS_AT_ONCE} && $started < @jobs) {
     my $i = $jobs[$started++];
-    if (open(my $fh, '-|', '/bin/sh', '-c', $probes[$i][1])) { $running{fileno $fh} = [$i, $fh, '']; $select->add($fh) }
+    my $fh = $probes[$i][0] eq 'C' ? with_input(@{$probes[$i]}[1, 2]) : without_input($probes[$i][1]);
+    if ($fh) { $running{fileno $fh} = [$i, $fh, '']; $select->add($fh) }
     else { $ran{$i} = [127, ''] }
   }
   for my $fh ($select->can_read) {
@@ -426,7 +444,7 @@ export function probeInput(probes: readonly Probe[]): string {
       case 'read':
         return `r ${hex(p.path)}`
       case 'run':
-        return `c ${hex(p.command)}`
+        return p.stdin === undefined ? `c ${hex(p.command)}` : `C ${hex(p.command)} ${hex(p.stdin)}`
     }
   }
   return probes.map((p) => `${line(p)}\n`).join('')
@@ -500,8 +518,11 @@ function clientTls(probe: { caFile?: string; certFile?: string; keyFile?: string
     : undefined
 }
 
-/** The key under which a probe's answer is kept: a command's text, or the path read. */
+/** The key under which a probe's answer is kept: a command's text (and its standard input), or the path read. */
 export function probeKey(probe: Probe): string {
   const command = probeCommand(probe)
-  return command === undefined ? `read\u0000${(probe as { path: string }).path}` : `run\u0000${command}`
+  if (command === undefined) return `read\u0000${(probe as { path: string }).path}`
+  return probe.kind === 'run' && probe.stdin !== undefined
+    ? `run\u0000${command}\u0000stdin\u0000${probe.stdin}`
+    : `run\u0000${command}`
 }

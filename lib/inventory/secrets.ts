@@ -175,6 +175,18 @@ export function registerSecretNames(inv: Inventory, names: Iterable<string>): vo
   secretNames.set(inv, new Set(names))
 }
 
+/** The secret variables of one host that hold a value (at least 4 characters, as masking needs), by name. */
+export function hostSecrets(inv: Inventory, host: string): Map<string, string> {
+  const secrets = new Map<string, string>()
+  const vars = inv.hosts.get(host)?.vars ?? {}
+  for (const name of secretNames.get(inv) ?? new Set(Object.keys(inv.secrets))) {
+    const value = vars[name]
+    if ((typeof value === 'string' || typeof value === 'number') && String(value).length >= 4)
+      secrets.set(name, String(value))
+  }
+  return secrets
+}
+
 /** Every secret value of an inventory: stored and generated ones, and user-set values of secret variables. */
 export function secretValues(inv: Inventory): string[] {
   const values = new Set(Object.values(inv.secrets))

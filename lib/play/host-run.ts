@@ -269,7 +269,10 @@ export class HostRunner implements HostRun {
     const probed = await this.gatherProbes(probes)
     const results: RunResult[] = []
     // Answered from the batch; a command the batch could not answer runs live (read-only: nothing to invalidate).
-    for (const probe of probes) results.push(await probed.run(probeCommand(probe)))
+    for (const probe of probes) {
+      const stdin = probe.kind === 'run' ? probe.stdin : undefined
+      results.push(await probed.run(probeCommand(probe), stdin === undefined ? undefined : { stdin }))
+    }
     return results
   }
 

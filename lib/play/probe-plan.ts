@@ -2,7 +2,10 @@
  * The probe plan: per inventory, the read-only probes each host was asked during the last run, kept on the
  * controller beside the inventory (`<inventory>.probes.json`, not committed), so the next run can ask them
  * all in one round trip per host at its start. The plan holds the questions only (paths, package and unit
- * names, read-only commands), never an answer, never stdin; a probe whose text holds a secret is not kept.
+ * names, read-only commands and their standard input), never an answer. A secret in a command or its input
+ * (the password redis-cli reads from its input) is kept as its variable's name (`nameSecrets`) and put
+ * back from the inventory when the plan is read (`fillSecrets`): the file never holds a secret's value, and
+ * a probe that would still show one, or names a secret the inventory no longer has for the host, is dropped.
  * The plan only decides what is asked early: its answers are used only while the run is settled (see
  * HostRunner), so a stale or damaged plan costs at most a wasted question, never a wrong answer. Its `run`
  * probes are commands the next run executes as root, so, like sshd's StrictModes, a plan file that is not
@@ -29,7 +32,7 @@ function isProbe(value: unknown): value is Probe {
   if (typeof p !== 'object' || p === null) return false
   switch (p.kind) {
     case 'run':
-      return typeof p.command === 'string'
+      return typeof p.command === 'string' && (p.stdin === undefined || typeof p.stdin === 'string')
     case 'path':
     case 'read':
     case 'content':
@@ -78,6 +81,47 @@ function isProbe(value: unknown): value is Probe {
     default:
       return false
   }
+}
+
+/**
+ * How a secret's value stands in a kept probe: its variable's name between this and a NUL byte. A shell
+ * command holds no NUL byte (quote() refuses one), and a probe that already holds one is never kept.
+ */
+const SECRET_MARK = '\u0000hastack-secret:'
+
+const runFields = (probe: Probe) => (probe.kind === 'run' ? [probe.command, probe.stdin ?? ''] : [])
+
+/**
+ * The probe as the plan keeps it: every value of the host's secrets (by variable name) in a command probe's
+ * text and input replaced by the secret's name. Undefined when the probe holds a NUL byte already.
+ */
+export function nameSecrets(probe: Probe, secrets: ReadonlyMap<string, string>): Probe | undefined {
+  if (runFields(probe).some((text) => text.includes('\u0000'))) return undefined
+  if (probe.kind !== 'run') return probe
+  // The longest value first: a secret that is part of another one cannot split it.
+  const values = [...secrets].filter(([, value]) => value !== '').sort((a, b) => b[1].length - a[1].length)
+  const named = (text: string) =>
+    values.reduce((out, [name, value]) => out.replaceAll(value, `${SECRET_MARK}${name}\u0000`), text)
+  return probe.stdin === undefined
+    ? { kind: 'run', command: named(probe.command) }
+    : { kind: 'run', command: named(probe.command), stdin: named(probe.stdin) }
+}
+
+/** A kept probe with its secrets' values put back; undefined when it names a secret the host does not have. */
+export function fillSecrets(probe: Probe, secrets: ReadonlyMap<string, string>): Probe | undefined {
+  if (probe.kind !== 'run') return probe
+  let unknown = false
+  const filled = (text: string) =>
+    text.replace(/\u0000hastack-secret:([^\u0000]*)\u0000/g, (_, name: string) => {
+      const value = secrets.get(name)
+      if (value === undefined || value === '') unknown = true
+      return value ?? ''
+    })
+  const out: Probe =
+    probe.stdin === undefined
+      ? { kind: 'run', command: filled(probe.command) }
+      : { kind: 'run', command: filled(probe.command), stdin: filled(probe.stdin) }
+  return unknown || runFields(out).some((text) => text.includes('\u0000')) ? undefined : out
 }
 
 /** Whether the file belongs to this process's user and no one else may write it. */

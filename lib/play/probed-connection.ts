@@ -7,8 +7,11 @@
 import type { Connection, HeldCommand, Probe, ProbeAnswer, PutOptions, RunOptions, RunResult } from '../types.ts'
 import { probeKey } from '../facts/probes.ts'
 
-/** Probes run with these options at most (as pathState's `check: true`); any other option is asked live. */
-const PROBE_OPTIONS = new Set(['check'])
+/**
+ * Probes run with these options at most (as pathState's `check: true`, a command probe's `stdin` as text); any
+ * other option is asked live.
+ */
+const PROBE_OPTIONS = new Set(['check', 'stdin'])
 
 export class ProbedConnection implements Connection {
   private answers = new Map<string, ProbeAnswer>()
@@ -73,8 +76,9 @@ export class ProbedConnection implements Connection {
 
   async run(command: string | string[], options: RunOptions = {}): Promise<RunResult> {
     const plain = Object.entries(options).every(([k, v]) => v === undefined || PROBE_OPTIONS.has(k))
-    const answer =
-      typeof command === 'string' && plain ? this.answers.get(probeKey({ kind: 'run', command })) : undefined
+    const stdin = options.stdin
+    const asked = typeof command === 'string' && plain && (stdin === undefined || typeof stdin === 'string')
+    const answer = asked ? this.answers.get(probeKey({ kind: 'run', command, stdin })) : undefined
     // A failed probe run with `check` is asked again live for its real error (the batch drops stderr).
     if (answer && !(options.check && answer.code !== 0)) {
       this.served++

@@ -14,7 +14,16 @@ import { emptyStats, type HostStats, type Reporter } from '../output/reporter.ts
 import { probeKey } from '../facts/probes.ts'
 import { HostRunner, type BatchContext } from './host-run.ts'
 import { ProbedConnection } from './probed-connection.ts'
-import { nextProbePlan, PLAN_MAX_PROBES, readProbePlan, writeProbePlan, type ProbePlan } from './probe-plan.ts'
+import {
+  fillSecrets,
+  nameSecrets,
+  nextProbePlan,
+  PLAN_MAX_PROBES,
+  readProbePlan,
+  writeProbePlan,
+  type ProbePlan,
+} from './probe-plan.ts'
+import { hostSecrets } from '../inventory/secrets.ts'
 import { Interrupted, RunControl, type StopSignal } from './interrupt.ts'
 import { DEFAULT_PROGRESS, type ProgressIntervals } from './progress.ts'
 import { elapsedMs, taskBounds, timed, type HostPhases, type RunPhases } from './phases.ts'
@@ -166,7 +175,15 @@ export class PlayRunner {
 
   /** Load the probe plan of the run (none in check mode: its answers are for runs that may write). */
   async loadProbePlan(): Promise<void> {
-    if (this.settings.probePlan && !this.settings.check) this.plan = await readProbePlan(this.settings.probePlan)
+    if (!this.settings.probePlan || this.settings.check) return
+    const { inventory } = this.settings
+    for (const [host, probes] of await readProbePlan(this.settings.probePlan)) {
+      const secrets = hostSecrets(inventory, host)
+      this.plan.set(
+        host,
+        probes.flatMap((probe) => fillSecrets(probe, secrets) ?? []),
+      )
+    }
   }
 
   /** Ask the plan's probes of a host in one round trip, right after connecting (before any task). */
@@ -201,7 +218,16 @@ export class PlayRunner {
       const text = probeKey(probe)
       return mask(text) === text
     }
-    await writeProbePlan(file, nextProbePlan(await readProbePlan(file), this.asked, keep)).catch((error) =>
+    // Each secret the probes carry is kept by its name: `keep` then drops any probe still showing a secret.
+    const named: ProbePlan = new Map()
+    for (const [host, probes] of this.asked) {
+      const secrets = hostSecrets(this.settings.inventory, host)
+      named.set(
+        host,
+        probes.flatMap((probe) => nameSecrets(probe, secrets) ?? []),
+      )
+    }
+    await writeProbePlan(file, nextProbePlan(await readProbePlan(file), named, keep)).catch((error) =>
       this.settings.reporter.line(`WARNING: could not write the probe plan ${file}: ${error}`),
     )
   }

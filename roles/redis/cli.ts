@@ -4,10 +4,11 @@
  * nor a failed task's message shows it), and replies come back as plain lines.
  * The script runs through the host's privileged session like the role's other commands (its
  * environment, where the password sits, is then root's alone): one message on the open session
- * instead of a new SSH channel and a login shell per call.
+ * instead of a new SSH channel and a login shell per call. A check's read is a probe (`redisReadProbe`):
+ * gathered with the other tasks' in one round trip, its password kept in the probe plan by name only.
  * Pure builders and parsers are exported for the unit tests.
  */
-import type { HostRun, Vars } from '../../lib/types.ts'
+import type { Connection, HostRun, Probe, Vars } from '../../lib/types.ts'
 import { quote, quoteArgs } from '../../lib/connection/quote.ts'
 import { tlsOn } from '../stack.ts'
 import { tlsFiles } from '../tls.ts'
@@ -89,10 +90,36 @@ export async function redisCli(
   commands: (string | number)[][],
   timeoutMs = 15_000,
 ): Promise<string[][] | undefined> {
-  const script = `command -v redis-cli >/dev/null 2>&1 || { echo HASTACK_NO_CLI; exit 0; }\n${cliScript(ep, commands)}`
-  const result = await h.query(['sh', '-s'], { stdin: script, timeoutMs })
-  if (result.stdout.startsWith('HASTACK_NO_CLI')) return undefined
-  return splitReplies(result.stdout)
+  const result = await h.query(['sh', '-s'], { stdin: guardedScript(ep, commands), timeoutMs })
+  return guardedReplies(result.stdout)
+}
+
+/** cliScript, answering `HASTACK_NO_CLI` alone where redis-cli is not installed. */
+const guardedScript = (ep: Endpoint, commands: (string | number)[][]) =>
+  `command -v redis-cli >/dev/null 2>&1 || { echo HASTACK_NO_CLI; exit 0; }\n${cliScript(ep, commands)}`
+
+const guardedReplies = (stdout: string) => (stdout.startsWith('HASTACK_NO_CLI') ? undefined : splitReplies(stdout))
+
+/** A read's bound: its probe runs with no other (the batch's commands have none of their own). */
+const READ_COMMAND = 'timeout 15 sh -s'
+
+/** The probe of a check's read-only redis-cli commands (`redisRead` asks the same). */
+export function redisReadProbe(ep: Endpoint, commands: (string | number)[][]): Probe {
+  return { kind: 'run', command: READ_COMMAND, stdin: guardedScript(ep, commands) }
+}
+
+/**
+ * Read-only commands in a task's check, through the task's connection: answered from the probes gathered
+ * with the other tasks' when the task declares `redisReadProbe` of the same, else asked now (at most 15 s).
+ * One reply per command; undefined when redis-cli is not installed yet.
+ */
+export async function redisRead(
+  conn: Connection,
+  ep: Endpoint,
+  commands: (string | number)[][],
+): Promise<string[][] | undefined> {
+  const result = await conn.run(READ_COMMAND, { stdin: guardedScript(ep, commands) })
+  return guardedReplies(result.stdout)
 }
 
 /** `CONFIG GET a b ...` replies (name, value, name, value) as a map. */

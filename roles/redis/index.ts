@@ -14,7 +14,7 @@ import { pathState, pathStateProbe } from '../../lib/facts/files.ts'
 import { defineTask, noChange, service, template, waitFor } from '../../lib/tasks/index.ts'
 import { unifiedDiff } from '../../lib/output/diff.ts'
 import { installWithoutStarting } from '../common/apt.ts'
-import { cliEndpoint, isError, pairs, redisCli } from './cli.ts'
+import { cliEndpoint, isError, pairs, redisCli, redisRead, redisReadProbe } from './cli.ts'
 import { currentPrimary, initialPrimaryHost } from './primary.ts'
 import { differing, memoryBytes, placeSaveRules, runtimeSettings, saveLines } from './settings.ts'
 import { schema, defaults, type RedisVars } from './vars.ts'
@@ -72,8 +72,10 @@ export function validateRedis(inventory: Inventory): string[] {
 function runtimeSettingsTask(h: Parameters<Role['tasks']>[0]) {
   const wanted = runtimeSettings(h.vars)
   const ep = cliEndpoint(h.vars, '127.0.0.1', Number(h.vars.redis_port), String(h.vars.redis_password))
-  return defineTask('Ensure the running Redis has the inventory settings', {}, async () => {
-    const replies = await redisCli(h, ep, [['CONFIG', 'GET', ...Object.keys(wanted)]])
+  const read = [['CONFIG', 'GET', ...Object.keys(wanted)]]
+  const probes = [redisReadProbe(ep, read)]
+  return defineTask('Ensure the running Redis has the inventory settings', { probes }, async (ctx) => {
+    const replies = await redisRead(ctx.conn, ep, read)
     if (!replies) return { change: false, skip: true, reason: 'redis-cli is not installed yet' }
     const reply = replies[0] ?? []
     if (isError(reply)) {

@@ -9,7 +9,7 @@
 import type { HostRun, Inventory, Probe, Role, VarSchema, Vars } from '../../lib/types.ts'
 import { defineTask, noChange, service, template, waitFor, waitUntil } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
-import { cliEndpoint, isError, pairs, redisCli } from '../redis/cli.ts'
+import { cliEndpoint, isError, pairs, redisCli, redisRead, redisReadProbe } from '../redis/cli.ts'
 import { redisTlsView } from '../redis/render.ts'
 import { tlsReader } from '../certificates/index.ts'
 import { servesCurrentCertificate } from '../certificates/served.ts'
@@ -97,9 +97,10 @@ function monitorTask(h: H) {
   const authLine = `sentinel auth-pass ${name} ${v.redis_password}`
   // auth-pass is not reported by SENTINEL MASTER: the check reads the file Sentinel keeps current (a probe: it
   // is read with the other tasks' in one round trip; the file's text stays in memory, never printed).
-  const probes: Probe[] = [{ kind: 'read', path: CONF }]
+  const read = [['SENTINEL', 'MASTER', name]]
+  const probes: Probe[] = [{ kind: 'read', path: CONF }, redisReadProbe(ep, read)]
   return defineTask(`Ensure this Sentinel monitors ${name} with the inventory settings`, { probes }, async (ctx) => {
-    const replies = await redisCli(h, ep, [['SENTINEL', 'MASTER', name]])
+    const replies = await redisRead(ctx.conn, ep, read)
     if (!replies) return { change: false, skip: true, reason: 'redis-cli is not installed yet' }
     const reply = replies[0] ?? []
     const unknown = isError(reply) && /No such master/i.test(reply.join(' '))

@@ -2,14 +2,15 @@
  * The probe plan on real hosts (loopback sshd): a settled re-run asks the probes the last run asked in one
  * round trip per host at its start and answers every run of tasks from it (fewer round trips, the same
  * results); a change anywhere drops those early answers, so a later check sees the host as it is now; check
- * mode neither uses nor writes the plan.
+ * mode neither uses nor writes the plan; a probe that carries a secret on its input is asked early too, while
+ * the plan file names the secret and never holds its value.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import t from 'tap'
 import { loopbackHosts, type Lab } from './harness.ts'
-import { file } from '../../lib/tasks/index.ts'
+import { defineTask, file, noChange } from '../../lib/tasks/index.ts'
 import { probePlanFile } from '../../lib/play/probe-plan.ts'
-import type { Play } from '../../lib/types.ts'
+import type { Play, Role, Vars } from '../../lib/types.ts'
 
 let lab: Lab
 let work: string
@@ -82,6 +83,48 @@ t.test('a change drops the early answers: a later check reads the file the run j
       `${host}: the second check saw the new content`,
     )
     t.equal(readFileSync(`${dir}/${host}`, 'utf8'), 'new\n')
+  }
+})
+
+/** A role whose two checks each read a generated secret back through `cat`, the secret on the input. */
+function secretReaderRole(seen: Set<string>): Role<Vars & { probe_token: string }> {
+  const check = (token: string, name: string) => {
+    const probe = { kind: 'run' as const, command: 'cat', stdin: `token=${token}\n` }
+    return defineTask(name, { probes: [probe] }, async (ctx) => {
+      const echoed = (await ctx.conn.run('cat', { stdin: probe.stdin })).stdout
+      if (echoed !== probe.stdin) throw new Error('the answer is not the input')
+      return noChange()
+    })
+  }
+  return {
+    name: 'secret_reader',
+    description: 'Reads a generated secret back through its checks.',
+    defaults: { probe_token: '' },
+    schema: { probe_token: { type: 'string', secret: true, description: 'A generated token the checks read.' } },
+    async tasks(h) {
+      seen.add(h.vars.probe_token)
+      await h.do(check(h.vars.probe_token, 'Read the token once'))
+      await h.do(check(h.vars.probe_token, 'Read the token again'))
+    },
+  }
+}
+
+t.test('a probe carrying a secret is asked early; the plan names the secret and never holds its value', async (t) => {
+  const seen = new Set<string>()
+  const play: Play = { name: 'read a secret back', hosts: 'all', roles: [secretReaderRole(seen)] }
+  const plan = probePlanFile(lab.inventory)
+  rmSync(plan, { force: true })
+  t.equal((await lab.run([play])).exitCode, 0)
+  const kept = readFileSync(plan, 'utf8')
+  t.match(kept, 'hastack-secret:probe_token', 'the plan names the secret')
+  for (const token of seen) t.notMatch(kept, token, 'and never holds its value')
+  rmSync(plan)
+  const withoutPlan = await lab.run([play])
+  const withPlan = await lab.run([play])
+  for (const run of [withoutPlan, withPlan]) t.equal(run.exitCode, 0, 'every check read its input back')
+  for (const host of lab.hosts) {
+    const [live, early] = [withoutPlan.stats.get(host)!.commands!, withPlan.stats.get(host)!.commands!]
+    t.equal(live - early, 1, `${host}: two reads became one early trip (${live} → ${early} round trips)`)
   }
 })
 

@@ -319,6 +319,12 @@ t.test('every batched answer is byte for byte what the probe asks live, exit cod
     { kind: 'run', command: 'kill -TERM $$' },
     { kind: 'run', command: 'hastack-no-such-command' },
     { kind: 'run', command: 'head -c 200000 /dev/zero | tr "\\0" x' },
+    // Commands with standard input: read whole, as a script, larger than a pipe holds, or left unread.
+    { kind: 'run', command: 'cat', stdin: "line 1\n'quoted' \\ secret\n" },
+    { kind: 'run', command: 'sh -s', stdin: 'echo "from $0"; exit 4\n' },
+    { kind: 'run', command: 'wc -c', stdin: 'x'.repeat(200_000) },
+    { kind: 'run', command: 'true', stdin: 'x'.repeat(200_000) },
+    { kind: 'run', command: 'cat', stdin: '' },
   ]
   const answers = await conn.runProbes(probes)
   // A command's live output reaches a check decoded as UTF-8, and so does a batched answer (ProbedConnection);
@@ -333,7 +339,9 @@ t.test('every batched answer is byte for byte what the probe asks live, exit cod
             (stdout) => ({ code: 0, stdout }),
             () => ({ code: 1, stdout: Buffer.alloc(0) }),
           )
-        : await conn.run(command).then((r) => ({ code: r.code, stdout: Buffer.from(r.stdout) }))
+        : await conn
+            .run(command, probe.kind === 'run' && probe.stdin !== undefined ? { stdin: probe.stdin } : {})
+            .then((r) => ({ code: r.code, stdout: Buffer.from(r.stdout) }))
     t.same(
       [answers[i]!.code, asChecksRead(probe, answers[i]!.stdout)],
       [live.code, live.stdout.toString('latin1')],

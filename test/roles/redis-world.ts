@@ -1,7 +1,7 @@
 /**
  * A pretend Redis and Sentinel deployment behind the scripted hosts, for the
  * redis and sentinel role tests. It answers the redis-cli scripts the roles
- * send (`sh -s` with the script on standard input): a server loads its
+ * send (`sh -s`, or a check's bounded `timeout 15 sh -s`, with the script on standard input): a server loads its
  * settings from the files on its host when its service (re)starts (its `save`
  * lines add up only before the include, as in Redis 7.0), answers
  * CONFIG GET/SET/REWRITE; a Sentinel loads its monitor from sentinel.conf and
@@ -56,7 +56,7 @@ export class RedisWorld {
     for (const name of hosts) {
       lab.host(name).on(
         (command: string, options: RunOptions) =>
-          command === 'sh -s' && String(options.stdin ?? '').includes('redis-cli'),
+          /^(timeout 15 )?sh -s$/.test(command) && String(options.stdin ?? '').includes('redis-cli'),
         (_command, options, conn) => ({ code: 0, stdout: this.script(conn, String(options.stdin)) }),
       )
       // The roles' waits for a port: open while the process behind it runs.

@@ -1,14 +1,16 @@
 /**
  * The probe plan's file (lib/play/probe-plan.ts): what it keeps (the questions, never a probe holding a secret),
- * how a run's probes replace a host's old list while other hosts keep theirs, and that a missing, damaged or
- * foreign file reads as an empty plan.
+ * how a run's probes replace a host's old list while other hosts keep theirs, that a missing, damaged or
+ * foreign file reads as an empty plan, and that a secret a command probe carries is kept by its name only.
  */
-import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import type { Probe } from '../../lib/types.ts'
 import {
+  fillSecrets,
+  nameSecrets,
   nextProbePlan,
   PLAN_MAX_PROBES,
   probePlanFile,
@@ -164,4 +166,32 @@ t.test('a plan file that others may write is not read (its run probes are comman
   t.same(await readProbePlan(file), new Map(), 'group-writable: ignored')
   chmodSync(file, 0o602)
   t.same(await readProbePlan(file), new Map(), 'world-writable: ignored')
+})
+
+t.test("a command probe's secrets are kept by name and put back from the host's secrets", async (t) => {
+  const secrets = new Map([
+    ['redis_password', 'Lr8_-BqkQeXPM6CPqwgSNI6lSx1OYFY5'],
+    ['short_one', 'Lr8_-Bqk'],
+  ])
+  const probe: Probe = {
+    kind: 'run',
+    command: 'timeout 15 sh -s',
+    stdin: "REDISCLI_AUTH='Lr8_-BqkQeXPM6CPqwgSNI6lSx1OYFY5'\nredis-cli PING # Lr8_-Bqk\n",
+  }
+  const named = nameSecrets(probe, secrets)!
+  t.notMatch(JSON.stringify(named), /Lr8_/, 'no value is left, the longer secret named whole before the shorter')
+  t.match((named as { stdin: string }).stdin, /\u0000hastack-secret:redis_password\u0000/)
+  t.same(fillSecrets(named, secrets), probe, 'filled from the same secrets: the probe as asked')
+  t.equal(fillSecrets(named, new Map([['short_one', 'Lr8_-Bqk']])), undefined, 'a secret the host lacks: dropped')
+  t.same(nameSecrets({ kind: 'path', path: '/etc/x' }, secrets), { kind: 'path', path: '/etc/x' })
+  t.equal(nameSecrets({ kind: 'run', command: 'printf a\u0000b' }, secrets), undefined, 'a NUL byte: never kept')
+  const dir = mkdtempSync(join(tmpdir(), 'hastack-plan-secret-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'plan.json')
+  await writeProbePlan(file, new Map([['h1', [named]]]))
+  t.notMatch(readFileSync(file, 'utf8'), /Lr8_/, 'the file holds no value')
+  t.same(
+    [...(await readProbePlan(file))].map(([host, probes]) => [host, probes.map((p) => fillSecrets(p, secrets))]),
+    [['h1', [probe]]],
+  )
 })
