@@ -1,8 +1,10 @@
 /**
  * The remote half of the persistent privileged session: a small Perl program
  * (perl-base modules only, so it runs on every Debian host) started once per
- * connection as `sudo -n -H -- perl -e HELPER`, and the framing both halves
- * speak over its stdin and stdout. Pure functions, unit-testable without a host.
+ * connection as `sudo -n -H -- perl -e HELPER_BOOT`, which reads the program itself
+ * from its stdin first (so sudo logs a one-line command, not the whole program, in the
+ * host's auth log on every run), and the framing both halves speak over its stdin and
+ * stdout. Pure functions, unit-testable without a host.
  *
  * Request:  `run ID ARGC LEN_1 .. LEN_ARGC STDIN_LEN\n`, the argument bytes, then the stdin bytes.
  * Response: `done ID CODE STDOUT_LEN STDERR_LEN\n`, the stdout bytes, then the stderr bytes.
@@ -14,6 +16,21 @@
 
 /** The first line the helper prints once it runs as root. */
 export const READY_LINE = 'hastack-session ready'
+
+/**
+ * What sudo starts: read the program's length on a line, then its bytes (sysread only: nothing past them is
+ * buffered away from the program, which reads its requests the same way), and run it.
+ */
+export const HELPER_BOOT =
+  'my ($n, $c, $p) = ("", "", ""); while (sysread(STDIN, $c, 1)) { last if $c eq "\n"; $n .= $c } ' +
+  'exit 2 unless $n =~ /^[0-9]{1,7}$/; ' +
+  'while (length($p) < $n) { sysread(STDIN, $p, $n - length($p), length($p)) or exit 2 } eval $p; die $@ if $@'
+
+/** The helper's program as HELPER_BOOT reads it from the session's stdin: its length, a newline, its bytes. */
+export const helperProgramInput = (): Buffer => {
+  const program = Buffer.from(HELPER_SOURCE, 'utf8')
+  return Buffer.concat([Buffer.from(`${program.length}\n`), program])
+}
 
 /** The helper's source: `perl -e` runs it; kept free of single quotes only for readability of `ps`. */
 export const HELPER_SOURCE = String.raw`

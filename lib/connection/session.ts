@@ -1,6 +1,7 @@
 /**
  * The local half of the persistent privileged session: one exec channel running
- * `sudo -n -H -- perl -e HELPER` (see session-helper.ts) that runs become commands
+ * `sudo -n -H -- perl -e HELPER_BOOT` (see session-helper.ts; the helper's program follows on its stdin)
+ * that runs become commands
  * one at a time, so a run pays one channel open and one sudo start per host instead
  * of one per command. SshConnection decides when to use it; this class only speaks
  * to the channel.
@@ -10,7 +11,7 @@
  * never re-sent, because the command may already have had effects.
  */
 import { quoteArgs } from './quote.ts'
-import { HELPER_SOURCE, ResponseReader, encodeRequest } from './session-helper.ts'
+import { HELPER_BOOT, ResponseReader, encodeRequest, helperProgramInput } from './session-helper.ts'
 
 /** The parts of an ssh2 exec channel the session uses. */
 export interface SessionChannel {
@@ -25,7 +26,7 @@ export interface SessionChannel {
 export type OpenChannel = (line: string) => Promise<SessionChannel>
 
 /** The command line that starts a session. */
-export const SESSION_COMMAND = quoteArgs(['sudo', '-n', '-H', '--', 'perl', '-e', HELPER_SOURCE])
+export const SESSION_COMMAND = quoteArgs(['sudo', '-n', '-H', '--', 'perl', '-e', HELPER_BOOT])
 
 /** How long sudo and perl may take to print the ready line. */
 const START_TIMEOUT_MS = 30_000
@@ -78,6 +79,8 @@ export class PrivilegedSession {
    */
   static async open(openChannel: OpenChannel, onEnd: () => void): Promise<PrivilegedSession> {
     const channel = await openChannel(SESSION_COMMAND)
+    // The program goes ahead of any request; a sudo that refuses never reads it.
+    channel.write(helperProgramInput())
     const reader = new ResponseReader()
     const session = new PrivilegedSession(channel, reader, onEnd)
     await new Promise<void>((resolve, reject) => {

@@ -6,7 +6,7 @@
 import t from 'tap'
 import { EventEmitter } from 'node:events'
 import { PrivilegedSession, SESSION_COMMAND, SessionLost, SessionRefused } from '../../lib/connection/session.ts'
-import { READY_LINE } from '../../lib/connection/session-helper.ts'
+import { READY_LINE, helperProgramInput } from '../../lib/connection/session-helper.ts'
 import { buildConnectionSpec } from '../../lib/inventory/connection-spec.ts'
 
 /** A channel whose output the test writes; it records what the session sends. */
@@ -41,6 +41,7 @@ t.test('a session refused by sudo is a SessionRefused carrying sudo’s message'
   t.match(err.message, 'sudo: a password is required')
   t.equal(line, SESSION_COMMAND)
   t.match(line, /^sudo -n -H -- perl -e /, 'sudo never prompts')
+  t.ok(line.length < 400, `sudo logs a short command line, not the helper's program (${line.length} characters)`)
   t.equal(ended, 1, 'the end is reported once')
 })
 
@@ -60,7 +61,8 @@ t.test('a channel closing during a request fails it with SessionLost; answered r
     [answered.code, answered.stdout.toString(), answered.stderr.length, answered.killedLocally],
     [0, 'ok', 0, false],
   )
-  t.equal(channel.sent[0]!.toString(), 'run 1 1 4 0\ntrue', 'the request was framed')
+  t.same(channel.sent[0], helperProgramInput(), "the helper's program went first, on the session's input")
+  t.equal(channel.sent[1]!.toString(), 'run 1 1 4 0\ntrue', 'the request was framed')
   const second = session.run(['sleep', '9'], Buffer.alloc(0), 5_000)
   channel.emit('close')
   t.type(await second.catch((e) => e), SessionLost)
