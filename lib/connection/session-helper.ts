@@ -22,7 +22,7 @@ export const READY_LINE = 'hastack-session ready'
  * buffered away from the program, which reads its requests the same way), and run it.
  */
 export const HELPER_BOOT =
-  'my ($n, $c, $p) = ("", "", ""); while (sysread(STDIN, $c, 1)) { last if $c eq "\n"; $n .= $c } ' +
+  'my ($n, $c, $p) = ("", "", ""); while (sysread(STDIN, $c, 1)) { last if $c eq "\\n"; $n .= $c } ' +
   'exit 2 unless $n =~ /^[0-9]{1,7}$/; ' +
   'while (length($p) < $n) { sysread(STDIN, $p, $n - length($p), length($p)) or exit 2 } eval $p; die $@ if $@'
 
