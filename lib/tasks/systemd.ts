@@ -49,6 +49,11 @@ export interface ServiceArgs extends TaskOptions {
   service: string
   enabled?: boolean
   state?: 'started' | 'stopped' | 'restarted' | 'reloaded'
+  /**
+   * Queue the start, stop, restart or reload and return at once (`systemctl --no-block`, Ansible's `no_block`):
+   * for a unit whose start waits on its peers, as an etcd member's on a majority of the cluster.
+   */
+  noBlock?: boolean
 }
 
 /** Parse the two lines of `systemctl is-enabled; systemctl is-active`. */
@@ -77,21 +82,20 @@ export function service(args: ServiceArgs) {
     }
     if (args.enabled === true && !now.enabled) step(sh`systemctl enable ${args.service}`, 'not enabled')
     if (args.enabled === false && now.enabled) step(sh`systemctl disable ${args.service}`, 'enabled')
+    const noBlock = args.noBlock ? ['--no-block'] : []
+    const act = (verb: string) => sh`systemctl ${[verb, ...noBlock]} ${args.service}`
     switch (args.state) {
       case 'started':
-        if (!now.active) step(sh`systemctl start ${args.service}`, 'not running')
+        if (!now.active) step(act('start'), 'not running')
         break
       case 'stopped':
-        if (now.active) step(sh`systemctl stop ${args.service}`, 'running')
+        if (now.active) step(act('stop'), 'running')
         break
       case 'restarted':
-        step(sh`systemctl restart ${args.service}`, 'restart requested')
+        step(act('restart'), 'restart requested')
         break
       case 'reloaded':
-        step(
-          now.active ? sh`systemctl reload ${args.service}` : sh`systemctl start ${args.service}`,
-          'reload requested',
-        )
+        step(now.active ? act('reload') : act('start'), 'reload requested')
         break
     }
     if (steps.length === 0) return noChange()

@@ -272,9 +272,11 @@ export const etcdRole: Role<EtcdVars> = {
     // Every member starts now, in parallel with the others: a new cluster forms once a majority runs.
     await h.doAll(
       [
-        command({
-          cmd: 'systemctl enable etcd && systemctl start --no-block etcd',
-          unless: 'systemctl is-enabled -q etcd && systemctl is-active -q etcd',
+        service({
+          service: 'etcd',
+          enabled: true,
+          state: 'started',
+          noBlock: true,
           name: 'Ensure etcd is enabled and started',
         }),
       ],

@@ -6,7 +6,7 @@
  * stopped and dropped only when it holds no user data (default-cluster.ts).
  */
 import type { Role, Vars } from '../../lib/types.ts'
-import { command, directory, template } from '../../lib/tasks/index.ts'
+import { directory, service, template } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { POSTGRESQL_VARS, sharedVars, type StackVars } from '../stack.ts'
 import { dropDefaultClusterTask } from './default-cluster.ts'
@@ -54,11 +54,7 @@ export const postgresqlRole: Role<PostgresqlVars> = {
     await h.doAll([
       ...(v.postgresql_drop_default_cluster ? [dropDefaultClusterTask(v.postgresql_version)] : []),
       // The packaged umbrella unit stays harmless without clusters; keep it from starting one anyway.
-      command({
-        cmd: 'systemctl disable postgresql',
-        onlyIf: 'systemctl is-enabled -q postgresql',
-        name: 'Ensure the packaged postgresql.service is disabled',
-      }),
+      service({ service: 'postgresql', enabled: false, name: 'Ensure the packaged postgresql.service is disabled' }),
     ])
   },
 }
