@@ -152,8 +152,8 @@ export interface Connection {
  * probes of many tasks in one round trip (lib/facts/probes.ts): a command the check runs as
  * `conn.run(command)` (or with `check: true`; with `stdin`, as `conn.run(command, { stdin })`: a secret it
  * needs travels there, and the probe plan keeps that secret's name, never its value), the path state it
- * reads with `pathState`, the package states it reads with `packageStateCommand`, a unit's state it reads with `unitStateCommand`, whether a
- * TCP port accepts a connection as `portStateCommand` tells (an IPv4 address), a group's or a user's
+ * reads with `pathState`, the package states it reads with `packageStateCommand`, a unit's state it reads
+ * with `unitStateCommand`, whether a TCP port accepts a connection as `portStateCommand` tells (an IPv4 address), a group's or a user's
  * account as `groupLookupCommand` and `userLookupCommand` print it (lib/facts/accounts.ts), a path's `test`,
  * the digest of some files' contents, whether a file holds a line, a file's bytes, a directory's listing or
  * whether a directory holds an entry matching a pattern as `pathTestCommand`, `contentDigestCommand`,
