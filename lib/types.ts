@@ -150,18 +150,18 @@ export interface Connection {
 /**
  * A read-only question a task's check asks the host, declared as data so the runner can gather the probes of many
  * tasks in one round trip (lib/facts/probes.ts): a command the check runs as `conn.run(command)` (or with
- * `check: true`; with `stdin`, as `conn.run(command, { stdin })`: a secret it needs travels there, and the probe plan keeps
- * that secret's name, never its value), the path state it reads with `pathState`, the package states it reads with
- * `packageStateCommand`, a unit's state it reads with `unitStateCommand`, whether a TCP port accepts a connection
- * as `portStateCommand` tells (an IPv4 address), a group's or a user's account as `groupLookupCommand` and
- * `userLookupCommand` print it (lib/facts/accounts.ts), a path's `test`, the digest of some files' contents,
+ * `check: true`; with `stdin`, as `conn.run(command, { stdin })`: a secret it needs travels there, and the probe
+ * plan keeps that secret's name, never its value), the path state it reads with `pathState`, the package states it
+ * reads with `packageStateCommand`, a unit's state it reads with `unitStateCommand`, whether a TCP port accepts a
+ * connection as `portStateCommand` tells (an IPv4 address), a group's or a user's account as `groupLookupCommand`
+ * and `userLookupCommand` print it (lib/facts/accounts.ts), a path's `test`, the digest of some files' contents,
  * whether a file holds a line, a file's bytes, a directory's listing or whether a directory holds an entry matching
  * a pattern as `pathTestCommand`, `contentDigestCommand`, `lineInFileCommand`, `fileContentCommand`,
- * `listingCommand` and `entryMatchCommand` answer (lib/facts/files.ts), whether the running host name or a sysctl
- * is a value as `hostnameIsCommand` and `sysctlIsCommand` answer (lib/facts/kernel.ts), the serials of a
- * certificate on disk and of the one a TLS service presents as `serialsCommand` prints them (lib/facts/served.ts),
- * a GET's body and status, whether a URL answers 2xx or whether etcd members say healthy as `httpGetCommand`,
- * `urlReadyCommand` and `healthyCommand` answer (lib/facts/http.ts), or a file it reads with `conn.get(path)`.
+ * `listingCommand` and `entryMatchCommand` answer (lib/facts/files.ts), whether the running host name or a sysctl is
+ * a value as `hostnameIsCommand` and `sysctlIsCommand` answer (lib/facts/kernel.ts), the serials of a certificate on
+ * disk and of the one a TLS service presents as `serialsCommand` prints them (lib/facts/served.ts), a GET's body and
+ * status, whether a URL answers 2xx or whether etcd members say healthy as `httpGetCommand`, `urlReadyCommand` and
+ * `healthyCommand` answer (lib/facts/http.ts), or a file it reads with `conn.get(path)`.
  */
 export type Probe =
   | { kind: 'run'; command: string; stdin?: string }
