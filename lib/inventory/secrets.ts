@@ -13,6 +13,7 @@ import { InputError, type Inventory, type Origin, type VarSchema } from '../type
 import type { VarLayer } from './layers.ts'
 import { decryptBytes, encryptText, isEncrypted, type SecretsKey } from './secrets-key.ts'
 import { displayPath, originOf, parseYaml } from './yaml-source.ts'
+import { MIN_MASKED_LENGTH } from '../output/mask.ts'
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 const HEADER =
@@ -181,7 +182,7 @@ export function hostSecrets(inv: Inventory, host: string): Map<string, string> {
   const vars = inv.hosts.get(host)?.vars ?? {}
   for (const name of secretNames.get(inv) ?? new Set(Object.keys(inv.secrets))) {
     const value = vars[name]
-    if ((typeof value === 'string' || typeof value === 'number') && String(value).length >= 4)
+    if ((typeof value === 'string' || typeof value === 'number') && String(value).length >= MIN_MASKED_LENGTH)
       secrets.set(name, String(value))
   }
   return secrets

@@ -12,7 +12,7 @@ const forms = new Set<string>()
 let ordered: string[] = []
 
 /** Forms shorter than this are not masked: too likely to hide ordinary text. */
-const MIN_LENGTH = 4
+export const MIN_MASKED_LENGTH = 4
 /** `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>` as PostgreSQL stores it. */
 const SCRAM_VERIFIER = /SCRAM-SHA-256\$\d+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+/g
 
@@ -50,13 +50,13 @@ export function secretForms(secret: string): string[] {
     encodeURI(secret),
     ...base64Cores(secret),
   ]
-  return [...new Set([...base, ...base.map(jsonEscaped)])].filter((form) => form.length >= MIN_LENGTH)
+  return [...new Set([...base, ...base.map(jsonEscaped)])].filter((form) => form.length >= MIN_MASKED_LENGTH)
 }
 
 /** Register values to hide from now on (values shorter than 4 characters are ignored as too common). */
 export function registerSecrets(values: Iterable<string>): void {
   for (const value of values) {
-    if (typeof value !== 'string' || value.length < MIN_LENGTH) continue
+    if (typeof value !== 'string' || value.length < MIN_MASKED_LENGTH) continue
     for (const form of secretForms(value)) forms.add(form)
   }
   ordered = [...forms].sort((a, b) => b.length - a.length)

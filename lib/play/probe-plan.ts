@@ -91,6 +91,12 @@ const SECRET_MARK = '\u0000hastack-secret:'
 
 const runFields = (probe: Probe) => (probe.kind === 'run' ? [probe.command, probe.stdin ?? ''] : [])
 
+/** A command probe with `edit` applied to its command and its input (when it has one). */
+const editRun = (probe: Probe & { kind: 'run' }, edit: (text: string) => string): Probe =>
+  probe.stdin === undefined
+    ? { kind: 'run', command: edit(probe.command) }
+    : { kind: 'run', command: edit(probe.command), stdin: edit(probe.stdin) }
+
 /**
  * The probe as the plan keeps it: every value of the host's secrets (by variable name) in a command probe's
  * text and input replaced by the secret's name. Undefined when the probe holds a NUL byte already.
@@ -100,28 +106,40 @@ export function nameSecrets(probe: Probe, secrets: ReadonlyMap<string, string>):
   if (probe.kind !== 'run') return probe
   // The longest value first: a secret that is part of another one cannot split it.
   const values = [...secrets].filter(([, value]) => value !== '').sort((a, b) => b[1].length - a[1].length)
-  const named = (text: string) =>
-    values.reduce((out, [name, value]) => out.replaceAll(value, `${SECRET_MARK}${name}\u0000`), text)
-  return probe.stdin === undefined
-    ? { kind: 'run', command: named(probe.command) }
-    : { kind: 'run', command: named(probe.command), stdin: named(probe.stdin) }
+  return editRun(probe, (text) =>
+    values.reduce((out, [name, value]) => out.replaceAll(value, `${SECRET_MARK}${name}\u0000`), text),
+  )
 }
 
 /** A kept probe with its secrets' values put back; undefined when it names a secret the host does not have. */
 export function fillSecrets(probe: Probe, secrets: ReadonlyMap<string, string>): Probe | undefined {
   if (probe.kind !== 'run') return probe
   let unknown = false
-  const filled = (text: string) =>
+  const out = editRun(probe, (text) =>
     text.replace(/\u0000hastack-secret:([^\u0000]*)\u0000/g, (_, name: string) => {
       const value = secrets.get(name)
       if (value === undefined || value === '') unknown = true
       return value ?? ''
-    })
-  const out: Probe =
-    probe.stdin === undefined
-      ? { kind: 'run', command: filled(probe.command) }
-      : { kind: 'run', command: filled(probe.command), stdin: filled(probe.stdin) }
+    }),
+  )
   return unknown || runFields(out).some((text) => text.includes('\u0000')) ? undefined : out
+}
+
+/**
+ * The plan with `convert` (nameSecrets or fillSecrets) applied to each probe with its host's secrets; a probe it
+ * returns undefined for is left out.
+ */
+export function withSecrets(
+  plan: ProbePlan,
+  secretsOf: (host: string) => ReadonlyMap<string, string>,
+  convert: typeof nameSecrets,
+): ProbePlan {
+  return new Map(
+    [...plan].map(([host, probes]) => {
+      const secrets = secretsOf(host)
+      return [host, probes.flatMap((probe) => convert(probe, secrets) ?? [])]
+    }),
+  )
 }
 
 /** Whether the file belongs to this process's user and no one else may write it. */

@@ -20,6 +20,7 @@ import {
   nextProbePlan,
   PLAN_MAX_PROBES,
   readProbePlan,
+  withSecrets,
   writeProbePlan,
   type ProbePlan,
 } from './probe-plan.ts'
@@ -176,14 +177,8 @@ export class PlayRunner {
   /** Load the probe plan of the run (none in check mode: its answers are for runs that may write). */
   async loadProbePlan(): Promise<void> {
     if (!this.settings.probePlan || this.settings.check) return
-    const { inventory } = this.settings
-    for (const [host, probes] of await readProbePlan(this.settings.probePlan)) {
-      const secrets = hostSecrets(inventory, host)
-      this.plan.set(
-        host,
-        probes.flatMap((probe) => fillSecrets(probe, secrets) ?? []),
-      )
-    }
+    const secretsOf = (host: string) => hostSecrets(this.settings.inventory, host)
+    this.plan = withSecrets(await readProbePlan(this.settings.probePlan), secretsOf, fillSecrets)
   }
 
   /** Ask the plan's probes of a host in one round trip, right after connecting (before any task). */
@@ -219,14 +214,7 @@ export class PlayRunner {
       return mask(text) === text
     }
     // Each secret the probes carry is kept by its name: `keep` then drops any probe still showing a secret.
-    const named: ProbePlan = new Map()
-    for (const [host, probes] of this.asked) {
-      const secrets = hostSecrets(this.settings.inventory, host)
-      named.set(
-        host,
-        probes.flatMap((probe) => nameSecrets(probe, secrets) ?? []),
-      )
-    }
+    const named = withSecrets(this.asked, (host) => hostSecrets(this.settings.inventory, host), nameSecrets)
     await writeProbePlan(file, nextProbePlan(await readProbePlan(file), named, keep)).catch((error) =>
       this.settings.reporter.line(`WARNING: could not write the probe plan ${file}: ${error}`),
     )
