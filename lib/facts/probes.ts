@@ -13,7 +13,8 @@
  * answer is provably the command's (else the command runs); and only the
  * other commands start a process each (up to
  * PROBE_COMMANDS_AT_ONCE of them side by side, each through `/bin/sh -c` as a live command runs: they
- * only read; the next starts as soon as any one ends, so a slow command holds back no other). Each
+ * only read; the next starts as soon as any one ends, so a slow command holds back no other; the reader and the
+ * first commands start before the evaluator answers anything itself, so their waits overlap its own work). Each
  * answer is exactly what the probe's own command prints (`probeCommand`), so a check cannot tell a
  * batched answer from a live one. Reads larger than PROBE_READ_MAX_BYTES, and failing
  * reads, answer non-zero: the check then reads live and sees the real error.
@@ -85,6 +86,76 @@ my $TLS_READER = <<'PY';
 ${TLS_READER_PY}
 PY
 my @probes = map { chomp; my ($k, @a) = split / /; [$k, map { pack('H*', $_) } @a] } <STDIN>;
+my (%ran, %running);
+sub in_path_is {
+  my ($name) = @_;
+  my ($found) = grep { -f $_ && -x _ } map { "$_/$name" } split(/:/, $ENV{PATH} // '');
+  require Cwd;
+  return defined $found && (Cwd::abs_path($found) // '') eq "/usr/bin/$name";
+}
+my %tls_tools = (x => ['openssl'], o => ['curl'], y => ['curl', 'grep'], v => ['curl', 'grep']);
+my %reads;
+if (grep { $tls_tools{$_->[0]} } @probes) {
+  my @curlrc = map { "$_/.curlrc" } grep { defined && $_ ne '' } @ENV{qw(CURL_HOME XDG_CONFIG_HOME HOME)},
+    (getpwuid($<))[7];
+  push @curlrc, "$ENV{XDG_CONFIG_HOME}/curlrc" if defined $ENV{XDG_CONFIG_HOME};
+  my $system = -x '/usr/bin/python3' && in_path_is('timeout');
+  %reads = map { my $k = $_; $k => $system && !grep { !in_path_is($_) } @{$tls_tools{$k}} } keys %tls_tools;
+  $reads{$_} &&= !grep { -e $_ } @curlrc for qw(o y v);
+  $reads{$_} &&= !grep { defined $ENV{$_} } qw(https_proxy HTTPS_PROXY all_proxy ALL_PROXY) for qw(o y v);
+}
+my @to_reader = grep { $reads{$probes[$_][0]} } 0 .. $#probes;
+sub reader_question { my ($k, @a) = @{$_[0]}; pop @a; return [$k, (@a, '', '', '')[0 .. 3]] }
+my $reader = @to_reader && tls_reader(map { reader_question($probes[$_]) } @to_reader);
+$probes[$_] = ['c', $probes[$_][-1]] for grep { $probes[$_][0] =~ /^[xoyv]$/ } 0 .. $#probes;
+my %by_reader = map { $_ => 1 } $reader ? @to_reader : ();
+my @jobs = grep { $probes[$_][0] =~ /^[cC]$/ && !$by_reader{$_} } 0 .. $#probes;
+my $select = IO::Select->new;
+if ($reader) { $running{fileno $reader} = ['reader', $reader, '']; $select->add($reader) }
+sub tls_reader {
+  open(my $fh, '-|', '/usr/bin/timeout', '5', '/usr/bin/python3', '-I', '-S', '-c', $TLS_READER, map { @$_ } @_)
+    or return undef;
+  return $fh;
+}
+sub reader_answers {
+  my ($out, $ok) = @_;
+  my @lines = split(/\n/, $out);
+  $ok &&= @lines == @to_reader;
+  my @left;
+  for my $n (0 .. $#to_reader) {
+    if ($ok && $lines[$n] =~ /^([0-9]+) ((?:[0-9a-f]{2})*)$/) { $ran{$to_reader[$n]} = [$1, pack('H*', $2)] }
+    else { push @left, $to_reader[$n] }
+  }
+  return @left;
+}
+# A command with standard input (kind C): sh reads it from a pipe a child of its own fills, so no input size can
+# stall the batch. The children exit with plain exit: nothing is printed before the answers, no buffer to copy.
+sub without_input { open(my $fh, '-|', '/bin/sh', '-c', $_[0]) or return undef; return $fh }
+sub with_input {
+  my ($command, $input) = @_;
+  $input = '' unless defined $input;
+  my $pid = open(my $fh, '-|');
+  return undef unless defined $pid;
+  return $fh if $pid;
+  pipe(my $r, my $w) or exit 127;
+  my $writer = fork;
+  exit 127 unless defined $writer;
+  if (!$writer) { close $r; local $SIG{PIPE} = 'DEFAULT'; print {$w} $input; close $w; exit 0 }
+  close $w; open(STDIN, '<&', $r) or exit 127; close $r;
+  exec { '/bin/sh' } '/bin/sh', '-c', $command;
+  exit 127;
+}
+my $started = 0;
+sub start_jobs {
+  while ($select->count < ${PROBE_COMMANDS_AT_ONCE} && $started < @jobs) {
+    my $i = $jobs[$started++];
+    my $fh = $probes[$i][0] eq 'C' ? with_input(@{$probes[$i]}[1, 2]) : without_input($probes[$i][1]);
+    if ($fh) { $running{fileno $fh} = [$i, $fh, '']; $select->add($fh) }
+    else { $ran{$i} = [127, ''] }
+  }
+}
+# The reader and the first commands run while the evaluator answers the rest: their answers wait in their pipes.
+start_jobs();
 my (%state, %hash, %status, @files, %port);
 my @ports = do { my %seen; grep { $_->[0] eq 't' && !$seen{"$_->[1] $_->[2]"}++ } @probes };
 if (@ports) {
@@ -288,77 +359,12 @@ sub native {
   }
   return undef;
 }
-my (%ran, %running);
 for my $i (grep { $probes[$_][0] =~ /^[gwehlfimns]$/ } 0 .. $#probes) {
   my $answer = native($probes[$i]);
-  if ($answer) { $ran{$i} = $answer } else { $probes[$i] = ['c', $probes[$i][-1]] }
+  if ($answer) { $ran{$i} = $answer } else { $probes[$i] = ['c', $probes[$i][-1]]; push @jobs, $i }
 }
-sub in_path_is {
-  my ($name) = @_;
-  my ($found) = grep { -f $_ && -x _ } map { "$_/$name" } split(/:/, $ENV{PATH} // '');
-  require Cwd;
-  return defined $found && (Cwd::abs_path($found) // '') eq "/usr/bin/$name";
-}
-my %tls_tools = (x => ['openssl'], o => ['curl'], y => ['curl', 'grep'], v => ['curl', 'grep']);
-my %reads;
-if (grep { $tls_tools{$_->[0]} } @probes) {
-  my @curlrc = map { "$_/.curlrc" } grep { defined && $_ ne '' } @ENV{qw(CURL_HOME XDG_CONFIG_HOME HOME)},
-    (getpwuid($<))[7];
-  push @curlrc, "$ENV{XDG_CONFIG_HOME}/curlrc" if defined $ENV{XDG_CONFIG_HOME};
-  my $system = -x '/usr/bin/python3' && in_path_is('timeout');
-  %reads = map { my $k = $_; $k => $system && !grep { !in_path_is($_) } @{$tls_tools{$k}} } keys %tls_tools;
-  $reads{$_} &&= !grep { -e $_ } @curlrc for qw(o y v);
-  $reads{$_} &&= !grep { defined $ENV{$_} } qw(https_proxy HTTPS_PROXY all_proxy ALL_PROXY) for qw(o y v);
-}
-my @to_reader = grep { $reads{$probes[$_][0]} } 0 .. $#probes;
-sub reader_question { my ($k, @a) = @{$_[0]}; pop @a; return [$k, (@a, '', '', '')[0 .. 3]] }
-my $reader = @to_reader && tls_reader(map { reader_question($probes[$_]) } @to_reader);
-$probes[$_] = ['c', $probes[$_][-1]] for grep { $probes[$_][0] =~ /^[xoyv]$/ } 0 .. $#probes;
-my %by_reader = map { $_ => 1 } $reader ? @to_reader : ();
-my @jobs = grep { $probes[$_][0] =~ /^[cC]$/ && !$by_reader{$_} } 0 .. $#probes;
-my $select = IO::Select->new;
-if ($reader) { $running{fileno $reader} = ['reader', $reader, '']; $select->add($reader) }
-sub tls_reader {
-  open(my $fh, '-|', '/usr/bin/timeout', '5', '/usr/bin/python3', '-I', '-S', '-c', $TLS_READER, map { @$_ } @_)
-    or return undef;
-  return $fh;
-}
-sub reader_answers {
-  my ($out, $ok) = @_;
-  my @lines = split(/\n/, $out);
-  $ok &&= @lines == @to_reader;
-  my @left;
-  for my $n (0 .. $#to_reader) {
-    if ($ok && $lines[$n] =~ /^([0-9]+) ((?:[0-9a-f]{2})*)$/) { $ran{$to_reader[$n]} = [$1, pack('H*', $2)] }
-    else { push @left, $to_reader[$n] }
-  }
-  return @left;
-}
-# A command with standard input (kind C): sh reads it from a pipe a child of its own fills, so no input size can
-# stall the batch. The children exit with plain exit: nothing is printed before the answers, no buffer to copy.
-sub without_input { open(my $fh, '-|', '/bin/sh', '-c', $_[0]) or return undef; return $fh }
-sub with_input {
-  my ($command, $input) = @_;
-  $input = '' unless defined $input;
-  my $pid = open(my $fh, '-|');
-  return undef unless defined $pid;
-  return $fh if $pid;
-  pipe(my $r, my $w) or exit 127;
-  my $writer = fork;
-  exit 127 unless defined $writer;
-  if (!$writer) { close $r; local $SIG{PIPE} = 'DEFAULT'; print {$w} $input; close $w; exit 0 }
-  close $w; open(STDIN, '<&', $r) or exit 127; close $r;
-  exec { '/bin/sh' } '/bin/sh', '-c', $command;
-  exit 127;
-}
-my $started = 0;
 while ($started < @jobs || $select->count) {
-  while ($select->count < ${PROBE_COMMANDS_AT_ONCE} && $started < @jobs) {
-    my $i = $jobs[$started++];
-    my $fh = $probes[$i][0] eq 'C' ? with_input(@{$probes[$i]}[1, 2]) : without_input($probes[$i][1]);
-    if ($fh) { $running{fileno $fh} = [$i, $fh, '']; $select->add($fh) }
-    else { $ran{$i} = [127, ''] }
-  }
+  start_jobs();
   for my $fh ($select->can_read) {
     my $job = $running{fileno $fh};
     my $n = sysread($fh, my $chunk, 65536);

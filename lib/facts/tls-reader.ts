@@ -3,7 +3,8 @@
  * served certificates (`serialsCommand`, lib/facts/served.ts), HTTPS reads verified with a CA file and plain
  * HTTP reads (`httpGetCommand`, `urlReadyCommand` and `healthyCommand`, lib/facts/http.ts). The evaluator
  * (lib/facts/probes.ts) starts it only where the commands' own tools are the system's, and runs the command
- * of every question it leaves.
+ * of every question it leaves. It imports only C modules (those under ssl, socket, threading and os) and `re`, and
+ * makes a read several questions share once: a member's `/health` that more than one health gate lists.
  */
 
 /** The reader's whole run, and each connection's longest wait: inside `serialsCommand`'s `timeout 5`. */
@@ -45,7 +46,8 @@ export const URL_READY_SECONDS = 1.5
  * A connect error, a refusal, a timeout or anything odd leaves the question to its command.
  */
 export const TLS_READER_PY = String.raw`
-import os, re, socket, ssl, stat, sys, threading, time, _ssl
+# The C modules under ssl, socket, threading and os: importing those (their enums most) was half the start-up.
+import _socket, _ssl, _thread, binascii, posix, re, sys, time
 
 SECONDS = ${TLS_READER_SECONDS}
 URL_READY_SECONDS = ${URL_READY_SECONDS}
@@ -53,7 +55,7 @@ SSL_REQUEST = bytes([0, 0, 0, 8, 4, 210, 22, 47])
 IPV4 = r'\.'.join(['(?:0|[1-9][0-9]{0,2})'] * 4)
 HTTP_URL = re.compile('(https?)://(%s):([1-9][0-9]{0,4})(/[A-Za-z0-9/._-]*)?' % IPV4)
 # curl's proxy settings for a plain http URL (it reads no HTTP_PROXY in capitals).
-PLAIN_PROXIES = ('http_proxy', 'all_proxy', 'ALL_PROXY')
+PLAIN_PROXIES = (b'http_proxy', b'all_proxy', b'ALL_PROXY')
 
 def serial_line(path):
     number = _ssl._test_decode_cert(path)['serialNumber']
@@ -63,10 +65,10 @@ def serial_line(path):
 
 def on_disk(path):
     try:
-        st = os.stat(path)
+        st = posix.stat(path)
     except FileNotFoundError:
         return ''
-    if not stat.S_ISREG(st.st_mode) or st.st_size > 1048576:
+    if st.st_mode & 0o170000 != 0o100000 or st.st_size > 1048576:
         raise ValueError('not a plain file')
     with open(path, 'rb') as f:
         text = f.read()
@@ -78,7 +80,7 @@ def on_disk(path):
 # One context per kind of connection, made once for the batch and shared by its threads (making an OpenSSL 3
 # context and loading its CA file cost more than a handshake); each is set up whole before any thread uses it.
 contexts = {}
-contexts_made = threading.Lock()
+contexts_made = _thread.allocate_lock()
 
 def shared_context(key, make):
     with contexts_made:
@@ -86,10 +88,29 @@ def shared_context(key, make):
             contexts[key] = make()
         return contexts[key]
 
+# A read that several questions make (etcd's /health of a member each health gate lists) is made once per batch:
+# the first asker reads, the others wait for its answer or its error.
+reads = {}
+reads_made = _thread.allocate_lock()
+
+def once(key, read):
+    with reads_made:
+        entry = reads.setdefault(key, [_thread.allocate_lock(), None])
+    with entry[0]:
+        if entry[1] is None:
+            try:
+                entry[1] = (True, read())
+            except Exception as error:
+                entry[1] = (False, error)
+    made, value = entry[1]
+    if not made:
+        raise value
+    return value
+
 def unverified():
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context = _ssl._SSLContext(_ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context.verify_mode = _ssl.CERT_NONE
     return context
 
 def unverified_context():
@@ -97,30 +118,80 @@ def unverified_context():
 
 def verifying_context(ca_file, client):
     def make():
-        context = ssl.create_default_context(cafile=ca_file)
+        # ssl.create_default_context(cafile=ca_file): a client context verifies the peer and its name by default.
+        context = _ssl._SSLContext(_ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(ca_file)
         if client:
             context.load_cert_chain(*client)
         return context
     return shared_context(('verifying', ca_file, tuple(client or ())), make)
+
+class Socket(_socket.socket):
+    """A socket a TLS connection can refer to (the C type takes no weak reference), as socket.socket."""
+    __slots__ = ('__weakref__',)
+
+def connected(address, port, seconds):
+    """socket.create_connection for an IPv4 address: the caller closes it."""
+    plain = Socket(_socket.AF_INET, _socket.SOCK_STREAM)
+    try:
+        plain.settimeout(seconds)
+        plain.connect((address, port))
+    except BaseException:
+        plain.close()
+        raise
+    return plain
+
+def send_all(stream, data):
+    """sendall, on a plain socket or a TLS one."""
+    if isinstance(stream, _socket.socket):
+        stream.sendall(data)
+        return
+    while data:
+        data = data[stream.write(data):]
+
+def received(stream, size):
+    """socket.recv, or SSLSocket.recv: a TLS connection cut without its close_notify reads as its end."""
+    if isinstance(stream, _socket.socket):
+        return stream.recv(size)
+    try:
+        return stream.read(size)
+    except _ssl.SSLError as error:
+        if error.args[0] == _ssl.SSL_ERROR_EOF:
+            return b''
+        raise
+
+def secured(context, plain, server_hostname=None):
+    """context.wrap_socket(plain, server_hostname=...): the TLS handshake done (an IP address: no SNI)."""
+    tls = context._wrap_socket(plain, False, server_hostname)
+    tls.do_handshake()
+    return tls
+
+def pem(der):
+    """ssl.DER_cert_to_PEM_cert."""
+    text = binascii.b2a_base64(der, newline=False).decode('ascii')
+    lines = [text[i:i + 64] for i in range(0, len(text), 64)]
+    return '\n'.join(['-----BEGIN CERTIFICATE-----'] + lines + ['-----END CERTIFICATE-----\n'])
 
 def presented(address, port, starttls):
     if not re.fullmatch(IPV4, address) or not re.fullmatch('[1-9][0-9]{0,4}', port):
         raise ValueError('not an IPv4 address and port')
     if starttls not in ('', 'postgres'):
         raise ValueError('starttls')
-    with socket.create_connection((address, int(port)), timeout=SECONDS) as plain:
-        if starttls == 'postgres':
-            plain.sendall(SSL_REQUEST)
-            if plain.recv(16384) != b'S':
-                raise ValueError('no TLS')
-        with unverified_context().wrap_socket(plain) as tls:
-            der = tls.getpeercert(True)
-    memory = os.memfd_create('served')
+    plain = connected(address, int(port), SECONDS)
     try:
-        os.write(memory, ssl.DER_cert_to_PEM_cert(der).encode())
+        if starttls == 'postgres':
+            send_all(plain, SSL_REQUEST)
+            if received(plain, 16384) != b'S':
+                raise ValueError('no TLS')
+        der = secured(unverified_context(), plain).getpeercert(True)
+    finally:
+        plain.close()
+    memory = posix.memfd_create('served')
+    try:
+        posix.write(memory, pem(der).encode())
         return serial_line('/proc/self/fd/%d' % memory)
     finally:
-        os.close(memory)
+        posix.close(memory)
 
 def served(address, port, starttls, cert_file):
     return 0, ('%s\n%s\n' % (on_disk(cert_file), presented(address, port, starttls))).encode()
@@ -129,7 +200,7 @@ def read_response(stream):
     """The status and body of one HTTP/1.x answer, as http.client reads them; anything odd raises."""
     head = b''
     while b'\r\n\r\n' not in head:
-        chunk = stream.recv(16384)
+        chunk = received(stream, 16384)
         if not chunk or len(head) > 65536:
             raise ValueError('no complete head')
         head += chunk
@@ -146,7 +217,7 @@ def read_response(stream):
         headers[name.lower()] = value.strip()
 
     def more():
-        chunk = stream.recv(65536)
+        chunk = received(stream, 65536)
         if not chunk:
             raise ValueError('cut short')
         return chunk
@@ -180,7 +251,7 @@ def read_response(stream):
     if match[1] == '1' and headers.get('connection', '').lower() != 'close':
         raise ValueError('no length on a kept connection')
     while True:
-        chunk = stream.recv(65536)
+        chunk = received(stream, 65536)
         if not chunk:
             return status, rest
         rest += chunk
@@ -194,15 +265,17 @@ def http_get(url, ca_file, seconds, client=None):
     scheme, address, port, path = match[1], match[2], int(match[3]), match[4] or '/'
     if scheme == 'https' and not ca_file:
         raise ValueError('an https URL without its CA file')
-    if scheme == 'http' and (ca_file or client or any(os.environ.get(v) for v in PLAIN_PROXIES)):
+    if scheme == 'http' and (ca_file or client or any(posix.environ.get(v) for v in PLAIN_PROXIES)):
         raise ValueError('plain http only straight to the server')
     host = address if port == (443 if scheme == 'https' else 80) else '%s:%d' % (address, port)
     request = ('GET %s HTTP/1.1\r\nHost: %s\r\nAccept: */*\r\n\r\n' % (path, host)).encode()
-    with socket.create_connection((address, port), timeout=seconds) as plain:
-        secure = scheme == 'https'
-        with verifying_context(ca_file, client).wrap_socket(plain, server_hostname=address) if secure else plain as stream:
-            stream.sendall(request)
-            status, body = read_response(stream)
+    plain = connected(address, port, seconds)
+    try:
+        stream = secured(verifying_context(ca_file, client), plain, address) if scheme == 'https' else plain
+        send_all(stream, request)
+        status, body = read_response(stream)
+    finally:
+        plain.close()
     if status not in (200, 503):
         raise ValueError('another status')
     return status, body
@@ -229,7 +302,8 @@ def healthy(urls, ca_file, cert_file, key_file):
         raise ValueError('a URL with a space')
     code = 0
     for url in urls:
-        status, body = http_get(url + '/health', ca_file, URL_READY_SECONDS, (cert_file, key_file))
+        read = lambda: http_get(url + '/health', ca_file, URL_READY_SECONDS, (cert_file, key_file))
+        status, body = once(('health', url, ca_file, cert_file, key_file), read)
         if re.search(b'[^\t\n\r -~]', body):
             raise ValueError('not plain text')
         if status != 200 or b'"health":"true"' not in body:
@@ -241,23 +315,30 @@ def healthy(urls, ca_file, cert_file, key_file):
 
 KINDS = {'x': served, 'o': get, 'y': ready, 'v': healthy}
 answers = {}
+questions = [sys.argv[i:i + 5] for i in range(1, len(sys.argv) - 4, 5)]
+left = [len(questions)]
+counting = _thread.allocate_lock()
+all_answered = _thread.allocate_lock()
+all_answered.acquire()
 
 def answer(i, kind, *values):
     try:
         answers[i] = KINDS[kind](*values)
     except Exception:
         pass
+    finally:
+        with counting:
+            left[0] -= 1
+            if left[0] == 0:
+                all_answered.release()
 
-questions = [sys.argv[i:i + 5] for i in range(1, len(sys.argv) - 4, 5)]
-threads = [threading.Thread(target=answer, args=(i, *q), daemon=True) for i, q in enumerate(questions)]
-for thread in threads:
-    thread.start()
-end = time.monotonic() + SECONDS
-for thread in threads:
-    thread.join(max(0, end - time.monotonic()))
+for i, question in enumerate(questions):
+    _thread.start_new_thread(answer, (i, *question))
+if questions:
+    all_answered.acquire(timeout=SECONDS)
 done = dict(answers)
 lines = ('%d %s' % (done[i][0], done[i][1].hex()) if i in done else '-' for i in range(len(questions)))
 sys.stdout.write(''.join(line + '\n' for line in lines))
 sys.stdout.flush()
-os._exit(0)
+posix._exit(0)
 `

@@ -39,6 +39,9 @@ const SERIALS = ['0', '1', '15', '127', '128', '0x8a1b', '0xff001122334455667788
 const work = mkdtempSync('/tmp/hastack-tls-probes-')
 chmodSync(work, 0o755)
 t.teardown(() => rmSync(work, { recursive: true, force: true }))
+/** The test servers' log of the HTTP paths they were asked, in order. */
+const REQUEST_LOG = `${work}/requests.log`
+const requestsLogged = () => (existsSync(REQUEST_LOG) ? readFileSync(REQUEST_LOG, 'utf8').split('\n').slice(0, -1) : [])
 
 function openssl(args: string[], input?: string): Buffer {
   const result = spawnSync('openssl', args, { input, timeout: 30_000 })
@@ -83,7 +86,10 @@ function makeCertificates(): string[] {
 
 /** Start the loopback TLS servers; resolves with their ports, in the order of the specs. */
 async function startServers(t: Test, specs: string[]): Promise<number[]> {
-  const server = spawn('/usr/bin/python3', [TLS_SERVER, ...specs], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const server = spawn('/usr/bin/python3', [TLS_SERVER, ...specs], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, TLS_SERVER_LOG: REQUEST_LOG },
+  })
   t.teardown(() => {
     server.stdin.end()
     server.kill()
@@ -274,6 +280,22 @@ t.test('served certificates and HTTPS reads on loopback', NEEDS_TOOLS, async (t)
     ]
     for (const row of compare(left)) t.same(row.batched, row.live, row.probe)
     for (const row of compare(left, WITHOUT_SHELL)) t.same(row.batched[0], 127, `${row.probe} ran`)
+  })
+
+  t.test("a batch reads each member's /health once, however many health gates list it", async (t) => {
+    const healthReads = () => requestsLogged().filter((path) => path === '/ok/health').length
+    const before = healthReads()
+    const rows = compare([health(['/ok']), health(['/ok', '/ok']), health(['/ok', '/sick'])], WITHOUT_SHELL)
+    t.same(
+      rows.map((row) => row.batched),
+      [
+        [0, ''],
+        [0, ''],
+        [1, ''],
+      ],
+    )
+    // The live commands above read it four times more; the batch, once.
+    t.equal(healthReads() - before, 1 + 4)
   })
 
   t.test('without python3 every TLS read runs its command', async (t) => {
