@@ -4,10 +4,9 @@
  * the secret. They let a run notice that the local secrets file was lost or swapped
  * (a secret generated anew, or a stored one that does not match what the host was
  * given) before it changes anything. This module reads, computes and compares them;
- * the fact gathering script reads the file in the same round trip (see system.ts).
+ * the facts program reads the file in the same round trip (see system.ts).
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { quote } from '../connection/quote.ts'
 
 export const FINGERPRINT_DIR = '/var/lib/hastack'
 export const FINGERPRINT_FILE = `${FINGERPRINT_DIR}/secrets.sha256`
@@ -21,19 +20,6 @@ export type Fingerprints = Record<string, SecretFingerprint>
 
 const LINE = /^([A-Za-z_][A-Za-z0-9_]*) ([0-9a-f]{32}) ([0-9a-f]{64})$/
 const HEADER = '# hastack: salted SHA-256 fingerprints of the secrets this host was given (never the secrets)\n'
-
-/**
- * Shell for the facts script: prints each line of the fingerprint file as `fp=<line>`
- * (through `sudo -n` when the login user cannot read it), or `fp_unreadable=1`.
- */
-export const fingerprintFactScript = (file = FINGERPRINT_FILE) =>
-  [
-    `f=${quote(file)}`,
-    // As another user than root, ask sudo: the directory may not even be searchable. Exit 3: no file.
-    'if [ "$(id -u)" = 0 ]; then c=$(cat -- "$f" 2>/dev/null); r=$?; [ -e "$f" ] || r=3',
-    `else c=$(sudo -n sh -c '[ -e "$1" ] || exit 3; cat -- "$1"' sh "$f" 2>/dev/null); r=$?; fi`,
-    "if [ $r = 0 ]; then printf '%s\\n' \"$c\" | sed 's/^/fp=/'; elif [ $r != 3 ]; then echo fp_unreadable=1; fi",
-  ].join('\n')
 
 /** The salted hash of one secret. */
 export function fingerprintOf(name: string, value: string, salt: string): string {

@@ -2,28 +2,96 @@
  * System facts, gathered once per host at the start of a run with a single
  * command: OS and release, architecture, CPUs, memory, addresses, hostname, the address this run's SSH
  * connection comes from as the host sees it, and the fingerprints of the secrets the host was given
- * (fingerprints.ts).
+ * (fingerprints.ts). One perl program (perl-base is Essential on Debian) reads them as the commands that name
+ * them print them (`hostname`, `hostname -f`, `uname -m`/`-r`, `nproc`, MemTotal of /proc/meminfo, /proc/1/comm,
+ * `. /etc/os-release`, `ip`), starting only `hostname -f`, `ip` (twice) and, as another user than root, the
+ * `sudo` that reads the fingerprints: the shell script it replaced started some twenty processes on every host
+ * at every run. It loads no module: POSIX.pm or Socket.pm alone costs a lab host more CPU than five commands.
  */
 import type { Connection, Facts } from '../types.ts'
 import { IPV4 } from '../inventory/formats.ts'
-import { FINGERPRINT_FILE, fingerprintFactScript, parseFingerprints } from './fingerprints.ts'
+import { FINGERPRINT_FILE, parseFingerprints } from './fingerprints.ts'
 
-const script = (fingerprintFile: string) =>
-  [
-    'echo "hostname=$(hostname)"',
-    'echo "fqdn=$(hostname -f 2>/dev/null || hostname)"',
-    'echo "arch=$(uname -m)"',
-    'echo "kernel=$(uname -r)"',
-    'echo "cpus=$(nproc)"',
-    `echo "memkb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"`,
-    'echo "pid1=$(cat /proc/1/comm 2>/dev/null)"',
-    '. /etc/os-release 2>/dev/null; echo "os_id=$ID"; echo "os_version=$VERSION_ID"; echo "os_codename=$VERSION_CODENAME"; echo "os_pretty=$PRETTY_NAME"',
-    `ip -o -4 addr show scope global 2>/dev/null | awk '{print "addr=" $2 " " $4}'`,
-    // sshd's SSH_CONNECTION: the script runs on its own channel without sudo (which would clear the variable).
-    'echo "control=${SSH_CONNECTION%% *}"',
-    `ip -4 route get 1.1.1.1 2>/dev/null | awk '{for (i=1;i<NF;i++) if ($i=="src") print "default=" $(i+1)}' | head -n1`,
-    fingerprintFactScript(fingerprintFile),
-  ].join('; ')
+/**
+ * The gathering program; its one argument is the fingerprint file. Prints `key=value` lines (see parseFacts).
+ * `nproc` runs as a process only where OpenMP's variables, which it obeys, are set or the CPU list is odd; the
+ * address lines are `ip -o -4 addr show scope global`'s, the default source the first `src` of
+ * `ip -4 route get 1.1.1.1` (which sends nothing); os-release's values are unquoted as the shell does.
+ */
+export const FACTS_PROGRAM = String.raw`
+use strict;
+my ($fingerprints) = @ARGV;
+sub slurp { my ($path) = @_; open(my $fh, '<', $path) or return undef; local $/; my $text = <$fh>; close($fh); $text }
+# A command's output as $(...) gives it (trailing newlines dropped), its stderr dropped as by 2>/dev/null.
+sub output {
+  open(my $saved, '>&', \*STDERR) or return (127, '');
+  open(STDERR, '>', '/dev/null');
+  my $pid = open(my $fh, '-|', @_);
+  open(STDERR, '>&', $saved);
+  return (127, '') unless $pid;
+  my $text = do { local $/; <$fh> } // '';
+  close($fh);
+  $text =~ s/\n+\z//;
+  return ($? == -1 ? 127 : $? >> 8, $text);
+}
+# uname(2)'s names as /proc/sys/kernel shows them (POSIX.pm alone would cost more than the commands did).
+my %uname = map { my $text = slurp("/proc/sys/kernel/$_"); $text =~ s/\n\z// if defined $text; ($_ => $text) }
+  qw(hostname osrelease arch);
+my $node = $uname{hostname} // (output('hostname'))[1];
+print "hostname=$node\n";
+my ($named, $fqdn) = output('hostname', '-f');
+print 'fqdn=', ($named == 0 ? $fqdn : $node), "\n";
+print 'arch=', $uname{arch} // (output('uname', '-m'))[1], "\nkernel=", $uname{osrelease} // (output('uname', '-r'))[1], "\n";
+my $cpus = 0;
+if (!defined $ENV{OMP_NUM_THREADS} && !defined $ENV{OMP_THREAD_LIMIT}
+  && (slurp('/proc/self/status') // '') =~ /^Cpus_allowed_list:\s*([0-9,-]+)\s*$/m) {
+  for (split /,/, $1) {
+    my ($from, $to) = /^([0-9]+)(?:-([0-9]+))?\z/ or do { $cpus = 0; last };
+    $cpus += defined $to ? $to - $from + 1 : 1;
+  }
+}
+$cpus = (output('nproc'))[1] unless $cpus;
+print "cpus=$cpus\n";
+my ($memkb) = (slurp('/proc/meminfo') // '') =~ /^MemTotal:\s+(\S+)/m;
+print 'memkb=', $memkb // '', "\n";
+my $pid1 = slurp('/proc/1/comm') // '';
+$pid1 =~ s/\n+\z//;
+print "pid1=$pid1\n";
+my %os;
+if (open(my $fh, '<', '/etc/os-release')) {
+  while (my $line = <$fh>) {
+    chomp $line;
+    next unless $line =~ /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/;
+    my ($key, $rest, $value) = ($1, $2, '');
+    while (length $rest) {
+      if ($rest =~ s/^"((?:[^"\\]|\\.)*)"//s) { (my $part = $1) =~ s/\\([\$\x60"\\])/$1/g; $value .= $part }
+      elsif ($rest =~ s/^'([^']*)'//) { $value .= $1 }
+      elsif ($rest =~ s/^\\(.)//s) { $value .= $1 }
+      elsif ($rest =~ s/^([^"'\\\s]+)//) { $value .= $1 }
+      else { last }
+    }
+    $os{$key} = $value;
+  }
+  close($fh);
+}
+print map { "$_->[0]=" . ($os{$_->[1]} // '') . "\n" }
+  ['os_id', 'ID'], ['os_version', 'VERSION_ID'], ['os_codename', 'VERSION_CODENAME'], ['os_pretty', 'PRETTY_NAME'];
+for (split /\n/, (output('ip', '-o', '-4', 'addr', 'show', 'scope', 'global'))[1]) {
+  my @field = split ' ';
+  print 'addr=', $field[1] // '', ' ', $field[3] // '', "\n";
+}
+my $connection = $ENV{SSH_CONNECTION} // '';
+$connection =~ s/ .*//s;
+print "control=$connection\n";
+my ($source) = map { my @field = split ' '; map { $field[$_] eq 'src' ? $field[$_ + 1] : () } 0 .. $#field - 1 }
+  split /\n/, (output('ip', '-4', 'route', 'get', '1.1.1.1'))[1];
+print "default=$source\n" if defined $source;
+my ($read, $content);
+if ($> == 0) { $content = slurp($fingerprints); $read = -e $fingerprints ? (defined $content ? 0 : 1) : 3 }
+else { ($read, $content) = output('sudo', '-n', 'sh', '-c', '[ -e "$1" ] || exit 3; cat -- "$1"', 'sh', $fingerprints) }
+if ($read == 0) { $content =~ s/\n+\z//; print map { "fp=$_\n" } length $content ? split(/\n/, $content, -1) : ('') }
+elsif ($read != 3) { print "fp_unreadable=1\n" }
+`
 
 /** Parse the key=value lines printed by the gathering script. */
 export function parseFacts(output: string): Facts {
@@ -64,6 +132,7 @@ export function parseFacts(output: string): Facts {
 
 /** Gather the facts of one host in one round trip. The route lookup sends no traffic. */
 export async function gatherFacts(conn: Connection, fingerprintFile = FINGERPRINT_FILE): Promise<Facts> {
-  const result = await conn.run(script(fingerprintFile), { sudo: false, check: true, timeoutMs: 30_000 })
+  const program = ['perl', '-e', FACTS_PROGRAM, fingerprintFile]
+  const result = await conn.run(program, { sudo: false, check: true, timeoutMs: 30_000 })
   return parseFacts(result.stdout)
 }
