@@ -223,8 +223,6 @@ export interface Facts {
   kernel: string
   /** Whether systemd runs as PID 1. */
   systemd: boolean
-  /** Salted hashes of the secrets the host was given, by variable name; absent when unreadable. */
-  secretFingerprints?: Record<string, { salt: string; hash: string }>
 }
 
 // ───────────────────────────── tasks ─────────────────────────────

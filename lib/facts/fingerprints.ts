@@ -4,9 +4,10 @@
  * the secret. They let a run notice that the local secrets file was lost or swapped
  * (a secret generated anew, or a stored one that does not match what the host was
  * given) before it changes anything. This module reads, computes and compares them;
- * the facts program reads the file in the same round trip (see system.ts).
+ * `readFingerprints` reads the file through the host's privileged session, once the host lock is held.
  */
 import { createHash, randomBytes } from 'node:crypto'
+import type { Connection } from '../types.ts'
 
 export const FINGERPRINT_DIR = '/var/lib/hastack'
 export const FINGERPRINT_FILE = `${FINGERPRINT_DIR}/secrets.sha256`
@@ -20,6 +21,19 @@ export type Fingerprints = Record<string, SecretFingerprint>
 
 const LINE = /^([A-Za-z_][A-Za-z0-9_]*) ([0-9a-f]{32}) ([0-9a-f]{64})$/
 const HEADER = '# hastack: salted SHA-256 fingerprints of the secrets this host was given (never the secrets)\n'
+
+/** Prints the fingerprint file as root, or exits 3 when there is none. */
+export const fingerprintReadArgv = (file: string) => ['sh', '-c', '[ -e "$1" ] || exit 3; cat -- "$1"', 'sh', file]
+
+/**
+ * The fingerprints a host holds: none when it has no file, undefined when the file cannot be read. Read as the
+ * host's become user, so through the privileged session when there is one (no sudo of its own).
+ */
+export async function readFingerprints(conn: Connection, file: string): Promise<Fingerprints | undefined> {
+  const read = await conn.run(fingerprintReadArgv(file), { timeoutMs: 30_000 })
+  if (read.code === 3) return {}
+  return read.code === 0 ? parseFingerprints(read.stdout.split('\n')) : undefined
+}
 
 /** The salted hash of one secret. */
 export function fingerprintOf(name: string, value: string, salt: string): string {

@@ -1,26 +1,23 @@
 /**
  * System facts, gathered once per host at the start of a run with a single
  * command: OS and release, architecture, CPUs, memory, addresses, hostname, the address this run's SSH
- * connection comes from as the host sees it, and the fingerprints of the secrets the host was given
- * (fingerprints.ts). One perl program (perl-base is Essential on Debian) reads them as the commands that name
+ * connection comes from as the host sees it. One perl program (perl-base is Essential on Debian) reads them as the commands that name
  * them print them (`hostname`, `hostname -f`, `uname -m`/`-r`, `nproc`, MemTotal of /proc/meminfo, /proc/1/comm,
- * `. /etc/os-release`, `ip`), starting only `hostname -f`, `ip` (twice) and, as another user than root, the
- * `sudo` that reads the fingerprints: the shell script it replaced started some twenty processes on every host
- * at every run. It loads no module: POSIX.pm or Socket.pm alone costs a lab host more CPU than five commands.
+ * `. /etc/os-release`, `ip`), starting only `hostname -f` and `ip` (twice): the shell script it replaced started
+ * some twenty processes on every host at every run. It loads no module: POSIX.pm or Socket.pm alone costs a lab
+ * host more CPU than five commands. It runs as the login user, without sudo (which would clear SSH_CONNECTION).
  */
 import type { Connection, Facts } from '../types.ts'
 import { IPV4 } from '../inventory/formats.ts'
-import { FINGERPRINT_FILE, parseFingerprints } from './fingerprints.ts'
 
 /**
- * The gathering program; its one argument is the fingerprint file. Prints `key=value` lines (see parseFacts).
+ * The gathering program. Prints `key=value` lines (see parseFacts).
  * `nproc` runs as a process only where OpenMP's variables, which it obeys, are set or the CPU list is odd; the
  * address lines are `ip -o -4 addr show scope global`'s, the default source the first `src` of
  * `ip -4 route get 1.1.1.1` (which sends nothing); os-release's values are unquoted as the shell does.
  */
 export const FACTS_PROGRAM = String.raw`
 use strict;
-my ($fingerprints) = @ARGV;
 sub slurp { my ($path) = @_; open(my $fh, '<', $path) or return undef; local $/; my $text = <$fh>; close($fh); $text }
 # A command's output as $(...) gives it (trailing newlines dropped), its stderr dropped as by 2>/dev/null.
 sub output {
@@ -86,18 +83,12 @@ print "control=$connection\n";
 my ($source) = map { my @field = split ' '; map { $field[$_] eq 'src' ? $field[$_ + 1] : () } 0 .. $#field - 1 }
   split /\n/, (output('ip', '-4', 'route', 'get', '1.1.1.1'))[1];
 print "default=$source\n" if defined $source;
-my ($read, $content);
-if ($> == 0) { $content = slurp($fingerprints); $read = -e $fingerprints ? (defined $content ? 0 : 1) : 3 }
-else { ($read, $content) = output('sudo', '-n', 'sh', '-c', '[ -e "$1" ] || exit 3; cat -- "$1"', 'sh', $fingerprints) }
-if ($read == 0) { $content =~ s/\n+\z//; print map { "fp=$_\n" } length $content ? split(/\n/, $content, -1) : ('') }
-elsif ($read != 3) { print "fp_unreadable=1\n" }
 `
 
 /** Parse the key=value lines printed by the gathering script. */
 export function parseFacts(output: string): Facts {
   const one: Record<string, string> = {}
   const ipv4: Record<string, string[]> = {}
-  const fingerprintLines: string[] = []
   for (const line of output.split('\n')) {
     const eq = line.indexOf('=')
     if (eq < 0) continue
@@ -106,8 +97,7 @@ export function parseFacts(output: string): Facts {
     if (key === 'addr') {
       const [iface, cidr] = value.split(' ')
       if (iface && cidr) (ipv4[iface] ??= []).push(cidr.split('/')[0]!)
-    } else if (key === 'fp') fingerprintLines.push(value)
-    else one[key] = value
+    } else one[key] = value
   }
   return {
     hostname: one.hostname ?? '',
@@ -126,13 +116,12 @@ export function parseFacts(output: string): Facts {
     defaultIpv4: one.default || undefined,
     controlAddress: one.control && IPV4.test(one.control) ? one.control : undefined,
     systemd: one.pid1 === 'systemd',
-    secretFingerprints: one.fp_unreadable ? undefined : parseFingerprints(fingerprintLines),
   }
 }
 
 /** Gather the facts of one host in one round trip. The route lookup sends no traffic. */
-export async function gatherFacts(conn: Connection, fingerprintFile = FINGERPRINT_FILE): Promise<Facts> {
-  const program = ['perl', '-e', FACTS_PROGRAM, fingerprintFile]
+export async function gatherFacts(conn: Connection): Promise<Facts> {
+  const program = ['perl', '-e', FACTS_PROGRAM]
   const result = await conn.run(program, { sudo: false, check: true, timeoutMs: 30_000 })
   return parseFacts(result.stdout)
 }

@@ -9,6 +9,7 @@
 import type { Connection, Facts, HandlerSpec, Inventory, Play, Probe, ProbeAnswer, Vars } from '../types.ts'
 import { TaskFailed, UnreachableError } from '../types.ts'
 import { gatherFacts } from '../facts/system.ts'
+import { readFingerprints, type Fingerprints } from '../facts/fingerprints.ts'
 import { mask } from '../output/mask.ts'
 import { emptyStats, type HostStats, type Reporter } from '../output/reporter.ts'
 import { probeKey } from '../facts/probes.ts'
@@ -134,6 +135,9 @@ export class PlayRunner {
   /** What onConnect asked to undo before each connection closes. */
   private readonly undoOnClose = new Map<string, () => Promise<void>>()
   private readonly facts = new Map<string, Promise<Facts>>()
+  /** The hosts whose secret fingerprints the guard checks, and what each holds (read once, under its lock). */
+  private readonly guarded = new Set<string>()
+  private readonly fingerprints = new Map<string, Promise<Fingerprints | undefined>>()
   /** Hosts set aside for the rest of the run: unreachable or failed. */
   private readonly down = new Set<string>()
   /** Secret variables each host's roles were given in this run (their fingerprints are recorded after it). */
@@ -244,7 +248,9 @@ export class PlayRunner {
             ))
           if (undo) this.undoOnClose.set(host, undo)
           phases.readyAtMs = elapsedMs(this.startedAt)
-          // After the host lock: no other run changes the host while the plan's answers are read.
+          // After the host lock: no other run changes the host while its fingerprints and the plan's answers are
+          // read, the fingerprints first, through the privileged session before the plan's batch takes it.
+          if (this.guarded.has(host)) await this.heldFingerprints(host, c).catch(() => undefined)
           this.startEarlyAnswers(host, c)
         } catch (error) {
           await c.close().catch(() => undefined)
@@ -261,30 +267,35 @@ export class PlayRunner {
   private hostFacts(host: string, conn: Connection): Promise<Facts> {
     let f = this.facts.get(host)
     if (!f) {
-      const gathering = () => gatherFacts(conn, fingerprintFile(this.settings.inventory, host))
+      const gathering = () => gatherFacts(conn)
       this.facts.set(host, (f = timed(gathering, (ms) => (this.phasesOf(host).factsMs = ms))))
     }
     return f
   }
 
+  /** The secret fingerprints a host holds (undefined: unreadable), read once. */
+  private heldFingerprints(host: string, conn: Connection): Promise<Fingerprints | undefined> {
+    let read = this.fingerprints.get(host)
+    if (!read) this.fingerprints.set(host, (read = readFingerprints(conn, fingerprintFile(this.settings.inventory, host))))
+    return read
+  }
+
   /**
-   * Before any change: gather the facts of every host whose roles use secrets (the
-   * same round trip every play needs) and refuse the run when their fingerprints show
-   * that the secrets file was lost or swapped. Unreachable hosts are reported by their plays.
+   * Before any change: read the secret fingerprints of every host whose roles use secrets, under its lock, and
+   * refuse the run when they show that the secrets file was lost or swapped. The facts the first play needs are
+   * gathered meanwhile, while the lock is taken (read-only). Unreachable hosts are reported by their plays.
    */
   async guardSecrets(plays: Play[]): Promise<void> {
     const hosts = new Set(plays.filter((p) => secretNamesOf(p).length).flatMap((p) => this.playHosts(p)))
-    const facts = new Map<string, Facts>()
+    for (const host of hosts) this.guarded.add(host)
+    const held = new Map<string, Fingerprints>()
     await mapLimit([...hosts], this.settings.forks ?? 10, async (host) => {
       const ready = this.connection(host)
-      // The facts are read while the host lock is taken (both read-only until the lock is held).
-      const gathering = this.opened.get(host)!.then((conn) => this.hostFacts(host, conn))
-      const gathered = await Promise.all([ready, gathering])
-        .then(([, f]) => f)
-        .catch(() => undefined)
-      if (gathered) facts.set(host, gathered)
+      this.opened.get(host)!.then((conn) => this.hostFacts(host, conn)).catch(() => undefined)
+      const read = await ready.then((conn) => this.heldFingerprints(host, conn)).catch(() => undefined)
+      if (read) held.set(host, read)
     })
-    await refuseLostSecrets(this.settings.inventory, facts)
+    await refuseLostSecrets(this.settings.inventory, held)
   }
 
   /** After a real run: record on each host the fingerprints of the secrets its roles were given. */
@@ -293,13 +304,13 @@ export class PlayRunner {
     const { inventory, reporter } = this.settings
     await mapLimit([...this.secretsUsed], this.settings.forks ?? 10, async ([host, names]) => {
       if (this.statsOf(host).unreachable) return
-      const facts = await this.facts.get(host)?.catch(() => undefined)
-      if (!facts?.secretFingerprints) return
+      const held = await this.fingerprints.get(host)?.catch(() => undefined)
+      if (!held) return
       const given = Object.entries(secretsOnHost(inventory, host, names))
       const values = Object.fromEntries(given.map(([name, v]) => [name, v.value]))
       try {
         const conn = await this.connection(host)
-        await recordFingerprints(conn, stateDir(inventory, host), facts.secretFingerprints, values)
+        await recordFingerprints(conn, stateDir(inventory, host), held, values)
       } catch (error) {
         reporter.line(`WARNING: ${host}: could not record the secret fingerprints: ${mask((error as Error).message)}`)
       }

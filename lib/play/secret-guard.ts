@@ -1,12 +1,12 @@
 /**
  * The engine's guard against a lost secrets file. Before a run changes anything it
- * compares each host's secret fingerprints (gathered with its facts) with this run's
+ * compares each host's secret fingerprints (read under its lock) with this run's
  * secrets and refuses, as bad input, when a secret the host already holds was
  * generated anew or differs from the file; after a real run it records the
  * fingerprints of the secrets each host's roles were given. It knows roles only
  * through their schemas (`secret: true`).
  */
-import type { Connection, Facts, Inventory, Play } from '../types.ts'
+import type { Connection, Inventory, Play } from '../types.ts'
 import { InputError } from '../types.ts'
 import { secretsOfRun } from '../inventory/secrets.ts'
 import { displayPath } from '../inventory/yaml-source.ts'
@@ -52,12 +52,11 @@ export function secretsOnHost(inventory: Inventory, host: string, names: Iterabl
  * Throw (bad input, exit 1) when some host's fingerprints show that the secrets file was
  * lost or swapped; the secrets this run generated are taken out of the file again first.
  */
-export async function refuseLostSecrets(inventory: Inventory, factsByHost: Map<string, Facts>): Promise<void> {
+export async function refuseLostSecrets(inventory: Inventory, heldByHost: Map<string, Fingerprints>): Promise<void> {
   const run = secretsOfRun(inventory)
   const problems: string[] = []
   const hosts: string[] = []
-  for (const [host, facts] of factsByHost) {
-    const held = facts.secretFingerprints ?? {}
+  for (const [host, held] of heldByHost) {
     const lost = lostSecrets({ host, held, values: secretsOnHost(inventory, host, Object.keys(held)) }, run.generated)
     if (lost.length) hosts.push(host)
     for (const { name, why } of lost)

@@ -8,7 +8,7 @@ import t from 'tap'
 import type { TaskContext } from '../../lib/types.ts'
 import { pathState } from '../../lib/facts/files.ts'
 import { gatherFacts } from '../../lib/facts/system.ts'
-import { matches } from '../../lib/facts/fingerprints.ts'
+import { matches, readFingerprints } from '../../lib/facts/fingerprints.ts'
 import { recordFingerprints } from '../../lib/play/secret-guard.ts'
 import { directory, file, link, packages, service } from '../../lib/tasks/index.ts'
 import { ScriptedConnection, shellTokens } from '../fixtures/scripted.ts'
@@ -48,15 +48,15 @@ t.test('facts describe a Debian 12 host with systemd at its cluster address', as
   })
 })
 
-t.test('facts carry the secret fingerprints the host keeps where the engine records them', async (t) => {
+t.test('the secret fingerprints are read where the engine records them', async (t) => {
   const conn = new ScriptedConnection('db1')
-  t.same((await gatherFacts(conn, '/srv/state/secrets.sha256')).secretFingerprints, {}, 'no file yet: none')
+  t.same(await readFingerprints(conn, '/srv/state/secrets.sha256'), {}, 'no file yet: none')
   t.ok(await recordFingerprints(conn, '/srv/state', {}, { redis_password: 'a-secret-of-sixteen+' }))
   t.match(conn.fs.get('/srv/state'), { type: 'directory', mode: '0755', owner: 'root', group: 'root' })
-  const facts = await gatherFacts(conn, '/srv/state/secrets.sha256')
-  t.same(Object.keys(facts.secretFingerprints ?? {}), ['redis_password'])
-  t.ok(matches(facts.secretFingerprints!.redis_password!, 'redis_password', 'a-secret-of-sixteen+'))
-  t.same((await gatherFacts(conn)).secretFingerprints, {}, 'another path: none')
+  const held = await readFingerprints(conn, '/srv/state/secrets.sha256')
+  t.same(Object.keys(held ?? {}), ['redis_password'])
+  t.ok(matches(held!.redis_password!, 'redis_password', 'a-secret-of-sixteen+'))
+  t.same(await readFingerprints(conn, '/var/lib/hastack/secrets.sha256'), {}, 'another path: none')
   t.same(conn.unmatched, [])
 })
 

@@ -6,10 +6,11 @@ import {
   matches,
   newFingerprint,
   parseFingerprints,
+  readFingerprints,
   renderFingerprints,
   updatedFingerprints,
 } from '../../lib/facts/fingerprints.ts'
-import { parseFacts } from '../../lib/facts/system.ts'
+import type { Connection } from '../../lib/types.ts'
 import path from 'node:path'
 import { tree } from '../fixtures/tree.ts'
 import { loadInventory } from '../../lib/inventory/index.ts'
@@ -35,12 +36,14 @@ t.test('the file round-trips, names sorted, and never contains the secret', asyn
   t.same(parseFingerprints(['garbage', 'x_password short 12']), {}, 'malformed lines are ignored')
 })
 
-t.test('the facts parser reads fp= lines; an unreadable file gives no fingerprints at all', async (t) => {
+t.test("the read gives the file's fingerprints, none without a file, and undefined when it fails", async (t) => {
   const print = newFingerprint('pg_password', secret)
-  const facts = parseFacts(`hostname=db1\nfp=# header\nfp=pg_password ${print.salt} ${print.hash}\n`)
-  t.same(facts.secretFingerprints, { pg_password: print })
-  t.same(parseFacts('hostname=db1\n').secretFingerprints, {}, 'no file: nothing held')
-  t.equal(parseFacts('hostname=db1\nfp_unreadable=1\n').secretFingerprints, undefined)
+  const answering = (code: number, stdout = '') =>
+    ({ run: async () => ({ code, stdout, stderr: '', durationMs: 1 }) }) as unknown as Connection
+  const file = `# header\npg_password ${print.salt} ${print.hash}\n`
+  t.same(await readFingerprints(answering(0, file), '/var/lib/hastack/secrets.sha256'), { pg_password: print })
+  t.same(await readFingerprints(answering(3), '/var/lib/hastack/secrets.sha256'), {}, 'no file: nothing held')
+  t.equal(await readFingerprints(answering(1), '/var/lib/hastack/secrets.sha256'), undefined, 'unreadable')
 })
 
 t.test('fingerprints are rewritten only when a value is new or changed', async (t) => {
