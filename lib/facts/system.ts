@@ -1,8 +1,8 @@
 /**
- * System facts, gathered once per host at the start of a run with a single
- * command: OS and release, architecture, CPUs, memory, addresses, hostname, the address this run's SSH
- * connection comes from as the host sees it. One perl program (perl-base is Essential on Debian) reads them as the commands that name
- * them print them (`hostname`, `hostname -f`, `uname -m`/`-r`, `nproc`, MemTotal of /proc/meminfo, /proc/1/comm,
+ * System facts, gathered once per host at the start of a run with a single command: OS and release,
+ * architecture, CPUs, memory, addresses, hostname, the address this run's SSH connection comes from as the host
+ * sees it. One perl program (perl-base is Essential on Debian) reads them as the commands that name them print
+ * them (`hostname`, `hostname -f`, `uname -m`/`-r`, `nproc`, MemTotal of /proc/meminfo, /proc/1/comm,
  * `. /etc/os-release`, `ip`), starting only `hostname -f` and `ip` (twice): the shell script it replaced started
  * some twenty processes on every host at every run. It loads no module: POSIX.pm or Socket.pm alone costs a lab
  * host more CPU than five commands. It runs as the login user, without sudo (which would clear SSH_CONNECTION).

@@ -276,7 +276,10 @@ export class PlayRunner {
   /** The secret fingerprints a host holds (undefined: unreadable), read once. */
   private heldFingerprints(host: string, conn: Connection): Promise<Fingerprints | undefined> {
     let read = this.fingerprints.get(host)
-    if (!read) this.fingerprints.set(host, (read = readFingerprints(conn, fingerprintFile(this.settings.inventory, host))))
+    if (!read) {
+      read = readFingerprints(conn, fingerprintFile(this.settings.inventory, host))
+      this.fingerprints.set(host, read)
+    }
     return read
   }
 
@@ -291,7 +294,10 @@ export class PlayRunner {
     const held = new Map<string, Fingerprints>()
     await mapLimit([...hosts], this.settings.forks ?? 10, async (host) => {
       const ready = this.connection(host)
-      this.opened.get(host)!.then((conn) => this.hostFacts(host, conn)).catch(() => undefined)
+      this.opened
+        .get(host)!
+        .then((conn) => this.hostFacts(host, conn))
+        .catch(() => undefined)
       const read = await ready.then((conn) => this.heldFingerprints(host, conn)).catch(() => undefined)
       if (read) held.set(host, read)
     })
