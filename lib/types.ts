@@ -136,6 +136,12 @@ export interface Connection {
    */
   hold(command: string | string[], options?: RunOptions): Promise<HeldCommand>
   /**
+   * Take a lock file as root in what the privileged commands run through (the persistent session), held until
+   * that ends with the connection: first line `locked`, or `held <holder>` when another process has it (see
+   * lib/connection/session-helper.ts). Undefined where nothing can hold it so: the caller then holds a command.
+   */
+  holdLock?(request: LockRequest): Promise<HeldCommand | undefined>
+  /**
    * Answer several read-only probes in one round trip, in order (see lib/facts/probes.ts). Absent: the
    * connection cannot batch, and each task's check runs its own commands.
    */
@@ -195,6 +201,14 @@ export type CommandProbe = Exclude<Probe, { kind: 'read' }>
 export interface ProbeAnswer {
   code: number
   stdout: Buffer
+}
+
+/** A host lock for Connection.holdLock: the state directory, the lock file in it, the holder file, this run's line. */
+export interface LockRequest {
+  dir: string
+  lock: string
+  holder: string
+  line: string
 }
 
 /** A long-lived command started by Connection.hold. */

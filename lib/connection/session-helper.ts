@@ -6,13 +6,20 @@
  * host's auth log on every run), and the framing both halves speak over its stdin and
  * stdout. Pure functions, unit-testable without a host.
  *
- * Request:  `run ID ARGC LEN_1 .. LEN_ARGC STDIN_LEN\n`, the argument bytes, then the stdin bytes.
+ * Request:  `run ID ARGC LEN_1 .. LEN_ARGC STDIN_LEN\n`, the argument bytes, then the stdin bytes; or
+ *           `lock ID DIR_LEN LOCK_LEN HOLDER_LEN LINE_LEN\n` and those four strings (see encodeLockRequest).
  * Response: `done ID CODE STDOUT_LEN STDERR_LEN\n`, the stdout bytes, then the stderr bytes.
  * The helper runs one request at a time: it forks, execs the argv (no shell of its own),
  * feeds the stdin, collects both outputs byte for byte and answers with the exit code
  * (128 + N for a process killed by signal N, as a shell and the exec path report it).
  * It prints `hastack-session ready` once sudo has let it start.
+ *
+ * A lock request takes the host lock (lib/play/host-lock.ts) in the helper itself, as `mkdir -p -m 0700 DIR`
+ * and `flock -n LOCK` would: `locked` (exit 0) after writing LINE to the HOLDER file, or `held <holder>` (exit
+ * 75) when another process has it, read 0.3 s later so that the winner has written its name. The helper keeps
+ * the lock open until it exits, which it does when its input ends: when the channel or the connection closes.
  */
+import type { LockRequest } from '../types.ts'
 
 /** The first line the helper prints once it runs as root. */
 export const READY_LINE = 'hastack-session ready'
@@ -34,7 +41,8 @@ export const helperProgramInput = (): Buffer => {
 
 /** The helper's source: `perl -e` runs it; kept free of single quotes only for readability of `ps`. */
 export const HELPER_SOURCE = String.raw`
-use strict; use warnings; use POSIX (); use IO::Select; use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK);
+use strict; use warnings; use POSIX (); use IO::Select;
+use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK O_RDONLY O_CREAT O_NOCTTY LOCK_EX LOCK_NB);
 binmode STDIN; binmode STDOUT; binmode STDERR;
 sub quit { print STDERR "hastack-session: $_[0]\n"; exit 2 }
 sub take {
@@ -89,10 +97,41 @@ sub run_one {
   my $s = $?;
   return (($s & 127) ? 128 + ($s & 127) : $s >> 8, $out, $err);
 }
+my @locks;
+sub take_lock {
+  my ($dir, $lock, $who, $line) = @_;
+  my $made = "";
+  for my $part (grep { length } split m{/}, $dir) {
+    $made .= "/$part";
+    next if -d $made;
+    mkdir($made, $made eq $dir ? 0700 : 0777) or -d $made or return (1, "", "hastack-session: mkdir $made: $!\n");
+  }
+  sysopen(my $fh, $lock, O_RDONLY | O_CREAT | O_NOCTTY, 0666) or return (1, "", "hastack-session: $lock: $!\n");
+  if (!flock($fh, LOCK_EX | LOCK_NB)) {
+    close $fh;
+    select(undef, undef, undef, 0.3);
+    my $holder = "";
+    if (open(my $in, "<", $who)) { local $/; $holder = <$in> // ""; close $in }
+    $holder =~ s/\n+\z//;
+    return (75, "held $holder\n", "");
+  }
+  open(my $out, ">", $who) or return (1, "", "hastack-session: $who: $!\n");
+  print {$out} "$line\n";
+  close($out) or return (1, "", "hastack-session: $who: $!\n");
+  push @locks, $fh;
+  return (0, "locked\n", "");
+}
 send_all("${READY_LINE}\n");
 while (1) {
   my @h = split / /, header();
-  quit("bad header") unless @h >= 4 && $h[0] eq "run" && !grep { !/^\d+$/ } @h[1 .. $#h];
+  quit("bad header") unless @h >= 2 && !grep { !/^\d+$/ } @h[1 .. $#h];
+  if ($h[0] eq "lock") {
+    quit("bad header") unless @h == 6;
+    my ($code, $out, $err) = take_lock(map { take($_) } @h[2 .. 5]);
+    send_all("done $h[1] $code " . length($out) . " " . length($err) . "\n" . $out . $err);
+    next;
+  }
+  quit("bad header") unless @h >= 4 && $h[0] eq "run";
   my (undef, $id, $argc, @lens) = @h;
   quit("bad header") unless $argc >= 1 && @lens == $argc + 1;
   my @argv = map { take($_) } @lens[0 .. $argc - 1];
@@ -101,6 +140,15 @@ while (1) {
   send_all("done $id $code " . length($out) . " " . length($err) . "\n" . $out . $err);
 }
 `
+
+/** A lock request's bytes: header line, then the directory, lock file, holder file and line. */
+export function encodeLockRequest(id: number, request: LockRequest): Buffer {
+  const parts = [request.dir, request.lock, request.holder, request.line].map((text) => {
+    if (/[\0\n]/.test(text)) throw new TypeError('a lock request cannot hold a NUL or a newline')
+    return Buffer.from(text, 'utf8')
+  })
+  return Buffer.concat([Buffer.from(`lock ${id} ${parts.map((p) => p.length).join(' ')}\n`), ...parts])
+}
 
 /** One request's bytes: header line, arguments, stdin. */
 export function encodeRequest(id: number, argv: readonly string[], stdin: Buffer): Buffer {

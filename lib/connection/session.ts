@@ -11,7 +11,8 @@
  * never re-sent, because the command may already have had effects.
  */
 import { quoteArgs } from './quote.ts'
-import { HELPER_BOOT, ResponseReader, encodeRequest, helperProgramInput } from './session-helper.ts'
+import { HELPER_BOOT, ResponseReader, encodeLockRequest, encodeRequest, helperProgramInput } from './session-helper.ts'
+import type { LockRequest } from '../types.ts'
 
 /** The parts of an ssh2 exec channel the session uses. */
 export interface SessionChannel {
@@ -117,10 +118,22 @@ export class PrivilegedSession {
 
   /** Run one argv with its stdin. The caller must hold `busy`; a deadline closes the whole session. */
   run(argv: readonly string[], stdin: Buffer, deadlineMs: number): Promise<SessionResult> {
+    return this.request((id) => encodeRequest(id, argv, stdin), deadlineMs)
+  }
+
+  /**
+   * Take the host lock in the helper, kept until the session ends: exit 0 and `locked`, or 75 and
+   * `held <holder>` (see session-helper.ts). The caller must hold `busy`.
+   */
+  lock(request: LockRequest, deadlineMs: number): Promise<SessionResult> {
+    return this.request((id) => encodeLockRequest(id, request), deadlineMs)
+  }
+
+  private request(encode: (id: number) => Buffer, deadlineMs: number): Promise<SessionResult> {
     if (this.closed) return Promise.reject(new SessionLost('the privileged session has ended'))
     if (this.current) return Promise.reject(new Error('the privileged session is already busy'))
     const id = this.nextId++
-    const request = encodeRequest(id, argv, stdin)
+    const request = encode(id)
     return new Promise<SessionResult>((resolve, reject) => {
       const timer = setTimeout(() => {
         if (this.current) this.current.timedOut = true

@@ -18,7 +18,10 @@
  * or when `persistentSession` is false, or when it cannot start (no passwordless sudo),
  * they take the exec path above (`sudo -n -H ... sh -c` on their own channel). A session
  * lost mid-command fails that command with UnreachableError (never re-run); later commands
- * open a new one, at most MAX_SESSION_OPENS per connection, then use the exec path.
+ * open a new one, at most MAX_SESSION_OPENS per connection, then use the exec path. The
+ * session may hold the host lock (holdLock): a new session takes it again before anything
+ * else, and where it cannot (another run took it, or no session is left) the connection is
+ * lost: no command runs on the host without its lock.
  *
  * node-ssh is used to connect; commands go straight to the underlying ssh2
  * client because node-ssh's execCommand decodes each chunk on its own (breaking
@@ -34,6 +37,7 @@ import type {
   Connection,
   ConnectionSpec,
   HeldCommand,
+  LockRequest,
   Probe,
   ProbeAnswer,
   PutOptions,
@@ -43,7 +47,7 @@ import type {
 import { CommandError, UnreachableError } from '../types.ts'
 import { PROBE_SCRIPT, parseProbeAnswers, probeInput } from '../facts/probes.ts'
 import { KnownHosts, fingerprint, preferredAlgorithms } from './known-hosts.ts'
-import { PrivilegedSession, SessionLost, SessionRefused, type SessionChannel } from './session.ts'
+import { PrivilegedSession, SessionLost, SessionRefused, type SessionChannel, type SessionResult } from './session.ts'
 import { DEFAULT_TIMEOUT_MS, commandText, getScript, putScript, sessionArgv, usesSudo, wrapCommand } from './wrap.ts'
 
 export interface ConnectOptions {
@@ -83,6 +87,8 @@ const LOCAL_GRACE_MS = 2_000
 const SESSION_MAX_STDIN = 1 << 20
 /** Sessions opened per connection at most (the first plus reopenings after lost ones). */
 const MAX_SESSION_OPENS = 3
+/** How long taking the host lock in the session may take (it never waits for the lock: 0.3 s when held). */
+const LOCK_DEADLINE_MS = 30_000
 /** First host key seen per address:port, for specs without a known_hosts file (accept-new, in memory). */
 const memoryHostKeys = new Map<string, Buffer>()
 
@@ -100,6 +106,8 @@ export class SshConnection implements Connection {
   private sessionOpens = 0
   /** Why the exec path is used for every become command from now on (undefined: sessions allowed). */
   private sessionOff: string | undefined
+  /** The host lock the session holds (holdLock): a new session after a lost one takes it again first. */
+  private heldLock: LockRequest | undefined
 
   private constructor(
     readonly spec: ConnectionSpec,
@@ -276,6 +284,7 @@ export class SshConnection implements Connection {
     if (this.sessionOpening) return undefined
     if (this.sessionOpens >= MAX_SESSION_OPENS) {
       this.sessionOff = `${MAX_SESSION_OPENS} privileged sessions were lost`
+      if (this.heldLock) this.loseHostLock(this.sessionOff)
       return undefined
     }
     this.sessionOpening = true
@@ -294,7 +303,6 @@ export class SshConnection implements Connection {
       )
       opened.busy = true
       this.session = opened
-      return opened
     } catch (err) {
       if (err instanceof SessionRefused) {
         // No passwordless sudo or no perl: the exec path reports the very error it always did.
@@ -310,6 +318,54 @@ export class SshConnection implements Connection {
     } finally {
       this.sessionOpening = false
     }
+    if (this.heldLock) await this.retakeHostLock(opened)
+    return opened
+  }
+
+  /**
+   * Take a host lock in the privileged session (see Connection.holdLock); undefined when there is no session to
+   * hold it (sessions off or refused, no become). The lock goes with the session: `release` has nothing to do.
+   */
+  async holdLock(request: LockRequest): Promise<HeldCommand | undefined> {
+    if (!this.spec.become) return undefined
+    const session = await this.claimSession()
+    if (!session) return undefined
+    let result: SessionResult
+    try {
+      result = await session.lock(request, LOCK_DEADLINE_MS)
+    } catch (err) {
+      if (!(err instanceof SessionLost)) throw err
+      throw new UnreachableError(this.host, `the privileged session ended while it took the host lock: ${err.message}`)
+    } finally {
+      session.busy = false
+    }
+    const stdout = result.stdout.toString('utf8')
+    if (result.code === 0) this.heldLock = request
+    else if (result.code !== 75) {
+      const stderr = result.stderr.toString('utf8')
+      throw new CommandError(this.host, `take the lock ${request.lock}`, {
+        code: result.code,
+        stdout,
+        stderr,
+        durationMs: 0,
+      })
+    }
+    return { firstLine: stdout.split('\n')[0]!, release: async () => undefined }
+  }
+
+  /** A new session after a lost one: the host lock first, or the connection is lost (no command runs unlocked). */
+  private async retakeHostLock(session: PrivilegedSession): Promise<void> {
+    const taken = await session.lock(this.heldLock!, LOCK_DEADLINE_MS).catch((err: Error) => err)
+    if (!(taken instanceof Error) && taken.code === 0) return
+    session.busy = false
+    session.close()
+    const why = taken instanceof Error ? taken.message : taken.stdout.toString('utf8').trim() || `exit ${taken.code}`
+    this.loseHostLock(`it could not be taken again (${why})`)
+  }
+
+  private loseHostLock(why: string): never {
+    this.lost ??= `without its host lock: the privileged session holding it ended and ${why}`
+    throw new UnreachableError(this.host, `connection to ${describe(this.spec)} is ${this.lost}`)
   }
 
   /** Open an exec channel for a session; fails with ChannelRefused, or UnreachableError when the connection is lost. */

@@ -1,9 +1,10 @@
 /**
  * The lock on each host, so that two control machines never converge one host
  * at once: `flock -n <state dir>/run.lock` (the host's `hastack_state_dir`,
- * /var/lib/hastack by default) held on the host's own connection for the whole
- * run by a long-lived command, released when that command's channel or the
- * connection closes (a crashed controller leaves no lock). The holder is
+ * /var/lib/hastack by default) held for the whole run by the host's privileged
+ * session (Connection.holdLock), or where there is none by a long-lived command;
+ * released when the session or that command's channel ends with the connection
+ * (a crashed controller leaves no lock). The holder is
  * described in `<state dir>/run.holder` for the message of the next run that
  * finds the lock taken. The same run reaching one machine under two
  * inventory names does not conflict with itself.
@@ -42,9 +43,15 @@ export function hostLockScript(holder: LockHolder, stateDir: string): string {
   ].join('\n')
 }
 
-/** Take the host's lock for this run; throws naming the holder when another run has it. */
+/**
+ * Take the host's lock for this run; throws naming the holder when another run has it. The privileged session
+ * holds it where there is one (no sudo and channel of its own); else a held command does.
+ */
 export async function takeHostLock(conn: Connection, holder: LockHolder, stateDir: string): Promise<HeldCommand> {
-  const held = await conn.hold(hostLockScript(holder, stateDir))
+  const files = hostLockFiles(stateDir)
+  const line = `run ${holder.runId}: ${holder.description}`
+  const inSession = await conn.holdLock?.({ dir: stateDir, lock: files.lock, holder: files.holder, line })
+  const held = inSession ?? (await conn.hold(hostLockScript(holder, stateDir)))
   if (held.firstLine === 'locked') return held
   await held.release()
   const other = held.firstLine.replace(/^held /, '')

@@ -2,13 +2,15 @@
  * The persistent privileged session against a real sshd on loopback: become commands go
  * through one `sudo perl` helper per connection and give the same bytes, exit codes and
  * timeouts as the exec path; a killed helper fails the command in flight as unreachable
- * (never re-run) and the next command opens a new session.
+ * (never re-run) and the next command opens a new session; the session holds the host lock, takes it again
+ * in a new session, and gives the host up where it cannot.
  */
 import t, { type Test } from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { SshConnection } from '../../lib/connection/ssh.ts'
 import { UnreachableError } from '../../lib/types.ts'
+import { takeHostLock } from '../../lib/play/host-lock.ts'
 import { startSshd, TEST_USER } from '../fixtures/sshd.ts'
 
 const sshd = await startSshd()
@@ -165,4 +167,47 @@ t.test('after three lost sessions the exec path takes over', async (t) => {
   }
   t.equal((await on.run(LAUNCHER_NAME, { check: true })).stdout, 'sudo\n', 'the command ran under its own sudo')
   t.equal(on.sessionsOpened, 3)
+})
+
+t.test('the session holds the host lock: another run finds it held until the connection closes', async (t) => {
+  const dir = (await root.run('mktemp -d', { check: true })).stdout.trim()
+  t.teardown(() => root.run(['rm', '-rf', dir]))
+  const first = await SshConnection.connect(sshd.userSpec())
+  const second = await SshConnection.connect(sshd.userSpec())
+  t.teardown(() => second.close())
+  await takeHostLock(first, { runId: 'first', description: 'pid 1 on control1' }, `${dir}/state`)
+  t.equal(first.sessionsOpened, 1, 'taken in the one session, no sudo of its own')
+  t.equal(first.commandCount, 0, 'and no command')
+  await t.rejects(
+    takeHostLock(second, { runId: 'second', description: 'pid 2 on control2' }, `${dir}/state`),
+    /being converged by another run \(run first: pid 1 on control1\)/,
+  )
+  await first.close()
+  await takeHostLock(second, { runId: 'second', description: 'pid 2 on control2' }, `${dir}/state`)
+  t.equal((await root.run(['cat', `${dir}/state/run.holder`])).stdout, 'run second: pid 2 on control2\n')
+})
+
+t.test('a lost session takes the host lock again first; where another run has it, the host is lost', async (t) => {
+  const dir = (await root.run('mktemp -d', { check: true })).stdout.trim()
+  t.teardown(() => root.run(['rm', '-rf', dir]))
+  const { on } = await pair(t)
+  const other = await SshConnection.connect(sshd.userSpec())
+  t.teardown(() => other.close())
+  await takeHostLock(on, { runId: 'mine', description: 'pid 1' }, `${dir}/state`)
+  const killHelper = async () => {
+    const helper = (await on.run(LAUNCHER_PID, { check: true })).stdout.trim()
+    process.kill(Number(helper), 'SIGKILL')
+    for (let j = 0; j < 100 && existsSync(`/proc/${helper}`); j++) await new Promise((r) => setTimeout(r, 20))
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  await killHelper()
+  t.equal((await on.run('echo again')).stdout, 'again\n', 'the next command runs in a new session')
+  t.equal(on.sessionsOpened, 2)
+  await t.rejects(takeHostLock(other, { runId: 'other', description: 'pid 2' }, `${dir}/state`), /run mine: pid 1/)
+  await killHelper()
+  await takeHostLock(other, { runId: 'other', description: 'pid 2' }, `${dir}/state`)
+  const err = await on.run('echo unlocked').catch((e) => e)
+  t.type(err, UnreachableError)
+  t.match(err.message, /without its host lock/)
+  await t.rejects(on.run('true', { sudo: false }), UnreachableError, 'nothing more runs on that host')
 })

@@ -1,11 +1,19 @@
 /**
  * The framing of the persistent privileged session (lib/connection/session-helper.ts): requests carry
  * exact byte lengths, responses are read back whole however the stream is split, and a stream that
- * does not follow the protocol is refused. The helper itself runs here under a local perl.
+ * does not follow the protocol is refused. The helper itself runs here under a local perl, also taking the
+ * host lock as `mkdir -p -m 0700` and `flock -n` do.
  */
 import t from 'tap'
-import { spawnSync } from 'node:child_process'
-import { HELPER_SOURCE, READY_LINE, ResponseReader, encodeRequest } from '../../lib/connection/session-helper.ts'
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import {
+  HELPER_SOURCE,
+  READY_LINE,
+  ResponseReader,
+  encodeLockRequest,
+  encodeRequest,
+} from '../../lib/connection/session-helper.ts'
 
 t.test('a request states the byte length of every argument and of stdin', async (t) => {
   const bytes = encodeRequest(7, ['sh', '-c', 'é'], Buffer.from('in'))
@@ -65,4 +73,36 @@ t.test('the helper runs requests in order with exact bytes, stdin and exit codes
   )
   t.equal(responses[0]!.stderr.toString(), 'err\n')
   t.match(responses[4]!.stderr.toString(), /cannot run \/no\/such\/program/)
+})
+
+t.test('a lock request states the byte length of each of its four strings', async (t) => {
+  const request = { dir: '/var/lib/é', lock: '/var/lib/é/run.lock', holder: '/h', line: 'run 1: me' }
+  t.equal(encodeLockRequest(3, request).toString('utf8'), 'lock 3 11 20 2 9\n/var/lib/é/var/lib/é/run.lock/hrun 1: me')
+  t.throws(() => encodeLockRequest(3, { ...request, line: 'two\nlines' }), /newline/)
+})
+
+t.test('the helper takes the host lock, or names the run that holds it', async (t) => {
+  const work = mkdtempSync('/tmp/hastack-helper-lock-')
+  t.teardown(() => rmSync(work, { recursive: true, force: true }))
+  const dir = `${work}/state/hastack`
+  const request = { dir, lock: `${dir}/run.lock`, holder: `${dir}/run.holder`, line: 'run r1: pid 1 on here' }
+  const take = () => {
+    const run = spawnSync('perl', ['-e', HELPER_SOURCE], { input: encodeLockRequest(1, request), timeout: 20_000 })
+    const [answer] = new ResponseReader().push(run.stdout)
+    return [answer!.code, answer!.stdout.toString()]
+  }
+  t.same(take(), [0, 'locked\n'])
+  t.equal(statSync(dir).mode & 0o777, 0o700, 'the state directory is made 0700, as mkdir -p -m 0700')
+  t.equal(statSync(`${work}/state`).mode & 0o777, 0o755, 'its parents as mkdir -p makes them')
+  t.equal(readFileSync(request.holder, 'utf8'), 'run r1: pid 1 on here\n')
+  t.same(take(), [0, 'locked\n'], 'the lock ended with the helper that held it')
+
+  writeFileSync(request.holder, 'run other: pid 2 on there\n')
+  const holding = spawn('flock', ['-n', request.lock, 'sleep', '20'], { stdio: 'ignore' })
+  t.teardown(() => holding.kill())
+  for (let i = 0; i < 100 && spawnSync('flock', ['-n', request.lock, 'true']).status === 0; i++) {
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  t.same(take(), [75, 'held run other: pid 2 on there\n'])
+  t.equal(readFileSync(request.holder, 'utf8'), 'run other: pid 2 on there\n', 'the holder file is left as it was')
 })
