@@ -219,7 +219,8 @@ export class PlayRunner {
     }
     // Each secret the probes carry is kept by its name: `keep` then drops any probe still showing a secret.
     const named = withSecrets(this.asked, (host) => hostSecrets(this.settings.inventory, host), nameSecrets)
-    await writeProbePlan(file, nextProbePlan(await readProbePlan(file), named, keep)).catch((error) =>
+    const write = async () => writeProbePlan(file, nextProbePlan(await readProbePlan(file), named, keep))
+    await write().catch((error) =>
       this.settings.reporter.line(`WARNING: could not write the probe plan ${file}: ${error}`),
     )
   }
@@ -508,8 +509,8 @@ export async function runPlays(plays: Play[], settings: RunSettings): Promise<Ru
     }
     await step('fingerprintsMs', () => runner.recordSecretFingerprints())
   } finally {
-    await step('closeMs', () => runner.closeAll())
-    await step('planWriteMs', () => runner.saveProbePlan())
+    // Side by side: the plan is what the run asked. Neither throws (each reports its own trouble).
+    await Promise.all([step('closeMs', () => runner.closeAll()), step('planWriteMs', () => runner.saveProbePlan())])
   }
   const ended = Date.now()
   const durationMs = ended - started
