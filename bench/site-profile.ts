@@ -53,7 +53,7 @@ export function playSpanTable(spans: PlaySpan[]): string[] {
 /** The run's steps, in the order they happen, with what each one is. */
 const RUN_STEPS: [keyof RunPhases, string][] = [
   ['planReadMs', 'reading the probe plan'],
-  ['hostsReadyMs', 'every host connected, locked, facts gathered (the secret guard)'],
+  ['hostsReadyMs', 'every host connected and locked, its secret fingerprints read (the secret guard)'],
   ['firstTaskAtMs', 'run start to the first task'],
   ['tasksMs', 'first task start to last task end'],
   ['playsMs', 'the plays (tasks, role logic, handlers)'],

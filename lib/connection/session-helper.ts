@@ -16,10 +16,15 @@
  *
  * A lock request takes the host lock (lib/play/host-lock.ts) in the helper itself, as `mkdir -p -m 0700 DIR`
  * and `flock -n LOCK` would: `locked` (exit 0) after writing LINE to the HOLDER file, or `held <holder>` (exit
- * 75) when another process has it, read 0.3 s later so that the winner has written its name. The helper keeps
- * the lock open until it exits, which it does when its input ends: when the channel or the connection closes.
+ * LOCK_HELD) when another process has it, read 0.3 s later so that the winner has written its name. The helper
+ * keeps the lock until it exits, which it does as soon as its input ends (the channel or the connection
+ * closed): between requests, and also during a command, whose process group it then kills first. A command runs
+ * in a process group of its own.
  */
 import type { LockRequest } from '../types.ts'
+
+/** A lock request's exit code when another process holds the lock: flock's `-E` code in lib/play/host-lock.ts. */
+export const LOCK_HELD = 75
 
 /** The first line the helper prints once it runs as root. */
 export const READY_LINE = 'hastack-session ready'
@@ -45,17 +50,27 @@ use strict; use warnings; use POSIX (); use IO::Select;
 use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK O_RDONLY O_CREAT O_NOCTTY LOCK_EX LOCK_NB);
 binmode STDIN; binmode STDOUT; binmode STDERR;
 sub quit { print STDERR "hastack-session: $_[0]\n"; exit 2 }
+# Input read while a command ran (requests sent ahead of their turn), consumed before the rest; and whether the
+# input had ended then.
+my ($early, $ended) = ("", 0);
+sub more {
+  my ($n) = @_;
+  return substr($early, 0, $n, "") if length $early;
+  return "" if $ended;
+  my $r = sysread(STDIN, my $c, $n);
+  return $r ? $c : "";
+}
 sub take {
   my ($n) = @_; my $b = "";
-  while (length($b) < $n) { my $r = sysread(STDIN, $b, $n - length($b), length($b)); quit("input ended") unless $r }
+  while (length($b) < $n) { my $c = more($n - length($b)); quit("input ended") unless length $c; $b .= $c }
   return $b;
 }
 sub header {
   my $l = "";
   while (1) {
-    my $r = sysread(STDIN, my $c, 1);
-    exit 0 if !$r && $l eq "";
-    quit("input ended") unless $r;
+    my $c = more(1);
+    exit 0 if $c eq "" && $l eq "";
+    quit("input ended") if $c eq "";
     return $l if $c eq "\n";
     $l .= $c; quit("header too long") if length($l) > 65536;
   }
@@ -70,18 +85,22 @@ sub run_one {
   my $pid = fork;
   return (127, "", "hastack-session: fork: $!\n") unless defined $pid;
   if (!$pid) {
+    POSIX::setpgid(0, 0);
     open(STDIN, "<&", $ir); open(STDOUT, ">&", $ow); open(STDERR, ">&", $ew);
     { no warnings; exec { $argv->[0] } @$argv; }
     print STDERR "hastack-session: cannot run $argv->[0]: $!\n"; POSIX::_exit(127);
   }
+  POSIX::setpgid($pid, $pid);
   close $ir; close $ow; close $ew;
   local $SIG{PIPE} = "IGNORE";
   my ($out, $err, $off) = ("", "", 0);
   my %sink = (fileno($or) => \$out, fileno($er) => \$err);
-  my $rs = IO::Select->new($or, $er); my $ws = IO::Select->new();
+  # Its own input too: where it ends (the channel closed) while the command runs and no request is waiting, the
+  # command's process group is killed and the helper exits (its host lock with it).
+  my $rs = IO::Select->new($or, $er, $ended ? () : \*STDIN); my $ws = IO::Select->new(); my $pipes = 2;
   if (length $in) { fcntl($iw, F_SETFL, fcntl($iw, F_GETFL, 0) | O_NONBLOCK); $ws->add($iw) } else { close $iw }
-  while ($rs->count || $ws->count) {
-    my ($r, $w) = IO::Select->select($rs->count ? $rs : undef, $ws->count ? $ws : undef, undef);
+  while ($pipes || $ws->count) {
+    my ($r, $w) = IO::Select->select($rs, $ws->count ? $ws : undef, undef);
     next unless defined $r || defined $w;
     if ($w && @$w) {
       my $n = syswrite($iw, $in, 65536, $off);
@@ -89,8 +108,15 @@ sub run_one {
       if ($off >= length $in) { $ws->remove($iw); close $iw }
     }
     for my $fh (@{$r || []}) {
+      if (fileno($fh) == fileno(STDIN)) {
+        my $n = sysread(STDIN, my $chunk, 65536);
+        if (!$n && !length $early) { kill("KILL", -$pid); exit 0 }
+        if ($n) { $early .= $chunk } else { $ended = 1 }
+        $rs->remove(\*STDIN);
+        next;
+      }
       my $n = sysread($fh, my $chunk, 65536);
-      if ($n) { my $to = $sink{fileno $fh}; $$to .= $chunk } else { $rs->remove($fh); close $fh }
+      if ($n) { my $to = $sink{fileno $fh}; $$to .= $chunk } else { $rs->remove($fh); close $fh; $pipes-- }
     }
   }
   waitpid($pid, 0);
@@ -108,12 +134,13 @@ sub take_lock {
   }
   sysopen(my $fh, $lock, O_RDONLY | O_CREAT | O_NOCTTY, 0666) or return (1, "", "hastack-session: $lock: $!\n");
   if (!flock($fh, LOCK_EX | LOCK_NB)) {
+    return (1, "", "hastack-session: flock $lock: $!\n") unless $!{EWOULDBLOCK};
     close $fh;
     select(undef, undef, undef, 0.3);
     my $holder = "";
     if (open(my $in, "<", $who)) { local $/; $holder = <$in> // ""; close $in }
     $holder =~ s/\n+\z//;
-    return (75, "held $holder\n", "");
+    return (${LOCK_HELD}, "held $holder\n", "");
   }
   open(my $out, ">", $who) or return (1, "", "hastack-session: $who: $!\n");
   print {$out} "$line\n";

@@ -46,6 +46,7 @@ import type {
 } from '../types.ts'
 import { CommandError, UnreachableError } from '../types.ts'
 import { PROBE_SCRIPT, parseProbeAnswers, probeInput } from '../facts/probes.ts'
+import { LOCK_HELD } from './session-helper.ts'
 import { KnownHosts, fingerprint, preferredAlgorithms } from './known-hosts.ts'
 import { PrivilegedSession, SessionLost, SessionRefused, type SessionChannel, type SessionResult } from './session.ts'
 import { DEFAULT_TIMEOUT_MS, commandText, getScript, putScript, sessionArgv, usesSudo, wrapCommand } from './wrap.ts'
@@ -108,6 +109,8 @@ export class SshConnection implements Connection {
   private sessionOff: string | undefined
   /** The host lock the session holds (holdLock): a new session after a lost one takes it again first. */
   private heldLock: LockRequest | undefined
+  /** While a new session takes the host lock again after a lost one: every command waits for it. */
+  private relocking: Promise<void> | undefined
 
   private constructor(
     readonly spec: ConnectionSpec,
@@ -233,7 +236,7 @@ export class SshConnection implements Connection {
     timeoutMs: number,
   ): Promise<ExecResult> {
     const line = wrapCommand(command, options, this.spec.become)
-    if (this.lost) throw new UnreachableError(this.host, `connection to ${describe(this.spec)} is ${this.lost}`)
+    await this.locked()
     const streamed = stdin !== undefined && Buffer.byteLength(stdin) > SESSION_MAX_STDIN
     const session = usesSudo(options, this.spec.become) && !streamed ? await this.claimSession() : undefined
     if (!session) return this.exec(line, stdin, timeoutMs)
@@ -299,6 +302,8 @@ export class SshConnection implements Connection {
         () => {
           if (this.session && this.session === opened) this.session = undefined
           this.release()
+          // The host lock went with the session: a new one takes it again before any command runs.
+          if (this.heldLock && !this.lost) this.relocking ??= this.relock()
         },
       )
       opened.busy = true
@@ -307,6 +312,7 @@ export class SshConnection implements Connection {
       if (err instanceof SessionRefused) {
         // No passwordless sudo or no perl: the exec path reports the very error it always did.
         this.sessionOff = err.message
+        if (this.heldLock) this.loseHostLock(err.message)
         return undefined
       }
       // The channel never opened: no session end will give its slot back.
@@ -339,18 +345,24 @@ export class SshConnection implements Connection {
     } finally {
       session.busy = false
     }
-    const stdout = result.stdout.toString('utf8')
     if (result.code === 0) this.heldLock = request
-    else if (result.code !== 75) {
-      const stderr = result.stderr.toString('utf8')
-      throw new CommandError(this.host, `take the lock ${request.lock}`, {
-        code: result.code,
-        stdout,
-        stderr,
-        durationMs: 0,
-      })
-    }
-    return { firstLine: stdout.split('\n')[0]!, release: async () => undefined }
+    else if (result.code !== LOCK_HELD) throw this.fail(`take the lock ${request.lock}`, { ...result, durationMs: 0 })
+    return { firstLine: result.stdout.toString('utf8').split('\n')[0]!, release: async () => undefined }
+  }
+
+  /** Open a new session, which takes the host lock again (or loses the connection), and leave it idle. */
+  private relock(): Promise<void> {
+    const opened = this.claimOrOpenSession().then(
+      (session) => void (session && (session.busy = false)),
+      () => undefined,
+    )
+    return opened.finally(() => (this.relocking = undefined))
+  }
+
+  /** Wait while the host lock is taken again; throws UnreachableError once the connection is lost. */
+  private async locked(): Promise<void> {
+    if (this.relocking) await this.relocking
+    if (this.lost) throw new UnreachableError(this.host, `connection to ${describe(this.spec)} is ${this.lost}`)
   }
 
   /** A new session after a lost one: the host lock first, or the connection is lost (no command runs unlocked). */
@@ -480,7 +492,7 @@ export class SshConnection implements Connection {
    * open, and closing the channel, or losing the connection, ends it. Resolves at its first output line.
    */
   async hold(command: string | string[], options: RunOptions = {}): Promise<HeldCommand> {
-    if (this.lost) throw new UnreachableError(this.host, `connection to ${describe(this.spec)} is ${this.lost}`)
+    await this.locked()
     const line = wrapCommand(command, { ...options, timeoutMs: options.timeoutMs ?? HOLD_TIMEOUT_MS }, this.spec.become)
     await this.acquire()
     this.count++

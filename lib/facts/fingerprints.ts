@@ -27,7 +27,8 @@ export const fingerprintReadArgv = (file: string) => ['sh', '-c', '[ -e "$1" ] |
 
 /**
  * The fingerprints a host holds: none when it has no file, undefined when the file cannot be read. Read as the
- * host's become user, so through the privileged session when there is one (no sudo of its own).
+ * host's become user, so through the privileged session when there is one (no sudo of its own); a login user
+ * other than root without `become` cannot read it, and the guard then has nothing to compare.
  */
 export async function readFingerprints(conn: Connection, file: string): Promise<Fingerprints | undefined> {
   const read = await conn.run(fingerprintReadArgv(file), { timeoutMs: 30_000 })

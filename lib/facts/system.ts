@@ -3,7 +3,7 @@
  * architecture, CPUs, memory, addresses, hostname, the address this run's SSH connection comes from as the host
  * sees it. One perl program (perl-base is Essential on Debian) reads them as the commands that name them print
  * them (`hostname`, `hostname -f`, `uname -m`/`-r`, `nproc`, MemTotal of /proc/meminfo, /proc/1/comm,
- * `. /etc/os-release`, `ip`), starting only `hostname -f` and `ip` (twice): the shell script it replaced started
+ * `. /etc/os-release`, `ip`), starting only `hostname -f`, `nproc` and `ip` (twice): the script it replaced started
  * some twenty processes on every host at every run. It loads no module: POSIX.pm or Socket.pm alone costs a lab
  * host more CPU than five commands. It runs as the login user, without sudo (which would clear SSH_CONNECTION).
  */
@@ -12,8 +12,7 @@ import { IPV4 } from '../inventory/formats.ts'
 
 /**
  * The gathering program. Prints `key=value` lines (see parseFacts).
- * `nproc` runs as a process only where OpenMP's variables, which it obeys, are set or the CPU list is odd; the
- * address lines are `ip -o -4 addr show scope global`'s, the default source the first `src` of
+ * The address lines are `ip -o -4 addr show scope global`'s, the default source the first `src` of
  * `ip -4 route get 1.1.1.1` (which sends nothing); os-release's values are unquoted as the shell does.
  */
 export const FACTS_PROGRAM = String.raw`
@@ -29,7 +28,7 @@ sub output {
   my $text = do { local $/; <$fh> } // '';
   close($fh);
   $text =~ s/\n+\z//;
-  return ($? == -1 ? 127 : $? >> 8, $text);
+  return ($? == -1 ? 127 : ($? & 127) ? 128 + ($? & 127) : $? >> 8, $text);
 }
 # uname(2)'s names as /proc/sys/kernel shows them (POSIX.pm alone would cost more than the commands did).
 my %uname = map { my $text = slurp("/proc/sys/kernel/$_"); $text =~ s/\n\z// if defined $text; ($_ => $text) }
@@ -38,17 +37,9 @@ my $node = $uname{hostname} // (output('hostname'))[1];
 print "hostname=$node\n";
 my ($named, $fqdn) = output('hostname', '-f');
 print 'fqdn=', ($named == 0 ? $fqdn : $node), "\n";
-print 'arch=', $uname{arch} // (output('uname', '-m'))[1], "\nkernel=", $uname{osrelease} // (output('uname', '-r'))[1], "\n";
-my $cpus = 0;
-if (!defined $ENV{OMP_NUM_THREADS} && !defined $ENV{OMP_THREAD_LIMIT}
-  && (slurp('/proc/self/status') // '') =~ /^Cpus_allowed_list:\s*([0-9,-]+)\s*$/m) {
-  for (split /,/, $1) {
-    my ($from, $to) = /^([0-9]+)(?:-([0-9]+))?\z/ or do { $cpus = 0; last };
-    $cpus += defined $to ? $to - $from + 1 : 1;
-  }
-}
-$cpus = (output('nproc'))[1] unless $cpus;
-print "cpus=$cpus\n";
+print 'arch=', $uname{arch} // (output('uname', '-m'))[1], "\n";
+print 'kernel=', $uname{osrelease} // (output('uname', '-r'))[1], "\n";
+print 'cpus=', (output('nproc'))[1], "\n";
 my ($memkb) = (slurp('/proc/meminfo') // '') =~ /^MemTotal:\s+(\S+)/m;
 print 'memkb=', $memkb // '', "\n";
 my $pid1 = slurp('/proc/1/comm') // '';

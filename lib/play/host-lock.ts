@@ -11,11 +11,12 @@
  */
 import type { Connection, HeldCommand } from '../types.ts'
 import { quote } from '../connection/quote.ts'
+import { LOCK_HELD } from '../connection/session-helper.ts'
 
 /** The lock and its holder's description, in the host's engine state directory. */
 export const hostLockFiles = (stateDir: string) => ({ lock: `${stateDir}/run.lock`, holder: `${stateDir}/run.holder` })
-/** flock's exit code when the lock is taken (-E). */
-const HELD = 75
+/** flock's exit code when the lock is taken (-E): the session's own for the same answer. */
+const HELD = LOCK_HELD
 
 /** Who takes the lock: a run id, unique per run, and a description for the operator. */
 export interface LockHolder {
@@ -23,12 +24,15 @@ export interface LockHolder {
   description: string
 }
 
+/** What the holder file says of a run. */
+const holderLine = (holder: LockHolder) => `run ${holder.runId}: ${holder.description}`
+
 /**
  * The script run as root on the host: print `locked` and keep the lock while input stays open,
  * or print `held <holder>` and exit when another run has it.
  */
 export function hostLockScript(holder: LockHolder, stateDir: string): string {
-  const line = quote(`run ${holder.runId}: ${holder.description}`)
+  const line = quote(holderLine(holder))
   const files = hostLockFiles(stateDir)
   const lock = quote(files.lock)
   const who = quote(files.holder)
@@ -49,7 +53,7 @@ export function hostLockScript(holder: LockHolder, stateDir: string): string {
  */
 export async function takeHostLock(conn: Connection, holder: LockHolder, stateDir: string): Promise<HeldCommand> {
   const files = hostLockFiles(stateDir)
-  const line = `run ${holder.runId}: ${holder.description}`
+  const line = holderLine(holder)
   const inSession = await conn.holdLock?.({ dir: stateDir, lock: files.lock, holder: files.holder, line })
   const held = inSession ?? (await conn.hold(hostLockScript(holder, stateDir)))
   if (held.firstLine === 'locked') return held

@@ -24,7 +24,7 @@ export interface HostPhases {
 export interface RunPhases {
   /** Reading the probe plan file. */
   planReadMs: number
-  /** Connecting, locking and gathering facts of every host whose roles use secrets (the secret guard). */
+  /** Connecting and locking every host whose roles use secrets and reading its fingerprints (the secret guard). */
   hostsReadyMs: number
   /** The plays, one after another (tasks, role logic between them, handlers). */
   playsMs: number

@@ -265,23 +265,21 @@ export class PlayRunner {
     return conn
   }
 
+  /** A host's facts, gathered once. */
   private hostFacts(host: string, conn: Connection): Promise<Facts> {
-    let f = this.facts.get(host)
-    if (!f) {
-      const gathering = () => gatherFacts(conn)
-      this.facts.set(host, (f = timed(gathering, (ms) => (this.phasesOf(host).factsMs = ms))))
-    }
-    return f
+    const gathering = () =>
+      timed(
+        () => gatherFacts(conn),
+        (ms) => (this.phasesOf(host).factsMs = ms),
+      )
+    return onceFor(this.facts, host, gathering)
   }
 
   /** The secret fingerprints a host holds (undefined: unreadable), read once. */
   private heldFingerprints(host: string, conn: Connection): Promise<Fingerprints | undefined> {
-    let read = this.fingerprints.get(host)
-    if (!read) {
-      read = readFingerprints(conn, fingerprintFile(this.settings.inventory, host))
-      this.fingerprints.set(host, read)
-    }
-    return read
+    return onceFor(this.fingerprints, host, () =>
+      readFingerprints(conn, fingerprintFile(this.settings.inventory, host)),
+    )
   }
 
   /**
@@ -490,6 +488,13 @@ export class PlayRunner {
       }),
     )
   }
+}
+
+/** What a cache holds for a host, made by its first ask. */
+function onceFor<T>(cache: Map<string, Promise<T>>, host: string, make: () => Promise<T>): Promise<T> {
+  let value = cache.get(host)
+  if (!value) cache.set(host, (value = make()))
+  return value
 }
 
 /** Run plays in order on the inventory; always closes every connection. */

@@ -41,8 +41,7 @@ t.test('the facts program prints what the commands print, as a user and as root'
     t.teardown(() => conn.close())
     const reference = await conn.run(REFERENCE, { sudo: false, check: true })
     const program = await conn.run(['perl', '-e', FACTS_PROGRAM], { sudo: false, check: true })
-    const lines = (text: string) => text.split('\n').filter(Boolean).sort()
-    t.same(lines(program.stdout), lines(reference.stdout), `as ${spec.user}`)
+    t.equal(program.stdout, reference.stdout, `as ${spec.user}, line for line`)
     t.equal(program.stderr, '', `as ${spec.user}, nothing on stderr`)
     t.same(await gatherFacts(conn), parseFacts(reference.stdout), `as ${spec.user}, the parsed facts`)
   }

@@ -193,21 +193,26 @@ t.test('a lost session takes the host lock again first; where another run has it
   const { on } = await pair(t)
   const other = await SshConnection.connect(sshd.userSpec())
   t.teardown(() => other.close())
+  const lock = `${dir}/state/run.lock`
   await takeHostLock(on, { runId: 'mine', description: 'pid 1' }, `${dir}/state`)
   const killHelper = async () => {
     const helper = (await on.run(LAUNCHER_PID, { check: true })).stdout.trim()
     process.kill(Number(helper), 'SIGKILL')
     for (let j = 0; j < 100 && existsSync(`/proc/${helper}`); j++) await new Promise((r) => setTimeout(r, 20))
-    await new Promise((r) => setTimeout(r, 200))
   }
   await killHelper()
   t.equal((await on.run('echo again')).stdout, 'again\n', 'the next command runs in a new session')
   t.equal(on.sessionsOpened, 2)
   await t.rejects(takeHostLock(other, { runId: 'other', description: 'pid 2' }, `${dir}/state`), /run mine: pid 1/)
+  // Another run's lock on a new lock file (the helper keeps the old one until it dies).
+  await root.run(['mv', lock, `${lock}.old`], { check: true })
+  const others = await root.hold(['flock', '-n', lock, 'sh', '-c', 'echo held; exec cat > /dev/null'])
+  t.teardown(() => others.release())
+  t.equal(others.firstLine, 'held')
   await killHelper()
-  await takeHostLock(other, { runId: 'other', description: 'pid 2' }, `${dir}/state`)
   const err = await on.run('echo unlocked').catch((e) => e)
   t.type(err, UnreachableError)
   t.match(err.message, /without its host lock/)
   await t.rejects(on.run('true', { sudo: false }), UnreachableError, 'nothing more runs on that host')
+  t.equal(on.sessionsOpened, 3)
 })

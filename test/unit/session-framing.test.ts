@@ -77,7 +77,8 @@ t.test('the helper runs requests in order with exact bytes, stdin and exit codes
 
 t.test('a lock request states the byte length of each of its four strings', async (t) => {
   const request = { dir: '/var/lib/é', lock: '/var/lib/é/run.lock', holder: '/h', line: 'run 1: me' }
-  t.equal(encodeLockRequest(3, request).toString('utf8'), 'lock 3 11 20 2 9\n/var/lib/é/var/lib/é/run.lock/hrun 1: me')
+  const bytes = encodeLockRequest(3, request).toString('utf8')
+  t.equal(bytes, 'lock 3 11 20 2 9\n/var/lib/é/var/lib/é/run.lock/hrun 1: me')
   t.throws(() => encodeLockRequest(3, { ...request, line: 'two\nlines' }), /newline/)
 })
 
@@ -105,4 +106,32 @@ t.test('the helper takes the host lock, or names the run that holds it', async (
   }
   t.same(take(), [75, 'held run other: pid 2 on there\n'])
   t.equal(readFileSync(request.holder, 'utf8'), 'run other: pid 2 on there\n', 'the holder file is left as it was')
+})
+
+t.test('a helper whose input ends during a command kills it and exits: its host lock goes with it', async (t) => {
+  const work = mkdtempSync('/tmp/hastack-helper-end-')
+  t.teardown(() => rmSync(work, { recursive: true, force: true }))
+  const request = { dir: work, lock: `${work}/run.lock`, holder: `${work}/run.holder`, line: 'run r2: pid 3' }
+  const helper = spawn('perl', ['-e', HELPER_SOURCE], { stdio: ['pipe', 'pipe', 'inherit'] })
+  t.teardown(() => helper.kill('SIGKILL'))
+  const reader = new ResponseReader()
+  const answers: string[] = []
+  helper.stdout.on('data', (chunk: Buffer) => answers.push(...reader.push(chunk).map((r) => r.stdout.toString())))
+  helper.stdin.write(encodeLockRequest(1, request))
+  helper.stdin.write(encodeRequest(2, ['sh', '-c', `echo $$ > ${work}/pid; exec sleep 30`], Buffer.alloc(0)))
+  for (let i = 0; i < 250 && (answers.length < 1 || spawnSync('test', ['-s', `${work}/pid`]).status !== 0); i++) {
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  t.same(answers, ['locked\n'])
+  const started = Date.now()
+  const exited = new Promise((resolve) => helper.once('exit', resolve))
+  helper.stdin.end()
+  t.equal(await exited, 0, 'the helper exits at once')
+  t.ok(Date.now() - started < 5_000, 'without waiting for the command')
+  t.equal(spawnSync('flock', ['-n', request.lock, 'true']).status, 0, 'the lock is free')
+  const sleeper = readFileSync(`${work}/pid`, 'utf8').trim()
+  for (let i = 0; i < 100 && spawnSync('kill', ['-0', sleeper]).status === 0; i++) {
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  t.not(spawnSync('kill', ['-0', sleeper]).status, 0, 'the command was killed')
 })
