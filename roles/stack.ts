@@ -607,9 +607,14 @@ export function sharedVars<K extends keyof StackVars & string>(
   return { defaults, schema }
 }
 
-/** A host's variables with the given defaults under them: what a validator checks, typed. */
-export function settingsOf<V extends Vars>(host: InventoryHost, defaults: V): V & Vars {
-  return { ...defaults, ...host.vars } as V & Vars
+/**
+ * A host's variables with the given defaults under them: what a validator checks, typed; read-only. Loaded with
+ * its roles, a host's variables already hold every default: they are then given as they are, since copying
+ * some 400 of them for each call was a twentieth of the start-up.
+ */
+export function settingsOf<V extends Vars>(host: InventoryHost, defaults: V): Readonly<V & Vars> {
+  for (const name in defaults) if (!(name in host.vars)) return { ...defaults, ...host.vars }
+  return host.vars as V & Vars
 }
 
 /** The hosts of a group (none when the inventory has no such group), in inventory order. */
