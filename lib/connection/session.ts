@@ -122,7 +122,7 @@ export class PrivilegedSession {
   }
 
   /**
-   * Take the host lock in the helper, kept until the session ends: exit 0 and `locked`, or 75 and
+   * Take the host lock in the helper, kept until the session ends: exit 0 and `locked`, or LOCK_HELD and
    * `held <holder>` (see session-helper.ts). The caller must hold `busy`.
    */
   lock(request: LockRequest, deadlineMs: number): Promise<SessionResult> {

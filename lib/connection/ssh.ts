@@ -362,7 +362,7 @@ export class SshConnection implements Connection {
   /** Wait while the host lock is taken again; throws UnreachableError once the connection is lost. */
   private async locked(): Promise<void> {
     if (this.relocking) await this.relocking
-    if (this.lost) throw new UnreachableError(this.host, `connection to ${describe(this.spec)} is ${this.lost}`)
+    if (this.lost) throw this.lostError()
   }
 
   /** A new session after a lost one: the host lock first, or the connection is lost (no command runs unlocked). */
@@ -377,14 +377,18 @@ export class SshConnection implements Connection {
 
   private loseHostLock(why: string): never {
     this.lost ??= `without its host lock: the privileged session holding it ended and ${why}`
-    throw new UnreachableError(this.host, `connection to ${describe(this.spec)} is ${this.lost}`)
+    throw this.lostError()
+  }
+
+  /** Why nothing more runs on this connection (it was closed, dropped, or lost its host lock). */
+  private lostError(): UnreachableError {
+    return new UnreachableError(this.host, `connection to ${describe(this.spec)} is ${this.lost}`)
   }
 
   /** Open an exec channel for a session; fails with ChannelRefused, or UnreachableError when the connection is lost. */
   private openChannel(line: string): Promise<SessionChannel> {
     return new Promise((resolve, reject) => {
-      if (this.lost)
-        return reject(new UnreachableError(this.host, `connection to ${describe(this.spec)} is ${this.lost}`))
+      if (this.lost) return reject(this.lostError())
       this.client.exec(line, (err, ch) => {
         if (err) return reject(new ChannelRefused(`cannot open a channel to ${describe(this.spec)}: ${err.message}`))
         resolve(ch)
@@ -394,7 +398,7 @@ export class SshConnection implements Connection {
 
   /** Run one command line on its own channel, bounded by maxSessions. Timed-out commands get code 124. */
   private async exec(line: string, stdin: string | Buffer | undefined, timeoutMs: number): Promise<ExecResult> {
-    if (this.lost) throw new UnreachableError(this.host, `connection to ${describe(this.spec)} is ${this.lost}`)
+    if (this.lost) throw this.lostError()
     await this.acquire()
     this.count++
     const started = performance.now()

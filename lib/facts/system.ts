@@ -76,7 +76,7 @@ my ($source) = map { my @field = split ' '; map { $field[$_] eq 'src' ? $field[$
 print "default=$source\n" if defined $source;
 `
 
-/** Parse the key=value lines printed by the gathering script. */
+/** Parse the key=value lines printed by the facts program. */
 export function parseFacts(output: string): Facts {
   const one: Record<string, string> = {}
   const ipv4: Record<string, string[]> = {}

@@ -15,9 +15,6 @@ import { LOCK_HELD } from '../connection/session-helper.ts'
 
 /** The lock and its holder's description, in the host's engine state directory. */
 export const hostLockFiles = (stateDir: string) => ({ lock: `${stateDir}/run.lock`, holder: `${stateDir}/run.holder` })
-/** flock's exit code when the lock is taken (-E): the session's own for the same answer. */
-const HELD = LOCK_HELD
-
 /** Who takes the lock: a run id, unique per run, and a description for the operator. */
 export interface LockHolder {
   runId: string
@@ -38,11 +35,11 @@ export function hostLockScript(holder: LockHolder, stateDir: string): string {
   const who = quote(files.holder)
   return [
     `mkdir -p -m 0700 ${quote(stateDir)}`,
-    `flock -n -E ${HELD} ${lock} sh -c ` +
+    `flock -n -E ${LOCK_HELD} ${lock} sh -c ` +
       `'printf "%s\\n" "$1" > "$2" && echo locked && exec cat > /dev/null' sh ${line} ${who}`,
     'rc=$?',
     // The winner writes its name just after taking the lock: give it that moment.
-    `if [ $rc -eq ${HELD} ]; then sleep 0.3; printf 'held %s\\n' "$(cat ${who} 2>/dev/null)"; fi`,
+    `if [ $rc -eq ${LOCK_HELD} ]; then sleep 0.3; printf 'held %s\\n' "$(cat ${who} 2>/dev/null)"; fi`,
     'exit $rc',
   ].join('\n')
 }
