@@ -46,7 +46,7 @@ export const helperProgramInput = (): Buffer => {
 
 /** The helper's source: `perl -e` runs it; kept free of single quotes only for readability of `ps`. */
 export const HELPER_SOURCE = String.raw`
-use strict; use warnings; use POSIX (); use IO::Select;
+use strict; use warnings;
 use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK O_RDONLY O_CREAT O_NOCTTY LOCK_EX LOCK_NB);
 binmode STDIN; binmode STDOUT; binmode STDERR;
 sub quit { print STDERR "hastack-session: $_[0]\n"; exit 2 }
@@ -85,38 +85,43 @@ sub run_one {
   my $pid = fork;
   return (127, "", "hastack-session: fork: $!\n") unless defined $pid;
   if (!$pid) {
-    POSIX::setpgid(0, 0);
+    setpgrp(0, 0);
     open(STDIN, "<&", $ir); open(STDOUT, ">&", $ow); open(STDERR, ">&", $ew);
     { no warnings; exec { $argv->[0] } @$argv; }
-    print STDERR "hastack-session: cannot run $argv->[0]: $!\n"; POSIX::_exit(127);
+    # Nothing is buffered (the helper writes with syswrite, STDERR unbuffered) and nothing runs at exit.
+    print STDERR "hastack-session: cannot run $argv->[0]: $!\n"; exit 127;
   }
-  POSIX::setpgid($pid, $pid);
+  setpgrp($pid, $pid);
   close $ir; close $ow; close $ew;
   local $SIG{PIPE} = "IGNORE";
   my ($out, $err, $off) = ("", "", 0);
   my %sink = (fileno($or) => \$out, fileno($er) => \$err);
   # Its own input too: where it ends (the channel closed) while the command runs and no request is waiting, the
   # command's process group is killed and the helper exits (its host lock with it).
-  my $rs = IO::Select->new($or, $er, $ended ? () : \*STDIN); my $ws = IO::Select->new(); my $pipes = 2;
-  if (length $in) { fcntl($iw, F_SETFL, fcntl($iw, F_GETFL, 0) | O_NONBLOCK); $ws->add($iw) } else { close $iw }
-  while ($pipes || $ws->count) {
-    my ($r, $w) = IO::Select->select($rs, $ws->count ? $ws : undef, undef);
-    next unless defined $r || defined $w;
-    if ($w && @$w) {
+  my %reading = (fileno($or) => $or, fileno($er) => $er, $ended ? () : (fileno(STDIN) => \*STDIN));
+  my $pipes = 2; my $writing = length $in;
+  if ($writing) { fcntl($iw, F_SETFL, fcntl($iw, F_GETFL, 0) | O_NONBLOCK) } else { close $iw }
+  while ($pipes || $writing) {
+    my ($rbits, $wbits) = ("", "");
+    vec($rbits, $_, 1) = 1 for keys %reading;
+    vec($wbits, fileno($iw), 1) = 1 if $writing;
+    next unless select(my $r = $rbits, my $w = $wbits, undef, undef) > 0;
+    if ($writing && vec($w, fileno($iw), 1)) {
       my $n = syswrite($iw, $in, 65536, $off);
       if (defined $n) { $off += $n } elsif (!$!{EAGAIN}) { $off = length $in }
-      if ($off >= length $in) { $ws->remove($iw); close $iw }
+      if ($off >= length $in) { $writing = 0; close $iw }
     }
-    for my $fh (@{$r || []}) {
-      if (fileno($fh) == fileno(STDIN)) {
+    for my $f (grep { vec($r, $_, 1) } keys %reading) {
+      my $fh = $reading{$f};
+      if ($f == fileno(STDIN)) {
         my $n = sysread(STDIN, my $chunk, 65536);
         if (!$n && !length $early) { kill("KILL", -$pid); exit 0 }
         if ($n) { $early .= $chunk } else { $ended = 1 }
-        $rs->remove(\*STDIN);
+        delete $reading{$f};
         next;
       }
       my $n = sysread($fh, my $chunk, 65536);
-      if ($n) { my $to = $sink{fileno $fh}; $$to .= $chunk } else { $rs->remove($fh); close $fh; $pipes-- }
+      if ($n) { my $to = $sink{$f}; $$to .= $chunk } else { delete $reading{$f}; close $fh; $pipes-- }
     }
   }
   waitpid($pid, 0);

@@ -80,18 +80,20 @@ export const PROBE_READ_MAX_BYTES = 1024 * 1024
  */
 export const PROBE_SCRIPT = String.raw`
 use strict;
-use IO::Select;
 open(STDERR, '>', '/dev/null');
 my $TLS_READER = <<'PY';
 ${TLS_READER_PY}
 PY
 my @probes = map { chomp; my ($k, @a) = split / /; [$k, map { pack('H*', $_) } @a] } <STDIN>;
 my (%ran, %running);
+# Whether the command PATH finds for a name is /usr/bin's: the same file (device and inode, links followed).
 sub in_path_is {
   my ($name) = @_;
   my ($found) = grep { -f $_ && -x _ } map { "$_/$name" } split(/:/, $ENV{PATH} // '');
-  require Cwd;
-  return defined $found && (Cwd::abs_path($found) // '') eq "/usr/bin/$name";
+  return 0 unless defined $found;
+  my @found = stat($found);
+  my @system = stat("/usr/bin/$name");
+  return @found && @system && $found[0] == $system[0] && $found[1] == $system[1];
 }
 my %tls_tools = (x => ['openssl'], o => ['curl'], y => ['curl', 'grep'], v => ['curl', 'grep']);
 my %reads;
@@ -110,8 +112,16 @@ my $reader = @to_reader && tls_reader(map { reader_question($probes[$_]) } @to_r
 $probes[$_] = ['c', $probes[$_][-1]] for grep { $probes[$_][0] =~ /^[xoyv]$/ } 0 .. $#probes;
 my %by_reader = map { $_ => 1 } $reader ? @to_reader : ();
 my @jobs = grep { $probes[$_][0] =~ /^[cC]$/ && !$by_reader{$_} } 0 .. $#probes;
-my $select = IO::Select->new;
-if ($reader) { $running{fileno $reader} = ['reader', $reader, '']; $select->add($reader) }
+if ($reader) { $running{fileno $reader} = ['reader', $reader, ''] }
+# The handles of these running jobs (file number => [job, handle, output]) that have something to read.
+sub can_read {
+  my ($jobs) = @_;
+  return () unless %$jobs;
+  my $bits = '';
+  vec($bits, $_, 1) = 1 for keys %$jobs;
+  my $n = select(my $ready = $bits, undef, undef, undef);
+  return $n > 0 ? map { $jobs->{$_}[1] } grep { vec($ready, $_, 1) } keys %$jobs : ();
+}
 sub tls_reader {
   open(my $fh, '-|', '/usr/bin/timeout', '5', '/usr/bin/python3', '-I', '-S', '-c', $TLS_READER, map { @$_ } @_)
     or return undef;
@@ -147,10 +157,10 @@ sub with_input {
 }
 my $started = 0;
 sub start_jobs {
-  while ($select->count < ${PROBE_COMMANDS_AT_ONCE} && $started < @jobs) {
+  while (keys %running < ${PROBE_COMMANDS_AT_ONCE} && $started < @jobs) {
     my $i = $jobs[$started++];
     my $fh = $probes[$i][0] eq 'C' ? with_input(@{$probes[$i]}[1, 2]) : without_input($probes[$i][1]);
-    if ($fh) { $running{fileno $fh} = [$i, $fh, '']; $select->add($fh) }
+    if ($fh) { $running{fileno $fh} = [$i, $fh, ''] }
     else { $ran{$i} = [127, ''] }
   }
 }
@@ -158,30 +168,35 @@ sub start_jobs {
 start_jobs();
 my (%state, %hash, %status, @files, %port);
 my @ports = do { my %seen; grep { $_->[0] eq 't' && !$seen{"$_->[1] $_->[2]"}++ } @probes };
+# Every port at once: a non-blocking connect each (Socket alone: IO::Socket::INET's modules cost twice its time).
 if (@ports) {
-  require IO::Socket::INET;
-  my $pending = IO::Select->new;
+  require Socket;
   my %socket;
   for my $p (@ports) {
     my $key = "$p->[1] $p->[2]";
-    my $s = $p->[1] =~ /^[0-9.]+$/ && $p->[2] =~ /^[0-9]+$/
-      && IO::Socket::INET->new(PeerAddr => $p->[1], PeerPort => $p->[2], Proto => 'tcp', Blocking => 0);
-    if (!$s) { $port{$key} = 1; next }
+    my $address = $p->[1] =~ /^[0-9.]+$/ && $p->[2] =~ /^[0-9]+$/ && $p->[2] <= 65535 && Socket::inet_aton($p->[1]);
+    my $type = Socket::SOCK_STREAM() | Socket::SOCK_NONBLOCK();
+    my $s;
+    if (!$address || !socket($s, Socket::PF_INET(), $type, Socket::IPPROTO_TCP())) { $port{$key} = 1; next }
+    if (connect($s, Socket::pack_sockaddr_in($p->[2], $address))) { $port{$key} = 0; close($s); next }
+    if (!$!{EINPROGRESS}) { $port{$key} = 1; close($s); next }
     $socket{fileno $s} = [$key, $s];
-    $pending->add($s);
   }
   my $left = ${PORT_CONNECT_SECONDS};
-  while ($pending->count && $left > 0) {
-    my ($n, $timeleft) = select(undef, my $ready = $pending->bits, undef, $left);
+  while (%socket && $left > 0) {
+    my $bits = '';
+    vec($bits, $_, 1) = 1 for keys %socket;
+    my ($n, $timeleft) = select(undef, my $ready = $bits, undef, $left);
     last if $n < 0;
     $left = $timeleft;
-    for my $s (grep { vec($ready, fileno $_, 1) } $pending->handles) {
-      $port{$socket{fileno $s}[0]} = $s->sockopt(IO::Socket::SO_ERROR()) ? 1 : 0;
-      $pending->remove($s);
+    for my $f (grep { vec($ready, $_, 1) } keys %socket) {
+      my ($key, $s) = @{delete $socket{$f}};
+      my $error = getsockopt($s, Socket::SOL_SOCKET(), Socket::SO_ERROR());
+      $port{$key} = !defined $error || unpack('i', $error) ? 1 : 0;
+      close($s);
     }
   }
-  $port{$socket{fileno $_}[0]} = 124 for $pending->handles;
-  close($_->[1]) for values %socket;
+  for (values %socket) { $port{$_->[0]} = 124; close($_->[1]) }
 }
 for my $p (grep { $_->[0] eq 'p' } @probes) {
   my $path = $p->[1];
@@ -363,14 +378,13 @@ for my $i (grep { $probes[$_][0] =~ /^[gwehlfimns]$/ } 0 .. $#probes) {
   my $answer = native($probes[$i]);
   if ($answer) { $ran{$i} = $answer } else { $probes[$i] = ['c', $probes[$i][-1]]; push @jobs, $i }
 }
-while ($started < @jobs || $select->count) {
+while ($started < @jobs || %running) {
   start_jobs();
-  for my $fh ($select->can_read) {
+  for my $fh (can_read(\%running)) {
     my $job = $running{fileno $fh};
     my $n = sysread($fh, my $chunk, 65536);
     next if !defined $n && $!{EINTR};
     if ($n) { $job->[2] .= $chunk; next }
-    $select->remove($fh);
     delete $running{fileno $fh};
     close($fh);
     if ($job->[0] eq 'reader') { push @jobs, reader_answers($job->[2], $? == 0); next }

@@ -3,7 +3,7 @@
  * served certificates (`serialsCommand`, lib/facts/served.ts), HTTPS reads verified with a CA file and plain
  * HTTP reads (`httpGetCommand`, `urlReadyCommand` and `healthyCommand`, lib/facts/http.ts). The evaluator
  * (lib/facts/probes.ts) starts it only where the commands' own tools are the system's, and runs the command
- * of every question it leaves. It imports only C modules (those under ssl, socket, threading and os) and `re`, and
+ * of every question it leaves. It imports only C modules (those under ssl, socket, threading and os), and
  * makes a read several questions share once: a member's `/health` that more than one health gate lists.
  */
 
@@ -46,20 +46,52 @@ export const URL_READY_SECONDS = 1.5
  * A connect error, a refusal, a timeout or anything odd leaves the question to its command.
  */
 export const TLS_READER_PY = String.raw`
-# The C modules under ssl, socket, threading and os: importing those (their enums most) was half the start-up.
-import _socket, _ssl, _thread, binascii, posix, re, sys, time
+# The C modules under ssl, socket, threading and os: importing those (their enums most) was half the start-up;
+# re was a third of the rest (compiling its patterns in Python), so the few patterns are written out below.
+import _socket, _ssl, _thread, binascii, posix, sys, time
 
 SECONDS = ${TLS_READER_SECONDS}
 URL_READY_SECONDS = ${URL_READY_SECONDS}
 SSL_REQUEST = bytes([0, 0, 0, 8, 4, 210, 22, 47])
-IPV4 = r'\.'.join(['(?:0|[1-9][0-9]{0,2})'] * 4)
-HTTP_URL = re.compile('(https?)://(%s):([1-9][0-9]{0,4})(/[A-Za-z0-9/._-]*)?' % IPV4)
+DIGITS = frozenset('0123456789')
+HEX_UPPER = frozenset('0123456789ABCDEF')
+PATH_CHARACTERS = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-')
+TOKEN_CHARACTERS = frozenset("!#$%&'*+.^_|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-")
+# The bytes of plain text: tab, newline, carriage return (CRLF only where allowed) and printable ASCII.
+PRINTABLE = bytes(range(32, 127))
+
+def decimal(text, most, zero=False):
+    """re.fullmatch('[1-9][0-9]{0,MOST-1}', text), or '0|...' with zero: ASCII digits only, no leading zero."""
+    if not 0 < len(text) <= most or not set(text) <= DIGITS:
+        return False
+    return text[0] != '0' or (zero and text == '0')
+
+def ipv4(text):
+    """re.fullmatch('(?:0|[1-9][0-9]{0,2})' four times joined by dots, text)."""
+    parts = text.split('.')
+    return len(parts) == 4 and all(decimal(part, 3, zero=True) for part in parts)
+
+def only(data, allowed):
+    """Whether every byte of data is one of allowed (bytes)."""
+    return not data.translate(None, allowed)
+
+def http_url(url):
+    """re.fullmatch('(https?)://(IPV4):([1-9][0-9]{0,4})(/[A-Za-z0-9/._-]*)?', url): scheme, address, port, path."""
+    scheme, separator, rest = url.partition('://')
+    if scheme not in ('http', 'https') or not separator:
+        return None
+    authority, slash, path = rest.partition('/')
+    address, colon, port = authority.partition(':')
+    if not colon or not ipv4(address) or not decimal(port, 5) or not set(path) <= PATH_CHARACTERS:
+        return None
+    return scheme, address, port, slash + path
 # curl's proxy settings for a plain http URL (it reads no HTTP_PROXY in capitals).
 PLAIN_PROXIES = (b'http_proxy', b'all_proxy', b'ALL_PROXY')
 
 def serial_line(path):
     number = _ssl._test_decode_cert(path)['serialNumber']
-    if not re.fullmatch('-?(?:[0-9A-F]{2}){1,35}', number):
+    digits = number[1:] if number.startswith('-') else number
+    if not 0 < len(digits) <= 70 or len(digits) % 2 or not set(digits) <= HEX_UPPER:
         raise ValueError('not one line')
     return 'serial=' + number
 
@@ -72,8 +104,8 @@ def on_disk(path):
         raise ValueError('not a plain file')
     with open(path, 'rb') as f:
         text = f.read()
-    begin = re.search(b'^-----BEGIN .*$', text, re.M)
-    if re.search(b'[^\n -~]', text) or not begin or begin.group(0) != b'-----BEGIN CERTIFICATE-----':
+    begin = next((line for line in text.split(b'\n') if line.startswith(b'-----BEGIN ')), None)
+    if not only(text, b'\n' + PRINTABLE) or begin != b'-----BEGIN CERTIFICATE-----':
         raise ValueError('not a plain certificate file')
     return serial_line(path)
 
@@ -174,7 +206,7 @@ def pem(der):
     return '\n'.join(['-----BEGIN CERTIFICATE-----'] + lines + ['-----END CERTIFICATE-----\n'])
 
 def presented(address, port, starttls):
-    if not re.fullmatch(IPV4, address) or not re.fullmatch('[1-9][0-9]{0,4}', port):
+    if not ipv4(address) or not decimal(port, 5):
         raise ValueError('not an IPv4 address and port')
     if starttls not in ('', 'postgres'):
         raise ValueError('starttls')
@@ -207,13 +239,16 @@ def read_response(stream):
         head += chunk
     head, rest = head.split(b'\r\n\r\n', 1)
     status_line, *header_lines = head.decode('latin-1').split('\r\n')
-    match = re.fullmatch('HTTP/1\\.([01]) ([1-5][0-9][0-9])(?: .*)?', status_line)
-    if not match or match[2].startswith('1'):
+    # re.fullmatch('HTTP/1\\.([01]) ([1-5][0-9][0-9])(?: .*)?', status_line), the status not 1xx.
+    minor, code, reason = status_line[7:8], status_line[9:12], status_line[12:]
+    if (not status_line.startswith('HTTP/1.') or minor not in ('0', '1') or status_line[8:9] != ' '
+            or len(code) != 3 or code[0] not in '2345' or not set(code[1:]) <= DIGITS
+            or not (reason == '' or reason[0] == ' ' and '\n' not in reason)):
         raise ValueError('not a final HTTP/1.x status')
     headers = {}
     for line in header_lines:
         name, colon, value = line.partition(':')
-        if not colon or not re.fullmatch("[!#$%&'*+.^_|~0-9A-Za-z-]+", name) or name.lower() in headers:
+        if not colon or not name or not set(name) <= TOKEN_CHARACTERS or name.lower() in headers:
             raise ValueError('a header line http.client might read otherwise')
         headers[name.lower()] = value.strip()
 
@@ -223,7 +258,7 @@ def read_response(stream):
             raise ValueError('cut short')
         return chunk
 
-    status = int(match[2])
+    status = int(code)
     if status in (204, 304):
         return status, b''
     if 'transfer-encoding' in headers:
@@ -243,13 +278,14 @@ def read_response(stream):
                 raise ValueError('a bad chunk')
             body, rest = body + rest[:size], rest[size + 2:]
     if 'content-length' in headers:
-        if not re.fullmatch('[0-9]{1,9}', headers['content-length']):
+        length = headers['content-length']
+        if not 0 < len(length) <= 9 or not set(length) <= DIGITS:
             raise ValueError('a bad length')
         length = int(headers['content-length'])
         while len(rest) < length:
             rest += more()
         return status, rest[:length]
-    if match[1] == '1' and headers.get('connection', '').lower() != 'close':
+    if minor == '1' and headers.get('connection', '').lower() != 'close':
         raise ValueError('no length on a kept connection')
     while True:
         chunk = received(stream, 65536)
@@ -260,10 +296,10 @@ def read_response(stream):
 def http_get(url, ca_file, seconds, client=None):
     """One GET with curl's Host and Accept headers: https verified with the CA file (and its IP address), or
     plain http when curl would go straight to the server (no CA file, no client certificate, no proxy)."""
-    match = HTTP_URL.fullmatch(url)
-    if not match:
+    parts = http_url(url)
+    if not parts:
         raise ValueError('not a plain http or https URL')
-    scheme, address, port, path = match[1], match[2], int(match[3]), match[4] or '/'
+    scheme, address, port, path = parts[0], parts[1], int(parts[2]), parts[3] or '/'
     if scheme == 'https' and not ca_file:
         raise ValueError('an https URL without its CA file')
     if scheme == 'http' and (ca_file or client or any(posix.environ.get(v) for v in PLAIN_PROXIES)):
@@ -305,7 +341,7 @@ def healthy(urls, ca_file, cert_file, key_file):
     for url in urls:
         read = lambda: http_get(url + '/health', ca_file, URL_READY_SECONDS, (cert_file, key_file))
         status, body = once(('health', url, ca_file, cert_file, key_file), read)
-        if re.search(b'[^\t\n\r -~]', body):
+        if not only(body, b'\t\n\r' + PRINTABLE):
             raise ValueError('not plain text')
         if status != 200 or b'"health":"true"' not in body:
             code = 1

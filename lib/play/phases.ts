@@ -30,7 +30,7 @@ export interface RunPhases {
   playsMs: number
   /** Recording the secret fingerprints after the plays. */
   fingerprintsMs: number
-  /** Releasing the host locks and closing the connections. */
+  /** Releasing the host locks and closing the connections (while the probe plan is written). */
   closeMs: number
   /** Writing the probe plan for the next run. */
   planWriteMs: number

@@ -155,7 +155,8 @@ t.test("--json breaks the time outside the tasks down: each host's set-up and th
   const run = data.phases
   const steps = ['planReadMs', 'hostsReadyMs', 'playsMs', 'fingerprintsMs', 'closeMs', 'planWriteMs']
   for (const name of steps) t.ok(run[name] >= 0, `the run's ${name} is measured (${run[name]} ms)`)
-  const stepsSum = steps.reduce((sum, name) => sum + run[name], 0)
+  // The sessions close while the probe plan is written: those two steps overlap, the others follow each other.
+  const stepsSum = steps.reduce((sum, name) => sum + run[name], 0) - Math.min(run.closeMs, run.planWriteMs)
   t.ok(stepsSum <= data.durationMs + steps.length, `the steps (${stepsSum} ms) fit in the run (${data.durationMs} ms)`)
   t.ok(run.tasksMs > 0, 'the tasks took time')
   t.equal(run.firstTaskAtMs + run.tasksMs + run.afterLastTaskMs, data.durationMs, 'before, during, after the tasks')
