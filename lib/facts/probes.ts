@@ -86,11 +86,12 @@ ${TLS_READER_PY}
 PY
 my @probes = map { chomp; my ($k, @a) = split / /; [$k, map { pack('H*', $_) } @a] } <STDIN>;
 my (%ran, %running);
-# Whether the command PATH finds for a name is /usr/bin's: the same file (device and inode, links followed).
+# Whether the command PATH finds for a name is /usr/bin's own file (no link to another build): the same file
+# (device and inode, links followed) as /usr/bin/NAME, which is not a link itself.
 sub in_path_is {
   my ($name) = @_;
   my ($found) = grep { -f $_ && -x _ } map { "$_/$name" } split(/:/, $ENV{PATH} // '');
-  return 0 unless defined $found;
+  return 0 if !defined $found || -l "/usr/bin/$name";
   my @found = stat($found);
   my @system = stat("/usr/bin/$name");
   return @found && @system && $found[0] == $system[0] && $found[1] == $system[1];

@@ -57,7 +57,7 @@ DIGITS = frozenset('0123456789')
 HEX_UPPER = frozenset('0123456789ABCDEF')
 PATH_CHARACTERS = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-')
 TOKEN_CHARACTERS = frozenset("!#$%&'*+.^_|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-")
-# The bytes of plain text: tab, newline, carriage return (CRLF only where allowed) and printable ASCII.
+# Printable ASCII: the callers add the white space they allow.
 PRINTABLE = bytes(range(32, 127))
 
 def decimal(text, most, zero=False):

@@ -33,7 +33,12 @@ interface SiteDrill {
   /** The longest write gap this drill may show, s, from the detection settings. */
   boundS: (v: Vars) => number
   why: string
+  /** How many acknowledged writes the victim's settings let the fault lose (votes at `rate` a second), and why. */
+  lostBound: (v: Vars, rate: number) => { most: number; why: string }
 }
+
+/** The vote app acknowledges a vote once a Redis replica has it (WAIT); a synchronous PostgreSQL, on two members. */
+const NONE_LOST = { most: 0, why: 'none may be lost' }
 
 const DRILLS: SiteDrill[] = [
   {
@@ -41,9 +46,10 @@ const DRILLS: SiteDrill[] = [
     options: (quiet) => ({ fault: 'kill', target: 'redis-primary', durationS: 20, on: quiet }),
     boundS: (v) => Number(v.sentinel_down_after_milliseconds) / 1000 + 8,
     why: 'Sentinel down-after + 8 s (election, failover, the app reconnecting)',
+    lostBound: () => NONE_LOST,
   },
   {
-    name: 'drill postgres: drill.ts kills the PostgreSQL primary under load, writes resume, none lost',
+    name: 'drill postgres: drill.ts kills the PostgreSQL primary under load, writes resume, losses within the replication mode',
     options: (quiet) => ({ fault: 'kill', target: 'postgres-primary', durationS: 45, on: quiet }),
     boundS: (v) =>
       Number(v.patroni_ttl) +
@@ -51,6 +57,14 @@ const DRILLS: SiteDrill[] = [
       (Number(v.haproxy_check_interval_ms) * Number(v.haproxy_check_fall)) / 1000 +
       5,
     why: 'ttl + loop_wait + HAProxy fall + 5 s',
+    // With asynchronous replication (patroni_synchronous_mode false, lab-small's setting and the default) a power
+    // cut loses the commits the promoted replica had not received: Patroni bounds that only in bytes
+    // (maximum_lag_on_failover). The check allows one second of the drill's writes, a sanity bound, not a
+    // guarantee. Seen: 1 vote of 1350 on 2026-12-02, on a machine 2.5 times slower than usual; 0 before.
+    lostBound: (v, rate) =>
+      v.patroni_synchronous_mode === true
+        ? NONE_LOST
+        : { most: rate, why: 'asynchronous replication: at most the last second of writes (docs/postgres.md)' },
   },
 ]
 
@@ -76,7 +90,9 @@ export const siteDrills: SiteCheck[] = DRILLS.map((d) => ({
     if (!rep) return
     const v = inventory.hosts.get(rep.victim)!.vars
     t.ok(rep.recovered, `writes resumed by themselves: ${repetitionLine(rep)}`)
-    t.equal(rep.lost, 0, `lost 0 (${rep.votes.acknowledged} votes and ${rep.pg.acknowledged} rows acknowledged)`)
+    const lost = d.lostBound(v, options.rate)
+    const acknowledged = `${rep.votes.acknowledged} votes and ${rep.pg.acknowledged} rows acknowledged`
+    t.ok(rep.lost <= lost.most, `lost ${rep.lost} of ${acknowledged}, at most ${lost.most}: ${lost.why}`)
     t.equal(rep.duplicated, 0, 'duplicated 0')
     t.ok(rep.votes.reconciled, 'PostgreSQL was read back')
     const bound = d.boundS(v)
