@@ -114,13 +114,13 @@ $probes[$_] = ['c', $probes[$_][-1]] for grep { $probes[$_][0] =~ /^[xoyv]$/ } 0
 my %by_reader = map { $_ => 1 } $reader ? @to_reader : ();
 my @jobs = grep { $probes[$_][0] =~ /^[cC]$/ && !$by_reader{$_} } 0 .. $#probes;
 if ($reader) { $running{fileno $reader} = ['reader', $reader, ''] }
+# A select bit vector of these file numbers (a hash's keys).
+sub fd_bits { my $bits = ''; vec($bits, $_, 1) = 1 for keys %{$_[0]}; return $bits }
 # The handles of these running jobs (file number => [job, handle, output]) that have something to read.
 sub can_read {
   my ($jobs) = @_;
   return () unless %$jobs;
-  my $bits = '';
-  vec($bits, $_, 1) = 1 for keys %$jobs;
-  my $n = select(my $ready = $bits, undef, undef, undef);
+  my $n = select(my $ready = fd_bits($jobs), undef, undef, undef);
   return $n > 0 ? map { $jobs->{$_}[1] } grep { vec($ready, $_, 1) } keys %$jobs : ();
 }
 sub tls_reader {
@@ -185,9 +185,7 @@ if (@ports) {
   }
   my $left = ${PORT_CONNECT_SECONDS};
   while (%socket && $left > 0) {
-    my $bits = '';
-    vec($bits, $_, 1) = 1 for keys %socket;
-    my ($n, $timeleft) = select(undef, my $ready = $bits, undef, $left);
+    my ($n, $timeleft) = select(undef, my $ready = fd_bits(\%socket), undef, $left);
     last if $n < 0;
     $left = $timeleft;
     for my $f (grep { vec($ready, $_, 1) } keys %socket) {

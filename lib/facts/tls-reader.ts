@@ -281,7 +281,7 @@ def read_response(stream):
         length = headers['content-length']
         if not 0 < len(length) <= 9 or not set(length) <= DIGITS:
             raise ValueError('a bad length')
-        length = int(headers['content-length'])
+        length = int(length)
         while len(rest) < length:
             rest += more()
         return status, rest[:length]

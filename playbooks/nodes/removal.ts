@@ -49,17 +49,16 @@ async function leaveEtcd(fleet: Fleet, plan: RemovalPlan): Promise<string> {
   const via = plan.etcdVia!
   const v = { ...etcdRole.defaults, ...fleet.vars(host) }
   const peer = etcdPeerUrl(v)
-  const listed = parseMemberList(await onHost(fleet, via, `${ETCDCTL} --command-timeout=5s member list`))
-  const member = listed.find((m) => m.name === host || m.peerUrls.includes(peer))
+  const memberList = async () =>
+    parseMemberList(await onHost(fleet, via, `${ETCDCTL} --command-timeout=5s member list`))
+  const member = (await memberList()).find((m) => m.name === host || m.peerUrls.includes(peer))
   if (member) {
-    const listedNow = async () =>
-      parseMemberList(await onHost(fleet, via, `${ETCDCTL} --command-timeout=5s member list`))
     await onHost(fleet, via, sh`${ETCDCTL} --command-timeout=10s member remove ${member.id}`).catch(async (error) => {
       // A removal the cluster applied may still answer with an error ("etcdserver: server stopped", seen in the site
       // suite on 2026-12-02): the member list decides, read for up to 15 s.
       const gone = await waitUntil(
         `${host} to leave the etcd member list`,
-        async () => ((await listedNow()).some((m) => m.id === member.id) ? undefined : true),
+        async () => ((await memberList()).some((m) => m.id === member.id) ? undefined : true),
         { timeoutMs: 15_000, intervalMs: 1000 },
       ).catch(() => false)
       if (!gone) throw error
