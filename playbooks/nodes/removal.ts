@@ -5,7 +5,7 @@
  * host and its member data deleted), and every remaining Sentinel reset one at a time, each waiting
  * until it knows the other Sentinels and the replicas again. Returns what was done, step by step.
  */
-import { sh } from '../../lib/connection/quote.ts'
+import { raw, sh } from '../../lib/connection/quote.ts'
 import { waitUntil } from '../../lib/tasks/wait.ts'
 import { ETCDCTL, etcdRole } from '../../roles/etcd/index.ts'
 import { parseMemberList } from '../../roles/etcd/membership.ts'
@@ -13,7 +13,7 @@ import { isError, pairs } from '../../roles/redis/cli.ts'
 import type { Fleet } from '../day2/fleet.ts'
 import { readPatroni, redisCommands } from '../day2/readers.ts'
 import { patroniApi, sentinelEndpoint } from '../day2/stack-state.ts'
-import { etcdPeerUrl, patroniApiCa } from '../../roles/tls.ts'
+import { etcdClientUrl, etcdPeerUrl, patroniApiCa } from '../../roles/tls.ts'
 import type { StackMembers, RemovalPlan } from './removal-plan.ts'
 
 const STEP_TIMEOUT_MS = 90_000
@@ -49,20 +49,25 @@ async function leaveEtcd(fleet: Fleet, plan: RemovalPlan): Promise<string> {
   const via = plan.etcdVia!
   const v = { ...etcdRole.defaults, ...fleet.vars(host) }
   const peer = etcdPeerUrl(v)
+  // Asked of the healthy member's own endpoint only: the wrapper's list holds the leaving member too, and a
+  // removal that member served answers "etcdserver: server stopped" as it stops.
+  const etcdctl = sh`${ETCDCTL} --endpoints=${etcdClientUrl(fleet.vars(via))}`
   const memberList = async () =>
-    parseMemberList(await onHost(fleet, via, `${ETCDCTL} --command-timeout=5s member list`))
+    parseMemberList(await onHost(fleet, via, `${etcdctl} --command-timeout=5s member list`))
   const member = (await memberList()).find((m) => m.name === host || m.peerUrls.includes(peer))
   if (member) {
-    await onHost(fleet, via, sh`${ETCDCTL} --command-timeout=10s member remove ${member.id}`).catch(async (error) => {
-      // A removal the cluster applied may still answer with an error ("etcdserver: server stopped", seen in the site
-      // suite on 2026-12-02): the member list decides, read for up to 15 s.
-      const gone = await waitUntil(
-        `${host} to leave the etcd member list`,
-        async () => ((await memberList()).some((m) => m.id === member.id) ? undefined : true),
-        { timeoutMs: 15_000, intervalMs: 1000 },
-      ).catch(() => false)
-      if (!gone) throw error
-    })
+    await onHost(fleet, via, sh`${raw(etcdctl)} --command-timeout=10s member remove ${member.id}`).catch(
+      async (error) => {
+        // A removal the cluster applied may still answer with an error (the leaving member was the leader, say):
+        // the member list decides, read for up to 15 s.
+        const gone = await waitUntil(
+          `${host} to leave the etcd member list`,
+          async () => ((await memberList()).some((m) => m.id === member.id) ? undefined : true),
+          { timeoutMs: 15_000, intervalMs: 1000 },
+        ).catch(() => false)
+        if (!gone) throw error
+      },
+    )
   }
   if (plan.reachable) {
     await onHost(fleet, host, sh`systemctl disable --now etcd && rm -rf -- ${`${v.etcd_data_dir}/member`}`, 120_000)

@@ -2,14 +2,17 @@
  * remove-node.ts's decisions on a reading of the scripted day-2 stack: the current PostgreSQL or
  * Redis primary is refused (switch over first), so are removals that would leave fewer than three
  * etcd members, no healthy majority of them, or Sentinels short of their quorum; a replica on a
- * healthy stack of four gets its steps in order. Bad input is refused with exit 1 before any connection.
+ * healthy stack of four gets its steps in order. The etcd step asks the healthy member's own endpoint,
+ * and a removal that answers with an error counts only when the member list no longer holds the member.
+ * Bad input is refused with exit 1 before any connection.
  */
 import { spawnSync } from 'node:child_process'
 import { resolve } from 'node:path'
 import t from 'tap'
 import { readStack } from '../../playbooks/day2/stack-state.ts'
-import { planRemoval, type StackMembers } from '../../playbooks/nodes/removal-plan.ts'
-import { HOSTS, healthyState, worldFleet, type WorldState } from './day2-world.ts'
+import { planRemoval, type RemovalPlan, type StackMembers } from '../../playbooks/nodes/removal-plan.ts'
+import { removeNode } from '../../playbooks/nodes/removal.ts'
+import { ADDRESS, HOSTS, healthyState, worldFleet, type WorldState } from './day2-world.ts'
 
 const repo = resolve(import.meta.dirname, '../..')
 const three = [...HOSTS] as string[]
@@ -80,6 +83,50 @@ t.test('Sentinel: the removal is refused when the Sentinels left that answer are
 t.test('a host in none of the groups is refused', async (t) => {
   const plan = planRemoval(await reading(healthyState()), 'node9', everywhere(four), 2)
   t.match(plan.refusals, [/node9 is in none of the etcd, postgres, redis and sentinel groups/])
+})
+
+/** An etcd-only removal of node3 (unreachable) through node1, whose `member remove` answers with an error. */
+async function removeEtcdMember(listedAfterError: boolean) {
+  const { fleet, conns } = await worldFleet(healthyState())
+  const via = conns.get('node1')!
+  const id = (n: number) => String(1000000000000000000n + BigInt(n))
+  const listed = (hosts: number[]) =>
+    hosts.map((n) => `${id(n)}, started, node${n + 1}, http://${ADDRESS[`node${n + 1}`]}:2380, x, false`).join('\n')
+  let removed = false
+  via.on(/member list/, () => ({ stdout: listed(removed && !listedAfterError ? [0, 1] : [0, 1, 2]) + '\n' }))
+  via.on(/member remove/, () => {
+    removed = true
+    return { code: 1, stderr: 'Error: etcdserver: server stopped' }
+  })
+  const plan: RemovalPlan = {
+    host: 'node3',
+    refusals: [],
+    groups: ['etcd'],
+    reachable: false,
+    etcdVia: 'node1',
+    sentinelsToReset: [],
+    expectedOtherSentinels: 2,
+    expectedReplicas: 1,
+    steps: [],
+  }
+  const members = everywhere(three)
+  return { done: removeNode(fleet, plan, members), commands: () => via.commands }
+}
+
+t.test(
+  'etcd: a removal that answers with an error counts once the member list no longer holds the member',
+  async (t) => {
+    const { done, commands } = await removeEtcdMember(false)
+    t.match(await done, [/^etcd: node3 removed member 1000000000000000002 through node1 \(/])
+    const etcd = commands().filter((c) => c.includes('hastack-etcdctl'))
+    t.ok(etcd.length >= 3, 'list, remove, list again')
+    for (const c of etcd) t.match(c, /--endpoints='?http:\/\/10\.0\.0\.11:2379'? /, 'asked of node1 only')
+  },
+)
+
+t.test('etcd: a removal that answers with an error while the member stays listed fails the step', async (t) => {
+  const { done } = await removeEtcdMember(true)
+  await t.rejects(done, /node1: .*member remove .*failed: Error: etcdserver: server stopped/)
 })
 
 t.test('remove-node.ts refuses a missing or unknown --host with exit 1 before any connection', async (t) => {
