@@ -142,6 +142,11 @@ export class SshConnection implements Connection {
     return this.sessionOpens
   }
 
+  /** Whether a privileged session is open here (its channel not yet seen closed); for tests. */
+  get sessionOpen(): boolean {
+    return this.session?.alive === true
+  }
+
   private get client(): Ssh2Client {
     return this.ssh.connection as Ssh2Client
   }
