@@ -16,10 +16,10 @@ export function preparePlay(hosts: string, name = 'Prepare the hosts'): Play {
 
 /**
  * HAProxy on the haproxy group: one configuration with every endpoint the inventory needs; with
- * `vip_address`, keepalived first (it lets HAProxy bind the VIP on the hosts that do not hold it).
+ * `vip_address`, keepalived after it (its track script asks HAProxy's loopback health listener).
  */
 export const routeClientsPlay: Play = {
   name: 'Route clients through HAProxy',
   hosts: 'haproxy',
-  roles: [keepalivedRole, haproxyRole],
+  roles: [haproxyRole, keepalivedRole],
 }

@@ -10,12 +10,13 @@
  * connections stay. When the inventory has Redis hosts, their section comes
  * from templates/haproxy/redis.cfg.ejs (the Redis roles' part); when it has app
  * hosts, the vote app's HTTP section from templates/haproxy/app.cfg.ejs. With
- * `vip_address` the client ports listen on the VIP too (the keepalived role moves
- * it between the haproxy hosts), and `/healthz` on the stats port answers
- * keepalived's check.
+ * `vip_address` the client ports listen on the VIP too (the keepalived role, run
+ * after this one, moves it between the haproxy hosts; `net.ipv4.ip_nonlocal_bind`
+ * lets HAProxy bind it before holding it), and a loopback listener on the stats
+ * port answers keepalived's check on `/healthz`.
  */
 import type { Role, Vars } from '../../lib/types.ts'
-import { service, template } from '../../lib/tasks/index.ts'
+import { command, file, service, template } from '../../lib/tasks/index.ts'
 import { servesCurrentCertificate } from '../certificates/served.ts'
 import { tlsFiles } from '../tls.ts'
 import { installWithoutStarting } from '../common/apt.ts'
@@ -32,6 +33,9 @@ import {
   type StackVars,
 } from '../stack.ts'
 import { haproxyView } from './render.ts'
+
+/** With a VIP: HAProxy on the hosts that do not hold it binds it too (net.ipv4.ip_nonlocal_bind). */
+const VIP_SYSCTL_FILE = '/etc/sysctl.d/60-hastack-vip.conf'
 
 /**
  * What HAProxy routes to: Patroni's members and their ports, the Redis hosts as their Sentinels name
@@ -121,6 +125,23 @@ export const haproxyRole: Role<HaproxyVars> = {
     },
   },
   async tasks(h) {
+    const vip = h.vars.vip_address !== undefined
+    if (vip)
+      await h.doAll([
+        file({
+          path: VIP_SYSCTL_FILE,
+          content:
+            '# Managed by hastack: local changes are overwritten on the next run.\n' +
+            '# HAProxy binds the VIP on every haproxy host, also while keepalived holds it elsewhere.\n' +
+            'net.ipv4.ip_nonlocal_bind = 1\n',
+          name: 'Ensure HAProxy may bind the VIP before holding it (sysctl file)',
+        }),
+        command({
+          cmd: 'sysctl -q -w net.ipv4.ip_nonlocal_bind=1',
+          unless: { kind: 'sysctl', key: 'net.ipv4.ip_nonlocal_bind', value: '1' },
+          name: 'Ensure HAProxy may bind the VIP before holding it (running kernel)',
+        }),
+      ])
     await installWithoutStarting(h, ['haproxy'], 'HAProxy')
     await h.doAll([
       template({
@@ -147,5 +168,7 @@ export const haproxyRole: Role<HaproxyVars> = {
         }),
       )
     }
+    // keepalived's role comes next: its track script asks the health listener a reload adds, so the reload first.
+    if (vip) await h.flushHandlers()
   },
 }

@@ -2,7 +2,8 @@
  * What templates/haproxy/haproxy.cfg.ejs prints, prepared from the host's
  * variables: the PostgreSQL servers (the Patroni group's members), their check
  * options, the stats credentials quoted for HAProxy, the client ports' bind lists
- * (the host's address, and the VIP when one is set), when the inventory has Redis
+ * (the host's address, and the VIP when one is set) and then the loopback health
+ * listener keepalived's track script asks, when the inventory has Redis
  * hosts the Redis endpoint, and when it has app hosts the vote app's servers.
  */
 import type { HostView, Vars } from '../../lib/types.ts'
@@ -13,7 +14,7 @@ import { patroniApiCa, tlsFiles } from '../tls.ts'
 
 /**
  * Where a client port listens, as an HAProxy bind list: the host's address, and the VIP too when
- * `vip_address` is set (the backup binds it before holding it: net.ipv4.ip_nonlocal_bind, keepalived role).
+ * `vip_address` is set (the backup binds it before holding it: net.ipv4.ip_nonlocal_bind, set by the haproxy role).
  */
 export function clientBind(host: HostView, port: number): string {
   const addresses = [host.vars.address, ...(host.vars.vip_address ? [host.vars.vip_address] : [])]
@@ -41,6 +42,9 @@ export function haproxyView(host: HostView): Vars {
   return {
     // The stats page (and Prometheus' /metrics, keepalived's /healthz) over HTTPS with haproxy_stats_tls.
     stats_bind_tls: tlsOn(v, 'haproxy_stats') ? ` ssl crt ${tlsFiles(v, 'haproxy').pem}` : '',
+    // keepalived's track script (with a VIP) asks /healthz every second on loopback, in plain HTTP from bash: a
+    // curl process and a TLS handshake a second on each balancer cost more CPU than the rest of its idle work.
+    local_health: v.vip_address ? `127.0.0.1:${Number(v.haproxy_stats_port)}` : undefined,
     stats_user: haproxyWord(String(v.haproxy_stats_user)),
     stats_password: haproxyWord(String(v.haproxy_stats_password)),
     pg_servers: members.map((name) => {

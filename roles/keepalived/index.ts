@@ -4,15 +4,16 @@
  * source refused), adverts every half second, and every host in BACKUP state
  * with `nopreempt`: the first host of the group takes the VIP at start, and a host that returns never
  * takes it back, so the VIP moves once per failure. A track script asks the local HAProxy for
- * `/healthz` every second; two failures put the instance in FAULT (weight 0), which gives the VIP up
- * at once, even under nopreempt (a mere priority drop would not move it). `net.ipv4.ip_nonlocal_bind`
- * lets HAProxy on the backups bind the VIP before they hold it, so this role runs before haproxy.
+ * `/healthz` on its loopback health listener every second; two failures put the instance in FAULT
+ * (weight 0), which gives the VIP up at once, even under nopreempt (a mere priority drop would not
+ * move it). The role runs after haproxy, which lets itself bind the VIP before holding it and has
+ * reloaded onto the health listener by the time this role writes the script that asks it.
  * keepalived is reloaded when its configuration changes. keepalived 2.2.7's config test (`-t`) never
  * returns when the file defines a vrrp_script (seen in the lab, 2026-11-30), so the file is not run
  * through it; every value it prints is validated first. Without `vip_address` the role does nothing.
  */
 import type { Role, Vars } from '../../lib/types.ts'
-import { command, file, service, template, user } from '../../lib/tasks/index.ts'
+import { service, template, user } from '../../lib/tasks/index.ts'
 import { installWithoutStarting } from '../common/apt.ts'
 import { CLIENT_ENTRY_VARS, groupMembers, sharedVars, type StackVars } from '../stack.ts'
 import { keepalivedView } from './render.ts'
@@ -26,7 +27,6 @@ export interface KeepalivedVars extends Vars, Pick<StackVars, keyof typeof share
 
 const CONFIG = '/etc/keepalived/keepalived.conf'
 const CHECK_SCRIPT = '/etc/keepalived/hastack-check-haproxy'
-const SYSCTL_FILE = '/etc/sysctl.d/60-hastack-vip.conf'
 /** The unprivileged user keepalived runs the track script as (`enable_script_security`). */
 const SCRIPT_USER = 'keepalived_script'
 
@@ -79,21 +79,6 @@ export const keepalivedRole: Role<KeepalivedVars> = {
   },
   async tasks(h) {
     if (h.vars.vip_address === undefined) return
-    await h.doAll([
-      file({
-        path: SYSCTL_FILE,
-        content:
-          '# Managed by hastack: local changes are overwritten on the next run.\n' +
-          '# HAProxy binds the VIP on every haproxy host, also while keepalived holds it elsewhere.\n' +
-          'net.ipv4.ip_nonlocal_bind = 1\n',
-        name: 'Ensure HAProxy may bind the VIP before holding it (sysctl file)',
-      }),
-      command({
-        cmd: 'sysctl -q -w net.ipv4.ip_nonlocal_bind=1',
-        unless: { kind: 'sysctl', key: 'net.ipv4.ip_nonlocal_bind', value: '1' },
-        name: 'Ensure HAProxy may bind the VIP before holding it (running kernel)',
-      }),
-    ])
     await installWithoutStarting(h, ['keepalived'], 'keepalived')
     const view = keepalivedView(h)
     await h.doAll([

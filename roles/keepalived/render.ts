@@ -1,12 +1,11 @@
 /**
  * What templates/keepalived/*.ejs print, prepared from the host's variables and facts: the
  * interface that carries the VIP, this host's VRRP priority (the haproxy group's order: the first
- * host highest), its unicast peers (the other haproxy hosts) and the HAProxy health URL its track
- * script asks.
+ * host highest), its unicast peers (the other haproxy hosts) and the port of HAProxy's loopback
+ * health listener its track script asks.
  */
 import type { HostView, Vars } from '../../lib/types.ts'
-import { groupMembers, tlsOn } from '../stack.ts'
-import { tlsFiles } from '../tls.ts'
+import { groupMembers } from '../stack.ts'
 
 /** The priority of the first haproxy host; each later host gets 10 less (VRRP priorities are 1..254). */
 const TOP_PRIORITY = 250
@@ -39,9 +38,7 @@ export function keepalivedView(host: HostView): Vars {
     interface: vipInterface(host),
     priority: vrrpPriority(members, host.name),
     peers: members.filter((m) => m !== host.name).map((m) => String(host.hostvars(m).address)),
-    health_address: String(v.address),
+    // HAProxy's loopback /healthz listener (roles/haproxy/render.ts `local_health`), asked in plain HTTP.
     health_port: Number(v.haproxy_stats_port),
-    // The stats page over HTTPS (haproxy_stats_tls): curl checks it against the stack's CA.
-    health_ca: tlsOn(v, 'haproxy_stats') ? tlsFiles(v).ca : undefined,
   }
 }

@@ -1,8 +1,9 @@
 /**
- * The keepalived role on two scripted load balancers with a VIP: a fresh pair allows binding the VIP,
- * installs keepalived, writes the HAProxy check and the configuration (VRRP over unicast to the other
- * host only, VRRPv3 with half-second adverts, BACKUP + nopreempt, priorities by group order,
- * the FAULT-on-failure track script), starts it before HAProxy binds the VIP; a converged pair
+ * The keepalived role on two scripted load balancers with a VIP: on a fresh pair HAProxy may bind the VIP
+ * and serves its loopback health listener first, then keepalived is installed with the HAProxy check
+ * (bash on loopback) and the configuration (VRRP over unicast to the other host only, VRRPv3 with
+ * half-second adverts, BACKUP + nopreempt, priorities by group order, the FAULT-on-failure track
+ * script); an existing pair gets HAProxy's reload before the new check; a converged pair
  * changes nothing; without `vip_address` the role does nothing; bad VIP settings are refused before
  * any connection.
  */
@@ -13,7 +14,7 @@ import { vrrpPriority } from '../../roles/keepalived/render.ts'
 import { scriptedLab, type ScriptedConnection, type ScriptedLab } from '../fixtures/scripted.ts'
 import { stackInventory } from './stack.ts'
 
-const play = [{ name: 'lb', hosts: 'haproxy', roles: [keepalivedRole, haproxyRole] }]
+const play = [{ name: 'lb', hosts: 'haproxy', roles: [haproxyRole, keepalivedRole] }]
 const CONF = '/etc/keepalived/keepalived.conf'
 const CHECK = '/etc/keepalived/hastack-check-haproxy'
 const CONFIG_TASK = 'Ensure the keepalived configuration is current'
@@ -55,23 +56,29 @@ async function pairLab(doc = pairInventory()): Promise<ScriptedLab> {
   return lab
 }
 
-t.test('a fresh pair holds the VIP with keepalived before HAProxy binds it', async (t) => {
+t.test('a fresh pair lets HAProxy bind the VIP and serve its health listener, then starts keepalived', async (t) => {
   const lab = await pairLab()
   t.teardown(() => lab.cleanup())
   const run = await lab.run(play)
   t.ok(run.success, run.lines.join('\n'))
   const changed = run.named('lb1', 'changed')
-  t.same(changed.slice(0, 6), [
+  t.same(changed.slice(0, 3), [
     'Ensure HAProxy may bind the VIP before holding it (sysctl file)',
     'Ensure HAProxy may bind the VIP before holding it (running kernel)',
+    'Ensure HAProxy is installed',
+  ])
+  const keepalived = [
     'Ensure keepalived is installed',
     "Ensure the user of keepalived's check exists",
     'Ensure the HAProxy check of keepalived is current',
     CONFIG_TASK,
-  ])
+    'Ensure keepalived is enabled and started',
+    'Reload keepalived',
+  ]
+  t.same(changed.slice(-keepalived.length), keepalived, 'keepalived last')
   t.ok(
-    changed.indexOf('Ensure keepalived is enabled and started') < changed.indexOf('Ensure HAProxy is installed'),
-    'keepalived (and the sysctl) come before HAProxy',
+    changed.indexOf('Ensure HAProxy is enabled and started') < changed.indexOf('Ensure keepalived is installed'),
+    'HAProxy (its loopback health listener) serves before keepalived starts asking it',
   )
   t.notOk('vip_auth_password' in lab.inventory.secrets, 'no VRRP password: VRRPv3 has no authentication')
   for (const [name, self, peer, priority] of [
@@ -95,7 +102,11 @@ t.test('a fresh pair holds the VIP with keepalived before HAProxy binds it', asy
     t.match(conf, /weight 0\n/, 'a failed check means FAULT: the VIP goes even under nopreempt')
     t.match(conf, /script_user keepalived_script\n\s+enable_script_security/)
     t.same(host.validations, ['haproxy -c -f /etc/haproxy/.haproxy.cfg.hastack-scripted'], 'only HAProxy has a checker')
-    t.match(host.readFile(CHECK), new RegExp(`^#!/bin/bash\\n[\\s\\S]*/dev/tcp/${self}/7000 \\|\\| exit 1\\n`))
+    t.match(
+      host.readFile(CHECK),
+      /^#!\/bin\/bash\n[\s\S]*\/dev\/tcp\/127\.0\.0\.1\/7000 \|\| exit 1\n/,
+      'loopback, no curl',
+    )
     t.match(host.readFile(CHECK), /GET \/healthz HTTP\/1\.0/)
     t.match(host.readFile('/etc/sysctl.d/60-hastack-vip.conf'), /^net\.ipv4\.ip_nonlocal_bind = 1$/m)
     t.ok(host.mutations.includes('sysctl net.ipv4.ip_nonlocal_bind=1'), 'the running kernel too')
@@ -105,8 +116,30 @@ t.test('a fresh pair holds the VIP with keepalived before HAProxy binds it', asy
     t.match(cfg, new RegExp(`listen postgres_ro\\n\\s+bind ${self}:5001,10\\.0\\.0\\.30:5001\\n`), 'ro on the VIP')
     t.match(cfg, new RegExp(`bind ${self}:6379,10\\.0\\.0\\.30:6379\\n\\s+bind 127\\.0\\.0\\.1:6379`), 'Redis too')
     t.match(cfg, new RegExp(`bind ${self}:7000\\n[\\s\\S]*monitor-uri /healthz`), 'stats on its own address only')
+    t.match(
+      cfg,
+      /frontend healthz\n\s+mode http\n\s+bind 127\.0\.0\.1:7000\n[\s\S]*?monitor-uri \/healthz\n\s+http-request deny\n/,
+      "the track script's health listener on loopback, answering /healthz only",
+    )
     t.same(host.unmatched, [])
   }
+})
+
+t.test("an existing pair's HAProxy reloads onto its health listener before keepalived's check asks it", async (t) => {
+  const lab = await pairLab()
+  t.teardown(() => lab.cleanup())
+  await lab.run(play)
+  // The pair as an earlier version left it: no loopback health listener, a check that asked the stats port.
+  const host = lab.host('lb1')
+  const cfg = host.readFile('/etc/haproxy/haproxy.cfg')!
+  host.writeFile('/etc/haproxy/haproxy.cfg', cfg.replace(/\nfrontend healthz\n[\s\S]*?http-request deny\n/, '\n'))
+  host.writeFile(CHECK, '#!/bin/bash\nexec curl --silent --fail https://10.0.0.20:7000/healthz\n', { mode: '0755' })
+  const run = await lab.run(play)
+  t.same(run.named('lb1', 'changed'), [
+    'Ensure the HAProxy configuration is current',
+    'Reload HAProxy',
+    'Ensure the HAProxy check of keepalived is current',
+  ])
 })
 
 t.test('a converged pair changes nothing and keepalived is not reloaded', async (t) => {
@@ -132,6 +165,7 @@ t.test('without vip_address the role does nothing and HAProxy binds its own addr
   )
   t.notOk(lab.host('lb1').packages.has('keepalived'))
   t.match(lab.host('lb1').readFile('/etc/haproxy/haproxy.cfg'), /bind 10\.0\.0\.20:5000\n/)
+  t.notMatch(lab.host('lb1').readFile('/etc/haproxy/haproxy.cfg'), /frontend healthz/, 'no loopback health listener')
 })
 
 t.test('bad VIP settings are refused before any connection', async (t) => {
