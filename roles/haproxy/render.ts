@@ -40,7 +40,7 @@ export function haproxyView(host: HostView): Vars {
   const hasRedis = groupMembers(inventory, 'redis').length > 0
   const appHosts = groupMembers(inventory, 'app')
   return {
-    // The stats page (and Prometheus' /metrics, keepalived's /healthz) over HTTPS with haproxy_stats_tls.
+    // The stats page (and Prometheus' /metrics, its /healthz) over HTTPS with haproxy_stats_tls.
     stats_bind_tls: tlsOn(v, 'haproxy_stats') ? ` ssl crt ${tlsFiles(v, 'haproxy').pem}` : '',
     // keepalived's track script (with a VIP) asks /healthz every second on loopback, in plain HTTP from bash: a
     // curl process and a TLS handshake a second on each balancer cost more CPU than the rest of its idle work.

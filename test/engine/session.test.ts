@@ -138,6 +138,7 @@ t.test('a busy session leaves concurrent commands to the exec path', async (t) =
  * takes a while, and a command sent before then meets the dying session (reported as such, never re-run). */
 async function sessionGone(on: SshConnection): Promise<void> {
   for (let j = 0; j < 500 && on.sessionOpen; j++) await new Promise((r) => setTimeout(r, 20))
+  if (on.sessionOpen) throw new Error("the killed helper's session was not seen closed within 10 s")
 }
 
 t.test('a helper killed mid-command fails that command as unreachable; the next opens a new session', async (t) => {

@@ -115,7 +115,13 @@ t.test('a fresh pair lets HAProxy bind the VIP and serve its health listener, th
     t.match(cfg, new RegExp(`listen postgres_rw\\n\\s+bind ${self}:5000,10\\.0\\.0\\.30:5000\\n`), 'rw on the VIP')
     t.match(cfg, new RegExp(`listen postgres_ro\\n\\s+bind ${self}:5001,10\\.0\\.0\\.30:5001\\n`), 'ro on the VIP')
     t.match(cfg, new RegExp(`bind ${self}:6379,10\\.0\\.0\\.30:6379\\n\\s+bind 127\\.0\\.0\\.1:6379`), 'Redis too')
-    t.match(cfg, new RegExp(`bind ${self}:7000\\n[\\s\\S]*monitor-uri /healthz`), 'stats on its own address only')
+    t.match(
+      cfg,
+      new RegExp(
+        `frontend stats\\n\\s+mode http\\n\\s+bind ${self}:7000\\n\\s+timeout client 30s\\n[^\\n]*\\n\\s+monitor-uri /healthz`,
+      ),
+      'stats on its own address only',
+    )
     t.match(
       cfg,
       /frontend healthz\n\s+mode http\n\s+bind 127\.0\.0\.1:7000\n[\s\S]*?monitor-uri \/healthz\n\s+http-request deny\n/,

@@ -77,7 +77,7 @@ async function leaderOff(t: Tap, ctx: SiteContext, avoid: string): Promise<void>
 
 /**
  * Whether HAProxy on a host answers its `/healthz`, asked as keepalived asks it: the host's own check
- * script, over HTTPS against the stack's CA when the stats page uses TLS.
+ * script, in plain HTTP on HAProxy's loopback health listener.
  */
 async function haproxyServes(ctx: SiteContext, host: string): Promise<boolean> {
   return (await ctx.lab.ssh(host, 'sudo -n /etc/keepalived/hastack-check-haproxy')).code === 0
