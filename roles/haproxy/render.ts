@@ -21,6 +21,15 @@ export function clientBind(host: HostView, port: number): string {
   return addresses.map((a) => `${a}:${port}`).join(',')
 }
 
+/**
+ * The loopback listener that answers keepalived's track script (with a VIP): `/healthz` in plain HTTP from bash,
+ * since a curl process and a TLS handshake a second on each balancer cost more CPU than the rest of its idle work.
+ * One place for both ends: this role binds it, keepalived's script asks it.
+ */
+export function healthListener(vars: Vars): { address: string; port: number } {
+  return { address: '127.0.0.1', port: Number(vars.haproxy_stats_port) }
+}
+
 export function haproxyView(host: HostView): Vars {
   const v = host.vars
   const inventory = host.inventory
@@ -39,12 +48,12 @@ export function haproxyView(host: HostView): Vars {
   const checkTls = (name: string) => (ca ? ` check-ssl verify required ca-file ${ca} verifyhost ${name}` : '')
   const hasRedis = groupMembers(inventory, 'redis').length > 0
   const appHosts = groupMembers(inventory, 'app')
+  const health = healthListener(v)
   return {
     // The stats page (and Prometheus' /metrics, its /healthz) over HTTPS with haproxy_stats_tls.
     stats_bind_tls: tlsOn(v, 'haproxy_stats') ? ` ssl crt ${tlsFiles(v, 'haproxy').pem}` : '',
-    // keepalived's track script (with a VIP) asks /healthz every second on loopback, in plain HTTP from bash: a
-    // curl process and a TLS handshake a second on each balancer cost more CPU than the rest of its idle work.
-    local_health: v.vip_address ? `127.0.0.1:${Number(v.haproxy_stats_port)}` : undefined,
+    // keepalived's track script asks it (with a VIP only).
+    local_health: v.vip_address ? `${health.address}:${health.port}` : undefined,
     stats_user: haproxyWord(String(v.haproxy_stats_user)),
     stats_password: haproxyWord(String(v.haproxy_stats_password)),
     pg_servers: members.map((name) => {

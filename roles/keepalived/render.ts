@@ -5,6 +5,7 @@
  * health listener its track script asks.
  */
 import type { HostView, Vars } from '../../lib/types.ts'
+import { healthListener } from '../haproxy/render.ts'
 import { groupMembers } from '../stack.ts'
 
 /** The priority of the first haproxy host; each later host gets 10 less (VRRP priorities are 1..254). */
@@ -38,7 +39,7 @@ export function keepalivedView(host: HostView): Vars {
     interface: vipInterface(host),
     priority: vrrpPriority(members, host.name),
     peers: members.filter((m) => m !== host.name).map((m) => String(host.hostvars(m).address)),
-    // HAProxy's loopback /healthz listener (roles/haproxy/render.ts `local_health`), asked in plain HTTP.
-    health_port: Number(v.haproxy_stats_port),
+    // HAProxy's loopback /healthz listener, asked in plain HTTP.
+    health: healthListener(v),
   }
 }
