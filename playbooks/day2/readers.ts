@@ -29,8 +29,10 @@ export async function readPatroni(
   caFile?: string,
 ): Promise<PatroniReading> {
   type Own = { replication?: { application_name: string; state: string }[] }
-  const own = await restJson<Own>(conn, `${api}/patroni`, caFile)
-  const cluster = await restJson<{ members: PatroniMember[] }>(conn, `${api}/cluster`, caFile)
+  const [own, cluster] = await Promise.all([
+    restJson<Own>(conn, `${api}/patroni`, caFile),
+    restJson<{ members: PatroniMember[] }>(conn, `${api}/cluster`, caFile),
+  ])
   if (!own || !cluster) return { host, error: `Patroni's REST API at ${api} does not answer` }
   const replication = (own.replication ?? []).map((r) => ({ name: r.application_name, state: r.state }))
   return { host, members: cluster.members, replication }
@@ -50,15 +52,20 @@ export interface EtcdReading {
 
 const ETCD_MARK = '---hastack-etcd---'
 
-/** The member's health, status and the cluster's member list, in one round trip. */
+/**
+ * The member's health, status and the cluster's member list, in one round trip: the three etcdctl
+ * calls run at once into a private directory, printed in order once all have ended.
+ */
 export function etcdCommand(url: string): string {
   const e = `${ETCDCTL} --endpoints=${quote(url)} --command-timeout=3s`
   return [
-    `if ${e} endpoint health >/dev/null 2>&1; then echo healthy; else echo unhealthy; fi`,
-    `echo ${ETCD_MARK}`,
-    `${e} endpoint status -w json 2>&1`,
-    `echo ${ETCD_MARK}`,
-    `${e} member list 2>&1`,
+    'out=$(mktemp -d) || exit 1',
+    `trap 'rm -rf "$out"' EXIT`,
+    `{ if ${e} endpoint health >/dev/null 2>&1; then echo healthy; else echo unhealthy; fi; } >"$out/health" &`,
+    `${e} endpoint status -w json >"$out/status" 2>&1 &`,
+    `${e} member list >"$out/members" 2>&1 &`,
+    'wait',
+    `cat "$out/health"; echo ${ETCD_MARK}; cat "$out/status"; echo ${ETCD_MARK}; cat "$out/members"`,
   ].join('\n')
 }
 

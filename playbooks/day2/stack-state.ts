@@ -80,29 +80,34 @@ export function sentinelEndpoint(fleet: Fleet, host: string): Endpoint {
   return cliEndpoint(v, String(v.address), Number(v.sentinel_port), String(v.sentinel_password ?? ''))
 }
 
-/** Read one host's part; the readings are pushed into `state`. */
+/**
+ * Read one host's part, its readers at once (each on its own channel: a reading costs the slowest
+ * reader, not their sum); the readings are pushed into `state`.
+ */
 async function readHost(fleet: Fleet, host: string, conn: Connection, state: StackState): Promise<void> {
   const g = stackGroups(fleet)
   const v = fleet.vars(host)
   const inGroup = (group: string) => fleet.members(group).includes(host)
-  if (inGroup(g.postgres))
-    state.patroni.push(await readPatroni(conn, host, patroniApi(fleet, host), patroniApiCa(fleet.vars(host))))
-  if (inGroup(g.etcd)) state.etcd.push(await readEtcd(conn, host, etcdClientUrl(v)))
-  if (inGroup(g.redis)) state.redis.push(await readRedis(conn, host, redisEndpoint(fleet, host)))
-  if (inGroup(g.sentinel)) {
-    state.sentinels.push(await readSentinel(conn, host, sentinelEndpoint(fleet, host), state.redisMasterName))
-  }
-  if (inGroup(g.haproxy)) {
-    state.haproxy.push(await readHaproxy(conn, host))
-    if (typeof v.vip_address === 'string' && v.vip_address) {
-      state.vip ??= { address: v.vip_address, holders: [] }
-      if (await holdsAddress(conn, v.vip_address)) state.vip.holders.push(host)
-    }
-  }
-  if (inGroup(g.monitoring) && state.alerts === undefined) {
-    state.alerts = await readAlerts(conn, `http://${v.address}:${v.prometheus_port ?? 9090}`)
-  }
-  const backup = await readBackupTimestamp(conn)
+  const vip = inGroup(g.haproxy) && typeof v.vip_address === 'string' && v.vip_address ? v.vip_address : undefined
+  const asksAlerts = inGroup(g.monitoring) && state.alerts === undefined
+  if (vip) state.vip ??= { address: vip, holders: [] }
+  const [patroni, etcd, redis, sentinel, haproxy, holdsVip, alerts, backup] = await Promise.all([
+    inGroup(g.postgres) ? readPatroni(conn, host, patroniApi(fleet, host), patroniApiCa(v)) : undefined,
+    inGroup(g.etcd) ? readEtcd(conn, host, etcdClientUrl(v)) : undefined,
+    inGroup(g.redis) ? readRedis(conn, host, redisEndpoint(fleet, host)) : undefined,
+    inGroup(g.sentinel) ? readSentinel(conn, host, sentinelEndpoint(fleet, host), state.redisMasterName) : undefined,
+    inGroup(g.haproxy) ? readHaproxy(conn, host) : undefined,
+    vip ? holdsAddress(conn, vip) : false,
+    asksAlerts ? readAlerts(conn, `http://${v.address}:${v.prometheus_port ?? 9090}`) : undefined,
+    readBackupTimestamp(conn),
+  ])
+  if (patroni) state.patroni.push(patroni)
+  if (etcd) state.etcd.push(etcd)
+  if (redis) state.redis.push(redis)
+  if (sentinel) state.sentinels.push(sentinel)
+  if (haproxy) state.haproxy.push(haproxy)
+  if (holdsVip) state.vip!.holders.push(host)
+  if (asksAlerts && state.alerts === undefined) state.alerts = alerts
   if (backup !== undefined && (!state.backup || backup > state.backup.timestamp)) {
     state.backup = { host, timestamp: backup }
   }
