@@ -134,11 +134,16 @@ t.test('a busy session leaves concurrent commands to the exec path', async (t) =
   t.equal(on.sessionsOpened, 1, 'one session for all of them')
 })
 
-/** Wait (up to 10 s) until the connection has seen its killed helper's session close: on a loaded machine that
- * takes a while, and a command sent before then meets the dying session (reported as such, never re-run). */
-async function sessionGone(on: SshConnection): Promise<void> {
-  for (let j = 0; j < 500 && on.sessionOpen; j++) await new Promise((r) => setTimeout(r, 20))
-  if (on.sessionOpen) throw new Error("the killed helper's session was not seen closed within 10 s")
+/**
+ * Wait (up to 10 s) until the connection has seen its killed helper's session close: on a loaded machine that
+ * takes a while, and a command sent before then meets the dying session (reported as such, never re-run). A
+ * connection holding the host lock opens the next session by itself at once (to take the lock again), so a
+ * session opened since counts as the close seen: polling could miss the moment between the two.
+ */
+async function sessionGone(on: SshConnection, opensBefore: number): Promise<void> {
+  const seen = () => !on.sessionOpen || on.sessionsOpened > opensBefore
+  for (let j = 0; j < 500 && !seen(); j++) await new Promise((r) => setTimeout(r, 20))
+  if (!seen()) throw new Error("the killed helper's session was not seen closed within 10 s")
 }
 
 t.test('a helper killed mid-command fails that command as unreachable; the next opens a new session', async (t) => {
@@ -167,8 +172,9 @@ t.test('after three lost sessions the exec path takes over', async (t) => {
   for (let i = 0; i < 3; i++) {
     const helper = (await on.run(LAUNCHER_PID, { check: true })).stdout.trim()
     t.equal(readFileSync(`/proc/${helper}/comm`, 'utf8').trim(), 'perl', `session ${i + 1} runs`)
+    const opens = on.sessionsOpened
     process.kill(Number(helper), 'SIGKILL')
-    await sessionGone(on)
+    await sessionGone(on, opens)
   }
   t.equal((await on.run(LAUNCHER_NAME, { check: true })).stdout, 'sudo\n', 'the command ran under its own sudo')
   t.equal(on.sessionsOpened, 3)
@@ -202,8 +208,9 @@ t.test('a lost session takes the host lock again first; where another run has it
   await takeHostLock(on, { runId: 'mine', description: 'pid 1' }, `${dir}/state`)
   const killHelper = async () => {
     const helper = (await on.run(LAUNCHER_PID, { check: true })).stdout.trim()
+    const opens = on.sessionsOpened
     process.kill(Number(helper), 'SIGKILL')
-    await sessionGone(on)
+    await sessionGone(on, opens)
   }
   await killHelper()
   t.equal((await on.run('echo again')).stdout, 'again\n', 'the next command runs in a new session')
