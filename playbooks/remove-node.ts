@@ -4,7 +4,8 @@
  * and touches nothing; `--host H --confirm` carries it out. Refused (exit 2, nothing touched) while H
  * is the PostgreSQL or Redis primary (switch over first), when fewer than three etcd members or no
  * healthy majority of them would be left, or when the Sentinels left could not reach their quorum.
- * Then: Patroni, Redis and Sentinel stopped and disabled on H, its etcd membership removed
+ * Then: Patroni stopped and disabled on H (its member key then deleted in etcd, so the other members
+ * forget it at once), Redis and Sentinel stopped and disabled, its etcd membership removed
  * (`etcdctl member remove` through a healthy member), every other Sentinel reset so it forgets H.
  * The inventory is not edited: delete H from its groups and run site.ts, as the last line says.
  * `npx zx playbooks/remove-node.ts -i inventory/lab-small.yml --host node4 [--confirm]`

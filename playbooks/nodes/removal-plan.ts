@@ -2,9 +2,10 @@
  * Whether a host may leave the stack, and how: a pure judgement of one reading of the stack. A host
  * is never removed while it is the PostgreSQL or Redis primary (switch over first), nor when the
  * etcd members left would be fewer than three or not a healthy majority, nor when the Sentinels left
- * that answer could not reach their quorum. The steps run in this order: Patroni, Redis and Sentinel
- * stopped on the host, its etcd membership removed through a healthy member, then every remaining
- * Sentinel reset one at a time so it forgets the host.
+ * that answer could not reach their quorum. The steps run in this order: Patroni stopped on the host
+ * (and its member key deleted through a healthy etcd member), Redis and Sentinel stopped, its etcd
+ * membership removed through a healthy member, then every remaining Sentinel reset one at a time so it
+ * forgets the host.
  */
 import { hostOf, postgresView, redisView } from '../day2/health.ts'
 import type { StackState } from '../day2/stack-state.ts'
@@ -27,6 +28,12 @@ export interface RemovalPlan {
   reachable: boolean
   /** The healthy etcd member `member remove` runs through (with an etcd membership to remove). */
   etcdVia?: string
+  /**
+   * The healthy etcd member the stopped Patroni member's key is deleted through (with a Patroni member to
+   * remove on a reachable host, stopped first): the others forget it at once instead of when the key's TTL
+   * runs out.
+   */
+  dcsVia?: string
   /** The Sentinels that stay, reset one at a time (after a Redis or Sentinel removal). */
   sentinelsToReset: string[]
   /** What the Sentinels must know again after a reset: other Sentinels each, and replicas. */
@@ -42,6 +49,7 @@ export function planRemoval(state: StackState, host: string, members: StackMembe
   const refusals: string[] = []
   const steps: string[] = []
   const reachable = !(host in state.unreachable)
+  const healthyEtcd = state.etcd.filter((r) => r.host !== host && r.healthy).map((r) => r.host)
   if (groups.length === 0) refusals.push(`${host} is in none of the etcd, postgres, redis and sentinel groups`)
 
   if (groups.includes('postgres')) {
@@ -51,7 +59,11 @@ export function planRemoval(state: StackState, host: string, members: StackMembe
       refusals.push(
         `${host} is the PostgreSQL primary: switch over first (playbooks/switchover.ts --component postgres)`,
       )
-    steps.push(`stop and disable Patroni on ${host} (it leaves the cluster; the leader drops its replication slot)`)
+    steps.push(
+      `stop and disable Patroni on ${host}` +
+        (reachable && healthyEtcd[0] ? `, then delete its member key through ${healthyEtcd[0]}'s etcd` : '') +
+        ' (it leaves the cluster; the leader drops its replication slot)',
+    )
   }
   if (groups.includes('redis')) {
     const view = redisView(state)
@@ -73,7 +85,7 @@ export function planRemoval(state: StackState, host: string, members: StackMembe
   let etcdVia: string | undefined
   if (groups.includes('etcd')) {
     const remaining = members.etcd.filter((m) => m !== host)
-    const healthy = state.etcd.filter((r) => r.host !== host && r.healthy).map((r) => r.host)
+    const healthy = healthyEtcd
     if (remaining.length < 3)
       refusals.push(
         `removing ${host} would leave ${remaining.length} etcd member(s): fewer than 3 tolerate no failure; ` +
@@ -107,6 +119,7 @@ export function planRemoval(state: StackState, host: string, members: StackMembe
     groups,
     reachable,
     etcdVia,
+    dcsVia: groups.includes('postgres') && reachable ? healthyEtcd[0] : undefined,
     sentinelsToReset,
     expectedOtherSentinels: Math.max(0, sentinelsToReset.length - 1),
     expectedReplicas,

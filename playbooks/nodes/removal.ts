@@ -1,6 +1,8 @@
 /**
  * Carrying out a removal plan (removal-plan.ts) over the fleet's connections, step by step, each
- * bounded in time: Patroni stopped on the host and gone from the cluster's member list, Redis and
+ * bounded in time: Patroni stopped on the host (where it answers: then its member key is deleted through a
+ * healthy etcd member, so the others forget it at once, not when the key's TTL runs out) and gone from the
+ * cluster's member list, Redis and
  * Sentinel stopped, the etcd membership removed through a healthy member (then etcd stopped on the
  * host and its member data deleted), and every remaining Sentinel reset one at a time, each waiting
  * until it knows the other Sentinels and the replicas again. Returns what was done, step by step.
@@ -9,6 +11,7 @@ import { raw, sh } from '../../lib/connection/quote.ts'
 import { waitUntil } from '../../lib/tasks/wait.ts'
 import { ETCDCTL, etcdRole } from '../../roles/etcd/index.ts'
 import { parseMemberList } from '../../roles/etcd/membership.ts'
+import { patroniMemberKey, patroniRole } from '../../roles/patroni/index.ts'
 import { isError, pairs } from '../../roles/redis/cli.ts'
 import type { Fleet } from '../day2/fleet.ts'
 import { readPatroni, redisCommands } from '../day2/readers.ts'
@@ -25,10 +28,31 @@ async function onHost(fleet: Fleet, host: string, command: string, timeoutMs = 6
   return r.stdout
 }
 
-/** Stop Patroni on the host and wait until another member no longer lists it. */
+/**
+ * Stop Patroni on the host, delete its member key (only once it is stopped: a running member writes it
+ * again), and wait until another member no longer lists it. The deletion only saves waiting for the key's
+ * TTL: when it fails, the wait does the rest.
+ */
 async function leavePatroni(fleet: Fleet, plan: RemovalPlan, members: StackMembers): Promise<string> {
   const host = plan.host
-  if (plan.reachable) await onHost(fleet, host, 'systemctl disable --now patroni', 120_000)
+  let keyDeleted = ''
+  if (plan.reachable) {
+    await onHost(fleet, host, 'systemctl disable --now patroni', 120_000)
+    if (plan.dcsVia) {
+      const v = { ...patroniRole.defaults, ...fleet.vars(host) }
+      const key = patroniMemberKey(String(v.patroni_namespace), String(v.patroni_scope), host)
+      // The healthy member's own endpoint only, as for `member remove` below.
+      const etcdctl = sh`${ETCDCTL} --endpoints=${etcdClientUrl(fleet.vars(plan.dcsVia))} --command-timeout=5s`
+      // `del` prints how many keys it deleted: 0 when the key is gone already (its TTL ran out).
+      keyDeleted = await onHost(fleet, plan.dcsVia, sh`${raw(etcdctl)} del ${key}`).then(
+        (out) =>
+          out.trim() === '0'
+            ? `, its member key ${key} already gone`
+            : `, its member key ${key} deleted through ${plan.dcsVia}`,
+        (error: Error) => `, its member key not deleted (${error.message}): waiting for its TTL`,
+      )
+    }
+  }
   const witness = members.postgres.find((m) => m !== host)!
   const conn = await fleet.conn(witness)
   await waitUntil(
@@ -40,7 +64,7 @@ async function leavePatroni(fleet: Fleet, plan: RemovalPlan, members: StackMembe
     },
     { timeoutMs: STEP_TIMEOUT_MS, intervalMs: 2000 },
   )
-  return `Patroni stopped on ${host}; ${witness} no longer lists it`
+  return `Patroni stopped on ${host}${keyDeleted}; ${witness} no longer lists it`
 }
 
 /** `etcdctl member remove` through a healthy member, then etcd stopped on the host and its member data deleted. */

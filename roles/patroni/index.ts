@@ -78,6 +78,14 @@ export function stackAddresses(inventory: Inventory, groups: string[]): string[]
 }
 
 /**
+ * A member's key in etcd, as Patroni builds it: `/<namespace>/<scope>/members/<name>`, repeated slashes
+ * folded into one (patroni/dcs/__init__.py: the base path and `client_path`).
+ */
+export function patroniMemberKey(namespace: string, scope: string, name: string): string {
+  return `/${namespace}/${scope}/members/${name}`.replace(/\/+/g, '/')
+}
+
+/**
  * Why a running member's REST API cannot be switched between HTTP and HTTPS by a re-run: every member
  * switches in the PostgreSQL play, HAProxy's checks only in its own later play, and in between HAProxy
  * finds no healthy member (the client ports are down). Undefined when it serves as wanted.

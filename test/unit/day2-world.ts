@@ -56,6 +56,8 @@ export interface WorldState {
   pingPeriod: Record<string, number>
   /** Every Redis command the servers ran, in order, as `host: WORDS` (passwords never reach a command). */
   redisRan: string[]
+  /** Patroni members whose key `etcdctl del` removed: once their Patroni is stopped, /cluster no longer lists them. */
+  pgKeyDeleted: string[]
   /** What each Sentinel names as the primary (default: the primary). */
   sentinelNames: Record<string, string | undefined>
   /** What happens when systemctl restarts a unit on a host (default: nothing changes). */
@@ -94,6 +96,7 @@ export function healthyState(): WorldState {
     priority: { node1: 100, node2: 100, node3: 100 },
     pingPeriod: { node1: 10, node2: 10, node3: 10 },
     redisRan: [],
+    pgKeyDeleted: [],
     sentinelNames: {},
     app: {},
     pgWriteDrained: [],
@@ -124,7 +127,8 @@ function patroniAnswer(world: WorldState, host: string, stdin: string): Answer {
     return { stdout: `Successfully switched over to "${body.candidate}"\n200` }
   }
   if (path === '/cluster') {
-    const members = HOSTS.map((name) => {
+    const listed = HOSTS.filter((name) => world.pg[name]!.patroni || !world.pgKeyDeleted.includes(name))
+    const members = listed.map((name) => {
       const m = world.pg[name]!
       const role = name === world.pgLeader ? 'leader' : 'replica'
       const state = m.patroni ? m.state : 'stopped'
@@ -251,6 +255,14 @@ export function worldConnections(world: WorldState): Map<string, ScriptedConnect
     conn.on(/^curl -K -$/, (_c, o) => patroniAnswer(world, host, stdinOf(o)))
     conn.on(/hastack-etcdctl/, () => etcdAnswer(world, host))
     conn.on(/^'?sh'? '?-s'?$/, (_c, o) => redisCliAnswer(world, stdinOf(o)))
+    conn.on(/hastack-etcdctl.* del '?\/service\/hastack\/members\/[\w.-]+'?$/, (command) => {
+      world.pgKeyDeleted.push(/members\/([\w.-]+)/.exec(command)![1]!)
+      return { stdout: '1\n' }
+    })
+    conn.on(/^systemctl disable --now patroni$/, () => {
+      world.pg[host]!.patroni = false
+      return { code: 0 }
+    })
     conn.on(/^python3 -c .*show stat/s, () => showStat(world))
     conn.on(/^python3 -c .*show info/s, () => ({ stdout: 'Name: HAProxy\nPid: 1234\n' }))
     conn.on(/^python3 -c .*'set server app_\w+\/\w+ state \w+'$/s, (command) => {

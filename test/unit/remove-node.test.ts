@@ -4,6 +4,8 @@
  * etcd members, no healthy majority of them, or Sentinels short of their quorum; a replica on a
  * healthy stack of four gets its steps in order. The etcd step asks the healthy member's own endpoint,
  * and a removal that answers with an error counts only when the member list no longer holds the member.
+ * A stopped Patroni member's key is deleted through a healthy etcd member, never that of a host that
+ * cannot be reached (its Patroni may still run).
  * Bad input is refused with exit 1 before any connection.
  */
 import { spawnSync } from 'node:child_process'
@@ -127,6 +129,72 @@ t.test(
 t.test('etcd: a removal that answers with an error while the member stays listed fails the step', async (t) => {
   const { done } = await removeEtcdMember(true)
   await t.rejects(done, /node1: .*member remove .*failed: Error: etcdserver: server stopped/)
+})
+
+t.test(
+  "Patroni: the stopped member's key is deleted through a healthy etcd member, so the others forget it at once",
+  async (t) => {
+    const world = healthyState()
+    const { fleet, conns } = await worldFleet(world)
+    const plan = planRemoval(await readStack(fleet), 'node3', { ...everywhere(three), etcd: [] }, 2)
+    t.equal(plan.dcsVia, 'node1')
+    t.match(plan.steps[0], /^stop and disable Patroni on node3, then delete its member key through node1's etcd/)
+    let stoppedFirst: boolean | undefined
+    conns.get('node1')!.on(/hastack-etcdctl.* del /, () => {
+      stoppedFirst = !world.pg.node3!.patroni
+      world.pgKeyDeleted.push('node3')
+      return { stdout: '1\n' }
+    })
+    const done = await removeNode(fleet, { ...plan, groups: ['postgres'], sentinelsToReset: [] }, everywhere(three))
+    t.match(done, [
+      /^Patroni stopped on node3, its member key \/service\/hastack\/members\/node3 deleted through node1; node1 no longer lists it \(/,
+    ])
+    t.equal(stoppedFirst, true, 'the key is deleted only once Patroni is stopped (a running member writes it again)')
+    const del = conns.get('node1')!.commands.find((c) => / del /.test(c))!
+    t.match(del, /--endpoints='?http:\/\/10\.0\.0\.11:2379'? /, "asked of node1's own endpoint")
+    t.match(del, / del '?\/service\/hastack\/members\/node3'?$/, 'the one key, no prefix')
+  },
+)
+
+t.test('Patroni: a member key etcd would not delete is left to its TTL; the removal goes on', async (t) => {
+  const world = healthyState()
+  const { fleet, conns } = await worldFleet(world)
+  const plan = planRemoval(await readStack(fleet), 'node3', { ...everywhere(three), etcd: [] }, 2)
+  conns.get('node1')!.on(/hastack-etcdctl.* del /, () => {
+    setTimeout(() => world.pgKeyDeleted.push('node3'), 100)
+    return { code: 1, stderr: 'Error: context deadline exceeded' }
+  })
+  const done = await removeNode(fleet, { ...plan, groups: ['postgres'], sentinelsToReset: [] }, everywhere(three))
+  t.match(done, [
+    /^Patroni stopped on node3, its member key not deleted \(.*context deadline exceeded\): waiting for its TTL; node1 no longer lists it/,
+  ])
+})
+
+t.test("Patroni: an unreachable host's member key is left to its TTL (its Patroni may still run)", async (t) => {
+  const world = healthyState()
+  const { fleet, conns } = await worldFleet(world)
+  const state = await readStack(fleet)
+  state.unreachable.node3 = 'connection refused'
+  const plan = planRemoval(state, 'node3', { ...everywhere(three), etcd: [] }, 2)
+  t.equal(plan.dcsVia, undefined, 'no etcd member is chosen to delete it')
+  t.match(plan.steps[0], /^stop and disable Patroni on node3 \(/)
+  // The key's TTL runs out a moment later: the witness stops listing node3.
+  setTimeout(() => {
+    world.pg.node3!.patroni = false
+    world.pgKeyDeleted.push('node3')
+  }, 100)
+  const done = await removeNode(
+    fleet,
+    { ...plan, groups: ['postgres'], sentinelsToReset: [], dcsVia: 'node1' },
+    everywhere(three),
+  )
+  t.match(done, [/^Patroni stopped on node3; node1 no longer lists it \(/])
+  const etcd = [...conns.values()].flatMap((c) => c.commands).filter((c) => / del /.test(c))
+  t.same(etcd, [], 'no key deleted, even with an etcd member named')
+  t.notOk(
+    conns.get('node3')!.commands.some((c) => /systemctl/.test(c)),
+    'nothing run on the unreachable host',
+  )
 })
 
 t.test('remove-node.ts refuses a missing or unknown --host with exit 1 before any connection', async (t) => {
