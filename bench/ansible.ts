@@ -37,12 +37,18 @@ function command(file: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs
   child.stdout.on('data', (d: Buffer) => (output += d.toString()))
   child.stderr.on('data', (d: Buffer) => (output += d.toString()))
   const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs)
-  return new Promise((done) =>
-    child.on('close', (code) => {
+  return new Promise((done) => {
+    const end = (code: number) => {
       clearTimeout(timer)
-      done({ code: code ?? 1, seconds: (performance.now() - started) / 1000, output })
-    }),
-  )
+      done({ code, seconds: (performance.now() - started) / 1000, output })
+    }
+    // A program that is not installed fails to start (ENOENT): exit 127, as a shell reports it.
+    child.on('error', (error) => {
+      output += `${error.message}\n`
+      end(127)
+    })
+    child.on('close', (code) => end(code ?? 1))
+  })
 }
 
 /** Debian's ansible-core on this machine: installed with apt-get when `ansible-playbook` is missing. */
