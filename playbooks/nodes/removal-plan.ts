@@ -50,6 +50,7 @@ export function planRemoval(state: StackState, host: string, members: StackMembe
   const steps: string[] = []
   const reachable = !(host in state.unreachable)
   const healthyEtcd = state.etcd.filter((r) => r.host !== host && r.healthy).map((r) => r.host)
+  const dcsVia = groups.includes('postgres') && reachable ? healthyEtcd[0] : undefined
   if (groups.length === 0) refusals.push(`${host} is in none of the etcd, postgres, redis and sentinel groups`)
 
   if (groups.includes('postgres')) {
@@ -61,7 +62,7 @@ export function planRemoval(state: StackState, host: string, members: StackMembe
       )
     steps.push(
       `stop and disable Patroni on ${host}` +
-        (reachable && healthyEtcd[0] ? `, then delete its member key through ${healthyEtcd[0]}'s etcd` : '') +
+        (dcsVia ? `, then delete its member key through ${dcsVia}'s etcd` : '') +
         ' (it leaves the cluster; the leader drops its replication slot)',
     )
   }
@@ -85,15 +86,16 @@ export function planRemoval(state: StackState, host: string, members: StackMembe
   let etcdVia: string | undefined
   if (groups.includes('etcd')) {
     const remaining = members.etcd.filter((m) => m !== host)
-    const healthy = healthyEtcd
     if (remaining.length < 3)
       refusals.push(
         `removing ${host} would leave ${remaining.length} etcd member(s): fewer than 3 tolerate no failure; ` +
           'add a member first',
       )
-    if (healthy.length <= remaining.length / 2)
-      refusals.push(`only ${healthy.length} of the ${remaining.length} etcd members left are healthy: not a majority`)
-    etcdVia = healthy[0]
+    if (healthyEtcd.length <= remaining.length / 2)
+      refusals.push(
+        `only ${healthyEtcd.length} of the ${remaining.length} etcd members left are healthy: not a majority`,
+      )
+    etcdVia = healthyEtcd[0]
     steps.push(
       `remove ${host} from the etcd cluster (etcdctl member remove, through ${etcdVia ?? 'a healthy member'}), ` +
         `then stop and disable etcd on ${host} and delete its member data (a member added again starts afresh)`,
@@ -119,7 +121,7 @@ export function planRemoval(state: StackState, host: string, members: StackMembe
     groups,
     reachable,
     etcdVia,
-    dcsVia: groups.includes('postgres') && reachable ? healthyEtcd[0] : undefined,
+    dcsVia,
     sentinelsToReset,
     expectedOtherSentinels: Math.max(0, sentinelsToReset.length - 1),
     expectedReplicas,

@@ -21,6 +21,14 @@ import type { StackMembers, RemovalPlan } from './removal-plan.ts'
 
 const STEP_TIMEOUT_MS = 90_000
 
+/**
+ * etcdctl asking one healthy member's own endpoint only: the wrapper's list holds the leaving member too, and
+ * a request that member served answers "etcdserver: server stopped" as it stops.
+ */
+function etcdctlVia(fleet: Fleet, via: string, commandTimeout: string): string {
+  return sh`${ETCDCTL} --endpoints=${etcdClientUrl(fleet.vars(via))} --command-timeout=${commandTimeout}`
+}
+
 /** Run a command as root on a host; a non-zero exit fails the step with its output. */
 async function onHost(fleet: Fleet, host: string, command: string, timeoutMs = 60_000): Promise<string> {
   const r = await (await fleet.conn(host)).run(command, { timeoutMs })
@@ -41,10 +49,8 @@ async function leavePatroni(fleet: Fleet, plan: RemovalPlan, members: StackMembe
     if (plan.dcsVia) {
       const v = { ...patroniRole.defaults, ...fleet.vars(host) }
       const key = patroniMemberKey(String(v.patroni_namespace), String(v.patroni_scope), host)
-      // The healthy member's own endpoint only, as for `member remove` below.
-      const etcdctl = sh`${ETCDCTL} --endpoints=${etcdClientUrl(fleet.vars(plan.dcsVia))} --command-timeout=5s`
       // `del` prints how many keys it deleted: 0 when the key is gone already (its TTL ran out).
-      keyDeleted = await onHost(fleet, plan.dcsVia, sh`${raw(etcdctl)} del ${key}`).then(
+      keyDeleted = await onHost(fleet, plan.dcsVia, sh`${raw(etcdctlVia(fleet, plan.dcsVia, '5s'))} del ${key}`).then(
         (out) =>
           out.trim() === '0'
             ? `, its member key ${key} already gone`
@@ -73,14 +79,11 @@ async function leaveEtcd(fleet: Fleet, plan: RemovalPlan): Promise<string> {
   const via = plan.etcdVia!
   const v = { ...etcdRole.defaults, ...fleet.vars(host) }
   const peer = etcdPeerUrl(v)
-  // Asked of the healthy member's own endpoint only: the wrapper's list holds the leaving member too, and a
-  // removal that member served answers "etcdserver: server stopped" as it stops.
-  const etcdctl = sh`${ETCDCTL} --endpoints=${etcdClientUrl(fleet.vars(via))}`
   const memberList = async () =>
-    parseMemberList(await onHost(fleet, via, `${etcdctl} --command-timeout=5s member list`))
+    parseMemberList(await onHost(fleet, via, `${etcdctlVia(fleet, via, '5s')} member list`))
   const member = (await memberList()).find((m) => m.name === host || m.peerUrls.includes(peer))
   if (member) {
-    await onHost(fleet, via, sh`${raw(etcdctl)} --command-timeout=10s member remove ${member.id}`).catch(
+    await onHost(fleet, via, sh`${raw(etcdctlVia(fleet, via, '10s'))} member remove ${member.id}`).catch(
       async (error) => {
         // A removal the cluster applied may still answer with an error (the leaving member was the leader, say):
         // the member list decides, read for up to 15 s.

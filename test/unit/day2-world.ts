@@ -56,7 +56,7 @@ export interface WorldState {
   pingPeriod: Record<string, number>
   /** Every Redis command the servers ran, in order, as `host: WORDS` (passwords never reach a command). */
   redisRan: string[]
-  /** Patroni members whose key `etcdctl del` removed: once their Patroni is stopped, /cluster no longer lists them. */
+  /** Patroni members whose key is gone from etcd (deleted, or its TTL ran out): once stopped, /cluster omits them. */
   pgKeyDeleted: string[]
   /** What each Sentinel names as the primary (default: the primary). */
   sentinelNames: Record<string, string | undefined>
@@ -255,10 +255,6 @@ export function worldConnections(world: WorldState): Map<string, ScriptedConnect
     conn.on(/^curl -K -$/, (_c, o) => patroniAnswer(world, host, stdinOf(o)))
     conn.on(/hastack-etcdctl/, () => etcdAnswer(world, host))
     conn.on(/^'?sh'? '?-s'?$/, (_c, o) => redisCliAnswer(world, stdinOf(o)))
-    conn.on(/hastack-etcdctl.* del '?\/service\/hastack\/members\/[\w.-]+'?$/, (command) => {
-      world.pgKeyDeleted.push(/members\/([\w.-]+)/.exec(command)![1]!)
-      return { stdout: '1\n' }
-    })
     conn.on(/^systemctl disable --now patroni$/, () => {
       world.pg[host]!.patroni = false
       return { code: 0 }
